@@ -1,0 +1,113 @@
+"""PostgreSQL access: one asyncpg pool per service, pinned to the service's schema,
+and the plain-SQL migration runner.
+
+Migrations are `NNNN_name.sql` files. The shared ones (outbox, inbox, leases) are
+applied into every service schema first, then the service's own, each in its own
+transaction and recorded in `<schema>.schema_migrations` with a checksum. A
+session-level advisory lock per schema makes two processes migrating at once
+safe: the second waits, then finds nothing left to do.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import orjson
+
+log = logging.getLogger("lcs.db")
+
+SHARED_MIGRATIONS = Path(__file__).parent / "migrations"
+_LOCK_NAMESPACE = 0x1C5  # first key of the two-key advisory lock used for migrations
+
+
+def _json_dumps(value: Any) -> str:
+    return orjson.dumps(value, default=str).decode()
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    for typ in ("json", "jsonb"):
+        await conn.set_type_codec(typ, encoder=_json_dumps, decoder=orjson.loads, schema="pg_catalog")
+
+
+async def create_pool(dsn: str, schema: str, *, min_size: int = 2, max_size: int = 10,
+                      application: str = "lcs") -> asyncpg.Pool:
+    """A pool whose connections see the service's schema first (`search_path`)."""
+    pool = await asyncpg.create_pool(
+        dsn,
+        min_size=min_size,
+        max_size=max_size,
+        init=_init_connection,
+        server_settings={"search_path": f"{schema},public", "application_name": application},
+        command_timeout=60,
+    )
+    assert pool is not None
+    return pool
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: str  # e.g. "shared/0001_outbox" or "0001_init"
+    sql: str
+
+    @property
+    def checksum(self) -> str:
+        return hashlib.sha256(self.sql.encode()).hexdigest()
+
+
+def load_migrations(directory: Path, prefix: str = "") -> list[Migration]:
+    files = sorted(p for p in directory.glob("*.sql") if p.name[:4].isdigit())
+    return [Migration(prefix + p.stem, p.read_text(encoding="utf-8")) for p in files]
+
+
+def migrations_for(service_dir: Path) -> list[Migration]:
+    """The shared migrations, then the service's own, in order."""
+    return load_migrations(SHARED_MIGRATIONS, "shared/") + load_migrations(service_dir / "migrations")
+
+
+class MigrationError(RuntimeError):
+    pass
+
+
+async def migrate(dsn: str, schema: str, migrations: list[Migration]) -> list[str]:
+    """Apply what is not applied yet; returns the versions applied by this call."""
+    if not schema.isidentifier():
+        raise MigrationError(f"invalid schema name {schema!r}")
+    conn = await asyncpg.connect(dsn)
+    applied_now: list[str] = []
+    try:
+        await conn.execute("SELECT pg_advisory_lock($1, hashtext($2))", _LOCK_NAMESPACE, schema)
+        try:
+            await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+            await conn.execute(
+                f"CREATE TABLE IF NOT EXISTS {schema}.schema_migrations ("
+                " version text PRIMARY KEY, checksum text NOT NULL,"
+                " applied_at timestamptz NOT NULL DEFAULT now())"
+            )
+            rows = await conn.fetch(f"SELECT version, checksum FROM {schema}.schema_migrations")
+            done = {r["version"]: r["checksum"] for r in rows}
+            for m in migrations:
+                if m.version in done:
+                    if done[m.version] != m.checksum:
+                        raise MigrationError(
+                            f"{schema}: migration {m.version} was changed after it was applied"
+                        )
+                    continue
+                async with conn.transaction():
+                    await conn.execute(f"SET LOCAL search_path TO {schema}, public")
+                    await conn.execute(m.sql)
+                    await conn.execute(
+                        f"INSERT INTO {schema}.schema_migrations (version, checksum) VALUES ($1, $2)",
+                        m.version, m.checksum,
+                    )
+                applied_now.append(m.version)
+                log.info("migration applied", extra={"schema": schema, "version": m.version})
+        finally:
+            await conn.execute("SELECT pg_advisory_unlock($1, hashtext($2))", _LOCK_NAMESPACE, schema)
+    finally:
+        await conn.close()
+    return applied_now

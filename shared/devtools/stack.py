@@ -1,0 +1,264 @@
+"""Run the whole system as separate processes: the four services and the sinks.
+
+`python -m shared.devtools.stack run` is what `make run` starts: demo defaults,
+overridden by whatever `LCS_*` settings are already in the environment. Tests and
+the fault suite use `Stack` to start, stop, kill and restart single services.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import httpx
+
+from shared.auth import issue_token
+from shared.settings import DEFAULT_PORTS, DEV_SECRET
+
+SERVICES = tuple(DEFAULT_PORTS)
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@dataclass
+class Proc:
+    name: str
+    args: list[str]
+    env: dict[str, str]
+    port: int
+    log_path: Path
+    popen: subprocess.Popen[bytes] | None = None
+    _log: IO[bytes] | None = None
+
+    def start(self) -> None:
+        self._log = open(self.log_path, "ab")  # noqa: SIM115 - lives as long as the process
+        self.popen = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+            self.args, env=self.env, stdout=self._log, stderr=subprocess.STDOUT, cwd=ROOT)
+
+    def signal(self, sig: int) -> None:
+        if self.popen is not None and self.popen.poll() is None:
+            self.popen.send_signal(sig)
+
+    def wait(self, timeout: float) -> int | None:
+        if self.popen is None:
+            return None
+        try:
+            return self.popen.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def stop(self, timeout: float = 30) -> int | None:
+        self.signal(signal.SIGTERM)
+        code = self.wait(timeout)
+        if code is None:
+            self.signal(signal.SIGKILL)
+            code = self.wait(5)
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+        return code
+
+    @property
+    def running(self) -> bool:
+        return self.popen is not None and self.popen.poll() is None
+
+
+@dataclass
+class Stack:
+    """The services and sinks as processes with their own ports, database and vhost."""
+
+    env: dict[str, str]
+    log_dir: Path
+    ports: dict[str, int] = field(default_factory=dict)
+    procs: dict[str, Proc] = field(default_factory=dict)
+
+    @classmethod
+    def with_free_ports(cls, env: dict[str, str], log_dir: Path) -> Stack:
+        ports = {name: free_port() for name in (*SERVICES, "smtp", "sinks")}
+        return cls(env=env, log_dir=log_dir, ports=ports)
+
+    def url(self, name: str) -> str:
+        return f"http://127.0.0.1:{self.ports[name]}"
+
+    def service_env(self, name: str, **overrides: str) -> dict[str, str]:
+        env = {**os.environ, **self.env}
+        env.setdefault("LCS_SMTP_HOST", "127.0.0.1")
+        env.setdefault("LCS_SMTP_PORT", str(self.ports["smtp"]))
+        env.setdefault("LCS_SMS_URL", f"{self.url('sinks')}/sms")
+        env.setdefault("LCS_SMS_FALLBACK_URL", f"{self.url('sinks')}/fallback/sms")
+        env["LCS_PORT"] = str(self.ports[name])
+        env["PYTHONUNBUFFERED"] = "1"
+        env.update(overrides)
+        return env
+
+    def add_service(self, name: str, *, instance: str | None = None, **overrides: str) -> Proc:
+        key = instance or name
+        port = self.ports.setdefault(key, free_port())
+        env = self.service_env(name, **overrides)
+        env["LCS_PORT"] = str(port)
+        proc = Proc(key, [sys.executable, "-m", f"services.{name}"], env, port, self.log_dir / f"{key}.log")
+        self.procs[key] = proc
+        return proc
+
+    def start_sinks(self) -> None:
+        proc = Proc("sinks", [sys.executable, "-m", "shared.devtools.sinks", "--smtp-port",
+                              str(self.ports["smtp"]), "--http-port", str(self.ports["sinks"])],
+                    {**os.environ, "PYTHONUNBUFFERED": "1"}, self.ports["sinks"], self.log_dir / "sinks.log")
+        self.procs["sinks"] = proc
+        proc.start()
+        self.wait_http("sinks", "/livez")
+
+    def start(self, names: tuple[str, ...] = SERVICES, *, sinks: bool = True) -> None:
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        if sinks:
+            self.start_sinks()
+        for name in names:
+            self.add_service(name).start()
+        for name in names:
+            self.wait_http(name, "/readyz")
+
+    def start_proc(self, key: str) -> None:
+        self.procs[key].start()
+        self.wait_http(key, "/readyz")
+
+    def wait_http(self, key: str, path: str, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        last = ""
+        while time.monotonic() < deadline:
+            proc = self.procs.get(key)
+            if proc is not None and proc.popen is not None and proc.popen.poll() is not None:
+                raise RuntimeError(f"{key} exited with {proc.popen.returncode}; see {proc.log_path}")
+            try:
+                r = httpx.get(f"http://127.0.0.1:{self.ports[key]}{path}", timeout=2)
+                if r.status_code == 200:
+                    return
+                last = r.text
+            except httpx.HTTPError as exc:
+                last = repr(exc)
+            time.sleep(0.2)
+        raise TimeoutError(f"{key} not ready after {timeout}s: {last}")
+
+    def stop(self) -> None:
+        for proc in reversed(list(self.procs.values())):
+            proc.stop()
+
+
+# --- database and vhost helpers (tests make their own and remove them) -----------------
+
+def with_database(url: str, database: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=f"/{database}"))
+
+
+def with_vhost(url: str, vhost: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=f"/{vhost}"))
+
+
+async def create_database(admin_url: str, name: str) -> None:
+    conn = await asyncpg.connect(with_database(admin_url, "postgres"))
+    try:
+        exists = await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name)
+        if not exists:
+            await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+
+
+async def drop_database(admin_url: str, name: str) -> None:
+    conn = await asyncpg.connect(with_database(admin_url, "postgres"))
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+def rabbitmqctl(*args: str) -> None:
+    subprocess.run(["rabbitmqctl", "-q", *args], check=True, capture_output=True, timeout=60)  # noqa: S603, S607
+
+
+def create_vhost(name: str, user: str = "guest") -> None:
+    rabbitmqctl("add_vhost", name)
+    rabbitmqctl("set_permissions", "-p", name, user, ".*", ".*", ".*")
+
+
+def delete_vhost(name: str) -> None:
+    with contextlib.suppress(subprocess.CalledProcessError):
+        rabbitmqctl("delete_vhost", name)
+
+
+# --- make run ---------------------------------------------------------------------------
+
+DEMO_ENV = {
+    "LCS_ENV": "dev",
+    "LCS_DATABASE_URL": "postgresql://postgres@127.0.0.1:5432/lcs",
+    "LCS_AMQP_URL": "amqp://guest:guest@127.0.0.1:5672/",
+}
+
+
+def run_demo() -> None:
+    env = {**DEMO_ENV, **{k: v for k, v in os.environ.items() if k.startswith("LCS_")}}
+    db_url = env["LCS_DATABASE_URL"]
+    database = urlsplit(db_url).path.lstrip("/") or "lcs"
+    asyncio.run(create_database(db_url, database))
+    ports = {**DEFAULT_PORTS, "smtp": int(os.environ.get("LCS_DEMO_SMTP_PORT", "1025")),
+             "sinks": int(os.environ.get("LCS_DEMO_SINKS_PORT", "8025"))}
+    log_dir = ROOT / ".run"
+    stack = Stack(env=env, log_dir=log_dir, ports=ports)
+    own_sinks = "LCS_SMTP_HOST" not in os.environ and "LCS_SMS_URL" not in os.environ
+    stop = {"now": False}
+
+    def on_signal(*_: object) -> None:
+        stop["now"] = True
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    try:
+        stack.start(sinks=own_sinks)
+        secret = env.get("LCS_AUTH_SECRET", DEV_SECRET)
+        admin = issue_token(secret, sub="demo-admin", role="admin", ttl_seconds=7 * 24 * 3600)
+        print("\nlcs is running:")
+        for name in SERVICES:
+            print(f"  {name:<11} {stack.url(name)}   (OpenAPI: {stack.url(name)}/docs)")
+        if own_sinks:
+            print(f"  sinks       {stack.url('sinks')}/emails and /sms   (SMTP on 127.0.0.1:{ports['smtp']})")
+        print(f"  logs        {log_dir}/<service>.log")
+        print(f"\nadmin token (7 days):\n  export TOKEN={admin}\n\nCtrl-C stops everything.", flush=True)
+        while not stop["now"]:
+            for proc in stack.procs.values():
+                if not proc.running:
+                    print(f"{proc.name} exited; see {proc.log_path}", file=sys.stderr)
+                    stop["now"] = True
+            time.sleep(0.5)
+    finally:
+        print("\nstopping ...", flush=True)
+        stack.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m shared.devtools.stack")
+    parser.add_argument("command", choices=["run"])
+    parser.parse_args()
+    run_demo()
+
+
+if __name__ == "__main__":
+    main()

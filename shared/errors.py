@@ -1,0 +1,129 @@
+"""The one error shape of the public contract, for every 4xx and 5xx.
+
+`{"error": {"code": "snake_case_code", "message": "...", "details": ...}}`
+Domain modules raise their own errors; the API layer turns them into `ApiError`.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import asyncpg
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+log = logging.getLogger("lcs.errors")
+
+
+class ErrorBody(BaseModel):
+    code: str
+    message: str
+    details: Any = None
+
+
+class ErrorResponse(BaseModel):
+    """The error envelope every service answers with (documented in OpenAPI)."""
+
+    error: ErrorBody
+
+
+class ApiError(Exception):
+    """An error meant for the caller: HTTP status, stable code, human message."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        details: Any = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.details = details
+        self.headers = headers
+
+
+def not_found(what: str, key: str) -> ApiError:
+    return ApiError(404, "not_found", f"{what} {key} not found")
+
+
+def forbidden(message: str = "this token may not do that") -> ApiError:
+    return ApiError(403, "forbidden", message)
+
+
+def error_json(status: int, code: str, message: str, details: Any = None,
+               headers: dict[str, str] | None = None) -> JSONResponse:
+    body = {"error": {"code": code, "message": message, "details": details}}
+    return JSONResponse(status_code=status, content=body, headers=headers)
+
+
+_STATUS_CODES = {
+    400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
+    405: "method_not_allowed", 406: "not_acceptable", 409: "conflict", 413: "payload_too_large",
+    415: "unsupported_media_type", 422: "validation_error", 429: "rate_limited",
+    503: "unavailable",
+}
+
+# Errors that mean "the database is not there right now": answer 503, never 500.
+DB_UNAVAILABLE: tuple[type[BaseException], ...] = (
+    asyncpg.PostgresConnectionError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.InterfaceError,
+    asyncpg.AdminShutdownError,
+    asyncpg.ConnectionDoesNotExistError,
+    ConnectionError,
+    OSError,
+)
+
+
+def _clean_validation_errors(errors: Any) -> list[dict[str, Any]]:
+    """Validation details without echoing the input back (it may be huge or personal)."""
+    cleaned = []
+    for err in errors:
+        cleaned.append({
+            "loc": [str(p) for p in err.get("loc", ())],
+            "msg": str(err.get("msg", "")),
+            "type": str(err.get("type", "")),
+        })
+    return cleaned
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
+        return error_json(exc.status, exc.code, exc.message, exc.details, exc.headers)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = _STATUS_CODES.get(exc.status_code, "error")
+        headers = dict(exc.headers) if exc.headers else None
+        return error_json(exc.status_code, code, str(exc.detail), None, headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+        details = _clean_validation_errors(exc.errors())
+        message = "invalid request"
+        if details:
+            where = ".".join(p for p in details[0]["loc"] if p not in ("body", "query", "path"))
+            message = f"{where}: {details[0]['msg']}" if where else str(details[0]["msg"])
+        return error_json(422, "validation_error", message, details)
+
+    @app.exception_handler(asyncpg.exceptions.CharacterNotInRepertoireError)
+    async def _bad_chars(_: Request, exc: Exception) -> JSONResponse:
+        return error_json(422, "invalid_characters", "text contains characters that cannot be stored")
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        if isinstance(exc, DB_UNAVAILABLE):
+            log.warning("database unavailable", extra={"path": request.url.path, "error": repr(exc)})
+            return error_json(503, "unavailable", "the database is unavailable, retry shortly",
+                              headers={"Retry-After": "5"})
+        log.exception("unhandled error", extra={"path": request.url.path})
+        return error_json(500, "internal_error", "an unexpected error occurred")

@@ -1,0 +1,27 @@
+"""Prometheus metrics of the platform (`lcs_` prefix, base units, `_total` counters).
+
+Service-specific metrics live in the services; these are the ones an operator
+alerts on for every service: HTTP, outbox backlog, consumer outcomes, retries, DLQ.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+HTTP_REQUESTS = Counter("lcs_http_requests_total", "HTTP requests answered",
+                        ["service", "method", "route", "status"])
+HTTP_DURATION = Histogram("lcs_http_request_duration_seconds", "HTTP request duration",
+                          ["service", "method", "route"],
+                          buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5))
+EVENTS_PUBLISHED = Counter("lcs_events_published_total", "Events published from the outbox (confirmed)",
+                           ["service", "type"])
+OUTBOX_BACKLOG = Gauge("lcs_outbox_backlog", "Outbox rows not yet published", ["service"])
+OUTBOX_OLDEST_AGE = Gauge("lcs_outbox_oldest_unsent_age_seconds", "Age of the oldest unsent outbox row",
+                          ["service"])
+EVENTS_CONSUMED = Counter("lcs_events_consumed_total", "Events consumed, by outcome",
+                          ["service", "type", "outcome"])  # processed | duplicate | retried | dead_lettered
+CONSUMER_IN_FLIGHT = Gauge("lcs_consumer_in_flight", "Events being handled now", ["service"])
+CONSUMER_LAG = Gauge("lcs_consumer_queue_depth", "Messages ready in the service's queue", ["service", "queue"])
+HANDLER_DURATION = Histogram("lcs_event_handler_duration_seconds", "Event handler duration",
+                             ["service", "type"])
+BUS_CONNECTED = Gauge("lcs_bus_connected", "1 while the broker connection is up", ["service"])

@@ -1,0 +1,161 @@
+"""The composition root every service uses: settings → pool → migrations → bus →
+outbox relay → consumer → periodic jobs → HTTP, and the reverse on SIGTERM.
+
+A service describes itself with a `ServiceSpec`; `run(spec)` is its `main`.
+Shutdown order on SIGTERM: uvicorn stops accepting and finishes in-flight requests,
+the consumer stops taking messages and waits for the in-flight handlers, periodic
+jobs stop, the relay makes a last flush, then the broker connection and the pool close.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+from fastapi import APIRouter, FastAPI
+
+from shared.bus import Bus, Consumer, Handler
+from shared.db import create_pool, migrate, migrations_for
+from shared.logs import configure_logging
+from shared.outbox import OutboxRelay
+from shared.scheduler import Job, Periodic
+from shared.settings import Settings
+from shared.web import Runtime, create_app
+
+log = logging.getLogger("lcs.runtime")
+
+
+@dataclass(frozen=True)
+class PeriodicSpec:
+    name: str
+    interval_seconds: Callable[[Settings], float]
+    job: Callable[[Runtime], Job]
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    name: str
+    title: str
+    description: str
+    package_dir: Path
+    routers: Sequence[APIRouter]
+    settings_cls: type[Settings] = Settings
+    handlers: Callable[[Runtime], Mapping[str, Handler]] = lambda rt: {}
+    periodic: Sequence[PeriodicSpec] = ()
+    body_limits: Mapping[str, int] = field(default_factory=dict)
+    # Long-running extra workers (e.g. the notifier's dispatcher): started with the service.
+    workers: Sequence[Callable[[Runtime], Coroutine[Any, Any, None]]] = ()
+    on_start: Callable[[Runtime], Awaitable[None]] | None = None
+
+
+class ServiceHost:
+    def __init__(self, spec: ServiceSpec, settings: Settings) -> None:
+        self.spec = spec
+        self.settings = settings
+        self.rt: Runtime | None = None
+        self.app: FastAPI | None = None
+        self._tasks: list[asyncio.Task[Any]] = []
+        self._relay: OutboxRelay | None = None
+        self._consumer: Consumer | None = None
+        self._periodic: list[Periodic] = []
+
+    async def _connect_pool(self) -> Any:
+        backoff = 0.5
+        while True:
+            try:
+                return await create_pool(self.settings.database_url, self.spec.name,
+                                         min_size=self.settings.pool_min_size,
+                                         max_size=self.settings.pool_max_size,
+                                         application=f"lcs-{self.spec.name}")
+            except Exception as exc:  # noqa: BLE001 - wait for the database to come up
+                log.warning("database unavailable at start", extra={"error": repr(exc)})
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5)
+
+    async def start(self) -> FastAPI:
+        s, spec = self.settings, self.spec
+        if s.migrate_on_start:
+            await migrate(s.database_url, spec.name, migrations_for(spec.package_dir))
+        pool = await self._connect_pool()
+        bus = Bus(s.amqp_url, service=spec.name, exchange=s.exchange)
+        rt = Runtime(service=spec.name, settings=s, pool=pool, bus=bus)
+        self.rt = rt
+        if spec.on_start is not None:
+            await spec.on_start(rt)
+        handlers = spec.handlers(rt)
+        if handlers:
+            self._consumer = Consumer(service=spec.name, bus=bus, pool=pool, handlers=handlers,
+                                      prefetch=s.prefetch, retry_delays_ms=s.retry_delays_ms)
+            bus.on_connect(self._consumer.start)
+        self._relay = OutboxRelay(service=spec.name, pool=pool, bus=bus, dsn=s.database_url,
+                                  batch=s.outbox_batch, poll_seconds=s.outbox_poll_seconds,
+                                  retention_hours=s.outbox_retention_hours)
+        self._tasks.append(asyncio.create_task(bus.run(), name="bus"))
+        self._tasks.append(asyncio.create_task(self._relay.run(), name="outbox-relay"))
+        for p in spec.periodic:
+            periodic = Periodic(name=f"{spec.name}.{p.name}", dsn=s.database_url,
+                                interval_seconds=p.interval_seconds(s), job=p.job(rt))
+            self._periodic.append(periodic)
+            self._tasks.append(asyncio.create_task(periodic.run(), name=p.name))
+        for worker in spec.workers:
+            self._tasks.append(asyncio.create_task(worker(rt), name=getattr(worker, "__name__", "worker")))
+        try:
+            await asyncio.wait_for(bus.connected.wait(), 10)
+        except TimeoutError:
+            log.warning("broker not reachable yet; HTTP starts anyway and /readyz says so")
+        self.app = create_app(rt=rt, routers=spec.routers, title=spec.title, description=spec.description,
+                              body_limits=spec.body_limits)
+        return self.app
+
+    async def stop(self) -> None:
+        grace = self.settings.shutdown_grace_seconds
+        if self._consumer is not None:
+            await self._consumer.stop(timeout=grace * 0.6)
+        for p in self._periodic:
+            p.stop()
+        if self._relay is not None:
+            await self._relay.stop()
+        rt = self.rt
+        if rt is not None and rt.bus is not None:
+            await rt.bus.stop()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        if rt is not None:
+            await asyncio.wait_for(rt.pool.close(), 10)
+        log.info("stopped")
+
+    async def serve(self) -> None:
+        app = await self.start()
+        s = self.settings
+        if s.metrics_port:
+            from prometheus_client import start_http_server
+            start_http_server(s.metrics_port, addr=s.host)
+        config = uvicorn.Config(app, host=s.host, port=s.port_for(self.spec.name), log_config=None,
+                                access_log=False, timeout_graceful_shutdown=int(s.shutdown_grace_seconds * 0.4),
+                                lifespan="off", server_header=False)
+        server = uvicorn.Server(config)
+        log.info("listening", extra={"port": config.port})
+        try:
+            await server.serve()
+        finally:
+            await self.stop()
+
+
+def run(spec: ServiceSpec) -> None:
+    settings = spec.settings_cls()
+    configure_logging(spec.name, settings.log_level)
+    try:
+        import uvloop
+        uvloop.install()
+    except ImportError:  # pragma: no cover - uvloop is optional
+        pass
+    asyncio.run(ServiceHost(spec, settings).serve())

@@ -1,0 +1,74 @@
+"""Configuration from the environment: one typed settings class, `LCS_` prefix.
+
+Every service reads the same base settings (database, broker, auth, HTTP) and may
+extend them. Outside `LCS_ENV=dev` the process refuses to start with a default,
+empty or short secret: a forgotten secret must fail loudly, not run open.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEV_SECRET = "dev-secret-change-me"  # noqa: S105 - the documented dev default, refused elsewhere
+DEV_ID_HASH_KEY = "dev-id-hash-key-change-me"
+MIN_SECRET_BYTES = 32
+
+DEFAULT_PORTS = {"tracking": 8001, "receipts": 8002, "complaints": 8003, "notifier": 8004}
+
+
+class Settings(BaseSettings):
+    """Settings shared by every service. Each field maps to `LCS_<FIELD>`."""
+
+    model_config = SettingsConfigDict(env_prefix="LCS_", extra="ignore", case_sensitive=False)
+
+    env: Literal["dev", "test", "prod"] = "prod"
+    database_url: str = "postgresql://postgres@127.0.0.1:5432/lcs"
+    amqp_url: str = "amqp://guest:guest@127.0.0.1:5672/"
+    exchange: str = "lcs.events"
+
+    auth_secret: str = DEV_SECRET
+    id_hash_key: str = DEV_ID_HASH_KEY
+
+    host: str = "127.0.0.1"
+    port: int | None = Field(default=None, ge=1, le=65535)
+    metrics_port: int = Field(default=0, ge=0, le=65535)
+    log_level: str = "INFO"
+
+    pool_min_size: int = Field(default=2, ge=1)
+    pool_max_size: int = Field(default=10, ge=1)
+    migrate_on_start: bool = True
+
+    prefetch: int = Field(default=32, ge=1, le=10_000)
+    retry_delays_ms: list[int] = Field(default_factory=lambda: [1_000, 5_000, 30_000])
+    outbox_batch: int = Field(default=200, ge=1, le=10_000)
+    outbox_poll_seconds: float = Field(default=1.0, gt=0)
+    outbox_retention_hours: int = Field(default=72, ge=1)
+
+    shutdown_grace_seconds: float = Field(default=25.0, gt=0)
+    max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    rate_limit_per_minute: int = Field(default=600, ge=0)  # write requests per token; 0 = off
+
+    @model_validator(mode="after")
+    def _refuse_default_secrets(self) -> Settings:
+        if self.env == "dev":
+            return self
+        for name in ("auth_secret", "id_hash_key"):
+            value: str = getattr(self, name)
+            if value in (DEV_SECRET, DEV_ID_HASH_KEY) or len(value.encode()) < MIN_SECRET_BYTES:
+                raise ValueError(
+                    f"LCS_{name.upper()} must be set to a secret of at least {MIN_SECRET_BYTES} bytes "
+                    f"when LCS_ENV={self.env} (the development default is refused)"
+                )
+        return self
+
+    def port_for(self, service: str) -> int:
+        return self.port or DEFAULT_PORTS[service]
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,247 @@
+"""The HTTP side every service shares: app factory, health, metrics, input guards.
+
+`create_app` gives each service the same `/livez`, `/readyz`, `/metrics`, the
+contract's error shape, and one ASGI guard in front of the routes that:
+- refuses bodies over the size limit of the path (413) before reading them;
+- refuses NUL characters and invalid UTF-8 in text bodies and query strings (422):
+  PostgreSQL cannot store NUL, and that must never surface as a 500;
+- rate-limits write requests per bearer token (429 with Retry-After);
+- records request count and duration per route template.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import unquote_to_bytes
+
+import asyncpg
+from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from shared import metrics
+from shared.bus import Bus
+from shared.errors import ErrorResponse, install_error_handlers
+from shared.settings import Settings
+
+WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+UNAUTHENTICATED = ("/livez", "/readyz", "/metrics", "/osmand")
+
+
+@dataclass
+class Runtime:
+    """What request handlers and jobs of one service share."""
+
+    service: str
+    settings: Settings
+    pool: asyncpg.Pool
+    bus: Bus | None = None
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+def runtime(request: Request) -> Runtime:
+    rt: Runtime = request.app.state.runtime
+    return rt
+
+
+def pool(request: Request) -> asyncpg.Pool:
+    return runtime(request).pool
+
+
+def _error(status: int, code: str, message: str, headers: Mapping[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": {"code": code, "message": message, "details": None}},
+                        status_code=status, headers=dict(headers or {}))
+
+
+class _TokenBuckets:
+    def __init__(self, per_minute: int) -> None:
+        self.rate = per_minute / 60.0
+        self.capacity = float(per_minute)
+        self.buckets: dict[str, tuple[float, float]] = {}
+
+    def take(self, key: str) -> float:
+        """0 if allowed, else seconds until a token is available."""
+        now = time.monotonic()
+        tokens, last = self.buckets.get(key, (self.capacity, now))
+        tokens = min(self.capacity, tokens + (now - last) * self.rate)
+        if tokens >= 1:
+            self.buckets[key] = (tokens - 1, now)
+            if len(self.buckets) > 100_000:  # bound memory under token churn
+                self.buckets.clear()
+            return 0.0
+        self.buckets[key] = (tokens, now)
+        return (1 - tokens) / self.rate
+
+
+class GuardMiddleware:
+    def __init__(self, app: ASGIApp, *, service: str, default_limit: int,
+                 limits: Mapping[str, int], rate_per_minute: int) -> None:
+        self.app = app
+        self.service = service
+        self.default_limit = default_limit
+        self.limits = sorted(limits.items(), key=lambda kv: -len(kv[0]))
+        self.buckets = _TokenBuckets(rate_per_minute) if rate_per_minute > 0 else None
+
+    def _limit_for(self, path: str) -> int:
+        for prefix, limit in self.limits:
+            if path.startswith(prefix):
+                return limit
+        return self.default_limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status_holder = {"status": 500}
+
+        async def send_wrapper(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status_holder["status"] = message["status"]
+            await send(message)
+
+        try:
+            rejection = await self._check(scope)
+            if rejection is not None:
+                await rejection(scope, receive, send_wrapper)
+                return
+            body_receive = await self._buffer_body(scope, receive)
+            if isinstance(body_receive, Response):
+                await body_receive(scope, receive, send_wrapper)
+                return
+            await self.app(scope, body_receive, send_wrapper)
+        finally:
+            route = scope.get("route")
+            template = getattr(route, "path", "unmatched")
+            method = scope.get("method", "")
+            metrics.HTTP_REQUESTS.labels(self.service, method, template, str(status_holder["status"])).inc()
+            metrics.HTTP_DURATION.labels(self.service, method, template).observe(time.perf_counter() - started)
+
+    async def _check(self, scope: Scope) -> Response | None:
+        raw_qs: bytes = scope.get("query_string", b"")
+        if raw_qs:
+            decoded = unquote_to_bytes(raw_qs)
+            if b"\x00" in decoded:
+                return _error(422, "invalid_characters", "NUL characters are not allowed")
+            try:
+                decoded.decode("utf-8")
+            except UnicodeDecodeError:
+                return _error(422, "invalid_characters", "query string is not valid UTF-8")
+        headers = dict(scope.get("headers") or [])
+        length = headers.get(b"content-length")
+        limit = self._limit_for(scope["path"])
+        if length is not None:
+            try:
+                if int(length) > limit:
+                    return _error(413, "payload_too_large", f"request body exceeds {limit} bytes")
+            except ValueError:
+                return _error(400, "bad_request", "invalid Content-Length")
+        if self.buckets is not None and scope.get("method") in WRITE_METHODS \
+                and scope["path"].startswith("/v1/"):
+            auth = headers.get(b"authorization")
+            if auth:
+                key = hashlib.sha256(auth).hexdigest()[:24]
+                wait = self.buckets.take(key)
+                if wait > 0:
+                    return _error(429, "rate_limited", "too many write requests for this token",
+                                  {"Retry-After": str(max(1, int(wait + 0.999)))})
+        return None
+
+    async def _buffer_body(self, scope: Scope, receive: Receive) -> Receive | Response:
+        """Read the body (bounded), check text bodies for NUL / invalid UTF-8, then replay it."""
+        if scope.get("method") not in WRITE_METHODS:
+            return receive
+        limit = self._limit_for(scope["path"])
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return receive
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > limit:
+                return _error(413, "payload_too_large", f"request body exceeds {limit} bytes")
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        headers = dict(scope.get("headers") or [])
+        ctype = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
+        if ctype in (b"application/json", b"") or ctype.endswith(b"+json"):
+            if b"\x00" in body or b"\\u0000" in body:
+                return _error(422, "invalid_characters", "NUL characters are not allowed")
+            try:
+                body.decode("utf-8")
+            except UnicodeDecodeError:
+                return _error(422, "invalid_characters", "request body is not valid UTF-8")
+        sent = False
+
+        async def replay() -> Message:
+            nonlocal sent
+            if not sent:
+                sent = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        return replay
+
+
+async def check_ready(rt: Runtime) -> dict[str, str]:
+    checks: dict[str, str] = {}
+    try:
+        async with asyncio.timeout(2):
+            await rt.pool.fetchval("SELECT 1")
+        checks["database"] = "ok"
+    except Exception as exc:  # noqa: BLE001 - any failure means not ready
+        checks["database"] = f"unavailable: {type(exc).__name__}"
+    if rt.bus is not None:
+        checks["broker"] = "ok" if rt.bus.is_connected else "unavailable"
+    return checks
+
+
+def create_app(*, rt: Runtime, routers: Sequence[APIRouter], title: str, description: str,
+               version: str = "1.0.0", body_limits: Mapping[str, int] | None = None) -> FastAPI:
+    settings = rt.settings
+    app = FastAPI(
+        title=title, description=description, version=version,
+        responses={
+            401: {"model": ErrorResponse, "description": "missing or invalid bearer token"},
+            403: {"model": ErrorResponse, "description": "role or branch not allowed"},
+            422: {"model": ErrorResponse, "description": "invalid input"},
+        },
+    )
+    app.state.runtime = rt
+    app.state.settings = settings
+    install_error_handlers(app)
+
+    @app.get("/livez", include_in_schema=False)
+    async def livez() -> dict[str, str]:
+        return {"status": "alive"}
+
+    @app.get("/readyz", include_in_schema=False)
+    async def readyz() -> Response:
+        checks = await check_ready(rt)
+        ok = all(v == "ok" for v in checks.values())
+        if ok:
+            return JSONResponse({"status": "ready", "checks": checks})
+        return JSONResponse({"error": {"code": "not_ready", "message": "dependencies unavailable",
+                                       "details": checks}}, status_code=503)
+
+    if settings.metrics_port == 0:
+        @app.get("/metrics", include_in_schema=False)
+        async def metrics_endpoint() -> Response:
+            return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    for router in routers:
+        app.include_router(router)
+
+    app.add_middleware(GuardMiddleware, service=rt.service, default_limit=settings.max_body_bytes,
+                       limits=dict(body_limits or {}), rate_per_minute=settings.rate_limit_per_minute)
+    return app

@@ -1,0 +1,129 @@
+"""Test infrastructure: every run gets its own database and RabbitMQ vhost, removed at
+the end, and services under test listen on free ports — so a running `make run` or a
+half-finished earlier run never interferes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import secrets
+import subprocess
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from shared.auth import Role, issue_token
+from shared.devtools import stack as stackmod
+
+ADMIN_DB_URL = os.environ.get("LCS_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+ADMIN_AMQP_URL = os.environ.get("LCS_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
+STALE_AFTER_S = 3 * 3600
+_NAME = re.compile(r"^lcs_test_(\d+)_[0-9a-f]+$")
+
+
+@dataclass(frozen=True)
+class Infra:
+    run_id: str
+    database_url: str
+    amqp_url: str
+    auth_secret: str
+    id_hash_key: str
+
+    def env(self, **extra: str) -> dict[str, str]:
+        return {
+            "LCS_ENV": "test",
+            "LCS_DATABASE_URL": self.database_url,
+            "LCS_AMQP_URL": self.amqp_url,
+            "LCS_AUTH_SECRET": self.auth_secret,
+            "LCS_ID_HASH_KEY": self.id_hash_key,
+            "LCS_RETRY_DELAYS_MS": "[200,400]",
+            "LCS_OUTBOX_POLL_SECONDS": "0.5",
+            "LCS_SHUTDOWN_GRACE_SECONDS": "10",
+            "LCS_RATE_LIMIT_PER_MINUTE": "100000",
+            **extra,
+        }
+
+    def token(self, role: Role, *, branch: str | None = None, carrier: str | None = None,
+              sub: str | None = None, ttl: int = 3600) -> str:
+        return issue_token(self.auth_secret, sub=sub or f"test-{role}", role=role, branch=branch,
+                           carrier=carrier, ttl_seconds=ttl)
+
+    def headers(self, role: Role = "admin", **kw: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token(role, **kw)}"}
+
+
+def _remove_stale_leftovers() -> None:
+    """Databases and vhosts of runs that died more than a few hours ago."""
+    now = time.time()
+
+    async def databases() -> None:
+        conn = await asyncpg.connect(ADMIN_DB_URL)
+        try:
+            names = [r["datname"] for r in await conn.fetch(
+                "SELECT datname FROM pg_database WHERE datname LIKE 'lcs_test_%'")]
+        finally:
+            await conn.close()
+        for name in names:
+            m = _NAME.match(name)
+            if m and now - int(m.group(1)) > STALE_AFTER_S:
+                await stackmod.drop_database(ADMIN_DB_URL, name)
+
+    asyncio.run(databases())
+    out = subprocess.run(["rabbitmqctl", "-q", "list_vhosts", "name"], capture_output=True, text=True,
+                         timeout=60, check=False).stdout
+    for name in out.split():
+        m = _NAME.match(name)
+        if m and now - int(m.group(1)) > STALE_AFTER_S:
+            stackmod.delete_vhost(name)
+
+
+@pytest.fixture(scope="session")
+def infra() -> Iterator[Infra]:
+    _remove_stale_leftovers()
+    run_id = f"lcs_test_{int(time.time())}_{uuid.uuid4().hex[:8]}"
+    asyncio.run(stackmod.create_database(ADMIN_DB_URL, run_id))
+    stackmod.create_vhost(run_id)
+    infra = Infra(
+        run_id=run_id,
+        database_url=stackmod.with_database(ADMIN_DB_URL, run_id),
+        amqp_url=stackmod.with_vhost(ADMIN_AMQP_URL, run_id),
+        auth_secret=secrets.token_urlsafe(48),
+        id_hash_key=secrets.token_urlsafe(48),
+    )
+    try:
+        yield infra
+    finally:
+        asyncio.run(stackmod.drop_database(ADMIN_DB_URL, run_id))
+        stackmod.delete_vhost(run_id)
+
+
+@pytest.fixture(scope="session")
+def stack(infra: Infra, tmp_path_factory: pytest.TempPathFactory) -> Iterator[stackmod.Stack]:
+    """All four services and the sinks, as real processes, shared by the session's tests."""
+    log_dir = tmp_path_factory.mktemp("stack-logs")
+    s = stackmod.Stack.with_free_ports(infra.env(), Path(log_dir))
+    try:
+        s.start()
+        yield s
+    finally:
+        s.stop()
+
+
+@pytest.fixture
+async def db(infra: Infra) -> AsyncIterator[asyncpg.Connection]:
+    conn = await asyncpg.connect(infra.database_url)
+    try:
+        yield conn
+    finally:
+        await conn.close()
+
+
+def unique(prefix: str = "") -> str:
+    return f"{prefix}{uuid.uuid4().hex[:10].upper()}"

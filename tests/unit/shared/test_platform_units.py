@@ -1,0 +1,203 @@
+"""The shared library's pure parts: envelope, settings, tokens, masking, error shape, guards."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+import httpx
+import jwt
+import pytest
+from fastapi import APIRouter, Depends
+from pydantic import BaseModel, ValidationError
+
+from shared.auth import Principal, decode_token, issue_token, require_roles
+from shared.errors import ApiError
+from shared.events import (
+    EVENT_TYPES,
+    Envelope,
+    ShipmentDelayed,
+    UnknownEventType,
+    make_envelope,
+    parse_event,
+)
+from shared.pii import keyed_hash, mask_email, mask_phone, mask_text
+from shared.settings import DEV_SECRET, Settings
+from shared.web import Runtime, create_app
+
+CONTRACT_TYPES = [
+    "tracking.shipment.registered.v1", "tracking.shipment.departed.v1", "tracking.shipment.delayed.v1",
+    "tracking.shipment.recovered.v1", "tracking.shipment.arrived.v1", "tracking.shipment.delivered.v1",
+    "tracking.exception.reported.v1", "tracking.vehicle.stale.v1", "receipts.receipt.overdue.v1",
+    "receipts.receipt.abnormal.v1", "complaints.complaint.opened.v1", "complaints.complaint.sla_breached.v1",
+    "complaints.complaint.resolved.v1", "notifier.notification.sent.v1", "notifier.notification.failed.v1",
+]
+
+
+def delayed_event() -> ShipmentDelayed:
+    return ShipmentDelayed(waybill_no="SH1", eta=datetime(2026, 11, 30, 12, tzinfo=UTC),
+                           promised_at=datetime(2026, 11, 30, 10, tzinfo=UTC), delay_minutes=120,
+                           reason="slow_progress")
+
+
+def test_every_contract_event_type_has_a_model() -> None:
+    for name in CONTRACT_TYPES:
+        assert name in EVENT_TYPES, name
+        assert EVENT_TYPES[name].TYPE == name
+
+
+def test_envelope_is_cloudevents_structured_json_and_round_trips() -> None:
+    env = make_envelope(delayed_event(), "/lcs/tracking")
+    raw = env.to_json()
+    back = Envelope.model_validate_json(raw)
+    assert back.specversion == "1.0"
+    assert back.type == "tracking.shipment.delayed.v1"
+    assert back.subject == "SH1"
+    assert back.datacontenttype == "application/json"
+    assert back.source == "/lcs/tracking"
+    event = parse_event(back)
+    assert isinstance(event, ShipmentDelayed)
+    assert event.delay_minutes == 120
+
+
+def test_envelope_refuses_naive_time_and_missing_attributes() -> None:
+    with pytest.raises(ValidationError):
+        Envelope.model_validate({"id": str(uuid.uuid4()), "source": "/x", "type": "t",
+                                 "time": "2026-11-30T10:00:00", "data": {}})
+    with pytest.raises(ValidationError):
+        Envelope.model_validate({"source": "/x", "type": "t", "time": "2026-11-30T10:00:00Z", "data": {}})
+
+
+def test_parse_event_rejects_unknown_type_and_wrong_schema() -> None:
+    env = make_envelope(delayed_event(), "/lcs/tracking")
+    with pytest.raises(UnknownEventType):
+        parse_event(env.model_copy(update={"type": "tracking.shipment.delayed.v9"}))
+    with pytest.raises(ValidationError):
+        parse_event(env.model_copy(update={"data": {"waybill_no": "SH1"}}))
+
+
+def test_unknown_fields_are_ignored_for_forward_compatibility() -> None:
+    env = make_envelope(delayed_event(), "/lcs/tracking")
+    data = {**env.data, "new_optional_field": 1}
+    assert isinstance(parse_event(env.model_copy(update={"data": data})), ShipmentDelayed)
+
+
+def test_settings_refuse_default_or_short_secrets_outside_dev(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("LCS_AUTH_SECRET", raising=False)
+    monkeypatch.delenv("LCS_ID_HASH_KEY", raising=False)
+    monkeypatch.setenv("LCS_ENV", "prod")
+    with pytest.raises(ValidationError, match="LCS_AUTH_SECRET"):
+        Settings()
+    monkeypatch.setenv("LCS_AUTH_SECRET", "short")
+    with pytest.raises(ValidationError):
+        Settings()
+    monkeypatch.setenv("LCS_AUTH_SECRET", "x" * 32)
+    monkeypatch.setenv("LCS_ID_HASH_KEY", "y" * 32)
+    assert Settings().auth_secret == "x" * 32
+    monkeypatch.setenv("LCS_ENV", "dev")
+    monkeypatch.delenv("LCS_AUTH_SECRET")
+    assert Settings().auth_secret == DEV_SECRET
+
+
+def test_settings_read_lcs_prefixed_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LCS_ENV", "dev")
+    monkeypatch.setenv("LCS_RETRY_DELAYS_MS", "[10,20,30]")
+    monkeypatch.setenv("LCS_PREFETCH", "7")
+    s = Settings()
+    assert s.retry_delays_ms == [10, 20, 30]
+    assert s.prefetch == 7
+    assert s.port_for("receipts") == 8002
+
+
+def test_tokens_round_trip_and_reject_tampering() -> None:
+    secret = "s" * 40
+    token = issue_token(secret, sub="u1", role="branch", branch="SH01")
+    p = decode_token(token, secret)
+    assert p == Principal(sub="u1", role="branch", branch="SH01")
+    assert p.sees_station("SH01", "WX02") and not p.sees_station("NJ01")
+    with pytest.raises(ApiError) as err:
+        decode_token(token, "t" * 40)
+    assert err.value.status == 401
+    expired = issue_token(secret, sub="u1", role="staff", ttl_seconds=-10)
+    with pytest.raises(ApiError):
+        decode_token(expired, secret)
+    none_alg = jwt.encode({"sub": "x", "role": "admin", "exp": 9999999999}, key="", algorithm="none")
+    with pytest.raises(ApiError):
+        decode_token(none_alg, secret)
+    with pytest.raises(ValueError, match="branch"):
+        issue_token(secret, sub="u", role="branch")
+
+
+def test_masking() -> None:
+    assert mask_phone("13800000000") == "138****0000"
+    assert mask_email("ops@example.com") == "o***@example.com"
+    text = mask_text("call 13812345678, mail ops@example.com, id 11010519491231002X")
+    assert "13812345678" not in text and "ops@example.com" not in text and "11010519491231002X" not in text
+    assert "138****5678" in text and "002X" in text
+    assert keyed_hash("11010519491231002x", "k") == keyed_hash("11010519491231002X", "k")
+    assert keyed_hash("11010519491231002X", "k") != keyed_hash("11010519491231002X", "other")
+
+
+class Body(BaseModel):
+    name: str
+
+
+def make_app(rate: int = 0) -> httpx.AsyncClient:
+    router = APIRouter()
+
+    @router.post("/v1/things")
+    async def create(body: Body, _: Principal = Depends(require_roles("admin"))) -> dict[str, str]:
+        return {"name": body.name}
+
+    @router.get("/v1/boom")
+    async def boom() -> None:
+        raise ApiError(409, "invalid_transition", "cannot do that from signed", {"current": "signed"})
+
+    settings = Settings(env="dev", rate_limit_per_minute=rate, max_body_bytes=2048)
+    rt = Runtime(service="test", settings=settings, pool=None)  # type: ignore[arg-type]
+    app = create_app(rt=rt, routers=[router], title="t", description="t")
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t")
+
+
+def admin() -> dict[str, str]:
+    return {"Authorization": "Bearer " + issue_token(DEV_SECRET, sub="a", role="admin")}
+
+
+async def test_error_shape_for_auth_validation_and_domain_errors() -> None:
+    async with make_app() as client:
+        r = await client.post("/v1/things", json={"name": "x"})
+        assert r.status_code == 401 and r.json()["error"]["code"] == "unauthorized"
+        staff = {"Authorization": "Bearer " + issue_token(DEV_SECRET, sub="s", role="staff")}
+        r = await client.post("/v1/things", json={"name": "x"}, headers=staff)
+        assert r.status_code == 403 and r.json()["error"]["code"] == "forbidden"
+        r = await client.post("/v1/things", json={"nom": "x"}, headers=admin())
+        assert r.status_code == 422
+        body = r.json()["error"]
+        assert body["code"] == "validation_error" and body["details"][0]["loc"] == ["body", "name"]
+        r = await client.get("/v1/boom")
+        assert r.status_code == 409 and r.json()["error"]["details"] == {"current": "signed"}
+        r = await client.get("/v1/nowhere")
+        assert r.status_code == 404 and r.json()["error"]["code"] == "not_found"
+
+
+async def test_guard_refuses_nul_invalid_utf8_and_oversized_bodies() -> None:
+    async with make_app() as client:
+        r = await client.post("/v1/things", content=b'{"name": "a\\u0000b"}', headers={
+            **admin(), "content-type": "application/json"})
+        assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_characters"
+        r = await client.post("/v1/things", content=b'{"name": "\xff\xfe"}', headers={
+            **admin(), "content-type": "application/json"})
+        assert r.status_code == 422
+        r = await client.post("/v1/things", json={"name": "x" * 5000}, headers=admin())
+        assert r.status_code == 413 and r.json()["error"]["code"] == "payload_too_large"
+        r = await client.get("/v1/boom?q=%00")
+        assert r.status_code == 422
+
+
+async def test_rate_limit_answers_429_with_retry_after() -> None:
+    async with make_app(rate=3) as client:
+        codes = [(await client.post("/v1/things", json={"name": "x"}, headers=admin())).status_code
+                 for _ in range(5)]
+        assert codes[:3] == [200, 200, 200]
+        r = await client.post("/v1/things", json={"name": "x"}, headers=admin())
+        assert r.status_code == 429 and int(r.headers["Retry-After"]) >= 1
