@@ -1,0 +1,251 @@
+"""The reliable bus against the real PostgreSQL and RabbitMQ: outbox, relay, inbox,
+retries through delay queues, the DLQ, concurrent migrations and relays, and a
+broker restart."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import subprocess
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import aio_pika
+import asyncpg
+import pytest
+
+from shared.bus import ERROR_HEADER, Bus, Consumer
+from shared.db import Migration, create_pool, load_migrations, migrate
+from shared.events import Envelope, ShipmentDelayed, make_envelope
+from shared.outbox import OutboxRelay, publish
+from tests.conftest import Infra
+
+SHARED = load_migrations(Path(__file__).resolve().parents[2] / "shared" / "migrations", "shared/")
+APP_TABLE = Migration("0001_effects", "CREATE TABLE effects (id serial PRIMARY KEY, event_id uuid, note text);")
+
+
+def delayed(no: str) -> ShipmentDelayed:
+    return ShipmentDelayed(waybill_no=no, eta=datetime(2026, 12, 1, tzinfo=UTC),
+                           promised_at=datetime(2026, 11, 30, tzinfo=UTC), delay_minutes=60, reason="slow_progress")
+
+
+async def wait_for(predicate: Callable[[], Awaitable[bool]], timeout: float = 20.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while asyncio.get_running_loop().time() < deadline:
+        if await predicate():
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError("condition not met in time")
+
+
+class Harness:
+    """One fake service ("svc_<hex>") with its own schema, queue, relay and consumer."""
+
+    def __init__(self, infra: Infra, handler: Callable[[asyncpg.Connection, Any, Envelope], Awaitable[None]],
+                 retry_delays_ms: list[int] | None = None) -> None:
+        self.infra = infra
+        self.name = f"svc_{uuid.uuid4().hex[:8]}"
+        self.handler = handler
+        self.retry_delays_ms = retry_delays_ms or [100, 200]
+        self.tasks: list[asyncio.Task[Any]] = []
+
+    async def start(self, *, relays: int = 1, consumers: int = 1) -> None:
+        await migrate(self.infra.database_url, self.name, [*SHARED, APP_TABLE])
+        self.pool = await create_pool(self.infra.database_url, self.name, min_size=1, max_size=8)
+        self.buses: list[Bus] = []
+        self.relays: list[OutboxRelay] = []
+        self.consumers: list[Consumer] = []
+        for _ in range(max(relays, consumers)):
+            bus = Bus(self.infra.amqp_url, service=self.name)
+            self.buses.append(bus)
+            self.tasks.append(asyncio.create_task(bus.run()))
+        for i in range(consumers):
+            c = Consumer(service=self.name, bus=self.buses[i], pool=self.pool,
+                         handlers={"tracking.shipment.delayed.v1": self.handler}, prefetch=16,
+                         retry_delays_ms=self.retry_delays_ms)
+            self.buses[i].on_connect(c.start)
+            self.consumers.append(c)
+        for i in range(relays):
+            r = OutboxRelay(service=self.name, pool=self.pool, bus=self.buses[i], dsn=self.infra.database_url,
+                            batch=50, poll_seconds=0.3)
+            self.relays.append(r)
+            self.tasks.append(asyncio.create_task(r.run()))
+        for bus in self.buses:
+            await asyncio.wait_for(bus.connected.wait(), 20)
+
+    async def stop(self) -> None:
+        for c in self.consumers:
+            await c.stop(timeout=5)
+        for r in self.relays:
+            await r.stop()
+        for b in self.buses:
+            await b.stop()
+        for t in self.tasks:
+            t.cancel()
+            with contextlib.suppress(BaseException):
+                await t
+        await self.pool.close()
+
+    async def effects(self) -> list[asyncpg.Record]:
+        return await self.pool.fetch("SELECT event_id, note FROM effects ORDER BY id")
+
+
+@contextlib.asynccontextmanager
+async def harness(infra: Infra, handler: Any = None, **kw: Any) -> AsyncIterator[Harness]:
+    async def record(conn: asyncpg.Connection, event: Any, env: Envelope) -> None:
+        await conn.execute("INSERT INTO effects (event_id, note) VALUES ($1, $2)", env.id, event.waybill_no)
+
+    h = Harness(infra, handler or record, kw.pop("retry_delays_ms", None))
+    await h.start(**kw)
+    try:
+        yield h
+    finally:
+        await h.stop()
+
+
+async def raw_publish(infra: Infra, body: bytes, routing_key: str = "tracking.shipment.delayed.v1") -> None:
+    conn = await aio_pika.connect(infra.amqp_url)
+    async with conn:
+        ch = await conn.channel(publisher_confirms=True)
+        ex = await ch.declare_exchange("lcs.events", aio_pika.ExchangeType.TOPIC, durable=True)
+        await ex.publish(aio_pika.Message(body, delivery_mode=aio_pika.DeliveryMode.PERSISTENT), routing_key)
+
+
+async def dlq_messages(infra: Infra, queue: str) -> list[aio_pika.abc.AbstractIncomingMessage]:
+    conn = await aio_pika.connect(infra.amqp_url)
+    got = []
+    async with conn:
+        ch = await conn.channel()
+        q = await ch.declare_queue(queue, durable=True, arguments={"x-queue-type": "quorum"})
+        while (m := await q.get(fail=False, no_ack=True)) is not None:
+            got.append(m)
+    return got
+
+
+async def test_migrations_are_recorded_and_safe_from_two_processes_at_once(infra: Infra) -> None:
+    schema = f"mig_{uuid.uuid4().hex[:8]}"
+    results = await asyncio.gather(*(migrate(infra.database_url, schema, [*SHARED, APP_TABLE]) for _ in range(3)))
+    assert sorted(len(r) for r in results) == [0, 0, len(SHARED) + 1]
+    assert await migrate(infra.database_url, schema, [*SHARED, APP_TABLE]) == []
+    changed = Migration("0001_effects", APP_TABLE.sql + "-- edited")
+    with pytest.raises(RuntimeError, match="changed after it was applied"):
+        await migrate(infra.database_url, schema, [*SHARED, changed])
+
+
+async def test_outbox_row_exists_only_if_the_business_change_commits(infra: Infra) -> None:
+    async with harness(infra, relays=0, consumers=0) as h:
+        with contextlib.suppress(RuntimeError):
+            async with h.pool.acquire() as conn, conn.transaction():
+                await publish(conn, delayed("ROLLED-BACK"), source="/test")
+                raise RuntimeError("business rule failed")
+        assert await h.pool.fetchval("SELECT count(*) FROM outbox") == 0
+        async with h.pool.acquire() as conn, conn.transaction():
+            await publish(conn, delayed("COMMITTED"), source="/test")
+        assert await h.pool.fetchval("SELECT count(*) FROM outbox WHERE sent_at IS NULL") == 1
+
+
+async def test_relay_publishes_and_consumer_applies_once(infra: Infra) -> None:
+    async with harness(infra) as h:
+        async with h.pool.acquire() as conn, conn.transaction():
+            env = await publish(conn, delayed("SH-ONE"), source="/test")
+
+        async def applied() -> bool:
+            return len(await h.effects()) == 1
+        await wait_for(applied)
+        assert await h.pool.fetchval("SELECT sent_at IS NOT NULL FROM outbox WHERE id = $1", env.id)
+        # The same event delivered again (a redelivery) has no second effect.
+        await raw_publish(infra, env.to_json())
+        await raw_publish(infra, env.to_json())
+        await asyncio.sleep(1.5)
+        effects = await h.effects()
+        assert [e["event_id"] for e in effects] == [env.id]
+
+
+async def test_failing_handler_is_retried_then_dead_lettered_not_looped(infra: Infra) -> None:
+    calls: list[uuid.UUID] = []
+
+    async def always_fails(conn: asyncpg.Connection, event: Any, env: Envelope) -> None:
+        calls.append(env.id)
+        raise RuntimeError("downstream rule exploded")
+
+    async with harness(infra, always_fails, retry_delays_ms=[100, 300]) as h:
+        env = make_envelope(delayed("POISON"), "/test")
+        await raw_publish(infra, env.to_json())
+
+        async def dead() -> bool:
+            return len(calls) >= 3
+        await wait_for(dead)
+        await asyncio.sleep(1.5)  # would a 4th attempt come? it must not
+        assert len(calls) == 3  # first try + 2 retries
+        msgs = await dlq_messages(infra, f"{h.name}.dlq")
+        assert len(msgs) == 1
+        assert "downstream rule exploded" in str(msgs[0].headers[ERROR_HEADER])
+        assert await h.pool.fetchval("SELECT count(*) FROM inbox") == 0  # nothing half-applied
+
+
+async def test_malformed_and_unknown_events_are_dead_lettered_with_a_reason(infra: Infra) -> None:
+    async with harness(infra) as h:
+        await raw_publish(infra, b"\x00garbage{")
+        wrong = make_envelope(delayed("X"), "/test").model_dump(mode="json")
+        wrong["data"] = {"waybill_no": "X"}
+        await raw_publish(infra, Envelope.model_validate(wrong).to_json())
+        await raw_publish(infra, b'{"huge": "' + b"x" * 2_000_000 + b'"}')
+        good = make_envelope(delayed("AFTER-POISON"), "/test")
+        await raw_publish(infra, good.to_json())
+
+        async def done() -> bool:
+            return len(await h.effects()) == 1
+        await wait_for(done)
+        msgs = await dlq_messages(infra, f"{h.name}.dlq")
+        assert len(msgs) == 3
+        assert all(str(m.headers[ERROR_HEADER]).startswith("malformed") for m in msgs)
+
+
+async def test_two_relays_and_two_consumers_deliver_each_event_exactly_once(infra: Infra) -> None:
+    async with harness(infra, relays=2, consumers=2) as h:
+        ids = []
+        for chunk in range(10):
+            async with h.pool.acquire() as conn, conn.transaction():
+                for i in range(30):
+                    ids.append((await publish(conn, delayed(f"W{chunk}-{i}"), source="/test")).id)
+
+        async def all_applied() -> bool:
+            return len(await h.effects()) >= len(ids)
+        await wait_for(all_applied, 60)
+        await asyncio.sleep(1)
+        effects = await h.effects()
+        assert sorted(e["event_id"] for e in effects) == sorted(ids)
+        assert await h.pool.fetchval("SELECT count(*) FROM outbox WHERE sent_at IS NULL") == 0
+
+
+def rabbit(*args: str) -> None:
+    subprocess.run(["rabbitmqctl", "-q", *args], check=True, capture_output=True, timeout=120)
+
+
+async def test_event_committed_while_broker_is_down_is_delivered_after_restart(infra: Infra) -> None:
+    """The broker stops, a business change commits, the broker restarts: the relay and
+    the consumer come back by themselves and the event is applied once."""
+    async with harness(infra) as h:
+        await asyncio.to_thread(rabbit, "stop_app")
+        try:
+            async with h.pool.acquire() as conn, conn.transaction():
+                env = await publish(conn, delayed("WHILE-DOWN"), source="/test")
+            await asyncio.sleep(1.0)
+            assert await h.pool.fetchval("SELECT sent_at FROM outbox WHERE id = $1", env.id) is None
+        finally:
+            await asyncio.to_thread(rabbit, "start_app")
+            await asyncio.to_thread(rabbit, "await_startup")
+
+        async def applied() -> bool:
+            return [e["event_id"] for e in await h.effects()] == [env.id]
+        await wait_for(applied, 60)
+        # and the consumer keeps consuming after the restart
+        async with h.pool.acquire() as conn, conn.transaction():
+            env2 = await publish(conn, delayed("AFTER-RESTART"), source="/test")
+
+        async def applied2() -> bool:
+            return env2.id in [e["event_id"] for e in await h.effects()]
+        await wait_for(applied2, 30)
