@@ -109,8 +109,9 @@ def stack(infra: Infra, tmp_path_factory: pytest.TempPathFactory) -> Iterator[st
     """All four services and the sinks, as real processes, shared by the session's tests."""
     log_dir = tmp_path_factory.mktemp("stack-logs")
     s = stackmod.Stack.with_free_ports(infra.env(), Path(log_dir))
+    names = tuple(n for n in os.environ.get("LCS_TEST_SERVICES", ",".join(stackmod.SERVICES)).split(",") if n)
     try:
-        s.start()
+        s.start(names)
         yield s
     finally:
         s.stop()

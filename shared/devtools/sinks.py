@@ -45,7 +45,7 @@ class SmtpHandler:
     def __init__(self, state: SinkState) -> None:
         self.state = state
 
-    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:  # noqa: N802
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         self.state.attempts["smtp"] += 1
         mode = self.state.modes["smtp"]
         if mode == "tempfail":

@@ -1,0 +1,41 @@
+"""Reports as CSV when the caller asks for `Accept: text/csv` (the desk prints them)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import Response
+
+_FORMULA_START = ("=", "+", "-", "@")
+
+
+def wants_csv(request: Request) -> bool:
+    accept = request.headers.get("accept", "")
+    return "text/csv" in accept.lower()
+
+
+def _cell(value: Any) -> Any:
+    # A cell starting like a formula is neutralised: spreadsheets must not run it.
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
+
+
+def to_csv(rows: Iterable[Mapping[str, Any]], columns: Sequence[str]) -> str:
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(columns)
+    for row in rows:
+        writer.writerow([_cell(row.get(c)) for c in columns])
+    return buf.getvalue()
+
+
+def csv_response(rows: Iterable[Mapping[str, Any]], columns: Sequence[str], filename: str) -> Response:
+    # UTF-8 with BOM so Excel in China opens Chinese text correctly.
+    body = "\ufeff" + to_csv(rows, columns)
+    return Response(body.encode("utf-8"), media_type="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})

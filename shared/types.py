@@ -1,0 +1,32 @@
+"""Input types every API uses, so limits are the same everywhere: bounded strings,
+station codes, plausible phone numbers, e-mail addresses, strict aware times."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import AwareDatetime, Field, StringConstraints
+
+# Free text typed by people: trimmed, bounded.
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
+OptionalText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000)]
+
+# Identifiers: letters, digits and a few separators; never free text.
+StationCode = Annotated[str, StringConstraints(pattern=r"^[A-Z0-9]{2,16}$")]
+Identifier = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")]
+WaybillNo = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9-]{4,32}$")]
+
+# Mainland mobile (11 digits starting 1[3-9]) or a landline / international number.
+Phone = Annotated[str, StringConstraints(strip_whitespace=True,
+                                         pattern=r"^(\+?\d{1,3}[- ]?)?(1[3-9]\d{9}|0\d{2,3}-?\d{7,8}|\d{7,15})$")]
+Email = Annotated[str, StringConstraints(strip_whitespace=True, max_length=254,
+                                         pattern=r"^[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}$")]
+
+# RFC 3339 with an offset: a time without one is refused, never guessed.
+Instant = AwareDatetime
+
+Latitude = Annotated[float, Field(ge=-90, le=90)]
+Longitude = Annotated[float, Field(ge=-180, le=180)]
+Pieces = Annotated[int, Field(ge=1, le=100_000)]
