@@ -82,7 +82,10 @@ async def migrate(dsn: str, schema: str, migrations: list[Migration]) -> list[st
     try:
         await conn.execute("SELECT pg_advisory_lock($1, hashtext($2))", _LOCK_NAMESPACE, schema)
         try:
-            await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+            # Only when missing: CREATE SCHEMA IF NOT EXISTS still needs CREATE on the database,
+            # which a least-privilege role that already owns its schema does not have.
+            if not await conn.fetchval("SELECT 1 FROM pg_namespace WHERE nspname = $1", schema):
+                await conn.execute(f"CREATE SCHEMA {schema}")
             await conn.execute(
                 f"CREATE TABLE IF NOT EXISTS {schema}.schema_migrations ("
                 " version text PRIMARY KEY, checksum text NOT NULL,"

@@ -22,7 +22,6 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import uvicorn
-from aiosmtpd.smtp import SMTP, Envelope, Session
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
@@ -45,7 +44,7 @@ class SmtpHandler:
     def __init__(self, state: SinkState) -> None:
         self.state = state
 
-    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         self.state.attempts["smtp"] += 1
         mode = self.state.modes["smtp"]
         if mode == "tempfail":
@@ -142,20 +141,25 @@ def build_app(state: SinkState) -> FastAPI:
 
 async def serve(host: str, smtp_port: int, http_port: int) -> None:
     state = SinkState()
-    loop = asyncio.get_running_loop()
-    handler = SmtpHandler(state)
-    smtp_server = await loop.create_server(lambda: SMTP(handler, hostname="lcs-sink"), host, smtp_port)
+    smtp_server = None
+    if smtp_port:  # 0 = SMS gateway only (aiosmtpd is a development dependency)
+        from aiosmtpd.smtp import SMTP
+
+        handler = SmtpHandler(state)
+        smtp_server = await asyncio.get_running_loop().create_server(
+            lambda: SMTP(handler, hostname="lcs-sink"), host, smtp_port)
     config = uvicorn.Config(build_app(state), host=host, port=http_port, log_level="warning", lifespan="off")
     try:
         await uvicorn.Server(config).serve()
     finally:
-        smtp_server.close()
+        if smtp_server is not None:
+            smtp_server.close()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m shared.devtools.sinks")
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--smtp-port", type=int, default=1025)
+    parser.add_argument("--smtp-port", type=int, default=1025, help="0 = no SMTP sink")
     parser.add_argument("--http-port", type=int, default=8025)
     args = parser.parse_args()
     asyncio.run(serve(args.host, args.smtp_port, args.http_port))

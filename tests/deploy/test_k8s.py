@@ -1,0 +1,334 @@
+"""Kubernetes manifests: they render, validate against the API schemas, and carry the
+operational guarantees issue 10 asks for (probes, hardening, resources, graceful
+shutdown, disruption budgets, autoscaling, no committed secrets, HA in prod)."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import kubernetes_validate
+import pytest
+import yaml
+from manifests import (
+    K8S,
+    OVERLAYS,
+    SERVICES,
+    lcs_deployments,
+    of_kind,
+    pod_spec,
+    render_kubectl,
+    render_python,
+    rendered,
+)
+
+# The oldest Kubernetes minor we support; kubernetes-validate ships 1.25 .. 1.37.
+K8S_VERSION = "1.30.0"
+CRD_SCHEMAS = Path(__file__).parent / "crd_schemas"
+CRD_KINDS = {
+    ("rabbitmq.com/v1beta1", "RabbitmqCluster"): "rabbitmqcluster.json",
+    ("postgresql.cnpg.io/v1", "Cluster"): "cnpg-cluster.json",
+    ("postgresql.cnpg.io/v1", "ScheduledBackup"): "cnpg-scheduledbackup.json",
+    ("monitoring.coreos.com/v1", "ServiceMonitor"): "servicemonitor.json",
+}
+SECRET_ENV = {"LCS_AUTH_SECRET", "LCS_ID_HASH_KEY", "LCS_SMTP_PASSWORD", "LCS_SMS_TOKEN"}
+URL_ENV = {"LCS_DATABASE_URL", "LCS_AMQP_URL"}
+
+
+def _key(obj: dict[str, Any]) -> tuple[str, str, str]:
+    return (obj["kind"], obj["metadata"].get("namespace", ""), obj["metadata"]["name"])
+
+
+def _generated_names(path: str) -> list[str]:
+    kust = yaml.safe_load((K8S / path / "kustomization.yaml").read_text())
+    return [g["name"] for key in ("secretGenerator", "configMapGenerator") for g in kust.get(key, [])]
+
+
+def _containers(spec: dict[str, Any]) -> list[dict[str, Any]]:
+    return spec.get("initContainers", []) + spec["containers"]
+
+
+def _workloads(objs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return of_kind(objs, "Deployment") + of_kind(objs, "Job")
+
+
+# ------------------------------------------------------------------------- rendering
+def test_python_renderer_renders(kustomization: str) -> None:
+    objs = render_python(kustomization)
+    assert objs, f"{kustomization} rendered nothing"
+    keys = [_key(o) for o in objs]
+    assert len(keys) == len(set(keys)), f"duplicate objects in {kustomization}"
+
+
+def test_kubectl_and_python_renderer_agree(kustomization: str) -> None:
+    reference = render_kubectl(kustomization)
+    if reference is None:
+        pytest.skip("no kubectl binary here; the Python renderer alone was checked")
+    # Whole objects, generated names (content-hash suffixes) included.
+    ours = {_key(o): o for o in render_python(kustomization)}
+    theirs = {_key(o): o for o in reference}
+    assert sorted(ours) == sorted(theirs), "the two renderers produce different objects"
+    for key, obj in theirs.items():
+        assert ours[key] == obj, f"{key} differs between kubectl kustomize and the Python renderer"
+
+
+def test_generated_names_carry_a_content_hash() -> None:
+    names = _generated_names("overlays/dev")
+    objs = rendered("overlays/dev")
+    for name in names:
+        assert any(re.fullmatch(rf"{name}-[a-z0-9]{{10}}", o["metadata"]["name"]) for o in objs), name
+    # ...and the Deployments reference the suffixed names, never the bare ones.
+    text = json.dumps(of_kind(objs, "Deployment"))
+    for name in names:
+        assert f'"name": "{name}"' not in text
+
+
+# ------------------------------------------------------------------------ validation
+def test_every_object_validates_against_its_schema(kustomization: str) -> None:
+    for obj in rendered(kustomization):
+        crd_schema = CRD_KINDS.get((obj["apiVersion"], obj["kind"]))
+        if crd_schema is not None:
+            schema = json.loads((CRD_SCHEMAS / crd_schema).read_text())
+            jsonschema.validate(obj, schema, cls=jsonschema.Draft202012Validator)
+        else:
+            try:
+                kubernetes_validate.validate(obj, K8S_VERSION, strict=True)
+            except kubernetes_validate.ValidationError as e:
+                pytest.fail(f"{_key(obj)}: {e.message} at {'/'.join(map(str, e.path))}")
+
+
+def test_crd_schemas_reject_unknown_fields() -> None:
+    cluster = next(o for o in rendered("overlays/prod") if o["kind"] == "Cluster")
+    broken = json.loads(json.dumps(cluster))
+    broken["spec"]["instance"] = 3  # typo of `instances`
+    schema = json.loads((CRD_SCHEMAS / "cnpg-cluster.json").read_text())
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(broken, schema)
+
+
+# ------------------------------------------------------------------ workload hygiene
+def test_probes_are_present_and_distinct(overlay: str) -> None:
+    for workload in of_kind(rendered(overlay), "Deployment"):
+        for c in pod_spec(workload)["containers"]:
+            where = f"{overlay} {workload['metadata']['name']}/{c['name']}"
+            for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
+                assert probe in c, f"{where}: no {probe}"
+    for workload in lcs_deployments(rendered(overlay)):
+        c = pod_spec(workload)["containers"][0]
+        assert c["livenessProbe"]["httpGet"]["path"] == "/livez"
+        assert c["readinessProbe"]["httpGet"]["path"] == "/readyz"
+        assert c["startupProbe"]["httpGet"]["path"] == "/livez"
+        assert c["livenessProbe"]["httpGet"]["path"] != c["readinessProbe"]["httpGet"]["path"]
+
+
+def test_pods_are_hardened(overlay: str) -> None:
+    for workload in _workloads(rendered(overlay)):
+        spec = pod_spec(workload)
+        name = f"{overlay} {workload['kind']}/{workload['metadata']['name']}"
+        pod_sc = spec["securityContext"]
+        assert pod_sc["runAsNonRoot"] is True, name
+        assert isinstance(pod_sc["runAsUser"], int) and pod_sc["runAsUser"] > 0, name
+        assert pod_sc["seccompProfile"]["type"] == "RuntimeDefault", name
+        assert spec.get("automountServiceAccountToken") is False, name
+        tmp_volumes = {v["name"] for v in spec["volumes"] if "emptyDir" in v}
+        for c in _containers(spec):
+            sc = c["securityContext"]
+            where = f"{name}/{c['name']}"
+            assert sc["runAsNonRoot"] is True, where
+            assert isinstance(sc["runAsUser"], int) and sc["runAsUser"] > 0, where
+            assert sc["readOnlyRootFilesystem"] is True, where
+            assert sc["allowPrivilegeEscalation"] is False, where
+            assert sc["capabilities"]["drop"] == ["ALL"], where
+            assert "add" not in sc["capabilities"], where
+            assert sc["seccompProfile"]["type"] == "RuntimeDefault", where
+            # A read-only root needs somewhere writable for temp files.
+            tmp = [m for m in c.get("volumeMounts", []) if m["mountPath"] == "/tmp"]
+            assert tmp and tmp[0]["name"] in tmp_volumes, f"{where}: no emptyDir at /tmp"
+
+
+def test_every_container_has_requests_and_limits(overlay: str) -> None:
+    for workload in _workloads(rendered(overlay)):
+        for c in _containers(pod_spec(workload)):
+            where = f"{overlay} {workload['metadata']['name']}/{c['name']}"
+            for bound in ("requests", "limits"):
+                assert {"cpu", "memory"} <= set(c["resources"][bound]), f"{where}: {bound}"
+
+
+def test_shutdown_fits_in_the_termination_grace_period(overlay: str) -> None:
+    objs = rendered(overlay)
+    common = next(o for o in of_kind(objs, "ConfigMap") if o["metadata"]["name"] == "lcs-common")
+    grace = float(common["data"]["LCS_SHUTDOWN_GRACE_SECONDS"])
+    for workload in lcs_deployments(objs):
+        spec = pod_spec(workload)
+        c = spec["containers"][0]
+        pre_stop = c["lifecycle"]["preStop"]["exec"]["command"]
+        assert pre_stop[0] == "sleep"
+        budget = grace + float(pre_stop[1])
+        assert spec["terminationGracePeriodSeconds"] > budget, workload["metadata"]["name"]
+
+
+def test_each_service_runs_its_own_migrations_first(overlay: str) -> None:
+    for workload in lcs_deployments(rendered(overlay)):
+        name = workload["metadata"]["name"]
+        (init,) = pod_spec(workload)["initContainers"]
+        assert init["args"] == ["shared.migrate", name]
+        assert init["image"] == pod_spec(workload)["containers"][0]["image"]
+        assert pod_spec(workload)["containers"][0]["args"] == [f"services.{name}"]
+
+
+def test_services_expose_the_documented_ports(overlay: str) -> None:
+    objs = rendered(overlay)
+    services = {s["metadata"]["name"]: s for s in of_kind(objs, "Service")}
+    for name, port in SERVICES.items():
+        assert services[name]["spec"]["ports"] == [{"name": "http", "port": port, "targetPort": "http"}]
+        deployment = next(d for d in lcs_deployments(objs) if d["metadata"]["name"] == name)
+        assert pod_spec(deployment)["containers"][0]["ports"] == [{"name": "http", "containerPort": port}]
+
+
+def test_every_service_has_a_disruption_budget(overlay: str) -> None:
+    objs = rendered(overlay)
+    budgets = {p["metadata"]["name"]: p for p in of_kind(objs, "PodDisruptionBudget")}
+    for workload in lcs_deployments(objs):
+        pdb = budgets[workload["metadata"]["name"]]
+        assert pdb["spec"]["selector"] == workload["spec"]["selector"]
+
+
+def test_tracking_autoscales_on_cpu_and_keeps_photos_on_a_volume(overlay: str) -> None:
+    objs = rendered(overlay)
+    (hpa,) = of_kind(objs, "HorizontalPodAutoscaler")
+    assert hpa["apiVersion"] == "autoscaling/v2"
+    assert hpa["spec"]["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment", "name": "tracking"}
+    assert [m["resource"]["name"] for m in hpa["spec"]["metrics"]] == ["cpu"]
+    tracking = next(d for d in lcs_deployments(objs) if d["metadata"]["name"] == "tracking")
+    assert "replicas" not in tracking["spec"], "the HPA owns tracking's replica count"
+    (pvc,) = of_kind(objs, "PersistentVolumeClaim")
+    volumes = {v["name"]: v for v in pod_spec(tracking)["volumes"]}
+    assert volumes["photos"]["persistentVolumeClaim"]["claimName"] == pvc["metadata"]["name"]
+    env_from = pod_spec(tracking)["containers"][0]["envFrom"]
+    config = next(
+        o for o in of_kind(objs, "ConfigMap")
+        if o["metadata"]["name"] in [e["configMapRef"]["name"] for e in env_from if "configMapRef" in e]
+        and "LCS_PHOTO_DIR" in o["data"]
+    )
+    mounts = {m["name"]: m["mountPath"] for m in pod_spec(tracking)["containers"][0]["volumeMounts"]}
+    assert mounts["photos"] == config["data"]["LCS_PHOTO_DIR"]
+
+
+# ------------------------------------------------------------------------- secrets
+@pytest.mark.parametrize("path", ["base", "overlays/prod"])
+def test_no_secret_values_in_base_or_prod(path: str) -> None:
+    objs = render_python(path) + (render_kubectl(path) or [])
+    assert of_kind(objs, "Secret") == [], f"{path} must not carry Secret objects"
+    for directory in [K8S / path, K8S / "components"]:
+        for f in directory.rglob("*.yaml"):
+            text = f.read_text()
+            assert "secretGenerator" not in text and not re.search(r"^kind:\s*Secret\b", text, re.M), f
+    for workload in lcs_deployments(objs):
+        for c in _containers(pod_spec(workload)):
+            for env in c.get("env", []):
+                if env["name"] in SECRET_ENV:
+                    assert "secretKeyRef" in env["valueFrom"], (path, env)
+                if env["name"] in URL_ENV:
+                    # Either a Secret reference, or a URL whose password is a $(VAR)
+                    # filled from a Secret through envFrom.
+                    if "value" in env:
+                        assert re.search(r"://[^:/@]+:\$\([A-Za-z_]+\)@", env["value"]), (path, env)
+                    else:
+                        assert "secretKeyRef" in env["valueFrom"], (path, env)
+
+
+def test_dev_secrets_are_obviously_dev_only() -> None:
+    kust = yaml.safe_load((K8S / "overlays/dev/kustomization.yaml").read_text())
+    for generator in kust["secretGenerator"]:
+        for literal in generator["literals"]:
+            assert "dev-only" in literal.partition("=")[2], literal
+
+
+def test_every_referenced_secret_exists_in_dev() -> None:
+    objs = rendered("overlays/dev")
+    secrets = {s["metadata"]["name"]: s for s in of_kind(objs, "Secret")}
+    configmaps = {c["metadata"]["name"] for c in of_kind(objs, "ConfigMap")}
+    for workload in of_kind(objs, "Deployment"):
+        for c in _containers(pod_spec(workload)):
+            for env in c.get("env", []):
+                ref = env.get("valueFrom", {}).get("secretKeyRef")
+                if ref:
+                    assert ref["key"] in secrets[ref["name"]]["data"], ref
+            for source in c.get("envFrom", []):
+                if "configMapRef" in source:
+                    assert source["configMapRef"]["name"] in configmaps
+
+
+# ---------------------------------------------------------------------------- prod
+def test_prod_runs_at_least_two_of_everything() -> None:
+    objs = rendered("overlays/prod")
+    (hpa,) = of_kind(objs, "HorizontalPodAutoscaler")
+    assert hpa["spec"]["minReplicas"] >= 2
+    for workload in lcs_deployments(objs):
+        if workload["metadata"]["name"] != "tracking":
+            assert workload["spec"]["replicas"] >= 2, workload["metadata"]["name"]
+
+
+def test_prod_images_are_pinned() -> None:
+    objs = rendered("overlays/prod")
+    images = [c["image"] for w in _workloads(objs) for c in _containers(pod_spec(w))]
+    images += [o["spec"]["image"] for o in of_kind(objs, "RabbitmqCluster")]
+    images += [o["spec"]["imageName"] for o in of_kind(objs, "Cluster")]
+    for image in images:
+        name, _, tag = image.rpartition(":")
+        assert "@sha256:" in image or (name and tag and tag != "latest" and "/" not in tag), image
+
+
+def test_prod_rabbitmq_is_a_three_node_quorum_cluster() -> None:
+    (rabbit,) = of_kind(rendered("overlays/prod"), "RabbitmqCluster")
+    assert rabbit["spec"]["replicas"] == 3
+    config = rabbit["spec"]["rabbitmq"]["additionalConfig"]
+    assert re.search(r"^default_queue_type\s*=\s*quorum$", config, re.M)
+
+
+def test_prod_postgres_has_replicas_and_a_least_privilege_role_per_service() -> None:
+    objs = rendered("overlays/prod")
+    (cluster,) = of_kind(objs, "Cluster")
+    assert cluster["spec"]["instances"] >= 3  # 1 primary + 2 replicas
+    sql = " ; ".join(cluster["spec"]["bootstrap"]["initdb"]["postInitApplicationSQL"])
+    assert "REVOKE CREATE ON SCHEMA public FROM PUBLIC" in sql
+    roles = {r["name"]: r for r in cluster["spec"]["managed"]["roles"]}
+    for service in SERVICES:
+        assert f"CREATE SCHEMA {service} AUTHORIZATION {service}" in sql
+        assert roles[service]["login"] is True and not roles[service].get("superuser")
+        assert roles[service]["passwordSecret"] == {"name": f"lcs-pg-{service}"}
+    assert "GRANT ALL" not in sql.upper() and "SUPERUSER" not in sql.upper()
+    # Every service connects as its own role to the primary (-rw) Service.
+    for workload in lcs_deployments(objs):
+        name = workload["metadata"]["name"]
+        for c in _containers(pod_spec(workload)):
+            env = {e["name"]: e for e in c["env"]}
+            url = env["LCS_DATABASE_URL"]["value"]
+            assert url.startswith(f"postgresql://{name}:$(LCS_DB_password)@{cluster['metadata']['name']}-rw:")
+            assert {"prefix": "LCS_DB_", "secretRef": {"name": f"lcs-pg-{name}"}} in c["envFrom"]
+    assert of_kind(objs, "ScheduledBackup"), "prod Postgres must be backed up"
+
+
+def test_components_are_included() -> None:
+    prod = rendered("overlays/prod")
+    policies = {p["metadata"]["name"]: p for p in of_kind(prod, "NetworkPolicy")}
+    deny = policies["lcs-default-deny"]["spec"]
+    assert set(deny["policyTypes"]) == {"Ingress", "Egress"} and "ingress" not in deny and "egress" not in deny
+    allowed_ports = {
+        p["port"] for pol in policies.values() for rule in pol["spec"].get("egress", []) for p in rule["ports"]
+    }
+    assert {53, 5432, 5672, 587} <= allowed_ports
+    (monitor,) = of_kind(prod, "ServiceMonitor")
+    assert monitor["spec"]["endpoints"][0]["path"] == "/metrics"
+    services = [s for s in of_kind(prod, "Service") if s["metadata"]["name"] in SERVICES]
+    selector = monitor["spec"]["selector"]["matchLabels"]
+    for service in services:
+        assert selector.items() <= service["metadata"]["labels"].items(), service["metadata"]["name"]
+    assert of_kind(rendered("overlays/dev"), "NetworkPolicy")
+
+
+def test_overlays_list() -> None:
+    assert sorted(p.name for p in (K8S / "overlays").iterdir()) == sorted(o.split("/")[1] for o in OVERLAYS)

@@ -1,0 +1,131 @@
+"""Property tests: invariants that must hold for any input, not just the tables."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from services.tracking.domain import (
+    DelayEvent,
+    DelayReason,
+    DelayState,
+    DomainError,
+    EtaConfig,
+    GeoPoint,
+    Route,
+    Scan,
+    ScanState,
+    ScanType,
+    apply_scan,
+    estimate_eta,
+    evaluate_delay,
+    haversine_km,
+    is_plausible_resident_id,
+    resident_id_check_char,
+)
+
+T0 = datetime(2026, 11, 28, 2, 0, tzinfo=UTC)
+PROMISED = T0 + timedelta(hours=6)
+
+lats = st.floats(min_value=-90, max_value=90, allow_nan=False)
+lons = st.floats(min_value=-180, max_value=180, allow_nan=False)
+points = st.builds(GeoPoint, lats, lons)
+speeds = st.none() | st.floats(min_value=0, max_value=200, allow_nan=False)
+
+
+@given(points, points)
+def test_haversine_is_symmetric_and_non_negative(a: GeoPoint, b: GeoPoint) -> None:
+    d = haversine_km(a, b)
+    assert d >= 0
+    assert abs(d - haversine_km(b, a)) < 1e-9
+    assert d <= 20_016  # half the circumference
+
+
+@given(points, points, points)
+def test_haversine_triangle_inequality(a: GeoPoint, b: GeoPoint, c: GeoPoint) -> None:
+    assert haversine_km(a, c) <= haversine_km(a, b) + haversine_km(b, c) + 1e-6
+
+
+@given(
+    near=st.floats(min_value=0, max_value=20, allow_nan=False),
+    extra=st.floats(min_value=0, max_value=20, allow_nan=False),
+    speed=speeds,
+    transfers=st.integers(min_value=0, max_value=3),
+)
+def test_eta_is_monotone_in_distance(near: float, extra: float, speed: float | None, transfers: int) -> None:
+    """Farther from the destination (same speed, same transfers) never arrives earlier."""
+    dest = GeoPoint(0, 20)
+    via = [dest] * transfers  # transfers at the destination: dwell only, no extra distance
+
+    def eta(start_lon: float) -> datetime:
+        return estimate_eta(position=GeoPoint(0, start_lon), fix_at=T0, pending_via=via, destination=dest,
+                            recent_speed_kmh=speed).eta
+
+    farther, nearer = 20 - near - extra, 20 - near
+    assert eta(farther) >= eta(nearer)
+    assert eta(nearer) >= T0
+
+
+@given(speed_a=speeds, speed_b=speeds)
+def test_eta_never_earlier_at_lower_speed(speed_a: float | None, speed_b: float | None) -> None:
+    cfg = EtaConfig()
+    slow, fast = sorted([speed_a or 0.0, speed_b or 0.0])
+    args = {"position": GeoPoint(0, 0), "fix_at": T0, "pending_via": [], "destination": GeoPoint(0, 2), "cfg": cfg}
+    assert estimate_eta(recent_speed_kmh=slow, **args).eta >= estimate_eta(recent_speed_kmh=fast, **args).eta
+
+
+@settings(max_examples=300)
+@given(st.lists(st.integers(min_value=-120, max_value=600), min_size=1, max_size=60))
+def test_no_notice_storm(etas_late_by: list[int]) -> None:
+    """Between two `delayed` events with no `recovered` in between, the ETA worsened by >= the step;
+    and `recovered` only ever follows a `delayed`."""
+    cfg = EtaConfig()
+    state = DelayState()
+    last_delayed_eta: datetime | None = None
+    delayed_open = False
+    for i, late_by in enumerate(etas_late_by):
+        eta = PROMISED + timedelta(minutes=late_by)
+        decision = evaluate_delay(previous=state, eta=eta, promised_at=PROMISED, now=T0 + timedelta(minutes=i),
+                                  inferred_reason=DelayReason.SLOW_PROGRESS, cfg=cfg)
+        if decision.event is DelayEvent.DELAYED:
+            if delayed_open:
+                assert last_delayed_eta is not None
+                assert eta - last_delayed_eta >= timedelta(minutes=cfg.worsen_step_minutes)
+            assert eta > PROMISED + timedelta(minutes=cfg.grace_minutes)
+            last_delayed_eta, delayed_open = eta, True
+        elif decision.event is DelayEvent.RECOVERED:
+            assert delayed_open
+            assert eta <= PROMISED + timedelta(minutes=cfg.grace_minutes)
+            delayed_open = False
+        assert decision.state.delayed == delayed_open
+        state = decision.state
+
+
+@given(st.from_regex(r"[0-9]{6}(19[5-9][0-9]|200[0-9])(0[1-9]|1[0-2])(0[1-9]|1[0-9]|2[0-8])[0-9]{3}", fullmatch=True))
+def test_resident_id_checksum_round_trip(first17: str) -> None:
+    check = resident_id_check_char(first17)
+    assert is_plausible_resident_id(first17 + check)
+    for wrong in "0123456789X":
+        if wrong != check:
+            assert not is_plausible_resident_id(first17 + wrong)
+
+
+scan_types = st.sampled_from(list(ScanType))
+stations = st.sampled_from(["SH01", "NJ01", "WX02", "HZ01"])
+
+
+@given(st.lists(st.tuples(scan_types, stations, st.none() | st.integers(min_value=-1, max_value=12)), max_size=12))
+def test_scans_never_exceed_the_waybill_and_final_means_complete(steps: list) -> None:
+    """Whatever scans arrive, accepted ones keep pieces_arrived <= total and final <=> complete."""
+    route = Route("SH01", "WX02", ("NJ01",))
+    state = ScanState(pieces_total=10)
+    for i, (kind, station, pieces) in enumerate(steps):
+        try:
+            state = apply_scan(state, Scan(kind, station, T0 + timedelta(minutes=i), pieces), route)
+        except DomainError:
+            continue
+        assert 0 <= state.pieces_arrived <= state.pieces_total
+        assert state.final == (state.pieces_arrived == state.pieces_total)
+        assert (state.arrived_at is not None) == state.final
