@@ -19,8 +19,13 @@ infra:
 	@bash scripts/ensure-infra.sh
 
 ## run the whole system: four services + SMTP sink + SMS gateway stand-in (Ctrl-C stops it)
-run: venv infra
-	@$(BIN)/python -m shared.devtools.stack run
+## (with a running Docker engine, the same system comes up from deploy/compose.yaml; LCS_RUN_MODE=local forces processes)
+run: venv
+	@if [ "$${LCS_RUN_MODE:-auto}" != local ] && command -v docker >/dev/null && docker info >/dev/null 2>&1; then \
+	  docker compose -f deploy/compose.yaml up --build; \
+	else \
+	  bash scripts/ensure-infra.sh && $(BIN)/python -m shared.devtools.stack run; \
+	fi
 
 ## the whole suite against real PostgreSQL and RabbitMQ
 test: venv infra
