@@ -1,0 +1,141 @@
+"""The shipment read model's merge rules: events in any order, twice, or stale."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from services.complaints.readmodel import ShipmentView, apply, event_time
+from services.complaints.settings import ComplaintsSettings
+from shared.events import (
+    Cargo,
+    Consignee,
+    Event,
+    ExceptionReported,
+    Position,
+    ReceiptRequirements,
+    ShipmentArrived,
+    ShipmentDelayed,
+    ShipmentDelivered,
+    ShipmentDeparted,
+    ShipmentOutForDelivery,
+    ShipmentRecovered,
+    ShipmentRegistered,
+    Shipper,
+    StationRef,
+)
+
+T0 = datetime(2026, 11, 28, 0, 0, tzinfo=UTC)
+NO = "WB1"
+
+
+def at(hours: float) -> datetime:
+    return T0 + timedelta(hours=hours)
+
+
+def registered() -> ShipmentRegistered:
+    return ShipmentRegistered(
+        waybill_no=NO, origin="SH01", destination="WX02", via=["NJ01"],
+        destination_station=StationRef(code="WX02", name="无锡站"),
+        shipper=Shipper(customer_id="C100", name="无锡精工"), consignee=Consignee(name="杨民敬"),
+        cargo=Cargo(description="轴承", pieces=10), promised_at=at(48), payment="prepaid",
+        receipt=ReceiptRequirements(), registered_at=at(0))
+
+
+def delayed(minutes: int = 90, reason: str = "traffic_jam", position_at: float | None = None) -> ShipmentDelayed:
+    position = Position(at=at(position_at), lat=31.0, lon=120.0) if position_at is not None else None
+    return ShipmentDelayed(waybill_no=NO, eta=at(50), promised_at=at(48), delay_minutes=minutes, reason=reason,
+                           last_position=position)
+
+
+def recovered() -> ShipmentRecovered:
+    return ShipmentRecovered(waybill_no=NO, eta=at(47), promised_at=at(48))
+
+
+def fold(events: list[tuple[Event, datetime]]) -> ShipmentView:
+    view = ShipmentView(waybill_no=NO)
+    for event, when in events:
+        view = apply(view, event, when)
+    return view
+
+
+def test_event_time_is_the_business_time_or_the_envelope_time() -> None:
+    assert event_time(registered(), at(9)) == at(0)
+    assert event_time(ShipmentDeparted(waybill_no=NO, station="SH01", at=at(2)), at(9)) == at(2)
+    assert event_time(recovered(), at(9)) == at(9)
+
+
+def test_a_stale_recovery_does_not_clear_a_newer_delay() -> None:
+    view = fold([(registered(), at(0)), (delayed(), at(5)), (recovered(), at(4))])
+    assert view.delayed and view.delay_reason == "traffic_jam" and view.delay_minutes == 90
+    assert view.eta == at(50)
+    view = apply(view, recovered(), at(6))
+    assert not view.delayed and view.delay_reason is None and view.eta == at(47)
+    assert view.snapshot().delay_reason is None
+
+
+def test_every_order_of_the_same_events_gives_the_same_view() -> None:
+    events = [
+        (registered(), at(0)),
+        (ShipmentDeparted(waybill_no=NO, station="SH01", at=at(1), eta=at(40)), at(1)),
+        (delayed(position_at=3), at(3)),
+        (recovered(), at(4)),
+        (ShipmentArrived(waybill_no=NO, station="WX02", arrived_at=at(6), pieces=10, pieces_arrived=10,
+                         pieces_total=10, final=True), at(6)),
+        (ShipmentOutForDelivery(waybill_no=NO, station="WX02", at=at(7)), at(7)),
+    ]
+    views = [fold(list(order)) for order in itertools.permutations(events)]
+    first = views[0]
+    assert all(v == first for v in views)
+    assert first.status == "out_for_delivery" and not first.delayed and first.eta == at(47)
+    assert first.position_at == at(7) and first.snapshot().last_position is not None
+    assert first.snapshot().last_position.place == "无锡站"
+    assert first.stations == ("NJ01", "SH01", "WX02")
+
+
+def test_applying_an_event_twice_changes_nothing_more() -> None:
+    once = fold([(registered(), at(0)), (delayed(), at(3))])
+    assert apply(once, delayed(), at(3)) == once
+    assert apply(once, registered(), at(0)) == once
+
+
+def test_partial_arrival_keeps_it_in_transit_and_delivery_wins() -> None:
+    view = fold([(registered(), at(0)),
+                 (ShipmentArrived(waybill_no=NO, station="WX02", arrived_at=at(5), pieces=4, pieces_arrived=4,
+                                  pieces_total=10, final=False), at(5))])
+    assert view.status == "in_transit"
+    view = apply(view, ShipmentDelivered(waybill_no=NO, delivered_at=at(9), signer_name="杨民敬", pieces=10,
+                                         station="WX02"), at(9))
+    assert view.status == "delivered"
+    view = apply(view, ShipmentDeparted(waybill_no=NO, station="NJ01", at=at(3)), at(3))
+    assert view.status == "delivered"
+
+
+def test_exception_is_kept_and_shown() -> None:
+    view = fold([(registered(), at(0)),
+                 (ExceptionReported(exception_id="E1", waybill_no=NO, kind="damage", pieces=1, station="NJ01",
+                                    description="外箱破损", reported_at=at(4)), at(4))])
+    assert view.status == "exception" and view.exception is not None and view.exception["kind"] == "damage"
+    assert view.snapshot().status == "exception"
+    assert view.to_public()["exception"]["station"] == "NJ01"
+
+
+def test_a_delay_before_registration_is_kept_when_the_registration_comes() -> None:
+    view = fold([(delayed(), at(3)), (registered(), at(0))])
+    assert view.delayed and view.customer_id == "C100" and view.status == "in_transit"
+    assert view.destination_name == "无锡站"
+
+
+def test_settings_build_business_hours_and_care_rules() -> None:
+    s = ComplaintsSettings(env="dev")
+    hours = s.business_hours()
+    assert hours is not None and hours.tz == "Asia/Shanghai" and len(hours.weekdays) == 7
+    assert ComplaintsSettings(env="dev", business_hours_enabled=False).business_hours() is None
+    assert ComplaintsSettings(env="dev", care_key_min_monthly_shipments=0).care_rules().key_min_monthly_shipments \
+        is None
+    with pytest.raises(ValueError, match="before they end"):
+        ComplaintsSettings(env="dev", business_hours_start="19:00", business_hours_end="08:00")
+    with pytest.raises(ValueError, match="weekdays"):
+        ComplaintsSettings(env="dev", business_weekdays=[7])
