@@ -43,8 +43,9 @@ class Event(BaseModel):
     TYPE: ClassVar[str]
 
     def subject(self) -> str | None:
-        """The CloudEvents subject: the entity the event is about."""
-        for key in ("waybill_no", "complaint_id", "vehicle_id", "notification_id"):
+        """The CloudEvents subject: the entity the event is about (a ticket or notification
+        before the shipment it concerns)."""
+        for key in ("complaint_id", "notification_id", "waybill_no", "vehicle_id"):
             value = getattr(self, key, None)
             if value is not None:
                 return str(value)
@@ -362,3 +363,28 @@ class NotificationFailed(Event):
     error: str
     attempts: int
     waybill_no: str | None = None
+
+
+# --- receipts (additional) ---
+# Appended by the receipts service; existing classes above are untouched.
+
+
+@event_type
+class ReceiptLost(Event):
+    """A receipt listed on an envelope was missing when the envelope arrived: chase it at once.
+
+    ``station_contact`` is the sending station's (the receipt's destination station's)
+    responsible person, who is asked to find the paper.
+    """
+
+    TYPE: ClassVar[str] = "receipts.receipt.lost.v1"
+    waybill_no: str
+    envelope_id: str
+    courier_no: str
+    from_station: str
+    to_station: str
+    flagged_at: AwareDatetime
+    due_at: AwareDatetime | None = None
+    origin: str | None = None
+    destination: str | None = None
+    station_contact: Contact | None = None

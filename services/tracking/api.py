@@ -1,0 +1,206 @@
+"""HTTP routes of the tracking core: parse, authorise, call the use case, answer."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+import orjson
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from fastapi.responses import JSONResponse
+from pydantic import AwareDatetime
+
+from services.tracking import feeds, service
+from services.tracking import repository as repo
+from services.tracking.models import (
+    IngestResult,
+    PositionBatch,
+    ScanIn,
+    ScanResult,
+    ShipmentCreate,
+    ShipmentRead,
+    ShipmentRegistered,
+    ShipmentSummary,
+    StaleScanResult,
+    StationPut,
+    StationRead,
+    VehiclePut,
+    VehicleRead,
+)
+from shared.auth import DESK, Principal, require_roles
+from shared.errors import ApiError, ErrorResponse, not_found
+from shared.pagination import MAX_LIMIT, Page, decode_cursor, encode_cursor
+from shared.web import Runtime, runtime
+
+router = APIRouter(tags=["tracking"])
+feeds_router = APIRouter(tags=["tracking-feeds"])
+
+ANY_ROLE = require_roles("admin", "supervisor", "staff", "branch", "carrier")
+DESK_OR_BRANCH = require_roles(*DESK, "branch")
+DESK_OR_CARRIER = require_roles(*DESK, "carrier")
+ADMIN = require_roles("admin")
+ADMIN_OR_CARRIER = require_roles("admin", "carrier")
+
+StationCodePath = Annotated[str, Path(pattern=r"^[A-Z0-9]{2,16}$")]
+VehicleIdPath = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")]
+WaybillPath = Annotated[str, Path(pattern=r"^[A-Za-z0-9-]{4,32}$")]
+Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
+
+E404: dict[int | str, dict[str, Any]] = {404: {"model": ErrorResponse}}
+E409: dict[int | str, dict[str, Any]] = {409: {"model": ErrorResponse}}
+E400: dict[int | str, dict[str, Any]] = {400: {"model": ErrorResponse}}
+
+
+# --- stations ---------------------------------------------------------------------------
+
+
+@router.put("/v1/stations/{code}", response_model=StationRead, responses={201: {"model": StationRead}})
+async def put_station(code: StationCodePath, body: StationPut, response: Response,
+                      rt: Runtime = Depends(runtime), _: Principal = Depends(ADMIN)) -> StationRead:
+    """Create (201) or replace (200) a station."""
+    station, created = await service.put_station(rt, code, body)
+    response.status_code = 201 if created else 200
+    return station
+
+
+@router.get("/v1/stations/{code}", response_model=StationRead, responses=E404)
+async def get_station(code: StationCodePath, rt: Runtime = Depends(runtime),
+                      _: Principal = Depends(ANY_ROLE)) -> StationRead:
+    async with rt.pool.acquire() as conn:
+        row = await repo.get_station(conn, code)
+    if row is None:
+        raise not_found("station", code)
+    return StationRead(**dict(row))
+
+
+@router.get("/v1/stations", response_model=Page[StationRead])
+async def list_stations(cursor: Annotated[str | None, Query(max_length=200)] = None, limit: Limit = 100,
+                        rt: Runtime = Depends(runtime), _: Principal = Depends(ANY_ROLE)) -> Page[StationRead]:
+    key = decode_cursor(cursor, 1)
+    async with rt.pool.acquire() as conn:
+        rows = await repo.list_stations(conn, after=None if key is None else str(key[0]), limit=limit + 1)
+    items = service.station_views(rows[:limit])
+    return Page(items=items, next_cursor=encode_cursor(items[-1].code) if len(rows) > limit else None)
+
+
+# --- vehicles ---------------------------------------------------------------------------
+
+
+@router.put("/v1/vehicles/{vehicle_id}", response_model=VehicleRead,
+            responses={201: {"model": VehicleRead}, **E409})
+async def put_vehicle(vehicle_id: VehicleIdPath, body: VehiclePut, response: Response,
+                      rt: Runtime = Depends(runtime),
+                      principal: Principal = Depends(require_roles("admin", "carrier"))) -> VehicleRead:
+    """Create (201) or replace (200) a vehicle; a carrier token only for its own carrier.
+    `device_id` must not be registered on another vehicle (409 `device_in_use`)."""
+    vehicle, created = await service.put_vehicle(rt, vehicle_id, body, principal)
+    response.status_code = 201 if created else 200
+    return vehicle
+
+
+@router.get("/v1/vehicles/{vehicle_id}", response_model=VehicleRead, responses=E404)
+async def get_vehicle(vehicle_id: VehicleIdPath, rt: Runtime = Depends(runtime),
+                      principal: Principal = Depends(DESK_OR_CARRIER)) -> VehicleRead:
+    return await service.get_vehicle(rt, vehicle_id, principal)
+
+
+# --- shipments --------------------------------------------------------------------------
+
+
+@router.post("/v1/shipments", status_code=201, response_model=ShipmentRegistered, responses=E409)
+async def create_shipment(body: ShipmentCreate, rt: Runtime = Depends(runtime),
+                          principal: Principal = Depends(DESK_OR_BRANCH)) -> ShipmentRegistered:
+    """Register a waybill (a branch token only from its own station). 409 `duplicate_waybill`."""
+    registered_at = await service.create_shipment(rt, body, principal)
+    return ShipmentRegistered(waybill_no=body.waybill_no, status="registered", registered_at=registered_at)
+
+
+@router.get("/v1/shipments", response_model=Page[ShipmentSummary])
+async def list_shipments(
+    status: Literal["registered", "in_transit", "arrived", "out_for_delivery", "delivered", "exception"]
+    | None = None,
+    station: Annotated[str | None, Query(pattern=r"^[A-Z0-9]{2,16}$")] = None,
+    delayed: bool | None = None,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    limit: Limit = 50,
+    rt: Runtime = Depends(runtime),
+    principal: Principal = Depends(DESK_OR_BRANCH),
+) -> Page[ShipmentSummary]:
+    """Shipments by waybill number (keyset); a branch token sees only those touching its station."""
+    key = decode_cursor(cursor, 1)
+    items, more = await service.list_shipments(rt, principal, status=status, station=station, delayed=delayed,
+                                               after=None if key is None else str(key[0]), limit=limit)
+    return Page(items=items, next_cursor=encode_cursor(items[-1].waybill_no) if more and items else None)
+
+
+@router.get("/v1/shipments/{waybill_no}", response_model=ShipmentRead, responses=E404)
+async def get_shipment(waybill_no: WaybillPath, rt: Runtime = Depends(runtime),
+                       principal: Principal = Depends(DESK_OR_BRANCH)) -> ShipmentRead:
+    return await service.get_shipment(rt, waybill_no, principal)
+
+
+@router.post("/v1/shipments/{waybill_no}/scans", status_code=201, response_model=ScanResult,
+             responses={**E404, **E409})
+async def post_scan(waybill_no: WaybillPath, body: ScanIn, rt: Runtime = Depends(runtime),
+                    principal: Principal = Depends(DESK_OR_BRANCH)) -> ScanResult:
+    """Record a scan. Impossible scans → 409 with the rule's code (`scan_before_departure`,
+    `pieces_exceed_waybill`, `already_arrived`, `time_before_previous_scan`, ...)."""
+    return await service.record_scan(rt, waybill_no, body, principal)
+
+
+# --- positions --------------------------------------------------------------------------
+
+
+@router.post("/v1/positions", response_model=IngestResult, responses={413: {"model": ErrorResponse}})
+async def post_positions(body: PositionBatch, rt: Runtime = Depends(runtime),
+                         principal: Principal = Depends(ADMIN_OR_CARRIER)) -> IngestResult:
+    """Up to 5,000 fixes, all or nothing (422 naming the bad item's index)."""
+    return await feeds.ingest_batch(rt, body, principal)
+
+
+@router.post("/v1/ingest/traccar", response_model=IngestResult, responses=E400)
+async def post_traccar(request: Request, rt: Runtime = Depends(runtime),
+                       principal: Principal = Depends(ADMIN_OR_CARRIER)) -> IngestResult:
+    """Traccar's JSON position forwarding (`forward.type=json`); the vehicle is the one whose
+    `device_id` equals `device.uniqueId` (unknown → 400 `unknown_device`)."""
+    body = await _json_object(request)
+    return await feeds.ingest_traccar(rt, body, principal)
+
+
+async def _json_object(request: Request) -> dict[str, Any]:
+    raw = await request.body()
+    try:
+        body = orjson.loads(raw) if raw else None
+    except orjson.JSONDecodeError as exc:
+        raise ApiError(400, "invalid_json", "the body is not valid JSON") from exc
+    if not isinstance(body, dict):
+        raise ApiError(400, "invalid_json", "the body must be a JSON object")
+    return body
+
+
+@feeds_router.api_route("/osmand", methods=["GET", "POST"], responses=E400)
+async def osmand(request: Request, rt: Runtime = Depends(runtime)) -> JSONResponse:
+    """The OsmAnd / Traccar Client protocol (unauthenticated, as devices speak it): query
+    string, form or JSON body. Unknown device → 400; stored → 200 (after commit)."""
+    data: dict[str, Any] = dict(request.query_params)
+    if request.method == "POST":
+        ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if ctype == "application/json" or ctype.endswith("+json"):
+            data.update(await _json_object(request))
+        elif ctype in ("application/x-www-form-urlencoded", "multipart/form-data"):
+            form = await request.form()
+            data.update({k: v for k, v in form.items() if isinstance(v, str)})
+    now = datetime.now(UTC)
+    fix = feeds.parse_osmand_request(rt, data, now)
+    await feeds.ingest_osmand(rt, fix)
+    return JSONResponse({"status": "stored"})
+
+
+# --- admin ------------------------------------------------------------------------------
+
+
+@router.post("/v1/admin/stale-scan", response_model=StaleScanResult)
+async def stale_scan(now: AwareDatetime | None = None, rt: Runtime = Depends(runtime),
+                     _: Principal = Depends(ADMIN)) -> StaleScanResult:
+    """Run the stale-vehicle sweep at `now` (default: the server's clock)."""
+    return await service.stale_scan(rt, now or datetime.now(UTC))

@@ -1,0 +1,257 @@
+"""Position ingest: ONE path for the batch API, the OsmAnd protocol and Traccar forwarding.
+
+Every feed turns its input into `Incoming` fixes of known vehicles and hands them to
+`ingest`, inside one transaction: COPY into a staging table, one INSERT ... ON CONFLICT
+DO NOTHING into `positions` (a duplicate fix is kept once), each vehicle's last position
+moved to its newest fix (never back, whatever order fixes arrive in), then the ETA /
+delay evaluation of the shipments on board each vehicle whose newest fix advanced, with
+that fix's time as "now", delayed / recovered events written to the outbox in the same
+transaction.
+
+`/osmand` uses group commit: concurrent requests queue their fix, one committer writes
+whatever is queued in one transaction, and each request is answered only after that
+transaction committed (200) — many phones, few transactions, nothing acknowledged that
+is not durable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+from prometheus_client import Counter, Histogram
+
+from services.tracking import repository as repo
+from services.tracking.domain import (
+    DomainError,
+    Fix,
+    PositionReport,
+    parse_osmand,
+    parse_traccar_forward,
+    position_problems,
+    validate_position_batch,
+)
+from services.tracking.models import IngestResult, PositionBatch
+from services.tracking.service import evaluate_vehicle
+from services.tracking.settings import tracking_settings
+from shared.auth import Principal
+from shared.errors import ApiError
+from shared.web import Runtime
+
+log = logging.getLogger("lcs.tracking.feeds")
+
+POSITIONS = Counter("lcs_tracking_positions_total", "positions received", ["feed", "outcome"])
+GROUP_SIZE = Histogram("lcs_tracking_osmand_group_size", "fixes per /osmand group commit",
+                       buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500, 1000))
+
+
+@dataclass(frozen=True, slots=True)
+class Incoming:
+    """A validated fix of a registered vehicle."""
+
+    vehicle_id: str
+    at: datetime
+    lat: float
+    lon: float
+    speed_kmh: float | None = None
+    heading: float | None = None
+    altitude: float | None = None
+    accuracy: float | None = None
+    battery: float | None = None
+
+    @classmethod
+    def from_fix(cls, vehicle_id: str, fix: Fix) -> Incoming:
+        return cls(vehicle_id, fix.at, fix.lat, fix.lon, fix.speed_kmh, fix.heading, fix.altitude, fix.accuracy,
+                   fix.battery)
+
+    def record(self) -> tuple[Any, ...]:
+        return (self.vehicle_id, self.at, self.lat, self.lon, self.speed_kmh, self.heading, self.altitude,
+                self.accuracy, self.battery)
+
+
+async def ingest(conn: asyncpg.Connection, rt: Runtime, items: Sequence[Incoming]) -> IngestResult:
+    """Store fixes of registered vehicles and evaluate what they change, in the caller's transaction."""
+    if not items:
+        return IngestResult(received=0, stored=0, vehicles=0, evaluated_shipments=0, events=0)
+    await repo.lock_vehicles(conn, [i.vehicle_id for i in items])
+    stored = await repo.store_positions(conn, [i.record() for i in items])
+    advanced = await repo.advance_last_positions(conn)
+    evaluated = events = 0
+    for vehicle in sorted(advanced, key=lambda v: v["vehicle_id"]):
+        result = await evaluate_vehicle(conn, rt, vehicle, now=vehicle["last_fix_at"])
+        evaluated += result.shipments
+        events += result.events
+    return IngestResult(received=len(items), stored=stored, vehicles=len({i.vehicle_id for i in items}),
+                        evaluated_shipments=evaluated, events=events)
+
+
+# --- POST /v1/positions -----------------------------------------------------------------
+
+
+async def ingest_batch(rt: Runtime, batch: PositionBatch, principal: Principal) -> IngestResult:
+    """All or nothing: any invalid item (bad range, future time, unknown vehicle) → 422 naming
+    its index; a carrier token posting another carrier's vehicle → 403; nothing stored then."""
+    settings = tracking_settings(rt.settings)
+    reports = [PositionReport(p.vehicle_id, p.at, p.lat, p.lon, p.speed_kmh, p.heading) for p in batch.positions]
+    try:
+        validate_position_batch(reports, datetime.now(UTC), settings.position_limits(),
+                                max_items=settings.positions_max_batch)
+    except DomainError as err:
+        POSITIONS.labels("batch", "rejected").inc(len(reports))
+        raise ApiError(422, err.code, err.message, err.details) from err
+    async with rt.pool.acquire() as conn, conn.transaction():
+        vehicles = await repo.lock_vehicles(conn, [r.vehicle_id for r in reports])
+        unknown = [{"index": i, "field": "vehicle_id", "problem": f"vehicle {r.vehicle_id} is not registered"}
+                   for i, r in enumerate(reports) if r.vehicle_id not in vehicles]
+        if unknown:
+            POSITIONS.labels("batch", "rejected").inc(len(reports))
+            raise ApiError(422, "unknown_vehicle", f"position {unknown[0]['index']}: {unknown[0]['problem']}",
+                           unknown[:100])
+        if principal.role == "carrier":
+            foreign = [i for i, r in enumerate(reports) if vehicles[r.vehicle_id]["carrier"] != principal.carrier]
+            if foreign:
+                raise ApiError(403, "forbidden", f"position {foreign[0]}: vehicle of another carrier",
+                               [{"index": i, "field": "vehicle_id"} for i in foreign[:100]])
+        result = await ingest(conn, rt, [Incoming(r.vehicle_id, r.at, r.lat, r.lon, r.speed_kmh, r.heading)
+                                         for r in reports])
+    POSITIONS.labels("batch", "stored").inc(result.stored)
+    return result
+
+
+# --- fixes from devices (OsmAnd, Traccar) -----------------------------------------------
+
+
+_DEVICE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")  # as VehiclePut.device_id
+
+
+def checked_fix(rt: Runtime, fix: Fix, now: datetime) -> Fix:
+    if not _DEVICE_ID.fullmatch(fix.device_id):
+        raise DomainError("invalid_field", "device id: letters, digits and _.:- only, at most 64 characters",
+                          {"field": "id"})
+    problems = position_problems(lat=fix.lat, lon=fix.lon, at=fix.at, now=now, speed_kmh=fix.speed_kmh,
+                                 heading=fix.heading, limits=tracking_settings(rt.settings).position_limits())
+    if problems:
+        raise DomainError("invalid_position", "; ".join(p.problem for p in problems),
+                          [{"field": p.field, "problem": p.problem} for p in problems])
+    return fix
+
+
+def parse_osmand_request(rt: Runtime, data: Mapping[str, Any], now: datetime) -> Fix:
+    """Parse and check an OsmAnd request (query/form parameters or the JSON body): 400 if bad."""
+    try:
+        return checked_fix(rt, parse_osmand(data, received_at=now), now)
+    except DomainError as err:
+        POSITIONS.labels("osmand", "rejected").inc()
+        raise ApiError(400, err.code, err.message, err.details) from err
+
+
+async def ingest_traccar(rt: Runtime, body: Mapping[str, Any], principal: Principal) -> IngestResult:
+    now = datetime.now(UTC)
+    try:
+        fix = checked_fix(rt, parse_traccar_forward(body), now)
+    except DomainError as err:
+        POSITIONS.labels("traccar", "rejected").inc()
+        raise ApiError(422, err.code, err.message, err.details) from err
+    async with rt.pool.acquire() as conn, conn.transaction():
+        vehicle = await repo.vehicle_with_device(conn, fix.device_id)
+        if vehicle is None:
+            POSITIONS.labels("traccar", "unknown_device").inc()
+            raise ApiError(400, "unknown_device", f"device {fix.device_id} is not registered on a vehicle",
+                           {"device_id": fix.device_id})
+        if principal.role == "carrier" and vehicle["carrier"] != principal.carrier:
+            raise ApiError(403, "forbidden", "the device belongs to another carrier's vehicle")
+        result = await ingest(conn, rt, [Incoming.from_fix(vehicle["vehicle_id"], fix)])
+    POSITIONS.labels("traccar", "stored").inc(result.stored)
+    return result
+
+
+class UnknownDevice(Exception):
+    pass
+
+
+class OsmandGroupCommit:
+    """Concurrent /osmand fixes share one transaction; each caller waits for its commit."""
+
+    def __init__(self, rt: Runtime, max_group: int) -> None:
+        self.rt = rt
+        self.max_group = max_group
+        self.queue: asyncio.Queue[tuple[Fix, asyncio.Future[None]]] = asyncio.Queue()
+
+    async def submit(self, fix: Fix) -> None:
+        """Returns once the fix is committed; raises UnknownDevice, or the commit's error."""
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        await self.queue.put((fix, future))
+        await future
+
+    async def run(self) -> None:
+        while True:
+            group = [await self.queue.get()]
+            while len(group) < self.max_group and not self.queue.empty():
+                group.append(self.queue.get_nowait())
+            group = [(fix, fut) for fix, fut in group if not fut.done()]  # callers gone (disconnect)
+            if not group:
+                continue
+            GROUP_SIZE.observe(len(group))
+            try:
+                outcomes = await self._commit([fix for fix, _ in group])
+            except asyncio.CancelledError:
+                for _, fut in group:
+                    if not fut.done():
+                        fut.set_exception(ApiError(503, "unavailable", "the service is shutting down"))
+                raise
+            except Exception as exc:  # noqa: BLE001 - handed to every waiting caller
+                log.warning("osmand group commit failed", extra={"size": len(group), "error": repr(exc)})
+                for _, fut in group:
+                    if not fut.done():
+                        fut.set_exception(exc)
+                continue
+            for (_, fut), known in zip(group, outcomes, strict=True):
+                if not fut.done():
+                    if known:
+                        fut.set_result(None)
+                    else:
+                        fut.set_exception(UnknownDevice())
+
+    async def _commit(self, fixes: Sequence[Fix]) -> list[bool]:
+        async with self.rt.pool.acquire() as conn, conn.transaction():
+            vehicles = await repo.vehicles_by_device(conn, [f.device_id for f in fixes])
+            items = [Incoming.from_fix(vehicles[f.device_id]["vehicle_id"], f) for f in fixes
+                     if f.device_id in vehicles]
+            result = await ingest(conn, self.rt, items)
+        POSITIONS.labels("osmand", "stored").inc(result.stored)
+        return [f.device_id in vehicles for f in fixes]
+
+
+async def ingest_osmand(rt: Runtime, fix: Fix) -> None:
+    committer = rt.extras.get("osmand_group_commit")
+    try:
+        if isinstance(committer, OsmandGroupCommit):
+            await committer.submit(fix)
+        else:  # the committer is not running (e.g. a test app): write it alone
+            async with rt.pool.acquire() as conn, conn.transaction():
+                vehicle = await repo.vehicle_with_device(conn, fix.device_id)
+                if vehicle is None:
+                    raise UnknownDevice()
+                await ingest(conn, rt, [Incoming.from_fix(vehicle["vehicle_id"], fix)])
+    except UnknownDevice:
+        POSITIONS.labels("osmand", "unknown_device").inc()
+        raise ApiError(400, "unknown_device", f"device {fix.device_id} is not registered on a vehicle",
+                       {"device_id": fix.device_id}) from None
+
+
+async def run_osmand_group_commit(rt: Runtime) -> None:
+    """Service worker: owns the /osmand committer for the life of the process."""
+    committer = OsmandGroupCommit(rt, tracking_settings(rt.settings).osmand_group_max)
+    rt.extras["osmand_group_commit"] = committer
+    try:
+        await committer.run()
+    finally:
+        with contextlib.suppress(KeyError):
+            del rt.extras["osmand_group_commit"]

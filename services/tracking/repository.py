@@ -1,0 +1,281 @@
+"""SQL of the tracking core, one section per table family. Every function takes the
+connection of the caller's transaction; none opens its own."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+from asyncpg import Record
+
+from services.tracking.domain import DelayState, ScanState
+
+# --- stations ---------------------------------------------------------------------------
+
+
+async def upsert_station(conn: asyncpg.Connection, code: str, data: dict[str, Any]) -> bool:
+    """Create or replace a station; True when it was created."""
+    created: bool = await conn.fetchval(
+        """
+        INSERT INTO stations (code, name, city, region, lat, lon, contact_phone, contact_email)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+        ON CONFLICT (code) DO UPDATE SET
+            name = EXCLUDED.name, city = EXCLUDED.city, region = EXCLUDED.region,
+            lat = EXCLUDED.lat, lon = EXCLUDED.lon, contact_phone = EXCLUDED.contact_phone,
+            contact_email = EXCLUDED.contact_email, updated_at = now()
+        RETURNING (xmax = 0)
+        """,
+        code, data["name"], data["city"], data["region"], data["lat"], data["lon"],
+        data.get("contact_phone"), data.get("contact_email"),
+    )
+    return created
+
+
+async def get_station(conn: asyncpg.Connection, code: str) -> Record | None:
+    return await conn.fetchrow("SELECT * FROM stations WHERE code = $1", code)
+
+
+async def stations_by_code(conn: asyncpg.Connection, codes: Sequence[str]) -> dict[str, Record]:
+    rows = await conn.fetch("SELECT * FROM stations WHERE code = ANY($1::text[])", list(set(codes)))
+    return {r["code"]: r for r in rows}
+
+
+async def list_stations(conn: asyncpg.Connection, *, after: str | None, limit: int) -> list[Record]:
+    return await conn.fetch(
+        "SELECT * FROM stations WHERE ($1::text IS NULL OR code > $1) ORDER BY code LIMIT $2",
+        after, limit)
+
+
+# --- vehicles ---------------------------------------------------------------------------
+
+
+async def upsert_vehicle(conn: asyncpg.Connection, vehicle_id: str, data: dict[str, Any]) -> bool:
+    """Create or replace a vehicle's registry data (never its positions); True when created."""
+    created: bool = await conn.fetchval(
+        """
+        INSERT INTO vehicles (vehicle_id, plate, carrier, driver_name, driver_phone, device_id)
+        VALUES ($1, $2, $3, $4, $5, $6)
+        ON CONFLICT (vehicle_id) DO UPDATE SET
+            plate = EXCLUDED.plate, carrier = EXCLUDED.carrier, driver_name = EXCLUDED.driver_name,
+            driver_phone = EXCLUDED.driver_phone, device_id = EXCLUDED.device_id, updated_at = now()
+        RETURNING (xmax = 0)
+        """,
+        vehicle_id, data["plate"], data["carrier"], data.get("driver_name"), data.get("driver_phone"),
+        data.get("device_id"),
+    )
+    return created
+
+
+async def get_vehicle(conn: asyncpg.Connection, vehicle_id: str, *, for_update: bool = False) -> Record | None:
+    lock = " FOR UPDATE" if for_update else ""
+    return await conn.fetchrow(f"SELECT * FROM vehicles WHERE vehicle_id = $1{lock}", vehicle_id)
+
+
+async def vehicle_with_device(conn: asyncpg.Connection, device_id: str) -> Record | None:
+    return await conn.fetchrow("SELECT vehicle_id, carrier FROM vehicles WHERE device_id = $1", device_id)
+
+
+async def vehicles_by_id(conn: asyncpg.Connection, ids: Sequence[str]) -> dict[str, Record]:
+    rows = await conn.fetch("SELECT * FROM vehicles WHERE vehicle_id = ANY($1::text[])", list(set(ids)))
+    return {r["vehicle_id"]: r for r in rows}
+
+
+async def lock_vehicles(conn: asyncpg.Connection, ids: Sequence[str]) -> dict[str, Record]:
+    """The vehicles, row-locked in id order (two batches touching the same vehicles never deadlock)."""
+    rows = await conn.fetch(
+        "SELECT vehicle_id, carrier FROM vehicles WHERE vehicle_id = ANY($1::text[]) ORDER BY vehicle_id FOR UPDATE",
+        sorted(set(ids)))
+    return {r["vehicle_id"]: r for r in rows}
+
+
+async def vehicles_by_device(conn: asyncpg.Connection, devices: Sequence[str]) -> dict[str, Record]:
+    rows = await conn.fetch("SELECT vehicle_id, carrier, device_id FROM vehicles WHERE device_id = ANY($1::text[])",
+                            list(set(devices)))
+    return {r["device_id"]: r for r in rows}
+
+
+async def waybills_on_board(conn: asyncpg.Connection, vehicle_id: str) -> list[str]:
+    rows = await conn.fetch(
+        "SELECT waybill_no FROM shipments WHERE vehicle_id = $1 AND status = 'in_transit' ORDER BY waybill_no",
+        vehicle_id)
+    return [r["waybill_no"] for r in rows]
+
+
+async def silent_vehicles(conn: asyncpg.Connection, *, silent_since: datetime) -> list[Record]:
+    """Vehicles silent since at least `silent_since` that either owe a stale notice (a new
+    silence) or carry in-transit shipments (re-evaluated with reason no_signal). A vehicle
+    busy in a position batch right now is skipped: it is evidently not silent."""
+    return await conn.fetch(
+        """
+        SELECT * FROM vehicles v
+        WHERE v.last_fix_at <= $1
+          AND (v.stale_flagged_for IS DISTINCT FROM v.last_fix_at
+               OR EXISTS (SELECT 1 FROM shipments s WHERE s.vehicle_id = v.vehicle_id AND s.status = 'in_transit'))
+        ORDER BY v.vehicle_id
+        FOR UPDATE SKIP LOCKED
+        """,
+        silent_since)
+
+
+async def mark_stale_reported(conn: asyncpg.Connection, vehicle_id: str, last_fix_at: datetime) -> None:
+    await conn.execute("UPDATE vehicles SET stale_flagged_for = $2 WHERE vehicle_id = $1", vehicle_id, last_fix_at)
+
+
+# --- positions --------------------------------------------------------------------------
+
+POSITION_COLUMNS = ("vehicle_id", "at", "lat", "lon", "speed_kmh", "heading", "altitude", "accuracy", "battery")
+_STAGING = "positions_in"
+
+
+async def store_positions(conn: asyncpg.Connection, records: Sequence[tuple[Any, ...]]) -> int:
+    """COPY the fixes into a session temp table, then move them into `positions` in one
+    statement; a fix already stored (same vehicle, same time) is kept once. Returns how
+    many were new."""
+    await conn.execute(
+        f"CREATE TEMP TABLE IF NOT EXISTS {_STAGING} ("
+        " vehicle_id text, at timestamptz, lat double precision, lon double precision,"
+        " speed_kmh double precision, heading double precision, altitude double precision,"
+        " accuracy double precision, battery double precision) ON COMMIT DELETE ROWS")
+    await conn.execute(f"TRUNCATE {_STAGING}")  # in case an earlier use was not in a transaction
+    await conn.copy_records_to_table(_STAGING, records=records, columns=POSITION_COLUMNS)
+    status: str = await conn.execute(
+        f"INSERT INTO positions ({', '.join(POSITION_COLUMNS)}) "
+        f"SELECT {', '.join(POSITION_COLUMNS)} FROM {_STAGING} ORDER BY vehicle_id, at "
+        "ON CONFLICT (vehicle_id, at) DO NOTHING")
+    return int(status.split()[-1])
+
+
+async def advance_last_positions(conn: asyncpg.Connection) -> list[Record]:
+    """Move each vehicle's last position to the newest fix of the staged batch, only when it
+    is newer than what the vehicle has (an out-of-order fix never rolls it back).
+    Returns the vehicles whose last position advanced, with the new fix."""
+    return await conn.fetch(
+        f"""
+        UPDATE vehicles v SET last_fix_at = n.at, last_lat = n.lat, last_lon = n.lon,
+               last_speed_kmh = n.speed_kmh, last_heading = n.heading
+        FROM (SELECT DISTINCT ON (vehicle_id) vehicle_id, at, lat, lon, speed_kmh, heading
+              FROM {_STAGING} ORDER BY vehicle_id, at DESC) n
+        WHERE v.vehicle_id = n.vehicle_id AND (v.last_fix_at IS NULL OR v.last_fix_at < n.at)
+        RETURNING v.vehicle_id, v.plate, v.carrier, v.last_fix_at, v.last_lat, v.last_lon,
+                  v.last_speed_kmh, v.last_heading
+        """)
+
+
+async def recent_fixes(conn: asyncpg.Connection, vehicle_id: str, *, since: datetime,
+                       until: datetime) -> list[Record]:
+    return await conn.fetch(
+        "SELECT at, lat, lon, speed_kmh FROM positions WHERE vehicle_id = $1 AND at BETWEEN $2 AND $3 "
+        "ORDER BY at", vehicle_id, since, until)
+
+
+async def delete_positions_before(conn: asyncpg.Connection, before: datetime, batch: int) -> int:
+    status: str = await conn.execute(
+        "DELETE FROM positions WHERE ctid = ANY(ARRAY(SELECT ctid FROM positions WHERE at < $1 LIMIT $2))",
+        before, batch)
+    return int(status.split()[-1])
+
+
+# --- shipments --------------------------------------------------------------------------
+
+
+async def insert_shipment(conn: asyncpg.Connection, data: dict[str, Any], *, registered_by: str,
+                          registered_at: datetime) -> bool:
+    """Insert a new shipment; False (and nothing written) when the waybill exists.
+    ON CONFLICT keeps the caller's transaction usable (a bulk import reports the row)."""
+    inserted = await conn.fetchval(
+        """
+        INSERT INTO shipments (waybill_no, origin, destination, via, shipper, consignee, cargo, pieces,
+                               promised_at, payment, receipt, registered_by, registered_at)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+        ON CONFLICT (waybill_no) DO NOTHING
+        RETURNING true
+        """,
+        data["waybill_no"], data["origin"], data["destination"], data["via"], data["shipper"],
+        data["consignee"], data["cargo"], data["cargo"]["pieces"], data["promised_at"], data["payment"],
+        data["receipt"], registered_by, registered_at,
+    )
+    return bool(inserted)
+
+
+async def get_shipment(conn: asyncpg.Connection, waybill_no: str, *, for_update: bool = False) -> Record | None:
+    lock = " FOR UPDATE" if for_update else ""
+    return await conn.fetchrow(f"SELECT * FROM shipments WHERE waybill_no = $1{lock}", waybill_no)
+
+
+async def save_scan_state(conn: asyncpg.Connection, waybill_no: str, state: ScanState,
+                          vehicle_id: str | None) -> None:
+    await conn.execute(
+        """
+        UPDATE shipments SET status = $2, pieces_arrived = $3, departed_at = $4, last_scan_at = $5,
+               reached_via = $6, final_arrived_at = COALESCE(final_arrived_at, $7), vehicle_id = $8,
+               updated_at = now()
+        WHERE waybill_no = $1
+        """,
+        waybill_no, state.status.value, state.pieces_arrived, state.departed_at, state.last_scan_at,
+        list(state.reached_via), state.arrived_at, vehicle_id,
+    )
+
+
+async def save_delay_state(conn: asyncpg.Connection, waybill_no: str, state: DelayState) -> None:
+    await conn.execute(
+        """
+        UPDATE shipments SET eta = $2, delayed = $3, delay_minutes = $4, delay_reason = $5,
+               notified_eta = $6, evaluated_at = $7, updated_at = now()
+        WHERE waybill_no = $1
+        """,
+        waybill_no, state.eta, state.delayed, state.delay_minutes,
+        None if state.reason is None else state.reason.value, state.notified_eta, state.evaluated_at,
+    )
+
+
+async def on_board(conn: asyncpg.Connection, vehicle_id: str, only: Sequence[str] | None = None) -> list[Record]:
+    """In-transit shipments carried by the vehicle (or just those of `only`), locked for the
+    delay evaluation in waybill order, so concurrent evaluations never deadlock."""
+    return await conn.fetch(
+        "SELECT * FROM shipments WHERE vehicle_id = $1 AND status = 'in_transit' "
+        "AND ($2::text[] IS NULL OR waybill_no = ANY($2::text[])) ORDER BY waybill_no FOR UPDATE",
+        vehicle_id, None if only is None else list(only))
+
+
+async def list_shipments(conn: asyncpg.Connection, *, status: str | None, station: str | None,
+                         branch: str | None, delayed: bool | None, after: str | None,
+                         limit: int) -> list[Record]:
+    """Keyset page on waybill_no. `status` is the displayed status (`exception` = open exceptions)."""
+    return await conn.fetch(
+        """
+        SELECT * FROM shipments
+        WHERE ($1::text IS NULL
+               OR ($1 = 'exception' AND open_exceptions > 0)
+               OR ($1 <> 'exception' AND status = $1 AND open_exceptions = 0))
+          AND ($2::text IS NULL OR origin = $2 OR destination = $2 OR via @> ARRAY[$2])
+          AND ($3::text IS NULL OR origin = $3 OR destination = $3 OR via @> ARRAY[$3])
+          AND ($4::boolean IS NULL OR delayed = $4)
+          AND ($5::text IS NULL OR waybill_no > $5)
+        ORDER BY waybill_no
+        LIMIT $6
+        """,
+        status, station, branch, delayed, after, limit)
+
+
+# --- scans and timeline -----------------------------------------------------------------
+
+
+async def insert_scan(conn: asyncpg.Connection, waybill_no: str, *, type_: str, station: str, at: datetime,
+                      vehicle_id: str | None, pieces: int, actor: str) -> None:
+    await conn.execute(
+        "INSERT INTO scans (waybill_no, type, station, at, vehicle_id, pieces, actor) "
+        "VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        waybill_no, type_, station, at, vehicle_id, pieces, actor)
+
+
+async def append_timeline(conn: asyncpg.Connection, waybill_no: str, at: datetime, kind: str,
+                          data: dict[str, Any]) -> None:
+    await conn.execute("INSERT INTO timeline (waybill_no, at, kind, data) VALUES ($1, $2, $3, $4)",
+                       waybill_no, at, kind, data)
+
+
+async def timeline(conn: asyncpg.Connection, waybill_no: str) -> list[Record]:
+    return await conn.fetch("SELECT at, kind, data FROM timeline WHERE waybill_no = $1 ORDER BY at, id",
+                            waybill_no)

@@ -1,0 +1,79 @@
+"""The tracking service's own settings (`LCS_*` environment variables).
+
+The ETA / delay / stale numbers carry the names of `domain.EtaConfig`'s fields
+(`LCS_ROAD_FACTOR`, `LCS_GRACE_MINUTES`, `LCS_WORSEN_STEP_MINUTES`, ...), so the
+rules and their configuration read the same.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field, model_validator
+
+from services.tracking.domain import EtaConfig, PositionLimits
+from shared.settings import Settings
+
+
+class TrackingSettings(Settings):
+    # --- ETA and delay (domain.EtaConfig) ---
+    road_factor: float = Field(default=1.3, gt=0, le=10)
+    min_speed_kmh: float = Field(default=30.0, gt=0, le=300)
+    default_speed_kmh: float = Field(default=60.0, gt=0, le=300)
+    dwell_minutes_per_transfer: float = Field(default=45.0, ge=0, le=24 * 60)
+    speed_window_minutes: float = Field(default=30.0, gt=0, le=24 * 60)
+    grace_minutes: float = Field(default=15.0, ge=0, le=24 * 60)
+    worsen_step_minutes: float = Field(default=30.0, gt=0, le=24 * 60)
+    recovery_margin_minutes: float = Field(default=0.0, ge=0, le=24 * 60)
+    stopped_minutes: float = Field(default=20.0, gt=0, le=24 * 60)
+    stopped_speed_kmh: float = Field(default=2.0, ge=0, le=50)
+    stopped_radius_km: float = Field(default=0.2, ge=0, le=50)
+    no_signal_minutes: float = Field(default=120.0, gt=0, le=7 * 24 * 60)
+
+    # --- positions ---
+    position_max_speed_kmh: float = Field(default=300.0, gt=0)
+    position_max_future_minutes: float = Field(default=5.0, ge=0, le=24 * 60)
+    positions_max_batch: int = Field(default=5000, ge=1, le=50_000)
+    positions_retention_days: int = Field(default=90, ge=1, le=3650)
+    positions_sweep_interval_seconds: float = Field(default=3600.0, gt=0)
+    positions_sweep_batch: int = Field(default=50_000, ge=100, le=1_000_000)
+    # /osmand group commit: at most this many fixes share one transaction.
+    osmand_group_max: int = Field(default=500, ge=1, le=10_000)
+
+    # --- stale vehicles ---
+    stale_check_interval_seconds: float = Field(default=300.0, gt=0)
+
+    # --- the desk part (desk_*.py) ---
+    photo_dir: str = ".run/photos"
+    photo_max_bytes: int = Field(default=5_000_000, ge=1024)
+    import_max_rows: int = Field(default=10_000, ge=1)
+    import_max_bytes: int = Field(default=20_000_000, ge=1024)
+
+    @model_validator(mode="after")
+    def _check_rules(self) -> TrackingSettings:
+        self.eta_config()  # fail at start, not at the first position
+        return self
+
+    def eta_config(self) -> EtaConfig:
+        return EtaConfig(
+            road_factor=self.road_factor,
+            min_speed_kmh=self.min_speed_kmh,
+            default_speed_kmh=self.default_speed_kmh,
+            dwell_minutes_per_transfer=self.dwell_minutes_per_transfer,
+            speed_window_minutes=self.speed_window_minutes,
+            grace_minutes=self.grace_minutes,
+            worsen_step_minutes=self.worsen_step_minutes,
+            recovery_margin_minutes=self.recovery_margin_minutes,
+            stopped_minutes=self.stopped_minutes,
+            stopped_speed_kmh=self.stopped_speed_kmh,
+            stopped_radius_km=self.stopped_radius_km,
+            no_signal_minutes=self.no_signal_minutes,
+        )
+
+    def position_limits(self) -> PositionLimits:
+        return PositionLimits(max_speed_kmh=self.position_max_speed_kmh,
+                              max_future_minutes=self.position_max_future_minutes)
+
+
+def tracking_settings(settings: Settings) -> TrackingSettings:
+    """The runtime's settings, typed (the service always runs with TrackingSettings)."""
+    assert isinstance(settings, TrackingSettings)
+    return settings
