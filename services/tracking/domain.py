@@ -126,6 +126,9 @@ class EtaConfig:
     speed_window_minutes: float = 30.0  # "recent" average speed window
     grace_minutes: float = 15.0  # late only when ETA > promised_at + grace
     worsen_step_minutes: float = 30.0  # a second `delayed` only after this much more delay
+    # ... and only this long after the previous notice: a truck that stops makes its ETA jump
+    # with every fix while its average speed falls; customers get one revised time, not a storm.
+    renotify_min_minutes: float = 60.0
     # Hysteresis against flapping around the threshold: recovered only when
     # ETA <= promised_at + grace - recovery_margin. 0 = exactly the contract's rule.
     recovery_margin_minutes: float = 0.0
@@ -151,6 +154,7 @@ class EtaConfig:
             "dwell_minutes_per_transfer",
             "grace_minutes",
             "recovery_margin_minutes",
+            "renotify_min_minutes",
             "stopped_speed_kmh",
             "stopped_radius_km",
         )
@@ -755,6 +759,7 @@ class DelayState:
     reason: DelayReason | None = None
     eta: datetime | None = None  # the latest ETA, notified or not
     evaluated_at: datetime | None = None
+    notified_at: datetime | None = None  # the "now" of the last `delayed` notice
 
 
 @dataclass(frozen=True, slots=True)
@@ -787,7 +792,8 @@ def evaluate_delay(
 
     * on time -> on time: nothing.
     * on time -> late (ETA > promised_at + grace): ``delayed`` (first detection).
-    * late -> later by >= worsen_step beyond the last *notified* ETA: ``delayed`` again.
+    * late -> later by >= worsen_step beyond the last *notified* ETA, and at least
+      renotify_min after the last notice: ``delayed`` again.
     * late -> late otherwise (small worsening, improvement, new reason): nothing, but
       the state keeps the current ETA, delay minutes and reason for queries.
     * late -> on time (ETA <= promised_at + grace - recovery_margin): ``recovered``.
@@ -805,7 +811,7 @@ def evaluate_delay(
 
     if not previous.delayed:
         if eta > late_after:
-            state = DelayState(True, eta, minutes, reason, eta, now)
+            state = DelayState(True, eta, minutes, reason, eta, now, notified_at=now)
             return DelayDecision(state, DelayEvent.DELAYED)
         return DelayDecision(DelayState(False, None, 0, None, eta, now), DelayEvent.NONE)
 
@@ -813,9 +819,11 @@ def evaluate_delay(
         return DelayDecision(DelayState(False, None, 0, None, eta, now), DelayEvent.RECOVERED)
 
     notified = previous.notified_eta
-    if notified is None or eta - notified >= _minutes(cfg.worsen_step_minutes):
-        return DelayDecision(DelayState(True, eta, minutes, reason, eta, now), DelayEvent.DELAYED)
-    return DelayDecision(DelayState(True, notified, minutes, reason, eta, now), DelayEvent.NONE)
+    rested = previous.notified_at is None or now - previous.notified_at >= _minutes(cfg.renotify_min_minutes)
+    if notified is None or (eta - notified >= _minutes(cfg.worsen_step_minutes) and rested):
+        return DelayDecision(DelayState(True, eta, minutes, reason, eta, now, notified_at=now), DelayEvent.DELAYED)
+    return DelayDecision(DelayState(True, notified, minutes, reason, eta, now, notified_at=previous.notified_at),
+                         DelayEvent.NONE)
 
 
 def is_stale(last_fix_at: datetime | None, now: datetime, cfg: EtaConfig = DEFAULT_ETA_CONFIG) -> bool:

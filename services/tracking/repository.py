@@ -222,11 +222,12 @@ async def save_delay_state(conn: asyncpg.Connection, waybill_no: str, state: Del
     await conn.execute(
         """
         UPDATE shipments SET eta = $2, delayed = $3, delay_minutes = $4, delay_reason = $5,
-               notified_eta = $6, evaluated_at = $7, updated_at = now()
+               notified_eta = $6, evaluated_at = $7, delay_notified_at = $8, updated_at = now()
         WHERE waybill_no = $1
         """,
         waybill_no, state.eta, state.delayed, state.delay_minutes,
         None if state.reason is None else state.reason.value, state.notified_eta, state.evaluated_at,
+        state.notified_at,
     )
 
 

@@ -344,7 +344,8 @@ def _previous_state(row: asyncpg.Record) -> DelayState:
     except ValueError:
         reason = None
     return DelayState(delayed=row["delayed"], notified_eta=row["notified_eta"], delay_minutes=row["delay_minutes"],
-                      reason=reason, eta=row["eta"], evaluated_at=row["evaluated_at"])
+                      reason=reason, eta=row["eta"], evaluated_at=row["evaluated_at"],
+                      notified_at=row["delay_notified_at"])
 
 
 @dataclass

@@ -22,6 +22,7 @@ class TrackingSettings(Settings):
     speed_window_minutes: float = Field(default=30.0, gt=0, le=24 * 60)
     grace_minutes: float = Field(default=15.0, ge=0, le=24 * 60)
     worsen_step_minutes: float = Field(default=30.0, gt=0, le=24 * 60)
+    renotify_min_minutes: float = Field(default=60.0, ge=0, le=24 * 60)
     recovery_margin_minutes: float = Field(default=0.0, ge=0, le=24 * 60)
     stopped_minutes: float = Field(default=20.0, gt=0, le=24 * 60)
     stopped_speed_kmh: float = Field(default=2.0, ge=0, le=50)
@@ -61,6 +62,7 @@ class TrackingSettings(Settings):
             speed_window_minutes=self.speed_window_minutes,
             grace_minutes=self.grace_minutes,
             worsen_step_minutes=self.worsen_step_minutes,
+            renotify_min_minutes=self.renotify_min_minutes,
             recovery_margin_minutes=self.recovery_margin_minutes,
             stopped_minutes=self.stopped_minutes,
             stopped_speed_kmh=self.stopped_speed_kmh,

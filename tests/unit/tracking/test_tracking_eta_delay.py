@@ -203,8 +203,21 @@ def test_staff_note_reason_overrides_the_inferred_one() -> None:
 PROMISED = T0 + minutes(600)
 
 
+def test_a_worse_eta_soon_after_a_notice_waits_for_the_rest_period() -> None:
+    """A stopping truck's ETA jumps with every fix; the customer hears again only after an hour."""
+    state = DelayState()
+    events = []
+    for step in range(0, 61, 2):  # a fix every 2 minutes, the ETA 10 minutes worse each time
+        decision = evaluate_delay(previous=state, eta=PROMISED + minutes(20 + 5 * step), promised_at=PROMISED,
+                                  now=T0 + minutes(step), inferred_reason=DelayReason.VEHICLE_STOPPED, cfg=CFG)
+        state = decision.state
+        if decision.event is not DelayEvent.NONE:
+            events.append((step, decision.event))
+    assert events == [(0, DelayEvent.DELAYED), (60, DelayEvent.DELAYED)]
+
+
 def test_delay_story_first_detection_worsening_steps_and_recovery() -> None:
-    """ETAs in minutes after promised_at, one per fix, and the single event each must produce."""
+    """ETAs in minutes after promised_at, one fix every 40 minutes, and the single event each must produce."""
     story = [
         # eta - promised, expected event, why
         (0, DelayEvent.NONE, "on time"),
@@ -222,7 +235,7 @@ def test_delay_story_first_detection_worsening_steps_and_recovery() -> None:
     ]
     state = DelayState()
     for step, (late_by, expected, why) in enumerate(story):
-        now = T0 + minutes(step)
+        now = T0 + minutes(40 * step)
         decision = evaluate_delay(
             previous=state, eta=PROMISED + minutes(late_by), promised_at=PROMISED, now=now,
             inferred_reason=DelayReason.SLOW_PROGRESS, cfg=CFG,
