@@ -1,0 +1,3 @@
+from services.receipts.main import main
+
+main()
