@@ -72,7 +72,7 @@ _STATUS_CODES = {
 }
 
 # Errors that mean "the database is not there right now": answer 503, never 500.
-DB_UNAVAILABLE: tuple[type[BaseException], ...] = (
+DB_UNAVAILABLE: tuple[type[Exception], ...] = (
     asyncpg.PostgresConnectionError,
     asyncpg.CannotConnectNowError,
     asyncpg.InterfaceError,
@@ -119,11 +119,17 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _bad_chars(_: Request, exc: Exception) -> JSONResponse:
         return error_json(422, "invalid_characters", "text contains characters that cannot be stored")
 
+    async def _db_unavailable(request: Request, exc: Exception) -> JSONResponse:
+        log.warning("database unavailable", extra={"path": request.url.path, "error": repr(exc)})
+        return error_json(503, "unavailable", "the database is unavailable, retry shortly",
+                          headers={"Retry-After": "5"})
+
+    # Registered per class (not under `Exception`) so they are handled like any expected
+    # error, without Starlette logging a traceback for every request during an outage.
+    for exc_class in DB_UNAVAILABLE:
+        app.add_exception_handler(exc_class, _db_unavailable)
+
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        if isinstance(exc, DB_UNAVAILABLE):
-            log.warning("database unavailable", extra={"path": request.url.path, "error": repr(exc)})
-            return error_json(503, "unavailable", "the database is unavailable, retry shortly",
-                              headers={"Retry-After": "5"})
         log.exception("unhandled error", extra={"path": request.url.path})
         return error_json(500, "internal_error", "an unexpected error occurred")

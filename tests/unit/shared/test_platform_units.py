@@ -43,7 +43,7 @@ def delayed_event() -> ShipmentDelayed:
 def test_every_contract_event_type_has_a_model() -> None:
     for name in CONTRACT_TYPES:
         assert name in EVENT_TYPES, name
-        assert EVENT_TYPES[name].TYPE == name
+        assert name == EVENT_TYPES[name].TYPE
 
 
 def test_envelope_is_cloudevents_structured_json_and_round_trips() -> None:
