@@ -121,6 +121,28 @@ def _is_final_arrival(data: EventData) -> bool:
     return data.get("final") is True
 
 
+def _departed_with_eta(data: EventData) -> bool:
+    # "Departure with ETA": without an ETA there is nothing useful to tell yet (tracking gives
+    # one once the truck reports), and an ETA that already misses the promised time is told by
+    # the delay notice instead, with the reason and an apology, not as a cheerful departure.
+    eta, promised = _as_instant(data.get("eta")), _as_instant(data.get("promised_at"))
+    if eta is None:
+        return False
+    return promised is None or eta <= promised
+
+
+def _as_instant(value: Any) -> datetime | None:
+    if isinstance(value, datetime):
+        return value
+    if isinstance(value, str) and value:
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            return None
+        return moment if moment.tzinfo is not None else None
+    return None
+
+
 def _is_out_for_delivery_scan(data: EventData) -> bool:
     # The contract publishes scans, not an out-for-delivery event; the scan's type is
     # ``type`` in the scan API, and may be called ``scan_type`` in the event payload.
@@ -135,7 +157,7 @@ _EMAIL = (Channel.EMAIL,)
 # consignee).
 ROUTES: Mapping[str, tuple[Route, ...]] = MappingProxyType(
     {
-        "tracking.shipment.departed.v1": (Route(Audience.SHIPPER, _BOTH, "departed"),),
+        "tracking.shipment.departed.v1": (Route(Audience.SHIPPER, _BOTH, "departed", when=_departed_with_eta),),
         "tracking.shipment.delayed.v1": (
             Route(Audience.SHIPPER, _BOTH, "delayed", urgent=True),
             Route(Audience.CONSIGNEE, _BOTH, "delayed", urgent=True),

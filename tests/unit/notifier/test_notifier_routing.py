@@ -51,6 +51,8 @@ REGISTERED = {
 CONTACTS = ShipmentContacts.from_registered(REGISTERED)
 CONFIG = NotifierConfig(supervisor_email="cs-lead@example.com")
 WAYBILL = {"waybill_no": "SH2026112800001"}
+# A departure is told with its ETA (on time); see test_departure_is_told_only_with_an_eta_that_keeps_the_promise.
+DEPARTED = {**WAYBILL, "eta": "2026-11-30T16:00:00+08:00", "promised_at": "2026-11-30T18:00:00+08:00"}
 
 
 def audiences(event_type: str, data: dict) -> list[tuple[Audience, str, bool]]:
@@ -68,7 +70,7 @@ def test_every_contract_event_type_is_either_routed_or_deliberately_silent() -> 
 @pytest.mark.parametrize(
     ("event_type", "data", "expected"),
     [
-        ("tracking.shipment.departed.v1", WAYBILL, [(Audience.SHIPPER, "departed", False)]),
+        ("tracking.shipment.departed.v1", DEPARTED, [(Audience.SHIPPER, "departed", False)]),
         (
             "tracking.shipment.delayed.v1",
             WAYBILL,
@@ -158,7 +160,7 @@ def test_preferences_win_over_the_event_contact() -> None:
         language=Language.EN,
         quiet_hours=QuietHours(time(23, 0), time(7, 0), "Asia/Shanghai"),
     )
-    deliveries = resolve_recipients("tracking.shipment.departed.v1", WAYBILL, CONTACTS, {"C100": prefs}, CONFIG)
+    deliveries = resolve_recipients("tracking.shipment.departed.v1", DEPARTED, CONTACTS, {"C100": prefs}, CONFIG)
     assert [(d.channel, d.to, d.language, d.name) for d in deliveries] == [
         (Channel.SMS, "13811112222", Language.EN, "无锡精工物流部"),
         (Channel.EMAIL, "logistics@example.com", Language.EN, "无锡精工物流部"),
@@ -168,7 +170,7 @@ def test_preferences_win_over_the_event_contact() -> None:
 
 def test_an_empty_preference_field_falls_back_to_the_event_contact() -> None:
     prefs = Preferences(phone=None, email="new@example.com")
-    deliveries = resolve_recipients("tracking.shipment.departed.v1", WAYBILL, CONTACTS, {"C100": prefs}, CONFIG)
+    deliveries = resolve_recipients("tracking.shipment.departed.v1", DEPARTED, CONTACTS, {"C100": prefs}, CONFIG)
     assert [(d.channel, d.to) for d in deliveries] == [
         (Channel.SMS, "13800000000"),
         (Channel.EMAIL, "new@example.com"),
@@ -177,13 +179,13 @@ def test_an_empty_preference_field_falls_back_to_the_event_contact() -> None:
 
 def test_channel_opt_out_is_respected() -> None:
     prefs = Preferences(channels=ChannelPreferences(sms=False, email=True))
-    deliveries = resolve_recipients("tracking.shipment.departed.v1", WAYBILL, CONTACTS, {"C100": prefs}, CONFIG)
+    deliveries = resolve_recipients("tracking.shipment.departed.v1", DEPARTED, CONTACTS, {"C100": prefs}, CONFIG)
     assert [d.channel for d in deliveries] == [Channel.EMAIL]
 
 
 def test_opting_out_of_everything_means_no_delivery() -> None:
     prefs = Preferences(channels=ChannelPreferences(sms=False, email=False))
-    assert resolve_recipients("tracking.shipment.departed.v1", WAYBILL, CONTACTS, {"C100": prefs}, CONFIG) == []
+    assert resolve_recipients("tracking.shipment.departed.v1", DEPARTED, CONTACTS, {"C100": prefs}, CONFIG) == []
 
 
 def test_preferences_from_the_api_payload() -> None:
@@ -296,3 +298,18 @@ def test_template_context_adds_the_recipient() -> None:
         "recipient_name": "N",
         "audience": "shipper",
     }
+
+
+@pytest.mark.parametrize(
+    ("extra", "told"),
+    [
+        ({}, False),  # no ETA yet: nothing useful to say
+        ({"eta": "2026-11-30T16:00:00+08:00"}, True),
+        ({"eta": "2026-11-30T16:00:00+08:00", "promised_at": "2026-11-30T18:00:00+08:00"}, True),
+        ({"eta": "2026-11-30T18:00:00+08:00", "promised_at": "2026-11-30T18:00:00+08:00"}, True),
+        ({"eta": "2026-11-30T20:00:00+08:00", "promised_at": "2026-11-30T18:00:00+08:00"}, False),  # late: delay
+        ({"eta": "not a time"}, False),
+    ],
+)
+def test_departure_is_told_only_with_an_eta_that_keeps_the_promise(extra: dict, told: bool) -> None:
+    assert bool(routes_for("tracking.shipment.departed.v1", {**WAYBILL, **extra})) is told

@@ -1,0 +1,62 @@
+"""The notifier's own settings (each field is `LCS_<FIELD>`), on top of the shared ones."""
+
+from __future__ import annotations
+
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, field_validator
+
+from shared.settings import Settings
+
+
+class NotifierSettings(Settings):
+    # E-mail over SMTP (STARTTLS / implicit TLS and auth are optional).
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = Field(default=25, ge=1, le=65535)
+    smtp_user: str | None = None
+    smtp_password: str | None = None
+    smtp_starttls: bool = False
+    smtp_use_tls: bool = False  # implicit TLS (port 465)
+    smtp_from: str = "LCS物流 <noreply@lcs.example.com>"
+    smtp_timeout: float = Field(default=10.0, gt=0)
+    message_id_domain: str = "notifier.lcs.example.com"
+
+    # SMS over an HTTP gateway, with a fallback gateway.
+    sms_url: str | None = None
+    sms_token: str | None = None
+    sms_fallback_url: str | None = None
+    sms_fallback_token: str | None = None  # defaults to sms_token when unset
+    sms_timeout: float = Field(default=5.0, gt=0)
+
+    # Routing and policy.
+    supervisor_email: str | None = None
+    default_language: Literal["zh-CN", "en"] = "zh-CN"
+    throttle_per_hour: int = Field(default=10, ge=1)
+    # An event's CloudEvents `time` is used as the decision time when it is later than the
+    # wall clock, but never more than this far ahead (a publisher with a wrong clock).
+    decision_time_max_lead_seconds: float = Field(default=48 * 3600, ge=0)
+
+    # Delivery and retries.
+    max_attempts: int = Field(default=5, ge=1, le=50)
+    retry_base_seconds: float = Field(default=2.0, ge=0)
+    retry_cap_seconds: float = Field(default=300.0, ge=0)
+    dispatch_concurrency: int = Field(default=4, ge=1, le=64)
+    dispatch_poll_seconds: float = Field(default=1.0, gt=0)
+
+    # The key customers' daily arrival report.
+    digest_hour: int = Field(default=18, ge=0, le=23)
+    digest_tz: str = "Asia/Shanghai"
+    digest_interval_seconds: float = Field(default=300.0, gt=0)
+
+    # Events for shipments not registered yet are parked this long, waiting for the registration.
+    parked_retention_hours: int = Field(default=168, ge=1)
+
+    @field_validator("digest_tz")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
