@@ -121,14 +121,13 @@ def _is_final_arrival(data: EventData) -> bool:
     return data.get("final") is True
 
 
-def _departed_with_eta(data: EventData) -> bool:
-    # "Departure with ETA": without an ETA there is nothing useful to tell yet (tracking gives
-    # one once the truck reports), and an ETA that already misses the promised time is told by
-    # the delay notice instead, with the reason and an apology, not as a cheerful departure.
+def _departed_on_time(data: EventData) -> bool:
+    # "Departure with ETA": the ETA is told when tracking has one (the truck has reported);
+    # without one the departure itself is still news. An ETA that already misses the promised
+    # time is told by the delay notice instead, with the reason and an apology, not as a
+    # cheerful departure.
     eta, promised = _as_instant(data.get("eta")), _as_instant(data.get("promised_at"))
-    if eta is None:
-        return False
-    return promised is None or eta <= promised
+    return eta is None or promised is None or eta <= promised
 
 
 def _as_instant(value: Any) -> datetime | None:
@@ -157,7 +156,7 @@ _EMAIL = (Channel.EMAIL,)
 # consignee).
 ROUTES: Mapping[str, tuple[Route, ...]] = MappingProxyType(
     {
-        "tracking.shipment.departed.v1": (Route(Audience.SHIPPER, _BOTH, "departed", when=_departed_with_eta),),
+        "tracking.shipment.departed.v1": (Route(Audience.SHIPPER, _BOTH, "departed", when=_departed_on_time),),
         "tracking.shipment.delayed.v1": (
             Route(Audience.SHIPPER, _BOTH, "delayed", urgent=True),
             Route(Audience.CONSIGNEE, _BOTH, "delayed", urgent=True),
@@ -179,6 +178,8 @@ ROUTES: Mapping[str, tuple[Route, ...]] = MappingProxyType(
         "tracking.shipment.delivered.v1": (Route(Audience.SHIPPER, _BOTH, "delivered"),),
         "tracking.exception.reported.v1": (Route(Audience.SHIPPER, _BOTH, "exception_reported"),),
         "receipts.receipt.overdue.v1": (Route(Audience.STATION_CONTACT, _BOTH, "receipt_overdue"),),
+        # A receipt missing from its envelope is chased at once with the sending station.
+        "receipts.receipt.lost.v1": (Route(Audience.STATION_CONTACT, _BOTH, "receipt_lost", urgent=True),),
         "complaints.complaint.opened.v1": (Route(Audience.COMPLAINANT, _BOTH, "complaint_opened"),),
         "complaints.complaint.responded.v1": (Route(Audience.COMPLAINANT, _BOTH, "complaint_responded"),),
         "complaints.complaint.resolved.v1": (Route(Audience.COMPLAINANT, _BOTH, "complaint_resolved"),),

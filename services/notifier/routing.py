@@ -27,6 +27,7 @@ from shared.events import (
     ComplaintSlaBreached,
     Event,
     ExceptionReported,
+    ReceiptLost,
     ReceiptOverdue,
     ShipmentArrived,
     ShipmentDelayed,
@@ -94,6 +95,11 @@ def _receipt_overdue(e: ReceiptOverdue) -> Context:
             "days_overdue": e.days_overdue}
 
 
+def _receipt_lost(e: ReceiptLost) -> Context:
+    return {"waybill_no": e.waybill_no, "courier_no": e.courier_no, "from_station": e.from_station,
+            "to_station": e.to_station, "due_at": _iso(e.due_at) if e.due_at else None}
+
+
 def _complainant(e: ComplaintOpened | ComplaintResponded | ComplaintResolved) -> Context:
     c = e.complainant
     return {"caller_name": c.caller_name, "phone": c.phone, "email": c.email,
@@ -127,6 +133,7 @@ BINDINGS: Mapping[str, EventBinding] = MappingProxyType({
     ShipmentDelivered.TYPE: EventBinding(ShipmentDelivered, _delivered, needs_shipment=True),
     ExceptionReported.TYPE: EventBinding(ExceptionReported, _exception, needs_shipment=True),
     ReceiptOverdue.TYPE: EventBinding(ReceiptOverdue, _receipt_overdue),
+    ReceiptLost.TYPE: EventBinding(ReceiptLost, _receipt_lost),
     ComplaintOpened.TYPE: EventBinding(ComplaintOpened, _complaint_opened, routing=_complainant),
     ComplaintResponded.TYPE: EventBinding(ComplaintResponded, _complaint_responded, routing=_complainant),
     ComplaintResolved.TYPE: EventBinding(ComplaintResolved, _complaint_resolved, routing=_complainant),

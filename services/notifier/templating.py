@@ -346,6 +346,15 @@ SAMPLE_DATA: Mapping[str, Mapping[str, Any]] = {
         "days_overdue": 3,
         "station_contact": {"name": "王站长", "phone": "13700000000", "email": "wx02@example.com"},
     },
+    "receipt_lost": {
+        "recipient_name": "王站长",
+        "waybill_no": "SH2026112800001",
+        "courier_no": "SF1234567890",
+        "from_station": "WX02",
+        "to_station": "SH01",
+        "due_at": "2026-12-10T18:00:00+08:00",
+        "station_contact": {"name": "王站长", "phone": "13700000000", "email": "wx02@example.com"},
+    },
     "complaint_opened": {
         "recipient_name": "陈法开",
         "complaint_id": "CP-20261201-0007",

@@ -87,16 +87,23 @@ def test_a_position_that_makes_a_shipment_late_is_told_once_by_email_and_sms(sta
     assert {n["channel"] for n in shipper_notices} == {"email", "sms"}
     assert all("****" in n["to"] or "***@" in n["to"] for n in notices)  # masked in the audit
 
-    emails = [e for e in sinks.get("/emails").json() if "ops@example.com" in e["to"]]
+    def delay_emails() -> list[dict]:  # type: ignore[type-arg]
+        return [e for e in sinks.get("/emails").json()
+                if "ops@example.com" in e["to"] and waybill in e["subject"] and "延误" in e["subject"]]
+
+    def delay_sms() -> list[dict]:  # type: ignore[type-arg]
+        return [m for m in sinks.get("/sms").json()
+                if m["to"] == "13800000000" and waybill in m["text"] and "延误" in m["text"]]
+
+    emails = delay_emails()
     assert len(emails) == 1
-    assert waybill in emails[0]["text"] and "您好" in emails[0]["text"]
-    sms = [m for m in sinks.get("/sms").json() if m["to"] == "13800000000"]
-    assert len(sms) == 1 and waybill in sms[0]["text"]
+    assert "您好" in emails[0]["text"] and "预计" in emails[0]["text"]
+    assert len(delay_sms()) == 1
 
     # The same position again: no second notice.
     r = tracking.post("/v1/positions", headers=carrier, json={"positions": [position]})
     assert r.status_code in (200, 201, 202), r.text
     time.sleep(3)
     assert len(delay_notices()) == len(notices)
-    assert len([e for e in sinks.get("/emails").json() if "ops@example.com" in e["to"]]) == 1
-    assert len([m for m in sinks.get("/sms").json() if m["to"] == "13800000000"]) == 1
+    assert len(delay_emails()) == 1
+    assert len(delay_sms()) == 1

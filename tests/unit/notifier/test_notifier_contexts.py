@@ -19,6 +19,7 @@ from shared.events import (
     Contact,
     Event,
     ExceptionReported,
+    ReceiptLost,
     ReceiptOverdue,
     ShipmentArrived,
     ShipmentDelayed,
@@ -46,6 +47,9 @@ EVENTS: list[Event] = [
                       description="外箱破损", reported_at=T),
     ReceiptOverdue(waybill_no=W, stage="due", due_at=T, status="signed", destination="WX02", days_overdue=2,
                    station_contact=Contact(name="王站长", phone="13700000000", email="wx02@example.com")),
+    ReceiptLost(waybill_no=W, envelope_id="ENV1", courier_no="SF1234567890", from_station="WX02", to_station="SH01",
+                flagged_at=T, due_at=T, station_contact=Contact(name="王站长", phone="13700000000",
+                                                                email="wx02@example.com")),
     ComplaintOpened(complaint_id="CP1", complainant=WHO, category="delay", channel="phone", priority="high",
                     opened_at=T, first_response_due=T, resolution_due=T),
     ComplaintResponded(complaint_id="CP1", complainant=WHO, message="已到达", responded_at=T),
@@ -82,7 +86,7 @@ def test_each_event_renders_for_every_recipient_in_both_languages(event: Event) 
 
 
 def test_the_complainant_is_addressed_from_the_nested_contact() -> None:
-    opened = EVENTS[9]
+    opened = next(e for e in EVENTS if isinstance(e, ComplaintOpened))
     deliveries = resolve_recipients(opened.TYPE, BINDINGS[opened.TYPE].routing_data(opened), None, {},
                                     NotifierConfig())
     assert {(str(d.channel), d.to, d.customer_id) for d in deliveries} == {
