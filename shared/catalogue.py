@@ -13,11 +13,10 @@ import importlib
 import json
 import sys
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 from shared.events import EVENT_TYPES, Envelope
-from shared.settings import DEFAULT_PORTS, Settings
+from shared.settings import DEFAULT_PORTS
 
 ROOT = Path(__file__).resolve().parents[1]
 SERVICES = tuple(DEFAULT_PORTS)
@@ -27,14 +26,8 @@ def consumers() -> dict[str, list[str]]:
     """Which service consumes which type, read from each service's handler table."""
     found: dict[str, list[str]] = {}
     for service in SERVICES:
-        try:
-            spec = importlib.import_module(f"services.{service}.main").SPEC
-            fake_rt = SimpleNamespace(service=service, settings=Settings(env="dev"), pool=None, bus=None,
-                                      extras={})
-            types = list(spec.handlers(fake_rt))
-        except (ImportError, AttributeError):
-            continue
-        for t in types:
+        spec = importlib.import_module(f"services.{service}.main").SPEC
+        for t in spec.consumes:
             found.setdefault(t, []).append(service)
     return found
 

@@ -214,8 +214,14 @@ def _print_summary(s: DlqSummary) -> None:
 def _amqp_url(explicit: str | None) -> str:
     if explicit:
         return explicit
+    from pydantic import ValidationError
+
     from shared.settings import Settings
-    return Settings().amqp_url
+    try:
+        return Settings().amqp_url
+    except ValidationError as exc:
+        raise DlqError(f"settings refused ({exc.errors()[0].get('msg', exc)}); set the service's LCS_* "
+                       "secrets, or LCS_ENV=dev on a development machine, or pass --amqp-url") from exc
 
 
 def main(argv: list[str] | None = None) -> int:

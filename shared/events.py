@@ -72,6 +72,11 @@ def make_envelope(event: Event, source: str, *, event_id: uuid.UUID | None = Non
     )
 
 
+def types_of(*classes: type[Event]) -> tuple[str, ...]:
+    """The type names of event classes, e.g. for a service's `consumes` declaration."""
+    return tuple(cls.TYPE for cls in classes)
+
+
 class UnknownEventType(ValueError):
     pass
 

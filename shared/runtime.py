@@ -46,6 +46,9 @@ class ServiceSpec:
     package_dir: Path
     routers: Sequence[APIRouter]
     settings_cls: type[Settings] = Settings
+    # The event types the service consumes, declared for the catalogue and checked at start
+    # against the handler table, so documentation and bindings cannot drift apart.
+    consumes: Sequence[str] = ()
     handlers: Callable[[Runtime], Mapping[str, Handler]] = lambda rt: {}
     periodic: Sequence[PeriodicSpec] = ()
     body_limits: Mapping[str, int] = field(default_factory=dict)
@@ -89,6 +92,8 @@ class ServiceHost:
         if spec.on_start is not None:
             await spec.on_start(rt)
         handlers = spec.handlers(rt)
+        if set(handlers) != set(spec.consumes):
+            raise RuntimeError(f"{spec.name}: handlers {sorted(handlers)} differ from consumes {sorted(spec.consumes)}")
         if handlers:
             self._consumer = Consumer(service=spec.name, bus=bus, pool=pool, handlers=handlers,
                                       prefetch=s.prefetch, retry_delays_ms=s.retry_delays_ms)

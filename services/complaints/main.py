@@ -9,6 +9,7 @@ from services.complaints import service
 from services.complaints.api import ROUTERS
 from services.complaints.handlers import make_handlers
 from services.complaints.settings import ComplaintsSettings
+from shared import events
 from shared.runtime import PeriodicSpec, ServiceSpec, run
 from shared.scheduler import Job
 from shared.settings import Settings
@@ -38,6 +39,16 @@ SPEC = ServiceSpec(
     package_dir=Path(__file__).parent,
     routers=list(ROUTERS),
     settings_cls=ComplaintsSettings,
+    consumes=events.types_of(
+        events.ShipmentRegistered,
+        events.ShipmentDeparted,
+        events.ShipmentDelayed,
+        events.ShipmentRecovered,
+        events.ShipmentArrived,
+        events.ShipmentOutForDelivery,
+        events.ShipmentDelivered,
+        events.ExceptionReported,
+    ),
     handlers=make_handlers,
     periodic=[PeriodicSpec(name="sla-monitor", interval_seconds=_interval, job=_sla_monitor)],
     body_limits={"/v1/": 64_000},

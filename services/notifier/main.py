@@ -12,6 +12,7 @@ from services.notifier.dispatcher import Dispatcher
 from services.notifier.handlers import make_handlers
 from services.notifier.service import NotifierService
 from services.notifier.settings import NotifierSettings
+from shared import events
 from shared.runtime import PeriodicSpec, ServiceSpec, run
 from shared.settings import Settings
 from shared.web import Runtime
@@ -45,6 +46,22 @@ SPEC = ServiceSpec(
     package_dir=Path(__file__).parent,
     routers=[router],
     settings_cls=NotifierSettings,
+    consumes=events.types_of(
+        events.ShipmentRegistered,
+        events.ShipmentDeparted,
+        events.ShipmentDelayed,
+        events.ShipmentRecovered,
+        events.ShipmentArrived,
+        events.ShipmentOutForDelivery,
+        events.ShipmentDelivered,
+        events.ExceptionReported,
+        events.ReceiptOverdue,
+        events.ReceiptLost,
+        events.ComplaintOpened,
+        events.ComplaintResponded,
+        events.ComplaintResolved,
+        events.ComplaintSlaBreached,
+    ),
     handlers=lambda rt: make_handlers(_service(rt)),
     periodic=[PeriodicSpec(name="digest", interval_seconds=lambda s: _settings(s).digest_interval_seconds,
                            job=lambda rt: _service(rt).scheduled_digest)],

@@ -9,6 +9,7 @@ from services.receipts import service
 from services.receipts.api import router
 from services.receipts.handlers import handlers_for
 from services.receipts.settings import ReceiptsSettings
+from shared import events
 from shared.runtime import PeriodicSpec, ServiceSpec, run
 from shared.scheduler import Job
 from shared.settings import Settings
@@ -39,6 +40,7 @@ SPEC = ServiceSpec(
     package_dir=Path(__file__).parent,
     routers=[router],
     settings_cls=ReceiptsSettings,
+    consumes=events.types_of(events.ShipmentRegistered, events.ShipmentArrived, events.ShipmentDelivered),
     handlers=handlers_for,
     periodic=[PeriodicSpec(name="chase", interval_seconds=_chase_interval, job=_chase_job)],
     body_limits={"/v1/envelopes": 512_000},
