@@ -1,7 +1,9 @@
 """JSON logs to stdout, one object per line, with personal data masked.
 
-Masking is applied to the final serialised line, so neither a message, an extra
-field nor an exception text can leak a phone number, e-mail address or ID number.
+Masking is applied to every string of the entry before it is serialised (escaping
+would otherwise put `\n` or `\u0001` right against a number and hide it from the
+patterns), so neither a message, an extra field nor an exception text can leak a
+phone number, e-mail address or ID number.
 """
 
 from __future__ import annotations
@@ -36,8 +38,19 @@ class JsonFormatter(logging.Formatter):
                 entry[key] = value
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
-        line = orjson.dumps(entry, default=str).decode()
-        return mask_text(line)
+        return orjson.dumps(_masked(entry)).decode()
+
+
+def _masked(value: Any) -> Any:
+    if isinstance(value, str):
+        return mask_text(value)
+    if isinstance(value, dict):
+        return {str(k): _masked(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_masked(v) for v in value]
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    return mask_text(str(value))
 
 
 def configure_logging(service: str, level: str = "INFO") -> None:

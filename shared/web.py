@@ -214,7 +214,10 @@ def create_app(*, rt: Runtime, routers: Sequence[APIRouter], title: str, descrip
         responses={
             401: {"model": ErrorResponse, "description": "missing or invalid bearer token"},
             403: {"model": ErrorResponse, "description": "role or branch not allowed"},
+            413: {"model": ErrorResponse, "description": "request body too large"},
             422: {"model": ErrorResponse, "description": "invalid input"},
+            429: {"model": ErrorResponse, "description": "rate limited; see Retry-After"},
+            503: {"model": ErrorResponse, "description": "a dependency is down; retry after Retry-After"},
         },
     )
     app.state.runtime = rt

@@ -549,6 +549,8 @@ async def update_customer(pool: asyncpg.Pool, settings: ComplaintsSettings, cust
             columns["key_flag"] = bool(value)
         elif name == "language":
             columns["language"] = None if value is None else parse_language(value).value
+        elif name == "contacts":
+            columns["contacts"] = value or []  # an explicit null clears the list
         else:
             columns[name] = value
     async with pool.acquire() as conn, conn.transaction():

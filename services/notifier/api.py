@@ -69,7 +69,8 @@ def _recipient(row: asyncpg.Record) -> RecipientRead:
         key_customer=row["key_customer"], updated_at=row["updated_at"], updated_by=row["updated_by"])
 
 
-@router.put("/recipients/{customer_id}", response_model=RecipientRead, responses=ERRORS,
+@router.put("/recipients/{customer_id}", response_model=RecipientRead,
+            responses={**ERRORS, 201: {"model": RecipientRead, "description": "created"}},
             summary="Set a customer's contact preferences (they win over contacts carried by events)")
 async def put_recipient(customer_id: CustomerId, body: RecipientPut, response: Response,
                         rt: Runtime = Depends(runtime),

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime, time
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, WithJsonSchema, field_validator
 
 from shared.types import Email, Name, Phone
 
@@ -25,11 +25,20 @@ class ChannelsIn(_Strict):
     email: bool = True
 
 
+# A wall-clock time of day, "HH:MM" (seconds allowed on input). JSON Schema's `time` format
+# demands an offset, which a local window in the zone `tz` must not have: documented as a pattern.
+WallClock = Annotated[
+    time,
+    PlainSerializer(lambda t: t.strftime("%H:%M"), return_type=str, when_used="json"),
+    WithJsonSchema({"type": "string", "pattern": r"^([01]\d|2[0-3]):[0-5]\d(:[0-5]\d)?$", "example": "22:00"}),
+]
+
+
 class QuietHoursIn(_Strict):
     """A daily local window; `start > end` crosses midnight; `start == end` means none."""
 
-    start: time
-    end: time
+    start: WallClock
+    end: WallClock
     tz: str = Field(default="Asia/Shanghai", min_length=1, max_length=64)
 
     @field_validator("start", "end")

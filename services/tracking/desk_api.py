@@ -12,7 +12,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Path, Query, Request, Response, UploadFile
 from fastapi.responses import FileResponse, JSONResponse
+from python_multipart.exceptions import MultipartParseError
 from starlette.datastructures import UploadFile as StarletteUploadFile
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from services.tracking import desk_service as svc
 from services.tracking import domain
@@ -231,7 +233,12 @@ async def import_shipments(request: Request, rt: Runtime = Depends(runtime),
     content_type = request.headers.get("content-type", "")
     media = content_type.split(";")[0].strip().lower()
     if media == "multipart/form-data":
-        form = await request.form(max_files=1, max_fields=10)
+        try:
+            form = await request.form(max_files=1, max_fields=10)
+        except (MultipartParseError, StarletteHTTPException) as exc:
+            # A broken or over-full multipart body is the caller's mistake, never a 500.
+            detail = getattr(exc, "detail", None) or str(exc)
+            raise ApiError(422, "invalid_multipart", f"the multipart body cannot be read: {detail}") from None
         upload = form.get("file")
         if not isinstance(upload, StarletteUploadFile):
             raise ApiError(422, "validation_error", "the multipart form needs a file field `file`",
