@@ -71,8 +71,11 @@ _STATUS_CODES = {
     503: "unavailable",
 }
 
-# Errors that mean "the database is not there right now": answer 503, never 500.
+# Errors that mean "the database cannot serve this right now": answer 503, never 500.
+# A cached statement invalidated by a migration (a rolling upgrade adding a column) is one:
+# the retry succeeds on a fresh statement.
 DB_UNAVAILABLE: tuple[type[Exception], ...] = (
+    asyncpg.InvalidCachedStatementError,
     asyncpg.PostgresConnectionError,
     asyncpg.CannotConnectNowError,
     asyncpg.InterfaceError,

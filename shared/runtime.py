@@ -12,7 +12,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
+import signal
+from collections.abc import Awaitable, Callable, Coroutine, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from shared.bus import Bus, Consumer, Handler
 from shared.db import create_pool, migrate, migrations_for
 from shared.logs import configure_logging
 from shared.outbox import OutboxRelay
+from shared.queue_metrics import QueueDepthSampler
 from shared.scheduler import Job, Periodic
 from shared.settings import Settings
 from shared.web import Runtime, create_app
@@ -55,6 +57,23 @@ class ServiceSpec:
     # Long-running extra workers (e.g. the notifier's dispatcher): started with the service.
     workers: Sequence[Callable[[Runtime], Coroutine[Any, Any, None]]] = ()
     on_start: Callable[[Runtime], Awaitable[None]] | None = None
+
+
+class _Server(uvicorn.Server):
+    """uvicorn, minus its habit of re-raising the captured SIGTERM when `serve()` returns:
+    that killed the process before `ServiceHost.stop()` could drain the consumer, flush the
+    outbox and close the pool. Here a signal only asks the server to exit."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, self.handle_exit, sig, None)
+        try:
+            yield
+        finally:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(sig)
 
 
 class ServiceHost:
@@ -98,6 +117,8 @@ class ServiceHost:
             self._consumer = Consumer(service=spec.name, bus=bus, pool=pool, handlers=handlers,
                                       prefetch=s.prefetch, retry_delays_ms=s.retry_delays_ms)
             bus.on_connect(self._consumer.start)
+            depth = QueueDepthSampler(bus, service=spec.name, retry_levels=len(s.retry_delays_ms))
+            self._tasks.append(asyncio.create_task(depth.run(), name="queue-depth"))
         self._relay = OutboxRelay(service=spec.name, pool=pool, bus=bus, dsn=s.database_url,
                                   batch=s.outbox_batch, poll_seconds=s.outbox_poll_seconds,
                                   retention_hours=s.outbox_retention_hours)
@@ -147,7 +168,7 @@ class ServiceHost:
         config = uvicorn.Config(app, host=s.host, port=s.port_for(self.spec.name), log_config=None,
                                 access_log=False, timeout_graceful_shutdown=int(s.shutdown_grace_seconds * 0.4),
                                 lifespan="off", server_header=False)
-        server = uvicorn.Server(config)
+        server = _Server(config)
         log.info("listening", extra={"port": config.port})
         try:
             await server.serve()
