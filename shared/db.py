@@ -10,6 +10,8 @@ safe: the second waits, then finds nothing left to do.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import logging
 from dataclasses import dataclass
@@ -114,3 +116,36 @@ async def migrate(dsn: str, schema: str, migrations: list[Migration]) -> list[st
     finally:
         await conn.close()
     return applied_now
+
+
+class Listener:
+    """LISTEN on a channel over a dedicated connection, setting `wake` on every NOTIFY.
+
+    The connection is (re)opened by `ensure()`, which callers invoke on each loop turn; while
+    it is down, their polling fallback carries on. A fresh listener also sets `wake`, since
+    notifications sent while nobody listened are lost.
+    """
+
+    def __init__(self, dsn: str, channel: str, wake: asyncio.Event) -> None:
+        self.dsn = dsn
+        self.channel = channel
+        self.wake = wake
+        self._conn: asyncpg.Connection | None = None
+
+    async def ensure(self) -> None:
+        if self._conn is not None and not self._conn.is_closed():
+            return
+        try:
+            conn = await asyncpg.connect(self.dsn, timeout=5)
+            await conn.add_listener(self.channel, lambda *_: self.wake.set())
+            self._conn = conn
+            self.wake.set()
+        except Exception as exc:  # noqa: BLE001 - polling carries on without it
+            log.debug("listener unavailable", extra={"channel": self.channel, "error": repr(exc)})
+            self._conn = None
+
+    async def close(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None and not conn.is_closed():
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(conn.close(), 5)

@@ -21,6 +21,7 @@ import asyncpg
 
 from shared import metrics
 from shared.bus import Bus
+from shared.db import Listener
 from shared.events import Envelope, Event, make_envelope
 
 log = logging.getLogger("lcs.outbox")
@@ -53,19 +54,7 @@ class OutboxRelay:
         self.retention_hours = retention_hours
         self._wake = asyncio.Event()
         self._stopping = False
-        self._listener: asyncpg.Connection | None = None
-
-    async def _ensure_listener(self) -> None:
-        """LISTEN on a dedicated connection; if it is down, polling alone carries on."""
-        if self._listener is not None and not self._listener.is_closed():
-            return
-        try:
-            conn = await asyncpg.connect(self.dsn, timeout=5)
-            await conn.add_listener(NOTIFY_CHANNEL_PREFIX + self.service, lambda *_: self._wake.set())
-            self._listener = conn
-        except Exception as exc:  # noqa: BLE001 - fall back to polling
-            log.debug("outbox listener unavailable", extra={"error": repr(exc)})
-            self._listener = None
+        self._listener = Listener(dsn, NOTIFY_CHANNEL_PREFIX + service, self._wake)
 
     async def flush_once(self) -> int:
         """Publish one batch of unsent rows; returns how many were published."""
@@ -118,7 +107,7 @@ class OutboxRelay:
         ticks = 0
         while not self._stopping:
             try:
-                await self._ensure_listener()
+                await self._listener.ensure()
                 published = await self.flush_once()
                 backoff = 0.2
                 if published >= self.batch:
@@ -147,5 +136,4 @@ class OutboxRelay:
             await asyncio.wait_for(self.flush_once(), 5)
         except Exception:  # noqa: BLE001 - whatever is left stays in the outbox for the next start
             log.info("outbox left with unsent rows at shutdown")
-        if self._listener is not None and not self._listener.is_closed():
-            await self._listener.close()
+        await self._listener.close()

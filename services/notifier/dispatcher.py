@@ -20,10 +20,9 @@ import contextlib
 import logging
 from datetime import UTC, datetime
 
-import asyncpg
-
 from services.notifier import repository as repo
 from services.notifier.service import NotifierService
+from shared.db import Listener
 from shared.errors import DB_UNAVAILABLE
 
 log = logging.getLogger("lcs.notifier.dispatcher")
@@ -39,19 +38,7 @@ class Dispatcher:
         self.poll_seconds = poll_seconds
         self._wake = asyncio.Event()
         self._stopping = False
-        self._listener: asyncpg.Connection | None = None
-
-    async def _ensure_listener(self) -> None:
-        if self._listener is not None and not self._listener.is_closed():
-            return
-        try:
-            conn = await asyncpg.connect(self.dsn, timeout=5)
-            await conn.add_listener(repo.DISPATCH_CHANNEL, lambda *_: self._wake.set())
-            self._listener = conn
-            self._wake.set()  # rows may have arrived while we were not listening
-        except Exception as exc:  # noqa: BLE001 - polling carries on without it
-            log.debug("dispatch listener unavailable", extra={"error": repr(exc)})
-            self._listener = None
+        self._listener = Listener(dsn, repo.DISPATCH_CHANNEL, self._wake)
 
     async def _lane(self) -> int:
         sent = 0
@@ -81,7 +68,7 @@ class Dispatcher:
         in_flight: asyncio.Future[list[int]] | None = None
         try:
             while not self._stopping:
-                await self._ensure_listener()
+                await self._listener.ensure()
                 self._wake.clear()
                 in_flight = asyncio.gather(*(self._lane() for _ in range(self.concurrency)))
                 await asyncio.shield(in_flight)
@@ -96,8 +83,6 @@ class Dispatcher:
                     await asyncio.wait_for(in_flight, 30)
             raise
         finally:
-            if self._listener is not None and not self._listener.is_closed():
-                with contextlib.suppress(Exception):
-                    await asyncio.wait_for(self._listener.close(), 5)
+            await self._listener.close()
             with contextlib.suppress(Exception):
                 await self.service.http.aclose()
