@@ -24,3 +24,9 @@ def test_asyncapi_document_lists_every_event_type_with_its_schema() -> None:
     assert delayed["x-producer"] == "tracking"
     assert "notifier" in delayed["x-consumers"] and "complaints" in delayed["x-consumers"]
     assert "eta" in doc["components"]["schemas"]["ShipmentDelayed"]["required"]
+
+
+def test_committed_settings_reference_matches_the_code() -> None:
+    from shared.settings_doc import main as settings_main
+
+    assert settings_main(["--check"]) == 0, "run: .venv/bin/python -m shared.settings_doc"
