@@ -25,6 +25,7 @@ from shared.devtools import stack as stackmod
 ADMIN_DB_URL = os.environ.get("LCS_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 ADMIN_AMQP_URL = os.environ.get("LCS_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
 STALE_AFTER_S = 3 * 3600
+SUPERVISOR_EMAIL = "supervisor@desk.example.com"
 _NAME = re.compile(r"^lcs_test_(\d+)_[0-9a-f]+$")
 
 
@@ -47,6 +48,7 @@ class Infra:
             "LCS_OUTBOX_POLL_SECONDS": "0.5",
             "LCS_SHUTDOWN_GRACE_SECONDS": "10",
             "LCS_RATE_LIMIT_PER_MINUTE": "100000",
+            "LCS_SUPERVISOR_EMAIL": SUPERVISOR_EMAIL,
             **extra,
         }
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from shared.events import Complainant, ComplaintOpened, ShipmentArrived
-from tests.conftest import unique
+from shared.events import Complainant, ComplaintOpened, ComplaintSlaBreached, ShipmentArrived
+from tests.conftest import SUPERVISOR_EMAIL, unique
 from tests.integration.notifier.conftest import Kit, phone, wait_until
 
 
@@ -112,6 +113,26 @@ def test_a_complaint_is_acknowledged_to_the_complainant(kit: Kit) -> None:
     wait_until(lambda: kit.sms_to(number), bool)
     [sms] = kit.sms_to(number)
     assert complaint_id in sms["text"] and sms["text"].startswith("Hello")
+
+
+def test_an_sla_breach_is_mailed_to_the_supervisor_once(kit: Kit) -> None:
+    complaint_id = unique("CP")
+    now = datetime.now(UTC)
+    breached = ComplaintSlaBreached(complaint_id=complaint_id, kind="first_response", due_at=now - timedelta(minutes=1),
+                                    breached_at=now, category="delay", priority="high", waybill_no="SH2026112800001",
+                                    customer_id="C100")
+    envelope = kit.envelope(breached, at=now, source="/lcs/complaints")
+    kit.publish(envelope, envelope)  # a redelivery changes nothing
+
+    def mails() -> list[dict[str, Any]]:
+        return [e for e in kit.emails_to(SUPERVISOR_EMAIL) if complaint_id in (e["subject"] + (e["text"] or ""))]
+
+    [mail] = wait_until(mails, bool)
+    assert mail["html"] and complaint_id in mail["text"]
+    time.sleep(1.5)
+    assert len(mails()) == 1
+    [row] = [n for n in kit.notifications() if n["event_id"] == str(envelope.id)]
+    assert row["channel"] == "email" and row["template"] == "complaint_sla_breached" and row["status"] == "sent"
 
 
 def test_registrations_and_events_handled_side_by_side_lose_nothing(kit: Kit) -> None:

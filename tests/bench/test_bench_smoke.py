@@ -1,0 +1,47 @@
+"""The bench entry point runs end to end on tiny sizes and writes a table with every figure.
+
+No timing assertions: only that it completes and reports. It starts its own stack, database
+and vhost (removed at the end), so it needs PostgreSQL and RabbitMQ like the rest of the suite.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+FIGURES = (
+    "C1 raw COPY", "C2 bare FastAPI", "C3 raw aio-pika",
+    "1 Batch ingest", "2 Device ingest /osmand", "3 Event pipeline",
+    "4 Delay notice latency p50", "4 Delay notice latency p99",
+    "5 Scale: GET /v1/shipments/{no}", "5 Scale: receipts overdue scan", "5 Scale: GET /v1/reports/in-transit",
+    "5 Scale: vehicle's 24-hour track",
+    "6 RSS tracking", "6 RSS receipts", "6 RSS complaints", "6 RSS notifier",
+)
+
+
+def test_bench_runs_on_tiny_sizes_and_writes_every_figure(tmp_path: Path) -> None:
+    out = tmp_path / "BENCHMARKS.md"
+    env = {**os.environ, "LCS_BENCH_PROFILE": "0"}
+    proc = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+        [sys.executable, "-m", "bench", "--scale", "tiny", "--runs", "1", "--output", str(out)],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        output, _ = proc.communicate(timeout=80)
+    except subprocess.TimeoutExpired:
+        # SIGINT lets the bench's finally blocks stop the stack and drop its database and vhost
+        proc.send_signal(signal.SIGINT)
+        output, _ = proc.communicate(timeout=30)
+        raise AssertionError(f"the bench did not finish in 80 s:\n{output[-3000:]}") from None
+    assert proc.returncode == 0, output[-6000:]
+    text = out.read_text()
+    assert "| Figure | Value | Ceiling | Ratio | Target | Result | How measured |" in text
+    rows = [line for line in text.splitlines() if line.startswith("| ")]
+    for figure in FIGURES:
+        assert any(row.startswith(f"| {figure}") for row in rows), f"no row for {figure}"
+    for heading in ("## Machine", "## What limits it", "PostgreSQL", "RabbitMQ", "CPU"):
+        assert heading in text
