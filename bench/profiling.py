@@ -1,0 +1,65 @@
+"""Optional py-spy profile of a service during a load run (skipped when py-spy is absent).
+
+`py-spy record --nonblocking -f raw` writes collapsed stacks ("frame;frame;... count");
+we report the functions with the most samples on CPU, self and inclusive.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import shutil
+import sys
+from collections import Counter
+from pathlib import Path
+
+
+def py_spy() -> str | None:
+    local = Path(sys.executable).parent / "py-spy"
+    return str(local) if local.exists() else shutil.which("py-spy")
+
+
+async def record(pid: int, seconds: float, out: Path) -> asyncio.subprocess.Process | None:
+    exe = py_spy()
+    if exe is None:
+        return None
+    return await asyncio.create_subprocess_exec(
+        exe, "record", "-p", str(pid), "-d", str(max(1, int(seconds))), "-r", "100", "--nonblocking",
+        "-f", "raw", "-o", str(out), stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+
+
+_LINE = re.compile(r":\d+\)$")
+_SITE = re.compile(r"\(.*?(site-packages|lib/python3\.\d+)/")
+
+
+def _name(frame: str) -> str:
+    frame = _LINE.sub(")", frame.strip())
+    frame = _SITE.sub("(", frame)
+    return frame.replace(str(Path(__file__).resolve().parents[1]) + "/", "")
+
+
+def summarize(path: Path, top: int = 12) -> dict[str, object]:
+    if not path.exists():
+        return {}
+    self_c: Counter[str] = Counter()
+    incl: Counter[str] = Counter()
+    total = 0
+    for line in path.read_text(errors="replace").splitlines():
+        stack, _, count_s = line.rpartition(" ")
+        if not stack or not count_s.isdigit():
+            continue
+        n = int(count_s)
+        frames = [_name(f) for f in stack.split(";") if f.strip()]
+        frames = [f for f in frames if not f.startswith("process ") and not f.startswith("thread ")]
+        if not frames:
+            continue
+        total += n
+        self_c[frames[-1]] += n
+        for f in set(frames):
+            incl[f] += n
+    interesting = [(f, c) for f, c in incl.most_common()
+                   if any(k in f for k in ("services/", "shared/", "asyncpg", "pydantic", "fastapi", "starlette",
+                                           "json", "aio_pika", "aiormq", "uvicorn", "httptools"))]
+    return {"samples": total,
+            "self": [(f, c / total) for f, c in self_c.most_common(top)] if total else [],
+            "inclusive": [(f, c / total) for f, c in interesting[:top]] if total else []}

@@ -1,0 +1,293 @@
+"""Figure 5: the same queries at 10,000 rows and at the large size.
+
+The tables are emptied of what the earlier figures wrote, then filled by COPY straight into
+the service schemas (the services are running, their migrations applied): first the small
+set, measured; then the rest up to the large size (a superset: the queried shipment,
+receipt and vehicle are the same), measured again. What stays the same between the two
+sizes on purpose — because it is what a real day looks like at any history size — is the
+"live" part: the in-transit shipments (on the first vehicles), the receipts still being
+chased, and each vehicle's fix density (one fix a minute). What grows is the history:
+delivered shipments, returned receipts, more vehicles with their fixes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import statistics
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import asyncpg
+import httpx
+
+FIXES_PER_VEHICLE = 2000     # one a minute: ~33 hours, more than the 24-hour window
+LIVE_IN_TRANSIT = 200        # in-transit shipments (the 08:00 report's content)
+LIVE_CHASED = 300            # receipts overdue and still chased
+CHUNK = 50_000
+
+
+@dataclass(frozen=True)
+class Size:
+    shipments: int
+    receipts: int
+    positions: int
+
+
+SIZES = {
+    "tiny": (Size(1_000, 1_000, 4_000), Size(5_000, 5_000, 20_000), "tiny (smoke test only)"),
+    "normal": (Size(10_000, 10_000, 10_000), Size(100_000, 100_000, 2_000_000),
+               "normal scale: 10× smaller than the issue's large size"),
+    "large": (Size(10_000, 10_000, 10_000), Size(1_000_000, 1_000_000, 20_000_000), "the issue's large size"),
+}
+
+SHIPMENT_SQL = "SELECT * FROM tracking.shipments WHERE waybill_no = $1"
+TIMELINE_SQL = "SELECT at, kind, data FROM tracking.timeline WHERE waybill_no = $1 ORDER BY at, id"
+CHASE_SQL = (
+    "SELECT r.waybill_no, r.status, r.origin, r.destination, r.due_at, r.final_due_at, r.station_contact, "
+    "       ARRAY(SELECT c.stage FROM receipts.chase_emissions c WHERE c.waybill_no = r.waybill_no) AS emitted "
+    "FROM receipts.receipts r "
+    "WHERE r.status IN ('awaiting_delivery', 'signed', 'abnormal', 'qualified', 'mailed', 'lost') "
+    "  AND NOT r.chase_done AND r.due_at IS NOT NULL AND r.due_at <= $1 "
+    "  AND ($2::timestamptz IS NULL OR (r.due_at, r.waybill_no) > ($2::timestamptz, $3::text)) "
+    "ORDER BY r.due_at, r.waybill_no LIMIT $4 FOR UPDATE OF r")
+IN_TRANSIT_SQL = (
+    "SELECT waybill_no, vehicle_id, destination, promised_at, eta, delayed, cargo FROM tracking.shipments "
+    "WHERE status = 'in_transit' AND vehicle_id IS NOT NULL "
+    "  AND ($1::text IS NULL OR origin = $1 OR destination = $1 OR $1 = ANY(via)) ORDER BY vehicle_id, waybill_no")
+TRACK_SQL = ("SELECT at, lat, lon, speed_kmh FROM tracking.positions WHERE vehicle_id = $1 AND at BETWEEN $2 AND $3 "
+             "ORDER BY at")
+
+INDEX_NOTES = {
+    "shipments_pkey": "B-tree on `shipments.waybill_no` (0001): one index descent, O(log n) — a 100× bigger "
+                      "table adds about one B-tree level.",
+    "timeline_waybill_idx": "`timeline (waybill_no, at, id)` (0001): the shipment's entries already in "
+                            "display order, no sort.",
+    "receipts_chase_idx": "partial `receipts (due_at, waybill_no) WHERE status IN (not back yet) AND NOT "
+                          "chase_done AND due_at IS NOT NULL` (receipts 0001): holds only receipts still "
+                          "chased, so its size follows the live backlog, not the history; the scan is a range "
+                          "read `due_at <= as_of` in keyset order.",
+    "chase_emissions_pkey": "`chase_emissions (waybill_no, stage)` PK (receipts 0001): the stages already "
+                            "announced for each candidate.",
+    "shipments_on_vehicle_idx": "partial `shipments (vehicle_id) WHERE status IN ('in_transit','registered')` "
+                                "(0001): only shipments still moving; delivered history is not in it.",
+    "shipments_status_idx": "`shipments (status, waybill_no)` (0001): the in-transit rows by status.",
+    "positions_pkey": "`positions (vehicle_id, at)` PK (0001): one vehicle's fixes between two times are one "
+                      "contiguous range of the index, already in time order.",
+    "positions_at_brin": "BRIN on `positions.at` (0001): serves the retention sweep, not per-vehicle reads.",
+}
+
+
+def _records_shipments(start: int, stop: int, now: datetime) -> Iterator[tuple[Any, ...]]:
+    shipper = json.dumps({"customer_id": "C1", "name": "无锡精工", "phone": "13800000000", "email": "ops@example.com"})
+    consignee = json.dumps({"name": "杨民敬", "phone": "13900000000", "email": None, "company": None})
+    cargo = json.dumps({"description": "轴承", "pieces": 10, "weight_kg": 120.5, "volume_m3": 1.2,
+                        "dangerous": False, "fragile": True, "keep_upright": True, "moisture_sensitive": False})
+    receipt = json.dumps({"required": True, "signature": True, "stamp": False, "id_number": True, "copies": 1})
+    for i in range(start, stop):
+        live = i < LIVE_IN_TRANSIT
+        reg = now - timedelta(minutes=i % 500_000 + 60)
+        yield (f"S{i:09d}", "BSH", "BWX", ["BNJ"], shipper, consignee, cargo, 10, reg + timedelta(days=2), "prepaid",
+               receipt, "bench", reg, "in_transit" if live else "delivered", 0 if live else 10,
+               reg + timedelta(minutes=30), f"SV{i % 10:06d}" if live else None,
+               None if live else reg + timedelta(days=1))
+
+
+SHIPMENT_COLUMNS = ("waybill_no", "origin", "destination", "via", "shipper", "consignee", "cargo", "pieces",
+                    "promised_at", "payment", "receipt", "registered_by", "registered_at", "status",
+                    "pieces_arrived", "departed_at", "vehicle_id", "delivered_at")
+
+
+def _records_receipts(start: int, stop: int, now: datetime) -> Iterator[tuple[Any, ...]]:
+    for i in range(start, stop):
+        live = i < LIVE_CHASED
+        reg = now - timedelta(days=20, minutes=i % 500_000)
+        yield (f"S{i:09d}", "awaiting_delivery" if live else "handed_over", True, True, False, True, 1, "prepaid",
+               "BSH", "BWX", ["BNJ"], 1, "华东", "华东", "华东", reg, reg + timedelta(days=10),
+               not live, reg + timedelta(days=2) if not live else None)
+
+
+RECEIPT_COLUMNS = ("waybill_no", "status", "required", "req_signature", "req_stamp", "req_id_number", "req_copies",
+                   "payment", "origin", "destination", "via", "transfers", "origin_region", "destination_region",
+                   "region", "registered_at", "due_at", "chase_done", "returned_at")
+
+
+def _records_positions(v_start: int, v_stop: int, end: datetime) -> Iterator[tuple[Any, ...]]:
+    for v in range(v_start, v_stop):
+        vid = f"SV{v:06d}"
+        for k in range(FIXES_PER_VEHICLE):
+            yield (vid, end - timedelta(minutes=FIXES_PER_VEHICLE - k), 31.0 + k * 1e-4, 121.0 + v * 1e-4,
+                   60.0, 280.0)
+
+
+def _chunks(it: Iterator[tuple[Any, ...]]) -> Iterator[list[tuple[Any, ...]]]:
+    chunk: list[tuple[Any, ...]] = []
+    for rec in it:
+        chunk.append(rec)
+        if len(chunk) >= CHUNK:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+async def _copy(conn: asyncpg.Connection, table: str, schema: str, columns: tuple[str, ...],
+                records: Iterator[tuple[Any, ...]]) -> None:
+    for chunk in _chunks(records):
+        await conn.copy_records_to_table(table, schema_name=schema, records=chunk, columns=columns)
+
+
+class ScaleData:
+    def __init__(self, conn: asyncpg.Connection, now: datetime) -> None:
+        self.conn = conn
+        self.now = now
+        self.loaded = Size(0, 0, 0)
+        self.vehicles = 0
+        self.positions_end = now - timedelta(minutes=1)
+
+    async def empty(self) -> None:
+        await self.conn.execute(
+            "TRUNCATE tracking.positions, tracking.shipments, tracking.scans, tracking.timeline, "
+            "tracking.deliveries, tracking.notes, tracking.exception_photos, tracking.cargo_exceptions CASCADE")
+        # custody is append-only (a trigger refuses TRUNCATE); the earlier figures wrote none,
+        # so the receipts they created go with plain DELETEs
+        await self.conn.execute("DELETE FROM receipts.envelope_items")
+        await self.conn.execute("DELETE FROM receipts.chase_emissions")
+        await self.conn.execute("DELETE FROM receipts.receipts")
+        await self.conn.execute("TRUNCATE receipts.shipment_facts")
+
+    async def grow_to(self, size: Size) -> float:
+        """COPY rows until the tables hold `size`; returns the seconds it took (VACUUM ANALYZE included)."""
+        t0 = time.perf_counter()
+        c = self.conn
+        v_have = self.loaded.positions // FIXES_PER_VEHICLE
+        v_want = max(1, size.positions // FIXES_PER_VEHICLE)
+        # vehicles SV000000.. carry the fixes; the first 10 also carry the in-transit shipments
+        await _copy(c, "vehicles", "tracking", ("vehicle_id", "plate", "carrier", "device_id"),
+                    iter([(f"SV{v:06d}", "沪B00000", "SCALECAR", f"SD{v:06d}")
+                          for v in range(self.vehicles, max(v_want, 10))]))
+        self.vehicles = max(self.vehicles, v_want, 10)
+        await _copy(c, "shipments", "tracking", SHIPMENT_COLUMNS,
+                    _records_shipments(self.loaded.shipments, size.shipments, self.now))
+        if self.loaded.shipments == 0:
+            await c.executemany(
+                "INSERT INTO tracking.timeline (waybill_no, at, kind, data) VALUES ($1, $2, $3, $4)",
+                [("S000000000", self.now - timedelta(hours=h), k, json.dumps({"bench": True}))
+                 for h, k in ((5, "registered"), (4, "scan"), (3, "delayed"))])
+        await _copy(c, "receipts", "receipts", RECEIPT_COLUMNS,
+                    _records_receipts(self.loaded.receipts, size.receipts, self.now))
+        await _copy(c, "positions", "tracking",
+                    ("vehicle_id", "at", "lat", "lon", "speed_kmh", "heading"),
+                    _records_positions(v_have, v_want, self.positions_end))
+        for table in ("tracking.vehicles", "tracking.shipments", "tracking.timeline", "tracking.positions",
+                      "receipts.receipts", "receipts.chase_emissions"):
+            await c.execute(f"VACUUM ANALYZE {table}")
+        self.loaded = size
+        return time.perf_counter() - t0
+
+    async def counts(self) -> dict[str, int]:
+        out = {}
+        for t in ("tracking.shipments", "receipts.receipts", "tracking.positions"):
+            out[t] = await self.conn.fetchval(f"SELECT count(*) FROM {t}")
+        return out
+
+
+def _indexes(plan: Any) -> list[str]:
+    found: list[str] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            name = node.get("Index Name")
+            if name and name not in found:
+                found.append(name)
+            for v in node.values():
+                walk(v)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v)
+    walk(plan)
+    return found
+
+
+async def _explain(conn: asyncpg.Connection, sql: str, *args: Any) -> tuple[list[str], float]:
+    """EXPLAIN ANALYZE runs the statement (row locks included): inside a rolled-back transaction."""
+    plan: Any = None
+    with contextlib.suppress(_Rollback):
+        async with conn.transaction():
+            raw = await conn.fetchval(f"EXPLAIN (ANALYZE, FORMAT JSON) {sql}", *args)
+            plan = json.loads(raw) if isinstance(raw, str) else raw
+            raise _Rollback
+    return _indexes(plan), float(plan[0]["Execution Time"])
+
+
+async def _median_ms(fn: Any, reps: int) -> float:
+    for _ in range(3):
+        await fn()
+    times = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        await fn()
+        times.append((time.perf_counter() - t0) * 1000)
+    return statistics.median(times)
+
+
+async def measure(conn: asyncpg.Connection, http: httpx.AsyncClient, tracking: str, admin: dict[str, str],
+                  now: datetime, positions_end: datetime, reps: int) -> dict[str, dict[str, Any]]:
+    """Median wall time of each query (HTTP round trip where it is an endpoint), with the
+    indexes its plan uses (EXPLAIN ANALYZE, in a transaction that is rolled back)."""
+    out: dict[str, dict[str, Any]] = {}
+
+    async def get_shipment() -> None:
+        r = await http.get(f"{tracking}/v1/shipments/S000000000", headers=admin)
+        r.raise_for_status()
+
+    async def in_transit() -> None:
+        r = await http.get(f"{tracking}/v1/reports/in-transit", params={"as_of": now.isoformat()}, headers=admin)
+        r.raise_for_status()
+
+    async def chase() -> None:
+        async with conn.transaction():
+            await conn.fetch(CHASE_SQL, now, None, None, 500)
+            raise _Rollback
+
+    async def chase_safe() -> None:
+        with contextlib.suppress(_Rollback):
+            await chase()
+
+    async def track() -> None:
+        await conn.fetch(TRACK_SQL, "SV000000", positions_end - timedelta(hours=24), positions_end)
+
+    idx, _ = await _explain(conn, SHIPMENT_SQL, "S000000000")
+    idx2, _ = await _explain(conn, TIMELINE_SQL, "S000000000")
+    out["shipment"] = {"ms": await _median_ms(get_shipment, reps), "indexes": idx + idx2}
+    idx, _ = await _explain(conn, CHASE_SQL, now, None, None, 500)
+    rows = len(await _fetch_rolled_back(conn, CHASE_SQL, now, None, None, 500))
+    out["chase"] = {"ms": await _median_ms(chase_safe, reps), "indexes": idx, "rows": rows}
+    idx, _ = await _explain(conn, IN_TRANSIT_SQL, None)
+    out["in_transit"] = {"ms": await _median_ms(in_transit, reps), "indexes": idx,
+                         "rows": len(await conn.fetch(IN_TRANSIT_SQL, None))}
+    idx, _ = await _explain(conn, TRACK_SQL, "SV000000", positions_end - timedelta(hours=24), positions_end)
+    out["track"] = {"ms": await _median_ms(track, reps), "indexes": idx,
+                    "rows": len(await conn.fetch(TRACK_SQL, "SV000000", positions_end - timedelta(hours=24),
+                                                 positions_end))}
+    return out
+
+
+class _Rollback(Exception):
+    pass
+
+
+async def _fetch_rolled_back(conn: asyncpg.Connection, sql: str, *args: Any) -> list[asyncpg.Record]:
+    rows: list[asyncpg.Record] = []
+    with contextlib.suppress(_Rollback):
+        async with conn.transaction():
+            rows = await conn.fetch(sql, *args)
+            raise _Rollback
+    return rows
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
