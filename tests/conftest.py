@@ -6,15 +6,17 @@ half-finished earlier run never interferes.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import os
 import re
 import secrets
 import subprocess
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Coroutine, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 
 import asyncpg
 import pytest
@@ -22,11 +24,23 @@ import pytest
 from shared.auth import Role, issue_token
 from shared.devtools import stack as stackmod
 
+T = TypeVar("T")
+
 ADMIN_DB_URL = os.environ.get("LCS_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 ADMIN_AMQP_URL = os.environ.get("LCS_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
 STALE_AFTER_S = 3 * 3600
 SUPERVISOR_EMAIL = "supervisor@desk.example.com"
 _NAME = re.compile(r"^lcs_test_(\d+)_[0-9a-f]+$")
+
+
+def run_sync(coro: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine to completion on a private loop in another thread.
+
+    Sync tests and fixtures must never call asyncio.run() in the main thread: it unsets the
+    main thread's event loop, and pytest-asyncio's session loop is gone for every later test.
+    """
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coro).result(timeout=300)
 
 
 @dataclass(frozen=True)
@@ -77,7 +91,7 @@ def _remove_stale_leftovers() -> None:
             if m and now - int(m.group(1)) > STALE_AFTER_S:
                 await stackmod.drop_database(ADMIN_DB_URL, name)
 
-    asyncio.run(databases())
+    run_sync(databases())
     out = subprocess.run(["rabbitmqctl", "-q", "list_vhosts", "name"], capture_output=True, text=True,
                          timeout=60, check=False).stdout
     for name in out.split():
@@ -90,7 +104,7 @@ def _remove_stale_leftovers() -> None:
 def infra() -> Iterator[Infra]:
     _remove_stale_leftovers()
     run_id = f"lcs_test_{int(time.time())}_{uuid.uuid4().hex[:8]}"
-    asyncio.run(stackmod.create_database(ADMIN_DB_URL, run_id))
+    run_sync(stackmod.create_database(ADMIN_DB_URL, run_id))
     stackmod.create_vhost(run_id)
     infra = Infra(
         run_id=run_id,
@@ -102,7 +116,7 @@ def infra() -> Iterator[Infra]:
     try:
         yield infra
     finally:
-        asyncio.run(stackmod.drop_database(ADMIN_DB_URL, run_id))
+        run_sync(stackmod.drop_database(ADMIN_DB_URL, run_id))
         stackmod.delete_vhost(run_id)
 
 

@@ -17,11 +17,11 @@ Row = dict[str, Any]
 ACTIVE_STATUSES = ("open", "responded", "waiting_customer", "escalated")
 
 # A ticket counts as breached once a breach was recorded, or while it runs past a due time
-# the monitor has not looked at yet.
+# the monitor has not looked at yet. A paused ticket has no due time (NULL): not breached by it.
 BREACHED_SQL = (
-    "(c.first_response_breached OR c.resolution_breached OR (c.status = ANY('{open,responded,"
+    "COALESCE(c.first_response_breached OR c.resolution_breached OR (c.status = ANY('{open,responded,"
     "waiting_customer,escalated}'::text[]) AND ((c.first_responded_at IS NULL AND c.first_response_due < $NOW)"
-    " OR c.resolution_due < $NOW)))"
+    " OR c.resolution_due < $NOW)), false)"
 )
 
 

@@ -148,6 +148,10 @@ def _is_out_for_delivery_scan(data: EventData) -> bool:
     return data.get("scan_type", data.get("type")) == "out_for_delivery"
 
 
+# The hourly throttle protects customers from floods. Staff addresses (the supervisor, a
+# station's contact) are not throttled: an SLA breach or a receipt chase must never be dropped.
+THROTTLED_AUDIENCES: frozenset[Audience] = frozenset({Audience.SHIPPER, Audience.CONSIGNEE, Audience.COMPLAINANT})
+
 _BOTH = (Channel.SMS, Channel.EMAIL)
 _EMAIL = (Channel.EMAIL,)
 

@@ -35,6 +35,7 @@ from services.notifier import metrics
 from services.notifier import repository as repo
 from services.notifier.domain import (
     DIGEST_TEMPLATE,
+    THROTTLED_AUDIENCES,
     Audience,
     Channel,
     Contact,
@@ -163,7 +164,8 @@ class NotifierService:
         for delivery in sorted(deliveries, key=lambda d: (str(d.channel), normalize_address(d.channel, d.to))):
             await self._queue(conn, delivery=delivery, context=context, event_id=envelope.id,
                               event_type=envelope.type, waybill_no=waybill_no, now=now,
-                              key=idempotency_key(str(envelope.id), delivery.channel, delivery.to))
+                              key=idempotency_key(str(envelope.id), delivery.channel, delivery.to),
+                              throttle=delivery.audience in THROTTLED_AUDIENCES)
 
     async def _track_shipment(self, conn: asyncpg.Connection, event: Event, envelope: Envelope) -> None:
         """Keep the times the daily arrival report needs."""

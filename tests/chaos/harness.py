@@ -12,7 +12,6 @@ expected notices are known before anything runs.
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import contextlib
 import math
 import os
@@ -24,7 +23,7 @@ import subprocess
 import time
 import uuid
 from collections import Counter
-from collections.abc import Coroutine, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -35,7 +34,7 @@ import asyncpg
 import httpx
 
 from shared.devtools import stack as stackmod
-from tests.conftest import ADMIN_AMQP_URL, ADMIN_DB_URL, Infra
+from tests.conftest import ADMIN_AMQP_URL, ADMIN_DB_URL, Infra, run_sync
 
 T = TypeVar("T")
 
@@ -592,13 +591,6 @@ async def queue_depths(amqp_url: str, names: Iterable[str]) -> dict[str, int]:
 
 
 # --- the stack of the fault suite -------------------------------------------------------------
-
-def run_sync(coro: Coroutine[Any, Any, T]) -> T:
-    """Run a coroutine to completion on a private loop in another thread. Sync fixtures must
-    not call asyncio.run() in the main thread: it would unset pytest-asyncio's session loop."""
-    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(asyncio.run, coro).result(timeout=120)
-
 
 def new_infra() -> Infra:
     run_id = f"lcs_test_{int(time.time())}_{uuid.uuid4().hex[:8]}"

@@ -7,7 +7,6 @@ schema (outbox included) contains the request's unique marker."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import uuid
 from dataclasses import dataclass, field
@@ -20,7 +19,7 @@ import pytest
 
 from shared.devtools.stack import Stack
 from shared.settings import Settings
-from tests.conftest import Infra
+from tests.conftest import Infra, run_sync
 from tests.security.conftest import Flow
 from tests.security.support import describe, error_shape_problem, need, service_spec
 
@@ -50,7 +49,7 @@ async def _rows_with(database_url: str, schema: str, text: str) -> list[str]:
 
 
 def stored_rows(infra: Infra, schema: str, text: str) -> list[str]:
-    return asyncio.run(_rows_with(infra.database_url, schema, text))
+    return run_sync(_rows_with(infra.database_url, schema, text))
 
 
 @dataclass

@@ -25,7 +25,7 @@ import orjson
 from shared.bus import ERROR_HEADER, MAX_EVENT_BYTES
 from shared.devtools.stack import Stack
 from shared.events import EVENT_TYPES, ShipmentRegistered
-from tests.conftest import Infra
+from tests.conftest import Infra, run_sync
 from tests.security.conftest import Flow
 from tests.security.support import running
 
@@ -111,7 +111,7 @@ async def _fetchval(database_url: str, sql: str, *args: Any) -> Any:
 
 
 def _inbox_has(database_url: str, schema: str, event_id: uuid.UUID) -> bool:
-    return bool(asyncio.run(_fetchval(database_url, f'SELECT 1 FROM "{schema}".inbox WHERE event_id = $1',
+    return bool(run_sync(_fetchval(database_url, f'SELECT 1 FROM "{schema}".inbox WHERE event_id = $1',
                                       event_id)))
 
 
@@ -152,7 +152,7 @@ def test_hostile_messages_are_dead_lettered_and_good_ones_still_processed(stack:
     up = running(stack)
     consumers = {svc: keys for svc, keys in _bindings(infra.run_id).items() if svc in up}
     assert consumers, f"no running service ({up}) consumes anything from {EXCHANGE}"
-    problems = asyncio.run(_publish_and_collect(infra, consumers))
+    problems = run_sync(_publish_and_collect(infra, consumers))
     for svc in consumers:
         if not stack.procs[svc].running:
             problems.append(f"{svc}: the process died")
@@ -172,7 +172,7 @@ def test_hostile_messages_are_dead_lettered_and_good_ones_still_processed(stack:
         r = httpx.post(f"{stack.url('tracking')}/v1/shipments", json=body, timeout=10,
                        headers=infra.headers("branch", branch=flow.origin))
         assert r.status_code == 201, r.text
-        event_id = asyncio.run(_fetchval(infra.database_url,
+        event_id = run_sync(_fetchval(infra.database_url,
                                          "SELECT id FROM tracking.outbox WHERE type = $1 AND body LIKE $2",
                                          ShipmentRegistered.TYPE, f"%{waybill}%"))
         assert event_id is not None, "tracking wrote no registered event to its outbox"

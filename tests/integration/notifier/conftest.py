@@ -3,7 +3,6 @@ talk to the notifier and the sinks, read the notifier's tables."""
 
 from __future__ import annotations
 
-import asyncio
 import random
 import time
 import uuid
@@ -29,7 +28,7 @@ from shared.events import (
     Shipper,
     make_envelope,
 )
-from tests.conftest import Infra, unique
+from tests.conftest import Infra, run_sync, unique
 
 T = TypeVar("T")
 
@@ -87,7 +86,7 @@ class Kit:
                                          delivery_mode=aio_pika.DeliveryMode.PERSISTENT),
                         routing_key=env.type)
 
-        asyncio.run(go())
+        run_sync(go())
 
     def envelope(self, event: Event, *, at: datetime | None = None, source: str = "/lcs/tracking") -> Envelope:
         return make_envelope(event, source, time=at)
@@ -102,7 +101,7 @@ class Kit:
             finally:
                 await conn.close()
 
-        return asyncio.run(go())
+        return run_sync(go())
 
     # --- notifier -------------------------------------------------------------------------
 

@@ -3,7 +3,6 @@ waybill bodies, and reading the events tracking wrote to its outbox."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -12,7 +11,7 @@ from typing import Any
 import asyncpg
 import httpx
 
-from tests.conftest import Infra, unique
+from tests.conftest import Infra, run_sync, unique
 
 # name, city, region, lat, lon
 STATIONS = {
@@ -124,7 +123,7 @@ async def _events(infra: Infra, subject: str) -> list[dict[str, Any]]:
 def events(infra: Infra, subject: str, *types: str) -> list[dict[str, Any]]:
     """Envelopes tracking wrote to its outbox about `subject`, oldest first (optionally of `types`,
     given as the short happening, e.g. "delayed")."""
-    found = asyncio.run(_events(infra, subject))
+    found = run_sync(_events(infra, subject))
     if types:
         wanted = {f"tracking.shipment.{t}.v1" for t in types} | {f"tracking.vehicle.{t}.v1" for t in types}
         found = [e for e in found if e["type"] in wanted]
@@ -144,7 +143,7 @@ async def _sql(infra: Infra, query: str, *args: Any) -> list[asyncpg.Record]:
 
 
 def sql(infra: Infra, query: str, *args: Any) -> list[asyncpg.Record]:
-    return asyncio.run(_sql(infra, query, *args))
+    return run_sync(_sql(infra, query, *args))
 
 
 def minutes(n: float) -> timedelta:

@@ -254,8 +254,8 @@ def test_delayed_once_again_only_after_worsening_by_the_step_then_recovered(api,
     """SH → WX without transfer: 114 km of great circle, 148 km of road; at 60 km/h the ETA
     from Shanghai is fix time + ~2h28m, with a promised time 3 h after departure."""
     vid, _ = new_vehicle(api, infra)
-    t0 = now() - minutes(120)
-    promised = now() + minutes(60)  # promised = t0 + 3h
+    t0 = now() - minutes(150)
+    promised = t0 + minutes(180)
     waybill = register(api, infra, world, promised_at=promised, via=[])
     assert scan(api, infra, waybill, "departed", world.sh, t0, vid).status_code == 201
 
@@ -276,14 +276,16 @@ def test_delayed_once_again_only_after_worsening_by_the_step_then_recovered(api,
     # the same position again: nothing more; 10 minutes later (ETA +10 min < step): nothing
     assert at(*SH, t0 + minutes(60), 5.0) == ["delayed"]
     assert at(*SH, t0 + minutes(70), 5.0) == ["delayed"]
-    # 40 more minutes still crawling in Shanghai: ETA worse by ≥ 30 min than notified → delayed again
-    assert at(*SH, t0 + minutes(100), 5.0) == ["delayed", "delayed"]
+    # 40 minutes after the notice: the ETA is 40 min worse (≥ step) but within the hour's rest: nothing
+    assert at(*SH, t0 + minutes(100), 5.0) == ["delayed"]
+    # 65 minutes after the notice, 65 min worse: the revised time is told
+    assert at(*SH, t0 + minutes(125), 5.0) == ["delayed", "delayed"]
     second = events(infra, waybill, "delayed")[1]["data"]
     assert second["delay_minutes"] >= first["delay_minutes"] + 30
     # teleport-close to Wuxi at speed: back on time → recovered
-    assert at(wx[0] + 0.05, wx[1] + 0.05, t0 + minutes(110), 90.0) == ["delayed", "delayed", "recovered"]
+    assert at(wx[0] + 0.05, wx[1] + 0.05, t0 + minutes(135), 90.0) == ["delayed", "delayed", "recovered"]
     # and on time stays quiet
-    assert at(wx[0] + 0.02, wx[1] + 0.02, t0 + minutes(115), 90.0) == ["delayed", "delayed", "recovered"]
+    assert at(wx[0] + 0.02, wx[1] + 0.02, t0 + minutes(140), 90.0) == ["delayed", "delayed", "recovered"]
     shipment = api.get(f"/v1/shipments/{waybill}", headers=infra.headers("admin")).json()
     assert shipment["delayed"] is False and shipment["delay_minutes"] == 0 and shipment["delay_reason"] is None
     assert shipment["last_position"]["lat"] == pytest.approx(wx[0] + 0.02)
