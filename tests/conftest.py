@@ -28,7 +28,7 @@ T = TypeVar("T")
 
 ADMIN_DB_URL = os.environ.get("LCS_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 ADMIN_AMQP_URL = os.environ.get("LCS_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
-STALE_AFTER_S = 3 * 3600
+STALE_AFTER_S = 3600  # a run takes minutes: anything an hour old was abandoned
 SUPERVISOR_EMAIL = "supervisor@desk.example.com"
 _NAME = re.compile(r"^lcs_test_(\d+)_[0-9a-f]+$")
 
