@@ -11,12 +11,14 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+import warnings
 from collections.abc import Callable, Coroutine
 from typing import Any, Literal
 
 import jwt
 from fastapi import Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from jwt.warnings import InsecureKeyLengthWarning
 from pydantic import BaseModel, ValidationError
 
 from shared.errors import ApiError
@@ -75,6 +77,10 @@ def decode_token(token: str, secret: str) -> Principal:
     return principal
 
 
+# Outside dev, settings refuse secrets under 32 bytes; the only short key is the documented
+# dev default, for which PyJWT's warning on every token would be noise.
+warnings.filterwarnings("ignore", category=InsecureKeyLengthWarning)
+
 _bearer = HTTPBearer(auto_error=False, description="HS256 JWT (see `python -m shared.auth issue`)")
 
 
@@ -111,7 +117,11 @@ def main(argv: list[str] | None = None) -> int:
     issue.add_argument("--carrier")
     issue.add_argument("--ttl", type=int, default=24 * 3600, help="lifetime in seconds")
     args = parser.parse_args(argv)
-    settings = Settings()
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        print(f"error: {'; '.join(e['msg'] for e in exc.errors())}", file=sys.stderr)
+        return 2
     try:
         token = issue_token(settings.auth_secret, sub=args.sub or args.role, role=args.role,
                             branch=args.branch, carrier=args.carrier, ttl_seconds=args.ttl)

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import sys
 from collections.abc import Awaitable, Callable, Coroutine, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +21,7 @@ from typing import Any
 
 import uvicorn
 from fastapi import APIRouter, FastAPI
+from pydantic import ValidationError
 
 from shared.bus import Bus, Consumer, Handler
 from shared.db import create_pool, migrate, migrations_for
@@ -177,7 +179,12 @@ class ServiceHost:
 
 
 def run(spec: ServiceSpec) -> None:
-    settings = spec.settings_cls()
+    try:
+        settings = spec.settings_cls()
+    except ValidationError as exc:  # a refused secret or a malformed LCS_* value: say which, exit
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in exc.errors())
+        print(f"{spec.name}: invalid configuration: {problems}", file=sys.stderr)
+        raise SystemExit(2) from None
     configure_logging(spec.name, settings.log_level)
     try:
         import uvloop
