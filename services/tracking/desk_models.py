@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
+from services.tracking.models import PositionRead
 from shared.types import Instant, Name, Pieces, StationCode, Text
 
 # An identity document number as typed at the counter (ID card, passport, permit ...).
@@ -147,14 +148,6 @@ class PhotoRead(BaseModel):
 # --- reports ----------------------------------------------------------------------------
 
 
-class PositionOut(BaseModel):
-    at: datetime
-    lat: float
-    lon: float
-    speed_kmh: float | None = None
-    heading: float | None = None
-
-
 class OnBoardOut(BaseModel):
     waybill_no: str
     destination: str
@@ -171,7 +164,7 @@ class InTransitVehicleOut(BaseModel):
     carrier: str | None = None
     driver_name: str | None = None
     driver_phone: str | None = Field(default=None, description="masked")
-    last_position: PositionOut | None = None
+    last_position: PositionRead | None = None
     last_fix_at: datetime | None = None
     fix_age_minutes: int | None = None
     stale: bool

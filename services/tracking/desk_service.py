@@ -42,8 +42,8 @@ from services.tracking.desk_models import (
     NoteRead,
     OnBoardOut,
     PhotoRead,
-    PositionOut,
 )
+from services.tracking.models import PositionRead
 from services.tracking.settings import tracking_settings
 from shared.auth import DESK, Principal
 from shared.errors import ApiError, not_found
@@ -466,7 +466,7 @@ def in_transit_report(rows: Sequence[domain.InTransitRow], now: datetime,
         v = row.vehicle
         position = None
         if v.last_fix_at is not None and v.lat is not None and v.lon is not None:
-            position = PositionOut(at=v.last_fix_at, lat=v.lat, lon=v.lon, speed_kmh=v.speed_kmh,
+            position = PositionRead(at=v.last_fix_at, lat=v.lat, lon=v.lon, speed_kmh=v.speed_kmh,
                                    heading=(headings or {}).get(v.vehicle_id))
         out.append(InTransitVehicleOut(
             vehicle_id=v.vehicle_id, plate=v.plate, carrier=v.carrier, driver_name=v.driver_name,
