@@ -11,6 +11,7 @@ from typing import Any
 import asyncpg
 
 from services.complaints.readmodel import ShipmentView
+from shared.sql import Filters
 
 Row = dict[str, Any]
 
@@ -272,33 +273,22 @@ async def breach_candidates(conn: asyncpg.Connection, now: datetime, limit: int)
 async def list_complaints(conn: asyncpg.Connection, *, now: datetime, status: str | None, breached: bool | None,
                           customer_id: str | None, waybill_no: str | None, category: str | None,
                           station: str | None, after: tuple[datetime, uuid.UUID] | None, limit: int) -> list[Row]:
-    where: list[str] = []
-    args: list[Any] = [now]
-
-    def arg(value: Any) -> str:
-        args.append(value)
-        return f"${len(args)}"
-
-    if status is not None:
-        where.append(f"c.status = {arg(status)}")
-    if customer_id is not None:
-        where.append(f"c.customer_id = {arg(customer_id)}")
-    if waybill_no is not None:
-        where.append(f"c.waybill_no = {arg(waybill_no)}")
-    if category is not None:
-        where.append(f"c.category = {arg(category)}")
+    f = Filters(now)
+    f.equals("c.status", status)
+    f.equals("c.customer_id", customer_id)
+    f.equals("c.waybill_no", waybill_no)
+    f.equals("c.category", category)
     breached_sql = BREACHED_SQL.replace("$NOW", "$1")
     if breached is not None:
-        where.append(breached_sql if breached else f"NOT {breached_sql}")
+        f.where(breached_sql if breached else f"NOT {breached_sql}")
     if station is not None:
-        where.append(f"EXISTS (SELECT 1 FROM shipments s WHERE s.waybill_no = c.waybill_no "
-                     f"AND {arg(station)} = ANY(s.stations))")
+        f.where(f"EXISTS (SELECT 1 FROM shipments s WHERE s.waybill_no = c.waybill_no "
+                f"AND {f.param(station)} = ANY(s.stations))")
     if after is not None:
-        where.append(f"(c.opened_at, c.id) < ({arg(after[0])}, {arg(after[1])})")
-    clause = ("WHERE " + " AND ".join(where)) if where else ""
+        f.where(f"(c.opened_at, c.id) < ({f.param(after[0])}, {f.param(after[1])})")
     rows = await conn.fetch(
-        f"SELECT c.*, {breached_sql} AS breached FROM complaints c {clause} "
-        f"ORDER BY c.opened_at DESC, c.id DESC LIMIT {arg(limit)}", *args)
+        f"SELECT c.*, {breached_sql} AS breached FROM complaints c {f.clause} "
+        f"ORDER BY c.opened_at DESC, c.id DESC LIMIT {f.param(limit)}", *f.args)
     return [dict(r) for r in rows]
 
 
@@ -324,22 +314,12 @@ async def insert_call(conn: asyncpg.Connection, call: Row) -> Row:
 
 async def list_calls(conn: asyncpg.Connection, *, customer_id: str | None, waybill_no: str | None,
                      outcome: str | None, after: tuple[datetime, uuid.UUID] | None, limit: int) -> list[Row]:
-    where: list[str] = []
-    args: list[Any] = []
-
-    def arg(value: Any) -> str:
-        args.append(value)
-        return f"${len(args)}"
-
-    if customer_id is not None:
-        where.append(f"customer_id = {arg(customer_id)}")
-    if waybill_no is not None:
-        where.append(f"waybill_no = {arg(waybill_no)}")
-    if outcome is not None:
-        where.append(f"outcome = {arg(outcome)}")
+    f = Filters()
+    f.equals("customer_id", customer_id)
+    f.equals("waybill_no", waybill_no)
+    f.equals("outcome", outcome)
     if after is not None:
-        where.append(f"(called_at, id) < ({arg(after[0])}, {arg(after[1])})")
-    clause = ("WHERE " + " AND ".join(where)) if where else ""
-    rows = await conn.fetch(f"SELECT * FROM calls {clause} ORDER BY called_at DESC, id DESC LIMIT {arg(limit)}",
-                            *args)
+        f.where(f"(called_at, id) < ({f.param(after[0])}, {f.param(after[1])})")
+    rows = await conn.fetch(f"SELECT * FROM calls {f.clause} ORDER BY called_at DESC, id DESC LIMIT {f.param(limit)}",
+                            *f.args)
     return [dict(r) for r in rows]

@@ -11,6 +11,7 @@ import asyncpg
 
 from services.notifier.domain import ChannelPreferences, Language, Preferences, QuietHours
 from shared.events import ShipmentRegistered
+from shared.sql import Filters
 
 DISPATCH_CHANNEL = "lcs_dispatch_notifier"
 _LOCK_NAMESPACE = 0x6E0F1  # first key of the per-recipient advisory lock (throttle)
@@ -220,39 +221,36 @@ async def mark_failed(conn: asyncpg.Connection, nid: uuid.UUID, *, attempts: int
         "updated_at = now() WHERE id = $1", nid, attempts, provider, error)
 
 
-def _scope(branch: str | None, args: list[Any]) -> str:
-    if branch is None:
-        return ""
-    args.append(branch)
-    n = len(args)
-    return (f" AND EXISTS (SELECT 1 FROM shipments s WHERE s.waybill_no = n.waybill_no "
-            f"AND (s.origin = ${n} OR s.destination = ${n} OR ${n} = ANY(s.via)))")
+def _scope(f: Filters, branch: str | None) -> None:
+    """A branch sees notifications of shipments that touch its station."""
+    if branch is not None:
+        p = f.param(branch)
+        f.where(f"EXISTS (SELECT 1 FROM shipments s WHERE s.waybill_no = n.waybill_no "
+                f"AND (s.origin = {p} OR s.destination = {p} OR {p} = ANY(s.via)))")
 
 
 async def list_notifications(conn: asyncpg.Connection | asyncpg.Pool, *, waybill_no: str | None,
                              customer_id: str | None, status: str | None, channel: str | None,
                              branch: str | None, after: tuple[datetime, uuid.UUID] | None,
                              limit: int) -> list[asyncpg.Record]:
-    args: list[Any] = []
-    where = ["true"]
-    for column, value in (("waybill_no", waybill_no), ("customer_id", customer_id), ("status", status),
-                          ("channel", channel)):
-        if value is not None:
-            args.append(value)
-            where.append(f"n.{column} = ${len(args)}")
+    f = Filters()
+    for column, value in (("n.waybill_no", waybill_no), ("n.customer_id", customer_id), ("n.status", status),
+                          ("n.channel", channel)):
+        f.equals(column, value)
     if after is not None:
-        args.extend(after)
-        where.append(f"(n.created_at, n.id) < (${len(args) - 1}, ${len(args)})")
-    sql = "SELECT n.* FROM notifications n WHERE " + " AND ".join(where) + _scope(branch, args)
-    args.append(limit)
-    sql += f" ORDER BY n.created_at DESC, n.id DESC LIMIT ${len(args)}"
-    return list(await conn.fetch(sql, *args))
+        f.where(f"(n.created_at, n.id) < ({f.param(after[0])}, {f.param(after[1])})")
+    _scope(f, branch)
+    return list(await conn.fetch(
+        f"SELECT n.* FROM notifications n {f.clause} ORDER BY n.created_at DESC, n.id DESC LIMIT {f.param(limit)}",
+        *f.args))
 
 
 async def get_notification(conn: asyncpg.Connection | asyncpg.Pool, nid: uuid.UUID,
                            branch: str | None) -> asyncpg.Record | None:
-    args: list[Any] = [nid]
-    return await conn.fetchrow("SELECT n.* FROM notifications n WHERE n.id = $1" + _scope(branch, args), *args)
+    f = Filters()
+    f.equals("n.id", nid)
+    _scope(f, branch)
+    return await conn.fetchrow(f"SELECT n.* FROM notifications n {f.clause}", *f.args)
 
 
 async def attempts_of(conn: asyncpg.Connection | asyncpg.Pool, nid: uuid.UUID) -> list[asyncpg.Record]:

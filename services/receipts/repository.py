@@ -10,6 +10,7 @@ from typing import Any
 import asyncpg
 
 from services.receipts.domain import CustodyEntry
+from shared.sql import Filters
 
 # Not back at the origin and not cancelled: the statuses the chase and `overdue` look at.
 CHASED_STATUSES: tuple[str, ...] = ("awaiting_delivery", "signed", "abnormal", "qualified", "mailed", "lost")
@@ -143,32 +144,21 @@ async def list_receipts(
     limit: int,
 ) -> list[asyncpg.Record]:
     """Keyset page ordered by waybill_no; ``branch`` restricts to receipts touching that station."""
-    where: list[str] = []
-    args: list[Any] = []
-
-    def arg(value: Any) -> str:
-        args.append(value)
-        return f"${len(args)}"
-
-    if status is not None:
-        where.append(f"status = {arg(status)}")
-    if station is not None:
-        p = arg(station)
-        where.append(f"(origin = {p} OR destination = {p})")
-    if branch is not None:
-        p = arg(branch)
-        where.append(f"(origin = {p} OR destination = {p})")
-    if region is not None:
-        where.append(f"region = {arg(region)}")
+    f = Filters()
+    f.equals("status", status)
+    for code in (station, branch):
+        if code is not None:
+            p = f.param(code)
+            f.where(f"(origin = {p} OR destination = {p})")
+    f.equals("region", region)
     if overdue is not None:
-        late = (f"(status = ANY({arg(list(CHASED_STATUSES))}::text[]) AND due_at IS NOT NULL "
-                f"AND due_at <= {arg(as_of)})")
-        where.append(late if overdue else f"NOT {late}")
+        late = (f"(status = ANY({f.param(list(CHASED_STATUSES))}::text[]) AND due_at IS NOT NULL "
+                f"AND due_at <= {f.param(as_of)})")
+        f.where(late if overdue else f"NOT {late}")
     if after is not None:
-        where.append(f"waybill_no > {arg(after)}")
-    clause = f"WHERE {' AND '.join(where)}" if where else ""
+        f.where(f"waybill_no > {f.param(after)}")
     rows: list[asyncpg.Record] = await conn.fetch(
-        f"SELECT {_RECEIPT_COLUMNS} FROM receipts {clause} ORDER BY waybill_no LIMIT {arg(limit)}", *args)
+        f"SELECT {_RECEIPT_COLUMNS} FROM receipts {f.clause} ORDER BY waybill_no LIMIT {f.param(limit)}", *f.args)
     return rows
 
 
