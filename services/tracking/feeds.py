@@ -39,7 +39,7 @@ from services.tracking.domain import (
     validate_position_batch,
 )
 from services.tracking.models import IngestResult, PositionBatch
-from services.tracking.service import evaluate_vehicle
+from services.tracking.service import evaluate_vehicles
 from services.tracking.settings import tracking_settings
 from shared.auth import Principal
 from shared.errors import ApiError
@@ -83,13 +83,9 @@ async def ingest(conn: asyncpg.Connection, rt: Runtime, items: Sequence[Incoming
     await repo.lock_vehicles(conn, [i.vehicle_id for i in items])
     stored = await repo.store_positions(conn, [i.record() for i in items])
     advanced = await repo.advance_last_positions(conn)
-    evaluated = events = 0
-    for vehicle in sorted(advanced, key=lambda v: v["vehicle_id"]):
-        result = await evaluate_vehicle(conn, rt, vehicle, now=vehicle["last_fix_at"])
-        evaluated += result.shipments
-        events += result.events
+    result = await evaluate_vehicles(conn, rt, advanced)  # each at its newest fix
     return IngestResult(received=len(items), stored=stored, vehicles=len({i.vehicle_id for i in items}),
-                        evaluated_shipments=evaluated, events=events)
+                        evaluated_shipments=result.shipments, events=result.events)
 
 
 # --- POST /v1/positions -----------------------------------------------------------------

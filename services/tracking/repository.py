@@ -138,7 +138,10 @@ async def store_positions(conn: asyncpg.Connection, records: Sequence[tuple[Any,
         " vehicle_id text, at timestamptz, lat double precision, lon double precision,"
         " speed_kmh double precision, heading double precision, altitude double precision,"
         " accuracy double precision, battery double precision) ON COMMIT DELETE ROWS")
-    await conn.execute(f"TRUNCATE {_STAGING}")  # in case an earlier use was not in a transaction
+    # ON COMMIT DELETE ROWS empties the staging table at every commit, so inside a transaction
+    # it starts empty; outside one it would keep rows, hence the check instead of a TRUNCATE.
+    if not conn.is_in_transaction():
+        raise RuntimeError("store_positions must run inside a transaction")
     await conn.copy_records_to_table(_STAGING, records=records, columns=POSITION_COLUMNS)
     status: str = await conn.execute(
         f"INSERT INTO positions ({', '.join(POSITION_COLUMNS)}) "
@@ -163,11 +166,20 @@ async def advance_last_positions(conn: asyncpg.Connection) -> list[Record]:
         """)
 
 
-async def recent_fixes(conn: asyncpg.Connection, vehicle_id: str, *, since: datetime,
-                       until: datetime) -> list[Record]:
-    return await conn.fetch(
-        "SELECT at, lat, lon, speed_kmh FROM positions WHERE vehicle_id = $1 AND at BETWEEN $2 AND $3 "
-        "ORDER BY at", vehicle_id, since, until)
+async def recent_fixes_many(conn: asyncpg.Connection,
+                            windows: Sequence[tuple[str, datetime, datetime]]) -> dict[str, list[Record]]:
+    """Each vehicle's fixes inside its own (since, until) window, oldest first — one query for
+    all the vehicles of a transaction, each window served by the positions primary key."""
+    rows = await conn.fetch(
+        "SELECT p.vehicle_id, p.at, p.lat, p.lon, p.speed_kmh "
+        "FROM unnest($1::text[], $2::timestamptz[], $3::timestamptz[]) AS w(vehicle_id, since, until) "
+        "JOIN positions p ON p.vehicle_id = w.vehicle_id AND p.at BETWEEN w.since AND w.until "
+        "ORDER BY p.vehicle_id, p.at",
+        [w[0] for w in windows], [w[1] for w in windows], [w[2] for w in windows])
+    found: dict[str, list[Record]] = {}
+    for r in rows:
+        found.setdefault(r["vehicle_id"], []).append(r)
+    return found
 
 
 async def delete_positions_before(conn: asyncpg.Connection, before: datetime, batch: int) -> int:
@@ -218,26 +230,14 @@ async def save_scan_state(conn: asyncpg.Connection, waybill_no: str, state: Scan
     )
 
 
-async def save_delay_state(conn: asyncpg.Connection, waybill_no: str, state: DelayState) -> None:
-    await conn.execute(
-        """
-        UPDATE shipments SET eta = $2, delayed = $3, delay_minutes = $4, delay_reason = $5,
-               notified_eta = $6, evaluated_at = $7, delay_notified_at = $8, updated_at = now()
-        WHERE waybill_no = $1
-        """,
-        waybill_no, state.eta, state.delayed, state.delay_minutes,
-        None if state.reason is None else state.reason.value, state.notified_eta, state.evaluated_at,
-        state.notified_at,
-    )
-
-
-async def on_board(conn: asyncpg.Connection, vehicle_id: str, only: Sequence[str] | None = None) -> list[Record]:
-    """In-transit shipments carried by the vehicle (or just those of `only`), locked for the
+async def on_board_many(conn: asyncpg.Connection, vehicle_ids: Sequence[str],
+                        only: Sequence[str] | None = None) -> list[Record]:
+    """In-transit shipments carried by the vehicles (or just those of `only`), locked for the
     delay evaluation in waybill order, so concurrent evaluations never deadlock."""
     return await conn.fetch(
-        "SELECT * FROM shipments WHERE vehicle_id = $1 AND status = 'in_transit' "
+        "SELECT * FROM shipments WHERE vehicle_id = ANY($1::text[]) AND status = 'in_transit' "
         "AND ($2::text[] IS NULL OR waybill_no = ANY($2::text[])) ORDER BY waybill_no FOR UPDATE",
-        vehicle_id, None if only is None else list(only))
+        list(vehicle_ids), None if only is None else list(only))
 
 
 async def list_shipments(conn: asyncpg.Connection, *, status: str | None, station: str | None,
@@ -269,6 +269,18 @@ async def insert_scan(conn: asyncpg.Connection, waybill_no: str, *, type_: str, 
         "INSERT INTO scans (waybill_no, type, station, at, vehicle_id, pieces, actor) "
         "VALUES ($1, $2, $3, $4, $5, $6, $7)",
         waybill_no, type_, station, at, vehicle_id, pieces, actor)
+
+
+async def save_delay_states(conn: asyncpg.Connection, states: Sequence[tuple[str, DelayState]]) -> None:
+    await conn.executemany(
+        """
+        UPDATE shipments SET eta = $2, delayed = $3, delay_minutes = $4, delay_reason = $5,
+               notified_eta = $6, evaluated_at = $7, delay_notified_at = $8, updated_at = now()
+        WHERE waybill_no = $1
+        """,
+        [(waybill_no, st.eta, st.delayed, st.delay_minutes, None if st.reason is None else st.reason.value,
+          st.notified_eta, st.evaluated_at, st.notified_at) for waybill_no, st in states],
+    )
 
 
 async def append_timeline(conn: asyncpg.Connection, waybill_no: str, at: datetime, kind: str,

@@ -4,6 +4,7 @@ HTTP SMS gateway, audited; the same position again sends nothing more."""
 
 from __future__ import annotations
 
+import random
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -48,10 +49,14 @@ def test_a_position_that_makes_a_shipment_late_is_told_once_by_email_and_sms(sta
 
     now = datetime.now(UTC)
     waybill = f"SH{suffix}001"
+    # Unique addresses (the notifier throttles per address and the session shares one notifier),
+    # shaped so that they mask as 138****0000 and o***@example.com.
+    shipper_phone = f"138{random.randint(1000, 9999)}0000"
+    shipper_email = f"ops.{suffix.lower()}@example.com"
     r = tracking.post("/v1/shipments", headers=infra.headers("branch", branch=codes["SH"]), json={
         "waybill_no": waybill, "origin": codes["SH"], "destination": codes["WX"], "via": [codes["NJ"]],
-        "shipper": {"customer_id": f"C{suffix}", "name": "无锡精工", "phone": "13800000000",
-                    "email": "ops@example.com"},
+        "shipper": {"customer_id": f"C{suffix}", "name": "无锡精工", "phone": shipper_phone,
+                    "email": shipper_email},
         "consignee": {"name": "杨民敬", "phone": "13900000000", "email": None, "company": None},
         "cargo": {"description": "轴承", "pieces": 10, "weight_kg": 120.5, "volume_m3": 1.2, "dangerous": False,
                   "fragile": True, "keep_upright": True, "moisture_sensitive": False},
@@ -89,11 +94,11 @@ def test_a_position_that_makes_a_shipment_late_is_told_once_by_email_and_sms(sta
 
     def delay_emails() -> list[dict]:  # type: ignore[type-arg]
         return [e for e in sinks.get("/emails").json()
-                if "ops@example.com" in e["to"] and waybill in e["subject"] and "延误" in e["subject"]]
+                if shipper_email in e["to"] and waybill in e["subject"] and "延误" in e["subject"]]
 
     def delay_sms() -> list[dict]:  # type: ignore[type-arg]
         return [m for m in sinks.get("/sms").json()
-                if m["to"] == "13800000000" and waybill in m["text"] and "延误" in m["text"]]
+                if m["to"] == shipper_phone and waybill in m["text"] and "延误" in m["text"]]
 
     emails = delay_emails()
     assert len(emails) == 1
