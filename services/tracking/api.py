@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 import orjson
@@ -202,5 +202,9 @@ async def osmand(request: Request, rt: Runtime = Depends(runtime)) -> JSONRespon
 @router.post("/v1/admin/stale-scan", response_model=StaleScanResult)
 async def stale_scan(now: AwareDatetime | None = None, rt: Runtime = Depends(runtime),
                      _: Principal = Depends(ADMIN)) -> StaleScanResult:
-    """Run the stale-vehicle sweep at `now` (default: the server's clock)."""
-    return await service.stale_scan(rt, now or datetime.now(UTC))
+    """Run the stale-vehicle sweep at `now` (default: the server's clock; at most a year away)."""
+    clock = datetime.now(UTC)
+    if now is not None and abs(now - clock) > timedelta(days=366):
+        raise ApiError(422, "validation_error", "now: must be within a year of the server's clock",
+                       [{"loc": ["query", "now"], "msg": "out of range", "type": "value_error"}])
+    return await service.stale_scan(rt, now or clock)

@@ -44,6 +44,8 @@ def test_a_key_customer_gets_one_daily_arrival_report(kit: Kit) -> None:
     [mail] = wait_until(reports, bool)
     assert arrived_wb in mail["text"] and due_wb in mail["text"] and "已到达1票" in mail["text"]
     assert mail["html"] and "<table" in mail["html"]
-    [item] = [n for n in kit.notifications(customer_id=shipper.customer_id) if n["template"] == "daily_arrivals"]
-    assert item["status"] == "sent" and item["to"].startswith("k***@")
+    # the row is marked sent right after the SMTP server accepted the message: wait for that commit
+    [item] = wait_until(lambda: [n for n in kit.notifications(customer_id=shipper.customer_id)
+                                 if n["template"] == "daily_arrivals" and n["status"] == "sent"], bool)
+    assert item["to"].startswith("k***@")
     assert len(reports()) == 1

@@ -236,7 +236,8 @@ class Flow:
         await self.tracking.send(Tracking.arrived(no, station=destination, at=arrived_at))
         await self.tracking.send(Tracking.delivered(no, station=destination,
                                                     at=delivered_at or arrived_at + timedelta(hours=2)))
-        record = await self.api.wait(no, lambda r: r["status"] == "signed" and r["due_at"] is not None)
+        # the delivery may be applied before the arrival (concurrent consumption): wait for both
+        record = await self.api.wait(no, lambda r: r["status"] == "signed" and r["arrived_at"] is not None)
         return no, record
 
     async def awaiting(self, *, payment: str = "prepaid") -> tuple[str, dict[str, Any]]:

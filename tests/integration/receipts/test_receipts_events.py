@@ -129,7 +129,7 @@ async def test_duplicates_and_any_order_give_the_same_record(tracking: Tracking,
 
     expected = _stable(await api.wait(in_order, lambda r: r["status"] == "signed" and r["due_at"]))
     for no in (reversed_, doubled):
-        rec = await api.wait(no, lambda r: r["status"] == "signed" and r["due_at"] is not None)
+        rec = await api.wait(no, lambda r: r["status"] == "signed" and r["arrived_at"] is not None)
         await asyncio.sleep(0.5)  # let any straggling duplicate land
         rec = (await api.get(no, as_of=datetime.fromisoformat(expected["due_at"]) - timedelta(days=1))).json()
         ref = (await api.get(in_order, as_of=datetime.fromisoformat(expected["due_at"]) - timedelta(days=1))).json()
