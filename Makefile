@@ -40,7 +40,7 @@ migrate: venv infra
 	LCS_ENV=$${LCS_ENV:-dev} $(BIN)/python -m shared.migrate all
 
 fuzz: venv infra
-	LCS_FUZZ_EXAMPLES=$${LCS_FUZZ_EXAMPLES:-200} $(BIN)/python -m pytest -q tests/security -k fuzz
+	LCS_FUZZ_RANDOM=1 LCS_FUZZ_EXAMPLES=$${LCS_FUZZ_EXAMPLES:-200} $(BIN)/python -m pytest -q tests/security -k fuzz
 
 chaos: venv infra
 	LCS_CHAOS_SCALE=large $(BIN)/python -m pytest -q tests/chaos

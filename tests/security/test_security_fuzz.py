@@ -70,6 +70,9 @@ _hypothesis_jsonschema_compat()
 schemathesis.experimental.OPEN_API_3_1.enable()
 
 EXAMPLES = int(os.environ.get("LCS_FUZZ_EXAMPLES", "5"))
+# `make test` replays the same cases every run (a CI run must be reproducible); `make fuzz`
+# sets LCS_FUZZ_RANDOM=1 and explores new ones each time.
+RANDOM = os.environ.get("LCS_FUZZ_RANDOM") == "1"
 CHECKS = (not_a_server_error, response_schema_conformance, status_code_conformance)
 # Extra header values are drawn from visible ASCII. Schemathesis' default lets control
 # characters through, and uvicorn's HTTP parser rightly refuses those before any route
@@ -90,7 +93,7 @@ def _fuzz_operation(operation: Any, base_url: str, headers: dict[str, str], sess
     failure: dict[str, str] = {}
 
     @given(case=_strategy(operation))
-    @settings(max_examples=EXAMPLES, deadline=None, database=None, derandomize=False,
+    @settings(max_examples=EXAMPLES, deadline=None, database=None, derandomize=not RANDOM,
               phases=(Phase.explicit, Phase.generate), suppress_health_check=list(HealthCheck))
     def run(case: Any) -> None:
         try:
