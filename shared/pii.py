@@ -53,7 +53,7 @@ def mask_contact(value: str | None) -> str | None:
 
 def mask_text(text: str) -> str:
     """Scrub every phone number, e-mail address and ID number inside free text."""
-    text = _ID18.sub(lambda m: "*" * 14 + m.group(3)[-4:] if len(m.group(3)) == 4 else "*" * 18, text)
+    text = _ID18.sub(lambda m: "*" * 14 + m.group(3), text)  # group 3 is the last 4 characters
     text = _EMAIL.sub(lambda m: f"{m.group(1)}***@{m.group(2)}", text)
     return _PHONE.sub(lambda m: f"{m.group(1) or ''}{m.group(2)}****{m.group(4)}", text)
 

@@ -76,11 +76,15 @@ class Incoming:
                 self.accuracy, self.battery)
 
 
-async def ingest(conn: asyncpg.Connection, rt: Runtime, items: Sequence[Incoming]) -> IngestResult:
-    """Store fixes of registered vehicles and evaluate what they change, in the caller's transaction."""
+async def ingest(conn: asyncpg.Connection, rt: Runtime, items: Sequence[Incoming], *,
+                 vehicles_locked: bool = False) -> IngestResult:
+    """Store fixes of registered vehicles and evaluate what they change, in the caller's transaction.
+    `vehicles_locked`: the caller already holds the vehicles' row locks (the batch path takes them
+    while checking the batch), so they are not taken a second time."""
     if not items:
         return IngestResult(received=0, stored=0, vehicles=0, evaluated_shipments=0, events=0)
-    await repo.lock_vehicles(conn, [i.vehicle_id for i in items])
+    if not vehicles_locked:
+        await repo.lock_vehicles(conn, [i.vehicle_id for i in items])
     stored = await repo.store_positions(conn, [i.record() for i in items])
     advanced = await repo.advance_last_positions(conn)
     result = await evaluate_vehicles(conn, rt, advanced)  # each at its newest fix
@@ -116,7 +120,7 @@ async def ingest_batch(rt: Runtime, batch: PositionBatch, principal: Principal) 
                 raise ApiError(403, "forbidden", f"position {foreign[0]}: vehicle of another carrier",
                                [{"index": i, "field": "vehicle_id"} for i in foreign[:100]])
         result = await ingest(conn, rt, [Incoming(r.vehicle_id, r.at, r.lat, r.lon, r.speed_kmh, r.heading)
-                                         for r in reports])
+                                         for r in reports], vehicles_locked=True)
     POSITIONS.labels("batch", "stored").inc(result.stored)
     return result
 
