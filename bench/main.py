@@ -216,6 +216,7 @@ class Bench:
         self.amqp_url = amqp_url
         self.tmp = tmp
         self.r = results
+        self.wanted = "12345p"
         self.admin = {"Authorization": f"Bearer {issue_token(secret, sub='bench', role='admin', ttl_seconds=86400)}"}
         self.carrier = {"Authorization": "Bearer " + issue_token(secret, sub="bench-carrier", role="carrier",
                                                                  carrier=world.CARRIER, ttl_seconds=86400)}
@@ -574,29 +575,39 @@ class Bench:
                                                history_hours=self.history_hours)
                 conn = await reopen(conn, self.db_url)
                 await self.quiesce(conn)
+                want = self.wanted
                 with RssSampler(pids) as sampler:
                     sampler.snapshot("idle")
                     log("ceilings")
                     conn = await reopen(conn, self.db_url)
-                    await self.c1_copy(conn)
-                    await self.c2_bare()
-                    body_size = len(self.registered_envelopes(1, "SIZE")[0][2].encode())
-                    self.r.notes["event_bytes"] = body_size
-                    await self.c3_amqp(body_size)
+                    if "1" in want:
+                        await self.c1_copy(conn)
+                    if "2" in want:
+                        await self.c2_bare()
+                    if "3" in want:
+                        body_size = len(self.registered_envelopes(1, "SIZE")[0][2].encode())
+                        self.r.notes["event_bytes"] = body_size
+                        await self.c3_amqp(body_size)
                     sampler.phase = "load"
                     log("figures")
-                    await self.f1_batches()
-                    await self.f2_osmand()
+                    if "1" in want:
+                        await self.f1_batches()
+                    if "2" in want:
+                        await self.f2_osmand()
                     conn = await reopen(conn, self.db_url)
-                    await self.f3_pipeline(conn)
+                    if "3" in want:
+                        await self.f3_pipeline(conn)
                     conn = await reopen(conn, self.db_url)
-                    await self.f4_latency(conn, http)
+                    if "4" in want:
+                        await self.f4_latency(conn, http)
                     sampler.phase = None
                     self.r.rss = sampler.peaks
                 conn = await reopen(conn, self.db_url)
-                await self.profiles(conn)
+                if "p" in want:
+                    await self.profiles(conn)
                 conn = await reopen(conn, self.db_url)
-                await self.f5_scale(conn, http)
+                if "5" in want:
+                    await self.f5_scale(conn, http)
         finally:
             await conn.close()
 
@@ -606,6 +617,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--scale", choices=sorted(CONFIGS), default=os.environ.get("LCS_BENCH_SCALE", "normal"))
     p.add_argument("--runs", type=int, default=int(os.environ.get("LCS_BENCH_RUNS", "3")))
     p.add_argument("--output", type=Path, default=ROOT / "docs" / "BENCHMARKS.md")
+    p.add_argument("--only", default="12345p",
+                   help="figures to measure, e.g. '12' (p = profiles); a partial run is for quick iteration "
+                        "while optimising: give it its own --output, docs/BENCHMARKS.md wants the full run")
     return p.parse_args(argv)
 
 
@@ -668,6 +682,7 @@ def main(argv: list[str] | None = None) -> None:
             log(f"scale {args.scale}, {runs} run(s) per figure; database and vhost {name}")
             stack.start()
             bench = Bench(cfg, runs, args.scale, stack, db_url, amqp_url, secret, tmp, results)
+            bench.wanted = args.only
             _run(bench.main())
         finally:
             # each step on its own: a failure in one (the shared server restarting) must not skip the next

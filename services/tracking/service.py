@@ -392,6 +392,10 @@ async def evaluate_vehicles(conn: asyncpg.Connection, rt: Runtime,
     judged: dict[str, tuple[float | None, DelayReason]] = {}
     for vid in carried:
         fixes = [_Fix(r["at"], r["lat"], r["lon"], r["speed_kmh"]) for r in history.get(vid, [])]
+        newest = reporting[vid]  # the history is the sampled track; the newest fix is always read
+        if not fixes or fixes[-1].at != newest["last_fix_at"]:
+            fixes.append(_Fix(newest["last_fix_at"], newest["last_lat"], newest["last_lon"],
+                              newest["last_speed_kmh"]))
         judged[vid] = (None if silent else recent_average_speed_kmh(fixes, at[vid], cfg),
                        infer_delay_reason(fixes, at[vid], cfg))
     changed: list[tuple[str, DelayState]] = []

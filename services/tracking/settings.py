@@ -28,6 +28,9 @@ class TrackingSettings(Settings):
     stopped_speed_kmh: float = Field(default=2.0, ge=0, le=50)
     stopped_radius_km: float = Field(default=0.2, ge=0, le=50)
     no_signal_minutes: float = Field(default=120.0, gt=0, le=7 * 24 * 60)
+    # The delay rules read each vehicle's track thinned to one fix per this many seconds
+    # (every fix is stored); 0 = read every fix.
+    track_sample_seconds: float = Field(default=60.0, ge=0, le=3600)
 
     # --- positions ---
     position_max_speed_kmh: float = Field(default=300.0, gt=0)
@@ -68,6 +71,7 @@ class TrackingSettings(Settings):
             stopped_speed_kmh=self.stopped_speed_kmh,
             stopped_radius_km=self.stopped_radius_km,
             no_signal_minutes=self.no_signal_minutes,
+            track_sample_seconds=self.track_sample_seconds,
         )
 
     def position_limits(self) -> PositionLimits:

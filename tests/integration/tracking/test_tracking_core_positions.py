@@ -74,6 +74,36 @@ def test_out_of_order_and_duplicate_fixes_are_kept_once_and_never_roll_back(api,
     assert api.get(f"/v1/vehicles/{vid}", headers=infra.headers("admin")).json()["stale"] is False
 
 
+def test_a_dense_feed_is_all_stored_and_read_as_a_one_a_minute_track(api, infra: Infra, world: World) -> None:  # type: ignore[no-untyped-def]
+    """A 1 Hz feed: every fix is stored, one a minute is marked for the delay rules (plus every
+    late fix), and the rules still see the truck stop — 25 minutes standing at 1 Hz."""
+    vid, _ = new_vehicle(api, infra)
+    t0 = now() - minutes(45)
+    waybill = register(api, infra, world, promised_at=t0 + minutes(150), via=[])
+    assert scan(api, infra, waybill, "departed", world.sh, t0, vid).status_code == 201
+    moving = [fix(vid, t0 + timedelta(seconds=s), SH[0] + s * 1e-5, SH[1] - s * 1e-5, 70.0) for s in range(0, 1200)]
+    r = post_positions(api, infra, moving)
+    assert r.status_code == 200 and r.json()["stored"] == 1200, r.text
+    assert events(infra, waybill, "delayed") == []  # 148 km of road at 70 km/h: on time
+    standing = [fix(vid, t0 + timedelta(seconds=s), SH[0] + 0.012, SH[1] - 0.012, 0.0) for s in range(1200, 2700)]
+    r = post_positions(api, infra, standing)
+    assert r.status_code == 200 and r.json()["stored"] == 1500, r.text
+    rows = sql(infra, "SELECT at FROM tracking.positions WHERE vehicle_id = $1 AND sampled ORDER BY at", vid)
+    assert [row["at"] for row in rows] == [t0 + timedelta(seconds=s) for s in range(0, 2700, 60)]
+    vehicle = sql(infra, "SELECT last_fix_at, last_sample_at FROM tracking.vehicles WHERE vehicle_id = $1", vid)[0]
+    assert vehicle["last_fix_at"] == t0 + timedelta(seconds=2699) and vehicle["last_sample_at"] == t0 + minutes(44)
+    # standing for 25 minutes: the recent speed falls to the floor, late, and it is the stop
+    delayed = events(infra, waybill, "delayed")
+    assert len(delayed) == 1 and delayed[0]["data"]["reason"] == "vehicle_stopped"
+    # a late fix (the device's offline buffer) is marked too, and does not move the vehicle back
+    r = post_positions(api, infra, [fix(vid, t0 - timedelta(seconds=30), *SH, 50.0)])
+    assert r.status_code == 200 and r.json()["stored"] == 1
+    assert sql(infra, "SELECT sampled FROM tracking.positions WHERE vehicle_id = $1 AND at = $2", vid,
+               t0 - timedelta(seconds=30))[0]["sampled"] is True
+    assert sql(infra, "SELECT last_fix_at FROM tracking.vehicles WHERE vehicle_id = $1",
+               vid)[0]["last_fix_at"] == t0 + timedelta(seconds=2699)
+
+
 @pytest.mark.parametrize(("bad", "field"), [
     ({"lat": 95.0}, "lat"), ({"lon": -190.0}, "lon"), ({"speed_kmh": -1.0}, "speed_kmh"),
     ({"speed_kmh": 900.0}, "speed_kmh"), ({"heading": 400.0}, "heading"),

@@ -7,15 +7,20 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from services.tracking.domain import (
+    DelayReason,
     DomainError,
+    EtaConfig,
     Fix,
     PositionReport,
+    infer_delay_reason,
     parse_osmand,
     parse_osmand_json,
     parse_osmand_params,
     parse_timestamp,
     parse_traccar_forward,
     position_problems,
+    recent_average_speed_kmh,
+    sample_track,
     validate_fix,
     validate_position_batch,
 )
@@ -264,3 +269,46 @@ def test_batch_size_limit() -> None:
         validate_position_batch([item] * 5001, now=AT)
     assert err.value.code == "batch_too_large"
     validate_position_batch([item] * 5000, now=AT)
+
+
+# --- the sampled track the delay rules read ---------------------------------------------
+
+
+def test_sample_track_keeps_one_live_fix_a_minute_and_every_late_fix() -> None:
+    cfg = EtaConfig(track_sample_seconds=60)
+    times = [AT + timedelta(seconds=s) for s in range(0, 181)]  # a 1 Hz feed for 3 minutes
+    flags, last = sample_track(times, None, cfg)
+    assert [t for t, f in zip(times, flags, strict=True) if f] == [AT, AT + timedelta(seconds=60),
+                                                                  AT + timedelta(seconds=120),
+                                                                  AT + timedelta(seconds=180)]
+    assert last == AT + timedelta(seconds=180)
+    # the next batch continues from the vehicle's newest sample, not from its own first fix
+    flags, last = sample_track([AT + timedelta(seconds=200), AT + timedelta(seconds=240)], last, cfg)
+    assert flags == [False, True] and last == AT + timedelta(seconds=240)
+    # fixes older than the newest sample (a device's offline buffer) are all read; the same time is not
+    flags, last = sample_track([AT + timedelta(seconds=5), AT + timedelta(seconds=6), AT + timedelta(seconds=240)],
+                               last, cfg)
+    assert flags == [True, True, False] and last == AT + timedelta(seconds=240)
+
+
+def test_sample_track_zero_reads_every_fix() -> None:
+    times = [AT + timedelta(seconds=s) for s in (0, 1, 2, 2, 3)]
+    flags, last = sample_track(times, AT - timedelta(seconds=1), EtaConfig(track_sample_seconds=0))
+    assert flags == [True] * 5 and last == AT + timedelta(seconds=3)
+
+
+def test_the_sampled_track_tells_the_same_story_as_the_dense_one() -> None:
+    """A truck at 1 Hz that drives 40 minutes at 70 km/h, then stands for 25: the rules read
+    from the one-a-minute sample give the same speed and reason as from every fix."""
+    cfg = EtaConfig()
+    dense = [Fix("D1", AT + timedelta(seconds=s), 31.0 + s * 1e-5, 121.0, 70.0 if s < 2400 else 0.0)
+             for s in range(0, 3900)]
+    flags, _ = sample_track([f.at for f in dense], None, cfg)
+    sampled = [f for f, keep in zip(dense, flags, strict=True) if keep]
+    if sampled[-1] is not dense[-1]:
+        sampled.append(dense[-1])  # the newest fix is always read
+    assert len(sampled) <= 3900 // 60 + 2
+    now = dense[-1].at
+    assert infer_delay_reason(sampled, now, cfg) == infer_delay_reason(dense, now, cfg) == DelayReason.VEHICLE_STOPPED
+    assert recent_average_speed_kmh(sampled, now, cfg) == pytest.approx(recent_average_speed_kmh(dense, now, cfg),
+                                                                      abs=3.0)
