@@ -16,13 +16,15 @@ import hashlib
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import unquote_to_bytes
 
 import asyncpg
 from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel, ValidationError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared import metrics
@@ -52,6 +54,41 @@ def runtime(request: Request) -> Runtime:
 
 def pool(request: Request) -> asyncpg.Pool:
     return runtime(request).pool
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def parse_json_body(model: type[M], raw: bytes) -> M:
+    """Parse and validate a raw JSON body in one step, for hot endpoints that declare no body
+    parameter (see `json_body_openapi`): pydantic-core reads the bytes straight into the model,
+    instead of FastAPI's `json.loads` into dicts and a second walk to validate them — for a
+    5,000-item position batch, most of the request's CPU. Errors are FastAPI's own (422
+    `validation_error`, `loc` under "body"), so clients see no difference."""
+    try:
+        return model.model_validate_json(raw)
+    except ValidationError as exc:
+        raise RequestValidationError(
+            [{**err, "loc": ("body", *err["loc"])} for err in exc.errors(include_url=False)]) from None
+
+
+def json_body_openapi(model: type[BaseModel]) -> dict[str, Any]:
+    """`openapi_extra` documenting `model` as the JSON request body of a route that reads its body
+    with `parse_json_body` (the schema inlined: the route declares no model FastAPI could list)."""
+    schema = model.model_json_schema(ref_template="#/$defs/{model}")
+    defs = schema.pop("$defs", {})
+
+    def inline(node: Any) -> Any:
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str) and ref.startswith("#/$defs/"):
+                return inline(defs[ref.removeprefix("#/$defs/")])
+            return {k: inline(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [inline(v) for v in node]
+        return node
+
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": inline(schema)}}}}
 
 
 def _error(status: int, code: str, message: str, headers: Mapping[str, str] | None = None) -> JSONResponse:

@@ -30,7 +30,7 @@ from services.tracking.models import (
 from shared.auth import DESK, Principal, require_roles
 from shared.errors import ApiError, ErrorResponse, not_found
 from shared.pagination import MAX_LIMIT, Page, decode_cursor, encode_cursor
-from shared.web import Runtime, runtime
+from shared.web import Runtime, json_body_openapi, parse_json_body, runtime
 
 router = APIRouter(tags=["tracking"])
 feeds_router = APIRouter(tags=["tracking-feeds"])
@@ -151,10 +151,13 @@ async def post_scan(waybill_no: WaybillPath, body: ScanIn, rt: Runtime = Depends
 # --- positions --------------------------------------------------------------------------
 
 
-@router.post("/v1/positions", response_model=IngestResult, responses={413: {"model": ErrorResponse}})
-async def post_positions(body: PositionBatch, rt: Runtime = Depends(runtime),
+@router.post("/v1/positions", response_model=IngestResult, responses={413: {"model": ErrorResponse}},
+             openapi_extra=json_body_openapi(PositionBatch))
+async def post_positions(request: Request, rt: Runtime = Depends(runtime),
                          principal: Principal = Depends(ADMIN_OR_CARRIER)) -> IngestResult:
     """Up to 5,000 fixes, all or nothing (422 naming the bad item's index)."""
+    # The feed's hot path: the body is parsed and validated in one step (shared.web.parse_json_body).
+    body = parse_json_body(PositionBatch, await request.body())
     return await feeds.ingest_batch(rt, body, principal)
 
 

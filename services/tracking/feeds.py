@@ -21,9 +21,8 @@ import contextlib
 import logging
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import asyncpg
 from prometheus_client import Counter, Histogram
@@ -52,9 +51,9 @@ GROUP_SIZE = Histogram("lcs_tracking_osmand_group_size", "fixes per /osmand grou
                        buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500, 1000))
 
 
-@dataclass(frozen=True, slots=True)
-class Incoming:
-    """A validated fix of a registered vehicle."""
+class Incoming(NamedTuple):
+    """A validated fix of a registered vehicle, in `positions` column order: the tuple itself is
+    the COPY record (a tuple, not a frozen dataclass: a batch makes thousands of them)."""
 
     vehicle_id: str
     at: datetime
@@ -70,10 +69,6 @@ class Incoming:
     def from_fix(cls, vehicle_id: str, fix: Fix) -> Incoming:
         return cls(vehicle_id, fix.at, fix.lat, fix.lon, fix.speed_kmh, fix.heading, fix.altitude, fix.accuracy,
                    fix.battery)
-
-    def record(self) -> tuple[Any, ...]:
-        return (self.vehicle_id, self.at, self.lat, self.lon, self.speed_kmh, self.heading, self.altitude,
-                self.accuracy, self.battery)
 
 
 async def ingest(conn: asyncpg.Connection, rt: Runtime, items: Sequence[Incoming], *,
@@ -101,7 +96,7 @@ async def ingest(conn: asyncpg.Connection, rt: Runtime, items: Sequence[Incoming
         fixes.sort(key=_by_time)
         row = vehicles[vid]
         flags, sample_at = sample_track([f.at for f in fixes], row["last_sample_at"], cfg)
-        records.extend((*f.record(), flag) for f, flag in zip(fixes, flags, strict=True))
+        records.extend((*f, flag) for f, flag in zip(fixes, flags, strict=True))
         newest = fixes[-1]
         moved = row["last_fix_at"] is None or row["last_fix_at"] < newest.at
         if moved or sample_at != row["last_sample_at"]:
@@ -276,11 +271,17 @@ async def ingest_osmand(rt: Runtime, fix: Fix) -> None:
 
 
 async def run_osmand_group_commit(rt: Runtime) -> None:
-    """Service worker: owns the /osmand committer for the life of the process."""
-    committer = OsmandGroupCommit(rt, tracking_settings(rt.settings).osmand_group_max)
+    """Service worker: owns the /osmand committer for the life of the process.
+
+    `osmand_committers` loops share the queue, so a group forms and starts while the previous
+    one is still committing (one loop alone leaves the database idle while it collects, and the
+    requests idle while it commits). Each transaction locks its vehicles in id order, so groups
+    touching the same vehicle wait for each other instead of deadlocking."""
+    settings = tracking_settings(rt.settings)
+    committer = OsmandGroupCommit(rt, settings.osmand_group_max)
     rt.extras["osmand_group_commit"] = committer
     try:
-        await committer.run()
+        await asyncio.gather(*(committer.run() for _ in range(settings.osmand_committers)))
     finally:
         with contextlib.suppress(KeyError):
             del rt.extras["osmand_group_commit"]

@@ -13,7 +13,7 @@ import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 import asyncpg
 from prometheus_client import Counter
@@ -323,8 +323,7 @@ async def record_scan(rt: Runtime, waybill_no: str, body: ScanIn, principal: Pri
 # --- ETA and delay ----------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class _Fix:
+class _Fix(NamedTuple):  # a tuple: an evaluation makes one per sampled fix of each vehicle
     at: datetime
     lat: float
     lon: float

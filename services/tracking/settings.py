@@ -41,6 +41,8 @@ class TrackingSettings(Settings):
     positions_sweep_batch: int = Field(default=50_000, ge=100, le=1_000_000)
     # /osmand group commit: at most this many fixes share one transaction.
     osmand_group_max: int = Field(default=500, ge=1, le=10_000)
+    # ... and this many group commits may be in flight at once (each holds a pool connection).
+    osmand_committers: int = Field(default=2, ge=1, le=16)
 
     # --- stale vehicles ---
     stale_check_interval_seconds: float = Field(default=300.0, gt=0)

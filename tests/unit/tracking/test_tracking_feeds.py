@@ -312,3 +312,11 @@ def test_the_sampled_track_tells_the_same_story_as_the_dense_one() -> None:
     assert infer_delay_reason(sampled, now, cfg) == infer_delay_reason(dense, now, cfg) == DelayReason.VEHICLE_STOPPED
     assert recent_average_speed_kmh(sampled, now, cfg) == pytest.approx(recent_average_speed_kmh(dense, now, cfg),
                                                                       abs=3.0)
+
+
+def test_an_incoming_fix_is_its_copy_record() -> None:
+    """ingest COPYs `(*incoming, sampled)` as is: the tuple's order is the table's column list."""
+    from services.tracking.feeds import Incoming
+    from services.tracking.repository import POSITION_COLUMNS
+
+    assert (*Incoming._fields, "sampled") == POSITION_COLUMNS
