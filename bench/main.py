@@ -390,12 +390,34 @@ class Bench:
             log(f"figure 1 run {run + 1}: {res['rate'] * BATCH:,.0f} positions/s "
                 f"({res['rate']:.1f} batches/s, p50 {res['p50_ms']:.0f} ms)")
 
+    async def tracking_metrics(self) -> dict[str, float]:
+        """The group-commit histograms of tracking's /metrics (sums and counts)."""
+        async with httpx.AsyncClient(base_url=self.stack.url("tracking"), timeout=10) as http:
+            text = (await http.get("/metrics")).text
+        out: dict[str, float] = {}
+        for line in text.splitlines():
+            name, _, value = line.partition(" ")
+            if name.startswith(("lcs_tracking_osmand_group_size_", "lcs_tracking_osmand_commit_seconds_")) and \
+                    name.endswith(("_sum", "_count")):
+                out[name] = float(value)
+        return out
+
     async def f2_osmand(self) -> None:
         for run in range(self.runs):
+            before = await self.tracking_metrics()
             res = await self._clean_run(lambda attempt: self.osmand_spec(), "figure 2")
+            after = await self.tracking_metrics()
+            delta = {k: after.get(k, 0.0) - before.get(k, 0.0) for k in after}
+            groups = delta.get("lcs_tracking_osmand_group_size_count", 0.0)
+            if groups:
+                self.r.add("osmand_group", delta.get("lcs_tracking_osmand_group_size_sum", 0.0) / groups)
+                self.r.add("osmand_commit_ms", 1000 * delta.get("lcs_tracking_osmand_commit_seconds_sum", 0.0)
+                           / max(1.0, delta.get("lcs_tracking_osmand_commit_seconds_count", 0.0)))
             self.r.add("osmand", res["rate"])
             self.r.add("osmand_p50_ms", res["p50_ms"] or 0)
-            log(f"figure 2 run {run + 1}: {res['rate']:,.0f} req/s (p50 {res['p50_ms']:.1f} ms)")
+            log(f"figure 2 run {run + 1}: {res['rate']:,.0f} req/s (p50 {res['p50_ms']:.1f} ms; "
+                f"mean group {self.r.median('osmand_group') or 0:.1f} fixes, "
+                f"mean commit {self.r.median('osmand_commit_ms') or 0:.1f} ms)")
 
     @staticmethod
     def registered_envelopes(n: int, tag: str) -> list[tuple[uuid.UUID, str, str]]:

@@ -44,11 +44,21 @@ async def create_pool(dsn: str, schema: str, *, min_size: int = 2, max_size: int
         min_size=min_size,
         max_size=max_size,
         init=_init_connection,
+        reset=_no_session_state,
         server_settings={"search_path": f"{schema},public", "application_name": application},
         command_timeout=60,
     )
     assert pool is not None
     return pool
+
+
+async def _no_session_state(conn: asyncpg.Connection) -> None:
+    """What a pooled connection is reset with on release: nothing beyond asyncpg's own (it still
+    rolls back a transaction left open). asyncpg's default sends `SELECT pg_advisory_unlock_all();
+    CLOSE ALL; UNLISTEN *; RESET ALL` — one more round trip per request, per consumed event, per
+    group commit — to undo session state these pools never keep: session advisory locks and
+    LISTEN live on dedicated connections (`migrate`, the scheduler, `Listener`), nothing runs
+    SET, and cursors live inside transactions."""
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import logging
 import re
+import time
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
@@ -49,6 +50,8 @@ log = logging.getLogger("lcs.tracking.feeds")
 POSITIONS = Counter("lcs_tracking_positions_total", "positions received", ["feed", "outcome"])
 GROUP_SIZE = Histogram("lcs_tracking_osmand_group_size", "fixes per /osmand group commit",
                        buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500, 1000))
+GROUP_SECONDS = Histogram("lcs_tracking_osmand_commit_seconds", "duration of one /osmand group commit",
+                          buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5))
 
 
 class Incoming(NamedTuple):
@@ -223,6 +226,7 @@ class OsmandGroupCommit:
             if not group:
                 continue
             GROUP_SIZE.observe(len(group))
+            started = time.perf_counter()
             try:
                 outcomes = await self._commit([fix for fix, _ in group])
             except asyncio.CancelledError:
@@ -236,6 +240,7 @@ class OsmandGroupCommit:
                     if not fut.done():
                         fut.set_exception(exc)
                 continue
+            GROUP_SECONDS.observe(time.perf_counter() - started)
             for (_, fut), known in zip(group, outcomes, strict=True):
                 if not fut.done():
                     if known:
@@ -245,10 +250,10 @@ class OsmandGroupCommit:
 
     async def _commit(self, fixes: Sequence[Fix]) -> list[bool]:
         async with self.rt.pool.acquire() as conn, conn.transaction():
-            vehicles = await repo.vehicles_by_device(conn, [f.device_id for f in fixes])
+            vehicles = await repo.lock_vehicles_by_device(conn, [f.device_id for f in fixes])
             items = [Incoming.from_fix(vehicles[f.device_id]["vehicle_id"], f) for f in fixes
                      if f.device_id in vehicles]
-            result = await ingest(conn, self.rt, items)
+            result = await ingest(conn, self.rt, items, vehicles={v["vehicle_id"]: v for v in vehicles.values()})
         POSITIONS.labels("osmand", "stored").inc(result.stored)
         return [f.device_id in vehicles for f in fixes]
 

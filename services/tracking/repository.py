@@ -92,9 +92,13 @@ async def lock_vehicles(conn: asyncpg.Connection, ids: Sequence[str]) -> dict[st
     return {r["vehicle_id"]: r for r in rows}
 
 
-async def vehicles_by_device(conn: asyncpg.Connection, devices: Sequence[str]) -> dict[str, Record]:
-    rows = await conn.fetch("SELECT vehicle_id, carrier, device_id FROM vehicles WHERE device_id = ANY($1::text[])",
-                            list(set(devices)))
+async def lock_vehicles_by_device(conn: asyncpg.Connection, devices: Sequence[str]) -> dict[str, Record]:
+    """`lock_vehicles` found by their devices (keyed by device id): the /osmand group commit's
+    first statement."""
+    rows = await conn.fetch(
+        "SELECT vehicle_id, device_id, plate, carrier, last_fix_at, last_lat, last_lon, last_speed_kmh, "
+        "last_heading, last_sample_at FROM vehicles WHERE device_id = ANY($1::text[]) ORDER BY vehicle_id "
+        "FOR UPDATE", sorted(set(devices)))
     return {r["device_id"]: r for r in rows}
 
 
@@ -130,19 +134,29 @@ async def mark_stale_reported(conn: asyncpg.Connection, vehicle_id: str, last_fi
 POSITION_COLUMNS = ("vehicle_id", "at", "lat", "lon", "speed_kmh", "heading", "altitude", "accuracy", "battery",
                     "sampled")
 _STAGING = "positions_in"
+_SMALL = 64  # up to this many fixes, one INSERT ... SELECT unnest beats a savepoint + COPY
 
 
 async def store_positions(conn: asyncpg.Connection, records: Sequence[tuple[Any, ...]]) -> int:
     """Store fixes (tuples in POSITION_COLUMNS order); a fix already stored (same vehicle, same
     time) is kept once. Returns how many were new.
 
-    Shaped for the ingest hot path: the fixes are COPYed straight into `positions` (one pass,
+    Shaped for the ingest hot path. A few fixes (an /osmand group): one INSERT from arrays with
+    ON CONFLICT DO NOTHING. Many: they are COPYed straight into `positions` (one pass,
     what the benchmark's raw-COPY ceiling does) inside a savepoint. Only when that hits the
     primary key (a retried batch, a fix sent twice) does it roll back to the savepoint and take
     the slower path: COPY into a session temp table, then INSERT ... ON CONFLICT DO NOTHING.
     """
     if not conn.is_in_transaction():
         raise RuntimeError("store_positions must run inside a transaction")
+    if len(records) <= _SMALL:  # a group commit of a few devices: one statement, duplicates included
+        columns = list(zip(*records, strict=True))
+        status: str = await conn.execute(
+            f"INSERT INTO positions ({', '.join(POSITION_COLUMNS)}) "
+            "SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::float8[], $4::float8[], $5::float8[], "
+            "$6::float8[], $7::float8[], $8::float8[], $9::float8[], $10::boolean[]) "
+            "ON CONFLICT (vehicle_id, at) DO NOTHING", *columns)
+        return int(status.split()[-1])
     try:
         async with conn.transaction():  # a savepoint
             await conn.copy_records_to_table("positions", records=records, columns=POSITION_COLUMNS)
@@ -157,7 +171,7 @@ async def store_positions(conn: asyncpg.Connection, records: Sequence[tuple[Any,
     # ON COMMIT DELETE ROWS empties the staging table at every commit, so inside a transaction
     # it starts empty (the savepoint above left nothing in it).
     await conn.copy_records_to_table(_STAGING, records=records, columns=POSITION_COLUMNS)
-    status: str = await conn.execute(
+    status = await conn.execute(
         f"INSERT INTO positions ({', '.join(POSITION_COLUMNS)}) "
         f"SELECT {', '.join(POSITION_COLUMNS)} FROM {_STAGING} ORDER BY vehicle_id, at "
         "ON CONFLICT (vehicle_id, at) DO NOTHING")
@@ -256,9 +270,13 @@ async def on_board_many(conn: asyncpg.Connection, vehicle_ids: Sequence[str],
                         only: Sequence[str] | None = None) -> list[Record]:
     """In-transit shipments carried by the vehicles (or just those of `only`), locked for the
     delay evaluation in waybill order, so concurrent evaluations never deadlock."""
+    # `station_points`: (code, lat, lon) of the destination and the transfers, read in the same
+    # round trip (the evaluation needs them for the ETA).
     return await conn.fetch(
-        "SELECT * FROM shipments WHERE vehicle_id = ANY($1::text[]) AND status = 'in_transit' "
-        "AND ($2::text[] IS NULL OR waybill_no = ANY($2::text[])) ORDER BY waybill_no FOR UPDATE",
+        "SELECT s.*, ARRAY(SELECT ROW(st.code, st.lat, st.lon) FROM stations st "
+        "                  WHERE st.code = s.destination OR st.code = ANY(s.via)) AS station_points "
+        "FROM shipments s WHERE s.vehicle_id = ANY($1::text[]) AND s.status = 'in_transit' "
+        "AND ($2::text[] IS NULL OR s.waybill_no = ANY($2::text[])) ORDER BY s.waybill_no FOR UPDATE OF s",
         list(vehicle_ids), None if only is None else list(only))
 
 

@@ -387,7 +387,7 @@ async def evaluate_vehicles(conn: asyncpg.Connection, rt: Runtime,
         return result
     carried = sorted({s["vehicle_id"] for s in shipments})
     history = await repo.recent_fixes_many(conn, [(vid, at[vid] - _lookback(cfg), at[vid]) for vid in carried])
-    stations = await repo.stations_by_code(conn, [c for s in shipments for c in (s["destination"], *s["via"])])
+    stations = {p[0]: GeoPoint(p[1], p[2]) for s in shipments for p in s["station_points"]}
     judged: dict[str, tuple[float | None, DelayReason]] = {}
     for vid in carried:
         fixes = [_Fix(r["at"], r["lat"], r["lon"], r["speed_kmh"]) for r in history.get(vid, [])]
@@ -406,8 +406,8 @@ async def evaluate_vehicles(conn: asyncpg.Connection, rt: Runtime,
         estimate = estimate_eta(
             position=GeoPoint(vehicle["last_lat"], vehicle["last_lon"]),
             fix_at=when if silent else vehicle["last_fix_at"],
-            pending_via=[GeoPoint(stations[c]["lat"], stations[c]["lon"]) for c in pending],
-            destination=GeoPoint(stations[s["destination"]]["lat"], stations[s["destination"]]["lon"]),
+            pending_via=[stations[c] for c in pending],
+            destination=stations[s["destination"]],
             recent_speed_kmh=speed, cfg=cfg)
         previous = _previous_state(s)
         try:
