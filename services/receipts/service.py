@@ -208,6 +208,8 @@ async def record_registration(conn: asyncpg.Connection, event: ShipmentRegistere
     })
     if not created:
         return  # a repeated registration: the first one stands
+    if facts["final_arrived_at"] is None and facts["delivered_at"] is None:
+        return  # the usual order: nothing came before the registration, nothing to merge
     row = await repo.get_receipt(conn, event.waybill_no, for_update=True)
     assert row is not None
     await _apply_facts(conn, row, facts, rules.deadlines)
