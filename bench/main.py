@@ -3,7 +3,8 @@ and the figures of issue 9 in the same run, and rewrite docs/BENCHMARKS.md.
 
 Every figure is the median of LCS_BENCH_RUNS runs (default 3); sizes follow LCS_BENCH_SCALE
 (tiny | normal | large; default large, the issue's 1,000,000 shipments, 1,000,000 receipts and
-20,000,000 positions for figure 5 — about 10 minutes in all; normal is 10× smaller). Load goes to loopback only, every loop is bounded by a deadline, and
+20,000,000 positions for figure 5 — about 10 minutes in all; normal is 10× smaller).
+Load goes to loopback only, every loop is bounded by a deadline, and
 processes, the database and the vhost are removed in `finally` blocks.
 """
 

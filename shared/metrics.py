@@ -20,8 +20,13 @@ OUTBOX_OLDEST_AGE = Gauge("lcs_outbox_oldest_unsent_age_seconds", "Age of the ol
                           ["service"])
 EVENTS_CONSUMED = Counter("lcs_events_consumed_total", "Events consumed, by outcome",
                           ["service", "type", "outcome"])  # processed | duplicate | retried | dead_lettered
-CONSUMER_IN_FLIGHT = Gauge("lcs_consumer_in_flight", "Events being handled now", ["service"])
+CONSUMER_IN_FLIGHT = Gauge("lcs_consumer_in_flight", "Events received and not yet acked (waiting or being handled)",
+                           ["service"])
 CONSUMER_LAG = Gauge("lcs_consumer_queue_depth", "Messages ready in the service's queue", ["service", "queue"])
-HANDLER_DURATION = Histogram("lcs_event_handler_duration_seconds", "Event handler duration",
+# Per event; for a group handled in one transaction, the group's time divided by its events.
+HANDLER_DURATION = Histogram("lcs_event_handler_duration_seconds",
+                             "Event handling time (a group's transaction time shared by its events)",
                              ["service", "type"])
+CONSUMER_BATCH_SIZE = Histogram("lcs_consumer_batch_size", "Events handled in one consumer transaction",
+                                ["service"], buckets=(1, 2, 5, 10, 25, 50, 100, 200, 500, 1000))
 BUS_CONNECTED = Gauge("lcs_bus_connected", "1 while the broker connection is up", ["service"])

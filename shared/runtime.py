@@ -117,7 +117,8 @@ class ServiceHost:
             raise RuntimeError(f"{spec.name}: handlers {sorted(handlers)} differ from consumes {sorted(spec.consumes)}")
         if handlers:
             self._consumer = Consumer(service=spec.name, bus=bus, pool=pool, handlers=handlers,
-                                      prefetch=s.prefetch, retry_delays_ms=s.retry_delays_ms)
+                                      prefetch=s.prefetch, batch_max=s.consumer_batch_max,
+                                      retry_delays_ms=s.retry_delays_ms)
             bus.on_connect(self._consumer.start)
             depth = QueueDepthSampler(bus, service=spec.name, retry_levels=len(s.retry_delays_ms))
             self._tasks.append(asyncio.create_task(depth.run(), name="queue-depth"))

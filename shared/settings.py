@@ -42,7 +42,16 @@ class Settings(BaseSettings):
     pool_max_size: int = Field(default=10, ge=1)
     migrate_on_start: bool = True
 
-    prefetch: int = Field(default=32, ge=1, le=10_000)
+    prefetch: int = Field(
+        default=200, ge=1, le=10_000,
+        description="RabbitMQ consumer prefetch: unacked deliveries a consumer holds at once. Keep it about "
+                    "twice `LCS_CONSUMER_BATCH_MAX`, so the next group fills while one commits.")
+    consumer_batch_max: int = Field(
+        default=100, ge=1, le=1_000,
+        description="Most events the consumer handles in one transaction (one inbox insert, one commit, then "
+                    "an ack each). It takes only what is already waiting, so a quiet queue still gets "
+                    "one-event transactions; a failing handler makes its group go one by one. "
+                    "Bounded by `LCS_PREFETCH`; 1 = one transaction per event.")
     retry_delays_ms: list[int] = Field(default_factory=lambda: [1_000, 5_000, 30_000])
     outbox_batch: int = Field(default=200, ge=1, le=10_000)
     outbox_poll_seconds: float = Field(default=1.0, gt=0)

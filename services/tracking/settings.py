@@ -30,7 +30,10 @@ class TrackingSettings(Settings):
     no_signal_minutes: float = Field(default=120.0, gt=0, le=7 * 24 * 60)
     # The delay rules read each vehicle's track thinned to one fix per this many seconds
     # (every fix is stored); 0 = read every fix.
-    track_sample_seconds: float = Field(default=60.0, ge=0, le=3600)
+    track_sample_seconds: float = Field(
+        default=60.0, ge=0, le=3600,
+        description="The delay rules read each vehicle's track thinned to one fix per this many seconds "
+                    "(plus its newest and every late fix); every fix is stored. 0 = read every fix.")
 
     # --- positions ---
     position_max_speed_kmh: float = Field(default=300.0, gt=0)
@@ -42,7 +45,9 @@ class TrackingSettings(Settings):
     # /osmand group commit: at most this many fixes share one transaction.
     osmand_group_max: int = Field(default=500, ge=1, le=10_000)
     # ... and this many group commits may be in flight at once (each holds a pool connection).
-    osmand_committers: int = Field(default=2, ge=1, le=16)
+    osmand_committers: int = Field(
+        default=2, ge=1, le=16,
+        description="/osmand group commits in flight at once: the next group forms and starts while one commits.")
 
     # --- stale vehicles ---
     stale_check_interval_seconds: float = Field(default=300.0, gt=0)

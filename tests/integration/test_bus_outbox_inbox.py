@@ -1,6 +1,6 @@
 """The reliable bus against the real PostgreSQL and RabbitMQ: outbox, relay, inbox,
-retries through delay queues, the DLQ, concurrent migrations and relays, and a
-broker restart."""
+retries through delay queues, the DLQ, concurrent migrations and relays, the consumer's
+groups (one transaction for what is waiting), and a broker restart."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from typing import Any
 import aio_pika
 import asyncpg
 import pytest
+from prometheus_client import REGISTRY
 
 from shared.bus import ERROR_HEADER, Bus, Consumer
 from shared.db import Migration, create_pool, load_migrations, migrate
@@ -45,11 +46,13 @@ class Harness:
     """One fake service ("svc_<hex>") with its own schema, queue, relay and consumer."""
 
     def __init__(self, infra: Infra, handler: Callable[[asyncpg.Connection, Any, Envelope], Awaitable[None]],
-                 retry_delays_ms: list[int] | None = None) -> None:
+                 retry_delays_ms: list[int] | None = None, prefetch: int = 16, batch_max: int = 100) -> None:
         self.infra = infra
         self.name = f"svc_{uuid.uuid4().hex[:8]}"
         self.handler = handler
         self.retry_delays_ms = retry_delays_ms or [100, 200]
+        self.prefetch = prefetch
+        self.batch_max = batch_max
         self.tasks: list[asyncio.Task[Any]] = []
 
     async def start(self, *, relays: int = 1, consumers: int = 1) -> None:
@@ -64,8 +67,8 @@ class Harness:
             self.tasks.append(asyncio.create_task(bus.run()))
         for i in range(consumers):
             c = Consumer(service=self.name, bus=self.buses[i], pool=self.pool,
-                         handlers={"tracking.shipment.delayed.v1": self.handler}, prefetch=16,
-                         retry_delays_ms=self.retry_delays_ms)
+                         handlers={"tracking.shipment.delayed.v1": self.handler}, prefetch=self.prefetch,
+                         batch_max=self.batch_max, retry_delays_ms=self.retry_delays_ms)
             self.buses[i].on_connect(c.start)
             self.consumers.append(c)
         for i in range(relays):
@@ -98,7 +101,8 @@ async def harness(infra: Infra, handler: Any = None, **kw: Any) -> AsyncIterator
     async def record(conn: asyncpg.Connection, event: Any, env: Envelope) -> None:
         await conn.execute("INSERT INTO effects (event_id, note) VALUES ($1, $2)", env.id, event.waybill_no)
 
-    h = Harness(infra, handler or record, kw.pop("retry_delays_ms", None))
+    h = Harness(infra, handler or record, kw.pop("retry_delays_ms", None), **{
+        k: kw.pop(k) for k in ("prefetch", "batch_max") if k in kw})
     await h.start(**kw)
     try:
         yield h
@@ -107,11 +111,18 @@ async def harness(infra: Infra, handler: Any = None, **kw: Any) -> AsyncIterator
 
 
 async def raw_publish(infra: Infra, body: bytes, routing_key: str = "tracking.shipment.delayed.v1") -> None:
+    await raw_publish_many(infra, [body], routing_key)
+
+
+async def raw_publish_many(infra: Infra, bodies: list[bytes],
+                           routing_key: str = "tracking.shipment.delayed.v1") -> None:
+    """Publish in this order on one connection, each confirmed."""
     conn = await aio_pika.connect(infra.amqp_url)
     async with conn:
         ch = await conn.channel(publisher_confirms=True)
         ex = await ch.declare_exchange("lcs.events", aio_pika.ExchangeType.TOPIC, durable=True)
-        await ex.publish(aio_pika.Message(body, delivery_mode=aio_pika.DeliveryMode.PERSISTENT), routing_key)
+        for body in bodies:
+            await ex.publish(aio_pika.Message(body, delivery_mode=aio_pika.DeliveryMode.PERSISTENT), routing_key)
 
 
 async def dlq_messages(infra: Infra, queue: str) -> list[aio_pika.abc.AbstractIncomingMessage]:
@@ -219,6 +230,212 @@ async def test_two_relays_and_two_consumers_deliver_each_event_exactly_once(infr
         effects = await h.effects()
         assert sorted(e["event_id"] for e in effects) == sorted(ids)
         assert await h.pool.fetchval("SELECT count(*) FROM outbox WHERE sent_at IS NULL") == 0
+
+
+# --- the consumer's groups: what is waiting is handled in one transaction ----------------------
+
+
+class Gate:
+    """A handler that records every call and holds the event of waybill "GATE" until `opened`:
+    whatever is delivered meanwhile waits in the consumer, and the next group takes it all."""
+
+    def __init__(self, fail: frozenset[str] = frozenset()) -> None:
+        self.opened = asyncio.Event()
+        self.calls: list[str] = []
+        self.fail = fail
+
+    async def __call__(self, conn: asyncpg.Connection, event: Any, env: Envelope) -> None:
+        self.calls.append(event.waybill_no)
+        if event.waybill_no == "GATE":
+            await self.opened.wait()
+        if event.waybill_no in self.fail:
+            raise RuntimeError(f"rule exploded on {event.waybill_no}")
+        await conn.execute("INSERT INTO effects (event_id, note) VALUES ($1, $2)", env.id, event.waybill_no)
+
+
+def sample(name: str, **labels: str) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+def in_flight(h: Harness) -> float:
+    return sample("lcs_consumer_in_flight", service=h.name)
+
+
+def groups_up_to(h: Harness, size: int) -> float:
+    """How many groups of at most `size` events the harness's consumer has handled."""
+    return sample("lcs_consumer_batch_size_bucket", service=h.name, le=f"{float(size)}")
+
+
+async def until(condition: Callable[[], bool], timeout: float = 20.0) -> None:
+    async def check() -> bool:
+        return condition()
+    await wait_for(check, timeout)
+
+
+async def hold_the_gate(h: Harness, gate: Gate) -> Envelope:
+    """Publish the GATE event and wait until its handler holds the consumer's worker."""
+    env = make_envelope(delayed("GATE"), "/test")
+    await raw_publish(h.infra, env.to_json())
+    await until(lambda: gate.calls == ["GATE"])
+    return env
+
+
+def consumer_workers(h: Harness) -> list[asyncio.Task[Any]]:
+    return [t for t in asyncio.all_tasks() if t.get_name() == f"{h.name}-consumer" and not t.done()]
+
+
+async def test_events_published_quickly_are_handled_in_groups_exactly_once(infra: Infra) -> None:
+    gate = Gate()
+    async with harness(infra, gate, prefetch=64, batch_max=25) as h:
+        await hold_the_gate(h, gate)
+        ids = []
+        async with h.pool.acquire() as conn, conn.transaction():
+            for i in range(150):
+                ids.append((await publish(conn, delayed(f"Q-{i}"), source="/test")).id)
+        await until(lambda: in_flight(h) == 64)  # the prefetch window is full behind the gate
+        gate.opened.set()
+
+        async def all_applied() -> bool:
+            return len(await h.effects()) >= 151
+        await wait_for(all_applied, 60)
+        await asyncio.sleep(0.5)
+        effects = await h.effects()
+        assert sorted(e["event_id"] for e in effects if e["note"] != "GATE") == sorted(ids)
+        assert len(effects) == 151
+        assert sorted(gate.calls) == sorted(["GATE", *(f"Q-{i}" for i in range(150))])  # each handler once
+        assert await h.pool.fetchval("SELECT count(*) FROM inbox") == 151
+        groups = sample("lcs_consumer_batch_size_count", service=h.name)
+        assert sample("lcs_consumer_batch_size_sum", service=h.name) == 151
+        assert groups < 151 / 2  # far fewer transactions than events
+        assert groups_up_to(h, 25) == groups  # never more than batch_max in one group
+        assert groups - groups_up_to(h, 10) >= 1  # at least one group of 11..25 events
+        assert sample("lcs_events_consumed_total", service=h.name, type="tracking.shipment.delayed.v1",
+                      outcome="processed") == 151
+        assert in_flight(h) == 0
+
+
+async def test_a_failing_handler_in_a_group_retries_only_its_event(infra: Infra) -> None:
+    gate = Gate(fail=frozenset({"POISON"}))
+    async with harness(infra, gate, prefetch=64, batch_max=50, retry_delays_ms=[100, 200]) as h:
+        await hold_the_gate(h, gate)
+        good, poison = [], None
+        async with h.pool.acquire() as conn, conn.transaction():
+            for i in range(20):
+                if i == 10:
+                    poison = (await publish(conn, delayed("POISON"), source="/test")).id
+                good.append((await publish(conn, delayed(f"G-{i}"), source="/test")).id)
+        await until(lambda: in_flight(h) == 22)  # GATE + one group of 21 waiting
+        gate.opened.set()
+
+        await until(lambda: gate.calls.count("POISON") >= 4, 30)
+        await asyncio.sleep(1.0)
+        effects = await h.effects()
+        assert sorted(e["event_id"] for e in effects if e["note"] != "GATE") == sorted(good)  # each once
+        assert len(effects) == 21
+        inbox = {r["event_id"] for r in await h.pool.fetch("SELECT event_id FROM inbox")}
+        assert poison not in inbox and len(inbox) == 21
+        # The group of 21 ran up to POISON and rolled back; then one by one: the ten before it ran
+        # twice (committed once), the ten after it once; POISON failed in the group, alone, and in
+        # its two retries.
+        assert [gate.calls.count(f"G-{i}") for i in range(20)] == [2] * 10 + [1] * 10
+        assert gate.calls.count("POISON") == 4
+        msgs = await dlq_messages(infra, f"{h.name}.dlq")
+        assert [Envelope.model_validate_json(m.body).id for m in msgs] == [poison]
+        assert "rule exploded on POISON" in str(msgs[0].headers[ERROR_HEADER])
+        by_outcome = {o: sample("lcs_events_consumed_total", service=h.name, type="tracking.shipment.delayed.v1",
+                                outcome=o) for o in ("processed", "retried", "dead_lettered", "duplicate")}
+        assert by_outcome == {"processed": 21, "retried": 2, "dead_lettered": 1, "duplicate": 0}
+
+
+async def test_duplicates_in_a_group_and_against_the_inbox_have_one_effect(infra: Infra) -> None:
+    gate = Gate()
+    async with harness(infra, gate, prefetch=64, batch_max=50) as h:
+        a = make_envelope(delayed("A"), "/test")
+        await raw_publish(infra, a.to_json())
+        await until(lambda: gate.calls == ["A"])
+        gate.calls.clear()
+        await hold_the_gate(h, gate)
+        b, c = make_envelope(delayed("B"), "/test"), make_envelope(delayed("C"), "/test")
+        # B twice in one group, A already in the inbox, C new, B a third time
+        await raw_publish_many(infra, [b.to_json(), b.to_json(), a.to_json(), c.to_json(), b.to_json()])
+        await until(lambda: in_flight(h) == 6)
+        gate.opened.set()
+
+        async def done() -> bool:
+            return len(await h.effects()) >= 4
+        await wait_for(done)
+        await asyncio.sleep(0.5)
+        effects = await h.effects()
+        assert sorted((e["note"], e["event_id"]) for e in effects if e["note"] != "GATE") == sorted(
+            [("A", a.id), ("B", b.id), ("C", c.id)])
+        assert len(effects) == 4
+        assert gate.calls == ["GATE", "B", "C"]  # in delivery order, duplicates skipped
+        assert await h.pool.fetchval("SELECT count(*) FROM inbox") == 4
+        assert sample("lcs_events_consumed_total", service=h.name, type="tracking.shipment.delayed.v1",
+                      outcome="duplicate") == 3
+        assert groups_up_to(h, 5) - groups_up_to(h, 2) == 1  # the five came as one group
+
+
+async def ready_in(infra: Infra, queue: str) -> int:
+    conn = await aio_pika.connect(infra.amqp_url)
+    async with conn:
+        ch = await conn.channel()
+        q = await ch.declare_queue(queue, passive=True)
+        return int(q.declaration_result.message_count or 0)
+
+
+async def test_stop_finishes_what_was_received_and_leaves_the_rest_in_the_queue(infra: Infra) -> None:
+    gate = Gate()
+    async with harness(infra, gate, prefetch=32, batch_max=10) as h:
+        consumer = h.consumers[0]
+        await hold_the_gate(h, gate)
+        await raw_publish_many(infra, [make_envelope(delayed(f"S-{i}"), "/test").to_json() for i in range(60)])
+        await until(lambda: in_flight(h) == 32)  # GATE + 31 received; 29 still in the queue
+        stopping = asyncio.create_task(consumer.stop(timeout=10))
+        await asyncio.sleep(0.5)
+        assert not stopping.done()  # it waits for the received ones
+        gate.opened.set()
+        await asyncio.wait_for(stopping, 15)
+        effects = await h.effects()
+        assert len(effects) == 32 and len({e["event_id"] for e in effects}) == 32
+        assert in_flight(h) == 0
+        assert consumer_workers(h) == []  # the worker ended with the consumer
+
+        ready = -1
+        for _ in range(50):  # quorum queue counters settle a moment after the acks
+            ready = await ready_in(infra, h.name)
+            if ready == 29:
+                break
+            await asyncio.sleep(0.2)
+        assert ready == 29
+
+
+async def test_a_lost_channel_drops_its_deliveries_and_leaves_one_worker(infra: Infra) -> None:
+    """`start()` runs again on every reconnection: the dead channel's worker is cancelled and
+    its deliveries are dropped unacked; the broker redelivers them to the new channel."""
+    gate = Gate()
+    async with harness(infra, gate, prefetch=32, batch_max=10) as h:
+        consumer = h.consumers[0]
+        await hold_the_gate(h, gate)
+        envs = [make_envelope(delayed(f"L-{i}"), "/test") for i in range(20)]
+        await raw_publish_many(infra, [e.to_json() for e in envs])
+        await until(lambda: in_flight(h) == 21)
+        old = consumer._feed
+        assert old is not None and old.worker is not None
+        await old.channel.close()  # as a broker-side channel error would
+        gate.opened.set()
+
+        async def applied() -> bool:
+            return len(await h.effects()) >= 21
+        await wait_for(applied, 30)
+        await asyncio.sleep(1.0)
+        effects = await h.effects()
+        assert sorted(e["event_id"] for e in effects if e["note"] != "GATE") == sorted(e.id for e in envs)
+        assert len(effects) == 21
+        assert old.worker.done() and consumer._feed is not old
+        assert len(consumer_workers(h)) == 1
+        assert in_flight(h) == 0
+        assert h.buses[0].is_connected
 
 
 def rabbit(*args: str) -> None:
