@@ -57,7 +57,9 @@ def render(r: Results, targets: dict[str, float], batch: int) -> str:
     ratio_row("2 Device ingest /osmand", m("osmand"), " req/s", c2, "C2", targets["osmand"],
               f"`GET /osmand?id=..&timestamp=..&lat=..` single fixes, same generator and {cfg.conns} connections "
               f"as C2, one device (vehicle with a shipment on board) per connection, each answered after its "
-              f"group commit; p50 {_n(m('osmand_p50_ms'), ' ms', 1)}; {runs}")
+              f"group commit; p50 {_n(m('osmand_p50_ms'), ' ms', 1)}; mean group "
+              f"{_n(m('osmand_group'), ' fixes', 1)}, mean group commit {_n(m('osmand_commit_ms'), ' ms', 1)} "
+              f"(tracking's `lcs_tracking_osmand_*` histograms over the run); {runs}")
     ratio_row("3 Event pipeline", m("pipeline"), " events/s", c3, "C3", targets["pipeline"],
               f"{cfg.pipeline_n:,} `tracking.shipment.registered.v1` envelopes inserted into tracking's outbox in "
               f"one transaction (+ NOTIFY) → relay → RabbitMQ → receipts' consumer; timed from commit until "
@@ -205,53 +207,53 @@ def _limits_section(r: Results) -> list[str]:
 
 
 LIMITS_TEXT = """
-Written from py-spy profiles of bench runs on this machine (the tables under "Profiles of this run" are the
-current run's). services/** and shared/** were not changed by the bench work; these are recommendations.
+Written from py-spy profiles of bench runs on this machine (the tables under "Profiles of this run" are this
+run's) and from the group-commit histograms. The ceilings are single mechanisms running alone; every figure
+runs the service, PostgreSQL, RabbitMQ and the load generator on the same two cores, so a figure's ratio is
+bounded by how much *total* CPU (service + database + broker) one unit of work costs, not only by the
+service's own path.
 
-**Figure 1, batch ingest — CPU-bound in Python before the database sees a row.** The tracking process is on
-CPU most of the profile (compare the req/s during the profile with the table: runs disturbed by the shared
-server are repeated, but the machine's noise still moves single runs by 2× or more), and the samples are
-spread over per-position Python work: stdlib `json` decoding the
-body (FastAPI's `await request.json()`), pydantic `validate_python` of each `PositionIn`, then two more objects
-per fix (`PositionReport` for `validate_position_batch`, `Incoming` for `ingest`) plus `position_problems`
-per fix, then the record tuple, and only then `copy_records_to_table`. Recommendation (one fast path in
-`services/tracking/feeds.py`, with a comment saying why): take the raw body for `POST /v1/positions` and
-validate it in one step with `TypeAdapter(PositionBatch).validate_json(raw)` (pydantic-core parses JSON in
-Rust, no `json.loads` + `validate_python`), put the range checks (lat/lon/speed/heading) into the model's
-`Field(ge=, le=)` constraints so `position_problems` only checks the time, and build the COPY tuples straight
-from the validated items (drop the `PositionReport`/`Incoming` copies on this path). Expected effect: the
-Python cost per fix roughly halves; the COPY + INSERT … SELECT part is already set-based.
+**Figure 1, batch ingest — the service's Python is the bottleneck (tracking on CPU all the profile).** What the
+profiles led to: the delay evaluation is batched per transaction (shipments with their stations in one query,
+the vehicles' recent track in one, changed states in one `executemany`); the rules read a *sampled* track
+(`domain.sample_track`: one fix a minute per vehicle plus the newest and every late fix, partial index
+`positions_sampled_idx`) — before, the bench's 1 Hz feed made every batch read ~60 minutes × 25 vehicles of
+fixes, the largest single cost; the body is parsed and validated in one step by pydantic-core
+(`shared.web.parse_json_body`); fixes are `COPY`ed straight into `positions` inside a savepoint (the staging
+table + `ON CONFLICT` only when a batch repeats a stored fix); each vehicle's newest fix and sample are worked
+out in Python from the locked rows and written in one `UPDATE`. What remains is per-fix Python spread thin:
+pydantic building 500 `PositionIn` objects (~3.5 µs each), the domain checks of each item (~2 µs), the
+`Incoming` tuples and the per-vehicle grouping and sampling (~2 µs), asyncpg encoding the COPY records, and
+per vehicle the decoding of ~60 sampled fixes and the ETA — about 10–15 ms of one core per 500 fixes, while
+C1 is a bare `COPY` loop with four connections on both cores. 0.4×C1 would leave about 12 µs of *total*
+CPU per fix, database included; one Python worker cannot get there on this machine. The way to more
+throughput is more workers (the batch path holds no state between requests; vehicles' row locks keep
+concurrent batches correct), not a different single-worker path.
 
-**Figure 2, /osmand — per-fix round trips inside a serial group commit.** Group commit shares the
-*transaction* (one fsync, ~2 ms here) but not the *work*: `ingest` calls `evaluate_vehicle` once per advanced
-vehicle, and each call makes 3–4 sequential round trips (`on_board … FOR UPDATE`, `recent_fixes`,
-`stations_by_code`, `save_delay_state` per shipment — its `evaluated_at` changes every time, so it always
-writes). With one device per connection a group of N fixes is N vehicles, so a commit costs ~4·N + 6 round
-trips, and the one committer works through them while the next requests queue (the p50 in the table is
-mostly that queue). The profile shows it: `evaluate_vehicle` and asyncpg's `_do_execute`, plus the event
-loop's own socket work (`Runner.run` self time is uvloop's C code doing those many small reads and writes),
-hold most of the samples; the HTTP layer is a small share. Recommendation: evaluate the advanced vehicles of
-one transaction together — one `SELECT … FROM shipments WHERE vehicle_id = ANY($1) AND status = 'in_transit'
-ORDER BY waybill_no FOR UPDATE`, one `recent_fixes` query for all of them (`JOIN unnest($1::text[],
-$2::timestamptz[])` for per-vehicle windows), stations from a small in-process cache (they change rarely; or
-one query per group), one `UPDATE shipments … FROM unnest(…)` for all changed delay states, and the
-outbox/timeline rows with `executemany`. A group then costs a constant ~8 round trips, and the committer can
-collect the next group while one commits. Smaller: `store_positions` runs `CREATE TEMP TABLE IF NOT EXISTS`
-and `TRUNCATE` on every call; the table is `ON COMMIT DELETE ROWS`, so inside a transaction the TRUNCATE
-(catalog work) can go. The same batched evaluation also helps figure 1, which evaluates 25 vehicles per batch.
+**Figure 2, /osmand — round trips of a group commit on a saturated machine.** Each request waits for the
+commit of its group (mean group size and commit time are in the table). A group is a constant handful of
+statements whatever its size — vehicles locked by device, the fixes inserted from arrays, one vehicles
+`UPDATE`, shipments with their stations, the sampled track, the changed delay states, `COMMIT` — and two
+committers (`LCS_OSMAND_COMMITTERS`) overlap so the next group forms while one commits; pooled connections
+also skip asyncpg's reset query on release (one round trip less per request and per group). The commit is
+not the fsync (a bare commit takes ~0.3 ms here): it is the round trips, each of which waits for the tracking
+event loop (busy parsing HTTP requests) and for a PostgreSQL backend to be scheduled on cores the load
+generator and the other processes also use. C2 does no database work at all, so on two shared cores every
+database round trip of a group competes with the very HTTP work C2 measures.
 
-**Figure 3, event pipeline — one transaction per event on the consumer side.** The receipts profile is
-dominated by asyncpg round trips of `record_registration` and the inbox insert; every event is its own
-transaction with its own commit (fsync), and three consumers plus the relay compete for the same two cores
-and disk. C3 moves the same bytes with acks only. Recommendation: let the consumer take up to `prefetch`
-deliveries that are already waiting and handle them in one transaction (inbox rows with one
-`INSERT … SELECT unnest(…) ON CONFLICT DO NOTHING RETURNING event_id`, handlers on the fresh ones, then ack
-all with `multiple=True` after the commit); a failing handler falls back to one-by-one for that group.
+**Figure 3, event pipeline — three consumers per event on two cores.** The consumer now handles what is
+already waiting in one transaction (one inbox `INSERT … SELECT unnest`, the handlers in delivery order, one
+commit, then the acks; `LCS_CONSUMER_BATCH_MAX`), and a receipt's registration takes two statements when no
+earlier facts wait to be merged. `tracking.shipment.registered.v1` is consumed by receipts, complaints and
+notifier at the same time, and every consumer validates each envelope with pydantic and runs its handler's
+statements, while the relay publishes with confirms: the pipeline spends about four times C3's AMQP client
+work per event, plus the database, on the cores C3 has alone. The receipts profile shows the handler's
+statements (`_do_execute`) and aio-pika's message handling on top; the next step would be set-based handlers
+(a group of registrations inserted with one statement), which changes the handler interface of every
+service.
 
 **Figure 4, latency.** The stages in the table show where the time goes: relay → quorum-queue confirm →
-notifier consumer transaction, then the dispatcher's claim, SMTP and SMS. On a machine whose load average is
-several times its core count, each hop's wake-up and fsync waits in the run queue; the same batching as in
-figure 3 (fewer commits) also shortens these queues.
+notifier consumer transaction, then the dispatcher's claim, SMTP and SMS.
 
 **Figure 5.** Every query is an index range read whose result size does not grow with history (see the
 index list above); the ratios near 1× are the expected result, and the remaining variation is the machine's
