@@ -404,6 +404,16 @@ class Bench:
                 out[name] = float(value)
         return out
 
+    async def f2_livez(self) -> None:
+        """Not a target: tracking's `GET /livez` (no database) through the service's whole HTTP stack
+        (guard middleware, metrics, routing), with C2's generator — what the shared HTTP layer costs."""
+        port = self.stack.ports["tracking"]
+        for run in range(self.runs):
+            res = await run_load(http_spec(port, "get", self.cfg, path="/livez"), self.tmp)
+            self._check(res, "tracking /livez")
+            self.r.add("livez", res["rate"])
+            log(f"tracking /livez run {run + 1}: {res['rate']:,.0f} req/s")
+
     async def f2_osmand(self) -> None:
         for run in range(self.runs):
             before = await self.tracking_metrics()
@@ -617,6 +627,7 @@ class Bench:
                     if "1" in want:
                         await self.f1_batches()
                     if "2" in want:
+                        await self.f2_livez()
                         await self.f2_osmand()
                     conn = await reopen(conn, self.db_url)
                     if "3" in want:

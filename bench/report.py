@@ -54,6 +54,12 @@ def render(r: Results, targets: dict[str, float], batch: int) -> str:
               f"own {cfg.vehicles_per_conn} vehicles (every vehicle carries an in-transit shipment, so each batch "
               f"evaluates {cfg.vehicles_per_conn} vehicles' delays), carrier token; positions/s = 200-answered "
               f"batches × {batch} / s; batch p50 {_n(m('batch_p50_ms'), ' ms')}; {runs}")
+    livez = m("livez")
+    rows.append(("2a HTTP stack alone: tracking `GET /livez`", _n(livez, " req/s"), f"C2 {_n(c2)}",
+                 _n(livez / c2 if livez and c2 else None, "", 3), "—", "info",
+                 f"no database: the service's whole HTTP stack (guard middleware, metrics, routing) with C2's "
+                 f"generator and {cfg.conns} connections — the share of C2 left before /osmand does any work; "
+                 f"{runs}"))
     ratio_row("2 Device ingest /osmand", m("osmand"), " req/s", c2, "C2", targets["osmand"],
               f"`GET /osmand?id=..&timestamp=..&lat=..` single fixes, same generator and {cfg.conns} connections "
               f"as C2, one device (vehicle with a shipment on board) per connection, each answered after its "

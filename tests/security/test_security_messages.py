@@ -158,7 +158,12 @@ def test_hostile_messages_are_dead_lettered_and_good_ones_still_processed(stack:
             problems.append(f"{svc}: the process died")
         elif httpx.get(f"{stack.url(svc)}/readyz", timeout=5).status_code != 200:
             problems.append(f"{svc}: not ready after the hostile messages")
+    # RabbitMQ refreshes the consumer counts it reports every few seconds: ask for a while
+    deadline = time.monotonic() + 15
     counts = _queue_consumers(infra.run_id)
+    while any(counts.get(svc, 0) < 1 for svc in consumers) and time.monotonic() < deadline:
+        time.sleep(1)
+        counts = _queue_consumers(infra.run_id)
     for svc in consumers:
         if counts.get(svc, 0) < 1:
             problems.append(f"{svc}: queue {svc} has no consumer any more")

@@ -152,6 +152,13 @@ def test_a_full_batch_of_5000_is_stored(api, infra: Infra) -> None:  # type: ign
     r = post_positions(api, infra, items)
     assert r.status_code == 200 and r.json()["stored"] == 5000 and r.json()["vehicles"] == 5
     assert datetime.fromisoformat(last_position(api, infra, vids[4])["at"]) == t + timedelta(seconds=4999)
+    # the same batch again (a client retrying after a timeout), with 100 new fixes in it: the
+    # COPY meets the primary key, the batch goes through the staging path, each fix kept once
+    again = items[:4900] + [fix(vids[i % 5], t + timedelta(seconds=i), 31.2, 121.4, 50.0) for i in range(5000, 5100)]
+    r = post_positions(api, infra, again)
+    assert r.status_code == 200 and r.json()["stored"] == 100, r.text
+    assert sum(len(stored(infra, v)) for v in vids) == 5100
+    assert datetime.fromisoformat(last_position(api, infra, vids[4])["at"]) == t + timedelta(seconds=5099)
 
 
 def test_roles_and_carriers(api, infra: Infra) -> None:  # type: ignore[no-untyped-def]
