@@ -70,7 +70,8 @@ def render(r: Results, targets: dict[str, float], batch: int) -> str:
               f"{cfg.pipeline_n:,} `tracking.shipment.registered.v1` envelopes inserted into tracking's outbox in "
               f"one transaction (+ NOTIFY) → relay → RabbitMQ → receipts' consumer; timed from commit until "
               f"receipts' inbox holds all of them (complaints and notifier consume the same events at the same "
-              f"time; until all three: {_n(m('pipeline_all'), ' events/s')}); {runs}")
+              f"time; until all three: {_n(m('pipeline_all'), ' events/s')}; the relay alone, until every row "
+              f"is marked sent: {_n(m('pipeline_relay'), ' events/s')}); {runs}")
     lat = r.latency
     p99 = lat.get("p99_all")
     rows.append(("4 Delay notice latency p50", _n(lat.get("p50_all"), " ms"), "—", "—", "—", "info",

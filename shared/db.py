@@ -6,6 +6,13 @@ applied into every service schema first, then the service's own, each in its own
 transaction and recorded in `<schema>.schema_migrations` with a checksum. A
 session-level advisory lock per schema makes two processes migrating at once
 safe: the second waits, then finds nothing left to do.
+
+A migration whose first line is `-- lcs:no-transaction` runs outside a transaction, one
+statement at a time (statements end with `;` at the end of a line): for `CREATE INDEX
+CONCURRENTLY` on a big table, which must not hold the table's write lock for the whole
+build while the old release keeps serving. It is recorded only once every statement
+succeeded, so write it to be re-runnable from the top (e.g. `DROP INDEX CONCURRENTLY IF
+EXISTS` first: a build that died half-way leaves an invalid index behind).
 """
 
 from __future__ import annotations
@@ -61,10 +68,32 @@ async def _no_session_state(conn: asyncpg.Connection) -> None:
     SET, and cursors live inside transactions."""
 
 
+NO_TRANSACTION = "-- lcs:no-transaction"
+
+
 @dataclass(frozen=True)
 class Migration:
     version: str  # e.g. "shared/0001_outbox" or "0001_init"
     sql: str
+
+    @property
+    def transactional(self) -> bool:
+        return not self.sql.lstrip().startswith(NO_TRANSACTION)
+
+    def statements(self) -> list[str]:
+        """The statements of a no-transaction migration, in order (comments dropped)."""
+        out: list[str] = []
+        current: list[str] = []
+        for line in self.sql.splitlines():
+            if line.strip().startswith("--") and not current:
+                continue
+            current.append(line)
+            if line.rstrip().endswith(";"):
+                out.append("\n".join(current).strip())
+                current = []
+        if "\n".join(current).strip():
+            out.append("\n".join(current).strip())
+        return out
 
     @property
     def checksum(self) -> str:
@@ -112,9 +141,21 @@ async def migrate(dsn: str, schema: str, migrations: list[Migration]) -> list[st
                             f"{schema}: migration {m.version} was changed after it was applied"
                         )
                     continue
-                async with conn.transaction():
-                    await conn.execute(f"SET LOCAL search_path TO {schema}, public")
-                    await conn.execute(m.sql)
+                if m.transactional:
+                    async with conn.transaction():
+                        await conn.execute(f"SET LOCAL search_path TO {schema}, public")
+                        await conn.execute(m.sql)
+                        await conn.execute(
+                            f"INSERT INTO {schema}.schema_migrations (version, checksum) VALUES ($1, $2)",
+                            m.version, m.checksum,
+                        )
+                else:
+                    await conn.execute(f"SET search_path TO {schema}, public")
+                    try:
+                        for statement in m.statements():
+                            await conn.execute(statement)
+                    finally:
+                        await conn.execute("RESET search_path")
                     await conn.execute(
                         f"INSERT INTO {schema}.schema_migrations (version, checksum) VALUES ($1, $2)",
                         m.version, m.checksum,

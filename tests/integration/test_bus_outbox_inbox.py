@@ -146,6 +146,34 @@ async def test_migrations_are_recorded_and_safe_from_two_processes_at_once(infra
         await migrate(infra.database_url, schema, [*SHARED, changed])
 
 
+async def test_a_no_transaction_migration_builds_an_index_concurrently_and_reruns_clean(infra: Infra) -> None:
+    """`-- lcs:no-transaction`: statement by statement outside a transaction (CREATE INDEX
+    CONCURRENTLY refuses to run in one); recorded only when all succeeded, so a failed run is
+    simply run again from the top."""
+    schema = f"mig_{uuid.uuid4().hex[:8]}"
+    await migrate(infra.database_url, schema, [*SHARED, APP_TABLE])
+    head = "-- lcs:no-transaction\n-- the effects' index\nDROP INDEX CONCURRENTLY IF EXISTS effects_idx;\n"
+    broken = Migration("0002_index", head + "CREATE INDEX CONCURRENTLY effects_idx ON effects (nope);\n")
+    with pytest.raises(asyncpg.UndefinedColumnError):
+        await migrate(infra.database_url, schema, [*SHARED, APP_TABLE, broken])
+    fixed = Migration("0002_index", head + "CREATE INDEX CONCURRENTLY effects_idx\n  ON effects (event_id);\n")
+    assert fixed.statements() == ["DROP INDEX CONCURRENTLY IF EXISTS effects_idx;",
+                                  "CREATE INDEX CONCURRENTLY effects_idx\n  ON effects (event_id);"]
+    assert await migrate(infra.database_url, schema, [*SHARED, APP_TABLE, fixed]) == ["0002_index"]
+    conn = await asyncpg.connect(infra.database_url)
+    try:
+        valid = await conn.fetchval(
+            "SELECT i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relname = 'effects_idx' AND n.nspname = $1",
+            schema)
+        assert valid is True
+        assert await conn.fetchval(f"SELECT count(*) FROM {schema}.schema_migrations WHERE version = '0002_index'") == 1
+        assert await migrate(infra.database_url, schema, [*SHARED, APP_TABLE, fixed]) == []
+    finally:
+        await conn.execute(f"DROP SCHEMA {schema} CASCADE")
+        await conn.close()
+
+
 async def test_outbox_row_exists_only_if_the_business_change_commits(infra: Infra) -> None:
     async with harness(infra, relays=0, consumers=0) as h:
         with contextlib.suppress(RuntimeError):

@@ -8,7 +8,4 @@ ALTER TABLE positions ADD COLUMN sampled boolean NOT NULL DEFAULT true;
 -- The newest sampled fix of each vehicle: where the thinning of its next fixes starts.
 ALTER TABLE vehicles ADD COLUMN last_sample_at timestamptz;
 UPDATE vehicles SET last_sample_at = last_fix_at;
-
--- Serves the evaluation's history read: one vehicle's sampled fixes in a time window.
--- Partial, so a dense feed adds to it once a minute, not once a second.
-CREATE INDEX positions_sampled_idx ON positions (vehicle_id, at) WHERE sampled;
+-- The index over the sampled fixes is built by 0005, concurrently.
