@@ -579,10 +579,14 @@ class Bench:
                                "SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[])",
                                [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows])
             await conn.execute("SELECT pg_notify($1, '')", NOTIFY_CHANNEL_PREFIX + "tracking")
+        relay_out = self.tmp / "profile-relay.txt"
         spy = await profiling.record(pid["receipts"], 3, out)
-        if spy is not None:
-            await asyncio.wait_for(spy.wait(), 60)
+        relay_spy = await profiling.record(pid["tracking"], 3, relay_out)
+        for proc in (spy, relay_spy):
+            if proc is not None:
+                await asyncio.wait_for(proc.wait(), 60)
         self.r.profiles["event pipeline (receipts consumer)"] = profiling.summarize(out)
+        self.r.profiles["event pipeline (tracking's outbox relay)"] = profiling.summarize(relay_out)
         await self.quiesce(conn)
 
     async def f5_scale(self, conn: asyncpg.Connection, http: httpx.AsyncClient) -> None:

@@ -69,11 +69,8 @@ class OutboxRelay:
             if not rows:
                 return 0
             # One channel keeps frames in order; confirms are awaited together.
-            results = await asyncio.gather(
-                *(self.bus.publish(r["body"].encode(), routing_key=r["type"], message_id=str(r["id"]),
-                                   type_=r["type"]) for r in rows),
-                return_exceptions=True,
-            )
+            results = await self.bus.publish_many(
+                [(r["body"].encode(), r["type"], str(r["id"]), r["type"]) for r in rows])
             confirmed = [r["seq"] for r, res in zip(rows, results, strict=True) if res is None]
             failed = [(r["seq"], repr(res)) for r, res in zip(rows, results, strict=True) if res is not None]
             if confirmed:
