@@ -12,8 +12,16 @@ from fastapi import APIRouter, Body, Depends, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from services.complaints import service
-from services.complaints.domain import Action, DomainError, InvalidTransition, render_report_csv, response_action
+from services.complaints.domain import (
+    Action,
+    CallbackSettled,
+    DomainError,
+    InvalidTransition,
+    render_report_csv,
+    response_action,
+)
 from services.complaints.models import (
+    CallbackDue,
     CallCreate,
     CallRead,
     CloseIn,
@@ -71,7 +79,7 @@ def domain_errors() -> Iterator[None]:
         yield
     except service.NotFound as exc:
         raise ApiError(404, exc.code, exc.message, exc.details) from exc
-    except InvalidTransition as exc:
+    except (InvalidTransition, CallbackSettled) as exc:
         raise ApiError(409, exc.code, exc.message, exc.details) from exc
     except DomainError as exc:
         raise ApiError(422, exc.code, exc.message, exc.details or None) from exc
@@ -259,9 +267,27 @@ calls = APIRouter(prefix="/v1/calls", tags=["calls"])
 @calls.post("", status_code=201, response_model=CallRead, responses={422: {"model": ErrorResponse}})
 async def log_call(body: CallCreate, rt: Runtime = Depends(runtime),
                    principal: Principal = Depends(desk)) -> dict[str, Any]:
-    """Every call is recorded; `outcome: callback` needs `callback_due`."""
+    """Every call is recorded; `outcome: callback` needs `callback_due`. A call that returns a callback
+    names it in `callback_of` (422 `unknown_call` / `not_a_callback`, 409 `callback_settled`)."""
     with domain_errors():
         return await service.log_call(rt.pool, body.model_dump(), principal)
+
+
+@calls.get("/callbacks", response_model=Page[CallbackDue], responses={422: {"model": ErrorResponse}})
+async def list_callbacks(
+    rt: Runtime = Depends(runtime), _: Principal = Depends(desk),
+    due_before: Instant | None = Query(None, description="only callbacks due by then (RFC 3339 with offset)"),
+    customer_id: Identifier | None = None,
+    cursor: Annotated[str | None, Query(max_length=500)] = None,
+    limit: int = Query(50, ge=1, le=MAX_LIMIT),
+) -> dict[str, Any]:
+    """The callbacks the desk still owes — promised (`outcome: callback`) and not yet returned by a
+    call naming them in `callback_of` with an outcome other than `no_answer` — soonest due first;
+    phone numbers masked."""
+    rows = await service.callbacks_due(rt.pool, due_before=due_before, customer_id=customer_id,
+                                       after=_cursor(cursor), limit=limit + 1)
+    rows, next_cursor = _page(rows, limit, "callback_due")
+    return {"items": [{**r, "phone": mask_phone(r["phone"])} for r in rows], "next_cursor": next_cursor}
 
 
 @calls.get("", response_model=Page[CallRead], responses={422: {"model": ErrorResponse}})

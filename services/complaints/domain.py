@@ -665,6 +665,40 @@ def breaches_to_emit(
 # ---------------------------------------------------------------------------
 
 
+# ---------------------------------------------------------------------------
+# Calls: callbacks the desk owes
+# ---------------------------------------------------------------------------
+
+# Outcomes of a returning call that settle the callback it returns. `no_answer` is an
+# attempt (the callback stays owed); `callback` settles it and owes a new one (the
+# customer asked to be called again later).
+CALLBACK_SETTLING_OUTCOMES = frozenset({"answered", "callback", "complaint_opened", "escalated"})
+
+
+def settles_callback(outcome: str) -> bool:
+    return outcome in CALLBACK_SETTLING_OUTCOMES
+
+
+def check_returning_call(*, original_id: str, original_outcome: str | None, settled: bool) -> None:
+    """A call that says it returns callback ``original_id``: the original must be a call whose
+    outcome was ``callback`` (None = no such call, 422) and must not be settled yet (409)."""
+    if original_outcome is None:
+        raise DomainError("unknown_call", f"call {original_id} does not exist", {"callback_of": original_id})
+    if original_outcome != "callback":
+        raise DomainError("not_a_callback", f"call {original_id} did not promise a callback",
+                          {"callback_of": original_id, "outcome": original_outcome})
+    if settled:
+        raise CallbackSettled(original_id)
+
+
+class CallbackSettled(DomainError):
+    """The callback was already returned (409)."""
+
+    def __init__(self, call_id: str) -> None:
+        super().__init__("callback_settled", f"the callback of call {call_id} was already returned",
+                         {"callback_of": call_id})
+
+
 class DelayReason(StrEnum):
     TRAFFIC_JAM = "traffic_jam"
     BREAKDOWN = "breakdown"

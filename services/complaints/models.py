@@ -226,6 +226,9 @@ class CallCreate(StrictIn):
     callback_due: Instant | None = Field(default=None, description="required when outcome is callback")
     complaint_id: uuid.UUID | None = None
     called_at: Instant | None = Field(default=None, description="defaults to now")
+    callback_of: uuid.UUID | None = Field(
+        default=None, description="the callback (a call with outcome callback) this call returns; an outcome "
+                                  "other than no_answer settles it")
 
 
 class CallRead(BaseModel):
@@ -242,6 +245,15 @@ class CallRead(BaseModel):
     complaint_id: uuid.UUID | None
     called_at: datetime
     recorded_by: str
+    callback_of: uuid.UUID | None = None
+    settles_callback: bool = False
+
+
+class CallbackDue(CallRead):
+    """A callback still owed."""
+
+    overdue: bool = Field(description="callback_due has passed")
+    attempts: int = Field(description="returning calls so far that did not settle it (no answer)")
 
 
 # --- customers ----------------------------------------------------------------------

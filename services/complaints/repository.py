@@ -312,6 +312,33 @@ async def insert_call(conn: asyncpg.Connection, call: Row) -> Row:
     return dict(row)
 
 
+async def lock_callback(conn: asyncpg.Connection, call_id: uuid.UUID) -> Row | None:
+    """The call a returning call names, row-locked (two desks returning it at once queue here),
+    with whether a call already settled it."""
+    row = await conn.fetchrow(
+        "SELECT c.id, c.outcome, EXISTS (SELECT 1 FROM calls r WHERE r.callback_of = c.id AND r.settles_callback) "
+        "AS settled FROM calls c WHERE c.id = $1 FOR UPDATE", call_id)
+    return None if row is None else dict(row)
+
+
+async def callbacks_due(conn: asyncpg.Connection, *, now: datetime, due_before: datetime | None,
+                        customer_id: str | None, after: tuple[datetime, uuid.UUID] | None, limit: int) -> list[Row]:
+    """Callbacks still owed (promised, no settling call), soonest due first, keyset on (due, id)."""
+    f = Filters()
+    f.where("c.outcome = 'callback'")
+    f.where("NOT EXISTS (SELECT 1 FROM calls r WHERE r.callback_of = c.id AND r.settles_callback)")
+    f.equals("c.customer_id", customer_id)
+    if due_before is not None:
+        f.where(f"c.callback_due <= {f.param(due_before)}")
+    if after is not None:
+        f.where(f"(c.callback_due, c.id) > ({f.param(after[0])}, {f.param(after[1])})")
+    rows = await conn.fetch(
+        f"SELECT c.*, c.callback_due < {f.param(now)} AS overdue, "
+        "(SELECT count(*) FROM calls a WHERE a.callback_of = c.id) AS attempts "
+        f"FROM calls c {f.clause} ORDER BY c.callback_due, c.id LIMIT {f.param(limit)}", *f.args)
+    return [dict(r) for r in rows]
+
+
 async def list_calls(conn: asyncpg.Connection, *, customer_id: str | None, waybill_no: str | None,
                      outcome: str | None, after: tuple[datetime, uuid.UUID] | None, limit: int) -> list[Row]:
     f = Filters()

@@ -43,6 +43,7 @@ from services.complaints.domain import (
     breaches,
     breaches_to_emit,
     can_transition,
+    check_returning_call,
     default_priority,
     find_sla_policy,
     first_response_due,
@@ -52,6 +53,7 @@ from services.complaints.domain import (
     parse_language,
     parse_month,
     resolution_due,
+    settles_callback,
     suggested_reply,
     visits_due,
 )
@@ -503,8 +505,15 @@ async def log_call(pool: asyncpg.Pool, call: repo.Row, principal: Principal) -> 
         if call["complaint_id"] is not None and await repo.get_complaint(conn, call["complaint_id"]) is None:
             raise DomainError("unknown_complaint", f"complaint {call['complaint_id']} does not exist",
                               {"complaint_id": str(call["complaint_id"])})
+        settles = False
+        if call.get("callback_of") is not None:
+            original = await repo.lock_callback(conn, call["callback_of"])
+            check_returning_call(original_id=str(call["callback_of"]),
+                                 original_outcome=None if original is None else original["outcome"],
+                                 settled=bool(original and original["settled"]))
+            settles = settles_callback(call["outcome"])
         row = await repo.insert_call(conn, {**call, "id": uuid.uuid4(), "called_at": call["called_at"] or now,
-                                            "recorded_by": principal.actor})
+                                            "recorded_by": principal.actor, "settles_callback": settles})
         if call["customer_id"]:
             await repo.customer_seen(conn, call["customer_id"], at=row["called_at"])
         return row
@@ -513,6 +522,11 @@ async def log_call(pool: asyncpg.Pool, call: repo.Row, principal: Principal) -> 
 async def list_calls(pool: asyncpg.Pool, **filters: Any) -> list[repo.Row]:
     async with pool.acquire() as conn:
         return await repo.list_calls(conn, **filters)
+
+
+async def callbacks_due(pool: asyncpg.Pool, **filters: Any) -> list[repo.Row]:
+    async with pool.acquire() as conn:
+        return await repo.callbacks_due(conn, now=utcnow(), **filters)
 
 
 # --- customer files -----------------------------------------------------------------------------------

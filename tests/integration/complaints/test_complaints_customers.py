@@ -63,6 +63,58 @@ async def test_calls_are_logged_and_listed_masked(api: Api) -> None:
     assert len((await api.get("/v1/calls", params={"customer_id": customer})).json()["items"]) == 3
 
 
+async def test_callbacks_owed_are_a_worklist_until_a_returning_call_settles_them(api: Api) -> None:
+    customer = "C" + unique()
+    base = {"customer_id": customer, "caller_name": "李女士", "phone": "13912345678", "topic": "quote"}
+
+    async def call(**extra: object) -> dict:
+        r = await api.post("/v1/calls", {**base, **extra})
+        assert r.status_code == 201, r.text
+        return r.json()
+
+    async def owed(**params: object) -> list[dict]:
+        r = await api.get("/v1/calls/callbacks", params={"customer_id": customer, **params})
+        assert r.status_code == 200, r.text
+        return r.json()["items"]
+
+    late = await call(outcome="callback", callback_due=(now() - timedelta(minutes=10)).isoformat())
+    later = await call(outcome="callback", callback_due=(now() + timedelta(hours=3)).isoformat())
+    await call(outcome="answered")  # an ordinary call owes nothing
+    items = await owed()
+    assert [c["id"] for c in items] == [late["id"], later["id"]]  # soonest due first
+    assert [c["overdue"] for c in items] == [True, False] and items[0]["attempts"] == 0
+    assert items[0]["phone"] == "139****5678"
+    assert [c["id"] for c in await owed(due_before=now().isoformat())] == [late["id"]]
+    page = (await api.get("/v1/calls/callbacks", params={"customer_id": customer, "limit": 1})).json()
+    assert [c["id"] for c in page["items"]] == [late["id"]] and page["next_cursor"]
+    page = (await api.get("/v1/calls/callbacks", params={"customer_id": customer, "limit": 1,
+                                                         "cursor": page["next_cursor"]})).json()
+    assert [c["id"] for c in page["items"]] == [later["id"]] and page["next_cursor"] is None
+
+    # nobody answers: an attempt, still owed
+    attempt = await call(direction="outbound", outcome="no_answer", callback_of=late["id"])
+    assert attempt["callback_of"] == late["id"] and attempt["settles_callback"] is False
+    items = await owed()
+    assert [c["id"] for c in items] == [late["id"], later["id"]] and items[0]["attempts"] == 1
+    # answered: settled, off the list; returning it again is a conflict
+    done = await call(direction="outbound", outcome="answered", callback_of=late["id"])
+    assert done["settles_callback"] is True
+    assert [c["id"] for c in await owed()] == [later["id"]]
+    r = await api.post("/v1/calls", {**base, "outcome": "answered", "callback_of": late["id"]})
+    assert r.status_code == 409 and r.json()["error"]["code"] == "callback_settled", r.text
+    # the customer asks to be called again: the old one settled, a new one owed
+    again = await call(direction="outbound", outcome="callback", callback_of=later["id"],
+                       callback_due=(now() + timedelta(days=1)).isoformat())
+    assert [c["id"] for c in await owed()] == [again["id"]]
+    # what cannot be returned
+    r = await api.post("/v1/calls", {**base, "outcome": "answered", "callback_of": done["id"]})
+    assert r.status_code == 422 and r.json()["error"]["code"] == "not_a_callback", r.text
+    r = await api.post("/v1/calls", {**base, "outcome": "answered",
+                                     "callback_of": "6f1c1b8e-0000-4000-8000-000000000000"})
+    assert r.status_code == 422 and r.json()["error"]["code"] == "unknown_call", r.text
+    assert len((await api.get("/v1/calls", params={"customer_id": customer})).json()["items"]) == 6
+
+
 async def test_customer_file_brings_everything_together(api: Api, infra: Infra) -> None:
     customer = "C" + unique()
     assert (await api.get(f"/v1/customers/{customer}")).status_code == 404
