@@ -329,6 +329,45 @@ class ComplaintResolved(Event):
 
 
 @event_type
+class ComplaintEscalated(Event):
+    """A ticket went to a supervisor: by staff (`reason` theirs) or by the SLA monitor
+    (`reason` = "sla_breached")."""
+
+    TYPE: ClassVar[str] = "complaints.complaint.escalated.v1"
+    complaint_id: str
+    waybill_no: str | None = None
+    category: str
+    priority: str
+    reason: str | None = None
+    escalated_by: str
+    escalated_at: AwareDatetime
+
+
+@event_type
+class ComplaintReopened(Event):
+    """A resolved or closed ticket is open again (the customer was not satisfied)."""
+
+    TYPE: ClassVar[str] = "complaints.complaint.reopened.v1"
+    complaint_id: str
+    waybill_no: str | None = None
+    category: str
+    reason: str | None = None
+    reopened_at: AwareDatetime
+
+
+@event_type
+class ComplaintClosed(Event):
+    """A ticket is closed: with the customer's satisfaction score (a survey) or without one."""
+
+    TYPE: ClassVar[str] = "complaints.complaint.closed.v1"
+    complaint_id: str
+    waybill_no: str | None = None
+    category: str
+    csat_score: int | None = None
+    closed_at: AwareDatetime
+
+
+@event_type
 class ComplaintSlaBreached(Event):
     TYPE: ClassVar[str] = "complaints.complaint.sla_breached.v1"
     complaint_id: str

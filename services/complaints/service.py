@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -61,7 +61,16 @@ from services.complaints.domain import ShipmentSnapshot as DomainSnapshot
 from services.complaints.readmodel import ShipmentView
 from services.complaints.settings import ComplaintsSettings
 from shared.auth import Principal
-from shared.events import Complainant, ComplaintOpened, ComplaintResolved, ComplaintResponded, ComplaintSlaBreached
+from shared.events import (
+    Complainant,
+    ComplaintClosed,
+    ComplaintEscalated,
+    ComplaintOpened,
+    ComplaintReopened,
+    ComplaintResolved,
+    ComplaintResponded,
+    ComplaintSlaBreached,
+)
 from shared.outbox import publish
 
 log = logging.getLogger("lcs.complaints")
@@ -395,6 +404,13 @@ async def _record_breaches(conn: asyncpg.Connection, settings: ComplaintsSetting
     return recorded
 
 
+async def _announce_escalation(conn: asyncpg.Connection, row: Mapping[str, Any], reason: str | None, actor: str,
+                               at: datetime) -> None:
+    await publish(conn, ComplaintEscalated(
+        complaint_id=str(row["id"]), waybill_no=row["waybill_no"], category=row["category"],
+        priority=row["priority"], reason=reason, escalated_by=actor, escalated_at=at), source=SOURCE)
+
+
 @dataclass(frozen=True)
 class Step:
     action: Action
@@ -439,6 +455,16 @@ async def take_step(pool: asyncpg.Pool, settings: ComplaintsSettings, complaint_
             await publish(conn, ComplaintResolved(
                 complaint_id=str(complaint_id), complainant=complainant(row), waybill_no=row["waybill_no"],
                 resolution=after.resolution, resolved_at=at), source=SOURCE)
+        elif step.action is Action.ESCALATE:
+            await _announce_escalation(conn, row, step.details.get("reason"), principal.actor, at)
+        elif step.action is Action.REOPEN:
+            await publish(conn, ComplaintReopened(
+                complaint_id=str(complaint_id), waybill_no=row["waybill_no"], category=row["category"],
+                reason=step.details.get("reason"), reopened_at=at), source=SOURCE)
+        elif step.action in (Action.SURVEY, Action.CLOSE):
+            await publish(conn, ComplaintClosed(
+                complaint_id=str(complaint_id), waybill_no=row["waybill_no"], category=row["category"],
+                csat_score=step.score if step.action is Action.SURVEY else None, closed_at=at), source=SOURCE)
         # A deadline missed before this step (e.g. a late first answer) is recorded now, once.
         await _record_breaches(conn, settings, row, after, at, principal.actor)
         TRANSITIONS.labels(step.action.value).inc()
@@ -485,6 +511,7 @@ async def scan_sla(pool: asyncpg.Pool, settings: ComplaintsSettings, now: dateti
                                        from_status=state.status.value, to_status=after.status.value,
                                        details={"reason": "sla_breached", "kinds": [k.value for k, _ in recorded],
                                                 "assigned_role": "supervisor"})
+                await _announce_escalation(conn, row, "sla_breached", SLA_MONITOR, at)
                 escalated = True
             elif recorded and row["assigned_role"] != "supervisor":
                 await repo.update_complaint(conn, complaint_id, {"assigned_role": "supervisor"})

@@ -62,6 +62,8 @@ async def test_breach_is_announced_once_and_escalates_to_the_supervisor(api: Api
 
     (event,) = await tap.wait(BREACHED, cid)
     assert event.data["kind"] == "first_response" and event.data["category"] == "delay"
+    (escalated,) = await tap.wait("complaints.complaint.escalated.v1", cid)
+    assert escalated.data["reason"] == "sla_breached" and escalated.data["escalated_by"] == "system:sla-monitor"
     assert datetime.fromisoformat(event.data["due_at"]) == first_due
     assert event.data["customer_id"] == customer and event.data["waybill_no"] == t["waybill_no"]
 

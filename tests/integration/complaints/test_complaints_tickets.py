@@ -119,6 +119,12 @@ async def test_every_step_in_a_tickets_life(api: Api, tap: EventTap, infra: Infr
     resolved = await tap.wait("complaints.complaint.resolved.v1", cid, 2)
     assert resolved[0].data["resolution"] == "已告知新的到货时间，客户认可"
     assert resolved[0].data["complainant"]["phone"] == "13800001234"
+    (escalated,) = await tap.wait("complaints.complaint.escalated.v1", cid)
+    assert escalated.data["category"] == "delay" and escalated.data["escalated_by"] == "staff:test-staff"
+    (reopened,) = await tap.wait("complaints.complaint.reopened.v1", cid)
+    assert datetime.fromisoformat(reopened.data["reopened_at"]) == ats[6]
+    (closed,) = await tap.wait("complaints.complaint.closed.v1", cid)
+    assert closed.data["csat_score"] == 4 and datetime.fromisoformat(closed.data["closed_at"]) == ats[8]
 
     # The history is append-only: the database itself refuses to change or delete it.
     conn = await asyncpg.connect(infra.database_url)
@@ -133,11 +139,13 @@ async def test_every_step_in_a_tickets_life(api: Api, tap: EventTap, infra: Infr
         await conn.close()
 
 
-async def test_close_without_survey(api: Api) -> None:
+async def test_close_without_survey(api: Api, tap: EventTap) -> None:
     t = await api.open()
     await step(api, t["id"], "resolve")
     code, t = await step(api, t["id"], "close")
     assert code == 200 and t["status"] == "closed" and t["closed_at"] is not None and t["csat_score"] is None
+    (closed,) = await tap.wait("complaints.complaint.closed.v1", t["id"])
+    assert closed.data["csat_score"] is None
 
 
 @pytest.mark.parametrize("status", list(ALLOWED))
