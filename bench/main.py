@@ -88,6 +88,7 @@ class Results:
     latency: dict[str, Any] = field(default_factory=dict)
     scale_rows: dict[str, Any] = field(default_factory=dict)
     profiles: dict[str, Any] = field(default_factory=dict)
+    cpu: dict[str, dict[str, float]] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
 
     def add(self, key: str, value: float) -> None:
@@ -114,6 +115,39 @@ def rss_kib(pid: int) -> int | None:
     except OSError:
         return None
     return None
+
+
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_of(pid: int | str) -> float:
+    """User + system CPU seconds of a process so far (0 when it is gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rpartition(")")[2].split()
+        return (int(fields[11]) + int(fields[12])) / _TICK
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
+def cpu_seconds(service_pids: dict[str, int]) -> dict[str, float]:
+    """CPU seconds so far of each service, of all PostgreSQL processes and of RabbitMQ (the
+    server processes of the machine; backends that ended between two readings are missed)."""
+    out = {name: _cpu_of(pid) for name, pid in service_pids.items()}
+    servers = {"postgres": 0.0, "rabbitmq": 0.0}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/comm") as f:
+                comm = f.read().strip()
+        except OSError:
+            continue
+        if comm == "postgres":
+            servers["postgres"] += _cpu_of(entry)
+        elif comm == "beam.smp":
+            servers["rabbitmq"] += _cpu_of(entry)
+    return {**out, **servers}
 
 
 class RssSampler:
@@ -219,6 +253,7 @@ class Bench:
         self.tmp = tmp
         self.r = results
         self.wanted = "12345p"
+        self.pids: dict[str, int] = {}
         self.admin = {"Authorization": f"Bearer {issue_token(secret, sub='bench', role='admin', ttl_seconds=86400)}"}
         self.carrier = {"Authorization": "Bearer " + issue_token(secret, sub="bench-carrier", role="carrier",
                                                                  carrier=world.CARRIER, ttl_seconds=86400)}
@@ -384,9 +419,26 @@ class Bench:
         return http_spec(self.stack.ports["tracking"], "osmand", self.cfg, devices=self.world.osmand_devices,
                          start_epoch_ms=int(self.next_base().timestamp() * 1000))
 
+    def cpu_mark(self) -> dict[str, float]:
+        t = os.times()  # the load generators are this process's children, reaped after each run
+        return {**cpu_seconds(self.pids), "load generator": t.children_user + t.children_system}
+
+    def cpu_add(self, figure: str, before: dict[str, float], units: float) -> None:
+        """Add the CPU spent since `before`, and the units of work done, to the figure's account."""
+        after = self.cpu_mark()
+        acc = self.r.cpu.setdefault(figure, {})
+        acc["units"] = acc.get("units", 0.0) + units
+        for key, value in after.items():
+            acc[key] = acc.get(key, 0.0) + max(0.0, value - before.get(key, 0.0))
+
+    def load_units(self, rate: float) -> float:
+        return rate * (self.cfg.duration + self.cfg.warmup)  # the warm-up runs at about the same rate
+
     async def f1_batches(self) -> None:
         for run in range(self.runs):
+            cpu = self.cpu_mark()
             res = await self._clean_run(lambda attempt: self.batch_spec(), "figure 1")
+            self.cpu_add("1 batch ingest, per position", cpu, self.load_units(res["rate"] * BATCH))
             self.r.add("batch", res["rate"] * BATCH)
             self.r.add("batch_p50_ms", res["p50_ms"] or 0)
             log(f"figure 1 run {run + 1}: {res['rate'] * BATCH:,.0f} positions/s "
@@ -409,7 +461,9 @@ class Bench:
         (guard middleware, metrics, routing), with C2's generator — what the shared HTTP layer costs."""
         port = self.stack.ports["tracking"]
         for run in range(self.runs):
+            cpu = self.cpu_mark()
             res = await run_load(http_spec(port, "get", self.cfg, path="/livez"), self.tmp)
+            self.cpu_add("2a tracking /livez, per request", cpu, self.load_units(res["rate"]))
             self._check(res, "tracking /livez")
             self.r.add("livez", res["rate"])
             log(f"tracking /livez run {run + 1}: {res['rate']:,.0f} req/s")
@@ -417,7 +471,9 @@ class Bench:
     async def f2_osmand(self) -> None:
         for run in range(self.runs):
             before = await self.tracking_metrics()
+            cpu = self.cpu_mark()
             res = await self._clean_run(lambda attempt: self.osmand_spec(), "figure 2")
+            self.cpu_add("2 /osmand, per request", cpu, self.load_units(res["rate"]))
             after = await self.tracking_metrics()
             delta = {k: after.get(k, 0.0) - before.get(k, 0.0) for k in after}
             groups = delta.get("lcs_tracking_osmand_group_size_count", 0.0)
@@ -457,6 +513,7 @@ class Bench:
         for run in range(self.runs):
             rows = self.registered_envelopes(n, f"{run}{uuid.uuid4().hex[:4].upper()}")
             ids = [r[0] for r in rows]
+            cpu = self.cpu_mark()
             async with conn.transaction():
                 await conn.execute(
                     "INSERT INTO tracking.outbox (id, type, body) "
@@ -484,6 +541,8 @@ class Bench:
                     if got >= n:
                         done[svc] = time.perf_counter() - t0
                 await asyncio.sleep(0.02)
+            if len(done) == 4:
+                self.cpu_add("3 event pipeline, per event (relay + three consumers)", cpu, n)
             if "receipts" not in done:
                 self.r.errors.append(f"figure 3 run {run + 1}: receipts did not consume {n} events in time")
                 continue
@@ -614,6 +673,7 @@ class Bench:
         cfg = self.cfg
         pids = {n: self.stack.procs[n].popen.pid for n in stackmod.SERVICES  # type: ignore[union-attr]
                 if n in self.stack.procs}
+        self.pids = pids
         conn = await connect(self.db_url)
         try:
             async with httpx.AsyncClient(base_url=self.stack.url("tracking"), timeout=30) as http:

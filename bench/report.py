@@ -140,6 +140,7 @@ def render(r: Results, targets: dict[str, float], batch: int) -> str:
         out += ["**Problems seen during the run:**", "", *[f"- {e}" for e in r.errors], ""]
     if sc:
         out += _scale_section(sc)
+    out += _cpu_section(r)
     out += _limits_section(r)
     return "\n".join(out) + "\n"
 
@@ -185,6 +186,35 @@ def _scale_section(sc: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _cpu_section(r: Results) -> list[str]:
+    if not r.cpu:
+        return []
+    cols = ["tracking", "receipts", "complaints", "notifier", "postgres", "rabbitmq", "load generator"]
+    try:
+        cores = int(str(r.machine.get("Cores", "1")))
+    except ValueError:
+        cores = 1
+    lines = ["## CPU per unit of work", "",
+             "CPU seconds (user + system, from /proc) spent by each process during the figure's runs (warm-up "
+             "included), divided by the units of work done in them: where a unit's cost goes, whatever the "
+             "machine's noise does to the rates. `postgres` and `rabbitmq` are all of the machine's server "
+             "processes (other jobs' share included); the load generator is the bench's own child. With "
+             f"{r.machine.get('Cores', '?')} cores, cores / total is the most units per second the machine could "
+             "do if nothing else ran and every process could use every core (one process is one core at most).",
+             "",
+             "| figure | units | " + " | ".join(cols) + " | total | cores / total |",
+             "| --- | ---: | " + " | ".join("---:" for _ in cols) + " | ---: | ---: |"]
+    for figure, acc in sorted(r.cpu.items()):
+        units = acc.get("units", 0.0)
+        if units <= 0:
+            continue
+        per = {c: acc.get(c, 0.0) / units * 1e6 for c in cols}
+        total = sum(per.values())
+        lines.append(f"| {figure} | {units:,.0f} | " + " | ".join(f"{per[c]:,.0f} µs" for c in cols)
+                     + f" | {total:,.0f} µs | {cores * 1e6 / total:,.0f}/s |")
+    return [*lines, ""]
+
+
 def _limits_section(r: Results) -> list[str]:
     lines = ["## What limits it", ""]
     lines += [line for line in LIMITS_TEXT.strip().splitlines()]
@@ -214,50 +244,49 @@ def _limits_section(r: Results) -> list[str]:
 
 
 LIMITS_TEXT = """
-Written from py-spy profiles of bench runs on this machine (the tables under "Profiles of this run" are this
-run's) and from the group-commit histograms. The ceilings are single mechanisms running alone; every figure
-runs the service, PostgreSQL, RabbitMQ and the load generator on the same two cores, so a figure's ratio is
-bounded by how much *total* CPU (service + database + broker) one unit of work costs, not only by the
-service's own path.
+Written from the CPU table above, py-spy profiles of bench runs on this machine (the tables under "Profiles
+of this run" are this run's) and the group-commit histograms. The ceilings are single mechanisms running
+alone; every figure runs the service, PostgreSQL, RabbitMQ and the load generator on the same two cores, so
+a figure's ratio is bounded by how much *total* CPU one unit of work costs — and a Python service is one
+core at most.
 
-**Figure 1, batch ingest — the service's Python is the bottleneck (tracking on CPU all the profile).** What the
-profiles led to: the delay evaluation is batched per transaction (shipments with their stations in one query,
-the vehicles' recent track in one, changed states in one `executemany`); the rules read a *sampled* track
-(`domain.sample_track`: one fix a minute per vehicle plus the newest and every late fix, partial index
+**Figure 1, batch ingest — tracking's Python, about 35 µs per position.** The CPU table shows it: tracking
+spends about twice what PostgreSQL does per position, and one process cannot use more than one core, so one
+worker tops out near 1 / (tracking µs) positions per second; 0.4×C1 would need it under about 15 µs. What
+the profiles led to: the delay evaluation is batched per transaction (shipments with their stations in one
+query, the vehicles' sampled tracks in one, changed states in one `executemany`); the rules read a *sampled*
+track (`domain.sample_track`: one fix a minute per vehicle plus the newest and every late fix, partial index
 `positions_sampled_idx`) — before, the bench's 1 Hz feed made every batch read ~60 minutes × 25 vehicles of
 fixes, the largest single cost; the body is parsed and validated in one step by pydantic-core
-(`shared.web.parse_json_body`); fixes are `COPY`ed straight into `positions` inside a savepoint (the staging
-table + `ON CONFLICT` only when a batch repeats a stored fix); each vehicle's newest fix and sample are worked
-out in Python from the locked rows and written in one `UPDATE`. What remains is per-fix Python spread thin:
-pydantic building 500 `PositionIn` objects (~3.5 µs each), the domain checks of each item (~2 µs), the
-`Incoming` tuples and the per-vehicle grouping and sampling (~2 µs), asyncpg encoding the COPY records, and
-per vehicle the decoding of ~60 sampled fixes and the ETA — about 10–15 ms of one core per 500 fixes, while
-C1 is a bare `COPY` loop with four connections on both cores. 0.4×C1 would leave about 12 µs of *total*
-CPU per fix, database included; one Python worker cannot get there on this machine. The way to more
-throughput is more workers (the batch path holds no state between requests; vehicles' row locks keep
-concurrent batches correct), not a different single-worker path.
+(`shared.web.parse_json_body`); fixes are `COPY`ed straight into `positions` inside a savepoint (a staging
+table + `ON CONFLICT` only when a batch repeats a stored fix); each vehicle's newest fix and sample are
+worked out from the locked rows and written in one `UPDATE`. What remains is spread thin over every fix:
+pydantic building the `PositionIn` objects, the domain checks, the `Incoming` tuples, grouping and
+sampling, asyncpg encoding the COPY, and per vehicle the ETA and delay rules. The way to more is more
+workers or replicas (the batch path holds no state between requests; vehicles' row locks keep concurrent
+batches correct), not a different single-worker path.
 
-**Figure 2, /osmand — round trips of a group commit on a saturated machine.** Each request waits for the
-commit of its group (mean group size and commit time are in the table). A group is a constant handful of
-statements whatever its size — vehicles locked by device, the fixes inserted from arrays, one vehicles
-`UPDATE`, shipments with their stations, the sampled track, the changed delay states, `COMMIT` — and two
-committers (`LCS_OSMAND_COMMITTERS`) overlap so the next group forms while one commits; pooled connections
-also skip asyncpg's reset query on release (one round trip less per request and per group). The commit is
-not the fsync (a bare commit takes ~0.3 ms here): it is the round trips, each of which waits for the tracking
-event loop (busy parsing HTTP requests) and for a PostgreSQL backend to be scheduled on cores the load
-generator and the other processes also use. C2 does no database work at all, so on two shared cores every
-database round trip of a group competes with the very HTTP work C2 measures.
+**Figure 2, /osmand — about 0.8–1 ms of tracking CPU per request, against ~0.2 ms for `GET /livez`.** Row
+2a shows the HTTP stack itself is not the problem (it keeps most of C2). The rest is the request's share of
+its group commit — about ten fixes per group here, each group a constant handful of statements (vehicles
+locked by device, the fixes inserted from arrays, one vehicles `UPDATE`, the shipments with their stations,
+the sampled tracks as arrays, changed states, `COMMIT`) and the evaluation of every vehicle — plus parsing
+and the hand-off. With one device per connection and 32 connections, groups stay small, so the
+per-statement cost is shared by few fixes; two committers (`LCS_OSMAND_COMMITTERS`) overlap the groups, and
+pooled connections skip asyncpg's reset query on release. Group commit pays off with many devices per
+connection slot: the same code commits far more fixes per transaction when more requests are waiting.
 
-**Figure 3, event pipeline — three consumers per event on two cores.** The consumer now handles what is
-already waiting in one transaction (one inbox `INSERT … SELECT unnest`, the handlers in delivery order, one
-commit, then the acks; `LCS_CONSUMER_BATCH_MAX`), and a receipt's registration takes two statements when no
-earlier facts wait to be merged. `tracking.shipment.registered.v1` is consumed by receipts, complaints and
-notifier at the same time, and every consumer validates each envelope with pydantic and runs its handler's
-statements, while the relay publishes with confirms: the pipeline spends about four times C3's AMQP client
-work per event, plus the database, on the cores C3 has alone. The receipts profile shows the handler's
-statements (`_do_execute`) and aio-pika's message handling on top; the next step would be set-based handlers
-(a group of registrations inserted with one statement), which changes the handler interface of every
-service.
+**Figure 3, event pipeline — three consumers per event.** Every `tracking.shipment.registered.v1` is
+consumed by receipts, complaints and notifier, each validating the envelope with pydantic, running its
+handler's statements and acking, while the relay publishes with confirms and RabbitMQ routes into three
+quorum queues: the CPU table puts it at several milliseconds of CPU per event across the processes, where
+C3 spends a fraction of that on one queue with no database. Done: the consumer handles what is already
+waiting in one transaction (one inbox `INSERT … SELECT unnest`, the handlers in delivery order, one
+commit, then the acks; `LCS_CONSUMER_BATCH_MAX`); the relay publishes a batch under one deadline
+(`Bus.publish_many`; aio-pika's per-message timeout had wrapped every publish in a task of its own, doubling
+its CPU); a receipt's registration takes two statements when no earlier facts wait. Next would be
+set-based handlers (a group of registrations inserted with one statement per table), which changes the
+handler interface of every service.
 
 **Figure 4, latency.** The stages in the table show where the time goes: relay → quorum-queue confirm →
 notifier consumer transaction, then the dispatcher's claim, SMTP and SMS.

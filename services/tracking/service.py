@@ -390,7 +390,7 @@ async def evaluate_vehicles(conn: asyncpg.Connection, rt: Runtime,
     stations = {p[0]: GeoPoint(p[1], p[2]) for s in shipments for p in s["station_points"]}
     judged: dict[str, tuple[float | None, DelayReason]] = {}
     for vid in carried:
-        fixes = [_Fix(r["at"], r["lat"], r["lon"], r["speed_kmh"]) for r in history.get(vid, [])]
+        fixes = [_Fix._make(f) for f in history.get(vid, [])]
         newest = reporting[vid]  # the history is the sampled track; the newest fix is always read
         if not fixes or fixes[-1].at != newest["last_fix_at"]:
             fixes.append(_Fix(newest["last_fix_at"], newest["last_lat"], newest["last_lon"],
