@@ -33,7 +33,9 @@ SPEC = ServiceSpec(
     description="Waybills, vehicles, GPS feeds (batch, OsmAnd, Traccar), ETA and delay detection, scans, "
                 "and the desk's deliveries, notes, exceptions, reports and bulk import.",
     package_dir=Path(__file__).parent,
-    routers=[router, feeds_router, desk_router],
+    # The device feed first: routes are matched in order, and /osmand is the request every
+    # phone sends every few seconds (each route tried before it costs it microseconds).
+    routers=[feeds_router, router, desk_router],
     settings_cls=TrackingSettings,
     periodic=[
         PeriodicSpec(name="stale-vehicles",
