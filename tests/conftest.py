@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+import aio_pika
 import asyncpg
 import pytest
 
@@ -31,6 +32,15 @@ ADMIN_AMQP_URL = os.environ.get("LCS_TEST_AMQP_URL", "amqp://guest:guest@127.0.0
 STALE_AFTER_S = 3600  # a run takes minutes: anything an hour old was abandoned
 SUPERVISOR_EMAIL = "supervisor@desk.example.com"
 _NAME = re.compile(r"^lcs_test_(\d+)_[0-9a-f]+$")
+
+
+async def queue_depth(infra: Infra, queue: str) -> int:
+    """Messages ready in a queue of the run's vhost (a passive declare: it never creates one)."""
+    conn = await aio_pika.connect(infra.amqp_url)
+    async with conn:
+        ch = await conn.channel()
+        q = await ch.declare_queue(queue, passive=True)
+        return int(q.declaration_result.message_count or 0)
 
 
 def run_sync(coro: Coroutine[Any, Any, T]) -> T:

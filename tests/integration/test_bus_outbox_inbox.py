@@ -22,7 +22,7 @@ from shared.bus import ERROR_HEADER, Bus, Consumer
 from shared.db import Migration, create_pool, load_migrations, migrate
 from shared.events import Envelope, ShipmentDelayed, make_envelope
 from shared.outbox import OutboxRelay, publish
-from tests.conftest import Infra
+from tests.conftest import Infra, queue_depth
 
 SHARED = load_migrations(Path(__file__).resolve().parents[2] / "shared" / "migrations", "shared/")
 APP_TABLE = Migration("0001_effects", "CREATE TABLE effects (id serial PRIMARY KEY, event_id uuid, note text);")
@@ -404,14 +404,6 @@ async def test_duplicates_in_a_group_and_against_the_inbox_have_one_effect(infra
         assert groups_up_to(h, 5) - groups_up_to(h, 2) == 1  # the five came as one group
 
 
-async def ready_in(infra: Infra, queue: str) -> int:
-    conn = await aio_pika.connect(infra.amqp_url)
-    async with conn:
-        ch = await conn.channel()
-        q = await ch.declare_queue(queue, passive=True)
-        return int(q.declaration_result.message_count or 0)
-
-
 async def test_stop_finishes_what_was_received_and_leaves_the_rest_in_the_queue(infra: Infra) -> None:
     gate = Gate()
     async with harness(infra, gate, prefetch=32, batch_max=10) as h:
@@ -431,7 +423,7 @@ async def test_stop_finishes_what_was_received_and_leaves_the_rest_in_the_queue(
 
         ready = -1
         for _ in range(50):  # quorum queue counters settle a moment after the acks
-            ready = await ready_in(infra, h.name)
+            ready = await queue_depth(infra, h.name)
             if ready == 29:
                 break
             await asyncio.sleep(0.2)

@@ -19,7 +19,7 @@ import pytest
 from shared import metrics
 from shared.bus import ATTEMPT_HEADER, ERROR_HEADER, ROUTING_KEY_HEADER, Bus, quorum_args
 from shared.queue_metrics import QueueDepthSampler, observe_queue_depths
-from tests.conftest import Infra
+from tests.conftest import Infra, queue_depth
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -67,19 +67,11 @@ async def drain(infra: Infra, queue: str) -> list[aio_pika.abc.AbstractIncomingM
     return got
 
 
-async def depth(infra: Infra, queue: str) -> int:
-    conn = await aio_pika.connect(infra.amqp_url)
-    async with conn:
-        ch = await conn.channel()
-        q = await ch.declare_queue(queue, passive=True)
-        return int(q.declaration_result.message_count or 0)
-
-
 async def wait_depth(infra: Infra, queue: str, expected: int, timeout: float = 10) -> int:
     """Quorum queue counters settle a moment after an ack; poll briefly."""
     n = -1
     for _ in range(int(timeout / 0.2)):
-        n = await depth(infra, queue)
+        n = await queue_depth(infra, queue)
         if n == expected:
             return n
         await asyncio.sleep(0.2)
