@@ -47,13 +47,18 @@ class Runtime:
     extras: dict[str, Any] = field(default_factory=dict)
 
 
-def runtime(request: Request) -> Runtime:
+# The dependencies are `async def` on purpose: FastAPI runs a plain `def` dependency in a worker
+# thread (an anyio hop, and the GIL passed back and forth) on every request that uses it.
+
+
+async def runtime(request: Request) -> Runtime:
     rt: Runtime = request.app.state.runtime
     return rt
 
 
-def pool(request: Request) -> asyncpg.Pool:
-    return runtime(request).pool
+async def pool(request: Request) -> asyncpg.Pool:
+    rt: Runtime = request.app.state.runtime
+    return rt.pool
 
 
 M = TypeVar("M", bound=BaseModel)
