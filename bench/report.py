@@ -292,6 +292,6 @@ handler interface of every service.
 notifier consumer transaction, then the dispatcher's claim, SMTP and SMS.
 
 **Figure 5.** Every query is an index range read whose result size does not grow with history (see the
-index list above); the ratios near 1× are the expected result, and the remaining variation is the machine's
-noise at millisecond scale.
+index list above), so ratios around 1× are the expected result; at one to a few milliseconds per query, the
+machine's noise moves a single run's ratio by tens of percent either way (compare runs).
 """
