@@ -81,7 +81,7 @@ async def ingest(conn: asyncpg.Connection, rt: Runtime, items: Sequence[Incoming
     batch path takes them while checking the batch); otherwise they are taken here.
 
     The hot path of every feed, shaped to touch the database a fixed number of times per call
-    whatever the number of fixes: one COPY, one UPDATE of the vehicles, then the batched
+    whatever the number of fixes: one store (repo.store_positions), one UPDATE of the vehicles, then the batched
     evaluation. Per vehicle, the newest fix and the track sampling (domain.sample_track) are
     worked out here from the locked rows, in Python, instead of being read back."""
     if not items:

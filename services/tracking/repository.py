@@ -82,24 +82,27 @@ async def vehicles_by_id(conn: asyncpg.Connection, ids: Sequence[str]) -> dict[s
     return {r["vehicle_id"]: r for r in rows}
 
 
+_INGEST_VEHICLE_COLUMNS = ("vehicle_id, device_id, plate, carrier, last_fix_at, last_lat, last_lon, last_speed_kmh, "
+                           "last_heading, last_sample_at")
+
+
+async def _lock_vehicles_where(conn: asyncpg.Connection, column: str, values: Sequence[str]) -> list[Record]:
+    # Locked in vehicle id order whatever the key: two transactions never deadlock on them.
+    return await conn.fetch(
+        f"SELECT {_INGEST_VEHICLE_COLUMNS} FROM vehicles WHERE {column} = ANY($1::text[]) "
+        "ORDER BY vehicle_id FOR UPDATE", sorted(set(values)))
+
+
 async def lock_vehicles(conn: asyncpg.Connection, ids: Sequence[str]) -> dict[str, Record]:
     """The vehicles, row-locked in id order (two batches touching the same vehicles never
     deadlock), with what ingest needs: owner, newest fix, newest sample."""
-    rows = await conn.fetch(
-        "SELECT vehicle_id, plate, carrier, last_fix_at, last_lat, last_lon, last_speed_kmh, last_heading, "
-        "last_sample_at FROM vehicles WHERE vehicle_id = ANY($1::text[]) ORDER BY vehicle_id FOR UPDATE",
-        sorted(set(ids)))
-    return {r["vehicle_id"]: r for r in rows}
+    return {r["vehicle_id"]: r for r in await _lock_vehicles_where(conn, "vehicle_id", ids)}
 
 
 async def lock_vehicles_by_device(conn: asyncpg.Connection, devices: Sequence[str]) -> dict[str, Record]:
     """`lock_vehicles` found by their devices (keyed by device id): the /osmand group commit's
     first statement."""
-    rows = await conn.fetch(
-        "SELECT vehicle_id, device_id, plate, carrier, last_fix_at, last_lat, last_lon, last_speed_kmh, "
-        "last_heading, last_sample_at FROM vehicles WHERE device_id = ANY($1::text[]) ORDER BY vehicle_id "
-        "FOR UPDATE", sorted(set(devices)))
-    return {r["device_id"]: r for r in rows}
+    return {r["device_id"]: r for r in await _lock_vehicles_where(conn, "device_id", devices)}
 
 
 async def waybills_on_board(conn: asyncpg.Connection, vehicle_id: str) -> list[str]:
@@ -131,9 +134,19 @@ async def mark_stale_reported(conn: asyncpg.Connection, vehicle_id: str, last_fi
 
 # --- positions --------------------------------------------------------------------------
 
-POSITION_COLUMNS = ("vehicle_id", "at", "lat", "lon", "speed_kmh", "heading", "altitude", "accuracy", "battery",
-                    "sampled")
+# The columns a stored fix is written with, and their types: the COPY column list, the staging
+# table and the array casts of the small-group INSERT all come from here.
+_POSITION_TYPES = (("vehicle_id", "text"), ("at", "timestamptz"), ("lat", "float8"), ("lon", "float8"),
+                   ("speed_kmh", "float8"), ("heading", "float8"), ("altitude", "float8"), ("accuracy", "float8"),
+                   ("battery", "float8"), ("sampled", "boolean"))
+POSITION_COLUMNS = tuple(name for name, _ in _POSITION_TYPES)
+_INSERT_FROM_ARRAYS = (
+    f"INSERT INTO positions ({', '.join(POSITION_COLUMNS)}) SELECT * FROM unnest("
+    + ", ".join(f"${i}::{t}[]" for i, (_, t) in enumerate(_POSITION_TYPES, start=1))
+    + ") ON CONFLICT (vehicle_id, at) DO NOTHING")
 _STAGING = "positions_in"
+_STAGING_DDL = (f"CREATE TEMP TABLE IF NOT EXISTS {_STAGING} ("
+                + ", ".join(f"{name} {t}" for name, t in _POSITION_TYPES) + ") ON COMMIT DELETE ROWS")
 _SMALL = 64  # up to this many fixes, one INSERT ... SELECT unnest beats a savepoint + COPY
 
 
@@ -151,11 +164,7 @@ async def store_positions(conn: asyncpg.Connection, records: Sequence[tuple[Any,
         raise RuntimeError("store_positions must run inside a transaction")
     if len(records) <= _SMALL:  # a group commit of a few devices: one statement, duplicates included
         columns = list(zip(*records, strict=True))
-        status: str = await conn.execute(
-            f"INSERT INTO positions ({', '.join(POSITION_COLUMNS)}) "
-            "SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::float8[], $4::float8[], $5::float8[], "
-            "$6::float8[], $7::float8[], $8::float8[], $9::float8[], $10::boolean[]) "
-            "ON CONFLICT (vehicle_id, at) DO NOTHING", *columns)
+        status: str = await conn.execute(_INSERT_FROM_ARRAYS, *columns)
         return int(status.split()[-1])
     try:
         async with conn.transaction():  # a savepoint
@@ -163,11 +172,7 @@ async def store_positions(conn: asyncpg.Connection, records: Sequence[tuple[Any,
         return len(records)
     except asyncpg.UniqueViolationError:
         pass
-    await conn.execute(
-        f"CREATE TEMP TABLE IF NOT EXISTS {_STAGING} ("
-        " vehicle_id text, at timestamptz, lat double precision, lon double precision,"
-        " speed_kmh double precision, heading double precision, altitude double precision,"
-        " accuracy double precision, battery double precision, sampled boolean) ON COMMIT DELETE ROWS")
+    await conn.execute(_STAGING_DDL)
     # ON COMMIT DELETE ROWS empties the staging table at every commit, so inside a transaction
     # it starts empty (the savepoint above left nothing in it).
     await conn.copy_records_to_table(_STAGING, records=records, columns=POSITION_COLUMNS)

@@ -372,9 +372,9 @@ async def evaluate_vehicles(conn: asyncpg.Connection, rt: Runtime,
     reason is no_signal.
 
     Why batched: a group commit or a position batch touches many vehicles, and this is the hot
-    path of ingest. The shipments, the recent fixes and the stations of all of them are read in
-    three queries, and the delay states written in one `executemany`, instead of a handful of
-    round trips per vehicle.
+    path of ingest. The shipments of all of them (with their stations) and their sampled tracks
+    are read in two queries, and the delay states written in one `executemany`, instead of a
+    handful of round trips per vehicle.
     """
     cfg = eta_config(rt)
     result = Evaluation()
