@@ -145,13 +145,6 @@ class Bus:
             raise BusUnavailable("broker not connected")
         return self._exchange
 
-    async def publish(self, body: bytes, *, routing_key: str, message_id: str, type_: str,
-                      timeout: float = 10.0) -> None:
-        """Publish one event to `lcs.events` and wait for the broker's confirm."""
-        (result,) = await self.publish_many([(body, routing_key, message_id, type_)], timeout=timeout)
-        if result is not None:
-            raise result
-
     async def publish_many(self, events: list[tuple[bytes, str, str, str]], *,
                            timeout: float = 10.0) -> list[BaseException | None]:
         """Publish events `(body, routing_key, message_id, type)` to `lcs.events` on the one
