@@ -635,6 +635,7 @@ class Bench:
             if spy is not None:
                 await asyncio.wait_for(spy.wait(), 60)
             self.r.profiles[title] = {**profiling.summarize(out), "rate": res["rate"]}
+            profiling.keep(out)
             log(f"profiled {title}")
         # the pipeline: receipts consuming while the relay publishes
         out = self.tmp / "profile-receipts.txt"
@@ -650,6 +651,8 @@ class Bench:
         for proc in (spy, relay_spy):
             if proc is not None:
                 await asyncio.wait_for(proc.wait(), 60)
+        profiling.keep(out)
+        profiling.keep(relay_out)
         self.r.profiles["event pipeline (receipts consumer)"] = profiling.summarize(out)
         self.r.profiles["event pipeline (tracking's outbox relay)"] = profiling.summarize(relay_out)
         await self.quiesce(conn)

@@ -7,6 +7,7 @@ we report the functions with the most samples on CPU, self and inclusive.
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import shutil
 import sys
@@ -26,6 +27,15 @@ async def record(pid: int, seconds: float, out: Path) -> asyncio.subprocess.Proc
     return await asyncio.create_subprocess_exec(
         exe, "record", "-p", str(pid), "-d", str(max(1, int(seconds))), "-r", "100", "--nonblocking",
         "-f", "raw", "-o", str(out), stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+
+
+def keep(path: Path) -> None:
+    """With LCS_BENCH_PROFILE_DIR set, keep the raw collapsed stacks there (for flame graphs or
+    grep); the bench's own temporary directory is removed at the end."""
+    target = os.environ.get("LCS_BENCH_PROFILE_DIR")
+    if target and path.exists():
+        Path(target).mkdir(parents=True, exist_ok=True)
+        shutil.copy(path, Path(target) / path.name)
 
 
 _LINE = re.compile(r":\d+\)$")

@@ -98,10 +98,26 @@ def _clean_validation_errors(errors: Any) -> list[dict[str, Any]]:
     return cleaned
 
 
+def error_response(exc: Exception, *, path: str = "") -> JSONResponse:
+    """The contract's answer to an exception raised while handling a request: the caller's
+    `ApiError` as it is, 503 when the database cannot serve, 500 (logged) for anything else.
+    The exception handlers below and the ASGI fast routes (`shared.web.FastRoutes`) share it."""
+    if isinstance(exc, ApiError):
+        return error_json(exc.status, exc.code, exc.message, exc.details, exc.headers)
+    if isinstance(exc, asyncpg.exceptions.CharacterNotInRepertoireError):
+        return error_json(422, "invalid_characters", "text contains characters that cannot be stored")
+    if isinstance(exc, DB_UNAVAILABLE):
+        log.warning("database unavailable", extra={"path": path, "error": repr(exc)})
+        return error_json(503, "unavailable", "the database is unavailable, retry shortly",
+                          headers={"Retry-After": "5"})
+    log.error("unhandled error", extra={"path": path}, exc_info=exc)
+    return error_json(500, "internal_error", "an unexpected error occurred")
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
-        return error_json(exc.status, exc.code, exc.message, exc.details, exc.headers)
+        return error_response(exc)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -120,12 +136,10 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(asyncpg.exceptions.CharacterNotInRepertoireError)
     async def _bad_chars(_: Request, exc: Exception) -> JSONResponse:
-        return error_json(422, "invalid_characters", "text contains characters that cannot be stored")
+        return error_response(exc)
 
     async def _db_unavailable(request: Request, exc: Exception) -> JSONResponse:
-        log.warning("database unavailable", extra={"path": request.url.path, "error": repr(exc)})
-        return error_json(503, "unavailable", "the database is unavailable, retry shortly",
-                          headers={"Retry-After": "5"})
+        return error_response(exc, path=request.url.path)
 
     # Registered per class (not under `Exception`) so they are handled like any expected
     # error, without Starlette logging a traceback for every request during an outage.
@@ -134,5 +148,4 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error", extra={"path": request.url.path})
-        return error_json(500, "internal_error", "an unexpected error occurred")
+        return error_response(exc, path=request.url.path)

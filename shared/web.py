@@ -7,6 +7,10 @@ contract's error shape, and one ASGI guard in front of the routes that:
   PostgreSQL cannot store NUL, and that must never surface as a 500;
 - rate-limits write requests per bearer token (429 with Retry-After);
 - records request count and duration per route template.
+
+A service may also name *fast routes* (`FastRoutes`): exact paths answered by a plain ASGI
+function in front of FastAPI's routing, for the one request a fleet of devices sends many
+times a second. Everything else, and any request a fast route declines, takes the full stack.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from urllib.parse import unquote_to_bytes
@@ -29,7 +33,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared import metrics
 from shared.bus import Bus
-from shared.errors import ErrorResponse, install_error_handlers
+from shared.errors import ErrorResponse, error_response, install_error_handlers
 from shared.settings import Settings
 
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -235,6 +239,94 @@ class GuardMiddleware:
         return replay
 
 
+# A fast route: handles the request and returns its status, or returns None *before sending
+# anything* to decline it (the request then takes the full stack, with its guards).
+FastRoute = Callable[[Runtime, Scope, Receive, Send], Awaitable[int | None]]
+
+
+class FastRoutes:
+    """Exact paths answered without FastAPI's routing, dependency injection and middleware.
+
+    Why: on one uvicorn worker, FastAPI's per-request machinery (middleware layers, route
+    matching, dependency solving, Request/Response objects) costs more CPU than the work of
+    a small request such as a device's GPS fix. A fast route does only what its request
+    needs, and declines (returns None) whatever is unusual, e.g. a body to parse or a query
+    string the guard would have to judge: those take the full stack. What the full stack
+    gives every request, a fast route keeps: the contract's error shape (`error_response`
+    for whatever it raises) and the request metrics under the path as the route template.
+    It sits outermost of the service's middleware, so it never runs twice for one request."""
+
+    def __init__(self, app: ASGIApp, *, rt: Runtime, routes: Mapping[str, FastRoute]) -> None:
+        self.app = app
+        self.rt = rt
+        self.routes = dict(routes)
+        self._durations: dict[tuple[str, str], Any] = {}
+        self._counts: dict[tuple[str, str, int], Any] = {}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        route = self.routes.get(scope["path"]) if scope["type"] == "http" else None
+        if route is None:
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        sent: list[int] = []
+
+        async def tracked_send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                sent.append(message["status"])
+            await send(message)
+
+        try:
+            status = await route(self.rt, scope, receive, tracked_send)
+        except Exception as exc:  # answered in the contract's shape, as the full stack would
+            if sent:
+                raise
+            response = error_response(exc, path=scope["path"])
+            await response(scope, receive, send)
+            status = response.status_code
+        if status is None:
+            await self.app(scope, receive, send)
+            return
+        self._observe(scope["method"], scope["path"], status, time.perf_counter() - started)
+
+    def _observe(self, method: str, path: str, status: int, seconds: float) -> None:
+        # labels() resolves a child by hashing its label values; a fast route keeps its children
+        count = self._counts.get((method, path, status))
+        if count is None:
+            count = self._counts[(method, path, status)] = metrics.HTTP_REQUESTS.labels(
+                self.rt.service, method, path, str(status))
+        duration = self._durations.get((method, path))
+        if duration is None:
+            duration = self._durations[(method, path)] = metrics.HTTP_DURATION.labels(self.rt.service, method, path)
+        count.inc()
+        duration.observe(seconds)
+
+
+def clean_query_string(scope: Scope) -> str | None:
+    """The query string as text, or None when the guard would have to judge it (percent-escapes
+    hiding NUL or invalid UTF-8, raw non-ASCII bytes): a fast route declines such a request."""
+    raw: bytes = scope.get("query_string", b"")
+    if not raw.isascii():
+        return None
+    if b"%" in raw:
+        decoded = unquote_to_bytes(raw)
+        if b"\x00" in decoded:
+            return None
+        try:
+            decoded.decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+    return raw.decode("ascii")
+
+
+async def send_json(send: Send, status: int, body: bytes) -> int:
+    """Answer a fast route's request with a JSON body; returns the status."""
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
+    return status
+
+
 async def check_ready(rt: Runtime) -> dict[str, str]:
     checks: dict[str, str] = {}
     try:
@@ -249,7 +341,8 @@ async def check_ready(rt: Runtime) -> dict[str, str]:
 
 
 def create_app(*, rt: Runtime, routers: Sequence[APIRouter], title: str, description: str,
-               version: str = "1.0.0", body_limits: Mapping[str, int] | None = None) -> FastAPI:
+               version: str = "1.0.0", body_limits: Mapping[str, int] | None = None,
+               fast_routes: Mapping[str, FastRoute] | None = None) -> FastAPI:
     settings = rt.settings
     app = FastAPI(
         title=title, description=description, version=version,
@@ -289,4 +382,6 @@ def create_app(*, rt: Runtime, routers: Sequence[APIRouter], title: str, descrip
 
     app.add_middleware(GuardMiddleware, service=rt.service, default_limit=settings.max_body_bytes,
                        limits=dict(body_limits or {}), rate_per_minute=settings.rate_limit_per_minute)
+    if fast_routes:  # added last: outermost, in front of the guard (see FastRoutes)
+        app.add_middleware(FastRoutes, rt=rt, routes=fast_routes)
     return app

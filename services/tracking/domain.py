@@ -867,6 +867,32 @@ def evaluate_delay(
                          DelayEvent.NONE)
 
 
+# An evaluation that only refreshes the ETA is written when the ETA moved by this much or the
+# stored one is this old (see delay_state_worth_saving).
+ETA_SAVE_STEP = timedelta(minutes=1)
+ETA_SAVE_MAX_AGE = timedelta(minutes=1)
+
+
+def delay_state_worth_saving(previous: DelayState, new: DelayState) -> bool:
+    """Whether an evaluation's state must be written to the shipment.
+
+    Everything the delay rules decide on (delayed, the notified ETA and time, the delay
+    minutes, the reason) is written whenever it changes. An evaluation that only refreshes the
+    ETA and its time is written when the ETA moved by at least `ETA_SAVE_STEP` or the stored
+    evaluation is `ETA_SAVE_MAX_AGE` old. Why: a device reporting every second re-evaluates its
+    shipments every second, and rewriting each shipment's row for an ETA that moved by seconds
+    was most of the database's work on the device feed; what the desk sees stays at most a
+    minute behind. The rules lose nothing: the stored `evaluated_at` (which makes an older
+    "now" change nothing) lags by at most that minute, and an older fix never advances its
+    vehicle, so it is not evaluated at all."""
+    if (new.delayed, new.notified_eta, new.delay_minutes, new.reason, new.notified_at) != (
+            previous.delayed, previous.notified_eta, previous.delay_minutes, previous.reason, previous.notified_at):
+        return True
+    if new.eta is None or previous.eta is None or new.evaluated_at is None or previous.evaluated_at is None:
+        return (new.eta, new.evaluated_at) != (previous.eta, previous.evaluated_at)
+    return abs(new.eta - previous.eta) >= ETA_SAVE_STEP or new.evaluated_at - previous.evaluated_at >= ETA_SAVE_MAX_AGE
+
+
 def is_stale(last_fix_at: datetime | None, now: datetime, cfg: EtaConfig = DEFAULT_ETA_CONFIG) -> bool:
     """A vehicle is stale when its newest fix is ``no_signal_minutes`` old, or it never reported."""
     now = _require_aware(now, "now")

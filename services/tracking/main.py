@@ -6,7 +6,7 @@ from datetime import datetime
 from pathlib import Path
 
 from services.tracking import service
-from services.tracking.api import feeds_router, router
+from services.tracking.api import feeds_router, osmand_fast, router
 from services.tracking.desk_api import router as desk_router
 from services.tracking.feeds import run_osmand_group_commit
 from services.tracking.settings import TrackingSettings, tracking_settings
@@ -36,6 +36,8 @@ SPEC = ServiceSpec(
     # The device feed first: routes are matched in order, and /osmand is the request every
     # phone sends every few seconds (each route tried before it costs it microseconds).
     routers=[feeds_router, router, desk_router],
+    # ... and its usual form is answered in front of FastAPI altogether (api.osmand_fast).
+    fast_routes={"/osmand": osmand_fast},
     settings_cls=TrackingSettings,
     periodic=[
         PeriodicSpec(name="stale-vehicles",

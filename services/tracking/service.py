@@ -32,6 +32,7 @@ from services.tracking.domain import (
     ScanType,
     ShipmentStatus,
     apply_scan,
+    delay_state_worth_saving,
     displayed_status,
     estimate_eta,
     evaluate_delay,
@@ -417,7 +418,7 @@ async def evaluate_vehicles(conn: asyncpg.Connection, rt: Runtime,
             decision = evaluate_delay(previous=previous, eta=estimate.eta, promised_at=s["promised_at"], now=when,
                                       inferred_reason=reason, cfg=cfg)
         result.shipments += 1
-        if decision.state == previous:
+        if not decision.emits and not delay_state_worth_saving(previous, decision.state):
             continue
         state = decision.state
         changed.append((s["waybill_no"], state))

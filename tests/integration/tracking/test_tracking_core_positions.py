@@ -233,6 +233,29 @@ def test_osmand_errors_are_400(api, infra: Infra) -> None:  # type: ignore[no-un
     assert api.post("/osmand", content=b"{not json", headers={"content-type": "application/json"}).status_code == 400
 
 
+def test_osmand_fast_route_is_counted_and_declines_what_the_guard_must_judge(api, infra: Infra) -> None:  # type: ignore[no-untyped-def]
+    """The usual /osmand request is answered in front of FastAPI (api.osmand_fast): it is still
+    counted under its route, and a query string hiding NUL goes to the guard (422)."""
+    vid, dev = new_vehicle(api, infra)
+
+    def answered(status: str) -> float:
+        prefix = f'lcs_http_requests_total{{method="GET",route="/osmand",service="tracking",status="{status}"}}'
+        line = next((x for x in api.get("/metrics").text.splitlines() if x.startswith(prefix)), None)
+        return 0.0 if line is None else float(line.split()[-1])
+
+    before_200, before_400 = answered("200"), answered("400")
+    ts = int((now() - minutes(2)).timestamp())
+    assert api.get("/osmand", params={"id": dev, "lat": 31.2, "lon": 121.4, "timestamp": ts}).json() == {
+        "status": "stored"}
+    r = api.get("/osmand", params={"id": f"NOPE{unique()}", "lat": 31.2, "lon": 121.4, "timestamp": ts})
+    assert r.status_code == 400 and r.json()["error"]["code"] == "unknown_device"
+    assert answered("200") == before_200 + 1 and answered("400") == before_400 + 1
+    r = api.get(f"/osmand?id={dev}&lat=31.2&lon=121.4&timestamp={ts}&batt=%00")
+    assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_characters"
+    assert api.put("/osmand", params={"id": dev}).status_code == 405
+    assert len(stored(infra, vid)) == 1
+
+
 def test_osmand_concurrent_requests_share_commits_and_all_land(api, infra: Infra, stack: Stack) -> None:  # type: ignore[no-untyped-def]
     import concurrent.futures
 

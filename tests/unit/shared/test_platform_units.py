@@ -201,3 +201,72 @@ async def test_rate_limit_answers_429_with_retry_after() -> None:
         assert codes[:3] == [200, 200, 200]
         r = await client.post("/v1/things", json={"name": "x"}, headers=admin())
         assert r.status_code == 429 and int(r.headers["Retry-After"]) >= 1
+
+
+def make_fast_app() -> httpx.AsyncClient:
+    """An app whose /fast is a fast route: echoes `q`, declines `decline=1`, raises on `fail=...`."""
+    from urllib.parse import parse_qsl
+
+    from shared.web import clean_query_string, send_json
+
+    router = APIRouter()
+
+    @router.get("/fast")
+    async def slow() -> dict[str, str]:
+        return {"via": "fastapi"}
+
+    async def fast(rt: Runtime, scope, receive, send) -> int | None:  # type: ignore[no-untyped-def]
+        query = clean_query_string(scope)
+        if query is None:
+            return None
+        params = dict(parse_qsl(query))
+        if params.get("decline") == "1":
+            return None
+        if params.get("fail") == "api":
+            raise ApiError(400, "unknown_device", "device D1 is not registered", {"device_id": "D1"})
+        if params.get("fail") == "db":
+            raise ConnectionRefusedError("database went away")
+        if params.get("fail") == "bug":
+            raise RuntimeError("a bug")
+        return await send_json(send, 200, b'{"via":"fast","q":"%s"}' % params.get("q", "").encode())
+
+    settings = Settings(env="dev", rate_limit_per_minute=0, max_body_bytes=2048)
+    rt = Runtime(service="fasttest", settings=settings, pool=None)  # type: ignore[arg-type]
+    app = create_app(rt=rt, routers=[router], title="t", description="t", fast_routes={"/fast": fast})
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t")
+
+
+def http_count(route: str, status: str) -> float:
+    from prometheus_client import REGISTRY
+
+    value = REGISTRY.get_sample_value("lcs_http_requests_total", {
+        "service": "fasttest", "method": "GET", "route": route, "status": status})
+    return value or 0.0
+
+
+async def test_fast_route_answers_declines_and_keeps_the_error_shape_and_metrics() -> None:
+    async with make_fast_app() as client:
+        before = http_count("/fast", "200")
+        r = await client.get("/fast?q=hello")
+        assert r.status_code == 200 and r.json() == {"via": "fast", "q": "hello"}
+        assert r.headers["content-type"] == "application/json"
+        assert http_count("/fast", "200") == before + 1
+        # declined: the full stack answers (and counts it under its own route template)
+        assert (await client.get("/fast?decline=1")).json() == {"via": "fastapi"}
+        # a query string the guard must judge is declined, and the guard refuses it
+        r = await client.get("/fast?q=%00")
+        assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_characters"
+        r = await client.get("/fast?q=%ff")
+        assert r.status_code == 422
+        # what a fast route raises is answered in the contract's shape
+        r = await client.get("/fast?fail=api")
+        assert r.status_code == 400 and r.json() == {"error": {
+            "code": "unknown_device", "message": "device D1 is not registered", "details": {"device_id": "D1"}}}
+        assert http_count("/fast", "400") >= 1
+        r = await client.get("/fast?fail=db")
+        assert r.status_code == 503 and r.headers["Retry-After"] == "5"
+        assert r.json()["error"]["code"] == "unavailable"
+        r = await client.get("/fast?fail=bug")
+        assert r.status_code == 500 and r.json()["error"]["code"] == "internal_error"
+        # other paths never see the fast route
+        assert (await client.get("/livez")).json() == {"status": "alive"}

@@ -16,6 +16,7 @@ from services.tracking.domain import (
     GeoPoint,
     Route,
     delay_minutes,
+    delay_state_worth_saving,
     effective_delay_reason,
     effective_speed_kmh,
     estimate_eta,
@@ -393,3 +394,39 @@ def test_config_rejects_nonsense() -> None:
         EtaConfig(min_speed_kmh=0)
     with pytest.raises(ValueError):
         EtaConfig(grace_minutes=-1)
+
+
+# --- which evaluations are written --------------------------------------------------
+
+
+ON_TIME = DelayState(False, None, 0, None, eta=T0 + minutes(300), evaluated_at=T0)
+LATE = DelayState(True, T0 + minutes(400), 40, DelayReason.TRAFFIC_JAM, eta=T0 + minutes(400), evaluated_at=T0,
+                  notified_at=T0)
+
+
+@pytest.mark.parametrize(
+    ("case", "previous", "new", "written"),
+    [
+        ("an ETA seconds later, a second later: not worth a write",
+         ON_TIME, DelayState(False, None, 0, None, T0 + minutes(300.5), T0 + timedelta(seconds=1)), False),
+        ("the ETA moved by a minute", ON_TIME, DelayState(False, None, 0, None, T0 + minutes(301), T0 + minutes(0.1)),
+         True),
+        ("the ETA moved a minute earlier", ON_TIME, DelayState(False, None, 0, None, T0 + minutes(299), T0), True),
+        ("the stored evaluation is a minute old",
+         ON_TIME, DelayState(False, None, 0, None, T0 + minutes(300), T0 + minutes(1)), True),
+        ("late now: the rules' fields changed",
+         ON_TIME, DelayState(True, T0 + minutes(300), 5, DelayReason.TRAFFIC_JAM, T0 + minutes(300), T0), True),
+        ("the delay grew by a minute", LATE, DelayState(True, LATE.notified_eta, 41, DelayReason.TRAFFIC_JAM,
+                                                         T0 + minutes(400.5), T0 + timedelta(seconds=5),
+                                                         notified_at=T0), True),
+        ("a new reason", LATE, DelayState(True, LATE.notified_eta, 40, DelayReason.NO_SIGNAL, LATE.eta, T0,
+                                          notified_at=T0), True),
+        ("late, same delay, seconds later", LATE, DelayState(True, LATE.notified_eta, 40, DelayReason.TRAFFIC_JAM,
+                                                             T0 + minutes(400.2), T0 + timedelta(seconds=5),
+                                                             notified_at=T0), False),
+        ("never evaluated before", DelayState(), DelayState(False, None, 0, None, T0, T0), True),
+        ("identical", ON_TIME, ON_TIME, False),
+    ],
+)
+def test_delay_state_worth_saving(case: str, previous: DelayState, new: DelayState, written: bool) -> None:
+    assert delay_state_worth_saving(previous, new) is written, case
