@@ -81,8 +81,8 @@ async def ingest(conn: asyncpg.Connection, rt: Runtime, items: Sequence[Incoming
     batch path takes them while checking the batch); otherwise they are taken here.
 
     The hot path of every feed, shaped to touch the database a fixed number of times per call
-    whatever the number of fixes: one store (repo.store_positions), one UPDATE of the vehicles, then the batched
-    evaluation. Per vehicle, the newest fix and the track sampling (domain.sample_track) are
+    whatever the number of fixes: the fixes stored and the vehicles moved (repo.store_fixes), then
+    the batched evaluation. Per vehicle, the newest fix and the track sampling (domain.sample_track) are
     worked out here from the locked rows, in Python, instead of being read back."""
     if not items:
         return IngestResult(received=0, stored=0, vehicles=0, evaluated_shipments=0, events=0)
@@ -93,7 +93,7 @@ async def ingest(conn: asyncpg.Connection, rt: Runtime, items: Sequence[Incoming
     for item in items:
         per_vehicle.setdefault(item.vehicle_id, []).append(item)
     records: list[tuple[Any, ...]] = []
-    changes: list[tuple[str, tuple[Any, ...] | None, datetime | None]] = []
+    changes: list[repo.VehicleFix] = []
     advanced: list[dict[str, Any]] = []
     for vid, fixes in per_vehicle.items():
         fixes.sort(key=_by_time)
@@ -108,8 +108,7 @@ async def ingest(conn: asyncpg.Connection, rt: Runtime, items: Sequence[Incoming
         if moved:  # evaluated at its newest fix; an out-of-order fix never rolls the vehicle back
             advanced.append({**row, "last_fix_at": newest.at, "last_lat": newest.lat, "last_lon": newest.lon,
                              "last_speed_kmh": newest.speed_kmh, "last_heading": newest.heading})
-    stored = await repo.store_positions(conn, records)
-    await repo.save_vehicle_fixes(conn, changes)
+    stored = await repo.store_fixes(conn, records, changes)
     result = await evaluate_vehicles(conn, rt, advanced)
     return IngestResult(received=len(items), stored=stored, vehicles=len(per_vehicle),
                         evaluated_shipments=result.shipments, events=result.events)

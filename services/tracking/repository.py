@@ -183,27 +183,55 @@ async def store_positions(conn: asyncpg.Connection, records: Sequence[tuple[Any,
     return int(status.split()[-1])
 
 
-async def save_vehicle_fixes(conn: asyncpg.Connection,
-                             changes: Sequence[tuple[str, tuple[Any, ...] | None, datetime | None]]) -> None:
-    """Per vehicle (locked by the caller): its new newest fix `(at, lat, lon, speed_kmh, heading)`
-    or None when the batch did not advance it, and its newest sample time — one statement."""
-    if not changes:
-        return
-    fixes = [c[1] or (None, None, None, None, None) for c in changes]
-    await conn.execute(
-        """
+def _vehicle_fixes_update(first: int) -> str:
+    """The UPDATE that moves each vehicle to its newest fix and sample, its 7 arrays numbered
+    from parameter `first` on (alone, or inside `_STORE_SMALL`)."""
+    p = [f"${first + i}" for i in range(7)]
+    return f"""
         UPDATE vehicles v SET
             last_fix_at = COALESCE(n.at, v.last_fix_at), last_lat = COALESCE(n.lat, v.last_lat),
             last_lon = COALESCE(n.lon, v.last_lon),
             last_speed_kmh = CASE WHEN n.at IS NULL THEN v.last_speed_kmh ELSE n.speed_kmh END,
             last_heading = CASE WHEN n.at IS NULL THEN v.last_heading ELSE n.heading END,
             last_sample_at = n.sample_at
-        FROM unnest($1::text[], $2::timestamptz[], $3::float8[], $4::float8[], $5::float8[], $6::float8[],
-                    $7::timestamptz[]) AS n(vehicle_id, at, lat, lon, speed_kmh, heading, sample_at)
-        WHERE v.vehicle_id = n.vehicle_id
-        """,
-        [c[0] for c in changes], [f[0] for f in fixes], [f[1] for f in fixes], [f[2] for f in fixes],
-        [f[3] for f in fixes], [f[4] for f in fixes], [c[2] for c in changes])
+        FROM unnest({p[0]}::text[], {p[1]}::timestamptz[], {p[2]}::float8[], {p[3]}::float8[], {p[4]}::float8[],
+                    {p[5]}::float8[], {p[6]}::timestamptz[])
+             AS n(vehicle_id, at, lat, lon, speed_kmh, heading, sample_at)
+        WHERE v.vehicle_id = n.vehicle_id"""
+
+
+_VEHICLE_FIXES = _vehicle_fixes_update(1)
+# A few fixes: stored and their vehicles moved in ONE statement (both data-modifying CTEs run to
+# completion whatever the outer SELECT reads). An /osmand group waits on each round trip while
+# the event loop serves the other requests, so each statement saved shortens every commit.
+_STORE_SMALL = (f"WITH stored AS ({_INSERT_FROM_ARRAYS} RETURNING 1), "
+                f"moved AS ({_vehicle_fixes_update(len(_POSITION_TYPES) + 1)} RETURNING 1) "
+                "SELECT count(*) FROM stored")
+
+VehicleFix = tuple[str, tuple[Any, ...] | None, datetime | None]
+
+
+def _vehicle_fix_arrays(changes: Sequence[VehicleFix]) -> list[list[Any]]:
+    fixes = [c[1] or (None, None, None, None, None) for c in changes]
+    return [[c[0] for c in changes], [f[0] for f in fixes], [f[1] for f in fixes], [f[2] for f in fixes],
+            [f[3] for f in fixes], [f[4] for f in fixes], [c[2] for c in changes]]
+
+
+async def store_fixes(conn: asyncpg.Connection, records: Sequence[tuple[Any, ...]],
+                      changes: Sequence[VehicleFix]) -> int:
+    """Store fixes (`store_positions`) and move each changed vehicle (locked by the caller) to its
+    new newest fix `(at, lat, lon, speed_kmh, heading)` (None: the fixes did not advance it) and
+    its newest sample time. Returns how many fixes were new. A few fixes take one statement for
+    both; a batch is COPYed, then one UPDATE moves its vehicles."""
+    if 0 < len(records) <= _SMALL:
+        if not conn.is_in_transaction():
+            raise RuntimeError("store_fixes must run inside a transaction")
+        stored: int = await conn.fetchval(_STORE_SMALL, *zip(*records, strict=True), *_vehicle_fix_arrays(changes))
+        return stored
+    stored = await store_positions(conn, records)
+    if changes:
+        await conn.execute(_VEHICLE_FIXES, *_vehicle_fix_arrays(changes))
+    return stored
 
 
 async def recent_fixes_many(
