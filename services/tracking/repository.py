@@ -242,12 +242,16 @@ async def recent_fixes_many(
     partial index positions_sampled_idx."""
     # One row per vehicle with its track as arrays: decoding arrays is far cheaper than a record
     # per fix (the evaluation of a group reads ~60 fixes for each of its vehicles).
+    # LATERAL, one index range per vehicle: as a plain join, a plan cached while `positions` was
+    # small (a new database, a new partition of history) is a hash join over a sequential scan,
+    # which a prepared statement keeps using while the table grows under it.
     rows = await conn.fetch(
-        "SELECT w.vehicle_id, array_agg(p.at ORDER BY p.at) AS at, array_agg(p.lat ORDER BY p.at) AS lat, "
-        "array_agg(p.lon ORDER BY p.at) AS lon, array_agg(p.speed_kmh ORDER BY p.at) AS speed_kmh "
+        "SELECT w.vehicle_id, t.at, t.lat, t.lon, t.speed_kmh "
         "FROM unnest($1::text[], $2::timestamptz[], $3::timestamptz[]) AS w(vehicle_id, since, until) "
-        "JOIN positions p ON p.vehicle_id = w.vehicle_id AND p.at BETWEEN w.since AND w.until AND p.sampled "
-        "GROUP BY w.vehicle_id",
+        "CROSS JOIN LATERAL (SELECT array_agg(p.at ORDER BY p.at) AS at, array_agg(p.lat ORDER BY p.at) AS lat, "
+        "array_agg(p.lon ORDER BY p.at) AS lon, array_agg(p.speed_kmh ORDER BY p.at) AS speed_kmh "
+        "FROM positions p WHERE p.vehicle_id = w.vehicle_id AND p.at BETWEEN w.since AND w.until AND p.sampled) t "
+        "WHERE t.at IS NOT NULL",
         [w[0] for w in windows], [w[1] for w in windows], [w[2] for w in windows])
     return {r["vehicle_id"]: list(zip(r["at"], r["lat"], r["lon"], r["speed_kmh"], strict=True)) for r in rows}
 
@@ -302,19 +306,26 @@ async def save_scan_state(conn: asyncpg.Connection, waybill_no: str, state: Scan
 
 async def on_board_many(conn: asyncpg.Connection, vehicle_ids: Sequence[str],
                         only: Sequence[str] | None = None) -> list[Record]:
-    """In-transit shipments carried by the vehicles (or just those of `only`), locked for the
-    delay evaluation in waybill order, so concurrent evaluations never deadlock."""
+    """In-transit shipments carried by the vehicles (or just those of `only`), in waybill order,
+    locked for the delay evaluation (see below for the order the locks are taken in)."""
     # `station_points`: (code, lat, lon) of the destination and the transfers, read in the same
     # round trip (the evaluation needs them for the ETA).
     # Only the columns the evaluation reads: the shipment's parties and cargo (jsonb) would be
     # decoded for nothing on the ingest hot path.
+    # Per vehicle (LATERAL, `shipments_on_vehicle_idx`), whatever the planner thinks of the
+    # array's size: as `vehicle_id = ANY($1)` a prepared statement's generic plan read every
+    # in-transit shipment of the company through `shipments_status_idx` for each group commit.
+    # Locks: vehicle by vehicle (the caller holds the vehicles' locks, taken in id order, and a
+    # shipment is on one vehicle), in waybill order within each.
     return await conn.fetch(
-        "SELECT s.waybill_no, s.vehicle_id, s.origin, s.destination, s.via, s.reached_via, s.promised_at, "
-        "s.delayed, s.notified_eta, s.delay_minutes, s.delay_reason, s.eta, s.evaluated_at, s.delay_notified_at, "
-        "s.note_reason, ARRAY(SELECT ROW(st.code, st.lat, st.lon) FROM stations st "
+        "SELECT s.* FROM (SELECT DISTINCT unnest($1::text[]) AS id ORDER BY 1) AS v "
+        "CROSS JOIN LATERAL (SELECT s.waybill_no, s.vehicle_id, s.origin, s.destination, s.via, s.reached_via, "
+        "s.promised_at, s.delayed, s.notified_eta, s.delay_minutes, s.delay_reason, s.eta, s.evaluated_at, "
+        "s.delay_notified_at, s.note_reason, ARRAY(SELECT ROW(st.code, st.lat, st.lon) FROM stations st "
         "                  WHERE st.code = s.destination OR st.code = ANY(s.via)) AS station_points "
-        "FROM shipments s WHERE s.vehicle_id = ANY($1::text[]) AND s.status = 'in_transit' "
-        "AND ($2::text[] IS NULL OR s.waybill_no = ANY($2::text[])) ORDER BY s.waybill_no FOR UPDATE OF s",
+        "FROM shipments s WHERE s.vehicle_id = v.id AND s.status = 'in_transit' "
+        "AND ($2::text[] IS NULL OR s.waybill_no = ANY($2::text[])) ORDER BY s.waybill_no FOR UPDATE OF s) AS s "
+        "ORDER BY s.waybill_no",
         list(vehicle_ids), None if only is None else list(only))
 
 
