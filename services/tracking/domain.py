@@ -327,8 +327,18 @@ def validate_position_batch(
         )
     details: list[dict[str, Any]] = []
     latest = _require_aware(now, "now") + _minutes(limits.max_future_minutes)
+    max_speed = limits.max_speed_kmh
     for index, item in enumerate(items):
-        for p in _problems(item.lat, item.lon, item.at, item.speed_kmh, item.heading, latest, limits):
+        # The common case first, in one expression: every check of `_problems` passes (NaN and
+        # infinities fail a range comparison, so they take the detailed path). A batch of 5,000
+        # items would otherwise pay a call and a list per item for nothing.
+        at, speed, heading = item.at, item.speed_kmh, item.heading
+        if (-90.0 <= item.lat <= 90.0 and -180.0 <= item.lon <= 180.0
+                and (speed is None or 0.0 <= speed <= max_speed)
+                and (heading is None or 0.0 <= heading <= 360.0)
+                and at.tzinfo is not None and at.utcoffset() is not None and at <= latest):
+            continue
+        for p in _problems(item.lat, item.lon, at, speed, heading, latest, limits):
             details.append({"index": index, "field": p.field, "problem": p.problem})
     if details:
         first = details[0]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -14,6 +14,7 @@ from services.tracking.domain import (
     DomainError,
     EtaConfig,
     GeoPoint,
+    PositionReport,
     Route,
     Scan,
     ScanState,
@@ -23,7 +24,9 @@ from services.tracking.domain import (
     evaluate_delay,
     haversine_km,
     is_plausible_resident_id,
+    position_problems,
     resident_id_check_char,
+    validate_position_batch,
 )
 
 T0 = datetime(2026, 11, 28, 2, 0, tzinfo=UTC)
@@ -129,3 +132,26 @@ def test_scans_never_exceed_the_waybill_and_final_means_complete(steps: list) ->
         assert 0 <= state.pieces_arrived <= state.pieces_total
         assert state.final == (state.pieces_arrived == state.pieces_total)
         assert (state.arrived_at is not None) == state.final
+
+
+any_float = st.floats(allow_nan=True, allow_infinity=True)
+edgy = st.sampled_from([-360.0, -180.0, -90.0, 0.0, 90.0, 180.0, 200.0, 360.0, 400.0]) | any_float
+
+
+@settings(max_examples=400)
+@given(lat=edgy, lon=edgy, speed=st.none() | edgy, heading=st.none() | edgy,
+       ahead=st.floats(min_value=-600, max_value=600, allow_nan=False),
+       tz=st.sampled_from([UTC, timezone(timedelta(hours=8)), None]))
+def test_batch_check_agrees_with_the_position_rules(lat: float, lon: float, speed: float | None,
+                                                    heading: float | None, ahead: float,
+                                                    tz: timezone | None) -> None:
+    """The batch check's one-expression fast path accepts exactly what `position_problems` accepts."""
+    at = (T0 + timedelta(minutes=ahead)).astimezone(tz) if tz is not None else T0.replace(tzinfo=None)
+    problems = position_problems(lat=lat, lon=lon, at=at, now=T0, speed_kmh=speed, heading=heading)
+    try:
+        validate_position_batch([PositionReport("V1", at, lat, lon, speed, heading)], now=T0)
+    except DomainError as err:
+        assert problems, err.details
+        assert [d["field"] for d in err.details] == [p.field for p in problems]
+    else:
+        assert not problems
