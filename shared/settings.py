@@ -48,8 +48,10 @@ class Settings(BaseSettings):
                     "twice `LCS_CONSUMER_BATCH_MAX`, so the next group fills while one commits.")
     consumer_batch_max: int = Field(
         default=100, ge=1, le=1_000,
-        description="Most events the consumer handles in one transaction (one inbox insert, one commit, then "
-                    "an ack each). It takes only what is already waiting, so a quiet queue still gets "
+        description="Most events the consumer handles in one transaction (one inbox insert, the handlers, one "
+                    "commit, then one ack for the group when nothing before it is unsettled, else an ack each; "
+                    "runs of an event type with a set-based handler go to it in one call). It takes only what "
+                    "is already waiting, so a quiet queue still gets "
                     "one-event transactions; a failing handler makes its group go one by one. "
                     "Bounded by `LCS_PREFETCH`; 1 = one transaction per event.")
     retry_delays_ms: list[int] = Field(default_factory=lambda: [1_000, 5_000, 30_000])

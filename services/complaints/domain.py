@@ -1085,6 +1085,32 @@ def is_key_customer(*, flagged: bool, shipments_last_month: int, rules: CareRule
 
 
 @dataclass(frozen=True, slots=True)
+class CustomerSighting:
+    """A customer seen on a shipment's registration: the file is created on first sight;
+    a later sighting only fills the contact details still missing and moves
+    ``first_seen_at`` back, never overwrites."""
+
+    customer_id: str
+    at: datetime
+    name: str | None = None
+    phone: str | None = None
+    email: str | None = None
+
+
+def merge_sightings(sightings: Iterable[CustomerSighting]) -> list[CustomerSighting]:
+    """One sighting per customer that records what all of them, recorded in the given order,
+    would: the first name, phone and e-mail given (a later one only fills a gap) and the
+    earliest time. Customers in the order first seen."""
+    merged: dict[str, CustomerSighting] = {}
+    for s in sightings:
+        m = merged.get(s.customer_id)
+        merged[s.customer_id] = s if m is None else CustomerSighting(
+            customer_id=s.customer_id, at=min(m.at, s.at), name=m.name if m.name is not None else s.name,
+            phone=m.phone if m.phone is not None else s.phone, email=m.email if m.email is not None else s.email)
+    return list(merged.values())
+
+
+@dataclass(frozen=True, slots=True)
 class CustomerFile:
     """What the visit rule needs from a customer file (客户档案).
 

@@ -1,20 +1,24 @@
 """Tracking's events feed the local shipment read model and proactive care.
 
 One handler per event type; each runs inside the transaction that also records the
-inbox row, so its effects and the "seen" mark commit together.
+inbox row, so its effects and the "seen" mark commit together. Registrations, the
+high-volume event, also have a set-based form for the consumer's groups
+(`apply_registrations`), which gives the same result as `apply_tracking_event` per event.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import asyncpg
 
 from services.complaints import readmodel
 from services.complaints import repository as repo
+from services.complaints.domain import CustomerSighting, merge_sightings
+from services.complaints.readmodel import ShipmentView
 from services.complaints.service import open_care_ticket
 from services.complaints.settings import ComplaintsSettings
-from shared.bus import Handler
+from shared.bus import GroupHandler, Handler, repeated_keys
 from shared.events import (
     Envelope,
     Event,
@@ -35,6 +39,15 @@ TRACKING_EVENTS: tuple[type[Event], ...] = (
 )
 
 
+def _sighting(event: Event) -> CustomerSighting | None:
+    """The shipper a registration names, if it names a customer."""
+    if not isinstance(event, ShipmentRegistered) or not event.shipper.customer_id:
+        return None
+    shipper = event.shipper
+    return CustomerSighting(customer_id=event.shipper.customer_id, at=event.registered_at, name=shipper.name,
+                            phone=shipper.phone, email=shipper.email)
+
+
 async def apply_tracking_event(conn: asyncpg.Connection, settings: ComplaintsSettings, event: Event,
                                envelope: Envelope) -> None:
     waybill_no: str = getattr(event, "waybill_no")  # noqa: B009 - every tracking event names its waybill
@@ -42,13 +55,52 @@ async def apply_tracking_event(conn: asyncpg.Connection, settings: ComplaintsSet
     updated = readmodel.apply(view, event, envelope.time)
     if updated != view:
         await repo.save_shipment(conn, updated)
-    if isinstance(event, ShipmentRegistered) and event.shipper.customer_id:
-        await repo.customer_seen(conn, event.shipper.customer_id, at=event.registered_at, name=event.shipper.name,
-                                 phone=event.shipper.phone, email=event.shipper.email)
+    sighting = _sighting(event)
+    if sighting is not None:
+        await repo.customer_seen(conn, sighting.customer_id, at=sighting.at, name=sighting.name,
+                                 phone=sighting.phone, email=sighting.email)
     # A delay of a key customer's shipment opens a care ticket; the registration can arrive
     # after the delay (then we learn the customer only now), so both events may trigger it.
     if isinstance(event, ShipmentDelayed | ShipmentRegistered) and updated.delayed:
         await open_care_ticket(conn, settings, updated)
+
+
+async def apply_registrations(conn: asyncpg.Connection, settings: ComplaintsSettings,
+                              events: Sequence[tuple[ShipmentRegistered, Envelope]]) -> None:
+    """`apply_tracking_event` of each registration in turn, set-based (the consumer's group handler).
+
+    The views of the waybills named once are locked in one statement and merged in memory;
+    the changed views are saved in one statement and the customers' sightings recorded in
+    one. An event whose effect depends on what came before it in the run goes through
+    `apply_tracking_event` in its turn, after everything before it has been written: a
+    waybill named twice or more here, and a registration that finds its shipment already
+    delayed (proactive care may open a ticket, which reads the customer and the shipments)."""
+    repeated = repeated_keys(event.waybill_no for event, _ in events)
+    views = await repo.lock_shipments(conn, [event.waybill_no for event, _ in events
+                                             if event.waybill_no not in repeated])
+    changed: list[ShipmentView] = []
+    sightings: list[CustomerSighting] = []
+
+    async def write() -> None:
+        await repo.save_shipments(conn, changed)
+        await repo.customers_seen(conn, merge_sightings(sightings))
+        changed.clear()
+        sightings.clear()
+
+    for event, envelope in events:
+        if event.waybill_no not in repeated:
+            view = views[event.waybill_no]
+            updated = readmodel.apply(view, event, envelope.time)
+            if not updated.delayed:
+                if updated != view:
+                    changed.append(updated)
+                sighting = _sighting(event)
+                if sighting is not None:
+                    sightings.append(sighting)
+                continue
+        await write()
+        await apply_tracking_event(conn, settings, event, envelope)
+    await write()
 
 
 def make_handlers(rt: Runtime) -> Mapping[str, Handler]:
@@ -59,3 +111,14 @@ def make_handlers(rt: Runtime) -> Mapping[str, Handler]:
         await apply_tracking_event(conn, settings, event, envelope)
 
     return {cls.TYPE: on_tracking_event for cls in TRACKING_EVENTS}
+
+
+def make_group_handlers(rt: Runtime) -> Mapping[str, GroupHandler]:
+    settings = rt.settings
+    assert isinstance(settings, ComplaintsSettings)
+
+    async def on_registered_many(conn: asyncpg.Connection,
+                                 events: Sequence[tuple[ShipmentRegistered, Envelope]]) -> None:
+        await apply_registrations(conn, settings, events)
+
+    return {ShipmentRegistered.TYPE: on_registered_many}

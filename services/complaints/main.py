@@ -7,7 +7,7 @@ from pathlib import Path
 
 from services.complaints import service
 from services.complaints.api import ROUTERS
-from services.complaints.handlers import make_handlers
+from services.complaints.handlers import make_group_handlers, make_handlers
 from services.complaints.settings import ComplaintsSettings
 from shared import events
 from shared.runtime import PeriodicSpec, ServiceSpec, run
@@ -50,6 +50,7 @@ SPEC = ServiceSpec(
         events.ExceptionReported,
     ),
     handlers=make_handlers,
+    group_handlers=make_group_handlers,
     periodic=[PeriodicSpec(name="sla-monitor", interval_seconds=_interval, job=_sla_monitor)],
     body_limits={"/v1/": 64_000},
 )

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
 import asyncpg
 
+from services.complaints.domain import CustomerSighting
 from services.complaints.readmodel import ShipmentView
 from shared.sql import Filters
 
@@ -70,6 +70,24 @@ async def customer_seen(conn: asyncpg.Connection, customer_id: str, *, at: datet
         " email = coalesce(customers.email, EXCLUDED.email),"
         " first_seen_at = least(customers.first_seen_at, EXCLUDED.first_seen_at)",
         customer_id, name, phone, email, at)
+
+
+async def customers_seen(conn: asyncpg.Connection, sightings: Sequence[CustomerSighting]) -> None:
+    """`customer_seen` for several distinct customers in one statement (see `merge_sightings`)."""
+    if not sightings:
+        return
+    ordered = sorted(sightings, key=lambda s: s.customer_id)
+    await conn.execute(
+        "INSERT INTO customers (customer_id, name, phone, email, first_seen_at, updated_by) "
+        "SELECT c, n, p, e, a, 'system' "
+        "FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[]) AS u(c, n, p, e, a) "
+        "ON CONFLICT (customer_id) DO UPDATE SET "
+        " name = coalesce(customers.name, EXCLUDED.name),"
+        " phone = coalesce(customers.phone, EXCLUDED.phone),"
+        " email = coalesce(customers.email, EXCLUDED.email),"
+        " first_seen_at = least(customers.first_seen_at, EXCLUDED.first_seen_at)",
+        [s.customer_id for s in ordered], [s.name for s in ordered], [s.phone for s in ordered],
+        [s.email for s in ordered], [s.at for s in ordered])
 
 
 async def upsert_customer(conn: asyncpg.Connection, customer_id: str, fields: Row, *, at: datetime,
@@ -190,13 +208,61 @@ async def lock_shipment(conn: asyncpg.Connection, waybill_no: str) -> ShipmentVi
     return _view(record)
 
 
-async def save_shipment(conn: asyncpg.Connection, view: ShipmentView) -> None:
-    data = asdict(view)
+async def lock_shipments(conn: asyncpg.Connection, waybills: Sequence[str]) -> dict[str, ShipmentView]:
+    """`lock_shipment` for several distinct waybills, by waybill (locked in waybill order): one
+    statement when all are new, which is the usual case (a registration comes first)."""
+    ordered = sorted(waybills)
+    if not ordered:
+        return {}
+    created = await conn.fetch(
+        "INSERT INTO shipments (waybill_no) SELECT w FROM unnest($1::text[]) AS u(w) ON CONFLICT DO NOTHING "
+        "RETURNING *", ordered)
+    views = {r["waybill_no"]: _view(r) for r in created}
+    known = [w for w in ordered if w not in views]
+    if known:
+        rows = await conn.fetch("SELECT * FROM shipments WHERE waybill_no = ANY($1::text[]) "
+                                "ORDER BY waybill_no FOR UPDATE", known)
+        views.update((r["waybill_no"], _view(r)) for r in rows)
+    return views
+
+
+def _view_data(view: ShipmentView) -> dict[str, Any]:
+    """The view's columns as the database takes them (a shallow read: `asdict` would deep-copy)."""
+    data = {c: getattr(view, c) for c in _VIEW_COLUMNS}
     data["via"] = list(view.via)
     data["stations"] = list(view.stations)
+    return data
+
+
+async def save_shipment(conn: asyncpg.Connection, view: ShipmentView) -> None:
+    data = _view_data(view)
     assigns = ", ".join(f"{c} = ${i}" for i, c in enumerate(_VIEW_COLUMNS, start=2))
     await conn.execute(f"UPDATE shipments SET {assigns}, updated_at = now() WHERE waybill_no = $1",
                        view.waybill_no, *(data[c] for c in _VIEW_COLUMNS))
+
+
+# The SQL types of the view's columns, for saving many views from one JSON array.
+_VIEW_TYPES = {
+    "customer_id": "text", "shipper": "jsonb", "origin": "text", "destination": "text",
+    "destination_name": "text", "via": "text[]", "stations": "text[]", "station_names": "jsonb",
+    "registered_at": "timestamptz", "promised_at": "timestamptz", "status": "text", "status_at": "timestamptz",
+    "eta": "timestamptz", "eta_at": "timestamptz", "delayed": "boolean", "delay_minutes": "integer",
+    "delay_reason": "text", "delay_at": "timestamptz", "position": "jsonb", "position_at": "timestamptz",
+    "vehicle_id": "text", "vehicle_at": "timestamptz", "exception": "jsonb", "exception_at": "timestamptz",
+}
+_SAVE_SHIPMENTS = (
+    f"UPDATE shipments s SET {', '.join(f'{c} = v.{c}' for c in _VIEW_COLUMNS)}, updated_at = now() "
+    f"FROM jsonb_to_recordset($1::jsonb) AS v(waybill_no text, "
+    f"{', '.join(f'{c} {_VIEW_TYPES[c]}' for c in _VIEW_COLUMNS)}) WHERE s.waybill_no = v.waybill_no"
+)
+
+
+async def save_shipments(conn: asyncpg.Connection, views: Sequence[ShipmentView]) -> None:
+    """`save_shipment` for several distinct waybills in one statement."""
+    if not views:
+        return
+    await conn.execute(_SAVE_SHIPMENTS, [{"waybill_no": v.waybill_no, **_view_data(v)}
+                                         for v in sorted(views, key=lambda v: v.waybill_no)])
 
 
 # --- complaints ---------------------------------------------------------------------

@@ -9,7 +9,7 @@ import httpx
 
 from services.notifier.api import router
 from services.notifier.dispatcher import Dispatcher
-from services.notifier.handlers import make_handlers
+from services.notifier.handlers import make_group_handlers, make_handlers
 from services.notifier.service import NotifierService
 from services.notifier.settings import NotifierSettings
 from shared import events
@@ -63,6 +63,7 @@ SPEC = ServiceSpec(
         events.ComplaintSlaBreached,
     ),
     handlers=lambda rt: make_handlers(_service(rt)),
+    group_handlers=lambda rt: make_group_handlers(_service(rt)),
     periodic=[PeriodicSpec(name="digest", interval_seconds=lambda s: _settings(s).digest_interval_seconds,
                            job=lambda rt: _service(rt).scheduled_digest)],
     workers=[dispatch_worker],

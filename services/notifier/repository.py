@@ -40,6 +40,40 @@ async def upsert_shipment(conn: asyncpg.Connection, e: ShipmentRegistered) -> No
     )
 
 
+async def upsert_shipments(conn: asyncpg.Connection, registrations: Sequence[ShipmentRegistered]) -> None:
+    """`upsert_shipment` for several distinct waybills in one statement."""
+    if not registrations:
+        return
+    ordered = sorted(registrations, key=lambda e: e.waybill_no)
+    await conn.execute(
+        """
+        INSERT INTO shipments (waybill_no, origin, destination, via, shipper, consignee, shipper_customer_id,
+                               pieces, promised_at, registered_at)
+        SELECT * FROM jsonb_to_recordset($1::jsonb) AS r(
+            waybill_no text, origin text, destination text, via text[], shipper jsonb, consignee jsonb,
+            shipper_customer_id text, pieces integer, promised_at timestamptz, registered_at timestamptz)
+        ON CONFLICT (waybill_no) DO UPDATE SET
+            origin = EXCLUDED.origin, destination = EXCLUDED.destination, via = EXCLUDED.via,
+            shipper = EXCLUDED.shipper, consignee = EXCLUDED.consignee,
+            shipper_customer_id = EXCLUDED.shipper_customer_id, pieces = EXCLUDED.pieces,
+            promised_at = EXCLUDED.promised_at, registered_at = EXCLUDED.registered_at, updated_at = now()
+        WHERE shipments.registered_at <= EXCLUDED.registered_at
+        """,
+        [{"waybill_no": e.waybill_no, "origin": e.origin, "destination": e.destination, "via": list(e.via),
+          "shipper": e.shipper.model_dump(mode="json"), "consignee": e.consignee.model_dump(mode="json"),
+          "shipper_customer_id": e.shipper.customer_id, "pieces": e.cargo.pieces, "promised_at": e.promised_at,
+          "registered_at": e.registered_at} for e in ordered],
+    )
+
+
+async def lock_waybills(conn: asyncpg.Connection, waybills: Iterable[str]) -> None:
+    """`lock_waybill` for several waybills in one statement (in waybill order)."""
+    ordered = sorted(set(waybills))
+    if ordered:
+        await conn.execute("SELECT pg_advisory_xact_lock($1, hashtext(w)) FROM unnest($2::text[]) AS u(w)",
+                           _WAYBILL_LOCK_NAMESPACE, ordered)
+
+
 async def lock_waybill(conn: asyncpg.Connection, waybill_no: str) -> None:
     """Serialise a waybill's registration and its other events (handled concurrently): without it
     an event could be parked just after the registration looked for parked events."""
@@ -86,9 +120,26 @@ async def park_event(conn: asyncpg.Connection, *, event_id: uuid.UUID, waybill_n
         "ON CONFLICT (event_id) DO NOTHING", event_id, waybill_no, type_, envelope, event_time)
 
 
+def _replay_order(row: asyncpg.Record) -> tuple[Any, ...]:
+    """Parked events are replayed in event time order (ties: as parked, then by event id)."""
+    return row["event_time"], row["parked_at"], row["event_id"]
+
+
 async def take_parked(conn: asyncpg.Connection, waybill_no: str) -> list[asyncpg.Record]:
     rows = await conn.fetch("DELETE FROM parked_events WHERE waybill_no = $1 RETURNING *", waybill_no)
-    return sorted(rows, key=lambda r: r["event_time"])
+    return sorted(rows, key=_replay_order)
+
+
+async def take_parked_of(conn: asyncpg.Connection, waybills: Sequence[str]) -> dict[str, list[asyncpg.Record]]:
+    """`take_parked` for several waybills in one statement: by waybill, those that had any."""
+    if not waybills:
+        return {}
+    rows = await conn.fetch("DELETE FROM parked_events WHERE waybill_no = ANY($1::text[]) RETURNING *",
+                            sorted(waybills))
+    taken: dict[str, list[asyncpg.Record]] = {}
+    for row in sorted(rows, key=_replay_order):
+        taken.setdefault(row["waybill_no"], []).append(row)
+    return taken
 
 
 async def purge_parked(conn: asyncpg.Connection | asyncpg.Pool, hours: int) -> str:

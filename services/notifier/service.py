@@ -1,6 +1,7 @@
 """Use cases of the notifier, one transaction each.
 
-* `on_registered` / `on_event` — run inside the consumer's inbox transaction: resolve
+* `on_registered` / `on_event` (and `on_registered_many`, registrations set-based for the
+  consumer's groups) — run inside the consumer's inbox transaction: resolve
   recipients, decide (queued / deferred / suppressed), render, insert one row per event x
   channel x address (`ON CONFLICT DO NOTHING` on the idempotency key) and wake the dispatcher.
 * `dispatch_one` — claim one due row (`FOR UPDATE SKIP LOCKED`), send it, record the attempt
@@ -22,7 +23,7 @@ from __future__ import annotations
 import logging
 import random
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -60,6 +61,7 @@ from services.notifier.routing import BINDINGS, subject_waybill
 from services.notifier.senders import EmailSender, OutgoingMessage, SendResult, SmsSender
 from services.notifier.settings import NotifierSettings
 from services.notifier.templating import TemplateRenderer
+from shared.bus import repeated_keys
 from shared.events import (
     Envelope,
     Event,
@@ -130,8 +132,33 @@ class NotifierService:
         await repo.lock_waybill(conn, event.waybill_no)
         await repo.upsert_shipment(conn, event)
         for parked in await repo.take_parked(conn, event.waybill_no):
-            parked_envelope = Envelope.model_validate(parked["envelope"])
-            await self.on_event(conn, parse_event(parked_envelope), parked_envelope)
+            await self._replay(conn, parked)
+
+    async def on_registered_many(self, conn: asyncpg.Connection,
+                                 events: Sequence[tuple[ShipmentRegistered, Envelope]]) -> None:
+        """`on_registered` of each registration in turn, set-based (the consumer's group handler).
+
+        The waybills named once are locked, stored and cleared of parked events with one
+        statement each. A registration changes nothing another waybill's events read, so the
+        only order that matters is that of what sends (the parked events' replays: throttling
+        counts per recipient across waybills); those replays, and the waybills named twice or
+        more here (through `on_registered`), then run in delivery order."""
+        repeated = repeated_keys(event.waybill_no for event, _ in events)
+        once = [event for event, _ in events if event.waybill_no not in repeated]
+        waybills = [event.waybill_no for event in once]
+        await repo.lock_waybills(conn, waybills)
+        await repo.upsert_shipments(conn, once)
+        parked = await repo.take_parked_of(conn, waybills)
+        for event, envelope in events:
+            if event.waybill_no in repeated:
+                await self.on_registered(conn, event, envelope)
+                continue
+            for row in parked.get(event.waybill_no, ()):
+                await self._replay(conn, row)
+
+    async def _replay(self, conn: asyncpg.Connection, parked: asyncpg.Record) -> None:
+        parked_envelope = Envelope.model_validate(parked["envelope"])
+        await self.on_event(conn, parse_event(parked_envelope), parked_envelope)
 
     async def on_event(self, conn: asyncpg.Connection, event: Event, envelope: Envelope) -> None:
         binding = BINDINGS[envelope.type]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from services.receipts import service
 from services.receipts.api import router
-from services.receipts.handlers import handlers_for
+from services.receipts.handlers import group_handlers_for, handlers_for
 from services.receipts.settings import ReceiptsSettings
 from shared import events
 from shared.runtime import PeriodicSpec, ServiceSpec, run
@@ -42,6 +42,7 @@ SPEC = ServiceSpec(
     settings_cls=ReceiptsSettings,
     consumes=events.types_of(events.ShipmentRegistered, events.ShipmentArrived, events.ShipmentDelivered),
     handlers=handlers_for,
+    group_handlers=group_handlers_for,
     periodic=[PeriodicSpec(name="chase", interval_seconds=_chase_interval, job=_chase_job)],
     body_limits={"/v1/envelopes": 512_000},
 )

@@ -36,6 +36,27 @@ async def upsert_registration_fact(conn: asyncpg.Connection, waybill_no: str, *,
     return row
 
 
+async def upsert_registration_facts(conn: asyncpg.Connection, registrations: Sequence[tuple[str, datetime, bool]],
+                                    ) -> dict[str, asyncpg.Record]:
+    """`upsert_registration_fact` for many waybills `(waybill_no, registered_at, receipt_required)`
+    in one statement, by waybill. The waybills must be distinct (one row cannot be upserted
+    twice in one statement); they are locked in waybill order."""
+    if not registrations:
+        return {}
+    ordered = sorted(registrations)
+    rows = await conn.fetch(
+        f"INSERT INTO shipment_facts (waybill_no, registered_at, receipt_required) "
+        f"SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::boolean[]) "
+        f"ON CONFLICT (waybill_no) DO UPDATE SET "
+        f"  registered_at = COALESCE(shipment_facts.registered_at, EXCLUDED.registered_at), "
+        f"  receipt_required = COALESCE(shipment_facts.receipt_required, EXCLUDED.receipt_required), "
+        f"  updated_at = now() "
+        f"RETURNING {_FACTS_COLUMNS}",
+        [r[0] for r in ordered], [r[1] for r in ordered], [r[2] for r in ordered],
+    )
+    return {row["waybill_no"]: row for row in rows}
+
+
 async def upsert_final_arrival(conn: asyncpg.Connection, waybill_no: str, arrived_at: datetime) -> asyncpg.Record:
     """Keep the latest final arrival (GREATEST ignores NULL); locks the facts row until commit."""
     row = await conn.fetchrow(
@@ -100,6 +121,32 @@ async def insert_receipt(conn: asyncpg.Connection, values: Mapping[str, Any]) ->
         *(values[c] for c in cols),
     )
     return bool(created)
+
+
+# The SQL types of `_INSERTABLE`, for inserting many rows from one JSON array.
+_INSERTABLE_TYPES = {
+    "waybill_no": "text", "status": "text", "required": "boolean", "req_signature": "boolean",
+    "req_stamp": "boolean", "req_id_number": "boolean", "req_copies": "integer", "payment": "text",
+    "origin": "text", "destination": "text", "via": "text[]", "transfers": "integer", "origin_region": "text",
+    "destination_region": "text", "region": "text", "station_contact": "jsonb", "registered_at": "timestamptz",
+}
+_INSERT_RECEIPTS = (
+    f"INSERT INTO receipts ({', '.join(_INSERTABLE)}) SELECT {', '.join(_INSERTABLE)} "
+    f"FROM jsonb_to_recordset($1::jsonb) AS r({', '.join(f'{c} {_INSERTABLE_TYPES[c]}' for c in _INSERTABLE)}) "
+    f"ON CONFLICT (waybill_no) DO NOTHING RETURNING waybill_no"
+)
+
+
+async def insert_receipts(conn: asyncpg.Connection, receipts: Sequence[Mapping[str, Any]]) -> set[str]:
+    """`insert_receipt` for many receipts (every insertable column given) in one statement; the
+    waybills created (the others existed)."""
+    if not receipts:
+        return set()
+    for values in receipts:
+        if len(values) != len(_INSERTABLE) or any(c not in values for c in _INSERTABLE):
+            raise ValueError(f"insert_receipts needs exactly the columns {_INSERTABLE}")
+    rows = await conn.fetch(_INSERT_RECEIPTS, sorted(receipts, key=lambda v: str(v["waybill_no"])))
+    return {row["waybill_no"] for row in rows}
 
 
 async def get_receipt(conn: asyncpg.Connection, waybill_no: str, *, for_update: bool = False) -> asyncpg.Record | None:

@@ -48,6 +48,7 @@ from services.receipts.domain import (
 )
 from services.receipts.settings import ReceiptsSettings
 from shared.auth import DESK, Principal
+from shared.bus import repeated_keys
 from shared.events import (
     Contact,
     ReceiptAbnormal,
@@ -169,13 +170,10 @@ async def _apply_facts(conn: asyncpg.Connection, row: asyncpg.Record, facts: asy
 # --------------------------------------------------------------------------- events from tracking
 
 
-async def record_registration(conn: asyncpg.Connection, event: ShipmentRegistered, rules: Rules) -> None:
-    """Create the receipt of a waybill that requires one, merging facts that came earlier."""
-    facts = await repo.upsert_registration_fact(conn, event.waybill_no, registered_at=event.registered_at,
-                                                receipt_required=bool(event.receipt.required))
-    if not facts["receipt_required"]:
-        return  # no receipt asked for (the first registration decides, like everything else in it)
-    payment = Payment(event.payment)  # an unknown payment type is a bad event: retried, then dead-lettered
+def _receipt_values(event: ShipmentRegistered) -> dict[str, Any]:
+    """The receipt a registration creates (ValueError on an unknown payment type: a bad event,
+    retried, then dead-lettered)."""
+    payment = Payment(event.payment)
     dest = event.destination_station
     orig = event.origin_station
     contact = None
@@ -187,7 +185,7 @@ async def record_registration(conn: asyncpg.Connection, event: ShipmentRegistere
         log.warning("registration with fewer than one receipt copy; counting one",
                     extra={"waybill_no": event.waybill_no, "copies": copies})
         copies = 1
-    created = await repo.insert_receipt(conn, {
+    return {
         "waybill_no": event.waybill_no,
         "status": ReceiptStatus.AWAITING_DELIVERY.value,
         "required": True,
@@ -205,14 +203,54 @@ async def record_registration(conn: asyncpg.Connection, event: ShipmentRegistere
         "region": (destination_region or "unknown")[:100],
         "station_contact": contact,
         "registered_at": event.registered_at,
-    })
-    if not created:
-        return  # a repeated registration: the first one stands
-    if facts["final_arrived_at"] is None and facts["delivered_at"] is None:
-        return  # the usual order: nothing came before the registration, nothing to merge
-    row = await repo.get_receipt(conn, event.waybill_no, for_update=True)
+    }
+
+
+def _came_before_registration(facts: Mapping[str, Any]) -> bool:
+    """Whether tracking reported an arrival or a delivery before the registration reached us."""
+    return facts["final_arrived_at"] is not None or facts["delivered_at"] is not None
+
+
+async def _merge_earlier_facts(conn: asyncpg.Connection, waybill_no: str, facts: asyncpg.Record,
+                               rules: Rules) -> None:
+    row = await repo.get_receipt(conn, waybill_no, for_update=True)
     assert row is not None
     await _apply_facts(conn, row, facts, rules.deadlines)
+
+
+async def record_registration(conn: asyncpg.Connection, event: ShipmentRegistered, rules: Rules) -> None:
+    """Create the receipt of a waybill that requires one, merging facts that came earlier."""
+    facts = await repo.upsert_registration_fact(conn, event.waybill_no, registered_at=event.registered_at,
+                                                receipt_required=bool(event.receipt.required))
+    if not facts["receipt_required"]:
+        return  # no receipt asked for (the first registration decides, like everything else in it)
+    created = await repo.insert_receipt(conn, _receipt_values(event))
+    if not created:
+        return  # a repeated registration: the first one stands
+    if not _came_before_registration(facts):
+        return  # the usual order: nothing came before the registration, nothing to merge
+    await _merge_earlier_facts(conn, event.waybill_no, facts, rules)
+
+
+async def record_registrations(conn: asyncpg.Connection, events: Sequence[ShipmentRegistered],
+                               rules: Rules) -> None:
+    """`record_registration` of each event in turn, set-based (the consumer's group handler).
+
+    The waybills named once in `events` take one facts upsert and one receipts insert for all
+    of them; a waybill's effects depend on no other waybill, so only what is per waybill
+    order-dependent goes through `record_registration`, in delivery order: a waybill named
+    twice or more here, and the merge of facts that came before the registration."""
+    repeated = repeated_keys(e.waybill_no for e in events)
+    once = [e for e in events if e.waybill_no not in repeated]
+    facts = await repo.upsert_registration_facts(
+        conn, [(e.waybill_no, e.registered_at, bool(e.receipt.required)) for e in once])
+    created = await repo.insert_receipts(
+        conn, [_receipt_values(e) for e in once if facts[e.waybill_no]["receipt_required"]])
+    for e in events:
+        if e.waybill_no in repeated:
+            await record_registration(conn, e, rules)
+        elif e.waybill_no in created and _came_before_registration(facts[e.waybill_no]):
+            await _merge_earlier_facts(conn, e.waybill_no, facts[e.waybill_no], rules)
 
 
 async def record_arrival(conn: asyncpg.Connection, event: ShipmentArrived, rules: Rules) -> None:

@@ -18,9 +18,10 @@ import asyncpg
 import pytest
 from prometheus_client import REGISTRY
 
-from shared.bus import ERROR_HEADER, Bus, Consumer
+from shared import bus as bus_module
+from shared.bus import ERROR_HEADER, Bus, Consumer, GroupHandler, Handler
 from shared.db import Migration, create_pool, load_migrations, migrate
-from shared.events import Envelope, ShipmentDelayed, make_envelope
+from shared.events import Envelope, ShipmentDelayed, ShipmentRecovered, make_envelope
 from shared.outbox import OutboxRelay, publish
 from tests.conftest import Infra, queue_depth
 
@@ -46,10 +47,14 @@ class Harness:
     """One fake service ("svc_<hex>") with its own schema, queue, relay and consumer."""
 
     def __init__(self, infra: Infra, handler: Callable[[asyncpg.Connection, Any, Envelope], Awaitable[None]],
-                 retry_delays_ms: list[int] | None = None, prefetch: int = 16, batch_max: int = 100) -> None:
+                 retry_delays_ms: list[int] | None = None, prefetch: int = 16, batch_max: int = 100,
+                 handlers: dict[str, Handler] | None = None,
+                 group_handlers: dict[str, GroupHandler] | None = None) -> None:
         self.infra = infra
         self.name = f"svc_{uuid.uuid4().hex[:8]}"
         self.handler = handler
+        self.handlers = {"tracking.shipment.delayed.v1": handler, **(handlers or {})}
+        self.group_handlers = group_handlers or {}
         self.retry_delays_ms = retry_delays_ms or [100, 200]
         self.prefetch = prefetch
         self.batch_max = batch_max
@@ -66,9 +71,9 @@ class Harness:
             self.buses.append(bus)
             self.tasks.append(asyncio.create_task(bus.run()))
         for i in range(consumers):
-            c = Consumer(service=self.name, bus=self.buses[i], pool=self.pool,
-                         handlers={"tracking.shipment.delayed.v1": self.handler}, prefetch=self.prefetch,
-                         batch_max=self.batch_max, retry_delays_ms=self.retry_delays_ms)
+            c = Consumer(service=self.name, bus=self.buses[i], pool=self.pool, handlers=self.handlers,
+                         group_handlers=self.group_handlers, prefetch=self.prefetch, batch_max=self.batch_max,
+                         retry_delays_ms=self.retry_delays_ms)
             self.buses[i].on_connect(c.start)
             self.consumers.append(c)
         for i in range(relays):
@@ -102,7 +107,7 @@ async def harness(infra: Infra, handler: Any = None, **kw: Any) -> AsyncIterator
         await conn.execute("INSERT INTO effects (event_id, note) VALUES ($1, $2)", env.id, event.waybill_no)
 
     h = Harness(infra, handler or record, kw.pop("retry_delays_ms", None), **{
-        k: kw.pop(k) for k in ("prefetch", "batch_max") if k in kw})
+        k: kw.pop(k) for k in ("prefetch", "batch_max", "handlers", "group_handlers") if k in kw})
     await h.start(**kw)
     try:
         yield h
@@ -455,6 +460,169 @@ async def test_a_lost_channel_drops_its_deliveries_and_leaves_one_worker(infra: 
         assert old.worker.done() and consumer._feed is not old
         assert len(consumer_workers(h)) == 1
         assert in_flight(h) == 0
+        assert h.buses[0].is_connected
+
+
+# --- set-based group handlers, and acking a group at once ----------------------------------
+
+
+DELAYED, RECOVERED = "tracking.shipment.delayed.v1", "tracking.shipment.recovered.v1"
+
+
+def recovered(no: str) -> ShipmentRecovered:
+    return ShipmentRecovered(waybill_no=no, eta=datetime(2026, 12, 1, tzinfo=UTC),
+                             promised_at=datetime(2026, 11, 30, tzinfo=UTC))
+
+
+async def publish_typed(infra: Infra, envelopes: list[Envelope]) -> None:
+    """Publish in this order on one connection, each confirmed, routed by its type."""
+    conn = await aio_pika.connect(infra.amqp_url)
+    async with conn:
+        ch = await conn.channel(publisher_confirms=True)
+        ex = await ch.declare_exchange("lcs.events", aio_pika.ExchangeType.TOPIC, durable=True)
+        for env in envelopes:
+            await ex.publish(aio_pika.Message(env.to_json(), delivery_mode=aio_pika.DeliveryMode.PERSISTENT),
+                             env.type)
+
+
+class GroupRecorder:
+    """A group handler that records each call's waybills and writes the effects of all in one
+    statement; it raises when a run names `fail`."""
+
+    def __init__(self, fail: str | None = None) -> None:
+        self.calls: list[list[str]] = []
+        self.fail = fail
+
+    async def __call__(self, conn: asyncpg.Connection, events: Any) -> None:
+        nos = [event.waybill_no for event, _ in events]
+        self.calls.append(nos)
+        if self.fail in nos:
+            raise RuntimeError(f"set-based rule exploded on {self.fail}")
+        await conn.execute("INSERT INTO effects (event_id, note) SELECT * FROM unnest($1::uuid[], $2::text[])",
+                           [env.id for _, env in events], [f"group:{n}" for n in nos])
+
+
+@pytest.fixture
+def acks(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int | None, bool]]:
+    """Every ack the consumers send: (delivery tag, multiple)."""
+    sent: list[tuple[int | None, bool]] = []
+    original = bus_module._Incoming.ack
+
+    async def recording(self: Any, multiple: bool = False) -> None:
+        sent.append((self.delivery_tag, multiple))
+        await original(self, multiple)
+
+    monkeypatch.setattr(bus_module._Incoming, "ack", recording)
+    return sent
+
+
+async def drained(h: Harness) -> None:
+    """Stop the consumer and check that nothing was left unacked (it would be ready again)."""
+    await h.consumers[0].stop(timeout=10)
+    ready = -1
+    for _ in range(50):  # quorum queue counters settle a moment after the acks
+        ready = await queue_depth(h.infra, h.name)
+        if ready == 0:
+            break
+        await asyncio.sleep(0.2)
+    assert ready == 0
+
+
+async def test_runs_of_a_type_with_a_group_handler_go_to_it_in_one_call(
+        infra: Infra, acks: list[tuple[int | None, bool]]) -> None:
+    gate, group = Gate(), GroupRecorder()
+    one_recovered: list[str] = []
+
+    async def on_recovered(conn: asyncpg.Connection, event: Any, env: Envelope) -> None:
+        one_recovered.append(event.waybill_no)
+        await conn.execute("INSERT INTO effects (event_id, note) VALUES ($1, $2)", env.id, event.waybill_no)
+
+    async with harness(infra, gate, prefetch=64, batch_max=50, handlers={RECOVERED: on_recovered},
+                       group_handlers={DELAYED: group}) as h:
+        await hold_the_gate(h, gate)
+        d = {n: make_envelope(delayed(n), "/test") for n in ("D1", "D2", "D3", "D4", "D5", "D6")}
+        r = {n: make_envelope(recovered(n), "/test") for n in ("R1", "R2")}
+        # D2 again (a redelivery) between D3 and D4: not fresh, so D3, D4, D5 are one run
+        await publish_typed(infra, [d["D1"], d["D2"], r["R1"], d["D3"], d["D2"], d["D4"], d["D5"], r["R2"],
+                                    d["D6"]])
+        await until(lambda: in_flight(h) == 10)
+        gate.opened.set()
+
+        async def done() -> bool:
+            return len(await h.effects()) >= 9
+        await wait_for(done)
+        await asyncio.sleep(0.5)
+        assert group.calls == [["D1", "D2"], ["D3", "D4", "D5"]]
+        assert one_recovered == ["R1", "R2"]
+        assert gate.calls == ["GATE", "D6"]  # a run of one takes the one-event handler
+        effects = await h.effects()
+        assert [e["note"] for e in effects] == ["GATE", "group:D1", "group:D2", "R1", "group:D3", "group:D4",
+                                                "group:D5", "R2", "D6"]
+        assert await h.pool.fetchval("SELECT count(*) FROM inbox") == 9
+        # the lone GATE acked alone, then the group of nine with one ack
+        assert [m for _, m in acks] == [False, True]
+        assert acks[1][0] == max(tag for tag, _ in acks)
+        await drained(h)
+        assert in_flight(h) == 0
+
+
+async def test_a_failing_group_handler_sends_the_group_one_by_one_through_the_event_handler(infra: Infra) -> None:
+    gate, group = Gate(), GroupRecorder(fail="BOOM")
+    async with harness(infra, gate, prefetch=64, batch_max=50, group_handlers={DELAYED: group}) as h:
+        await hold_the_gate(h, gate)
+        envs = [make_envelope(delayed(n), "/test") for n in ("B1", "BOOM", "B2")]
+        await publish_typed(infra, envs)
+        await until(lambda: in_flight(h) == 4)
+        gate.opened.set()
+
+        async def done() -> bool:
+            return len(await h.effects()) >= 4
+        await wait_for(done)
+        await asyncio.sleep(0.5)
+        assert group.calls == [["B1", "BOOM", "B2"]]  # rolled back...
+        assert gate.calls == ["GATE", "B1", "BOOM", "B2"]  # ...and each handled on its own, once
+        assert sorted(e["note"] for e in await h.effects()) == ["B1", "B2", "BOOM", "GATE"]
+        assert sample("lcs_events_consumed_total", service=h.name, type=DELAYED, outcome="retried") == 0
+        await drained(h)
+
+
+async def test_a_group_is_acked_one_by_one_while_an_earlier_delivery_is_unsettled(
+        infra: Infra, acks: list[tuple[int | None, bool]], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A malformed delivery is still being dead-lettered (its DLQ publish hangs) when the valid
+    ones after it commit as a group: one `multiple=True` ack would settle it too, before its
+    copy is safe in the DLQ. So each is acked on its own; the channel stays healthy."""
+    gate = Gate()
+    dlq_open = asyncio.Event()
+    original = Bus.send_to_queue
+
+    async def slow_dlq(self: Bus, queue: str, *args: Any, **kw: Any) -> None:
+        if queue.endswith(".dlq"):
+            await dlq_open.wait()
+        await original(self, queue, *args, **kw)
+
+    monkeypatch.setattr(Bus, "send_to_queue", slow_dlq)
+    async with harness(infra, gate, prefetch=64, batch_max=50) as h:
+        await hold_the_gate(h, gate)
+        good = [make_envelope(delayed(f"G-{i}"), "/test") for i in range(5)]
+        await raw_publish_many(infra, [b"{not json", *(e.to_json() for e in good)])
+        await until(lambda: in_flight(h) == 7)  # GATE, the malformed one, five good
+        gate.opened.set()
+
+        async def five() -> bool:
+            return len(await h.effects()) >= 6
+        await wait_for(five)
+        await until(lambda: len(acks) >= 6)
+        assert not any(multiple for _, multiple in acks)  # GATE, then G-0..G-4 each on its own
+        dlq_open.set()
+        await until(lambda: in_flight(h) == 0)
+        later = [make_envelope(delayed(f"L-{i}"), "/test") for i in range(3)]
+        await raw_publish_many(infra, [e.to_json() for e in later])
+
+        async def all_done() -> bool:
+            return len(await h.effects()) >= 9
+        await wait_for(all_done)
+        assert len(await dlq_messages(infra, f"{h.name}.dlq")) == 1
+        await drained(h)
         assert h.buses[0].is_connected
 
 

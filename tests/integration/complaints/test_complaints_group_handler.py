@@ -1,0 +1,109 @@
+"""Registrations handled as a group (`apply_registrations`, the consumer's group handler) leave
+the complaints schema exactly as `apply_tracking_event` of each in turn: the shipment read model,
+the customer files (first sight, gaps filled, first_seen moved back) and proactive care, whose
+cases go through the one-event path — a key customer's shipment that was delayed before its
+registration arrived gets its care ticket — as does a waybill registered twice in the group."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import asyncpg
+
+from services.complaints import repository as repo
+from services.complaints.handlers import apply_registrations, apply_tracking_event
+from services.complaints.settings import ComplaintsSettings
+from shared.events import ShipmentDelayed, ShipmentDeparted
+from tests.conftest import Infra
+from tests.integration.group_support import T0, enveloped, in_transaction, registered, same_tables, twin_schemas
+
+SETTINGS = ComplaintsSettings(env="dev")
+TABLES = {
+    "shipments": ("waybill_no", ("updated_at",)),
+    "customers": ("customer_id", ("updated_at",)),
+    # a care ticket's id and times come from the clock when it is opened
+    "complaints": ("waybill_no", ("id", "opened_at", "last_action_at", "first_response_due", "resolution_due",
+                                  "created_at", "updated_at")),
+    "complaint_history": ("seq", ("seq", "complaint_id", "at", "details", "recorded_at")),
+    "outbox": ("seq", ("seq", "id", "body", "created_at")),
+}
+
+
+def delayed(no: str) -> ShipmentDelayed:
+    return ShipmentDelayed(waybill_no=no, eta=T0 + timedelta(days=3), promised_at=T0 + timedelta(days=2),
+                           delay_minutes=90, reason="slow_progress", detected_at=T0 + timedelta(hours=20))
+
+
+async def before(conn: asyncpg.Connection) -> None:
+    """Customers on file, and tracking events that came before their registrations."""
+    await repo.upsert_customer(conn, "KEY", {"key_flag": True, "name": "重点客户", "phone": "13700000000"},
+                               at=T0 - timedelta(days=30), actor="test")
+    await repo.upsert_customer(conn, "C-EXIST", {"name": "老客户", "email": "old@example.com"},
+                               at=T0 + timedelta(days=10), actor="test")
+    for event in (delayed("DELAYED-KEY"), delayed("DELAYED-PLAIN"),
+                  ShipmentDeparted(waybill_no="DEPARTED", station="BSH", at=T0 + timedelta(hours=2),
+                                   eta=T0 + timedelta(days=1), vehicle_id="V-1")):
+        [(e, env)] = enveloped([event])
+        await apply_tracking_event(conn, SETTINGS, e, env)
+
+
+GROUP = enveloped([
+    registered("N1", customer_id="C-NEW", shipper_name=None, shipper_email=None, shipper_phone="13811111111"),
+    registered("N2", customer_id="C-NEW", shipper_name="新客户", shipper_phone="13822222222",
+               registered_at=T0 - timedelta(days=1)),
+    registered("N2B", customer_id="C-NEW", shipper_name="别名", registered_at=T0 + timedelta(hours=2)),
+    registered("DELAYED-KEY", customer_id="KEY", shipper_name=None),
+    registered("N3", customer_id="C-EXIST", shipper_phone="13833333333", shipper_email="new@example.com"),
+    registered("TWICE", customer_id="C-A"),
+    registered("DEPARTED", customer_id="C-NEW"),
+    registered("TWICE", customer_id="C-B", registered_at=T0 + timedelta(hours=1)),
+    registered("DELAYED-PLAIN", customer_id="C-PLAIN"),
+    registered("N4", customer_id=None),
+    registered("N5", customer_id="C-NEW", shipper_email="late@example.com"),
+])
+
+
+async def test_a_group_of_registrations_gives_the_same_read_model_customers_and_care_as_one_by_one(
+        infra: Infra) -> None:
+    async with twin_schemas(infra, "complaints") as (one, grp):
+        for pool in (one, grp):
+            await in_transaction(pool, before)
+
+        async def one_by_one(conn: asyncpg.Connection) -> None:
+            for event, envelope in GROUP:
+                await apply_tracking_event(conn, SETTINGS, event, envelope)
+
+        async def as_group(conn: asyncpg.Connection) -> None:
+            await apply_registrations(conn, SETTINGS, GROUP)
+
+        await in_transaction(one, one_by_one)
+        await in_transaction(grp, as_group)
+        found = await same_tables(one, grp, TABLES)
+
+    customers = {c["customer_id"]: c for c in found["customers"]}
+    assert (customers["C-NEW"]["name"], customers["C-NEW"]["phone"], customers["C-NEW"]["email"]) == (
+        "新客户", "13811111111", "ops@example.com")  # N1 had none; N2 filled it, N5 came too late
+    assert customers["C-NEW"]["first_seen_at"] == T0 - timedelta(days=1)
+    assert (customers["C-EXIST"]["name"], customers["C-EXIST"]["phone"], customers["C-EXIST"]["email"]) == (
+        "老客户", "13833333333", "old@example.com")
+    assert customers["C-EXIST"]["first_seen_at"] == T0
+    [ticket] = found["complaints"]  # the key customer's delayed shipment; not the plain customer's
+    assert (ticket["waybill_no"], ticket["customer_id"], ticket["proactive"]) == ("DELAYED-KEY", "KEY", True)
+    shipments = {s["waybill_no"]: s for s in found["shipments"]}
+    assert shipments["TWICE"]["customer_id"] == "C-B"
+    assert shipments["DEPARTED"]["status"] == "in_transit" and shipments["DEPARTED"]["customer_id"] == "C-NEW"
+    assert [e["type"] for e in found["outbox"]] == ["complaints.complaint.opened.v1"]
+
+
+async def test_the_usual_group_takes_three_statements(infra: Infra) -> None:
+    """New waybills, no delay known: lock (create) the views, save them, record the customers."""
+    events = enveloped([registered(f"MANY-{i}", customer_id=f"C-{i % 3}") for i in range(50)])
+    async with twin_schemas(infra, "complaints") as (_, grp):
+        async with grp.acquire() as conn, conn.transaction():
+            statements: list[str] = []
+            conn.add_query_logger(lambda q: statements.append(q.query))
+            await apply_registrations(conn, SETTINGS, events)
+        ours = [q for q in statements if "shipments" in q or "customers" in q]  # not asyncpg's own
+        assert len(ours) == 3
+        assert await grp.fetchval("SELECT count(*) FROM shipments WHERE customer_id IS NOT NULL") == 50
+        assert await grp.fetchval("SELECT count(*) FROM customers") == 3
