@@ -244,49 +244,49 @@ def _limits_section(r: Results) -> list[str]:
 
 
 LIMITS_TEXT = """
-Written from the CPU table above, py-spy profiles of bench runs on this machine (the tables under "Profiles
-of this run" are this run's) and the group-commit histograms. The ceilings are single mechanisms running
-alone; every figure runs the service, PostgreSQL, RabbitMQ and the load generator on the same two cores, so
-a figure's ratio is bounded by how much *total* CPU one unit of work costs — and a Python service is one
-core at most.
+Written from the CPU table above, py-spy profiles of the services and `perf` profiles of the PostgreSQL
+backends during bench runs on this machine (the tables under "Profiles of this run" are this run's), and
+the group-commit histograms. The ceilings are single mechanisms running alone; every figure runs the
+service, PostgreSQL, RabbitMQ and the load generator on the same two cores, so a figure's ratio is bounded
+by how much *total* CPU one unit of work costs, and a Python service is one core at most. On a quiet
+machine the ceilings rise more than the figures do (a raw COPY or a bare endpoint has nothing else to
+wait for), so the same code shows a lower ratio on a quieter day: compare the CPU table between runs.
 
-**Figure 1, batch ingest — tracking's Python, about 35 µs per position.** The CPU table shows it: tracking
-spends about twice what PostgreSQL does per position, and one process cannot use more than one core, so one
-worker tops out near 1 / (tracking µs) positions per second; 0.4×C1 would need it under about 15 µs. What
-the profiles led to: the delay evaluation is batched per transaction (shipments with their stations in one
-query, the vehicles' sampled tracks in one, changed states in one `executemany`); the rules read a *sampled*
-track (`domain.sample_track`: one fix a minute per vehicle plus the newest and every late fix, partial index
-`positions_sampled_idx`) — before, the bench's 1 Hz feed made every batch read ~60 minutes × 25 vehicles of
-fixes, the largest single cost; the body is parsed and validated in one step by pydantic-core
-(`shared.web.parse_json_body`); fixes are `COPY`ed straight into `positions` inside a savepoint (a staging
-table + `ON CONFLICT` only when a batch repeats a stored fix); each vehicle's newest fix and sample are
-worked out from the locked rows and written in one `UPDATE`. What remains is spread thin over every fix:
-pydantic building the `PositionIn` objects, the domain checks, the `Incoming` tuples, grouping and
-sampling, asyncpg encoding the COPY, and per vehicle the ETA and delay rules. The way to more is more
-workers or replicas (the batch path holds no state between requests; vehicles' row locks keep concurrent
-batches correct), not a different single-worker path.
+**Figure 1, batch ingest: tracking's Python, about 17–20 µs per position, PostgreSQL about 10 µs.** One
+worker tops out near 1 / (tracking µs) positions per second, about 50–60k/s; 0.4×C1 would need tracking
+under about 10 µs when C1 is 230k rows/s. What the profiles led to, in order of effect: the delay
+evaluation is batched per transaction; the rules read a *sampled* track (`domain.sample_track`, partial
+index `positions_sampled_idx`): before, the bench's 1 Hz feed made every batch read ~60 minutes × 25
+vehicles of fixes; the evaluation's reads are per-vehicle index ranges (LATERAL), because a prepared
+statement's generic plan, cached while `positions` was small, kept seq-scanning it as it grew (perf showed
+`heap_getnextslot` on top of the backends); fixes are `COPY`ed straight into `positions` inside a
+savepoint; the body is parsed and validated in one step by pydantic-core; the batch check tests the common
+case in one expression per fix. What remains is spread thin over every fix (pydantic building the items,
+asyncpg encoding the COPY, grouping and sampling, the tuples). The way to more is more workers or replicas:
+the batch path holds no state between requests and the vehicles' row locks keep concurrent batches
+correct.
 
-**Figure 2, /osmand — about 0.8–1 ms of tracking CPU per request, against ~0.2 ms for `GET /livez`.** Row
-2a shows the HTTP stack itself is not the problem (it keeps most of C2). The rest is the request's share of
-its group commit — about ten fixes per group here, each group a constant handful of statements (vehicles
-locked by device, the fixes inserted from arrays, one vehicles `UPDATE`, the shipments with their stations,
-the sampled tracks as arrays, changed states, `COMMIT`) and the evaluation of every vehicle — plus parsing
-and the hand-off. With one device per connection and 32 connections, groups stay small, so the
-per-statement cost is shared by few fixes; two committers (`LCS_OSMAND_COMMITTERS`) overlap the groups, and
-pooled connections skip asyncpg's reset query on release. What is left to win is in the Python each fix
-costs (its evaluation and its share of the group's statements), not in the transaction.
+**Figure 2, /osmand: about 0.2 ms of tracking CPU and 0.1 ms of PostgreSQL per request.** The usual
+request is answered by a fast route in front of FastAPI's routing (`api.osmand_fast`,
+`shared.web.FastRoutes`: no route matching, dependency injection or Request/Response objects, only
+uvicorn and the outermost ASGI layers); the rest is the request's share of its
+group commit (about ten fixes per group with 32 devices: vehicles locked by device, the fixes stored and
+the vehicles moved in one statement, the shipments on board, the sampled tracks, `COMMIT`) and the
+evaluation of every vehicle. Evaluations that only refresh an ETA by seconds are not written
+(`domain.delay_state_worth_saving`), and the vehicles' fix update is heap-only (migration 0006), which took
+most of PostgreSQL's work off this path. 0.5×C2 would need the whole request, commit share included, at
+about the cost of a bare FastAPI hello-world; each group's statements are round trips that wait behind the
+other requests on the one event loop.
 
-**Figure 3, event pipeline — three consumers per event.** Every `tracking.shipment.registered.v1` is
-consumed by receipts, complaints and notifier, each validating the envelope with pydantic, running its
-handler's statements and acking, while the relay publishes with confirms and RabbitMQ routes into three
-quorum queues: the CPU table puts it at several milliseconds of CPU per event across the processes, where
-C3 spends a fraction of that on one queue with no database. Done: the consumer handles what is already
-waiting in one transaction (one inbox `INSERT … SELECT unnest`, the handlers in delivery order, one
-commit, then the acks; `LCS_CONSUMER_BATCH_MAX`); the relay publishes a batch under one deadline
-(`Bus.publish_many`; aio-pika's per-message timeout had wrapped every publish in a task of its own, doubling
-its CPU); a receipt's registration takes two statements when no earlier facts wait. Next would be
-set-based handlers (a group of registrations inserted with one statement per table), which changes the
-handler interface of every service.
+**Figure 3, event pipeline: about 1 ms of CPU per event across six processes.** Every
+`tracking.shipment.registered.v1` is consumed by receipts, complaints and notifier, while the relay
+publishes with confirms and RabbitMQ routes each event into three quorum queues (C3 is one queue, one
+consumer, no database). Done: the consumer handles what is waiting in one transaction; registrations go to
+set-based group handlers (a few statements per group instead of two to five per event); a group is settled
+with one `ack(multiple=True)`; deliveries are read straight off aiormq (aio-pika's message object and extra
+task per delivery cost a good part of each event); the relay publishes a batch under one deadline. What is
+left is spread over the processes: RabbitMQ's three queues, aiormq/pamqp decoding frames in Python,
+pydantic validating each envelope and event, and the relay writing one socket send per message.
 
 **Figure 4, latency.** The stages in the table show where the time goes: relay → quorum-queue confirm →
 notifier consumer transaction, then the dispatcher's claim, SMTP and SMS.
