@@ -22,26 +22,12 @@ ACTIVE = ("queued", "deferred")
 
 
 async def upsert_shipment(conn: asyncpg.Connection, e: ShipmentRegistered) -> None:
-    await conn.execute(
-        """
-        INSERT INTO shipments (waybill_no, origin, destination, via, shipper, consignee, shipper_customer_id,
-                               pieces, promised_at, registered_at)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-        ON CONFLICT (waybill_no) DO UPDATE SET
-            origin = EXCLUDED.origin, destination = EXCLUDED.destination, via = EXCLUDED.via,
-            shipper = EXCLUDED.shipper, consignee = EXCLUDED.consignee,
-            shipper_customer_id = EXCLUDED.shipper_customer_id, pieces = EXCLUDED.pieces,
-            promised_at = EXCLUDED.promised_at, registered_at = EXCLUDED.registered_at, updated_at = now()
-        WHERE shipments.registered_at <= EXCLUDED.registered_at
-        """,
-        e.waybill_no, e.origin, e.destination, list(e.via), e.shipper.model_dump(mode="json"),
-        e.consignee.model_dump(mode="json"), e.shipper.customer_id, e.cargo.pieces, e.promised_at,
-        e.registered_at,
-    )
+    """Store a registration's contacts and stations; an older registration never overwrites a newer one."""
+    await upsert_shipments(conn, [e])
 
 
 async def upsert_shipments(conn: asyncpg.Connection, registrations: Sequence[ShipmentRegistered]) -> None:
-    """`upsert_shipment` for several distinct waybills in one statement."""
+    """`upsert_shipment` for several distinct waybills in one statement (the one statement both use)."""
     if not registrations:
         return
     ordered = sorted(registrations, key=lambda e: e.waybill_no)
