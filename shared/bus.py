@@ -28,6 +28,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import aio_pika
+import aiormq
 import asyncpg
 from aio_pika.abc import (
     AbstractChannel,
@@ -169,10 +170,19 @@ class Bus:
         or what went wrong. One deadline for the lot: a timeout per message would make aio-pika
         wrap each publish in a task of its own, which doubles the CPU a relayed event costs."""
         exchange = await self._ready_exchange(timeout)
-        publishes = [exchange.publish(aio_pika.Message(
-            body, message_id=message_id, type=type_, content_type=CONTENT_TYPE,
-            delivery_mode=aio_pika.DeliveryMode.PERSISTENT, app_id=self.service,
-        ), routing_key=routing_key, timeout=None) for body, routing_key, message_id, type_ in events]
+        if self._channel is None:
+            raise BusUnavailable("broker not connected")
+        # Straight on aiormq, the channel under aio-pika's: aio-pika's `Message` copies every
+        # property through a checking `__setattr__`, a quarter of the relay's CPU per event. Same
+        # frames, same confirms: unroutable is confirmed (aio-pika's on_return_raises=False), a
+        # broker nack is an exception.
+        channel = await self._channel.get_underlay_channel()
+        name = exchange.name
+        publishes = [channel.basic_publish(body, exchange=name, routing_key=routing_key, mandatory=True,
+                                           properties=aiormq.spec.Basic.Properties(
+                                               content_type=CONTENT_TYPE, delivery_mode=2, message_id=message_id,
+                                               message_type=type_, app_id=self.service))
+                     for body, routing_key, message_id, type_ in events]
         pending = asyncio.gather(*publishes, return_exceptions=True)
         try:
             results = await asyncio.wait_for(pending, timeout)
