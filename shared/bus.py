@@ -310,9 +310,11 @@ class Consumer:
     in an in-process queue; one worker per channel takes *whatever is already waiting*,
     up to `batch_max`, and handles it as one group in one transaction: one inbox insert
     for all, the handlers of the fresh events in delivery order, one commit, then the
-    acks. It never waits for a group to fill, so a quiet queue still gets one-event
+    acks. A quiet queue never waits for a group to fill, so it still gets one-event
     transactions (no added latency); under load the groups grow by themselves while the
-    previous one commits, which is why `prefetch` should be about twice `batch_max`.
+    previous one commits, which is why `prefetch` should be about twice `batch_max`. Under
+    load (the previous group held more than one event) the worker lingers `linger_ms` for
+    what is on its way before taking a group, unless half a batch already waits.
     Handling is serialised per process (one group at a time): the group, not concurrency,
     amortises the commit.
 
@@ -353,7 +355,8 @@ class Consumer:
 
     def __init__(self, *, service: str, bus: Bus, pool: asyncpg.Pool, handlers: Mapping[str, Handler],
                  group_handlers: Mapping[str, GroupHandler] | None = None,
-                 prefetch: int = 200, batch_max: int = 100, retry_delays_ms: list[int] | None = None) -> None:
+                 prefetch: int = 200, batch_max: int = 100, linger_ms: float = 0.0,
+                 retry_delays_ms: list[int] | None = None) -> None:
         self.service = service
         self.bus = bus
         self.pool = pool
@@ -364,6 +367,7 @@ class Consumer:
             raise ValueError(f"group handlers without a one-event handler: {sorted(unknown)}")
         self.prefetch = prefetch
         self.batch_max = max(1, batch_max)
+        self.linger = max(0.0, linger_ms) / 1000.0
         self.retry_delays_ms = list(retry_delays_ms if retry_delays_ms is not None else [1000, 5000, 30000])
         self.queue_name = service
         self.dlq_name = f"{service}.dlq"
@@ -525,10 +529,17 @@ class Consumer:
 
     async def _work(self, feed: _Feed) -> None:
         """The batch worker: take what is waiting (at least one, at most `batch_max`), handle it."""
+        busy = False
         while True:
             group = [await feed.pending.get()]
+            # Linger only under load (the previous group was not a lone event) and while less than
+            # half a batch waits: the deliveries on their way join this group, so each event's
+            # share of the statements, the commit and the ack shrinks. A quiet queue never waits.
+            if self.linger and busy and feed.pending.qsize() < self.batch_max // 2:
+                await asyncio.sleep(self.linger)
             while len(group) < self.batch_max and not feed.pending.empty():
                 group.append(feed.pending.get_nowait())
+            busy = len(group) > 1
             try:
                 self._batch_size.observe(len(group))
                 if len(group) == 1:

@@ -123,7 +123,8 @@ class ServiceHost:
         if handlers:
             self._consumer = Consumer(service=spec.name, bus=bus, pool=pool, handlers=handlers,
                                       group_handlers=spec.group_handlers(rt), prefetch=s.prefetch,
-                                      batch_max=s.consumer_batch_max, retry_delays_ms=s.retry_delays_ms)
+                                      batch_max=s.consumer_batch_max, linger_ms=s.consumer_linger_ms,
+                                      retry_delays_ms=s.retry_delays_ms)
             bus.on_connect(self._consumer.start)
             depth = QueueDepthSampler(bus, service=spec.name, retry_levels=len(s.retry_delays_ms))
             self._tasks.append(asyncio.create_task(depth.run(), name="queue-depth"))

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import subprocess
+import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
@@ -49,7 +50,7 @@ class Harness:
     def __init__(self, infra: Infra, handler: Callable[[asyncpg.Connection, Any, Envelope], Awaitable[None]],
                  retry_delays_ms: list[int] | None = None, prefetch: int = 16, batch_max: int = 100,
                  handlers: dict[str, Handler] | None = None,
-                 group_handlers: dict[str, GroupHandler] | None = None) -> None:
+                 group_handlers: dict[str, GroupHandler] | None = None, linger_ms: float = 0.0) -> None:
         self.infra = infra
         self.name = f"svc_{uuid.uuid4().hex[:8]}"
         self.handler = handler
@@ -58,6 +59,7 @@ class Harness:
         self.retry_delays_ms = retry_delays_ms or [100, 200]
         self.prefetch = prefetch
         self.batch_max = batch_max
+        self.linger_ms = linger_ms
         self.tasks: list[asyncio.Task[Any]] = []
 
     async def start(self, *, relays: int = 1, consumers: int = 1) -> None:
@@ -73,7 +75,7 @@ class Harness:
         for i in range(consumers):
             c = Consumer(service=self.name, bus=self.buses[i], pool=self.pool, handlers=self.handlers,
                          group_handlers=self.group_handlers, prefetch=self.prefetch, batch_max=self.batch_max,
-                         retry_delays_ms=self.retry_delays_ms)
+                         linger_ms=self.linger_ms, retry_delays_ms=self.retry_delays_ms)
             self.buses[i].on_connect(c.start)
             self.consumers.append(c)
         for i in range(relays):
@@ -107,7 +109,7 @@ async def harness(infra: Infra, handler: Any = None, **kw: Any) -> AsyncIterator
         await conn.execute("INSERT INTO effects (event_id, note) VALUES ($1, $2)", env.id, event.waybill_no)
 
     h = Harness(infra, handler or record, kw.pop("retry_delays_ms", None), **{
-        k: kw.pop(k) for k in ("prefetch", "batch_max", "handlers", "group_handlers") if k in kw})
+        k: kw.pop(k) for k in ("prefetch", "batch_max", "handlers", "group_handlers", "linger_ms") if k in kw})
     await h.start(**kw)
     try:
         yield h
@@ -345,6 +347,33 @@ async def test_events_published_quickly_are_handled_in_groups_exactly_once(infra
         assert sample("lcs_events_consumed_total", service=h.name, type="tracking.shipment.delayed.v1",
                       outcome="processed") == 151
         assert in_flight(h) == 0
+
+
+async def test_the_consumer_lingers_only_under_load(infra: Infra) -> None:
+    """LCS_CONSUMER_LINGER_MS: a lone event on a quiet queue is handled at once; after a group of
+    several (the queue is busy) the worker waits the linger for more before its next group."""
+    async with harness(infra, prefetch=64, batch_max=50, linger_ms=1500) as h:
+        async def applied(n: int) -> Callable[[], Awaitable[bool]]:
+            async def check() -> bool:
+                return len(await h.effects()) >= n
+            return check
+
+        started = time.monotonic()
+        async with h.pool.acquire() as conn, conn.transaction():
+            await publish(conn, delayed("QUIET-1"), source="/test")
+        await wait_for(await applied(1), 10)
+        assert time.monotonic() - started < 1.2  # no linger on a quiet queue
+
+        async with h.pool.acquire() as conn, conn.transaction():
+            for i in range(30):
+                await publish(conn, delayed(f"BURST-{i}"), source="/test")
+        await wait_for(await applied(31), 20)
+        assert sample("lcs_consumer_batch_size_count", service=h.name) < 31  # the burst came in groups
+        started = time.monotonic()
+        async with h.pool.acquire() as conn, conn.transaction():
+            await publish(conn, delayed("AFTER-BURST"), source="/test")
+        await wait_for(await applied(32), 20)
+        assert time.monotonic() - started >= 1.2  # busy: the worker lingered for more
 
 
 async def test_a_failing_handler_in_a_group_retries_only_its_event(infra: Infra) -> None:
