@@ -281,7 +281,8 @@ other requests on the one event loop.
 **Figure 3, event pipeline: about 1 ms of CPU per event across six processes.** Every
 `tracking.shipment.registered.v1` is consumed by receipts, complaints and notifier, while the relay
 publishes with confirms and RabbitMQ routes each event into three quorum queues (C3 is one queue, one
-consumer, no database). Done: the consumer handles what is waiting in one transaction; registrations go to
+consumer, no database). Done: the consumer handles what is waiting in one transaction, and under load
+lingers a moment for what is on its way (`LCS_CONSUMER_LINGER_MS`) so groups grow; registrations go to
 set-based group handlers (a few statements per group instead of two to five per event); a group is settled
 with one `ack(multiple=True)`; deliveries are read straight off aiormq (aio-pika's message object and extra
 task per delivery cost a good part of each event); the relay publishes a batch under one deadline, straight
