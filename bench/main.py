@@ -451,8 +451,8 @@ class Bench:
         out: dict[str, float] = {}
         for line in text.splitlines():
             name, _, value = line.partition(" ")
-            if name.startswith(("lcs_tracking_osmand_group_size_", "lcs_tracking_osmand_commit_seconds_")) and \
-                    name.endswith(("_sum", "_count")):
+            if (name.startswith(("lcs_tracking_osmand_group_size_", "lcs_tracking_osmand_commit_seconds_"))
+                    and name.endswith(("_sum", "_count"))) or name == "lcs_tracking_shipments_evaluated_total":
                 out[name] = float(value)
         return out
 
@@ -481,6 +481,9 @@ class Bench:
                 self.r.add("osmand_group", delta.get("lcs_tracking_osmand_group_size_sum", 0.0) / groups)
                 self.r.add("osmand_commit_ms", 1000 * delta.get("lcs_tracking_osmand_commit_seconds_sum", 0.0)
                            / max(1.0, delta.get("lcs_tracking_osmand_commit_seconds_count", 0.0)))
+            requests = groups and delta.get("lcs_tracking_osmand_group_size_sum", 0.0)
+            if requests:  # every device carries one shipment: evaluations per fix
+                self.r.add("osmand_evaluated", delta.get("lcs_tracking_shipments_evaluated_total", 0.0) / requests)
             self.r.add("osmand", res["rate"])
             self.r.add("osmand_p50_ms", res["p50_ms"] or 0)
             log(f"figure 2 run {run + 1}: {res['rate']:,.0f} req/s (p50 {res['p50_ms']:.1f} ms; "

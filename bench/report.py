@@ -65,7 +65,10 @@ def render(r: Results, targets: dict[str, float], batch: int) -> str:
               f"as C2, one device (vehicle with a shipment on board) per connection, each answered after its "
               f"group commit; p50 {_n(m('osmand_p50_ms'), ' ms', 1)}; mean group "
               f"{_n(m('osmand_group'), ' fixes', 1)}, mean group commit {_n(m('osmand_commit_ms'), ' ms', 1)} "
-              f"(tracking's `lcs_tracking_osmand_*` histograms over the run); {runs}")
+              f"(tracking's `lcs_tracking_osmand_*` histograms over the run); each device's fixes are 1 s apart "
+              f"in feed time, so with `LCS_EVALUATION_INTERVAL_SECONDS` 15 about one in 15 re-evaluates its "
+              f"shipment: {_n(m('osmand_evaluated'), ' shipments evaluated per request', 3)} "
+              f"(`lcs_tracking_shipments_evaluated_total`); {runs}")
     ratio_row("3 Event pipeline", m("pipeline"), " events/s", c3, "C3", targets["pipeline"],
               f"{cfg.pipeline_n:,} `tracking.shipment.registered.v1` envelopes inserted into tracking's outbox in "
               f"one transaction (+ NOTIFY) → relay → RabbitMQ → receipts' consumer; timed from commit until "
@@ -252,7 +255,9 @@ by how much *total* CPU one unit of work costs, and a Python service is one core
 machine the ceilings rise more than the figures do (a raw COPY or a bare endpoint has nothing else to
 wait for), so the same code shows a lower ratio on a quieter day: compare the CPU table between runs.
 
-**Figure 1, batch ingest: tracking's Python, about 17–20 µs per position, PostgreSQL about 10 µs.** One
+**Figure 1, batch ingest: tracking's Python, about 17–20 µs per position, PostgreSQL about 10 µs.** Each
+batch carries 20 s of 1 Hz fixes per vehicle, more than the evaluation interval, so every batch evaluates
+every vehicle's shipments. One
 worker tops out near 1 / (tracking µs) positions per second, about 50–60k/s; 0.4×C1 would need tracking
 under about 10 µs when C1 is 230k rows/s. What the profiles led to, in order of effect: the delay
 evaluation is batched per transaction; the rules read a *sampled* track (`domain.sample_track`, partial
@@ -266,17 +271,20 @@ asyncpg encoding the COPY, grouping and sampling, the tuples). The way to more i
 the batch path holds no state between requests and the vehicles' row locks keep concurrent batches
 correct.
 
-**Figure 2, /osmand: about 0.2 ms of tracking CPU and 0.1 ms of PostgreSQL per request.** The usual
+**Figure 2, /osmand: about 0.15 ms of tracking CPU and 0.07 ms of PostgreSQL per request.** The usual
 request is answered by a fast route in front of FastAPI's routing (`api.osmand_fast`,
 `shared.web.FastRoutes`: no route matching, dependency injection or Request/Response objects, only
-uvicorn and the outermost ASGI layers); the rest is the request's share of its
-group commit (about ten fixes per group with 32 devices: vehicles locked by device, the fixes stored and
-the vehicles moved in one statement, the shipments on board, the sampled tracks, `COMMIT`) and the
-evaluation of every vehicle. Evaluations that only refresh an ETA by seconds are not written
-(`domain.delay_state_worth_saving`), and the vehicles' fix update is heap-only (migration 0006), which took
-most of PostgreSQL's work off this path. 0.5×C2 would need the whole request, commit share included, at
-about the cost of a bare FastAPI hello-world; each group's statements are round trips that wait behind the
-other requests on the one event loop.
+uvicorn and the outermost ASGI layers); the rest is the request's share of its group commit (about ten
+fixes per group with 32 devices: vehicles locked by device, the fixes stored and the vehicles moved in one
+statement, `COMMIT`). A live feed re-evaluates a vehicle's shipments at most once per
+`LCS_EVALUATION_INTERVAL_SECONDS` (15) of its feed (`domain.evaluation_due`): the bench's devices send
+fixes 1 s apart in feed time, like 1 Hz trackers, so about one request in 15 pays the evaluation (the
+shipments with their stations, the sampled track, the rules) — the row above gives the measured share.
+Before that rule, the evaluation at every fix was more than a third of the request's CPU; a device
+reporting every 15 s or less often is still evaluated at every fix, and a 1 Hz device's delay notice can
+wait up to the interval (figure 4 measures a vehicle due for evaluation). Evaluations that only refresh
+an ETA by seconds are not written (`domain.delay_state_worth_saving`), and the vehicles' fix update is
+heap-only (migration 0006).
 
 **Figure 3, event pipeline: about 1 ms of CPU per event across six processes.** Every
 `tracking.shipment.registered.v1` is consumed by receipts, complaints and notifier, while the relay

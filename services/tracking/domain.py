@@ -140,6 +140,9 @@ class EtaConfig:
     # `sample_track`): a 1 Hz feed then costs the evaluation what a 1-a-minute feed costs.
     # 0 = every fix is read.
     track_sample_seconds: float = 60.0
+    # A live feed re-evaluates a vehicle's shipments at most once per this many seconds of its
+    # feed (see `evaluation_due`). 0 = at every fix.
+    evaluation_interval_seconds: float = 15.0
 
     def __post_init__(self) -> None:
         positive = (
@@ -162,6 +165,7 @@ class EtaConfig:
             "stopped_speed_kmh",
             "stopped_radius_km",
             "track_sample_seconds",
+            "evaluation_interval_seconds",
         )
         for name in non_negative:
             if not getattr(self, name) >= 0:
@@ -769,6 +773,24 @@ def sample_track(
         else:
             flags.append(at < last_sample_at)
     return flags, last_sample_at
+
+
+def evaluation_due(newest_fix_at: datetime, last_evaluated_at: datetime | None,
+                   cfg: EtaConfig = DEFAULT_ETA_CONFIG) -> bool:
+    """Whether a vehicle whose newest fix advanced to ``newest_fix_at`` has its shipments
+    re-evaluated now, given when its feed last evaluated them (the fix time, None = never).
+
+    Why: a tracker reporting every second would recompute every shipment's ETA every second,
+    although an ETA moves by seconds between two fixes; that evaluation was most of what a
+    device fix cost. So a live feed evaluates a vehicle at most once per
+    ``evaluation_interval_seconds`` of its feed (fix time, so a replay decides alike). The first
+    fix after a quiet spell, and every fix of a device reporting less often than that, is
+    evaluated at once; on a dense feed, the position that makes a shipment late is noticed at
+    the latest one interval later. Scans, notes and the stale sweep evaluate regardless.
+    """
+    if last_evaluated_at is None or cfg.evaluation_interval_seconds <= 0:
+        return True
+    return newest_fix_at - last_evaluated_at >= timedelta(seconds=cfg.evaluation_interval_seconds)
 
 
 def effective_delay_reason(inferred: DelayReason, note_reason: DelayReason | str | None) -> DelayReason:

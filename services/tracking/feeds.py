@@ -32,6 +32,7 @@ from services.tracking import repository as repo
 from services.tracking.domain import (
     DomainError,
     Fix,
+    evaluation_due,
     parse_osmand,
     parse_traccar_forward,
     position_problems,
@@ -102,10 +103,12 @@ async def ingest(conn: asyncpg.Connection, rt: Runtime, items: Sequence[Incoming
         records.extend((*f, flag) for f, flag in zip(fixes, flags, strict=True))
         newest = fixes[-1]
         moved = row["last_fix_at"] is None or row["last_fix_at"] < newest.at
+        # evaluated at its newest fix (an out-of-order fix never rolls the vehicle back), when due
+        due = moved and evaluation_due(newest.at, row["last_evaluated_at"], cfg)
         if moved or sample_at != row["last_sample_at"]:
             changes.append((vid, (newest.at, newest.lat, newest.lon, newest.speed_kmh, newest.heading)
-                            if moved else None, sample_at))
-        if moved:  # evaluated at its newest fix; an out-of-order fix never rolls the vehicle back
+                            if moved else None, sample_at, newest.at if due else None))
+        if due:
             advanced.append({**row, "last_fix_at": newest.at, "last_lat": newest.lat, "last_lon": newest.lon,
                              "last_speed_kmh": newest.speed_kmh, "last_heading": newest.heading})
     stored = await repo.store_fixes(conn, records, changes)

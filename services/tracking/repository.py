@@ -83,7 +83,7 @@ async def vehicles_by_id(conn: asyncpg.Connection, ids: Sequence[str]) -> dict[s
 
 
 _INGEST_VEHICLE_COLUMNS = ("vehicle_id, device_id, plate, carrier, last_fix_at, last_lat, last_lon, last_speed_kmh, "
-                           "last_heading, last_sample_at")
+                           "last_heading, last_sample_at, last_evaluated_at")
 
 
 async def _lock_vehicles_where(conn: asyncpg.Connection, column: str, values: Sequence[str]) -> list[Record]:
@@ -184,19 +184,19 @@ async def store_positions(conn: asyncpg.Connection, records: Sequence[tuple[Any,
 
 
 def _vehicle_fixes_update(first: int) -> str:
-    """The UPDATE that moves each vehicle to its newest fix and sample, its 7 arrays numbered
+    """The UPDATE that moves each vehicle to its newest fix, sample and evaluation, its 8 arrays numbered
     from parameter `first` on (alone, or inside `_STORE_SMALL`)."""
-    p = [f"${first + i}" for i in range(7)]
+    p = [f"${first + i}" for i in range(8)]
     return f"""
         UPDATE vehicles v SET
             last_fix_at = COALESCE(n.at, v.last_fix_at), last_lat = COALESCE(n.lat, v.last_lat),
             last_lon = COALESCE(n.lon, v.last_lon),
             last_speed_kmh = CASE WHEN n.at IS NULL THEN v.last_speed_kmh ELSE n.speed_kmh END,
             last_heading = CASE WHEN n.at IS NULL THEN v.last_heading ELSE n.heading END,
-            last_sample_at = n.sample_at
+            last_sample_at = n.sample_at, last_evaluated_at = COALESCE(n.evaluated_at, v.last_evaluated_at)
         FROM unnest({p[0]}::text[], {p[1]}::timestamptz[], {p[2]}::float8[], {p[3]}::float8[], {p[4]}::float8[],
-                    {p[5]}::float8[], {p[6]}::timestamptz[])
-             AS n(vehicle_id, at, lat, lon, speed_kmh, heading, sample_at)
+                    {p[5]}::float8[], {p[6]}::timestamptz[], {p[7]}::timestamptz[])
+             AS n(vehicle_id, at, lat, lon, speed_kmh, heading, sample_at, evaluated_at)
         WHERE v.vehicle_id = n.vehicle_id"""
 
 
@@ -208,20 +208,23 @@ _STORE_SMALL = (f"WITH stored AS ({_INSERT_FROM_ARRAYS} RETURNING 1), "
                 f"moved AS ({_vehicle_fixes_update(len(_POSITION_TYPES) + 1)} RETURNING 1) "
                 "SELECT count(*) FROM stored")
 
-VehicleFix = tuple[str, tuple[Any, ...] | None, datetime | None]
+# (vehicle id, its new newest fix (at, lat, lon, speed_kmh, heading) or None, its newest sample
+# time, the fix time its shipments were evaluated at now or None)
+VehicleFix = tuple[str, tuple[Any, ...] | None, datetime | None, datetime | None]
 
 
 def _vehicle_fix_arrays(changes: Sequence[VehicleFix]) -> list[list[Any]]:
     fixes = [c[1] or (None, None, None, None, None) for c in changes]
     return [[c[0] for c in changes], [f[0] for f in fixes], [f[1] for f in fixes], [f[2] for f in fixes],
-            [f[3] for f in fixes], [f[4] for f in fixes], [c[2] for c in changes]]
+            [f[3] for f in fixes], [f[4] for f in fixes], [c[2] for c in changes], [c[3] for c in changes]]
 
 
 async def store_fixes(conn: asyncpg.Connection, records: Sequence[tuple[Any, ...]],
                       changes: Sequence[VehicleFix]) -> int:
     """Store fixes (`store_positions`) and move each changed vehicle (locked by the caller) to its
-    new newest fix `(at, lat, lon, speed_kmh, heading)` (None: the fixes did not advance it) and
-    its newest sample time. Returns how many fixes were new. A few fixes take one statement for
+    new newest fix `(at, lat, lon, speed_kmh, heading)` (None: the fixes did not advance it), its
+    newest sample time and, when its shipments are evaluated now, that fix time (`VehicleFix`).
+    Returns how many fixes were new. A few fixes take one statement for
     both; a batch is COPYed, then one UPDATE moves its vehicles."""
     if 0 < len(records) <= _SMALL:
         if not conn.is_in_transaction():

@@ -82,6 +82,8 @@ DELAY_EVENTS = Counter("lcs_tracking_delay_events_total", "delayed / recovered e
 SHIPMENTS_REGISTERED = Counter("lcs_tracking_shipments_registered_total", "shipments registered")
 SCANS = Counter("lcs_tracking_scans_total", "scans recorded", ["type"])
 STALE_EVENTS = Counter("lcs_tracking_vehicle_stale_total", "vehicle stale events emitted")
+EVALUATED = Counter("lcs_tracking_shipments_evaluated_total",
+                    "in-transit shipments whose ETA and delay were evaluated (per vehicle evaluation)")
 
 REGISTERING_ROLES = frozenset({*DESK, "branch"})
 
@@ -447,6 +449,7 @@ async def evaluate_vehicles(conn: asyncpg.Connection, rt: Runtime,
             DELAY_EVENTS.labels(decision.event.value).inc()
     if changed:
         await repo.save_delay_states(conn, changed)
+    EVALUATED.inc(result.shipments)
     return result
 
 

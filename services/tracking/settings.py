@@ -34,6 +34,12 @@ class TrackingSettings(Settings):
         default=60.0, ge=0, le=3600,
         description="The delay rules read each vehicle's track thinned to one fix per this many seconds "
                     "(plus its newest and every late fix); every fix is stored. 0 = read every fix.")
+    evaluation_interval_seconds: float = Field(
+        default=15.0, ge=0, le=3600,
+        description="A live feed re-evaluates a vehicle's shipments (ETA, delay) at most once per this many "
+                    "seconds of its feed: a 1 Hz tracker is evaluated every 15th fix, a device reporting less "
+                    "often at every fix; a dense feed's delay notice waits at most this long. Scans, notes and "
+                    "the stale sweep evaluate regardless. 0 = at every fix.")
 
     # --- positions ---
     position_max_speed_kmh: float = Field(default=300.0, gt=0)
@@ -79,6 +85,7 @@ class TrackingSettings(Settings):
             stopped_radius_km=self.stopped_radius_km,
             no_signal_minutes=self.no_signal_minutes,
             track_sample_seconds=self.track_sample_seconds,
+            evaluation_interval_seconds=self.evaluation_interval_seconds,
         )
 
     def position_limits(self) -> PositionLimits:

@@ -104,6 +104,37 @@ def test_a_dense_feed_is_all_stored_and_read_as_a_one_a_minute_track(api, infra:
                vid)[0]["last_fix_at"] == t0 + timedelta(seconds=2699)
 
 
+def test_a_dense_feed_evaluates_each_vehicle_once_per_interval(api, infra: Infra, world: World) -> None:  # type: ignore[no-untyped-def]
+    """LCS_EVALUATION_INTERVAL_SECONDS (15): fixes a second apart are all stored and move the
+    vehicle, but its shipments are evaluated at most once per 15 s of its feed; the position that
+    makes the shipment late is noticed at the next evaluation, within the interval."""
+    vid, dev = new_vehicle(api, infra)
+    t0 = now() - minutes(10)
+    waybill = register(api, infra, world, promised_at=t0 + minutes(150), via=[])
+    assert scan(api, infra, waybill, "departed", world.sh, t0, vid).status_code == 201
+
+    def post(second: int, lat: float, lon: float) -> dict:  # type: ignore[type-arg]
+        r = post_positions(api, infra, [fix(vid, t0 + timedelta(seconds=second), lat, lon, 70.0)])
+        assert r.status_code == 200, r.text
+        return r.json()  # type: ignore[no-any-return]
+
+    assert post(0, *SH)["evaluated_shipments"] == 1  # never evaluated: at once
+    assert post(5, SH[0] + 1e-4, SH[1])["evaluated_shipments"] == 0
+    # 500 km away with 150 minutes to go: this fix makes it late, 10 s after the last evaluation
+    far = (SH[0] + 4.5, SH[1])
+    assert post(10, *far)["evaluated_shipments"] == 0
+    assert events(infra, waybill, "delayed") == []
+    vehicle = sql(infra, "SELECT last_fix_at, last_evaluated_at FROM tracking.vehicles WHERE vehicle_id = $1", vid)[0]
+    assert vehicle["last_fix_at"] == t0 + timedelta(seconds=10) and vehicle["last_evaluated_at"] == t0
+    assert post(15, *far)["evaluated_shipments"] == 1  # 15 s on: evaluated, late
+    assert len(events(infra, waybill, "delayed")) == 1
+    # the device feed follows the same rule
+    ts = int((t0 + timedelta(seconds=20)).timestamp())
+    assert api.get("/osmand", params={"id": dev, "lat": far[0], "lon": far[1], "timestamp": ts}).status_code == 200
+    assert sql(infra, "SELECT last_evaluated_at FROM tracking.vehicles WHERE vehicle_id = $1",
+               vid)[0]["last_evaluated_at"] == t0 + timedelta(seconds=15)
+
+
 @pytest.mark.parametrize(("bad", "field"), [
     ({"lat": 95.0}, "lat"), ({"lon": -190.0}, "lon"), ({"speed_kmh": -1.0}, "speed_kmh"),
     ({"speed_kmh": 900.0}, "speed_kmh"), ({"heading": 400.0}, "heading"),

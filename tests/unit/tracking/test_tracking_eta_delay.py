@@ -22,6 +22,7 @@ from services.tracking.domain import (
     estimate_eta,
     estimate_eta_from_fixes,
     evaluate_delay,
+    evaluation_due,
     haversine_km,
     infer_delay_reason,
     is_stale,
@@ -430,3 +431,20 @@ LATE = DelayState(True, T0 + minutes(400), 40, DelayReason.TRAFFIC_JAM, eta=T0 +
 )
 def test_delay_state_worth_saving(case: str, previous: DelayState, new: DelayState, written: bool) -> None:
     assert delay_state_worth_saving(previous, new) is written, case
+
+
+@pytest.mark.parametrize(
+    ("case", "after_s", "last", "interval", "due"),
+    [
+        ("never evaluated", 0, None, 15.0, True),
+        ("a second later", 1, 0, 15.0, False),
+        ("14.9 s later", 14.9, 0, 15.0, False),
+        ("exactly the interval", 15, 0, 15.0, True),
+        ("a device reporting every 30 s", 30, 0, 15.0, True),
+        ("interval 0: every fix", 1, 0, 0.0, True),
+    ],
+)
+def test_evaluation_due(case: str, after_s: float, last: float | None, interval: float, due: bool) -> None:
+    cfg = EtaConfig(evaluation_interval_seconds=interval)
+    last_at = None if last is None else T0 + timedelta(seconds=last)
+    assert evaluation_due(T0 + timedelta(seconds=after_s), last_at, cfg) is due, case
