@@ -135,7 +135,7 @@ async def mark_stale_reported(conn: asyncpg.Connection, vehicle_id: str, last_fi
 # --- positions --------------------------------------------------------------------------
 
 # The columns a stored fix is written with, and their types: the COPY column list, the staging
-# table and the array casts of the small-group INSERT all come from here.
+# table and the array casts of the small-group INSERT (`_STORE_SMALL`) all come from here.
 _POSITION_TYPES = (("vehicle_id", "text"), ("at", "timestamptz"), ("lat", "float8"), ("lon", "float8"),
                    ("speed_kmh", "float8"), ("heading", "float8"), ("altitude", "float8"), ("accuracy", "float8"),
                    ("battery", "float8"), ("sampled", "boolean"))
@@ -147,25 +147,15 @@ _INSERT_FROM_ARRAYS = (
 _STAGING = "positions_in"
 _STAGING_DDL = (f"CREATE TEMP TABLE IF NOT EXISTS {_STAGING} ("
                 + ", ".join(f"{name} {t}" for name, t in _POSITION_TYPES) + ") ON COMMIT DELETE ROWS")
-_SMALL = 64  # up to this many fixes, one INSERT ... SELECT unnest beats a savepoint + COPY
+_SMALL = 64  # up to this many fixes, one statement (INSERT ... SELECT unnest) beats a savepoint + COPY
 
 
-async def store_positions(conn: asyncpg.Connection, records: Sequence[tuple[Any, ...]]) -> int:
-    """Store fixes (tuples in POSITION_COLUMNS order); a fix already stored (same vehicle, same
-    time) is kept once. Returns how many were new.
-
-    Shaped for the ingest hot path. A few fixes (an /osmand group): one INSERT from arrays with
-    ON CONFLICT DO NOTHING. Many: they are COPYed straight into `positions` (one pass,
-    what the benchmark's raw-COPY ceiling does) inside a savepoint. Only when that hits the
-    primary key (a retried batch, a fix sent twice) does it roll back to the savepoint and take
-    the slower path: COPY into a session temp table, then INSERT ... ON CONFLICT DO NOTHING.
-    """
-    if not conn.is_in_transaction():
-        raise RuntimeError("store_positions must run inside a transaction")
-    if len(records) <= _SMALL:  # a group commit of a few devices: one statement, duplicates included
-        columns = list(zip(*records, strict=True))
-        status: str = await conn.execute(_INSERT_FROM_ARRAYS, *columns)
-        return int(status.split()[-1])
+async def _copy_positions(conn: asyncpg.Connection, records: Sequence[tuple[Any, ...]]) -> int:
+    """Many fixes (tuples in POSITION_COLUMNS order), inside the caller's transaction: COPYed
+    straight into `positions` (one pass, what the benchmark's raw-COPY ceiling does) inside a
+    savepoint. Only when that hits the primary key (a retried batch, a fix sent twice) does it
+    roll back to the savepoint and take the slower path: COPY into a session temp table, then
+    INSERT ... ON CONFLICT DO NOTHING. Returns how many were new."""
     try:
         async with conn.transaction():  # a savepoint
             await conn.copy_records_to_table("positions", records=records, columns=POSITION_COLUMNS)
@@ -176,7 +166,7 @@ async def store_positions(conn: asyncpg.Connection, records: Sequence[tuple[Any,
     # ON COMMIT DELETE ROWS empties the staging table at every commit, so inside a transaction
     # it starts empty (the savepoint above left nothing in it).
     await conn.copy_records_to_table(_STAGING, records=records, columns=POSITION_COLUMNS)
-    status = await conn.execute(
+    status: str = await conn.execute(
         f"INSERT INTO positions ({', '.join(POSITION_COLUMNS)}) "
         f"SELECT {', '.join(POSITION_COLUMNS)} FROM {_STAGING} ORDER BY vehicle_id, at "
         "ON CONFLICT (vehicle_id, at) DO NOTHING")
@@ -221,17 +211,20 @@ def _vehicle_fix_arrays(changes: Sequence[VehicleFix]) -> list[list[Any]]:
 
 async def store_fixes(conn: asyncpg.Connection, records: Sequence[tuple[Any, ...]],
                       changes: Sequence[VehicleFix]) -> int:
-    """Store fixes (`store_positions`) and move each changed vehicle (locked by the caller) to its
-    new newest fix `(at, lat, lon, speed_kmh, heading)` (None: the fixes did not advance it), its
-    newest sample time and, when its shipments are evaluated now, that fix time (`VehicleFix`).
-    Returns how many fixes were new. A few fixes take one statement for
-    both; a batch is COPYed, then one UPDATE moves its vehicles."""
+    """Store fixes (tuples in POSITION_COLUMNS order; a fix already stored, same vehicle and same
+    time, is kept once) and move each changed vehicle (locked by the caller) to its new newest fix
+    `(at, lat, lon, speed_kmh, heading)` (None: the fixes did not advance it), its newest sample
+    time and, when its shipments are evaluated now, that fix time (`VehicleFix`). Returns how many
+    fixes were new.
+
+    Shaped for the ingest hot path: a few fixes (an /osmand group) take ONE statement for both
+    (`_STORE_SMALL`); a batch is COPYed (`_copy_positions`), then one UPDATE moves its vehicles."""
+    if not conn.is_in_transaction():
+        raise RuntimeError("store_fixes must run inside a transaction")
     if 0 < len(records) <= _SMALL:
-        if not conn.is_in_transaction():
-            raise RuntimeError("store_fixes must run inside a transaction")
         stored: int = await conn.fetchval(_STORE_SMALL, *zip(*records, strict=True), *_vehicle_fix_arrays(changes))
         return stored
-    stored = await store_positions(conn, records)
+    stored = await _copy_positions(conn, records)
     if changes:
         await conn.execute(_VEHICLE_FIXES, *_vehicle_fix_arrays(changes))
     return stored
