@@ -141,14 +141,13 @@ async def migrate(dsn: str, schema: str, migrations: list[Migration]) -> list[st
                             f"{schema}: migration {m.version} was changed after it was applied"
                         )
                     continue
+                record = (f"INSERT INTO {schema}.schema_migrations (version, checksum) VALUES ($1, $2)",
+                          m.version, m.checksum)
                 if m.transactional:
                     async with conn.transaction():
                         await conn.execute(f"SET LOCAL search_path TO {schema}, public")
                         await conn.execute(m.sql)
-                        await conn.execute(
-                            f"INSERT INTO {schema}.schema_migrations (version, checksum) VALUES ($1, $2)",
-                            m.version, m.checksum,
-                        )
+                        await conn.execute(*record)
                 else:
                     await conn.execute(f"SET search_path TO {schema}, public")
                     try:
@@ -156,10 +155,7 @@ async def migrate(dsn: str, schema: str, migrations: list[Migration]) -> list[st
                             await conn.execute(statement)
                     finally:
                         await conn.execute("RESET search_path")
-                    await conn.execute(
-                        f"INSERT INTO {schema}.schema_migrations (version, checksum) VALUES ($1, $2)",
-                        m.version, m.checksum,
-                    )
+                    await conn.execute(*record)  # only once every statement succeeded
                 applied_now.append(m.version)
                 log.info("migration applied", extra={"schema": schema, "version": m.version})
         finally:

@@ -170,15 +170,9 @@ class GuardMiddleware:
             metrics.HTTP_DURATION.labels(self.service, method, template).observe(time.perf_counter() - started)
 
     async def _check(self, scope: Scope) -> Response | None:
-        raw_qs: bytes = scope.get("query_string", b"")
-        if raw_qs:
-            decoded = unquote_to_bytes(raw_qs)
-            if b"\x00" in decoded:
-                return _error(422, "invalid_characters", "NUL characters are not allowed")
-            try:
-                decoded.decode("utf-8")
-            except UnicodeDecodeError:
-                return _error(422, "invalid_characters", "query string is not valid UTF-8")
+        problem = query_string_problem(scope.get("query_string", b""))
+        if problem is not None:
+            return _error(422, "invalid_characters", problem)
         headers = dict(scope.get("headers") or [])
         length = headers.get(b"content-length")
         limit = self._limit_for(scope["path"])
@@ -302,20 +296,26 @@ class FastRoutes:
         duration.observe(seconds)
 
 
-def clean_query_string(scope: Scope) -> str | None:
-    """The query string as text, or None when the guard would have to judge it (percent-escapes
-    hiding NUL or invalid UTF-8, raw non-ASCII bytes): a fast route declines such a request."""
-    raw: bytes = scope.get("query_string", b"")
-    if not raw.isascii():
+def query_string_problem(raw: bytes) -> str | None:
+    """Why the guard refuses a query string (NUL or invalid UTF-8 once unescaped), or None."""
+    if not raw:
         return None
-    if b"%" in raw:
-        decoded = unquote_to_bytes(raw)
-        if b"\x00" in decoded:
-            return None
-        try:
-            decoded.decode("utf-8")
-        except UnicodeDecodeError:
-            return None
+    decoded = unquote_to_bytes(raw)
+    if b"\x00" in decoded:
+        return "NUL characters are not allowed"
+    try:
+        decoded.decode("utf-8")
+    except UnicodeDecodeError:
+        return "query string is not valid UTF-8"
+    return None
+
+
+def clean_query_string(scope: Scope) -> str | None:
+    """The query string as text, or None when it is not plain ASCII the guard would pass
+    (`query_string_problem`): a fast route declines such a request, and the full stack judges it."""
+    raw: bytes = scope.get("query_string", b"")
+    if not raw.isascii() or (b"%" in raw and query_string_problem(raw) is not None):
+        return None
     return raw.decode("ascii")
 
 
