@@ -61,19 +61,13 @@ async def get_customer(conn: asyncpg.Connection, customer_id: str, *, for_update
 async def customer_seen(conn: asyncpg.Connection, customer_id: str, *, at: datetime, name: str | None = None,
                         phone: str | None = None, email: str | None = None) -> None:
     """Create the file on first sight; later sightings only fill gaps and move first_seen back."""
-    await conn.execute(
-        "INSERT INTO customers (customer_id, name, phone, email, first_seen_at, updated_by) "
-        "VALUES ($1, $2, $3, $4, $5, 'system') "
-        "ON CONFLICT (customer_id) DO UPDATE SET "
-        " name = coalesce(customers.name, EXCLUDED.name),"
-        " phone = coalesce(customers.phone, EXCLUDED.phone),"
-        " email = coalesce(customers.email, EXCLUDED.email),"
-        " first_seen_at = least(customers.first_seen_at, EXCLUDED.first_seen_at)",
-        customer_id, name, phone, email, at)
+    await customers_seen(conn, [CustomerSighting(customer_id=customer_id, at=at, name=name, phone=phone,
+                                                 email=email)])
 
 
 async def customers_seen(conn: asyncpg.Connection, sightings: Sequence[CustomerSighting]) -> None:
-    """`customer_seen` for several distinct customers in one statement (see `merge_sightings`)."""
+    """`customer_seen` for several distinct customers in one statement (see `merge_sightings`); the
+    one statement both use."""
     if not sightings:
         return
     ordered = sorted(sightings, key=lambda s: s.customer_id)
@@ -202,10 +196,7 @@ async def load_shipment(conn: asyncpg.Connection, waybill_no: str) -> ShipmentVi
 
 async def lock_shipment(conn: asyncpg.Connection, waybill_no: str) -> ShipmentView:
     """The view of a waybill, created empty if unseen, locked until the transaction ends."""
-    await conn.execute("INSERT INTO shipments (waybill_no) VALUES ($1) ON CONFLICT DO NOTHING", waybill_no)
-    record = await conn.fetchrow("SELECT * FROM shipments WHERE waybill_no = $1 FOR UPDATE", waybill_no)
-    assert record is not None
-    return _view(record)
+    return (await lock_shipments(conn, [waybill_no]))[waybill_no]
 
 
 async def lock_shipments(conn: asyncpg.Connection, waybills: Sequence[str]) -> dict[str, ShipmentView]:
@@ -235,10 +226,7 @@ def _view_data(view: ShipmentView) -> dict[str, Any]:
 
 
 async def save_shipment(conn: asyncpg.Connection, view: ShipmentView) -> None:
-    data = _view_data(view)
-    assigns = ", ".join(f"{c} = ${i}" for i, c in enumerate(_VIEW_COLUMNS, start=2))
-    await conn.execute(f"UPDATE shipments SET {assigns}, updated_at = now() WHERE waybill_no = $1",
-                       view.waybill_no, *(data[c] for c in _VIEW_COLUMNS))
+    await save_shipments(conn, [view])
 
 
 # The SQL types of the view's columns, for saving many views from one JSON array.
@@ -258,7 +246,7 @@ _SAVE_SHIPMENTS = (
 
 
 async def save_shipments(conn: asyncpg.Connection, views: Sequence[ShipmentView]) -> None:
-    """`save_shipment` for several distinct waybills in one statement."""
+    """`save_shipment` for several distinct waybills in one statement (the one statement both use)."""
     if not views:
         return
     await conn.execute(_SAVE_SHIPMENTS, [{"waybill_no": v.waybill_no, **_view_data(v)}

@@ -63,7 +63,7 @@ async def lock_waybills(conn: asyncpg.Connection, waybills: Iterable[str]) -> No
 async def lock_waybill(conn: asyncpg.Connection, waybill_no: str) -> None:
     """Serialise a waybill's registration and its other events (handled concurrently): without it
     an event could be parked just after the registration looked for parked events."""
-    await conn.execute("SELECT pg_advisory_xact_lock($1, hashtext($2))", _WAYBILL_LOCK_NAMESPACE, waybill_no)
+    await lock_waybills(conn, [waybill_no])
 
 
 async def get_shipment(conn: asyncpg.Connection, waybill_no: str) -> asyncpg.Record | None:
@@ -112,8 +112,7 @@ def _replay_order(row: asyncpg.Record) -> tuple[Any, ...]:
 
 
 async def take_parked(conn: asyncpg.Connection, waybill_no: str) -> list[asyncpg.Record]:
-    rows = await conn.fetch("DELETE FROM parked_events WHERE waybill_no = $1 RETURNING *", waybill_no)
-    return sorted(rows, key=_replay_order)
+    return (await take_parked_of(conn, [waybill_no])).get(waybill_no, [])
 
 
 async def take_parked_of(conn: asyncpg.Connection, waybills: Sequence[str]) -> dict[str, list[asyncpg.Record]]:

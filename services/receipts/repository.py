@@ -23,23 +23,13 @@ _FACTS_COLUMNS = "waybill_no, registered_at, receipt_required, final_arrived_at,
 async def upsert_registration_fact(conn: asyncpg.Connection, waybill_no: str, *, registered_at: datetime,
                                    receipt_required: bool) -> asyncpg.Record:
     """Record the registration (first one wins) and lock the waybill's facts row until commit."""
-    row = await conn.fetchrow(
-        f"INSERT INTO shipment_facts (waybill_no, registered_at, receipt_required) VALUES ($1, $2, $3) "
-        f"ON CONFLICT (waybill_no) DO UPDATE SET "
-        f"  registered_at = COALESCE(shipment_facts.registered_at, EXCLUDED.registered_at), "
-        f"  receipt_required = COALESCE(shipment_facts.receipt_required, EXCLUDED.receipt_required), "
-        f"  updated_at = now() "
-        f"RETURNING {_FACTS_COLUMNS}",
-        waybill_no, registered_at, receipt_required,
-    )
-    assert row is not None
-    return row
+    return (await upsert_registration_facts(conn, [(waybill_no, registered_at, receipt_required)]))[waybill_no]
 
 
 async def upsert_registration_facts(conn: asyncpg.Connection, registrations: Sequence[tuple[str, datetime, bool]],
                                     ) -> dict[str, asyncpg.Record]:
     """`upsert_registration_fact` for many waybills `(waybill_no, registered_at, receipt_required)`
-    in one statement, by waybill. The waybills must be distinct (one row cannot be upserted
+    in one statement (the one statement both use), by waybill. The waybills must be distinct (one row cannot be upserted
     twice in one statement); they are locked in waybill order."""
     if not registrations:
         return {}
@@ -111,18 +101,6 @@ _UPDATABLE = frozenset({
 })
 
 
-async def insert_receipt(conn: asyncpg.Connection, values: Mapping[str, Any]) -> bool:
-    """Create the receipt unless it exists (a repeated registration); True if created."""
-    cols = [c for c in _INSERTABLE if c in values]
-    params = ", ".join(f"${i}" for i in range(1, len(cols) + 1))
-    created = await conn.fetchval(
-        f"INSERT INTO receipts ({', '.join(cols)}) VALUES ({params}) "
-        f"ON CONFLICT (waybill_no) DO NOTHING RETURNING true",
-        *(values[c] for c in cols),
-    )
-    return bool(created)
-
-
 # The SQL types of `_INSERTABLE`, for inserting many rows from one JSON array.
 _INSERTABLE_TYPES = {
     "waybill_no": "text", "status": "text", "required": "boolean", "req_signature": "boolean",
@@ -135,6 +113,12 @@ _INSERT_RECEIPTS = (
     f"FROM jsonb_to_recordset($1::jsonb) AS r({', '.join(f'{c} {_INSERTABLE_TYPES[c]}' for c in _INSERTABLE)}) "
     f"ON CONFLICT (waybill_no) DO NOTHING RETURNING waybill_no"
 )
+
+
+async def insert_receipt(conn: asyncpg.Connection, values: Mapping[str, Any]) -> bool:
+    """Create the receipt (every insertable column given) unless it exists (a repeated
+    registration); True if created."""
+    return values["waybill_no"] in await insert_receipts(conn, [values])
 
 
 async def insert_receipts(conn: asyncpg.Connection, receipts: Sequence[Mapping[str, Any]]) -> set[str]:
