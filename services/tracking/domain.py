@@ -593,6 +593,49 @@ def _upto(fixes: Iterable[PositionLike], now: datetime) -> list[PositionLike]:
     return sorted((f for f in fixes if f.at <= now), key=lambda f: f.at)
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def _micros(minutes: float) -> int:
+    # rounded as a timedelta rounds it, so a track decides exactly as the datetime rules did
+    return _minutes(minutes) // _MICROSECOND
+
+
+def epoch_micros(at: datetime) -> int:
+    """An aware time as whole microseconds since the Unix epoch: the time axis of a `TrackRow`
+    (exact: below 2**53, so a float8 holds it exactly too)."""
+    return (at - _EPOCH) // _MICROSECOND
+
+
+# A vehicle's sampled track as the rules read it: rows of (time in epoch microseconds, lat, lon,
+# reported speed in km/h or None), oldest first. The evaluation reads a track per vehicle for every
+# position batch and group commit: as plain rows, straight from the database's arrays, the rules
+# cost a pass over numbers instead of a datetime and an object per fix.
+TrackRow = Sequence[Any]
+
+
+def _track_rows(fixes: Iterable[PositionLike], now: datetime) -> list[tuple[int, float, float, float | None]]:
+    return [(epoch_micros(f.at), f.lat, f.lon, f.speed_kmh) for f in _upto(fixes, now)]
+
+
+def track_speed_kmh(track: Sequence[TrackRow], now_us: int, cfg: EtaConfig = DEFAULT_ETA_CONFIG) -> float | None:
+    """`recent_average_speed_kmh` of a track (rows oldest first, none later than ``now_us``)."""
+    start = now_us - _micros(cfg.speed_window_minutes)
+    first = len(track)
+    while first > 0 and track[first - 1][0] >= start:
+        first -= 1
+    window = track[first:]
+    reported = [row[3] for row in window if row[3] is not None]
+    if reported:
+        return fmean(reported)
+    if len(window) >= 2:
+        hours = (window[-1][0] - window[0][0]) / 1_000_000 / 3600  # as timedelta.total_seconds() / 3600
+        if hours >= 1 / 60:
+            return path_length_km([GeoPoint(row[1], row[2]) for row in window]) / hours
+    return None
+
+
 def recent_average_speed_kmh(
     fixes: Iterable[PositionLike], now: datetime, cfg: EtaConfig = DEFAULT_ETA_CONFIG
 ) -> float | None:
@@ -606,16 +649,7 @@ def recent_average_speed_kmh(
     first and last fix of the window, if they are at least a minute apart.
     """
     now = _require_aware(now, "now")
-    start = now - _minutes(cfg.speed_window_minutes)
-    window = [f for f in _upto(fixes, now) if f.at >= start]
-    reported = [f.speed_kmh for f in window if f.speed_kmh is not None]
-    if reported:
-        return fmean(reported)
-    if len(window) >= 2:
-        hours = (window[-1].at - window[0].at).total_seconds() / 3600
-        if hours >= 1 / 60:
-            return path_length_km([GeoPoint(f.lat, f.lon) for f in window]) / hours
-    return None
+    return track_speed_kmh(_track_rows(fixes, now), epoch_micros(now), cfg)
 
 
 def effective_speed_kmh(recent_speed_kmh: float | None, cfg: EtaConfig = DEFAULT_ETA_CONFIG) -> float:
@@ -715,6 +749,24 @@ INFERRED_REASONS = frozenset({DelayReason.VEHICLE_STOPPED, DelayReason.NO_SIGNAL
 NOTE_REASONS = frozenset(DelayReason) - INFERRED_REASONS
 
 
+def track_delay_reason(track: Sequence[TrackRow], now_us: int, cfg: EtaConfig = DEFAULT_ETA_CONFIG) -> DelayReason:
+    """`infer_delay_reason` of a track (rows oldest first, none later than ``now_us``)."""
+    if not track or now_us - track[-1][0] >= _micros(cfg.no_signal_minutes):
+        return DelayReason.NO_SIGNAL
+    newest = GeoPoint(track[-1][1], track[-1][2])
+    run_start: int | None = None
+    for at, lat, lon, speed in reversed(track):
+        if speed is not None:
+            if speed > cfg.stopped_speed_kmh:
+                break
+        elif haversine_km(GeoPoint(lat, lon), newest) > cfg.stopped_radius_km:
+            break
+        run_start = at
+    if run_start is not None and now_us - run_start >= _micros(cfg.stopped_minutes):
+        return DelayReason.VEHICLE_STOPPED
+    return DelayReason.SLOW_PROGRESS
+
+
 def infer_delay_reason(
     fixes: Iterable[PositionLike], now: datetime, cfg: EtaConfig = DEFAULT_ETA_CONFIG
 ) -> DelayReason:
@@ -729,24 +781,7 @@ def infer_delay_reason(
       ``stopped_radius_km`` of the newest fix.
     """
     now = _require_aware(now, "now")
-    history = _upto(fixes, now)
-    if not history or now - history[-1].at >= _minutes(cfg.no_signal_minutes):
-        return DelayReason.NO_SIGNAL
-    newest = GeoPoint(history[-1].lat, history[-1].lon)
-
-    def stationary(f: PositionLike) -> bool:
-        if f.speed_kmh is not None:
-            return f.speed_kmh <= cfg.stopped_speed_kmh
-        return haversine_km(GeoPoint(f.lat, f.lon), newest) <= cfg.stopped_radius_km
-
-    run_start: datetime | None = None
-    for f in reversed(history):
-        if not stationary(f):
-            break
-        run_start = f.at
-    if run_start is not None and now - run_start >= _minutes(cfg.stopped_minutes):
-        return DelayReason.VEHICLE_STOPPED
-    return DelayReason.SLOW_PROGRESS
+    return track_delay_reason(_track_rows(fixes, now), epoch_micros(now), cfg)
 
 
 def sample_track(

@@ -230,26 +230,28 @@ async def store_fixes(conn: asyncpg.Connection, records: Sequence[tuple[Any, ...
     return stored
 
 
-async def recent_fixes_many(
+async def recent_tracks(
         conn: asyncpg.Connection, windows: Sequence[tuple[str, datetime, datetime]],
-) -> dict[str, list[tuple[datetime, float, float, float | None]]]:
-    """Each vehicle's sampled fixes (domain.sample_track) inside its own (since, until) window,
-    oldest first — one query for all the vehicles of a transaction, each window served by the
-    partial index positions_sampled_idx."""
-    # One row per vehicle with its track as arrays: decoding arrays is far cheaper than a record
-    # per fix (the evaluation of a group reads ~60 fixes for each of its vehicles).
+) -> dict[str, list[list[float | None]]]:
+    """Each vehicle's sampled fixes (domain.sample_track) inside its own (since, until) window as a
+    `domain.TrackRow` list, oldest first: [epoch microseconds, lat, lon, speed_kmh or None] — one
+    query for all the vehicles of a transaction, each window served by the partial index
+    positions_sampled_idx."""
+    # One row per vehicle, its track one 2-D float8 array: one sort per vehicle and plain floats
+    # to decode (a datetime per fix cost more than the rules that read it; epoch microseconds are
+    # below 2**53, exact in a float8).
     # LATERAL, one index range per vehicle: as a plain join, a plan cached while `positions` was
     # small (a new database, a new partition of history) is a hash join over a sequential scan,
     # which a prepared statement keeps using while the table grows under it.
     rows = await conn.fetch(
-        "SELECT w.vehicle_id, t.at, t.lat, t.lon, t.speed_kmh "
+        "SELECT w.vehicle_id, t.track "
         "FROM unnest($1::text[], $2::timestamptz[], $3::timestamptz[]) AS w(vehicle_id, since, until) "
-        "CROSS JOIN LATERAL (SELECT array_agg(p.at ORDER BY p.at) AS at, array_agg(p.lat ORDER BY p.at) AS lat, "
-        "array_agg(p.lon ORDER BY p.at) AS lon, array_agg(p.speed_kmh ORDER BY p.at) AS speed_kmh "
+        "CROSS JOIN LATERAL (SELECT array_agg(ARRAY[(extract(epoch FROM p.at) * 1000000)::float8, p.lat, p.lon, "
+        "p.speed_kmh] ORDER BY p.at) AS track "
         "FROM positions p WHERE p.vehicle_id = w.vehicle_id AND p.at BETWEEN w.since AND w.until AND p.sampled) t "
-        "WHERE t.at IS NOT NULL",
+        "WHERE t.track IS NOT NULL",
         [w[0] for w in windows], [w[1] for w in windows], [w[2] for w in windows])
-    return {r["vehicle_id"]: list(zip(r["at"], r["lat"], r["lon"], r["speed_kmh"], strict=True)) for r in rows}
+    return {r["vehicle_id"]: r["track"] for r in rows}
 
 
 async def delete_positions_before(conn: asyncpg.Connection, before: datetime, batch: int) -> int:
@@ -357,15 +359,22 @@ async def insert_scan(conn: asyncpg.Connection, waybill_no: str, *, type_: str, 
 
 
 async def save_delay_states(conn: asyncpg.Connection, states: Sequence[tuple[str, DelayState]]) -> None:
-    await conn.executemany(
+    """The shipments' new delay states, in one statement (an evaluation saves one per shipment of
+    every vehicle of a batch)."""
+    rows = [(waybill_no, st.eta, st.delayed, st.delay_minutes, None if st.reason is None else st.reason.value,
+             st.notified_eta, st.evaluated_at, st.notified_at) for waybill_no, st in states]
+    await conn.execute(
         """
-        UPDATE shipments SET eta = $2, delayed = $3, delay_minutes = $4, delay_reason = $5,
-               notified_eta = $6, evaluated_at = $7, delay_notified_at = $8, updated_at = now()
-        WHERE waybill_no = $1
+        UPDATE shipments s SET eta = n.eta, delayed = n.delayed, delay_minutes = n.delay_minutes,
+               delay_reason = n.delay_reason, notified_eta = n.notified_eta, evaluated_at = n.evaluated_at,
+               delay_notified_at = n.delay_notified_at, updated_at = now()
+        FROM unnest($1::text[], $2::timestamptz[], $3::boolean[], $4::int[], $5::text[], $6::timestamptz[],
+                    $7::timestamptz[], $8::timestamptz[])
+             AS n(waybill_no, eta, delayed, delay_minutes, delay_reason, notified_eta, evaluated_at,
+                  delay_notified_at)
+        WHERE s.waybill_no = n.waybill_no
         """,
-        [(waybill_no, st.eta, st.delayed, st.delay_minutes, None if st.reason is None else st.reason.value,
-          st.notified_eta, st.evaluated_at, st.notified_at) for waybill_no, st in states],
-    )
+        *([r[i] for r in rows] for i in range(8)))
 
 
 async def append_timeline(conn: asyncpg.Connection, waybill_no: str, at: datetime, kind: str,

@@ -13,7 +13,7 @@ import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, NamedTuple
+from typing import Any
 
 import asyncpg
 from prometheus_client import Counter
@@ -34,13 +34,14 @@ from services.tracking.domain import (
     apply_scan,
     delay_state_worth_saving,
     displayed_status,
+    epoch_micros,
     estimate_eta,
     evaluate_delay,
-    infer_delay_reason,
     is_stale,
     pending_via,
-    recent_average_speed_kmh,
     stale_event_due,
+    track_delay_reason,
+    track_speed_kmh,
 )
 from services.tracking.models import (
     PositionRead,
@@ -326,13 +327,6 @@ async def record_scan(rt: Runtime, waybill_no: str, body: ScanIn, principal: Pri
 # --- ETA and delay ----------------------------------------------------------------------
 
 
-class _Fix(NamedTuple):  # a tuple: an evaluation makes one per sampled fix of each vehicle
-    at: datetime
-    lat: float
-    lon: float
-    speed_kmh: float | None
-
-
 def _lookback(cfg: EtaConfig) -> timedelta:
     # Twice the longer window: enough history for the recent speed and for a stop that
     # began before the speed window, with room for a sparse feed.
@@ -389,17 +383,17 @@ async def evaluate_vehicles(conn: asyncpg.Connection, rt: Runtime,
     if not shipments:
         return result
     carried = sorted({s["vehicle_id"] for s in shipments})
-    history = await repo.recent_fixes_many(conn, [(vid, at[vid] - _lookback(cfg), at[vid]) for vid in carried])
+    tracks = await repo.recent_tracks(conn, [(vid, at[vid] - _lookback(cfg), at[vid]) for vid in carried])
     stations = {p[0]: GeoPoint(p[1], p[2]) for s in shipments for p in s["station_points"]}
     judged: dict[str, tuple[float | None, DelayReason]] = {}
     for vid in carried:
-        fixes = [_Fix._make(f) for f in history.get(vid, [])]
-        newest = reporting[vid]  # the history is the sampled track; the newest fix is always read
-        if not fixes or fixes[-1].at != newest["last_fix_at"]:
-            fixes.append(_Fix(newest["last_fix_at"], newest["last_lat"], newest["last_lon"],
-                              newest["last_speed_kmh"]))
-        judged[vid] = (None if silent else recent_average_speed_kmh(fixes, at[vid], cfg),
-                       infer_delay_reason(fixes, at[vid], cfg))
+        track: list[Any] = tracks.get(vid) or []
+        newest = reporting[vid]  # the track is the sampled one; the newest fix is always read
+        newest_us = epoch_micros(newest["last_fix_at"])
+        if not track or track[-1][0] != newest_us:
+            track.append((newest_us, newest["last_lat"], newest["last_lon"], newest["last_speed_kmh"]))
+        now_us = epoch_micros(at[vid])
+        judged[vid] = (None if silent else track_speed_kmh(track, now_us, cfg), track_delay_reason(track, now_us, cfg))
     changed: list[tuple[str, DelayState]] = []
     for s in shipments:
         vehicle = reporting[s["vehicle_id"]]
