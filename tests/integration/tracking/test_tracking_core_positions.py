@@ -203,6 +203,39 @@ def test_roles_and_carriers(api, infra: Infra) -> None:  # type: ignore[no-untyp
     assert len(stored(infra, vid)) == 1
 
 
+def test_the_fast_and_the_full_parser_store_and_refuse_alike(api, infra: Infra) -> None:  # type: ignore[no-untyped-def]
+    """A body in the common shape is read by the fast parser, one with numbers as strings and
+    other time forms by pydantic (feeds.parse_position_batch_fast declines it): the same fixes
+    are stored, a bad item gets the same 422, an unknown field pydantic's own 422."""
+    fast_vid, _ = new_vehicle(api, infra)
+    full_vid, _ = new_vehicle(api, infra)
+    t = (now() - minutes(30)).replace(microsecond=250000)
+    common = [{"vehicle_id": fast_vid, "at": (t + minutes(i)).isoformat().replace("+00:00", "Z"), "lat": 31 + i,
+               "lon": 121.5, "speed_kmh": 60 if i else None, "heading": 90.5} for i in range(3)]
+    shanghai = "%Y-%m-%d %H:%M:%S.%f+0800"  # a space, no colon in the offset: pydantic reads it
+    unusual = [{"vehicle_id": full_vid, "at": (t + minutes(i) + timedelta(hours=8)).strftime(shanghai),
+                "lat": str(31 + i), "lon": "121.5", "speed_kmh": 60 if i else None, "heading": "90.5"}
+               for i in range(3)]
+    for items in (common, unusual):
+        r = post_positions(api, infra, items)
+        assert r.status_code == 200 and r.json()["stored"] == 3, r.text
+    query = "SELECT at, lat, lon, speed_kmh, heading FROM tracking.positions WHERE vehicle_id = $1 ORDER BY at"
+    rows = [[tuple(r) for r in sql(infra, query, vid)] for vid in (fast_vid, full_vid)]
+    assert rows[0] == rows[1] == [(t + minutes(i), 31.0 + i, 121.5, 60.0 if i else None, 90.5) for i in range(3)]
+    answers = []
+    for items, bad in ((common, 95), (unusual, "95")):
+        r = post_positions(api, infra, [items[0], {**items[1], "lat": bad}])
+        assert r.status_code == 422, r.text
+        answers.append(r.json()["error"])
+    assert answers[0]["code"] == "invalid_position" and answers[0]["details"][0]["index"] == 1
+    assert answers[0] == answers[1]
+    r = post_positions(api, infra, [{**common[0], "altitude": 12.0}])
+    err = r.json()["error"]
+    assert r.status_code == 422 and err["code"] == "validation_error"
+    assert err["details"][0]["loc"] == ["body", "positions", "0", "altitude"]
+    assert len(stored(infra, fast_vid)) == len(stored(infra, full_vid)) == 3
+
+
 # --- OsmAnd and Traccar -----------------------------------------------------------------
 
 
