@@ -749,22 +749,52 @@ INFERRED_REASONS = frozenset({DelayReason.VEHICLE_STOPPED, DelayReason.NO_SIGNAL
 NOTE_REASONS = frozenset(DelayReason) - INFERRED_REASONS
 
 
-def track_delay_reason(track: Sequence[TrackRow], now_us: int, cfg: EtaConfig = DEFAULT_ETA_CONFIG) -> DelayReason:
-    """`infer_delay_reason` of a track (rows oldest first, none later than ``now_us``)."""
-    if not track or now_us - track[-1][0] >= _micros(cfg.no_signal_minutes):
-        return DelayReason.NO_SIGNAL
+def _stationary_run(track: Sequence[TrackRow], cfg: EtaConfig) -> tuple[int | None, bool]:
+    """The time the newest run of stationary fixes of a track began (None: the newest fix moves),
+    and whether a moving fix precedes it in the track (else the run may reach further back)."""
     newest = GeoPoint(track[-1][1], track[-1][2])
     run_start: int | None = None
     for at, lat, lon, speed in reversed(track):
         if speed is not None:
             if speed > cfg.stopped_speed_kmh:
-                break
+                return run_start, True
         elif haversine_km(GeoPoint(lat, lon), newest) > cfg.stopped_radius_km:
-            break
+            return run_start, True
         run_start = at
+    return run_start, False
+
+
+def track_delay_reason(track: Sequence[TrackRow], now_us: int, cfg: EtaConfig = DEFAULT_ETA_CONFIG) -> DelayReason:
+    """`infer_delay_reason` of a track (rows oldest first, none later than ``now_us``)."""
+    if not track or now_us - track[-1][0] >= _micros(cfg.no_signal_minutes):
+        return DelayReason.NO_SIGNAL
+    run_start, _ = _stationary_run(track, cfg)
     if run_start is not None and now_us - run_start >= _micros(cfg.stopped_minutes):
         return DelayReason.VEHICLE_STOPPED
     return DelayReason.SLOW_PROGRESS
+
+
+def track_lookback(cfg: EtaConfig = DEFAULT_ETA_CONFIG) -> tuple[timedelta, timedelta]:
+    """How far back before "now" the evaluation reads a vehicle's track: first the longer of the
+    rules' own windows (the speed window, a stop's duration), then, only for the vehicles whose
+    short track cannot settle the stop rule (`track_settles_stop`), twice that: room for a sparse
+    feed whose last fix before a stop is long ago.
+
+    Why two reads: the track read is most of what evaluating a vehicle costs the database, and a
+    moving truck (the common case) is settled by the short one."""
+    longer = _minutes(max(cfg.speed_window_minutes, cfg.stopped_minutes))
+    return longer, 2 * longer
+
+
+def track_settles_stop(track: Sequence[TrackRow], now_us: int, cfg: EtaConfig = DEFAULT_ETA_CONFIG) -> bool:
+    """Whether a track read back the short lookback decides the speed and the reason exactly as
+    the long one would: the speed window lies inside it; the reason does unless every fix of the
+    track is stationary and the oldest less than ``stopped_minutes`` old (the stop may have begun
+    earlier, in the longer track)."""
+    if not track or now_us - track[-1][0] >= _micros(cfg.no_signal_minutes):
+        return True
+    run_start, bounded = _stationary_run(track, cfg)
+    return bounded or run_start is None or now_us - run_start >= _micros(cfg.stopped_minutes)
 
 
 def infer_delay_reason(

@@ -41,6 +41,8 @@ from services.tracking.domain import (
     pending_via,
     stale_event_due,
     track_delay_reason,
+    track_lookback,
+    track_settles_stop,
     track_speed_kmh,
 )
 from services.tracking.models import (
@@ -327,12 +329,6 @@ async def record_scan(rt: Runtime, waybill_no: str, body: ScanIn, principal: Pri
 # --- ETA and delay ----------------------------------------------------------------------
 
 
-def _lookback(cfg: EtaConfig) -> timedelta:
-    # Twice the longer window: enough history for the recent speed and for a stop that
-    # began before the speed window, with room for a sparse feed.
-    return timedelta(minutes=2 * max(cfg.speed_window_minutes, cfg.stopped_minutes))
-
-
 def _previous_state(row: asyncpg.Record) -> DelayState:
     reason: DelayReason | None
     try:
@@ -342,6 +338,22 @@ def _previous_state(row: asyncpg.Record) -> DelayState:
     return DelayState(delayed=row["delayed"], notified_eta=row["notified_eta"], delay_minutes=row["delay_minutes"],
                       reason=reason, eta=row["eta"], evaluated_at=row["evaluated_at"],
                       notified_at=row["delay_notified_at"])
+
+
+async def _tracks(conn: asyncpg.Connection, reporting: dict[str, Any], at: dict[str, datetime],
+                  vehicle_ids: Sequence[str], lookback: timedelta) -> dict[str, list[Any]]:
+    """Each vehicle's sampled track over `lookback` before its evaluation time, its newest fix last
+    (the sampled track may not hold it; it is always read)."""
+    found = await repo.recent_tracks(conn, [(vid, at[vid] - lookback, at[vid]) for vid in vehicle_ids])
+    tracks: dict[str, list[Any]] = {}
+    for vid in vehicle_ids:
+        track: list[Any] = found.get(vid) or []
+        newest = reporting[vid]
+        newest_us = epoch_micros(newest["last_fix_at"])
+        if not track or track[-1][0] != newest_us:
+            track.append((newest_us, newest["last_lat"], newest["last_lon"], newest["last_speed_kmh"]))
+        tracks[vid] = track
+    return tracks
 
 
 @dataclass
@@ -370,8 +382,9 @@ async def evaluate_vehicles(conn: asyncpg.Connection, rt: Runtime,
 
     Why batched: a group commit or a position batch touches many vehicles, and this is the hot
     path of ingest. The shipments of all of them (with their stations) and their sampled tracks
-    are read in two queries, and the delay states written in one `executemany`, instead of a
-    handful of round trips per vehicle.
+    are read in two queries (a third for the few tracks the short lookback does not settle, see
+    `domain.track_lookback`), and the delay states written in one statement, instead of a handful
+    of round trips per vehicle.
     """
     cfg = eta_config(rt)
     result = Evaluation()
@@ -383,15 +396,14 @@ async def evaluate_vehicles(conn: asyncpg.Connection, rt: Runtime,
     if not shipments:
         return result
     carried = sorted({s["vehicle_id"] for s in shipments})
-    tracks = await repo.recent_tracks(conn, [(vid, at[vid] - _lookback(cfg), at[vid]) for vid in carried])
+    short, long = track_lookback(cfg)
+    tracks = await _tracks(conn, reporting, at, carried, short)
+    unsettled = [vid for vid, track in tracks.items() if not track_settles_stop(track, epoch_micros(at[vid]), cfg)]
+    if unsettled:
+        tracks.update(await _tracks(conn, reporting, at, unsettled, long))
     stations = {p[0]: GeoPoint(p[1], p[2]) for s in shipments for p in s["station_points"]}
     judged: dict[str, tuple[float | None, DelayReason]] = {}
-    for vid in carried:
-        track: list[Any] = tracks.get(vid) or []
-        newest = reporting[vid]  # the track is the sampled one; the newest fix is always read
-        newest_us = epoch_micros(newest["last_fix_at"])
-        if not track or track[-1][0] != newest_us:
-            track.append((newest_us, newest["last_lat"], newest["last_lon"], newest["last_speed_kmh"]))
+    for vid, track in tracks.items():
         now_us = epoch_micros(at[vid])
         judged[vid] = (None if silent else track_speed_kmh(track, now_us, cfg), track_delay_reason(track, now_us, cfg))
     changed: list[tuple[str, DelayState]] = []

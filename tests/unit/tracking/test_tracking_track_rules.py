@@ -22,6 +22,8 @@ from services.tracking.domain import (
     infer_delay_reason,
     recent_average_speed_kmh,
     track_delay_reason,
+    track_lookback,
+    track_settles_stop,
     track_speed_kmh,
 )
 
@@ -101,6 +103,52 @@ def test_track_rules_decide_as_the_fix_rules(track: list[Fix], shift: timedelta,
         assert track_delay_reason(table, epoch_micros(now), cfg) is expected_reason
     assert recent_average_speed_kmh(track, now, cfg) == expected_speed
     assert infer_delay_reason(track, now, cfg) is expected_reason
+
+
+@settings(max_examples=600)
+@given(fixes, clocks, configs, st.data())
+def test_a_settled_short_track_decides_as_the_long_one(track: list[Fix], shift: timedelta, cfg: EtaConfig,
+                                                       data: st.DataObject) -> None:
+    """The evaluation reads the short lookback first and the long one only for the tracks the
+    short one does not settle: when it settles, speed and reason are those of the long read."""
+    now = T0 + shift
+    if track and data.draw(st.booleans()):
+        minutes = data.draw(st.sampled_from([cfg.speed_window_minutes, cfg.stopped_minutes]))
+        now = data.draw(st.sampled_from(track)).at + timedelta(minutes=minutes)
+    short, long = track_lookback(cfg)
+    newest = max(track, key=lambda f: f.at) if track else None
+
+    def read(lookback: timedelta) -> list[tuple[int, float, float, float | None]]:
+        # as the evaluation reads it: the fixes in [now - lookback, now], then the newest fix
+        rows = [(epoch_micros(f.at), f.lat, f.lon, f.speed_kmh)
+                for f in sorted(track, key=lambda f: f.at) if now - lookback <= f.at <= now]
+        if newest is not None and newest.at <= now and (not rows or rows[-1][0] != epoch_micros(newest.at)):
+            rows.append((epoch_micros(newest.at), newest.lat, newest.lon, newest.speed_kmh))
+        return rows
+
+    now_us = epoch_micros(now)
+    near, far = read(short), read(long)
+    if track_settles_stop(near, now_us, cfg):
+        assert track_delay_reason(near, now_us, cfg) is track_delay_reason(far, now_us, cfg)
+        assert track_speed_kmh(near, now_us, cfg) == track_speed_kmh(far, now_us, cfg)
+    assert track_settles_stop(far, now_us, cfg) or track_delay_reason(far, now_us, cfg) is DelayReason.SLOW_PROGRESS
+
+
+def test_a_stop_older_than_the_short_read_is_found_in_the_long_one() -> None:
+    cfg = EtaConfig()
+    now_us = epoch_micros(T0)
+    # a sparse feed: parked 45 minutes ago, and parked now, nothing in between
+    rows = [(epoch_micros(T0 - timedelta(minutes=m)), 31.0, 121.0, 0.0) for m in (45, 0)]
+    short, long = track_lookback(cfg)
+    near = [r for r in rows if r[0] >= epoch_micros(T0 - short)]
+    assert near == rows[1:]
+    assert not track_settles_stop(near, now_us, cfg)  # alone it would say slow_progress
+    assert track_delay_reason(near, now_us, cfg) is DelayReason.SLOW_PROGRESS
+    assert track_settles_stop(rows, now_us, cfg)
+    assert track_delay_reason(rows, now_us, cfg) is DelayReason.VEHICLE_STOPPED
+    # a moving truck is settled by the short read
+    moving = [(epoch_micros(T0 - timedelta(minutes=m)), 31.0, 121.0, 60.0) for m in (10, 0)]
+    assert track_settles_stop(moving, now_us, cfg)
 
 
 def test_epoch_micros_is_exact() -> None:
