@@ -60,7 +60,7 @@ class Config:
     conns: int               # HTTP connections for C2 and /osmand (one device each)
     batch_conns: int         # connections posting batches (C1 uses as many COPY connections)
     vehicles_per_conn: int
-    pipeline_n: int          # events per pipeline run
+    pipeline_n: int          # events per pipeline run (as many as C3 moves: both pay the same start and drain)
     c3_n: int                # messages per C3 run
     latency_samples: int
     latency_interval: float  # seconds between latency samples
@@ -71,8 +71,8 @@ class Config:
 
 CONFIGS = {
     "tiny": Config(1.5, 0.5, 8, 2, 5, 200, 1000, 4, 0.2, 3, False, 4),
-    "normal": Config(8.0, 1.5, 32, 4, 25, 1500, 5000, 40, 0.25, 15, True, 10),
-    "large": Config(8.0, 1.5, 32, 4, 25, 1500, 5000, 40, 0.25, 15, True, 10),
+    "normal": Config(8.0, 1.5, 32, 4, 25, 5000, 5000, 40, 0.25, 15, True, 10),
+    "large": Config(8.0, 1.5, 32, 4, 25, 5000, 5000, 40, 0.25, 15, True, 10),
 }
 
 
