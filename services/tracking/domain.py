@@ -791,8 +791,10 @@ def track_settles_stop(track: Sequence[TrackRow], now_us: int, cfg: EtaConfig = 
     the long one would: the speed window lies inside it; the reason does unless every fix of the
     track is stationary and the oldest less than ``stopped_minutes`` old (the stop may have begun
     earlier, in the longer track)."""
-    if not track or now_us - track[-1][0] >= _micros(cfg.no_signal_minutes):
-        return True
+    if not track:
+        return False  # the longer track may hold a fix
+    if now_us - track[-1][0] >= _micros(cfg.no_signal_minutes):
+        return True  # decided by the newest fix, in both
     run_start, bounded = _stationary_run(track, cfg)
     return bounded or run_start is None or now_us - run_start >= _micros(cfg.stopped_minutes)
 

@@ -78,6 +78,11 @@ fixes = st.lists(st.builds(Fix, offsets.map(lambda d: T0 - d),
                            st.floats(31.0, 31.01, allow_nan=False), st.floats(121.0, 121.01, allow_nan=False),
                            st.none() | st.sampled_from([0.0, 1.0, 2.0, 2.5, 30.0, 61.5])),
                  max_size=40)
+# as stored: one fix per vehicle and time (the primary key of `positions`)
+stored_fixes = st.lists(st.builds(Fix, offsets.map(lambda d: T0 - d),
+                                  st.floats(31.0, 31.01, allow_nan=False), st.floats(121.0, 121.01, allow_nan=False),
+                                  st.none() | st.sampled_from([0.0, 1.0, 2.0, 2.5, 30.0, 61.5])),
+                        max_size=40, unique_by=lambda f: f.at)
 configs = st.builds(EtaConfig,
                     speed_window_minutes=st.sampled_from([30.0, 1 / 3, 0.5, 7.25, 45.0]),
                     stopped_minutes=st.sampled_from([20.0, 1 / 3, 2.5, 60.0]),
@@ -106,7 +111,7 @@ def test_track_rules_decide_as_the_fix_rules(track: list[Fix], shift: timedelta,
 
 
 @settings(max_examples=600)
-@given(fixes, clocks, configs, st.data())
+@given(stored_fixes, clocks, configs, st.data())
 def test_a_settled_short_track_decides_as_the_long_one(track: list[Fix], shift: timedelta, cfg: EtaConfig,
                                                        data: st.DataObject) -> None:
     """The evaluation reads the short lookback first and the long one only for the tracks the
@@ -131,7 +136,6 @@ def test_a_settled_short_track_decides_as_the_long_one(track: list[Fix], shift: 
     if track_settles_stop(near, now_us, cfg):
         assert track_delay_reason(near, now_us, cfg) is track_delay_reason(far, now_us, cfg)
         assert track_speed_kmh(near, now_us, cfg) == track_speed_kmh(far, now_us, cfg)
-    assert track_settles_stop(far, now_us, cfg) or track_delay_reason(far, now_us, cfg) is DelayReason.SLOW_PROGRESS
 
 
 def test_a_stop_older_than_the_short_read_is_found_in_the_long_one() -> None:
