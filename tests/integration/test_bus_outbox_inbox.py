@@ -352,7 +352,8 @@ async def test_events_published_quickly_are_handled_in_groups_exactly_once(infra
 async def test_the_consumer_lingers_only_under_load(infra: Infra) -> None:
     """LCS_CONSUMER_LINGER_MS: a lone event on a quiet queue is handled at once; after a group of
     several (the queue is busy) the worker waits the linger for more before its next group."""
-    async with harness(infra, prefetch=64, batch_max=50, linger_ms=1500) as h:
+    gate = Gate()
+    async with harness(infra, gate, prefetch=64, batch_max=50, linger_ms=1500) as h:
         async def applied(n: int) -> Callable[[], Awaitable[bool]]:
             async def check() -> bool:
                 return len(await h.effects()) >= n
@@ -364,16 +365,28 @@ async def test_the_consumer_lingers_only_under_load(infra: Infra) -> None:
         await wait_for(await applied(1), 10)
         assert time.monotonic() - started < 1.2  # no linger on a quiet queue
 
+        # A burst, held back while the worker is busy with the gate's event: its next group is the
+        # whole burst (a burst let through as it arrives could end in a group of one straggler,
+        # which is a quiet queue again).
+        gate.calls.clear()
+        await hold_the_gate(h, gate)
         async with h.pool.acquire() as conn, conn.transaction():
             for i in range(30):
                 await publish(conn, delayed(f"BURST-{i}"), source="/test")
-        await wait_for(await applied(31), 20)
-        assert sample("lcs_consumer_batch_size_count", service=h.name) < 31  # the burst came in groups
+        await until(lambda: in_flight(h) == 31)
+        gate.opened.set()
+        await wait_for(await applied(32), 20)
+        assert groups_up_to(h, 1) == 2  # QUIET-1 and GATE alone; the burst in one group
         started = time.monotonic()
         async with h.pool.acquire() as conn, conn.transaction():
             await publish(conn, delayed("AFTER-BURST"), source="/test")
-        await wait_for(await applied(32), 20)
+        await wait_for(await applied(33), 20)
         assert time.monotonic() - started >= 1.2  # busy: the worker lingered for more
+        started = time.monotonic()
+        async with h.pool.acquire() as conn, conn.transaction():
+            await publish(conn, delayed("QUIET-2"), source="/test")
+        await wait_for(await applied(34), 10)
+        assert time.monotonic() - started < 1.2  # that lone event made the queue quiet again
 
 
 async def test_a_failing_handler_in_a_group_retries_only_its_event(infra: Infra) -> None:
