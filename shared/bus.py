@@ -605,12 +605,15 @@ class Consumer:
             first.setdefault(d.envelope.id, d)
         started = time.perf_counter()
         try:
-            async with self.pool.acquire() as conn, conn.transaction():
-                rows = await conn.fetch(INBOX_INSERT_MANY, list(first),
-                                        [d.envelope.type for d in first.values()])
-                fresh_ids = {row["event_id"] for row in rows}
-                fresh = [d.envelope.id in fresh_ids and first[d.envelope.id] is d for d in group]
-                await self._run_handlers(conn, [d for d, is_fresh in zip(group, fresh, strict=True) if is_fresh])
+            # the handlers' counts (metrics.count) land only if the group commits
+            with metrics.counted_on_commit():
+                async with self.pool.acquire() as conn, conn.transaction():
+                    rows = await conn.fetch(INBOX_INSERT_MANY, list(first),
+                                            [d.envelope.type for d in first.values()])
+                    fresh_ids = {row["event_id"] for row in rows}
+                    fresh = [d.envelope.id in fresh_ids and first[d.envelope.id] is d for d in group]
+                    await self._run_handlers(conn, [d for d, is_fresh in zip(group, fresh, strict=True)
+                                                    if is_fresh])
         except DB_UNAVAILABLE as exc:
             log.warning("database unavailable while handling; requeueing",
                         extra={"queue": self.queue_name, "size": len(group), "error": repr(exc)})
@@ -649,10 +652,11 @@ class Consumer:
         message, envelope = d.message, d.envelope
         started = time.perf_counter()
         try:
-            async with self.pool.acquire() as conn, conn.transaction():
-                fresh = await conn.fetchval(INBOX_INSERT_ONE, envelope.id, envelope.type)
-                if fresh:
-                    await d.handler(conn, d.event, envelope)
+            with metrics.counted_on_commit():
+                async with self.pool.acquire() as conn, conn.transaction():
+                    fresh = await conn.fetchval(INBOX_INSERT_ONE, envelope.id, envelope.type)
+                    if fresh:
+                        await d.handler(conn, d.event, envelope)
         except DB_UNAVAILABLE as exc:
             log.warning("database unavailable while handling; requeueing",
                         extra={"type": envelope.type, "event_id": str(envelope.id), "error": repr(exc)})

@@ -6,6 +6,11 @@ alerts on for every service: HTTP, outbox backlog, consumer outcomes, retries, D
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Any
+
 from prometheus_client import Counter, Gauge, Histogram
 
 HTTP_REQUESTS = Counter("lcs_http_requests_total", "HTTP requests answered",
@@ -30,3 +35,37 @@ HANDLER_DURATION = Histogram("lcs_event_handler_duration_seconds",
 CONSUMER_BATCH_SIZE = Histogram("lcs_consumer_batch_size", "Events handled in one consumer transaction",
                                 ["service"], buckets=(1, 2, 5, 10, 25, 50, 100, 200, 500, 1000))
 BUS_CONNECTED = Gauge("lcs_bus_connected", "1 while the broker connection is up", ["service"])
+
+
+# --- counting what committed ---------------------------------------------------------------
+
+_deferred: ContextVar[list[tuple[Any, float]] | None] = ContextVar("lcs_metrics_deferred", default=None)
+
+
+def count(child: Any, amount: float = 1.0) -> None:
+    """Increment a counter child (`COUNTER.labels(...)`) for work done in a transaction. Inside
+    `counted_on_commit()` the increment waits for that block to end without an exception (the
+    transaction committed); otherwise it happens at once.
+
+    Why: a consumer handles a group of events in one transaction and, when a handler fails,
+    rolls it back and handles the events one by one; counting as the handlers ran would count
+    the group's events twice, and a rolled-back event once."""
+    pending = _deferred.get()
+    if pending is None:
+        child.inc(amount)
+    else:
+        pending.append((child, amount))
+
+
+@contextmanager
+def counted_on_commit() -> Iterator[None]:
+    """The `count` calls inside happen when the block ends normally; an exception drops them.
+    Put the transaction inside the block, so that its commit is part of it."""
+    pending: list[tuple[Any, float]] = []
+    token = _deferred.set(pending)
+    try:
+        yield
+    finally:
+        _deferred.reset(token)
+    for child, amount in pending:  # not reached when the block raised
+        child.inc(amount)

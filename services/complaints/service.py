@@ -71,6 +71,7 @@ from shared.events import (
     ComplaintResponded,
     ComplaintSlaBreached,
 )
+from shared.metrics import count
 from shared.outbox import publish
 
 log = logging.getLogger("lcs.complaints")
@@ -334,7 +335,7 @@ async def _open(conn: asyncpg.Connection, settings: ComplaintsSettings, new: New
         category=ticket["category"], channel=ticket["channel"], priority=ticket["priority"], opened_at=now,
         first_response_due=ticket["first_response_due"], resolution_due=ticket["resolution_due"],
         proactive=proactive), source=SOURCE)
-    TICKETS_OPENED.labels(ticket["category"], ticket["channel"], str(proactive).lower()).inc()
+    count(TICKETS_OPENED.labels(ticket["category"], ticket["channel"], str(proactive).lower()))
     return ticket
 
 
@@ -399,7 +400,7 @@ async def _record_breaches(conn: asyncpg.Connection, settings: ComplaintsSetting
         await publish(conn, ComplaintSlaBreached(
             complaint_id=str(row["id"]), kind=kind.value, due_at=due, breached_at=now, category=row["category"],
             priority=row["priority"], waybill_no=row["waybill_no"], customer_id=row["customer_id"]), source=SOURCE)
-        SLA_BREACHES.labels(kind.value).inc()
+        count(SLA_BREACHES.labels(kind.value))
         recorded.append((kind, due))
     return recorded
 
@@ -467,7 +468,7 @@ async def take_step(pool: asyncpg.Pool, settings: ComplaintsSettings, complaint_
                 csat_score=step.score if step.action is Action.SURVEY else None, closed_at=at), source=SOURCE)
         # A deadline missed before this step (e.g. a late first answer) is recorded now, once.
         await _record_breaches(conn, settings, row, after, at, principal.actor)
-        TRANSITIONS.labels(step.action.value).inc()
+        count(TRANSITIONS.labels(step.action.value))
         fresh = await repo.get_complaint(conn, complaint_id)
         assert fresh is not None
         return await complaint_view(conn, fresh, settings, with_history=True, now=at)

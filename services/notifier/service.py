@@ -75,6 +75,7 @@ from shared.events import (
     ShipmentRegistered,
     parse_event,
 )
+from shared.metrics import count
 from shared.outbox import publish
 from shared.pii import mask_contact
 
@@ -237,7 +238,7 @@ class NotifierService:
         })
         if not created:
             return False
-        metrics.NOTIFICATIONS.labels(str(channel), "none", status).inc()
+        count(metrics.NOTIFICATIONS.labels(str(channel), "none", status))
         if status in repo.ACTIVE:
             await repo.wake_dispatcher(conn)
         elif status == Status.FAILED:

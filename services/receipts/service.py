@@ -58,6 +58,7 @@ from shared.events import (
     ShipmentDelivered,
     ShipmentRegistered,
 )
+from shared.metrics import count
 from shared.outbox import publish
 from shared.web import Runtime
 
@@ -163,7 +164,7 @@ async def _apply_facts(conn: asyncpg.Connection, row: asyncpg.Record, facts: asy
         )
         changes["status"] = step.status.value
         await repo.append_custody(conn, row["waybill_no"], step.custody)
-        TRANSITIONS_TOTAL.labels(ReceiptAction.DELIVER.value).inc()
+        count(TRANSITIONS_TOTAL.labels(ReceiptAction.DELIVER.value))
     await repo.update_receipt(conn, row["waybill_no"], changes)
 
 
@@ -389,7 +390,7 @@ async def _step(conn: asyncpg.Connection, row: Mapping[str, Any], action: Receip
     )
     await repo.append_custody(conn, row["waybill_no"], step.custody, envelope_id=envelope_id)
     await repo.update_receipt(conn, row["waybill_no"], {"status": step.status.value, **(changes or {})})
-    TRANSITIONS_TOTAL.labels(action.value).inc()
+    count(TRANSITIONS_TOTAL.labels(action.value))
     return step
 
 
@@ -555,7 +556,7 @@ async def receive_envelope(pool: asyncpg.Pool, rules: Rules, principal: Principa
                 due_at=row["due_at"], origin=row["origin"], destination=row["destination"],
                 station_contact=_contact(row["station_contact"]),
             ), source=SOURCE)
-            LOST_FLAGGED_TOTAL.inc()
+            count(LOST_FLAGGED_TOTAL)
         await repo.close_envelope(conn, envelope_id, received_at=received_at, received_by=principal.actor,
                                   present=sorted(present))
 
@@ -613,7 +614,7 @@ async def chase(pool: asyncpg.Pool, rules: Rules, as_of: datetime) -> dict[str, 
                         origin=row["origin"], destination=row["destination"],
                         station_contact=_contact(row["station_contact"]), days_overdue=late_days,
                     ), source=SOURCE, event_id=event_id)
-                    OVERDUE_EMITTED_TOTAL.labels(stage.value).inc()
+                    count(OVERDUE_EMITTED_TOTAL.labels(stage.value))
                     done.add(stage.value)
                     emitted.append({"waybill_no": row["waybill_no"], "stage": stage, "due_at": deadline,
                                     "days_overdue": late_days, "event_id": event_id,

@@ -17,12 +17,13 @@ from typing import Any
 import aio_pika
 import asyncpg
 import pytest
-from prometheus_client import REGISTRY
+from prometheus_client import REGISTRY, Counter
 
 from shared import bus as bus_module
 from shared.bus import ERROR_HEADER, Bus, Consumer, GroupHandler, Handler
 from shared.db import Migration, create_pool, load_migrations, migrate
 from shared.events import Envelope, ShipmentDelayed, ShipmentRecovered, make_envelope
+from shared.metrics import count
 from shared.outbox import OutboxRelay, publish
 from tests.conftest import Infra, queue_depth
 
@@ -270,6 +271,10 @@ async def test_two_relays_and_two_consumers_deliver_each_event_exactly_once(infr
 # --- the consumer's groups: what is waiting is handled in one transaction ----------------------
 
 
+GATE_COUNTED = Counter("lcs_test_gate_counted_total", "events a test gate handled, counted with metrics.count",
+                       ["run", "waybill"])
+
+
 class Gate:
     """A handler that records every call and holds the event of waybill "GATE" until `opened`:
     whatever is delivered meanwhile waits in the consumer, and the next group takes it all."""
@@ -278,9 +283,11 @@ class Gate:
         self.opened = asyncio.Event()
         self.calls: list[str] = []
         self.fail = fail
+        self.run = uuid.uuid4().hex  # this gate's label of GATE_COUNTED
 
     async def __call__(self, conn: asyncpg.Connection, event: Any, env: Envelope) -> None:
         self.calls.append(event.waybill_no)
+        count(GATE_COUNTED.labels(self.run, event.waybill_no))  # as a service counts what it did
         if event.waybill_no == "GATE":
             await self.opened.wait()
         if event.waybill_no in self.fail:
@@ -414,6 +421,10 @@ async def test_a_failing_handler_in_a_group_retries_only_its_event(infra: Infra)
         # its two retries.
         assert [gate.calls.count(f"G-{i}") for i in range(20)] == [2] * 10 + [1] * 10
         assert gate.calls.count("POISON") == 4
+        # what the handler counted (metrics.count) is what committed: each good event once, POISON never
+        counted = [sample("lcs_test_gate_counted_total", run=gate.run, waybill=f"G-{i}") for i in range(20)]
+        assert counted == [1.0] * 20
+        assert sample("lcs_test_gate_counted_total", run=gate.run, waybill="POISON") == 0
         msgs = await dlq_messages(infra, f"{h.name}.dlq")
         assert [Envelope.model_validate_json(m.body).id for m in msgs] == [poison]
         assert "rule exploded on POISON" in str(msgs[0].headers[ERROR_HEADER])
