@@ -43,7 +43,7 @@ def test_an_exception_drops_the_counts_of_its_block() -> None:
     assert value(case) == 1
 
 
-def test_concurrent_tasks_have_blocks_of_their_own() -> None:
+async def test_concurrent_tasks_have_blocks_of_their_own() -> None:
     case_ok, case_failed = uuid.uuid4().hex, uuid.uuid4().hex
 
     async def handle(case: str, fail: bool) -> None:
@@ -53,9 +53,6 @@ def test_concurrent_tasks_have_blocks_of_their_own() -> None:
             if fail:
                 raise RuntimeError("rolled back")
 
-    async def both() -> None:
-        results = await asyncio.gather(handle(case_ok, False), handle(case_failed, True), return_exceptions=True)
-        assert isinstance(results[1], RuntimeError)
-
-    asyncio.run(both())
+    results = await asyncio.gather(handle(case_ok, False), handle(case_failed, True), return_exceptions=True)
+    assert isinstance(results[1], RuntimeError)
     assert (value(case_ok), value(case_failed)) == (1, 0)
