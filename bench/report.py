@@ -255,7 +255,8 @@ by how much *total* CPU one unit of work costs, and a Python service is one core
 machine the ceilings rise more than the figures do (a raw COPY or a bare endpoint has nothing else to
 wait for), so the same code shows a lower ratio on a quieter day: compare the CPU table between runs.
 
-**Figure 1, batch ingest: tracking's Python, about 13 µs per position, PostgreSQL about 10 µs.** Each
+**Figure 1, batch ingest: tracking's Python, about 13 µs per position, PostgreSQL about 10 µs
+(up to 18 and 12 on a loaded machine).** Each
 batch carries 20 s of 1 Hz fixes per vehicle, more than the evaluation interval, so every batch evaluates
 every vehicle's shipments. With service, database and load generator sharing two cores, 2 / (total µs)
 caps the rate near 80k/s, and the pipeline never keeps both cores busy; 0.4×C1 needs about 85k/s when C1
