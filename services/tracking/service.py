@@ -343,14 +343,15 @@ def _previous_state(row: asyncpg.Record) -> DelayState:
 async def _tracks(conn: asyncpg.Connection, reporting: dict[str, Any], at: dict[str, datetime],
                   vehicle_ids: Sequence[str], lookback: timedelta) -> dict[str, list[Any]]:
     """Each vehicle's sampled track over `lookback` before its evaluation time, its newest fix last
-    (the sampled track may not hold it; it is always read)."""
+    (the sampled track may not hold it; it is always read, unless later than the evaluation time:
+    the rules never see a fix from after their "now")."""
     found = await repo.recent_tracks(conn, [(vid, at[vid] - lookback, at[vid]) for vid in vehicle_ids])
     tracks: dict[str, list[Any]] = {}
     for vid in vehicle_ids:
         track: list[Any] = found.get(vid) or []
         newest = reporting[vid]
         newest_us = epoch_micros(newest["last_fix_at"])
-        if not track or track[-1][0] != newest_us:
+        if (not track or track[-1][0] != newest_us) and newest_us <= epoch_micros(at[vid]):
             track.append((newest_us, newest["last_lat"], newest["last_lon"], newest["last_speed_kmh"]))
         tracks[vid] = track
     return tracks
