@@ -259,9 +259,7 @@ async def test_two_relays_and_two_consumers_deliver_each_event_exactly_once(infr
                 for i in range(30):
                     ids.append((await publish(conn, delayed(f"W{chunk}-{i}"), source="/test")).id)
 
-        async def all_applied() -> bool:
-            return len(await h.effects()) >= len(ids)
-        await wait_for(all_applied, 60)
+        await until_effects(h, len(ids), 60)
         await asyncio.sleep(1)
         effects = await h.effects()
         assert sorted(e["event_id"] for e in effects) == sorted(ids)
@@ -314,6 +312,13 @@ async def until(condition: Callable[[], bool], timeout: float = 20.0) -> None:
     await wait_for(check, timeout)
 
 
+async def until_effects(h: Harness, n: int, timeout: float = 20.0) -> None:
+    """Wait until the harness's handler has recorded at least `n` effects."""
+    async def check() -> bool:
+        return len(await h.effects()) >= n
+    await wait_for(check, timeout)
+
+
 async def hold_the_gate(h: Harness, gate: Gate) -> Envelope:
     """Publish the GATE event and wait until its handler holds the consumer's worker."""
     env = make_envelope(delayed("GATE"), "/test")
@@ -337,9 +342,7 @@ async def test_events_published_quickly_are_handled_in_groups_exactly_once(infra
         await until(lambda: in_flight(h) == 64)  # the prefetch window is full behind the gate
         gate.opened.set()
 
-        async def all_applied() -> bool:
-            return len(await h.effects()) >= 151
-        await wait_for(all_applied, 60)
+        await until_effects(h, 151, 60)
         await asyncio.sleep(0.5)
         effects = await h.effects()
         assert sorted(e["event_id"] for e in effects if e["note"] != "GATE") == sorted(ids)
@@ -361,15 +364,10 @@ async def test_the_consumer_lingers_only_under_load(infra: Infra) -> None:
     several (the queue is busy) the worker waits the linger for more before its next group."""
     gate = Gate()
     async with harness(infra, gate, prefetch=64, batch_max=50, linger_ms=1500) as h:
-        async def applied(n: int) -> Callable[[], Awaitable[bool]]:
-            async def check() -> bool:
-                return len(await h.effects()) >= n
-            return check
-
         started = time.monotonic()
         async with h.pool.acquire() as conn, conn.transaction():
             await publish(conn, delayed("QUIET-1"), source="/test")
-        await wait_for(await applied(1), 10)
+        await until_effects(h, 1, 10)
         assert time.monotonic() - started < 1.2  # no linger on a quiet queue
 
         # A burst, held back while the worker is busy with the gate's event: its next group is the
@@ -382,17 +380,17 @@ async def test_the_consumer_lingers_only_under_load(infra: Infra) -> None:
                 await publish(conn, delayed(f"BURST-{i}"), source="/test")
         await until(lambda: in_flight(h) == 31)
         gate.opened.set()
-        await wait_for(await applied(32), 20)
+        await until_effects(h, 32, 20)
         assert groups_up_to(h, 1) == 2  # QUIET-1 and GATE alone; the burst in one group
         started = time.monotonic()
         async with h.pool.acquire() as conn, conn.transaction():
             await publish(conn, delayed("AFTER-BURST"), source="/test")
-        await wait_for(await applied(33), 20)
+        await until_effects(h, 33, 20)
         assert time.monotonic() - started >= 1.2  # busy: the worker lingered for more
         started = time.monotonic()
         async with h.pool.acquire() as conn, conn.transaction():
             await publish(conn, delayed("QUIET-2"), source="/test")
-        await wait_for(await applied(34), 10)
+        await until_effects(h, 34, 10)
         assert time.monotonic() - started < 1.2  # that lone event made the queue quiet again
 
 
@@ -447,9 +445,7 @@ async def test_duplicates_in_a_group_and_against_the_inbox_have_one_effect(infra
         await until(lambda: in_flight(h) == 6)
         gate.opened.set()
 
-        async def done() -> bool:
-            return len(await h.effects()) >= 4
-        await wait_for(done)
+        await until_effects(h, 4)
         await asyncio.sleep(0.5)
         effects = await h.effects()
         assert sorted((e["note"], e["event_id"]) for e in effects if e["note"] != "GATE") == sorted(
@@ -503,9 +499,7 @@ async def test_a_lost_channel_drops_its_deliveries_and_leaves_one_worker(infra: 
         await old.channel.close()  # as a broker-side channel error would
         gate.opened.set()
 
-        async def applied() -> bool:
-            return len(await h.effects()) >= 21
-        await wait_for(applied, 30)
+        await until_effects(h, 21, 30)
         await asyncio.sleep(1.0)
         effects = await h.effects()
         assert sorted(e["event_id"] for e in effects if e["note"] != "GATE") == sorted(e.id for e in envs)
@@ -601,9 +595,7 @@ async def test_runs_of_a_type_with_a_group_handler_go_to_it_in_one_call(
         await until(lambda: in_flight(h) == 10)
         gate.opened.set()
 
-        async def done() -> bool:
-            return len(await h.effects()) >= 9
-        await wait_for(done)
+        await until_effects(h, 9)
         await asyncio.sleep(0.5)
         assert group.calls == [["D1", "D2"], ["D3", "D4", "D5"]]
         assert one_recovered == ["R1", "R2"]
@@ -628,9 +620,7 @@ async def test_a_failing_group_handler_sends_the_group_one_by_one_through_the_ev
         await until(lambda: in_flight(h) == 4)
         gate.opened.set()
 
-        async def done() -> bool:
-            return len(await h.effects()) >= 4
-        await wait_for(done)
+        await until_effects(h, 4)
         await asyncio.sleep(0.5)
         assert group.calls == [["B1", "BOOM", "B2"]]  # rolled back...
         assert gate.calls == ["GATE", "B1", "BOOM", "B2"]  # ...and each handled on its own, once
@@ -661,9 +651,7 @@ async def test_a_group_is_acked_one_by_one_while_an_earlier_delivery_is_unsettle
         await until(lambda: in_flight(h) == 7)  # GATE, the malformed one, five good
         gate.opened.set()
 
-        async def five() -> bool:
-            return len(await h.effects()) >= 6
-        await wait_for(five)
+        await until_effects(h, 6)
         await until(lambda: len(acks) >= 6)
         assert not any(multiple for _, multiple in acks)  # GATE, then G-0..G-4 each on its own
         dlq_open.set()
@@ -671,9 +659,7 @@ async def test_a_group_is_acked_one_by_one_while_an_earlier_delivery_is_unsettle
         later = [make_envelope(delayed(f"L-{i}"), "/test") for i in range(3)]
         await raw_publish_many(infra, [e.to_json() for e in later])
 
-        async def all_done() -> bool:
-            return len(await h.effects()) >= 9
-        await wait_for(all_done)
+        await until_effects(h, 9)
         assert len(await dlq_messages(infra, f"{h.name}.dlq")) == 1
         await drained(h)
         assert h.buses[0].is_connected
