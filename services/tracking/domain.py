@@ -764,14 +764,22 @@ def _stationary_run(track: Sequence[TrackRow], cfg: EtaConfig) -> tuple[int | No
     return run_start, False
 
 
+def _judge_stop(track: Sequence[TrackRow], now_us: int, cfg: EtaConfig) -> tuple[DelayReason, bool]:
+    """The reason a track gives, and whether any longer track (the same fixes and older ones)
+    gives the same."""
+    if not track:
+        return DelayReason.NO_SIGNAL, False  # the longer track may hold a fix
+    if now_us - track[-1][0] >= _micros(cfg.no_signal_minutes):
+        return DelayReason.NO_SIGNAL, True  # decided by the newest fix, in both
+    run_start, bounded = _stationary_run(track, cfg)
+    if run_start is not None and now_us - run_start >= _micros(cfg.stopped_minutes):
+        return DelayReason.VEHICLE_STOPPED, True  # an earlier start only makes the stop longer
+    return DelayReason.SLOW_PROGRESS, bounded or run_start is None
+
+
 def track_delay_reason(track: Sequence[TrackRow], now_us: int, cfg: EtaConfig = DEFAULT_ETA_CONFIG) -> DelayReason:
     """`infer_delay_reason` of a track (rows oldest first, none later than ``now_us``)."""
-    if not track or now_us - track[-1][0] >= _micros(cfg.no_signal_minutes):
-        return DelayReason.NO_SIGNAL
-    run_start, _ = _stationary_run(track, cfg)
-    if run_start is not None and now_us - run_start >= _micros(cfg.stopped_minutes):
-        return DelayReason.VEHICLE_STOPPED
-    return DelayReason.SLOW_PROGRESS
+    return _judge_stop(track, now_us, cfg)[0]
 
 
 def track_lookback(cfg: EtaConfig = DEFAULT_ETA_CONFIG) -> tuple[timedelta, timedelta]:
@@ -791,12 +799,7 @@ def track_settles_stop(track: Sequence[TrackRow], now_us: int, cfg: EtaConfig = 
     the long one would: the speed window lies inside it; the reason does unless every fix of the
     track is stationary and the oldest less than ``stopped_minutes`` old (the stop may have begun
     earlier, in the longer track)."""
-    if not track:
-        return False  # the longer track may hold a fix
-    if now_us - track[-1][0] >= _micros(cfg.no_signal_minutes):
-        return True  # decided by the newest fix, in both
-    run_start, bounded = _stationary_run(track, cfg)
-    return bounded or run_start is None or now_us - run_start >= _micros(cfg.stopped_minutes)
+    return _judge_stop(track, now_us, cfg)[1]
 
 
 def infer_delay_reason(

@@ -341,7 +341,7 @@ def _previous_state(row: asyncpg.Record) -> DelayState:
 
 
 async def _tracks(conn: asyncpg.Connection, reporting: dict[str, Any], at: dict[str, datetime],
-                  vehicle_ids: Sequence[str], lookback: timedelta) -> dict[str, list[Any]]:
+                  at_us: dict[str, int], vehicle_ids: Sequence[str], lookback: timedelta) -> dict[str, list[Any]]:
     """Each vehicle's sampled track over `lookback` before its evaluation time, its newest fix last
     (the sampled track may not hold it; it is always read, unless later than the evaluation time:
     the rules never see a fix from after their "now")."""
@@ -351,7 +351,7 @@ async def _tracks(conn: asyncpg.Connection, reporting: dict[str, Any], at: dict[
         track: list[Any] = found.get(vid) or []
         newest = reporting[vid]
         newest_us = epoch_micros(newest["last_fix_at"])
-        if (not track or track[-1][0] != newest_us) and newest_us <= epoch_micros(at[vid]):
+        if (not track or track[-1][0] != newest_us) and newest_us <= at_us[vid]:
             track.append((newest_us, newest["last_lat"], newest["last_lon"], newest["last_speed_kmh"]))
         tracks[vid] = track
     return tracks
@@ -393,20 +393,21 @@ async def evaluate_vehicles(conn: asyncpg.Connection, rt: Runtime,
     if not reporting:
         return result
     at = {vid: now or v["last_fix_at"] for vid, v in reporting.items()}
+    at_us = {vid: epoch_micros(when) for vid, when in at.items()}  # the time axis of the tracks
     shipments = await repo.on_board_many(conn, sorted(reporting), only)
     if not shipments:
         return result
     carried = sorted({s["vehicle_id"] for s in shipments})
     short, long = track_lookback(cfg)
-    tracks = await _tracks(conn, reporting, at, carried, short)
-    unsettled = [vid for vid, track in tracks.items() if not track_settles_stop(track, epoch_micros(at[vid]), cfg)]
+    tracks = await _tracks(conn, reporting, at, at_us, carried, short)
+    unsettled = [vid for vid, track in tracks.items() if not track_settles_stop(track, at_us[vid], cfg)]
     if unsettled:
-        tracks.update(await _tracks(conn, reporting, at, unsettled, long))
+        tracks.update(await _tracks(conn, reporting, at, at_us, unsettled, long))
     stations = {p[0]: GeoPoint(p[1], p[2]) for s in shipments for p in s["station_points"]}
     judged: dict[str, tuple[float | None, DelayReason]] = {}
     for vid, track in tracks.items():
-        now_us = epoch_micros(at[vid])
-        judged[vid] = (None if silent else track_speed_kmh(track, now_us, cfg), track_delay_reason(track, now_us, cfg))
+        judged[vid] = (None if silent else track_speed_kmh(track, at_us[vid], cfg),
+                       track_delay_reason(track, at_us[vid], cfg))
     changed: list[tuple[str, DelayState]] = []
     for s in shipments:
         vehicle = reporting[s["vehicle_id"]]
