@@ -66,6 +66,17 @@ async def _response(reader: asyncio.StreamReader) -> tuple[int, bytes]:
     return status, (await reader.readexactly(length) if length else b"")
 
 
+def feed_step(spec: dict[str, Any], conn_index: int) -> int:
+    """Seconds of feed time between a connection's consecutive requests: 1 for a device (one fix
+    a second), the fixes each vehicle gets per batch for a batch (1 s apart); 0 without a feed."""
+    if spec["mode"] == "osmand":
+        return 1
+    if spec["mode"] == "batches":
+        vehicles = spec["vehicle_groups"][conn_index % len(spec["vehicle_groups"])]
+        return max(1, int(spec["per_batch"]) // len(vehicles))
+    return 0
+
+
 def _makers(spec: dict[str, Any], conn_index: int) -> Callable[[int], bytes]:
     """A function n -> the bytes of this connection's n-th request."""
     host = f"{spec['host']}:{spec['port']}"
@@ -79,10 +90,11 @@ def _makers(spec: dict[str, Any], conn_index: int) -> Callable[[int], bytes]:
         # spec's start time, so every fix is new and advances the vehicle.
         device = spec["devices"][conn_index % len(spec["devices"])]
         start_ms = int(spec["start_epoch_ms"])
+        step_ms = feed_step(spec, conn_index) * 1000
         lat0, lon0 = 31.25, 121.40
 
         def osmand(n: int) -> bytes:
-            path = (f"/osmand?id={device}&timestamp={start_ms + n * 1000}&lat={lat0 + n * 1e-5:.6f}"
+            path = (f"/osmand?id={device}&timestamp={start_ms + n * step_ms}&lat={lat0 + n * 1e-5:.6f}"
                     f"&lon={lon0 - n * 1e-5:.6f}&speed=32.4&bearing=280&batt=80")
             return _request("GET", path, host, headers)
         return osmand
@@ -92,7 +104,7 @@ def _makers(spec: dict[str, Any], conn_index: int) -> Callable[[int], bytes]:
         vehicles = spec["vehicle_groups"][conn_index % len(spec["vehicle_groups"])]
         per_batch = int(spec["per_batch"])
         start = datetime.fromtimestamp(spec["start_epoch"], UTC)
-        per_vehicle = max(1, per_batch // len(vehicles))
+        per_vehicle = feed_step(spec, conn_index)
         hdrs = {**headers, "Content-Type": "application/json"}
 
         heads = [f'{{"vehicle_id":"{v}",' for v in vehicles]
@@ -148,7 +160,8 @@ async def _connection(spec: dict[str, Any], index: int, t_start: float, t_count:
                         out["samples"].append(body[:300].decode(errors="replace"))
     finally:
         writer.close()
-        out["last_index"] = max(out.get("last_index", 0), n)
+        # how far into the feed this connection went: the next run's fixes start after it
+        out["feed_seconds"] = max(out.get("feed_seconds", 0), n * feed_step(spec, index))
 
 
 async def run(spec: dict[str, Any]) -> dict[str, Any]:

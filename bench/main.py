@@ -276,15 +276,14 @@ class Bench:
         return self.feed_cursor
 
     async def load(self, spec: dict[str, Any]) -> dict[str, Any]:
-        """`run_load`, then the feed cursor moved past the newest fix the run sent (each of its
-        connections sent requests 0 .. last_index - 1, each `seconds_per_request` of feed apart)."""
+        """`run_load`, then the feed cursor moved past the newest fix the run sent (the load
+        generator reports how far into the feed its connections went)."""
         res = await run_load(spec, self.tmp)
         start = spec.get("start_epoch")
         if start is None and "start_epoch_ms" in spec:
             start = spec["start_epoch_ms"] / 1000
         if start is not None:
-            per_request = (spec["per_batch"] // len(spec["vehicle_groups"][0])) if spec["mode"] == "batches" else 1
-            newest = datetime.fromtimestamp(start, UTC) + timedelta(seconds=res["last_index"] * per_request)
+            newest = datetime.fromtimestamp(start, UTC) + timedelta(seconds=res.get("feed_seconds", 0))
             self.feed_cursor = max(self.feed_cursor, newest + timedelta(minutes=1))
         return res
 
