@@ -74,15 +74,12 @@ def reference_reason(fixes: list[Fix], now: datetime, cfg: EtaConfig) -> DelayRe
 offsets = st.one_of(st.integers(0, 180).map(lambda m: timedelta(minutes=m)),
                     st.integers(0, 3 * 3600).map(lambda s: timedelta(seconds=s)),
                     st.integers(0, 3 * 3600 * 10**6).map(lambda us: timedelta(microseconds=us)))
-fixes = st.lists(st.builds(Fix, offsets.map(lambda d: T0 - d),
-                           st.floats(31.0, 31.01, allow_nan=False), st.floats(121.0, 121.01, allow_nan=False),
-                           st.none() | st.sampled_from([0.0, 1.0, 2.0, 2.5, 30.0, 61.5])),
-                 max_size=40)
+one_fix = st.builds(Fix, offsets.map(lambda d: T0 - d),
+                    st.floats(31.0, 31.01, allow_nan=False), st.floats(121.0, 121.01, allow_nan=False),
+                    st.none() | st.sampled_from([0.0, 1.0, 2.0, 2.5, 30.0, 61.5]))
+fixes = st.lists(one_fix, max_size=40)
 # as stored: one fix per vehicle and time (the primary key of `positions`)
-stored_fixes = st.lists(st.builds(Fix, offsets.map(lambda d: T0 - d),
-                                  st.floats(31.0, 31.01, allow_nan=False), st.floats(121.0, 121.01, allow_nan=False),
-                                  st.none() | st.sampled_from([0.0, 1.0, 2.0, 2.5, 30.0, 61.5])),
-                        max_size=40, unique_by=lambda f: f.at)
+stored_fixes = st.lists(one_fix, max_size=40, unique_by=lambda f: f.at)
 configs = st.builds(EtaConfig,
                     speed_window_minutes=st.sampled_from([30.0, 1 / 3, 0.5, 7.25, 45.0]),
                     stopped_minutes=st.sampled_from([20.0, 1 / 3, 2.5, 60.0]),
