@@ -97,7 +97,9 @@ async def test_a_group_of_registrations_gives_the_same_shipments_and_replays_as_
     assert shipments["TWICE"]["consignee"]["phone"] == "13900000002"
     notes = found["notifications"]
     assert {n["waybill_no"] for n in notes} == {"PARKED-1", "PARKED-2", "TWICE", "PARKED-3"}
-    assert {n["status"] for n in notes} >= {"queued", "deferred"}  # the throttle did bite
+    assert "queued" in {n["status"] for n in notes}
+    # the throttle did bite (it suppresses; `deferred` is quiet hours, which depend on the hour it runs)
+    assert any(n["status"] == "suppressed" and n["reason"] == "throttled" for n in notes)
 
 
 async def test_the_usual_group_takes_three_statements(infra: Infra) -> None:
