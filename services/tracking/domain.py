@@ -845,6 +845,72 @@ def sample_track(
     return flags, last_sample_at
 
 
+# --- the vehicle's stored recent track ------------------------------------------------------
+#
+# Why: reading each evaluated vehicle's sampled fixes back from `positions` was a third of the
+# database's work on the position feed (one heap page per fix: a vehicle's fixes are spread over
+# the pages of everyone's), and the fixes it read were ones the service itself had just written.
+# So the vehicle row carries its recent sampled track (`vehicles.recent_track`), kept by the same
+# transaction that stores the fixes, and the evaluation reads it with the vehicle it has locked
+# anyway. `positions` stays the record; the stored track is exactly its sampled fixes at or after
+# `recent_track_since`, and whenever that cannot be vouched for (a duplicate fix, a writer that
+# does not keep it, a late upload too big for the row) it is cleared and read back again.
+
+# Rows a stored track holds at most: one a minute over the rules' 30 minutes is about 31. Beyond
+# this (a device uploading hours it buffered offline) the row would outgrow a page's inline
+# limit, and every update would compress or move it out of line; such a vehicle is read back
+# from `positions` until its burst is older than the window.
+STORED_TRACK_MAX_ROWS = 48
+
+
+def stored_track_span(cfg: EtaConfig = DEFAULT_ETA_CONFIG) -> timedelta:
+    """How far back from its newest fix a vehicle's stored track reaches: the short lookback
+    (`track_lookback`), the window an evaluation at the newest fix reads first."""
+    return track_lookback(cfg)[0]
+
+
+def stored_track_covers(since: datetime | None, stamp: datetime | None, last_sample_at: datetime | None,
+                        window_start: datetime) -> bool:
+    """Whether a vehicle's stored track (complete from ``since`` on; None: there is none) can
+    stand in for `positions` from ``window_start`` on. ``stamp`` is the vehicle's newest sample
+    time when the track was written: a writer that stored a newer sample without keeping the
+    track (a replica of an earlier release, during a rolling upgrade) moved ``last_sample_at``
+    away from it."""
+    return since is not None and since <= window_start and stamp == last_sample_at
+
+
+def merge_track(base: Sequence[TrackRow], new: Sequence[TrackRow], since_us: int) -> list[TrackRow]:
+    """A stored track (rows oldest first, one per time) after a vehicle's new samples (oldest
+    first): the rows at or after ``since_us``, in time order. A time already present keeps its
+    row, as `positions` keeps the first fix stored for a vehicle and time."""
+    kept = list(base)
+    if kept and kept[0][0] < since_us:
+        kept = [r for r in kept if r[0] >= since_us]
+    fresh = [r for r in new if r[0] >= since_us]
+    if not fresh:
+        return kept
+    merged = kept + fresh
+    if kept and fresh[0][0] <= kept[-1][0]:  # late fixes among them (the live feed's are all newer)
+        merged.sort(key=_row_time)  # stable: a stored row before a new one of its time
+    out: list[TrackRow] = []
+    for row in merged:
+        if not out or row[0] != out[-1][0]:
+            out.append(row)
+    return out
+
+
+def _row_time(row: TrackRow) -> Any:
+    return row[0]
+
+
+def track_window(track: Sequence[TrackRow], start_us: int, end_us: int) -> list[TrackRow]:
+    """The rows of a track (oldest first) from ``start_us`` to ``end_us``, both included: what
+    `positions` answers for that window."""
+    if track and start_us <= track[0][0] and track[-1][0] <= end_us:
+        return list(track)
+    return [r for r in track if start_us <= r[0] <= end_us]
+
+
 def evaluation_due(newest_fix_at: datetime, last_evaluated_at: datetime | None,
                    cfg: EtaConfig = DEFAULT_ETA_CONFIG) -> bool:
     """Whether a vehicle whose newest fix advanced to ``newest_fix_at`` has its shipments

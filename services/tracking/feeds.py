@@ -32,13 +32,18 @@ from prometheus_client import Counter, Histogram
 
 from services.tracking import repository as repo
 from services.tracking.domain import (
+    STORED_TRACK_MAX_ROWS,
     DomainError,
     Fix,
+    epoch_micros,
     evaluation_due,
+    merge_track,
     parse_osmand,
     parse_traccar_forward,
     position_problems,
     sample_track,
+    stored_track_covers,
+    stored_track_span,
     validate_position_batch,
 )
 from services.tracking.models import IngestResult, PositionBatch
@@ -85,19 +90,21 @@ async def ingest(conn: asyncpg.Connection, rt: Runtime, items: Sequence[Incoming
 
     The hot path of every feed, shaped to touch the database a fixed number of times per call
     whatever the number of fixes: the fixes stored and the vehicles moved (repo.store_fixes), then
-    the batched evaluation. Per vehicle, the newest fix and the track sampling (domain.sample_track) are
-    worked out here from the locked rows, in Python, instead of being read back."""
+    the batched evaluation. Per vehicle, the newest fix, the track sampling (domain.sample_track)
+    and the stored recent track (domain.merge_track) are worked out here from the locked rows, in
+    Python, instead of being read back; only a vehicle without a stored track it can trust has its
+    recent fixes read from `positions` (one query for all of them, before the new ones are stored)."""
     if not items:
         return IngestResult(received=0, stored=0, vehicles=0, evaluated_shipments=0, events=0)
     if vehicles is None:
         vehicles = await repo.lock_vehicles(conn, [i.vehicle_id for i in items])
     cfg = eta_config(rt)
+    span = stored_track_span(cfg)
     per_vehicle: dict[str, list[Incoming]] = {}
     for item in items:
         per_vehicle.setdefault(item.vehicle_id, []).append(item)
     records: list[tuple[Any, ...]] = []
-    changes: list[repo.VehicleFix] = []
-    advanced: list[dict[str, Any]] = []
+    changed: list[_Change] = []
     for vid, fixes in per_vehicle.items():
         fixes.sort(key=_by_time)
         row = vehicles[vid]
@@ -105,18 +112,62 @@ async def ingest(conn: asyncpg.Connection, rt: Runtime, items: Sequence[Incoming
         records.extend((*f, flag) for f, flag in zip(fixes, flags, strict=True))
         newest = fixes[-1]
         moved = row["last_fix_at"] is None or row["last_fix_at"] < newest.at
+        samples = [[epoch_micros(f.at), f.lat, f.lon, f.speed_kmh] for f, flag in zip(fixes, flags, strict=True)
+                   if flag]
+        if moved or samples:
+            since = (newest.at if moved else row["last_fix_at"]) - span
+            trusted = stored_track_covers(row["recent_track_since"], row["recent_track_sample_at"],
+                                          row["last_sample_at"], since)
+            changed.append(_Change(vid, row, newest if moved else None, sample_at, samples, since, trusted))
+    # vehicles whose stored track cannot be trusted: their sampled fixes read back, once, before the
+    # new fixes are stored (all of a vehicle's fixes are at or before its newest fix)
+    untrusted = [(c.vehicle_id, c.since, c.row["last_fix_at"]) for c in changed
+                 if not c.trusted and c.row["last_fix_at"] is not None]
+    read = await repo.recent_tracks(conn, untrusted) if untrusted else {}
+    changes: list[repo.VehicleFix] = []
+    tracks: dict[str, tuple[datetime | None, list[Any] | bytes | None]] = {}
+    for c in changed:
+        n = c.newest
         # evaluated at its newest fix (an out-of-order fix never rolls the vehicle back), when due
-        due = moved and evaluation_due(newest.at, row["last_evaluated_at"], cfg)
-        if moved or sample_at != row["last_sample_at"]:
-            changes.append((vid, (newest.at, newest.lat, newest.lon, newest.speed_kmh, newest.heading)
-                            if moved else None, sample_at, newest.at if due else None))
-        if due:
-            advanced.append({**row, "last_fix_at": newest.at, "last_lat": newest.lat, "last_lon": newest.lon,
-                             "last_speed_kmh": newest.speed_kmh, "last_heading": newest.heading})
+        due_at = n.at if n is not None and evaluation_due(n.at, c.row["last_evaluated_at"], cfg) else None
+        track: repo.TrackWrite = None  # the stored one kept: nothing sampled, nothing read
+        if c.samples or not c.trusted:
+            base = repo.unpack_track(c.row["recent_track"]) if c.trusted else read.get(c.vehicle_id, [])
+            rows = merge_track(base, c.samples, epoch_micros(c.since))
+            track = (c.since, rows) if len(rows) <= STORED_TRACK_MAX_ROWS else (None, ())
+            tracks[c.vehicle_id] = (c.since, rows)
+        else:  # still packed: unpacked only if evaluated
+            tracks[c.vehicle_id] = (c.row["recent_track_since"], c.row["recent_track"])
+        changes.append((c.vehicle_id, (n.at, n.lat, n.lon, n.speed_kmh, n.heading) if n else None, c.sample_at,
+                        due_at, track))
     stored = await repo.store_fixes(conn, records, changes)
+    exact = stored == len(records)  # else the stored tracks were cleared (repo.store_fixes)
+    advanced: list[dict[str, Any]] = []
+    for c, change in zip(changed, changes, strict=True):
+        if change[3] is None:  # not due
+            continue
+        n = c.newest
+        assert n is not None
+        since, stored_track = tracks[c.vehicle_id]
+        advanced.append({**c.row, "last_fix_at": n.at, "last_lat": n.lat, "last_lon": n.lon,
+                         "last_speed_kmh": n.speed_kmh, "last_heading": n.heading, "last_sample_at": c.sample_at,
+                         "recent_track": stored_track, "recent_track_since": since if exact else None,
+                         "recent_track_sample_at": c.sample_at})
     result = await evaluate_vehicles(conn, rt, advanced)
     return IngestResult(received=len(items), stored=stored, vehicles=len(per_vehicle),
                         evaluated_shipments=result.shipments, events=result.events)
+
+
+class _Change(NamedTuple):
+    """A vehicle that `ingest` moves or adds samples to."""
+
+    vehicle_id: str
+    row: asyncpg.Record
+    newest: Incoming | None  # its new newest fix, None when the fixes did not advance it
+    sample_at: datetime | None  # its newest sample time afterwards
+    samples: list[list[Any]]  # its new sampled fixes as track rows (lists: asyncpg nests lists, not tuples)
+    since: datetime  # where its stored track starts afterwards (stored_track_span before its newest fix)
+    trusted: bool  # its stored track covers `since` on (domain.stored_track_covers)
 
 
 def _by_time(item: Incoming) -> datetime:

@@ -3,8 +3,12 @@ connection of the caller's transaction; none opens its own."""
 
 from __future__ import annotations
 
+import math
+import sys
+from array import array
 from collections.abc import Sequence
 from datetime import datetime
+from itertools import chain
 from typing import Any
 
 import asyncpg
@@ -83,7 +87,8 @@ async def vehicles_by_id(conn: asyncpg.Connection, ids: Sequence[str]) -> dict[s
 
 
 _INGEST_VEHICLE_COLUMNS = ("vehicle_id, device_id, plate, carrier, last_fix_at, last_lat, last_lon, last_speed_kmh, "
-                           "last_heading, last_sample_at, last_evaluated_at")
+                           "last_heading, last_sample_at, last_evaluated_at, recent_track, recent_track_since, "
+                           "recent_track_sample_at")
 
 
 async def _lock_vehicles_where(conn: asyncpg.Connection, column: str, values: Sequence[str]) -> list[Record]:
@@ -174,19 +179,24 @@ async def _copy_positions(conn: asyncpg.Connection, records: Sequence[tuple[Any,
 
 
 def _vehicle_fixes_update(first: int) -> str:
-    """The UPDATE that moves each vehicle to its newest fix, sample and evaluation, its 8 arrays numbered
-    from parameter `first` on (alone, or inside `_STORE_SMALL`)."""
-    p = [f"${first + i}" for i in range(8)]
+    """The UPDATE that moves each vehicle to its newest fix, sample, evaluation and stored track,
+    its 11 arrays (one element per vehicle) numbered from parameter `first` on (alone, or inside
+    `_STORE_SMALL`)."""
+    p = [f"${first + i}" for i in range(11)]
     return f"""
         UPDATE vehicles v SET
             last_fix_at = COALESCE(n.at, v.last_fix_at), last_lat = COALESCE(n.lat, v.last_lat),
             last_lon = COALESCE(n.lon, v.last_lon),
             last_speed_kmh = CASE WHEN n.at IS NULL THEN v.last_speed_kmh ELSE n.speed_kmh END,
             last_heading = CASE WHEN n.at IS NULL THEN v.last_heading ELSE n.heading END,
-            last_sample_at = n.sample_at, last_evaluated_at = COALESCE(n.evaluated_at, v.last_evaluated_at)
+            last_sample_at = n.sample_at, last_evaluated_at = COALESCE(n.evaluated_at, v.last_evaluated_at),
+            recent_track = CASE WHEN n.keep THEN v.recent_track ELSE n.track END,
+            recent_track_since = CASE WHEN n.keep THEN v.recent_track_since ELSE n.since END,
+            recent_track_sample_at = n.sample_at
         FROM unnest({p[0]}::text[], {p[1]}::timestamptz[], {p[2]}::float8[], {p[3]}::float8[], {p[4]}::float8[],
-                    {p[5]}::float8[], {p[6]}::timestamptz[], {p[7]}::timestamptz[])
-             AS n(vehicle_id, at, lat, lon, speed_kmh, heading, sample_at, evaluated_at)
+                    {p[5]}::float8[], {p[6]}::timestamptz[], {p[7]}::timestamptz[], {p[8]}::boolean[],
+                    {p[9]}::timestamptz[], {p[10]}::bytea[])
+             AS n(vehicle_id, at, lat, lon, speed_kmh, heading, sample_at, evaluated_at, keep, since, track)
         WHERE v.vehicle_id = n.vehicle_id"""
 
 
@@ -197,16 +207,56 @@ _VEHICLE_FIXES = _vehicle_fixes_update(1)
 _STORE_SMALL = (f"WITH stored AS ({_INSERT_FROM_ARRAYS} RETURNING 1), "
                 f"moved AS ({_vehicle_fixes_update(len(_POSITION_TYPES) + 1)} RETURNING 1) "
                 "SELECT count(*) FROM stored")
+_CLEAR_TRACKS = ("UPDATE vehicles SET recent_track = NULL, recent_track_since = NULL "
+                 "WHERE vehicle_id = ANY($1::text[])")
 
+# What a vehicle's stored track becomes (domain.merge_track): None keeps it; (since, rows)
+# replaces it, rows [epoch µs, lat, lon, speed_kmh] oldest first (since None clears it).
+TrackWrite = tuple[datetime | None, Sequence[Sequence[Any]]] | None
 # (vehicle id, its new newest fix (at, lat, lon, speed_kmh, heading) or None, its newest sample
-# time, the fix time its shipments were evaluated at now or None)
-VehicleFix = tuple[str, tuple[Any, ...] | None, datetime | None, datetime | None]
+# time, the fix time its shipments were evaluated at now or None, its stored track)
+VehicleFix = tuple[str, tuple[Any, ...] | None, datetime | None, datetime | None, TrackWrite]
+_NO_FIX = (None, None, None, None, None)
 
 
 def _vehicle_fix_arrays(changes: Sequence[VehicleFix]) -> list[list[Any]]:
-    fixes = [c[1] or (None, None, None, None, None) for c in changes]
+    fixes = [c[1] or _NO_FIX for c in changes]
+    tracks = [c[4] for c in changes]
     return [[c[0] for c in changes], [f[0] for f in fixes], [f[1] for f in fixes], [f[2] for f in fixes],
-            [f[3] for f in fixes], [f[4] for f in fixes], [c[2] for c in changes], [c[3] for c in changes]]
+            [f[3] for f in fixes], [f[4] for f in fixes], [c[2] for c in changes], [c[3] for c in changes],
+            [t is None for t in tracks], [None if t is None else t[0] for t in tracks],
+            [None if t is None or t[0] is None else pack_track(t[1]) for t in tracks]]
+
+
+_LITTLE = sys.byteorder == "little"
+
+
+def pack_track(rows: Sequence[Sequence[Any]]) -> bytes:
+    """A track's rows (epoch µs, lat, lon, speed_kmh or None) as `vehicles.recent_track` holds
+    them: little-endian float64s, four a row, NaN for no speed (exact: epoch microseconds are
+    below 2**53). One C-level pass when every row has a speed."""
+    try:
+        packed = array("d", chain.from_iterable(rows))
+    except TypeError:  # a row without speed
+        packed = array("d", chain.from_iterable((r[0], r[1], r[2], math.nan if r[3] is None else r[3]) for r in rows))
+    if not _LITTLE:
+        packed.byteswap()
+    return packed.tobytes()
+
+
+def unpack_track(data: bytes | None) -> list[tuple[float, float, float, float | None]]:
+    """`pack_track` undone (None: no stored track, no rows)."""
+    if not data:
+        return []
+    values = array("d")
+    values.frombytes(data)
+    if not _LITTLE:
+        values.byteswap()
+    flat = values.tolist()
+    speeds: list[float | None] = list(flat[3::4])
+    if any(s != s for s in speeds):  # NaN: no speed reported
+        speeds = [None if s != s else s for s in speeds]
+    return list(zip(flat[0::4], flat[1::4], flat[2::4], speeds, strict=True))
 
 
 async def store_fixes(conn: asyncpg.Connection, records: Sequence[tuple[Any, ...]],
@@ -214,8 +264,10 @@ async def store_fixes(conn: asyncpg.Connection, records: Sequence[tuple[Any, ...
     """Store fixes (tuples in POSITION_COLUMNS order; a fix already stored, same vehicle and same
     time, is kept once) and move each changed vehicle (locked by the caller) to its new newest fix
     `(at, lat, lon, speed_kmh, heading)` (None: the fixes did not advance it), its newest sample
-    time and, when its shipments are evaluated now, that fix time (`VehicleFix`). Returns how many
-    fixes were new.
+    time, when its shipments are evaluated now that fix time, and its stored track (`VehicleFix`).
+    Returns how many fixes were new. When that is fewer than given (a fix sent twice), which
+    sampled fixes were kept is not known here: the changed vehicles' stored tracks are cleared
+    instead of written (read back from `positions` at their next fix).
 
     Shaped for the ingest hot path: a few fixes (an /osmand group) take ONE statement for both
     (`_STORE_SMALL`); a batch is COPYed (`_copy_positions`), then one UPDATE moves its vehicles."""
@@ -223,9 +275,13 @@ async def store_fixes(conn: asyncpg.Connection, records: Sequence[tuple[Any, ...
         raise RuntimeError("store_fixes must run inside a transaction")
     if 0 < len(records) <= _SMALL:
         stored: int = await conn.fetchval(_STORE_SMALL, *zip(*records, strict=True), *_vehicle_fix_arrays(changes))
+        if stored < len(records) and changes:
+            await conn.execute(_CLEAR_TRACKS, [c[0] for c in changes])
         return stored
     stored = await _copy_positions(conn, records)
     if changes:
+        if stored < len(records):
+            changes = [(*c[:4], (None, ())) for c in changes]  # the tracks cleared
         await conn.execute(_VEHICLE_FIXES, *_vehicle_fix_arrays(changes))
     return stored
 

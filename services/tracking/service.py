@@ -40,10 +40,12 @@ from services.tracking.domain import (
     is_stale,
     pending_via,
     stale_event_due,
+    stored_track_covers,
     track_delay_reason,
     track_lookback,
     track_settles_stop,
     track_speed_kmh,
+    track_window,
 )
 from services.tracking.models import (
     PositionRead,
@@ -344,16 +346,29 @@ async def _tracks(conn: asyncpg.Connection, reporting: dict[str, Any], at: dict[
                   at_us: dict[str, int], vehicle_ids: Sequence[str], lookback: timedelta) -> dict[str, list[Any]]:
     """Each vehicle's sampled track over `lookback` before its evaluation time, its newest fix last
     (the sampled track may not hold it; it is always read, unless later than the evaluation time:
-    the rules never see a fix from after their "now")."""
-    found = await repo.recent_tracks(conn, [(vid, at[vid] - lookback, at[vid]) for vid in vehicle_ids])
+    the rules never see a fix from after their "now"). From the vehicle row's stored track when it
+    covers the window (domain.stored_track_covers), else read from `positions`."""
     tracks: dict[str, list[Any]] = {}
+    unread: list[str] = []
     for vid in vehicle_ids:
-        track: list[Any] = found.get(vid) or []
+        v = reporting[vid]
+        start = at[vid] - lookback
+        if stored_track_covers(v.get("recent_track_since"), v.get("recent_track_sample_at"), v.get("last_sample_at"),
+                               start):
+            stored = v.get("recent_track")  # as the row holds it, or as ingest just made it
+            rows = stored if isinstance(stored, list) else repo.unpack_track(stored)
+            tracks[vid] = track_window(rows, epoch_micros(start), at_us[vid])
+        else:
+            unread.append(vid)
+    if unread:
+        found = await repo.recent_tracks(conn, [(vid, at[vid] - lookback, at[vid]) for vid in unread])
+        for vid in unread:
+            tracks[vid] = found.get(vid) or []
+    for vid, track in tracks.items():
         newest = reporting[vid]
         newest_us = epoch_micros(newest["last_fix_at"])
         if (not track or track[-1][0] != newest_us) and newest_us <= at_us[vid]:
             track.append((newest_us, newest["last_lat"], newest["last_lon"], newest["last_speed_kmh"]))
-        tracks[vid] = track
     return tracks
 
 
