@@ -28,7 +28,7 @@ ROLES: tuple[Role, ...] = ("admin", "supervisor", "staff", "branch", "carrier")
 DESK: tuple[Role, ...] = ("admin", "supervisor", "staff")  # the customer-service desk
 
 
-class Principal(BaseModel):
+class Principal(BaseModel, frozen=True):  # frozen: one decoded token's principal serves its every request
     sub: str
     role: Role
     branch: str | None = None
@@ -64,6 +64,18 @@ def issue_token(secret: str, *, sub: str, role: Role, branch: str | None = None,
 
 
 def decode_token(token: str, secret: str) -> Principal:
+    """The token's principal, or 401. A token that passed is remembered until it expires: a feed or
+    a branch system sends the same token with every request, and checking its signature and
+    claims again (PyJWT, pydantic) cost each position batch more than its routing did. What the
+    check decided cannot change before `exp` (a token's `nbf` and `iat` only ever become more
+    true), and the key is the token with the secret, so a rotated secret checks afresh."""
+    key = (token, secret)
+    remembered = _DECODED.get(key)
+    if remembered is not None:
+        principal, expires = remembered
+        if time.time() < expires:
+            return principal
+        del _DECODED[key]
     try:
         claims = jwt.decode(token, secret, algorithms=["HS256"], options={"require": ["exp", "sub"]})
         principal = Principal.model_validate(claims)
@@ -74,7 +86,15 @@ def decode_token(token: str, secret: str) -> Principal:
         raise ApiError(401, "invalid_token", "branch token without a branch claim")
     if principal.role == "carrier" and not principal.carrier:
         raise ApiError(401, "invalid_token", "carrier token without a carrier claim")
+    if len(_DECODED) >= _DECODED_MAX:
+        del _DECODED[next(iter(_DECODED))]  # the oldest remembered
+    _DECODED[key] = (principal, float(claims["exp"]))
     return principal
+
+
+# (token, secret) -> (its principal, its exp as epoch seconds): the tokens that passed lately
+_DECODED: dict[tuple[str, str], tuple[Principal, float]] = {}
+_DECODED_MAX = 1024
 
 
 # Outside dev, settings refuse secrets under 32 bytes; the only short key is the documented

@@ -26,6 +26,7 @@ Sections, in order:
 from __future__ import annotations
 
 import csv
+import functools
 import hashlib
 import hmac
 import io
@@ -75,7 +76,9 @@ def _require_aware(value: datetime, name: str) -> datetime:
     return value.astimezone(UTC)
 
 
+@functools.lru_cache(maxsize=256)
 def _minutes(value: float) -> timedelta:
+    # cached: the rules ask for the same few configured durations for every vehicle they judge
     return timedelta(minutes=value)
 
 

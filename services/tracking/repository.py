@@ -4,11 +4,9 @@ connection of the caller's transaction; none opens its own."""
 from __future__ import annotations
 
 import math
-import sys
-from array import array
-from collections.abc import Sequence
+import struct
+from collections.abc import Iterable, Sequence
 from datetime import datetime
-from itertools import chain
 from typing import Any
 
 import asyncpg
@@ -91,20 +89,20 @@ _INGEST_VEHICLE_COLUMNS = ("vehicle_id, device_id, plate, carrier, last_fix_at, 
                            "recent_track_sample_at")
 
 
-async def _lock_vehicles_where(conn: asyncpg.Connection, column: str, values: Sequence[str]) -> list[Record]:
+async def _lock_vehicles_where(conn: asyncpg.Connection, column: str, values: Iterable[str]) -> list[Record]:
     # Locked in vehicle id order whatever the key: two transactions never deadlock on them.
     return await conn.fetch(
         f"SELECT {_INGEST_VEHICLE_COLUMNS} FROM vehicles WHERE {column} = ANY($1::text[]) "
         "ORDER BY vehicle_id FOR UPDATE", sorted(set(values)))
 
 
-async def lock_vehicles(conn: asyncpg.Connection, ids: Sequence[str]) -> dict[str, Record]:
+async def lock_vehicles(conn: asyncpg.Connection, ids: Iterable[str]) -> dict[str, Record]:
     """The vehicles, row-locked in id order (two batches touching the same vehicles never
     deadlock), with what ingest needs: owner, newest fix, newest sample."""
     return {r["vehicle_id"]: r for r in await _lock_vehicles_where(conn, "vehicle_id", ids)}
 
 
-async def lock_vehicles_by_device(conn: asyncpg.Connection, devices: Sequence[str]) -> dict[str, Record]:
+async def lock_vehicles_by_device(conn: asyncpg.Connection, devices: Iterable[str]) -> dict[str, Record]:
     """`lock_vehicles` found by their devices (keyed by device id): the /osmand group commit's
     first statement."""
     return {r["device_id"]: r for r in await _lock_vehicles_where(conn, "device_id", devices)}
@@ -155,12 +153,18 @@ _STAGING_DDL = (f"CREATE TEMP TABLE IF NOT EXISTS {_STAGING} ("
 _SMALL = 64  # up to this many fixes, one statement (INSERT ... SELECT unnest) beats a savepoint + COPY
 
 
-async def _copy_positions(conn: asyncpg.Connection, records: Sequence[tuple[Any, ...]]) -> int:
+async def _copy_positions(conn: asyncpg.Connection, records: Sequence[tuple[Any, ...]], *, all_new: bool) -> int:
     """Many fixes (tuples in POSITION_COLUMNS order), inside the caller's transaction: COPYed
     straight into `positions` (one pass, what the benchmark's raw-COPY ceiling does) inside a
     savepoint. Only when that hits the primary key (a retried batch, a fix sent twice) does it
     roll back to the savepoint and take the slower path: COPY into a session temp table, then
-    INSERT ... ON CONFLICT DO NOTHING. Returns how many were new."""
+    INSERT ... ON CONFLICT DO NOTHING. Returns how many were new.
+
+    `all_new`: the caller vouches that none can be stored yet (see `store_fixes`); the COPY then
+    runs without the savepoint, two round trips fewer."""
+    if all_new:
+        await conn.copy_records_to_table("positions", records=records, columns=POSITION_COLUMNS)
+        return len(records)
     try:
         async with conn.transaction():  # a savepoint
             await conn.copy_records_to_table("positions", records=records, columns=POSITION_COLUMNS)
@@ -228,39 +232,29 @@ def _vehicle_fix_arrays(changes: Sequence[VehicleFix]) -> list[list[Any]]:
             [None if t is None or t[0] is None else pack_track(t[1]) for t in tracks]]
 
 
-_LITTLE = sys.byteorder == "little"
+_ROW = struct.Struct("<4d")
+_NAN = struct.pack("<d", math.nan)
 
 
 def pack_track(rows: Sequence[Sequence[Any]]) -> bytes:
     """A track's rows (epoch µs, lat, lon, speed_kmh or None) as `vehicles.recent_track` holds
     them: little-endian float64s, four a row, NaN for no speed (exact: epoch microseconds are
-    below 2**53). One C-level pass when every row has a speed."""
-    try:
-        packed = array("d", chain.from_iterable(rows))
-    except TypeError:  # a row without speed
-        packed = array("d", chain.from_iterable((r[0], r[1], r[2], math.nan if r[3] is None else r[3]) for r in rows))
-    if not _LITTLE:
-        packed.byteswap()
-    return packed.tobytes()
+    below 2**53)."""
+    return b"".join([_ROW.pack(r[0], r[1], r[2], math.nan if r[3] is None else r[3]) for r in rows])
 
 
 def unpack_track(data: bytes | None) -> list[tuple[float, float, float, float | None]]:
-    """`pack_track` undone (None: no stored track, no rows)."""
+    """`pack_track` undone (None: no stored track, no rows), C-level unless a row lacks a speed."""
     if not data:
         return []
-    values = array("d")
-    values.frombytes(data)
-    if not _LITTLE:
-        values.byteswap()
-    flat = values.tolist()
-    speeds: list[float | None] = list(flat[3::4])
-    if any(s != s for s in speeds):  # NaN: no speed reported
-        speeds = [None if s != s else s for s in speeds]
-    return list(zip(flat[0::4], flat[1::4], flat[2::4], speeds, strict=True))
+    rows: list[tuple[float, float, float, float | None]] = list(_ROW.iter_unpack(data))
+    if _NAN in data:  # a row without speed (or, harmlessly, those 8 bytes across two values)
+        rows = [(r[0], r[1], r[2], None if r[3] != r[3] else r[3]) for r in rows]
+    return rows
 
 
 async def store_fixes(conn: asyncpg.Connection, records: Sequence[tuple[Any, ...]],
-                      changes: Sequence[VehicleFix]) -> int:
+                      changes: Sequence[VehicleFix], *, all_new: bool = False) -> int:
     """Store fixes (tuples in POSITION_COLUMNS order; a fix already stored, same vehicle and same
     time, is kept once) and move each changed vehicle (locked by the caller) to its new newest fix
     `(at, lat, lon, speed_kmh, heading)` (None: the fixes did not advance it), its newest sample
@@ -270,7 +264,13 @@ async def store_fixes(conn: asyncpg.Connection, records: Sequence[tuple[Any, ...
     instead of written (read back from `positions` at their next fix).
 
     Shaped for the ingest hot path: a few fixes (an /osmand group) take ONE statement for both
-    (`_STORE_SMALL`); a batch is COPYed (`_copy_positions`), then one UPDATE moves its vehicles."""
+    (`_STORE_SMALL`); a batch is COPYed (`_copy_positions`), then one UPDATE moves its vehicles.
+
+    `all_new`: the caller vouches that no fix can be stored yet: each is later than its vehicle's
+    newest fix (`last_fix_at`, read under the vehicle's lock, which every writer of fixes takes)
+    and none comes twice. A batch is then COPYed without a savepoint; should a conflict happen
+    anyway (something stored a fix without moving its vehicle), UniqueViolationError aborts the
+    transaction, and the caller retries without vouching."""
     if not conn.is_in_transaction():
         raise RuntimeError("store_fixes must run inside a transaction")
     if 0 < len(records) <= _SMALL:
@@ -278,7 +278,7 @@ async def store_fixes(conn: asyncpg.Connection, records: Sequence[tuple[Any, ...
         if stored < len(records) and changes:
             await conn.execute(_CLEAR_TRACKS, [c[0] for c in changes])
         return stored
-    stored = await _copy_positions(conn, records)
+    stored = await _copy_positions(conn, records, all_new=all_new)
     if changes:
         if stored < len(records):
             changes = [(*c[:4], (None, ())) for c in changes]  # the tracks cleared

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from datetime import UTC, datetime
 
@@ -126,6 +127,25 @@ def test_tokens_round_trip_and_reject_tampering() -> None:
         decode_token(none_alg, secret)
     with pytest.raises(ValueError, match="branch"):
         issue_token(secret, sub="u", role="branch")
+
+
+def test_a_token_that_passed_is_remembered_until_it_expires(monkeypatch: pytest.MonkeyPatch) -> None:
+    secret = "s" * 40
+    token = issue_token(secret, sub="u2", role="carrier", carrier="C1", ttl_seconds=1)
+    calls = []
+    real = jwt.decode
+    monkeypatch.setattr(jwt, "decode", lambda *a, **k: calls.append(1) or real(*a, **k))
+    first = decode_token(token, secret)
+    assert decode_token(token, secret) is first and len(calls) == 1  # checked once
+    with pytest.raises(ApiError):  # another secret checks afresh, and refuses
+        decode_token(token, "t" * 40)
+    assert len(calls) == 2
+    expires = jwt.decode(token, options={"verify_signature": False})["exp"]
+    time.sleep(max(0.0, expires - time.time()) + 0.05)
+    calls.clear()
+    with pytest.raises(ApiError) as err:  # expired: forgotten, checked again, refused
+        decode_token(token, secret)
+    assert err.value.status == 401 and len(calls) == 1
 
 
 def test_masking() -> None:
