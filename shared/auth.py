@@ -104,6 +104,25 @@ warnings.filterwarnings("ignore", category=InsecureKeyLengthWarning)
 _bearer = HTTPBearer(auto_error=False, description="HS256 JWT (see `python -m shared.auth issue`)")
 
 
+def check_role(principal: Principal, allowed: frozenset[Role]) -> Principal:
+    """The principal if its role is allowed, else 403 (what `require_roles` answers)."""
+    if principal.role not in allowed:
+        raise ApiError(403, "forbidden", f"role {principal.role} may not do this; "
+                                         f"allowed: {', '.join(sorted(allowed))}")
+    return principal
+
+
+def bearer_token(authorization: bytes | None) -> str | None:
+    """The token of an `Authorization: Bearer <token>` header's value as a fast route reads it,
+    or None for anything else (the route then declines, and `require_roles` answers it)."""
+    if not authorization or not authorization.isascii():
+        return None
+    scheme, _, token = authorization.decode("ascii").partition(" ")
+    if scheme.lower() != "bearer" or not token or token != token.strip():
+        return None
+    return token
+
+
 def require_roles(*roles: Role) -> Callable[..., Coroutine[Any, Any, Principal]]:
     """Dependency: a valid token whose role is one of `roles` (401 / 403 otherwise)."""
     allowed = frozenset(roles)
@@ -113,10 +132,8 @@ def require_roles(*roles: Role) -> Callable[..., Coroutine[Any, Any, Principal]]
         if credentials is None or credentials.scheme.lower() != "bearer":
             raise ApiError(401, "unauthorized", "a bearer token is required",
                            headers={"WWW-Authenticate": "Bearer"})
-        principal = decode_token(credentials.credentials, request.app.state.settings.auth_secret)
-        if principal.role not in allowed:
-            raise ApiError(403, "forbidden", f"role {principal.role} may not do this; "
-                                             f"allowed: {', '.join(sorted(allowed))}")
+        principal = check_role(decode_token(credentials.credentials, request.app.state.settings.auth_secret),
+                               allowed)
         request.state.principal = principal
         return principal
 

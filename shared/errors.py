@@ -104,6 +104,13 @@ def error_response(exc: Exception, *, path: str = "") -> JSONResponse:
     The exception handlers below and the ASGI fast routes (`shared.web.FastRoutes`) share it."""
     if isinstance(exc, ApiError):
         return error_json(exc.status, exc.code, exc.message, exc.details, exc.headers)
+    if isinstance(exc, RequestValidationError):
+        details = _clean_validation_errors(exc.errors())
+        message = "invalid request"
+        if details:
+            where = ".".join(p for p in details[0]["loc"] if p not in ("body", "query", "path"))
+            message = f"{where}: {details[0]['msg']}" if where else str(details[0]["msg"])
+        return error_json(422, "validation_error", message, details)
     if isinstance(exc, asyncpg.exceptions.CharacterNotInRepertoireError):
         return error_json(422, "invalid_characters", "text contains characters that cannot be stored")
     if isinstance(exc, DB_UNAVAILABLE):
@@ -127,12 +134,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
-        details = _clean_validation_errors(exc.errors())
-        message = "invalid request"
-        if details:
-            where = ".".join(p for p in details[0]["loc"] if p not in ("body", "query", "path"))
-            message = f"{where}: {details[0]['msg']}" if where else str(details[0]["msg"])
-        return error_json(422, "validation_error", message, details)
+        return error_response(exc)
 
     @app.exception_handler(asyncpg.exceptions.CharacterNotInRepertoireError)
     async def _bad_chars(_: Request, exc: Exception) -> JSONResponse:

@@ -63,6 +63,7 @@ class ServiceSpec:
     body_limits: Mapping[str, int] = field(default_factory=dict)
     # Exact paths answered in front of FastAPI (shared.web.FastRoutes), e.g. a device feed.
     fast_routes: Mapping[str, FastRoute] = field(default_factory=dict)
+    guarded_fast_routes: Mapping[str, FastRoute] = field(default_factory=dict)  # see shared.web.FastRoutes
     # Long-running extra workers (e.g. the notifier's dispatcher): started with the service.
     workers: Sequence[Callable[[Runtime], Coroutine[Any, Any, None]]] = ()
     on_start: Callable[[Runtime], Awaitable[None]] | None = None
@@ -147,7 +148,8 @@ class ServiceHost:
         except TimeoutError:
             log.warning("broker not reachable yet; HTTP starts anyway and /readyz says so")
         self.app = create_app(rt=rt, routers=spec.routers, title=spec.title, description=spec.description,
-                              body_limits=spec.body_limits, fast_routes=spec.fast_routes)
+                              body_limits=spec.body_limits, fast_routes=spec.fast_routes,
+                              guarded_fast_routes=spec.guarded_fast_routes)
         # What start-up built (modules, pydantic schemas, routes) lives as long as the process:
         # keep it out of the collector's full passes, which otherwise walk it all every few
         # thousand events (~0.1 s each: tens of µs per consumed event).

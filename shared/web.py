@@ -238,6 +238,13 @@ class GuardMiddleware:
 FastRoute = Callable[[Runtime, Scope, Receive, Send], Awaitable[int | None]]
 
 
+class _RouteTemplate:
+    """What GuardMiddleware reads from scope["route"] to label a request's metrics."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+
 class FastRoutes:
     """Exact paths answered without FastAPI's routing, dependency injection and middleware.
 
@@ -248,12 +255,19 @@ class FastRoutes:
     string the guard would have to judge: those take the full stack. What the full stack
     gives every request, a fast route keeps: the contract's error shape (`error_response`
     for whatever it raises) and the request metrics under the path as the route template.
-    It sits outermost of the service's middleware, so it never runs twice for one request."""
+    It sits outermost of the service's middleware, so it never runs twice for one request.
 
-    def __init__(self, app: ASGIApp, *, rt: Runtime, routes: Mapping[str, FastRoute]) -> None:
+    `behind_guard`: the same, placed just inside GuardMiddleware instead, for routes that need
+    everything the guard does (body limit, rate limit, NUL / UTF-8 checks, metrics) and only
+    skip FastAPI's part: the guard has read the body (its `receive` replays it) and counts the
+    request under the path, so such a route never declines once it has read the body."""
+
+    def __init__(self, app: ASGIApp, *, rt: Runtime, routes: Mapping[str, FastRoute],
+                 behind_guard: bool = False) -> None:
         self.app = app
         self.rt = rt
         self.routes = dict(routes)
+        self.behind_guard = behind_guard
         self._durations: dict[tuple[str, str], Any] = {}
         self._counts: dict[tuple[str, str, int], Any] = {}
 
@@ -261,6 +275,9 @@ class FastRoutes:
         route = self.routes.get(scope["path"]) if scope["type"] == "http" else None
         if route is None:
             await self.app(scope, receive, send)
+            return
+        if self.behind_guard:
+            await self._guarded(route, scope, receive, send)
             return
         started = time.perf_counter()
         sent: list[int] = []
@@ -282,6 +299,25 @@ class FastRoutes:
             await self.app(scope, receive, send)
             return
         self._observe(scope["method"], scope["path"], status, time.perf_counter() - started)
+
+    async def _guarded(self, route: FastRoute, scope: Scope, receive: Receive, send: Send) -> None:
+        scope["route"] = _RouteTemplate(scope["path"])  # the guard labels the request with it
+        sent = False
+
+        async def tracked_send(message: Message) -> None:
+            nonlocal sent
+            sent = True
+            await send(message)
+
+        try:
+            status = await route(self.rt, scope, receive, tracked_send)
+        except Exception as exc:  # answered in the contract's shape, as the full stack would
+            if sent:
+                raise
+            await error_response(exc, path=scope["path"])(scope, receive, send)
+            return
+        if status is None:
+            await self.app(scope, receive, send)
 
     def _observe(self, method: str, path: str, status: int, seconds: float) -> None:
         # labels() resolves a child by hashing its label values; a fast route keeps its children
@@ -319,6 +355,19 @@ def clean_query_string(scope: Scope) -> str | None:
     return raw.decode("ascii")
 
 
+async def read_body(receive: Receive) -> bytes:
+    """A request's whole body, for a fast route behind the guard (which has bounded it)."""
+    chunks = []
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            break
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
+
+
 async def send_json(send: Send, status: int, body: bytes) -> int:
     """Answer a fast route's request with a JSON body; returns the status."""
     await send({"type": "http.response.start", "status": status,
@@ -342,7 +391,8 @@ async def check_ready(rt: Runtime) -> dict[str, str]:
 
 def create_app(*, rt: Runtime, routers: Sequence[APIRouter], title: str, description: str,
                version: str = "1.0.0", body_limits: Mapping[str, int] | None = None,
-               fast_routes: Mapping[str, FastRoute] | None = None) -> FastAPI:
+               fast_routes: Mapping[str, FastRoute] | None = None,
+               guarded_fast_routes: Mapping[str, FastRoute] | None = None) -> FastAPI:
     settings = rt.settings
     app = FastAPI(
         title=title, description=description, version=version,
@@ -380,6 +430,8 @@ def create_app(*, rt: Runtime, routers: Sequence[APIRouter], title: str, descrip
     for router in routers:
         app.include_router(router)
 
+    if guarded_fast_routes:  # added before the guard: inside it (see FastRoutes)
+        app.add_middleware(FastRoutes, rt=rt, routes=guarded_fast_routes, behind_guard=True)
     app.add_middleware(GuardMiddleware, service=rt.service, default_limit=settings.max_body_bytes,
                        limits=dict(body_limits or {}), rate_per_minute=settings.rate_limit_per_minute)
     if fast_routes:  # added last: outermost, in front of the guard (see FastRoutes)

@@ -6,7 +6,7 @@ from datetime import datetime
 from pathlib import Path
 
 from services.tracking import service
-from services.tracking.api import feeds_router, osmand_fast, router
+from services.tracking.api import feeds_router, osmand_fast, positions_fast, router
 from services.tracking.desk_api import router as desk_router
 from services.tracking.feeds import run_osmand_group_commit
 from services.tracking.settings import TrackingSettings, tracking_settings
@@ -38,6 +38,8 @@ SPEC = ServiceSpec(
     routers=[feeds_router, router, desk_router],
     # ... and its usual form is answered in front of FastAPI altogether (api.osmand_fast).
     fast_routes={"/osmand": osmand_fast},
+    # ... and the batch API's, behind the guard (api.positions_fast).
+    guarded_fast_routes={"/v1/positions": positions_fast},
     settings_cls=TrackingSettings,
     periodic=[
         PeriodicSpec(name="stale-vehicles",

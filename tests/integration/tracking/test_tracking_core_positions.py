@@ -236,6 +236,41 @@ def test_the_fast_and_the_full_parser_store_and_refuse_alike(api, infra: Infra) 
     assert len(stored(infra, fast_vid)) == len(stored(infra, full_vid)) == 3
 
 
+def test_the_batch_fast_route_and_fastapis_route_answer_alike(api, infra: Infra) -> None:  # type: ignore[no-untyped-def]
+    """`POST /v1/positions` is answered in front of FastAPI (api.positions_fast) unless the request
+    has a query string or no bearer token; `?via=fastapi` takes FastAPI's route. Both give the
+    same answers, and the guard counts both under the route."""
+    vid, _ = new_vehicle(api, infra)
+    other, _ = new_vehicle(api, infra, carrier="CARR2")
+    t = now() - minutes(20)
+    carrier, staff = infra.headers("carrier", carrier="CARR1"), infra.headers("staff")
+    cases = [  # (headers, body, expected status)
+        (carrier, {"positions": [fix(vid, t + minutes(1), 31.2, 121.4)]}, 200),
+        (carrier, {"positions": [fix(vid, t + minutes(2), 95.0, 121.4)]}, 422),  # out of range
+        (carrier, {"positions": [{**fix(vid, t, 31.2, 121.4), "altitude": 3}]}, 422),  # pydantic's
+        (carrier, {"positions": [fix(other, t + minutes(3), 31.2, 121.4)]}, 403),  # another carrier's
+        (carrier, {"positions": [fix(f"NOPE{unique()}", t, 31.2, 121.4)]}, 422),  # unknown
+        (staff, {"positions": [fix(vid, t + minutes(4), 31.2, 121.4)]}, 403),  # role
+        ({"Authorization": "Bearer not-a-token"}, {"positions": []}, 401),
+        ({}, {"positions": []}, 401),
+    ]
+    for headers, body, status in cases:
+        answers = []
+        for url in ("/v1/positions", "/v1/positions?via=fastapi"):
+            if status == 200:  # a new fix each time, so both store one
+                body = {"positions": [{**body["positions"][0], "at": (t + minutes(10 + len(answers))).isoformat()}]}
+            r = api.post(url, headers=headers, json=body)
+            assert r.status_code == status, (url, r.text)
+            answers.append((r.json(), r.headers.get("www-authenticate")))
+        assert answers[0] == answers[1], answers
+    r = api.post("/v1/positions", headers=carrier, content=b'{"positions": [')  # not JSON
+    assert r.status_code == 422 and r.json()["error"]["code"] == "validation_error"
+    metrics = api.get("/metrics").text
+    for status in ("200", "401", "403", "422"):
+        assert f'lcs_http_requests_total{{method="POST",route="/v1/positions",service="tracking",status="{status}"}}' \
+            in metrics, status
+
+
 # --- OsmAnd and Traccar -----------------------------------------------------------------
 
 
