@@ -43,6 +43,7 @@ from services.tracking.domain import (
     parse_osmand,
     parse_traccar_forward,
     position_problems,
+    positions_within_limits,
     sample_track,
     stored_track_covers,
     stored_track_span,
@@ -149,7 +150,8 @@ async def ingest(conn: asyncpg.Connection, rt: Runtime, items: Sequence[Incoming
             tracks[c.vehicle_id] = (c.row["recent_track_since"], c.row["recent_track"])
         changes.append((c.vehicle_id, (n.at, n.lat, n.lon, n.speed_kmh, n.heading) if n else None, c.sample_at,
                         due_at, track))
-    stored = await repo.store_fixes(conn, records, changes, all_new=all_new)
+    due = sorted(change[0] for change in changes if change[3] is not None)
+    stored, shipments = await repo.store_fixes(conn, records, changes, all_new=all_new, on_board=due)
     exact = stored == len(records)  # else the stored tracks were cleared (repo.store_fixes)
     advanced: list[dict[str, Any]] = []
     for c, change in zip(changed, changes, strict=True):
@@ -162,7 +164,7 @@ async def ingest(conn: asyncpg.Connection, rt: Runtime, items: Sequence[Incoming
                          "last_speed_kmh": n.speed_kmh, "last_heading": n.heading, "last_sample_at": c.sample_at,
                          "recent_track": stored_track, "recent_track_since": since if exact else None,
                          "recent_track_sample_at": c.sample_at})
-    result = await evaluate_vehicles(conn, rt, advanced)
+    result = await evaluate_vehicles(conn, rt, advanced, shipments=shipments)
     return IngestResult(received=len(items), stored=stored, vehicles=len(per_vehicle),
                         evaluated_shipments=result.shipments, events=result.events)
 
@@ -246,7 +248,6 @@ def parse_position_batch_fast(raw: bytes) -> list[Incoming] | None:
 
 
 _new_incoming = functools.partial(tuple.__new__, Incoming)  # Incoming._make without its Python frame per item
-_VEHICLE_ID = operator.attrgetter("vehicle_id")
 
 
 def _floats(values: list[Any], allowed: frozenset[type]) -> list[Any] | None:
@@ -266,13 +267,18 @@ async def ingest_batch(rt: Runtime, items: Sequence[Incoming], principal: Princi
     """All or nothing: any invalid item (bad range, future time, unknown vehicle) → 422 naming
     its index; a carrier token posting another carrier's vehicle → 403; nothing stored then."""
     settings = tracking_settings(rt.settings)
-    try:
-        validate_position_batch(items, datetime.now(UTC), settings.position_limits(),
-                                max_items=settings.positions_max_batch)
-    except DomainError as err:
-        POSITIONS.labels("batch", "rejected").inc(len(items))
-        raise ApiError(422, err.code, err.message, err.details) from err
-    ids = set(map(_VEHICLE_ID, items))  # a batch holds few vehicles: checked once each, items only on a refusal
+    now, limits = datetime.now(UTC), settings.position_limits()
+    # a column per field (Incoming is a tuple): checked a column at a time, item by item only if
+    # that fails (to name the bad items)
+    vehicle_ids, ats, lats, lons, speeds, headings, *_ = zip(*items, strict=True) if items else ((),) * 9
+    if not (0 < len(items) <= settings.positions_max_batch
+            and positions_within_limits(ats, lats, lons, speeds, headings, now, limits)):
+        try:
+            validate_position_batch(items, now, limits, max_items=settings.positions_max_batch)
+        except DomainError as err:
+            POSITIONS.labels("batch", "rejected").inc(len(items))
+            raise ApiError(422, err.code, err.message, err.details) from err
+    ids = set(vehicle_ids)  # a batch holds few vehicles: checked once each, items only on a refusal
     try:
         result = await _ingest_batch_once(rt, items, ids, principal, vouch_new=True)
     except asyncpg.UniqueViolationError:  # a fix was stored behind its vehicle's back (see ingest's vouch_new)

@@ -254,7 +254,8 @@ def unpack_track(data: bytes | None) -> list[tuple[float, float, float, float | 
 
 
 async def store_fixes(conn: asyncpg.Connection, records: Sequence[tuple[Any, ...]],
-                      changes: Sequence[VehicleFix], *, all_new: bool = False) -> int:
+                      changes: Sequence[VehicleFix], *, all_new: bool = False,
+                      on_board: Sequence[str] = ()) -> tuple[int, list[Record] | None]:
     """Store fixes (tuples in POSITION_COLUMNS order; a fix already stored, same vehicle and same
     time, is kept once) and move each changed vehicle (locked by the caller) to its new newest fix
     `(at, lat, lon, speed_kmh, heading)` (None: the fixes did not advance it), its newest sample
@@ -270,20 +271,28 @@ async def store_fixes(conn: asyncpg.Connection, records: Sequence[tuple[Any, ...
     newest fix (`last_fix_at`, read under the vehicle's lock, which every writer of fixes takes)
     and none comes twice. A batch is then COPYed without a savepoint; should a conflict happen
     anyway (something stored a fix without moving its vehicle), UniqueViolationError aborts the
-    transaction, and the caller retries without vouching."""
+    transaction, and the caller retries without vouching.
+
+    Returns how many fixes were new and, when `on_board` names vehicles and the fixes were
+    COPYed, `on_board_many(on_board)` read in the UPDATE's round trip (else None: the caller
+    reads it)."""
     if not conn.is_in_transaction():
         raise RuntimeError("store_fixes must run inside a transaction")
     if 0 < len(records) <= _SMALL:
         stored: int = await conn.fetchval(_STORE_SMALL, *zip(*records, strict=True), *_vehicle_fix_arrays(changes))
         if stored < len(records) and changes:
             await conn.execute(_CLEAR_TRACKS, [c[0] for c in changes])
-        return stored
+        return stored, None
     stored = await _copy_positions(conn, records, all_new=all_new)
-    if changes:
-        if stored < len(records):
-            changes = [(*c[:4], (None, ())) for c in changes]  # the tracks cleared
-        await conn.execute(_VEHICLE_FIXES, *_vehicle_fix_arrays(changes))
-    return stored
+    if not changes:
+        return stored, None
+    if stored < len(records):
+        changes = [(*c[:4], (None, ())) for c in changes]  # the tracks cleared
+    if on_board:
+        return stored, await conn.fetch(_VEHICLE_FIXES_THEN_ON_BOARD, *_vehicle_fix_arrays(changes), list(on_board),
+                                        None)
+    await conn.execute(_VEHICLE_FIXES, *_vehicle_fix_arrays(changes))
+    return stored, None
 
 
 async def recent_tracks(
@@ -358,10 +367,9 @@ async def save_scan_state(conn: asyncpg.Connection, waybill_no: str, state: Scan
     )
 
 
-async def on_board_many(conn: asyncpg.Connection, vehicle_ids: Sequence[str],
-                        only: Sequence[str] | None = None) -> list[Record]:
-    """In-transit shipments carried by the vehicles (or just those of `only`), in waybill order,
-    locked for the delay evaluation (see below for the order the locks are taken in)."""
+def _on_board_query(first: int) -> str:
+    """`on_board_many`'s SELECT, its two parameters numbered from `first` on."""
+    ids, only = f"${first}", f"${first + 1}"
     # `station_points`: (code, lat, lon) of the destination and the transfers, read in the same
     # round trip (the evaluation needs them for the ETA).
     # Only the columns the evaluation reads: the shipment's parties and cargo (jsonb) would be
@@ -371,16 +379,28 @@ async def on_board_many(conn: asyncpg.Connection, vehicle_ids: Sequence[str],
     # in-transit shipment of the company through `shipments_status_idx` for each group commit.
     # Locks: vehicle by vehicle (the caller holds the vehicles' locks, taken in id order, and a
     # shipment is on one vehicle), in waybill order within each.
-    return await conn.fetch(
-        "SELECT s.* FROM (SELECT DISTINCT unnest($1::text[]) AS id ORDER BY 1) AS v "
+    return (
+        f"SELECT s.* FROM (SELECT DISTINCT unnest({ids}::text[]) AS id ORDER BY 1) AS v "
         "CROSS JOIN LATERAL (SELECT s.waybill_no, s.vehicle_id, s.origin, s.destination, s.via, s.reached_via, "
         "s.promised_at, s.delayed, s.notified_eta, s.delay_minutes, s.delay_reason, s.eta, s.evaluated_at, "
         "s.delay_notified_at, s.note_reason, ARRAY(SELECT ROW(st.code, st.lat, st.lon) FROM stations st "
         "                  WHERE st.code = s.destination OR st.code = ANY(s.via)) AS station_points "
         "FROM shipments s WHERE s.vehicle_id = v.id AND s.status = 'in_transit' "
-        "AND ($2::text[] IS NULL OR s.waybill_no = ANY($2::text[])) ORDER BY s.waybill_no FOR UPDATE OF s) AS s "
-        "ORDER BY s.waybill_no",
-        list(vehicle_ids), None if only is None else list(only))
+        f"AND ({only}::text[] IS NULL OR s.waybill_no = ANY({only}::text[])) "
+        "ORDER BY s.waybill_no FOR UPDATE OF s) AS s ORDER BY s.waybill_no")
+
+
+_ON_BOARD = _on_board_query(1)
+# `store_fixes`' UPDATE of the vehicles and, in the same round trip, `on_board_many` for those
+# evaluated now (the data-modifying CTE runs to completion; the SELECT reads shipments only)
+_VEHICLE_FIXES_THEN_ON_BOARD = f"WITH moved AS ({_VEHICLE_FIXES} RETURNING 1) {_on_board_query(12)}"
+
+
+async def on_board_many(conn: asyncpg.Connection, vehicle_ids: Sequence[str],
+                        only: Sequence[str] | None = None) -> list[Record]:
+    """In-transit shipments carried by the vehicles (or just those of `only`), in waybill order,
+    locked for the delay evaluation (see `_on_board_query` for the order the locks are taken in)."""
+    return await conn.fetch(_ON_BOARD, list(vehicle_ids), None if only is None else list(only))
 
 
 async def list_shipments(conn: asyncpg.Connection, *, status: str | None, station: str | None,

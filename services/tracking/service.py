@@ -387,7 +387,8 @@ async def evaluate_vehicle(conn: asyncpg.Connection, rt: Runtime, vehicle: async
 
 async def evaluate_vehicles(conn: asyncpg.Connection, rt: Runtime,
                             vehicles: Sequence[asyncpg.Record | dict[str, Any]], *, now: datetime | None = None,
-                            silent: bool = False, only: Sequence[str] | None = None) -> Evaluation:
+                            silent: bool = False, only: Sequence[str] | None = None,
+                            shipments: Sequence[asyncpg.Record] | None = None) -> Evaluation:
     """ETA and delay of every in-transit shipment on board the vehicles, inside the caller's
     transaction; emits delayed / recovered through the outbox.
 
@@ -409,7 +410,8 @@ async def evaluate_vehicles(conn: asyncpg.Connection, rt: Runtime,
         return result
     at = {vid: now or v["last_fix_at"] for vid, v in reporting.items()}
     at_us = {vid: epoch_micros(when) for vid, when in at.items()}  # the time axis of the tracks
-    shipments = await repo.on_board_many(conn, sorted(reporting), only)
+    if shipments is None:  # else read by the caller, as `repo.on_board_many` (ingest: in the same round trip)
+        shipments = await repo.on_board_many(conn, sorted(reporting), only)
     if not shipments:
         return result
     carried = sorted({s["vehicle_id"] for s in shipments})

@@ -14,11 +14,16 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from hypothesis import currently_in_test_context, event, given, settings
+from hypothesis import currently_in_test_context, event, example, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from services.tracking.domain import DEFAULT_POSITION_LIMITS, DomainError, validate_position_batch
+from services.tracking.domain import (
+    DEFAULT_POSITION_LIMITS,
+    DomainError,
+    positions_within_limits,
+    validate_position_batch,
+)
 from services.tracking.feeds import Incoming, batch_items, parse_position_batch_fast
 from services.tracking.models import PositionBatch
 
@@ -399,3 +404,58 @@ def test_an_oversized_batch_is_reported_alike() -> None:
     assert fast is not None and full is not None
     assert domain_error(fast) == domain_error(full) == (
         "batch_too_large", "at most 5000 positions per request", {"max_items": 5000, "received": 5001})
+
+
+# --- the column-wise check in front of validate_position_batch ----------------------------
+
+NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+_edge_floats = st.one_of(st.floats(allow_nan=True, allow_infinity=True),
+                         st.sampled_from([-180.0, -90.0, 0.0, 90.0, 180.0, 300.0, 360.0, -0.0, 1e-9]))
+_times = st.one_of(
+    st.datetimes(min_value=datetime(2026, 11, 27), max_value=datetime(2026, 11, 29), timezones=st.just(UTC)),
+    st.datetimes(min_value=datetime(2026, 11, 27), max_value=datetime(2026, 11, 29)),  # naive
+    st.sampled_from([NOW + timedelta(minutes=5), NOW + timedelta(minutes=5, microseconds=1)]))
+# mostly in range, so that a batch with one bad value among good ones is common
+_item = st.builds(lambda at, lat, lon, speed, heading: Incoming("V1", at, lat, lon, speed, heading),
+                  _times, st.one_of(st.floats(-90, 90), _edge_floats), st.one_of(st.floats(-180, 180), _edge_floats),
+                  st.one_of(st.none(), st.floats(0, 300), _edge_floats),
+                  st.one_of(st.none(), st.floats(0, 360), _edge_floats))
+
+
+def _columns(items: list[Incoming]) -> tuple[Any, ...]:
+    _, ats, lats, lons, speeds, headings, *_ = zip(*items, strict=True)
+    return ats, lats, lons, speeds, headings
+
+
+_OK = Incoming("V1", NOW - timedelta(minutes=1), 31.2, 121.4, 60.0, 90.0)
+_NAN = float("nan")
+
+
+@settings(max_examples=400)
+@given(st.lists(_item, min_size=1, max_size=8))
+@example([_OK, _OK._replace(lat=_NAN)])  # min and max step over a NaN that is not first
+@example([_OK, _OK._replace(lon=_NAN)])
+@example([_OK, _OK._replace(speed_kmh=_NAN)])
+@example([_OK, _OK._replace(heading=_NAN)])
+@example([_OK, _OK._replace(at=datetime(2026, 11, 28, 11, 0))])  # naive among aware
+@example([_OK._replace(at=datetime(2026, 11, 28, 11, 0))])  # all naive
+def test_the_column_check_passes_only_batches_the_item_check_passes(items: list[Incoming]) -> None:
+    passed = positions_within_limits(*_columns(items), NOW)
+    try:
+        validate_position_batch(items, NOW)
+        valid = True
+    except DomainError:
+        valid = False
+    if passed:
+        assert valid
+    event(f"column check {'passed' if passed else 'declined'}, items {'valid' if valid else 'invalid'}")
+
+
+@given(st.lists(st.builds(lambda at, lat, lon, speed, heading: Incoming("V1", at, lat, lon, speed, heading),
+                          st.datetimes(min_value=datetime(2026, 11, 27), max_value=datetime(2026, 11, 28, 12, 5),
+                                       timezones=st.just(UTC)),
+                          st.floats(-90, 90), st.floats(-180, 180), st.one_of(st.none(), st.floats(0, 300)),
+                          st.one_of(st.none(), st.floats(0, 360))), min_size=1, max_size=8))
+def test_the_column_check_passes_every_valid_batch(items: list[Incoming]) -> None:
+    validate_position_batch(items, NOW)
+    assert positions_within_limits(*_columns(items), NOW)
