@@ -870,12 +870,13 @@ def sample_track(
     """
     step = timedelta(seconds=cfg.track_sample_seconds)
     flags: list[bool] = []
+    next_due = None if last_sample_at is None else last_sample_at + step  # once per sample, not per fix
     for at in times:
-        if last_sample_at is None or at >= last_sample_at + step:
+        if next_due is None or at >= next_due:
             flags.append(True)
-            last_sample_at = at
+            last_sample_at, next_due = at, at + step
         else:
-            flags.append(at < last_sample_at)
+            flags.append(at < last_sample_at)  # type: ignore[operator]  # next_due set: so is last_sample_at
     return flags, last_sample_at
 
 

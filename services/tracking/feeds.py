@@ -115,10 +115,13 @@ async def ingest(conn: asyncpg.Connection, rt: Runtime, items: Sequence[Incoming
     for vid, fixes in per_vehicle.items():
         fixes.sort(key=_by_time)
         row = vehicles[vid]
-        if all_new and not ((row["last_fix_at"] is None or row["last_fix_at"] < fixes[0].at)
-                            and len(set(map(_by_time, fixes))) == len(fixes)):
+        times = list(map(_by_time, fixes))
+        # sorted, so a time sent twice is next to itself (== on datetimes of one tzinfo compares
+        # fields; a set would hash each, which asks its tzinfo for the offset)
+        if all_new and not ((row["last_fix_at"] is None or row["last_fix_at"] < times[0])
+                            and not any(map(operator.eq, times, times[1:]))):
             all_new = False
-        flags, sample_at = sample_track([f.at for f in fixes], row["last_sample_at"], cfg)
+        flags, sample_at = sample_track(times, row["last_sample_at"], cfg)
         records.extend(map(operator.add, fixes, map(_FLAG.__getitem__, flags)))  # (*fix, sampled), C-level
         newest = fixes[-1]
         moved = row["last_fix_at"] is None or row["last_fix_at"] < newest.at
@@ -241,7 +244,8 @@ def parse_position_batch_fast(raw: bytes) -> list[Incoming] | None:
         lines = "\n".join(distinct)
         if lines.count("\n") != len(distinct) - 1 or _INSTANT_LINES.fullmatch(lines) is None:
             return None
-        instants = dict(zip(distinct, map(datetime.fromisoformat, distinct)))  # ValueError: a day the month lacks
+        # ValueError: a day the month lacks, year 0
+        instants = dict(zip(distinct, map(datetime.fromisoformat, distinct), strict=True))
         ats = list(map(instants.__getitem__, times))
     except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
         return None
