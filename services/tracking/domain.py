@@ -76,9 +76,7 @@ def _require_aware(value: datetime, name: str) -> datetime:
     return value.astimezone(UTC)
 
 
-@functools.lru_cache(maxsize=256)
 def _minutes(value: float) -> timedelta:
-    # cached: the rules ask for the same few configured durations for every vehicle they judge
     return timedelta(minutes=value)
 
 
@@ -631,6 +629,7 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 
 
+@functools.lru_cache(maxsize=64)  # the rules ask for the same few configured durations for every vehicle
 def _micros(minutes: float) -> int:
     # rounded as a timedelta rounds it, so a track decides exactly as the datetime rules did
     return _minutes(minutes) // _MICROSECOND
