@@ -255,29 +255,28 @@ by how much *total* CPU one unit of work costs, and a Python service is one core
 machine the ceilings rise more than the figures do (a raw COPY or a bare endpoint has nothing else to
 wait for), so the same code shows a lower ratio on a quieter day: compare the CPU table between runs.
 
-**Figure 1, batch ingest: tracking's Python, about 13 µs per position, PostgreSQL about 10 µs
-(up to 18 and 12 on a loaded machine).** Each
-batch carries 20 s of 1 Hz fixes per vehicle, more than the evaluation interval, so every batch evaluates
-every vehicle's shipments. With service, database and load generator sharing two cores, 2 / (total µs)
-caps the rate near 80k/s, and the pipeline never keeps both cores busy; 0.4×C1 needs about 85k/s when C1
-is 210k rows/s. Where it goes, from experiments on this machine (same bench, one change each): with the
-evaluation interval raised so that batches store and move vehicles but almost never evaluate, 97k/s
-(0.45×C1; tracking 8 µs, PostgreSQL 6 µs per position); with the evaluation but without reading the
-vehicles' sampled tracks, 83k/s (tracking 10 µs, PostgreSQL 6 µs). So storing meets the target and the
-evaluation's track read is the largest single cost: 25 vehicles × 30 sampled fixes per batch, each fix on
-its own heap page. What the profiles led to, in order of effect: the delay evaluation is batched per
-transaction; the rules read a *sampled* track (`domain.sample_track`, partial index
-`positions_sampled_idx`), as rows of plain numbers (one 2-D float8 array per vehicle, epoch microseconds:
-a datetime per fix cost more than the rules), over the rules' own 30-minute window, the longer lookback
-only for a track that window cannot settle (`domain.track_lookback`); the reads are per-vehicle index
-ranges (LATERAL), because a prepared statement's generic plan, cached while `positions` was small, kept
-seq-scanning it as it grew (perf showed `heap_getnextslot` on top of the backends); delay states are
-saved in one statement; fixes are `COPY`ed straight into `positions` inside a savepoint; the common
-well-formed body is read by orjson and checked column by column (`feeds.parse_position_batch_fast`;
-anything else goes through pydantic). What remains is spread over every fix (asyncpg encoding the COPY,
-parsing, grouping and sampling) and the track read. Next: keep each vehicle's recent sampled track with
-the vehicle (one row read instead of a heap page per fix), or more workers or replicas: the batch path
-holds no state between requests and the vehicles' row locks keep concurrent batches correct.
+**Figure 1, batch ingest: tracking's Python, about 11 to 13 µs per position, PostgreSQL about 7 to 8 µs
+(they were 17 and 12 at the start of the last round of work, on the same machine).** Each batch carries
+20 s of 1 Hz fixes per vehicle, more than the evaluation interval, so every batch evaluates every
+vehicle's shipments. Tracking is one process, one core at most, and it is the bottleneck (over 90% busy
+during the runs): 1 / 12 µs caps the rate near 83k/s, while 0.4×C1 needs 80k to 88k/s when C1 is 200k to
+220k rows/s. Single runs reach it (89k/s against 218k); the median of three does not, and how far it misses
+moves with the machine. Done, in order of effect (each from a profile or an experiment): the delay
+evaluation batched per transaction, over a *sampled* track (`domain.sample_track`) of plain numbers;
+each vehicle row carries its recent sampled track (`vehicles.recent_track`, packed float64s), kept by
+the transaction that stores the fixes, so the evaluation no longer reads its fixes back from `positions`
+(that read, one heap page per fix, was a third of PostgreSQL's work per batch); the body read by orjson
+and checked a column at a time (`feeds.parse_position_batch_fast`, `domain.positions_within_limits`: min,
+max and sum in C; each distinct time matched and parsed once); the request answered behind the guard but
+in front of FastAPI (`api.positions_fast`); a batch of fixes all newer than their locked vehicles'
+`COPY`ed without a savepoint; the vehicles' `UPDATE` reads the evaluated vehicles' shipments in the same
+round trip; a token that passed is remembered until it expires; the collector's young threshold raised
+(a batch's objects are all alive for the whole request). What remains is spread thin: asyncpg encoding
+the `COPY` (about 15% of tracking's CPU, most of it the `timestamptz` encoder at about 1 µs per fix),
+orjson reading the body, the event loop and HTTP, and the evaluation of 25 shipments per batch. The
+next step is more tracking processes (workers or replicas): the batch path holds no state between
+requests, and the vehicles' row locks keep concurrent batches correct; with two cores shared with the
+database, that is for a bigger machine than this one.
 
 **Figure 2, /osmand: about 0.15 ms of tracking CPU and 0.07 ms of PostgreSQL per request.** The usual
 request is answered by a fast route in front of FastAPI's routing (`api.osmand_fast`,

@@ -179,7 +179,7 @@ class _Change(NamedTuple):
     row: asyncpg.Record
     newest: Incoming | None  # its new newest fix, None when the fixes did not advance it
     sample_at: datetime | None  # its newest sample time afterwards
-    samples: list[list[Any]]  # its new sampled fixes as track rows (lists: asyncpg nests lists, not tuples)
+    samples: list[list[Any]]  # its new sampled fixes as track rows (domain.TrackRow)
     since: datetime  # where its stored track starts afterwards (stored_track_span before its newest fix)
     trusted: bool  # its stored track covers `since` on (domain.stored_track_covers)
 
