@@ -277,9 +277,16 @@ class FastRoutes:
             await self.app(scope, receive, send)
             return
         if self.behind_guard:
-            await self._guarded(route, scope, receive, send)
-            return
+            scope["route"] = _RouteTemplate(scope["path"])  # the guard labels the request with it
         started = time.perf_counter()
+        status = await self._answer(route, scope, receive, send)
+        if status is None:
+            await self.app(scope, receive, send)
+        elif not self.behind_guard:  # behind the guard, the guard counts it
+            self._observe(scope["method"], scope["path"], status, time.perf_counter() - started)
+
+    async def _answer(self, route: FastRoute, scope: Scope, receive: Receive, send: Send) -> int | None:
+        """The route's status, None if it declined; what it raises answered in the contract's shape."""
         sent: list[int] = []
 
         async def tracked_send(message: Message) -> None:
@@ -288,36 +295,13 @@ class FastRoutes:
             await send(message)
 
         try:
-            status = await route(self.rt, scope, receive, tracked_send)
+            return await route(self.rt, scope, receive, tracked_send)
         except Exception as exc:  # answered in the contract's shape, as the full stack would
             if sent:
                 raise
             response = error_response(exc, path=scope["path"])
             await response(scope, receive, send)
-            status = response.status_code
-        if status is None:
-            await self.app(scope, receive, send)
-            return
-        self._observe(scope["method"], scope["path"], status, time.perf_counter() - started)
-
-    async def _guarded(self, route: FastRoute, scope: Scope, receive: Receive, send: Send) -> None:
-        scope["route"] = _RouteTemplate(scope["path"])  # the guard labels the request with it
-        sent = False
-
-        async def tracked_send(message: Message) -> None:
-            nonlocal sent
-            sent = True
-            await send(message)
-
-        try:
-            status = await route(self.rt, scope, receive, tracked_send)
-        except Exception as exc:  # answered in the contract's shape, as the full stack would
-            if sent:
-                raise
-            await error_response(exc, path=scope["path"])(scope, receive, send)
-            return
-        if status is None:
-            await self.app(scope, receive, send)
+            return response.status_code
 
     def _observe(self, method: str, path: str, status: int, seconds: float) -> None:
         # labels() resolves a child by hashing its label values; a fast route keeps its children
