@@ -260,8 +260,9 @@ wait for), so the same code shows a lower ratio on a quieter day: compare the CP
 20 s of 1 Hz fixes per vehicle, more than the evaluation interval, so every batch evaluates every
 vehicle's shipments. Tracking is one process, one core at most, and it is the bottleneck (over 90% busy
 during the runs): 1 / 12 µs caps the rate near 83k/s, while 0.4×C1 needs 80k to 88k/s when C1 is 200k to
-220k rows/s. Single runs reach it (89k/s against 218k); the median of three does not, and how far it misses
-moves with the machine. Done, in order of effect (each from a profile or an experiment): the delay
+220k rows/s. So the target is met on a quiet machine and missed on a busy one: medians of three ran from
+0.33 to 0.41×C1 across this code's runs (the table above is one of them). Done, in order of effect (each
+from a profile or an experiment): the delay
 evaluation batched per transaction, over a *sampled* track (`domain.sample_track`) of plain numbers;
 each vehicle row carries its recent sampled track (`vehicles.recent_track`, packed float64s), kept by
 the transaction that stores the fixes, so the evaluation no longer reads its fixes back from `positions`
