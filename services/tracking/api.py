@@ -49,7 +49,8 @@ ANY_ROLE = require_roles("admin", "supervisor", "staff", "branch", "carrier")
 DESK_OR_BRANCH = require_roles(*DESK, "branch")
 DESK_OR_CARRIER = require_roles(*DESK, "carrier")
 ADMIN = require_roles("admin")
-ADMIN_OR_CARRIER = require_roles("admin", "carrier")
+FEED_ROLES: frozenset[Role] = frozenset(("admin", "carrier"))  # who may push positions
+ADMIN_OR_CARRIER = require_roles(*FEED_ROLES)
 
 StationCodePath = Annotated[str, Path(pattern=r"^[A-Z0-9]{2,16}$")]
 VehicleIdPath = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")]
@@ -179,9 +180,6 @@ async def _ingest_positions(rt: Runtime, raw: bytes, principal: Principal) -> In
     return await feeds.ingest_batch(rt, items, principal)
 
 
-_BATCH_ROLES: frozenset[Role] = frozenset(("admin", "carrier"))  # as ADMIN_OR_CARRIER
-
-
 async def positions_fast(rt: Runtime, scope: Scope, receive: Receive, send: Send) -> int | None:
     """`POST /v1/positions` answered behind the guard but in front of FastAPI (a guarded
     `shared.web.FastRoutes` route): the guard has bounded and checked the body, counted the
@@ -196,7 +194,7 @@ async def positions_fast(rt: Runtime, scope: Scope, receive: Receive, send: Send
     token = bearer_token(next((v for k, v in scope["headers"] if k == b"authorization"), None))
     if token is None:
         return None
-    principal = check_role(decode_token(token, rt.settings.auth_secret), _BATCH_ROLES)
+    principal = check_role(decode_token(token, rt.settings.auth_secret), FEED_ROLES)
     result = await _ingest_positions(rt, await read_body(receive), principal)
     return await send_json(send, 200, orjson.dumps(result.model_dump(mode="json")))
 

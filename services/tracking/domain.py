@@ -31,6 +31,7 @@ import hashlib
 import hmac
 import io
 import math
+import operator
 import re
 import unicodedata
 from collections import defaultdict
@@ -925,16 +926,12 @@ def merge_track(base: Sequence[TrackRow], new: Sequence[TrackRow], since_us: int
         return kept
     merged = kept + fresh
     if kept and fresh[0][0] <= kept[-1][0]:  # late fixes among them (the live feed's are all newer)
-        merged.sort(key=_row_time)  # stable: a stored row before a new one of its time
+        merged.sort(key=operator.itemgetter(0))  # stable: a stored row before a new one of its time
     out: list[TrackRow] = []
     for row in merged:
         if not out or row[0] != out[-1][0]:
             out.append(row)
     return out
-
-
-def _row_time(row: TrackRow) -> Any:
-    return row[0]
 
 
 def track_window(track: Sequence[TrackRow], start_us: int, end_us: int) -> list[TrackRow]:

@@ -182,11 +182,14 @@ async def _copy_positions(conn: asyncpg.Connection, records: Sequence[tuple[Any,
     return int(status.split()[-1])
 
 
+_VEHICLE_FIX_ARRAYS = 11  # the parameters of `_vehicle_fixes_update`, as `_vehicle_fix_arrays` makes them
+
+
 def _vehicle_fixes_update(first: int) -> str:
     """The UPDATE that moves each vehicle to its newest fix, sample, evaluation and stored track,
-    its 11 arrays (one element per vehicle) numbered from parameter `first` on (alone, or inside
-    `_STORE_SMALL`)."""
-    p = [f"${first + i}" for i in range(11)]
+    its `_VEHICLE_FIX_ARRAYS` arrays (one element per vehicle) numbered from parameter `first` on
+    (alone, or inside `_STORE_SMALL`)."""
+    p = [f"${first + i}" for i in range(_VEHICLE_FIX_ARRAYS)]
     return f"""
         UPDATE vehicles v SET
             last_fix_at = COALESCE(n.at, v.last_fix_at), last_lat = COALESCE(n.lat, v.last_lat),
@@ -401,7 +404,8 @@ def _on_board_query(first: int) -> str:
 _ON_BOARD = _on_board_query(1)
 # `store_fixes`' UPDATE of the vehicles and, in the same round trip, `on_board_many` for those
 # evaluated now (the data-modifying CTE runs to completion; the SELECT reads shipments only)
-_VEHICLE_FIXES_THEN_ON_BOARD = f"WITH moved AS ({_VEHICLE_FIXES} RETURNING 1) {_on_board_query(12)}"
+_VEHICLE_FIXES_THEN_ON_BOARD = (f"WITH moved AS ({_VEHICLE_FIXES} RETURNING 1) "
+                                f"{_on_board_query(_VEHICLE_FIX_ARRAYS + 1)}")
 
 
 async def on_board_many(conn: asyncpg.Connection, vehicle_ids: Sequence[str],
