@@ -69,30 +69,38 @@ async def apply_registrations(conn: asyncpg.Connection, settings: ComplaintsSett
                               events: Sequence[tuple[ShipmentRegistered, Envelope]]) -> None:
     """`apply_tracking_event` of each registration in turn, set-based (the consumer's group handler).
 
-    The views of the waybills named once are locked in one statement and merged in memory;
-    the changed views are saved in one statement and the customers' sightings recorded in
-    one. An event whose effect depends on what came before it in the run goes through
-    `apply_tracking_event` in its turn, after everything before it has been written: a
-    waybill named twice or more here, and a registration that finds its shipment already
-    delayed (proactive care may open a ticket, which reads the customer and the shipments)."""
+    The stored views of the waybills named once are locked in one statement and merged in
+    memory; a waybill not stored yet (the usual case: registration comes first) is merged into
+    an empty view and inserted whole, so its row is written once, not created empty and then
+    updated. The new views are inserted in one statement, the changed ones saved in one, the
+    customers' sightings recorded in one. An event whose effect depends on what came before it
+    in the run goes through `apply_tracking_event` in its turn, after everything before it has
+    been written: a waybill named twice or more here, and a registration that finds its
+    shipment already delayed (proactive care may open a ticket, which reads the customer and the
+    shipments)."""
     repeated = repeated_keys(event.waybill_no for event, _ in events)
-    views = await repo.lock_shipments(conn, [event.waybill_no for event, _ in events
-                                             if event.waybill_no not in repeated])
+    stored = await repo.lock_stored_shipments(conn, [event.waybill_no for event, _ in events
+                                                     if event.waybill_no not in repeated])
+    new: list[ShipmentView] = []
     changed: list[ShipmentView] = []
     sightings: list[CustomerSighting] = []
 
     async def write() -> None:
+        await repo.insert_shipments(conn, new)
         await repo.save_shipments(conn, changed)
         await repo.customers_seen(conn, merge_sightings(sightings))
+        new.clear()
         changed.clear()
         sightings.clear()
 
     for event, envelope in events:
         if event.waybill_no not in repeated:
-            view = views[event.waybill_no]
-            updated = readmodel.apply(view, event, envelope.time)
+            view = stored.get(event.waybill_no)
+            updated = readmodel.apply(view or ShipmentView(waybill_no=event.waybill_no), event, envelope.time)
             if not updated.delayed:
-                if updated != view:
+                if view is None:
+                    new.append(updated)
+                elif updated != view:
                     changed.append(updated)
                 sighting = _sighting(event)
                 if sighting is not None:
