@@ -251,17 +251,19 @@ Written from the CPU table above, py-spy profiles of the services and `perf` pro
 backends during bench runs on this machine (the tables under "Profiles of this run" are this run's), and
 the group-commit histograms. The ceilings are single mechanisms running alone; every figure runs the
 service, PostgreSQL, RabbitMQ and the load generator on the same two cores, so a figure's ratio is bounded
-by how much *total* CPU one unit of work costs, and a Python service is one core at most. On a quiet
-machine the ceilings rise more than the figures do (a raw COPY or a bare endpoint has nothing else to
-wait for), so the same code shows a lower ratio on a quieter day: compare the CPU table between runs.
+by how much *total* CPU one unit of work costs, and a Python service is one core at most. When other jobs
+load the machine, the ceilings and the figures do not move together (every unit of work costs about twice
+the CPU on a busy day, but a raw COPY or a bare endpoint has less of it to spend), so the same code shows
+different ratios on different days: compare the CPU table between runs.
 
-**Figure 1, batch ingest: tracking's Python, about 11 to 13 µs per position, PostgreSQL about 7 to 8 µs
-(they were 17 and 12 at the start of the last round of work, on the same machine).** Each batch carries
+**Figure 1, batch ingest: tracking's Python, about 5 to 6 µs per position, PostgreSQL about 4 µs on a
+quiet machine; 10 to 13 and 7 to 8 µs on a busy one (they were 17 and 12, busy, at the start of the
+round of work before last).** Each batch carries
 20 s of 1 Hz fixes per vehicle, more than the evaluation interval, so every batch evaluates every
 vehicle's shipments. Tracking is one process, one core at most, and it is the bottleneck (over 90% busy
 during the runs): 1 / 12 µs caps the rate near 83k/s, while 0.4×C1 needs 80k to 88k/s when C1 is 200k to
-220k rows/s. So the target is met on a quiet machine and missed on a busy one: medians of three ran from
-0.33 to 0.41×C1 across this code's runs (the table above is one of them). Done, in order of effect (each
+220k rows/s. Medians of three ran from 0.33 to 0.41×C1 on a busy machine and from 0.42 to 0.46×C1 on a
+quiet one (C1 320k to 350k rows/s, tracking 5 to 6 µs per position). Done, in order of effect (each
 from a profile or an experiment): the delay
 evaluation batched per transaction, over a *sampled* track (`domain.sample_track`) of plain numbers;
 each vehicle row carries its recent sampled track (`vehicles.recent_track`, packed float64s), kept by
@@ -294,8 +296,8 @@ wait up to the interval (figure 4 measures a vehicle due for evaluation). Evalua
 an ETA by seconds are not written (`domain.delay_state_worth_saving`), and the vehicles' fix update is
 heap-only (migration 0006).
 
-**Figure 3, event pipeline: about 0.6 ms of CPU per event across six processes (0.7 ms before the last
-round of work, on a quiet machine; about twice that on a busy one).** Every
+**Figure 3, event pipeline: about 0.6 to 0.7 ms of CPU per event across six processes on a quiet
+machine (0.7 to 0.8 ms before the last round of work; about twice that on a busy one).** Every
 `tracking.shipment.registered.v1` is consumed by receipts, complaints and notifier, while the relay
 publishes with confirms and RabbitMQ routes each event into three quorum queues (C3 is one queue, one
 consumer, no database). Done: the consumer handles what is waiting in one transaction, and under load
