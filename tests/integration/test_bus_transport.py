@@ -1,18 +1,22 @@
 """The bus's AMQP transport against the real broker: a relay batch leaves in a few socket writes
 (`shared.bus._Connection`), every publish is confirmed, and the broker gets the messages whole
-and in order."""
+and in order; and its TLS path (amqps://) against a local TLS server."""
 
 from __future__ import annotations
 
 import asyncio
+import ssl
 import subprocess
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import aio_pika
+import pytest
+from yarl import URL
 
-from shared.bus import Bus
+from shared.bus import Bus, _CoalescingTransportFactory
 from shared.devtools import stack as stackmod
 from tests.conftest import ADMIN_AMQP_URL
 
@@ -75,3 +79,58 @@ async def test_a_batch_of_publishes_leaves_in_a_few_socket_writes_and_arrives_wh
             assert received == bodies
         finally:
             await check.close()
+
+
+class _Context:
+    """What aiormq hands a transport factory as `ssl_context_provider`."""
+
+    def __init__(self, context: ssl.SSLContext) -> None:
+        self.context = context
+
+    async def get_context(self) -> ssl.SSLContext:
+        return self.context
+
+
+@pytest.fixture
+def certificate(tmp_path: Path) -> tuple[Path, Path]:
+    """A throwaway self-signed certificate for 127.0.0.1 and its key (openssl, as Debian ships it)."""
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out",
+                    str(cert), "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+                   check=True, capture_output=True, timeout=60)
+    return cert, key
+
+
+async def test_for_amqps_the_transport_speaks_tls_and_what_one_turn_wrote_arrives_in_order(
+        certificate: tuple[Path, Path]) -> None:
+    """The factory's TLS path (amqps://), against a local TLS server with a throwaway certificate:
+    the handshake verifies the server, and writes made in one turn, then drained, arrive whole."""
+    cert, key = certificate
+    server_side = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_side.load_cert_chain(cert, key)
+    received = bytearray()
+    done = asyncio.Event()
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while data := await reader.read(65536):
+            received.extend(data)
+            if len(received) >= 3 * 1000:
+                done.set()
+        writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0, ssl=server_side)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        client_side = ssl.create_default_context(cafile=str(cert))
+        reader, writer = await _CoalescingTransportFactory().create(
+            URL(f"amqps://127.0.0.1:{port}/"), ssl_context_provider=_Context(client_side))
+        assert writer.transport.get_extra_info("ssl_object") is not None
+        for part in (b"a" * 1000, b"b" * 1000, b"c" * 1000):
+            writer.write(part)
+        await writer.drain()
+        await asyncio.wait_for(done.wait(), 10)
+        assert bytes(received) == b"a" * 1000 + b"b" * 1000 + b"c" * 1000
+        writer.close()
+    finally:
+        server.close()
+        await server.wait_closed()
