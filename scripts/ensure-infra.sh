@@ -76,4 +76,8 @@ fi
 if command -v rabbitmqctl >/dev/null && is_local "$MQ_HOST"; then
   timeout 120 rabbitmqctl -q await_startup >/dev/null 2>&1 || true
 fi
+# The tests make a throwaway TLS certificate with the openssl CLI (the bus's amqps:// transport).
+if ! command -v openssl >/dev/null; then
+  apt_install openssl
+fi
 say "PostgreSQL $PG_HOST:$PG_PORT and RabbitMQ $MQ_HOST:$MQ_PORT are up"
