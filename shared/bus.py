@@ -44,6 +44,7 @@ from pydantic import ValidationError
 from shared import metrics
 from shared.errors import DB_UNAVAILABLE
 from shared.events import CONTENT_TYPE, Envelope, UnknownEventType, parse_event
+from shared.settings import OUTBOX_BATCH_MAX
 
 log = logging.getLogger("lcs.bus")
 
@@ -136,11 +137,11 @@ class _CoalescingTransportFactory(aiormq.TransportFactory):
 
 
 class _AmqpConnection(aiormq.Connection):
-    # Frame sets the write queue holds before a publisher waits: more than a relay batch
-    # (LCS_OUTBOX_BATCH, 200 by default). With aiormq's 10, the 11th publish of a batch waits
-    # for the writer while holding the channel's lock, and from then on the batch goes out one
-    # publish per turn of the event loop, each its own socket write.
-    FRAME_BUFFER_SIZE = 1024
+    # Frame sets the write queue holds before a publisher waits: a whole relay batch, however
+    # large LCS_OUTBOX_BATCH is set (200 by default). With aiormq's 10, the 11th publish of a
+    # batch waits for the writer while holding the channel's lock, and from then on the batch goes
+    # out one publish per turn of the event loop, each its own socket write.
+    FRAME_BUFFER_SIZE = OUTBOX_BATCH_MAX
 
 
 class _Underlay(UnderlayConnection):

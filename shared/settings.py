@@ -18,6 +18,8 @@ DEV_ID_HASH_KEY = "dev-id-hash-key-change-me"
 MIN_SECRET_BYTES = 32
 
 DEFAULT_PORTS = {"tracking": 8001, "receipts": 8002, "complaints": 8003, "notifier": 8004}
+# The largest relay batch (`LCS_OUTBOX_BATCH`); the bus connection queues a whole one (shared.bus).
+OUTBOX_BATCH_MAX = 10_000
 
 
 class Settings(BaseSettings):
@@ -61,7 +63,7 @@ class Settings(BaseSettings):
                     "is waiting, so groups grow (fewer statements, commits and acks per event) while a quiet "
                     "queue never waits. 0 = never wait.")
     retry_delays_ms: list[int] = Field(default_factory=lambda: [1_000, 5_000, 30_000])
-    outbox_batch: int = Field(default=200, ge=1, le=10_000)
+    outbox_batch: int = Field(default=200, ge=1, le=OUTBOX_BATCH_MAX)
     outbox_poll_seconds: float = Field(default=1.0, gt=0)
     outbox_retention_hours: int = Field(default=72, ge=1)
 
