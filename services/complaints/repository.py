@@ -247,20 +247,23 @@ _VIEW_TYPES = {
     "delay_reason": "text", "delay_at": "timestamptz", "position": "jsonb", "position_at": "timestamptz",
     "vehicle_id": "text", "vehicle_at": "timestamptz", "exception": "jsonb", "exception_at": "timestamptz",
 }
+# Many views as rows, from one JSON array of `_view_records` (the one source both statements read).
+_VIEW_RECORDSET = (f"jsonb_to_recordset($1::jsonb) AS v(waybill_no text, "
+                   f"{', '.join(f'{c} {_VIEW_TYPES[c]}' for c in _VIEW_COLUMNS)})")
 _SAVE_SHIPMENTS = (
     f"UPDATE shipments s SET {', '.join(f'{c} = v.{c}' for c in _VIEW_COLUMNS)}, updated_at = now() "
-    f"FROM jsonb_to_recordset($1::jsonb) AS v(waybill_no text, "
-    f"{', '.join(f'{c} {_VIEW_TYPES[c]}' for c in _VIEW_COLUMNS)}) WHERE s.waybill_no = v.waybill_no"
+    f"FROM {_VIEW_RECORDSET} WHERE s.waybill_no = v.waybill_no"
 )
-
-
 _INSERT_SHIPMENTS = (
     f"INSERT INTO shipments (waybill_no, {', '.join(_VIEW_COLUMNS)}) "
-    f"SELECT v.waybill_no, {', '.join(f'v.{c}' for c in _VIEW_COLUMNS)} "
-    f"FROM jsonb_to_recordset($1::jsonb) AS v(waybill_no text, "
-    f"{', '.join(f'{c} {_VIEW_TYPES[c]}' for c in _VIEW_COLUMNS)}) "
+    f"SELECT v.waybill_no, {', '.join(f'v.{c}' for c in _VIEW_COLUMNS)} FROM {_VIEW_RECORDSET} "
     f"ON CONFLICT (waybill_no) DO NOTHING RETURNING waybill_no"
 )
+
+
+def _view_records(views: Sequence[ShipmentView]) -> list[dict[str, Any]]:
+    """The views as `_VIEW_RECORDSET` reads them, in waybill order (the order their rows are locked in)."""
+    return [{"waybill_no": v.waybill_no, **_view_data(v)} for v in sorted(views, key=lambda v: v.waybill_no)]
 
 
 async def insert_shipments(conn: asyncpg.Connection, views: Sequence[ShipmentView]) -> None:
@@ -269,8 +272,7 @@ async def insert_shipments(conn: asyncpg.Connection, views: Sequence[ShipmentVie
     empty row, then its update). Raises `ShipmentStoredMeanwhile` if one was stored meanwhile."""
     if not views:
         return
-    rows = await conn.fetch(_INSERT_SHIPMENTS, [{"waybill_no": v.waybill_no, **_view_data(v)}
-                                                for v in sorted(views, key=lambda v: v.waybill_no)])
+    rows = await conn.fetch(_INSERT_SHIPMENTS, _view_records(views))
     if len(rows) != len(views):
         taken = sorted({v.waybill_no for v in views} - {r["waybill_no"] for r in rows})
         raise ShipmentStoredMeanwhile(f"shipments stored by another transaction meanwhile: {taken[:5]}")
@@ -280,8 +282,7 @@ async def save_shipments(conn: asyncpg.Connection, views: Sequence[ShipmentView]
     """`save_shipment` for several distinct waybills in one statement (the one statement both use)."""
     if not views:
         return
-    await conn.execute(_SAVE_SHIPMENTS, [{"waybill_no": v.waybill_no, **_view_data(v)}
-                                         for v in sorted(views, key=lambda v: v.waybill_no)])
+    await conn.execute(_SAVE_SHIPMENTS, _view_records(views))
 
 
 # --- complaints ---------------------------------------------------------------------
