@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
-from urllib.parse import parse_qsl
 
 import orjson
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
@@ -37,6 +36,7 @@ from shared.web import (
     clean_query_string,
     json_body_openapi,
     parse_json_body,
+    query_params,
     read_body,
     runtime,
     send_json,
@@ -260,7 +260,7 @@ async def osmand_fast(rt: Runtime, scope: Scope, receive: Receive, send: Send) -
     query = clean_query_string(scope)
     if query is None:
         return None
-    await _store_osmand(rt, dict(parse_qsl(query, keep_blank_values=True)))
+    await _store_osmand(rt, query_params(query))
     return await send_json(send, 200, _STORED)
 
 

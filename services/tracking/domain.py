@@ -393,6 +393,7 @@ def validate_position_batch(
 # Epoch values at or above this are milliseconds: 1e11 s is the year 5138, while
 # 1e11 ms is 1973, so no real fix is ambiguous.
 _EPOCH_MS_THRESHOLD = 100_000_000_000
+_EPOCH_NUMBER = re.compile(r"-?[0-9]+(\.[0-9]+)?")
 
 
 def _bad_field(name: str, problem: str) -> DomainError:
@@ -405,14 +406,17 @@ def _missing(name: str) -> DomainError:
 
 def _scalar(value: Any) -> Any:
     # Query-string parsers hand us lists for repeated keys; the last one wins, as in Traccar.
-    if isinstance(value, list | tuple):
+    if type(value) is not str and isinstance(value, list | tuple):  # str first: the usual case, checked cheaply
         return value[-1] if value else None
     return value
 
 
 def _pick(params: Mapping[str, Any], *names: str) -> Any:
     for name in names:
-        value = _scalar(params.get(name))
+        value = params.get(name)
+        if value is None or value == "":
+            continue
+        value = _scalar(value)
         if value is not None and value != "":
             return value
     return None
@@ -464,7 +468,7 @@ def parse_timestamp(value: Any, name: str = "timestamp") -> datetime:
     if isinstance(value, bool) or value is None:
         raise _bad_field(name, "must be epoch seconds, epoch milliseconds or ISO 8601")
     text = str(value).strip()
-    if re.fullmatch(r"-?[0-9]+(\.[0-9]+)?", text):
+    if _EPOCH_NUMBER.fullmatch(text):
         epoch = float(text)
         if abs(epoch) >= _EPOCH_MS_THRESHOLD:
             epoch /= 1000.0

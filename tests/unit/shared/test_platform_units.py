@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import time
 import uuid
+from urllib.parse import parse_qsl
 from datetime import UTC, datetime
 
 import httpx
 import jwt
 import pytest
 from fastapi import APIRouter, Depends
+from hypothesis import example, given
+from hypothesis import strategies as st
 from pydantic import BaseModel, ValidationError
 
 from shared.auth import Principal, decode_token, issue_token, require_roles
@@ -24,7 +27,7 @@ from shared.events import (
 )
 from shared.pii import keyed_hash, mask_email, mask_phone, mask_text
 from shared.settings import DEV_SECRET, Settings
-from shared.web import Runtime, create_app
+from shared.web import Runtime, create_app, query_params
 
 CONTRACT_TYPES = [
     "tracking.shipment.registered.v1", "tracking.shipment.departed.v1", "tracking.shipment.delayed.v1",
@@ -290,3 +293,11 @@ async def test_fast_route_answers_declines_and_keeps_the_error_shape_and_metrics
         assert r.status_code == 500 and r.json()["error"]["code"] == "internal_error"
         # other paths never see the fast route
         assert (await client.get("/livez")).json() == {"status": "alive"}
+
+
+@given(st.text(alphabet="ab=&;%+2 0", max_size=24))
+@example("id=dev-1&timestamp=1764380000000&lat=31.25&lon=121.4&speed=32.4&bearing=280&batt=80")
+@example("a=1&a=2&&b&=c&d=e=f")
+@example("q=a%20b+c&q=%41")
+def test_query_params_reads_a_query_as_parse_qsl_does(query: str) -> None:
+    assert query_params(query) == dict(parse_qsl(query, keep_blank_values=True))
