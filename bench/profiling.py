@@ -2,6 +2,7 @@
 
 `py-spy record --nonblocking -f raw` writes collapsed stacks ("frame;frame;... count");
 we report the functions with the most samples on CPU, self and inclusive.
+LCS_BENCH_PROFILE_RATE sets the samples per second (default 100; more to resolve small costs).
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ async def record(pid: int, seconds: float, out: Path) -> asyncio.subprocess.Proc
     if exe is None:
         return None
     return await asyncio.create_subprocess_exec(
-        exe, "record", "-p", str(pid), "-d", str(max(1, int(seconds))), "-r", "100", "--nonblocking",
+        exe, "record", "-p", str(pid), "-d", str(max(1, int(seconds))),
+        "-r", os.environ.get("LCS_BENCH_PROFILE_RATE", "100"), "--nonblocking",
         "-f", "raw", "-o", str(out), stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
 
 

@@ -26,6 +26,7 @@ from pydantic import ValidationError
 
 from shared.bus import Bus, Consumer, GroupHandler, Handler
 from shared.db import create_pool, migrate, migrations_for
+from shared.http_protocol import CoalescingHttpToolsProtocol
 from shared.logs import configure_logging
 from shared.outbox import OutboxRelay
 from shared.queue_metrics import QueueDepthSampler
@@ -192,7 +193,7 @@ class ServiceHost:
             start_http_server(s.metrics_port, addr=s.host)
         config = uvicorn.Config(app, host=s.host, port=s.port_for(self.spec.name), log_config=None,
                                 access_log=False, timeout_graceful_shutdown=int(s.shutdown_grace_seconds * 0.4),
-                                lifespan="off", server_header=False)
+                                lifespan="off", server_header=False, http=CoalescingHttpToolsProtocol)
         server = _Server(config)
         log.info("listening", extra={"port": config.port})
         try:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import time
 import uuid
-from urllib.parse import parse_qsl
 from datetime import UTC, datetime
+from urllib.parse import parse_qsl
 
 import httpx
 import jwt
