@@ -449,12 +449,11 @@ async def evaluate_vehicles(conn: asyncpg.Connection, rt: Runtime,
             continue
         state = decision.state
         changed.append((s["waybill_no"], state))
-        last_position = _event_position(vehicle)
         if decision.event is DelayEvent.DELAYED:
             assert state.reason is not None
             await publish(conn, ShipmentDelayed(
                 waybill_no=s["waybill_no"], eta=estimate.eta, promised_at=s["promised_at"],
-                delay_minutes=state.delay_minutes, reason=state.reason.value, last_position=last_position,
+                delay_minutes=state.delay_minutes, reason=state.reason.value, last_position=_event_position(vehicle),
                 vehicle_id=vehicle["vehicle_id"], destination=s["destination"], detected_at=when), source=SOURCE)
             await repo.append_timeline(conn, s["waybill_no"], when, "delayed", {
                 "eta": estimate.eta.isoformat(), "promised_at": s["promised_at"].isoformat(),
@@ -464,7 +463,7 @@ async def evaluate_vehicles(conn: asyncpg.Connection, rt: Runtime,
         elif decision.event is DelayEvent.RECOVERED:
             await publish(conn, ShipmentRecovered(
                 waybill_no=s["waybill_no"], eta=estimate.eta, promised_at=s["promised_at"],
-                last_position=last_position, vehicle_id=vehicle["vehicle_id"], destination=s["destination"]),
+                last_position=_event_position(vehicle), vehicle_id=vehicle["vehicle_id"], destination=s["destination"]),
                 source=SOURCE)
             await repo.append_timeline(conn, s["waybill_no"], when, "recovered", {
                 "eta": estimate.eta.isoformat(), "promised_at": s["promised_at"].isoformat(),
