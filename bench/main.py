@@ -302,9 +302,28 @@ class Bench:
             if counts != last or unsent:
                 last, stable_since = counts, time.monotonic()
             elif time.monotonic() - stable_since > 1.5:
+                break
+            await asyncio.sleep(0.25)
+        else:
+            self.r.errors.append("the consumers did not go quiet within the time limit")
+            return
+        # PostgreSQL's own after-work: the WAL a figure wrote is flushed now, not during the next
+        # one, and autovacuum (started by a figure's millions of rows) is let finish
+        await conn.execute("CHECKPOINT")
+        while time.monotonic() < deadline:
+            if not await conn.fetchval("SELECT count(*) FROM pg_stat_activity "
+                                       "WHERE backend_type = 'autovacuum worker' AND datname = current_database()"):
                 return
             await asyncio.sleep(0.25)
-        self.r.errors.append("the consumers did not go quiet within the time limit")
+        self.r.errors.append("autovacuum did not finish within the time limit")
+
+    async def settle(self) -> None:
+        """`quiesce` on a connection of its own, before each ceiling and figure."""
+        conn = await connect(self.db_url)
+        try:
+            await self.quiesce(conn)
+        finally:
+            await conn.close()
 
     # --- ceilings ---
 
@@ -716,20 +735,28 @@ class Bench:
                     sampler.snapshot("idle")
                     log("ceilings")
                     conn = await reopen(conn, self.db_url)
+                    # each ceiling and figure starts on a quiet machine (`settle`): what the one
+                    # before left behind (events on their way, WAL, autovacuum) is not counted in it
                     if "1" in want:
+                        await self.settle()
                         await self.c1_copy(conn)
                     if "2" in want:
+                        await self.settle()
                         await self.c2_bare()
                     if "3" in want:
                         body_size = len(self.registered_envelopes(1, "SIZE")[0][2].encode())
                         self.r.notes["event_bytes"] = body_size
+                        await self.settle()
                         await self.c3_amqp(body_size)
                     sampler.phase = "load"
                     log("figures")
                     if "1" in want:
+                        await self.settle()
                         await self.f1_batches()
                     if "2" in want:
+                        await self.settle()
                         await self.f2_livez()
+                        await self.settle()
                         await self.f2_osmand()
                     conn = await reopen(conn, self.db_url)
                     if "3" in want:
