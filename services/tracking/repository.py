@@ -165,12 +165,16 @@ async def _copy_positions(conn: asyncpg.Connection, records: Sequence[tuple[Any,
     if all_new:
         await conn.copy_records_to_table("positions", records=records, columns=POSITION_COLUMNS)
         return len(records)
+    # The savepoint in SQL, not `conn.transaction()`: the /osmand committer runs its groups in
+    # transactions it begins itself (feeds.OsmandGroupCommit), where asyncpg refuses to nest one.
+    await conn.execute("SAVEPOINT positions_copy")
     try:
-        async with conn.transaction():  # a savepoint
-            await conn.copy_records_to_table("positions", records=records, columns=POSITION_COLUMNS)
-        return len(records)
+        await conn.copy_records_to_table("positions", records=records, columns=POSITION_COLUMNS)
     except asyncpg.UniqueViolationError:
-        pass
+        await conn.execute("ROLLBACK TO SAVEPOINT positions_copy")
+    else:
+        await conn.execute("RELEASE SAVEPOINT positions_copy")
+        return len(records)
     await conn.execute(_STAGING_DDL)
     # ON COMMIT DELETE ROWS empties the staging table at every commit, so inside a transaction
     # it starts empty (the savepoint above left nothing in it).
