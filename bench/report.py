@@ -263,7 +263,13 @@ round of work before last).** Each batch carries
 vehicle's shipments. Tracking is one process, one core at most, and it is the bottleneck (over 90% busy
 during the runs): 1 / 12 µs caps the rate near 83k/s, while 0.4×C1 needs 80k to 88k/s when C1 is 200k to
 220k rows/s. Medians of three ran from 0.33 to 0.41×C1 on a busy machine and from 0.42 to 0.46×C1 on a
-quiet one (C1 320k to 350k rows/s, tracking 5 to 6 µs per position). Done, in order of effect (each
+quiet one (C1 320k to 350k rows/s, tracking 5 to 6 µs per position); the last round's full runs gave
+0.41 and 0.42 on a busy machine (C1 about 205k rows/s) and 0.475 on a quieter one (C1 248k). Measured in
+the last round and not taken: without the evaluation (`LCS_EVALUATION_INTERVAL_SECONDS` 3600) the
+figure is about a quarter higher, so the evaluation of 25 vehicles per batch is about a fifth of the
+work; storing a batch with `INSERT ... SELECT unnest(...)` in the vehicles' statement instead of `COPY`
+cost more in both tracking and PostgreSQL (11 µs each per position); a hand-built binary `COPY` buffer
+(`struct`, per vehicle) cost as much client CPU as asyncpg's encoder. Done, in order of effect (each
 from a profile or an experiment): the delay
 evaluation batched per transaction, over a *sampled* track (`domain.sample_track`) of plain numbers;
 each vehicle row carries its recent sampled track (`vehicles.recent_track`, packed float64s), kept by
@@ -281,12 +287,22 @@ next step is more tracking processes (workers or replicas): the batch path holds
 requests, and the vehicles' row locks keep concurrent batches correct; with two cores shared with the
 database, that is for a bigger machine than this one.
 
-**Figure 2, /osmand: about 0.15 ms of tracking CPU and 0.07 ms of PostgreSQL per request.** The usual
-request is answered by a fast route in front of FastAPI's routing (`api.osmand_fast`,
-`shared.web.FastRoutes`: no route matching, dependency injection or Request/Response objects, only
-uvicorn and the outermost ASGI layers); the rest is the request's share of its group commit (about ten
-fixes per group with 32 devices: vehicles locked by device, the fixes stored and the vehicles moved in one
-statement, `COMMIT`). A live feed re-evaluates a vehicle's shipments at most once per
+**Figure 2, /osmand: about 0.11 ms of tracking CPU and 0.06 ms of PostgreSQL per request on a quiet
+machine, 0.16 to 0.20 and 0.08 to 0.10 ms on a busy one (0.21 and 0.09 ms, busy, before the last round of
+work).** The usual request is answered by a fast route in front of the whole app (`api.osmand_fast`,
+`shared.web.FastRoutes` as `ServiceApp.front`: none of Starlette's middleware, FastAPI's routing,
+dependency injection or Request/Response objects, only uvicorn), its query split without `parse_qsl`
+when nothing in it is escaped (`shared.web.query_params`), and its response leaves in one socket write
+(`shared.http_protocol`: uvicorn writes the headers and the body separately, each a `send` and a wakeup
+of the client; that is also why tracking's `/livez`, row 2a, can pass C2). The rest is the request's
+share of its group commit (about ten fixes per group with 32 devices: vehicles locked by device, the
+fixes stored and the vehicles moved in one statement, `COMMIT`). The figure is bounded by the commit
+latency as much as by CPU: two committers alternate, and each group waits for its round trips on a busy
+event loop and for the WAL flush. The last round cut a group's commit from about 3.7 to 2.6 ms: each
+committer keeps its connection between groups, and under load the next group's `BEGIN` goes in the same
+round trip as the `COMMIT` (`feeds.OsmandGroupCommit`). Three committers instead of two were tried in the
+round before and were slower (smaller groups, more CPU per request).
+A live feed re-evaluates a vehicle's shipments at most once per
 `LCS_EVALUATION_INTERVAL_SECONDS` (15) of its feed (`domain.evaluation_due`): the bench's devices send
 fixes 1 s apart in feed time, like 1 Hz trackers, so about one request in 15 pays the evaluation (the
 shipments with their stations, the sampled track, the rules) — the row above gives the measured share.
