@@ -47,7 +47,7 @@ async def _committer_run(infra: Infra, max_group: int, body):  # type: ignore[no
         pids = {await c.fetchval("SELECT pg_backend_pid()") for c in taken}
         for c in taken:
             await pool.release(c)
-        rt = Runtime(service="tracking", settings=TrackingSettings(), pool=pool)
+        rt = Runtime(service="tracking", settings=TrackingSettings(env="dev"), pool=pool)
         committer = OsmandGroupCommit(rt, max_group)
         committer.IDLE_SECONDS = 0.3
         task = asyncio.create_task(committer.run())
