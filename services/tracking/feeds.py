@@ -420,7 +420,7 @@ class OsmandGroupCommit:
                     if not begun:
                         await conn.execute("BEGIN")
                     begun = False  # from here on, the transaction is this group's
-                    outcomes = await self._store(conn, [fix for fix, _ in group])
+                    outcomes, stored = await self._store(conn, [fix for fix, _ in group])
                     if self.queue.empty():
                         await conn.execute("COMMIT")
                     else:
@@ -441,6 +441,7 @@ class OsmandGroupCommit:
                         await self._give_back(released)
                     continue
                 GROUP_SECONDS.observe(time.perf_counter() - started)
+                POSITIONS.labels("osmand", "stored").inc(stored)
                 for (_, fut), known in zip(group, outcomes, strict=True):
                     if not fut.done():
                         if known:
@@ -458,14 +459,14 @@ class OsmandGroupCommit:
                 await conn.execute("ROLLBACK")
         await self.rt.pool.release(conn)
 
-    async def _store(self, conn: asyncpg.pool.PoolConnectionProxy, fixes: Sequence[Fix]) -> list[bool]:
-        """The group's work inside the transaction the caller began and commits."""
+    async def _store(self, conn: asyncpg.pool.PoolConnectionProxy, fixes: Sequence[Fix]) -> tuple[list[bool], int]:
+        """The group's work inside the transaction the caller began and commits: whether each
+        fix's device is known, and how many fixes were new."""
         vehicles = await repo.lock_vehicles_by_device(conn, [f.device_id for f in fixes])
         items = [Incoming.from_fix(vehicles[f.device_id]["vehicle_id"], f) for f in fixes
                  if f.device_id in vehicles]
         result = await ingest(conn, self.rt, items, vehicles={v["vehicle_id"]: v for v in vehicles.values()})
-        POSITIONS.labels("osmand", "stored").inc(result.stored)
-        return [f.device_id in vehicles for f in fixes]
+        return [f.device_id in vehicles for f in fixes], result.stored
 
 
 async def ingest_osmand(rt: Runtime, fix: Fix) -> None:
