@@ -34,6 +34,7 @@ import math
 import operator
 import re
 import unicodedata
+from bisect import bisect_left
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -72,6 +73,8 @@ class DomainError(Exception):
 def _require_aware(value: datetime, name: str) -> datetime:
     # A naive datetime is ambiguous (server zone? Shanghai?); refusing it early keeps
     # every comparison in this module meaningful.
+    if value.tzinfo is UTC:  # the usual case (asyncpg, fromisoformat's "Z"): already what is asked
+        return value
     if value.tzinfo is None or value.utcoffset() is None:
         raise DomainError("naive_datetime", f"{name} must carry a timezone offset", {"field": name})
     return value.astimezone(UTC)
@@ -657,14 +660,15 @@ def _track_rows(fixes: Iterable[PositionLike], now: datetime) -> list[tuple[int,
     return [(epoch_micros(f.at), f.lat, f.lon, f.speed_kmh) for f in _upto(fixes, now)]
 
 
+_ROW_TIME, _ROW_SPEED = operator.itemgetter(0), operator.itemgetter(3)  # of a TrackRow
+_IS_NOT_NONE = functools.partial(operator.is_not, None)
+
+
 def track_speed_kmh(track: Sequence[TrackRow], now_us: int, cfg: EtaConfig = DEFAULT_ETA_CONFIG) -> float | None:
     """`recent_average_speed_kmh` of a track (rows oldest first, none later than ``now_us``)."""
-    start = now_us - _micros(cfg.speed_window_minutes)
-    first = len(track)
-    while first > 0 and track[first - 1][0] >= start:
-        first -= 1
-    window = track[first:]
-    reported = [row[3] for row in window if row[3] is not None]
+    # the window: the rows from `start` on (a binary search, in C: the rows are in time order)
+    window = track[bisect_left(track, now_us - _micros(cfg.speed_window_minutes), key=_ROW_TIME):]
+    reported = list(filter(_IS_NOT_NONE, map(_ROW_SPEED, window)))
     if reported:
         return fmean(reported)
     if len(window) >= 2:
