@@ -42,6 +42,7 @@ from aiormq.abc import DeliveredMessage
 from pydantic import ValidationError
 
 from shared import metrics
+from shared.coalescing import CoalescingTransport
 from shared.errors import DB_UNAVAILABLE
 from shared.events import CONTENT_TYPE, Envelope, UnknownEventType, parse_event
 from shared.settings import OUTBOX_BATCH_MAX
@@ -81,43 +82,19 @@ class BusUnavailable(RuntimeError):
 
 
 class _CoalescingWriter(asyncio.StreamWriter):
-    """A stream writer that sends what one turn of the event loop wrote in one socket write.
+    """A stream writer over a `CoalescingTransport`: aiormq writes each publish (three frames)
+    with a `write` of its own, and a relay batch of 200 events was 200 `send` calls, 200 TCP
+    segments and 200 reads for the broker; now one turn's writes leave together. `drain` sends
+    what is pending first, so waiting for the buffer to empty still means what was written."""
 
-    aiormq writes each publish (three frames) with a `write` of its own, and each went straight
-    to the socket: a relay batch of 200 events was 200 `send` calls, 200 TCP segments and 200
-    reads for the broker. Here the writes of one turn are joined and sent at the start of the
-    next turn, or at once when someone drains or closes. Nothing waits longer than one turn of
-    the loop; the bytes and their order are unchanged."""
-
-    def __init__(self, transport: asyncio.WriteTransport, protocol: asyncio.StreamReaderProtocol,
+    def __init__(self, transport: CoalescingTransport, protocol: asyncio.StreamReaderProtocol,
                  reader: asyncio.StreamReader, loop: asyncio.AbstractEventLoop) -> None:
-        super().__init__(transport, protocol, reader, loop)
-        self._pending: list[bytes] = []
-        self._turn_loop = loop
-
-    def write(self, data: bytes | bytearray | memoryview) -> None:
-        if not self._pending:
-            self._turn_loop.call_soon(self.flush)
-        self._pending.append(data if isinstance(data, bytes) else bytes(data))
-
-    def flush(self) -> None:
-        if self._pending:
-            data = b"".join(self._pending)
-            self._pending.clear()
-            if not self.transport.is_closing():
-                super().write(data)
+        super().__init__(transport, protocol, reader, loop)  # type: ignore[arg-type]
+        self._coalescing = transport
 
     async def drain(self) -> None:
-        self.flush()
+        self._coalescing.flush()
         await super().drain()
-
-    def write_eof(self) -> None:
-        self.flush()
-        super().write_eof()
-
-    def close(self) -> None:
-        self.flush()
-        super().close()
 
 
 class _CoalescingTransportFactory(aiormq.TransportFactory):
@@ -133,7 +110,7 @@ class _CoalescingTransportFactory(aiormq.TransportFactory):
             transport, _ = await loop.create_connection(lambda: protocol, url.host, url.port, ssl=ssl, **kwargs)
         except OSError as exc:
             raise aiormq.exceptions.AMQPConnectionError(*exc.args) from exc
-        return reader, _CoalescingWriter(transport, protocol, reader, loop)
+        return reader, _CoalescingWriter(CoalescingTransport(transport, loop), protocol, reader, loop)
 
 
 class _AmqpConnection(aiormq.Connection):

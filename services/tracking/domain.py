@@ -409,7 +409,7 @@ def _missing(name: str) -> DomainError:
 
 def _scalar(value: Any) -> Any:
     # Query-string parsers hand us lists for repeated keys; the last one wins, as in Traccar.
-    if type(value) is not str and isinstance(value, list | tuple):  # str first: the usual case, checked cheaply
+    if isinstance(value, list | tuple):
         return value[-1] if value else None
     return value
 
@@ -417,9 +417,8 @@ def _scalar(value: Any) -> Any:
 def _pick(params: Mapping[str, Any], *names: str) -> Any:
     for name in names:
         value = params.get(name)
-        if value is None or value == "":
-            continue
-        value = _scalar(value)
+        if type(value) is not str:  # a string (the usual case) is a scalar; skip the call
+            value = _scalar(value)
         if value is not None and value != "":
             return value
     return None

@@ -1,4 +1,4 @@
-"""shared.http_protocol: a response leaves in one socket write, over a real uvicorn server."""
+"""shared.coalescing and shared.http_protocol: a response leaves in one socket write, over a real uvicorn server."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from typing import Any
 
 import uvicorn
 
-from shared.http_protocol import CoalescingHttpToolsProtocol, CoalescingTransport
+from shared.coalescing import CoalescingTransport
+from shared.http_protocol import CoalescingHttpToolsProtocol
 
 
 class RecordingTransport(asyncio.Transport):
