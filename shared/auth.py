@@ -21,7 +21,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from jwt.warnings import InsecureKeyLengthWarning
 from pydantic import BaseModel, ValidationError
 
-from shared.errors import ApiError
+from shared.errors import Forbidden, Unauthorized
 
 Role = Literal["admin", "supervisor", "staff", "branch", "carrier"]
 ROLES: tuple[Role, ...] = ("admin", "supervisor", "staff", "branch", "carrier")
@@ -80,12 +80,12 @@ def decode_token(token: str, secret: str) -> Principal:
         claims = jwt.decode(token, secret, algorithms=["HS256"], options={"require": ["exp", "sub"]})
         principal = Principal.model_validate(claims)
     except (jwt.PyJWTError, ValidationError) as exc:
-        raise ApiError(401, "invalid_token", f"invalid bearer token: {type(exc).__name__}",
+        raise Unauthorized("invalid_token", f"invalid bearer token: {type(exc).__name__}",
                        headers={"WWW-Authenticate": 'Bearer error="invalid_token"'}) from exc
     if principal.role == "branch" and not principal.branch:
-        raise ApiError(401, "invalid_token", "branch token without a branch claim")
+        raise Unauthorized("invalid_token", "branch token without a branch claim")
     if principal.role == "carrier" and not principal.carrier:
-        raise ApiError(401, "invalid_token", "carrier token without a carrier claim")
+        raise Unauthorized("invalid_token", "carrier token without a carrier claim")
     if len(_DECODED) >= _DECODED_MAX:
         del _DECODED[next(iter(_DECODED))]  # the oldest remembered
     _DECODED[key] = (principal, float(claims["exp"]))
@@ -107,7 +107,7 @@ _bearer = HTTPBearer(auto_error=False, description="HS256 JWT (see `python -m sh
 def check_role(principal: Principal, allowed: frozenset[Role]) -> Principal:
     """The principal if its role is allowed, else 403 (what `require_roles` answers)."""
     if principal.role not in allowed:
-        raise ApiError(403, "forbidden", f"role {principal.role} may not do this; "
+        raise Forbidden("forbidden", f"role {principal.role} may not do this; "
                                          f"allowed: {', '.join(sorted(allowed))}")
     return principal
 
@@ -130,7 +130,7 @@ def require_roles(*roles: Role) -> Callable[..., Coroutine[Any, Any, Principal]]
     async def dependency(request: Request,
                          credentials: HTTPAuthorizationCredentials | None = Security(_bearer)) -> Principal:
         if credentials is None or credentials.scheme.lower() != "bearer":
-            raise ApiError(401, "unauthorized", "a bearer token is required",
+            raise Unauthorized("unauthorized", "a bearer token is required",
                            headers={"WWW-Authenticate": "Bearer"})
         principal = check_role(decode_token(credentials.credentials, request.app.state.settings.auth_secret),
                                allowed)

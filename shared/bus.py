@@ -35,17 +35,15 @@ from aio_pika.abc import (
     AbstractConnection,
     AbstractExchange,
     AbstractQueue,
-    UnderlayConnection,
 )
 from aiormq.abc import AbstractChannel as AmqpChannel
 from aiormq.abc import DeliveredMessage
 from pydantic import ValidationError
 
 from shared import metrics
-from shared.coalescing import CoalescingTransport
 from shared.errors import DB_UNAVAILABLE
 from shared.events import CONTENT_TYPE, Envelope, UnknownEventType, parse_event
-from shared.settings import OUTBOX_BATCH_MAX
+from shared.fastpath.amqp import CoalescingConnection
 
 log = logging.getLogger("lcs.bus")
 
@@ -81,66 +79,6 @@ class BusUnavailable(RuntimeError):
     pass
 
 
-class _CoalescingWriter(asyncio.StreamWriter):
-    """A stream writer over a `CoalescingTransport`: aiormq writes each publish (three frames)
-    with a `write` of its own, and a relay batch of 200 events was 200 `send` calls, 200 TCP
-    segments and 200 reads for the broker; now one turn's writes leave together. `drain` sends
-    what is pending first, so waiting for the buffer to empty still means what was written."""
-
-    def __init__(self, transport: CoalescingTransport, protocol: asyncio.StreamReaderProtocol,
-                 reader: asyncio.StreamReader, loop: asyncio.AbstractEventLoop) -> None:
-        super().__init__(transport, protocol, reader, loop)  # type: ignore[arg-type]
-        self._coalescing = transport
-
-    async def drain(self) -> None:
-        self._coalescing.flush()
-        await super().drain()
-
-
-class _CoalescingTransportFactory(aiormq.TransportFactory):
-    """aiormq's TCP (or, for amqps://, TLS) connection, with `_CoalescingWriter` as its writer."""
-
-    async def create(self, url: Any, **kwargs: Any) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-        provider = kwargs.pop("ssl_context_provider", None)
-        ssl = await provider.get_context() if url.scheme == "amqps" and provider is not None else None
-        loop = asyncio.get_running_loop()
-        reader = asyncio.StreamReader(loop=loop)
-        protocol = asyncio.StreamReaderProtocol(reader, loop=loop)
-        try:
-            transport, _ = await loop.create_connection(lambda: protocol, url.host, url.port, ssl=ssl, **kwargs)
-        except OSError as exc:
-            raise aiormq.exceptions.AMQPConnectionError(*exc.args) from exc
-        return reader, _CoalescingWriter(CoalescingTransport(transport, loop), protocol, reader, loop)
-
-
-class _AmqpConnection(aiormq.Connection):
-    # Frame sets the write queue holds before a publisher waits: a whole relay batch, however
-    # large LCS_OUTBOX_BATCH is set (200 by default). With aiormq's 10, the 11th publish of a
-    # batch waits for the writer while holding the channel's lock, and from then on the batch goes
-    # out one publish per turn of the event loop, each its own socket write.
-    FRAME_BUFFER_SIZE = OUTBOX_BATCH_MAX
-
-
-class _Underlay(UnderlayConnection):
-    @classmethod
-    async def make_connection(cls, url: Any, timeout: Any = None, **kwargs: Any) -> aiormq.abc.AbstractConnection:
-        connection = _AmqpConnection(url, transport_factory=_CoalescingTransportFactory(), **kwargs)
-        await asyncio.wait_for(connection.connect({}), timeout=timeout)
-        await connection.ready()
-        return connection
-
-
-class _Connection(aio_pika.Connection):
-    """aio-pika's connection, on `_AmqpConnection` over `_CoalescingTransportFactory`: together
-    they let a relay batch leave in one socket write instead of one per event (figure 3 of
-    docs/BENCHMARKS.md: about 40% less CPU in the relay, 25% less in RabbitMQ)."""
-
-    async def connect(self, timeout: Any = None) -> None:
-        self.transport = await _Underlay.connect(self.url, self._on_connection_close, timeout=timeout,
-                                                 **self.kwargs)
-        await self._on_connected()
-
-
 class Bus:
     """Owns the broker connection and re-establishes it after any loss."""
 
@@ -173,7 +111,7 @@ class Bus:
         while not self._stopping:
             self._lost.clear()
             try:
-                connection = await aio_pika.connect(self.url, timeout=5, connection_class=_Connection)
+                connection = await aio_pika.connect(self.url, timeout=5, connection_class=CoalescingConnection)
                 connection.close_callbacks.add(lambda *_: self._lost.set())
                 self._connection = connection
                 channel = await connection.channel(publisher_confirms=True)
@@ -240,7 +178,7 @@ class Bus:
         # frames, same confirms: unroutable is confirmed (aio-pika's on_return_raises=False), a
         # broker nack is an exception. `wait=False`: a publish does not wait, holding the channel's
         # lock, until the writer has drained its frames; it still waits for its confirm. So the
-        # whole batch is queued in one turn of the loop and leaves in one socket write (`_Connection`).
+        # whole batch is queued in one turn of the loop and leaves in one socket write (`shared.fastpath.amqp`).
         channel = await self._channel.get_underlay_channel()
         assert isinstance(channel, aiormq.Channel)
         name = exchange.name

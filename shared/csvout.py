@@ -10,7 +10,8 @@ from typing import Any
 from fastapi import Request
 from fastapi.responses import Response
 
-_FORMULA_START = ("=", "+", "-", "@")
+# OWASP's list: a cell starting with any of these may be read as a formula by a spreadsheet.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n")
 
 
 def wants_csv(request: Request) -> bool:
@@ -18,9 +19,10 @@ def wants_csv(request: Request) -> bool:
     return "text/csv" in accept.lower()
 
 
-def _cell(value: Any) -> Any:
-    # A cell starting like a formula is neutralised: spreadsheets must not run it.
-    if isinstance(value, str) and value.startswith(_FORMULA_START):
+def csv_cell(value: Any) -> Any:
+    """A cell as written: text starting like a formula is neutralised with a leading quote,
+    so a spreadsheet shows it instead of running it. The one rule for every CSV and sheet."""
+    if isinstance(value, str) and value.startswith(FORMULA_START):
         return "'" + value
     return value
 
@@ -30,7 +32,7 @@ def to_csv(rows: Iterable[Mapping[str, Any]], columns: Sequence[str]) -> str:
     writer = csv.writer(buf)
     writer.writerow(columns)
     for row in rows:
-        writer.writerow([_cell(row.get(c)) for c in columns])
+        writer.writerow([csv_cell(row.get(c)) for c in columns])
     return buf.getvalue()
 
 

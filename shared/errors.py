@@ -1,7 +1,8 @@
 """The one error shape of the public contract, for every 4xx and 5xx.
 
 `{"error": {"code": "snake_case_code", "message": "...", "details": ...}}`
-Domain modules raise their own errors; the API layer turns them into `ApiError`.
+Rules and services raise `DomainError` subclasses (`Invalid`, `NotFound`, `Conflict`,
+`Forbidden`, ...), each carrying its HTTP status; one handler renders them all.
 """
 
 from __future__ import annotations
@@ -31,31 +32,104 @@ class ErrorResponse(BaseModel):
     error: ErrorBody
 
 
-class ApiError(Exception):
-    """An error meant for the caller: HTTP status, stable code, human message."""
+class DomainError(Exception):
+    """A rule's refusal, meant for the caller: a stable snake_case code and a human message.
 
-    def __init__(
-        self,
-        status: int,
-        code: str,
-        message: str,
-        details: Any = None,
-        headers: dict[str, str] | None = None,
-    ) -> None:
+    The subclass says which kind of refusal it is, and so its HTTP status; the one handler
+    installed by `shared.web.create_app` renders every one in the contract's shape. Rules and
+    service functions raise these; nothing in a service builds an HTTP error itself."""
+
+    status: int = 422
+
+    def __init__(self, code: str, message: str, details: Any = None, *,
+                 headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
-        self.status = status
         self.code = code
         self.message = message
         self.details = details
         self.headers = headers
 
 
-def not_found(what: str, key: str) -> ApiError:
-    return ApiError(404, "not_found", f"{what} {key} not found")
+class Invalid(DomainError):
+    """The request breaks a rule of the domain (422)."""
+
+    status = 422
 
 
-def forbidden(message: str = "this token may not do that") -> ApiError:
-    return ApiError(403, "forbidden", message)
+class NotFound(DomainError):
+    """The thing does not exist, or the caller may not know that it does (404)."""
+
+    status = 404
+
+    @classmethod
+    def of(cls, what: str, key: object) -> NotFound:
+        return cls("not_found", f"{what} {key} not found")
+
+
+class Conflict(DomainError):
+    """The request conflicts with the current state: a duplicate, a transition not allowed (409)."""
+
+    status = 409
+
+
+class Forbidden(DomainError):
+    """The caller is known but may not do this (403)."""
+
+    status = 403
+
+
+class Unauthorized(DomainError):
+    """No valid credentials (401)."""
+
+    status = 401
+
+
+class BadRequest(DomainError):
+    """The request itself is malformed: framing, encoding, a header (400)."""
+
+    status = 400
+
+
+class TooLarge(DomainError):
+    """The request or an upload exceeds its size limit (413)."""
+
+    status = 413
+
+
+class UnsupportedMedia(DomainError):
+    """The body's media type is not one this route reads (415)."""
+
+    status = 415
+
+
+class RateLimited(DomainError):
+    """Too many requests; `headers` carries Retry-After (429)."""
+
+    status = 429
+
+
+class Unavailable(DomainError):
+    """A dependency cannot serve now; retry later (503)."""
+
+    status = 503
+
+
+_BY_STATUS: dict[int, type[DomainError]] = {
+    cls.status: cls for cls in (Invalid, NotFound, Conflict, Forbidden, Unauthorized, BadRequest, TooLarge,
+                                UnsupportedMedia, RateLimited, Unavailable)}
+
+
+def of_status(status: int, code: str, message: str, details: Any = None) -> DomainError:
+    """The refusal of the kind that answers `status` (for code that learns the status from data)."""
+    return _BY_STATUS[status](code, message, details)
+
+
+def not_found(what: str, key: str) -> NotFound:
+    return NotFound.of(what, key)
+
+
+def forbidden(message: str = "this token may not do that") -> Forbidden:
+    return Forbidden("forbidden", message)
 
 
 def error_json(status: int, code: str, message: str, details: Any = None,
@@ -100,9 +174,9 @@ def _clean_validation_errors(errors: Any) -> list[dict[str, Any]]:
 
 def error_response(exc: Exception, *, path: str = "") -> JSONResponse:
     """The contract's answer to an exception raised while handling a request: the caller's
-    `ApiError` as it is, 503 when the database cannot serve, 500 (logged) for anything else.
-    The exception handlers below and the ASGI fast routes (`shared.web.FastRoutes`) share it."""
-    if isinstance(exc, ApiError):
+    `DomainError` as it is, 503 when the database cannot serve, 500 (logged) for anything else.
+    The exception handlers below and the ASGI fast routes (`shared.fastpath.routes.FastRoutes`) share it."""
+    if isinstance(exc, DomainError):
         return error_json(exc.status, exc.code, exc.message, exc.details, exc.headers)
     if isinstance(exc, RequestValidationError):
         details = _clean_validation_errors(exc.errors())
@@ -122,8 +196,8 @@ def error_response(exc: Exception, *, path: str = "") -> JSONResponse:
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    @app.exception_handler(ApiError)
-    async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
+    @app.exception_handler(DomainError)
+    async def _domain_error(_: Request, exc: DomainError) -> JSONResponse:
         return error_response(exc)
 
     @app.exception_handler(StarletteHTTPException)

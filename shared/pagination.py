@@ -12,7 +12,7 @@ from typing import Any, Generic, TypeVar
 import orjson
 from pydantic import BaseModel
 
-from shared.errors import ApiError
+from shared.errors import Invalid
 
 T = TypeVar("T")
 
@@ -35,7 +35,7 @@ def decode_cursor(cursor: str | None, arity: int) -> list[Any] | None:
         padded = cursor + "=" * (-len(cursor) % 4)
         key = orjson.loads(base64.urlsafe_b64decode(padded.encode()))
     except (ValueError, TypeError) as exc:
-        raise ApiError(422, "invalid_cursor", "cursor is not valid") from exc
+        raise Invalid("invalid_cursor", "cursor is not valid") from exc
     if not isinstance(key, list) or len(key) != arity:
-        raise ApiError(422, "invalid_cursor", "cursor is not valid")
+        raise Invalid("invalid_cursor", "cursor is not valid")
     return key

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
 import signal
 import sys
@@ -25,16 +24,17 @@ from fastapi import APIRouter, FastAPI
 from pydantic import ValidationError
 
 from shared.bus import Bus, Consumer, GroupHandler, Handler
+from shared.context import Runtime
 from shared.db import create_pool, migrate, migrations_for
-from shared.http_protocol import CoalescingHttpToolsProtocol
+from shared.fastpath import gc as gc_settings
+from shared.fastpath.http import CoalescingHttpToolsProtocol
+from shared.fastpath.routes import FastRoute
 from shared.logs import configure_logging
 from shared.outbox import OutboxRelay
 from shared.queue_metrics import QueueDepthSampler
 from shared.scheduler import Job, Periodic
 from shared.settings import Settings
-from shared.web import FastRoute, Runtime, create_app
-
-GC_YOUNG_THRESHOLD = 20_000  # allocations between young collections (CPython's default: 700)
+from shared.web import create_app
 
 log = logging.getLogger("lcs.runtime")
 
@@ -62,12 +62,16 @@ class ServiceSpec:
     group_handlers: Callable[[Runtime], Mapping[str, GroupHandler]] = lambda rt: {}
     periodic: Sequence[PeriodicSpec] = ()
     body_limits: Mapping[str, int] = field(default_factory=dict)
-    # Exact paths answered in front of FastAPI (shared.web.FastRoutes), e.g. a device feed.
+    # Exact paths answered in front of FastAPI (shared.fastpath.routes), e.g. a device feed.
     fast_routes: Mapping[str, FastRoute] = field(default_factory=dict)
-    guarded_fast_routes: Mapping[str, FastRoute] = field(default_factory=dict)  # see shared.web.FastRoutes
+    guarded_fast_routes: Mapping[str, FastRoute] = field(default_factory=dict)  # see shared.fastpath.routes
     # Long-running extra workers (e.g. the notifier's dispatcher): started with the service.
-    workers: Sequence[Callable[[Runtime], Coroutine[Any, Any, None]]] = ()
-    on_start: Callable[[Runtime], Awaitable[None]] | None = None
+    workers: Sequence[Callable[[Runtime[Any, Any]], Coroutine[Any, Any, None]]] = ()
+    # Builds the service's typed context (`Runtime.context`) once, before anything else runs.
+    context: Callable[[Runtime[Any, Any]], Awaitable[Any]] | None = None
+    # Hook for what the HTTP app needs beyond routers (static files, extra middleware).
+    configure_app: Callable[[FastAPI, Runtime[Any, Any]], None] | None = None
+    on_start: Callable[[Runtime[Any, Any]], Awaitable[None]] | None = None
 
 
 class _Server(uvicorn.Server):
@@ -117,8 +121,10 @@ class ServiceHost:
             await migrate(s.database_url, spec.name, migrations_for(spec.package_dir))
         pool = await self._connect_pool()
         bus = Bus(s.amqp_url, service=spec.name, exchange=s.exchange)
-        rt = Runtime(service=spec.name, settings=s, pool=pool, bus=bus)
+        rt: Runtime[Any, Any] = Runtime(service=spec.name, settings=s, pool=pool, bus=bus)
         self.rt = rt
+        if spec.context is not None:
+            rt.context = await spec.context(rt)
         if spec.on_start is not None:
             await spec.on_start(rt)
         handlers = spec.handlers(rt)
@@ -151,18 +157,9 @@ class ServiceHost:
         self.app = create_app(rt=rt, routers=spec.routers, title=spec.title, description=spec.description,
                               body_limits=spec.body_limits, fast_routes=spec.fast_routes,
                               guarded_fast_routes=spec.guarded_fast_routes)
-        # What start-up built (modules, pydantic schemas, routes) lives as long as the process:
-        # keep it out of the collector's full passes, which otherwise walk it all every few
-        # thousand events (~0.1 s each: tens of µs per consumed event).
-        gc.collect()
-        gc.freeze()
-        # A request builds thousands of short-lived containers (a position batch: a tuple, a dict
-        # and a datetime per fix) that are all still alive when the default threshold (700
-        # allocations) triggers a young collection, so each is traversed and promoted, then
-        # traversed again a generation up: ~5% of the batch path's CPU. With room for a whole
-        # request's objects, most are freed by reference counting before a collection sees them;
-        # cycles are still collected, a little later.
-        gc.set_threshold(GC_YOUNG_THRESHOLD, 20, 20)
+        if spec.configure_app is not None:
+            spec.configure_app(self.app, rt)
+        gc_settings.settle()
         return self.app
 
     async def stop(self) -> None:

@@ -47,12 +47,12 @@ from services.complaints.models import (
 )
 from services.complaints.settings import ComplaintsSettings
 from shared.auth import DESK, Principal, require_roles
+from shared.context import Runtime, runtime
 from shared.csvout import wants_csv
-from shared.errors import ApiError, ErrorResponse
+from shared.errors import Conflict, ErrorResponse, Invalid, NotFound
 from shared.pagination import MAX_LIMIT, Page, decode_cursor, encode_cursor
 from shared.pii import mask_email, mask_phone
 from shared.types import Identifier, Instant, WaybillNo
-from shared.web import Runtime, runtime
 
 desk = require_roles(*DESK)
 desk_or_branch = require_roles(*DESK, "branch")
@@ -78,11 +78,11 @@ def domain_errors() -> Iterator[None]:
     try:
         yield
     except service.NotFound as exc:
-        raise ApiError(404, exc.code, exc.message, exc.details) from exc
+        raise NotFound(exc.code, exc.message, exc.details) from exc
     except (InvalidTransition, CallbackSettled) as exc:
-        raise ApiError(409, exc.code, exc.message, exc.details) from exc
+        raise Conflict(exc.code, exc.message, exc.details) from exc
     except DomainError as exc:
-        raise ApiError(422, exc.code, exc.message, exc.details or None) from exc
+        raise Invalid(exc.code, exc.message, exc.details or None) from exc
 
 
 def _cursor(cursor: str | None) -> tuple[datetime, uuid.UUID] | None:
@@ -95,7 +95,7 @@ def _cursor(cursor: str | None) -> tuple[datetime, uuid.UUID] | None:
             raise ValueError("naive cursor time")
         return at, uuid.UUID(str(key[1]))
     except ValueError as exc:
-        raise ApiError(422, "invalid_cursor", "cursor is not valid") from exc
+        raise Invalid("invalid_cursor", "cursor is not valid") from exc
 
 
 def _page(rows: list[dict[str, Any]], limit: int, sort: str) -> tuple[list[dict[str, Any]], str | None]:
@@ -120,7 +120,7 @@ async def open_complaint(body: ComplaintCreate, rt: Runtime = Depends(runtime),
     A `branch` token files through the partner system: `channel` must be `partner`.
     """
     if principal.role == "branch" and body.channel != "partner":
-        raise ApiError(422, "channel_not_allowed", "a branch files complaints through the partner channel",
+        raise Invalid("channel_not_allowed", "a branch files complaints through the partner channel",
                        {"channel": body.channel, "allowed": ["partner"]})
     new = service.NewComplaint(
         caller_name=body.caller_name, phone=body.phone, channel=body.channel, category=body.category,

@@ -19,6 +19,7 @@ from services.complaints.readmodel import ShipmentView
 from services.complaints.service import open_care_ticket
 from services.complaints.settings import ComplaintsSettings
 from shared.bus import GroupHandler, Handler, repeated_keys
+from shared.context import Runtime
 from shared.events import (
     Envelope,
     Event,
@@ -31,7 +32,6 @@ from shared.events import (
     ShipmentRecovered,
     ShipmentRegistered,
 )
-from shared.web import Runtime
 
 TRACKING_EVENTS: tuple[type[Event], ...] = (
     ShipmentRegistered, ShipmentDeparted, ShipmentDelayed, ShipmentRecovered, ShipmentArrived,

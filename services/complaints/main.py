@@ -10,10 +10,10 @@ from services.complaints.api import ROUTERS
 from services.complaints.handlers import make_group_handlers, make_handlers
 from services.complaints.settings import ComplaintsSettings
 from shared import events
+from shared.context import Runtime
 from shared.runtime import PeriodicSpec, ServiceSpec, run
 from shared.scheduler import Job
 from shared.settings import Settings
-from shared.web import Runtime
 
 
 def _interval(settings: Settings) -> float:

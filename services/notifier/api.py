@@ -30,11 +30,11 @@ from services.notifier.models import (
 from services.notifier.service import NotifierService
 from services.notifier.templating import SAMPLE_DATA, TemplateNotFoundError
 from shared.auth import DESK, Principal, require_roles
-from shared.errors import ApiError, ErrorResponse, not_found
+from shared.context import Runtime, runtime
+from shared.errors import ErrorResponse, Invalid, not_found
 from shared.pagination import MAX_LIMIT, Page, decode_cursor, encode_cursor
 from shared.pii import mask_contact
 from shared.types import Identifier, Instant, WaybillNo
-from shared.web import Runtime, runtime
 
 router = APIRouter(prefix="/v1", tags=["notifier"])
 
@@ -129,7 +129,7 @@ async def list_notifications(
         try:
             after = (datetime.fromisoformat(str(key[0])), uuid.UUID(str(key[1])))
         except ValueError as exc:
-            raise ApiError(422, "invalid_cursor", "cursor is not valid") from exc
+            raise Invalid("invalid_cursor", "cursor is not valid") from exc
     rows = await repo.list_notifications(rt.pool, waybill_no=waybill_no, customer_id=customer_id, status=status,
                                          channel=channel, branch=_branch(principal), after=after, limit=limit + 1)
     items = [NotificationRead.model_validate(_notification(r)) for r in rows[:limit]]
@@ -174,7 +174,7 @@ async def preview_template(name: Annotated[str, Path(pattern=r"^[a-z0-9_]{1,64}$
     except TemplateNotFoundError as exc:
         raise not_found("template", f"{name} ({body.channel})") from exc
     except Exception as exc:  # bad preview data: say what is wrong
-        raise ApiError(422, "template_data_invalid", f"{type(exc).__name__}: {exc}"[:500]) from exc
+        raise Invalid("template_data_invalid", f"{type(exc).__name__}: {exc}"[:500]) from exc
     segments = sms_info(rendered.text).segments if body.channel == Channel.SMS else None
     return PreviewRead(name=name, channel=body.channel, language=str(rendered.language),
                        subject=rendered.subject, text=rendered.text, html=rendered.html, sms_segments=segments)

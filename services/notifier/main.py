@@ -13,9 +13,9 @@ from services.notifier.handlers import make_group_handlers, make_handlers
 from services.notifier.service import NotifierService
 from services.notifier.settings import NotifierSettings
 from shared import events
+from shared.context import Runtime
 from shared.runtime import PeriodicSpec, ServiceSpec, run
 from shared.settings import Settings
-from shared.web import Runtime
 
 
 def _settings(s: Settings) -> NotifierSettings:

@@ -32,10 +32,10 @@ from services.receipts.models import (
     WriteOffCreate,
 )
 from shared.auth import Principal, require_roles
+from shared.context import Runtime, runtime
 from shared.csvout import csv_response, wants_csv
-from shared.errors import ApiError, ErrorResponse
+from shared.errors import ErrorResponse, Invalid, of_status
 from shared.pagination import MAX_LIMIT, Page, decode_cursor, encode_cursor
-from shared.web import Runtime, runtime
 
 T = TypeVar("T")
 
@@ -60,9 +60,9 @@ WaybillPath = Annotated[str, Path(pattern=r"^[A-Za-z0-9-]{4,32}$", description="
 AsOf = Annotated[AwareDatetime | None, Query(description="RFC 3339 with offset; default now")]
 
 
-def api_error(exc: DomainError) -> ApiError:
+def api_error(exc: DomainError) -> Exception:
     status = 409 if exc.code in _CONFLICTS else _STATUS.get(exc.code, 422)
-    return ApiError(status, exc.code, exc.message, exc.details)
+    return of_status(status, exc.code, exc.message, exc.details)
 
 
 async def call(awaitable: Awaitable[T]) -> T:
@@ -107,7 +107,7 @@ async def list_receipts(
     after = None
     if key is not None:
         if not isinstance(key[0], str):
-            raise ApiError(422, "invalid_cursor", "cursor is not valid")
+            raise Invalid("invalid_cursor", "cursor is not valid")
         after = key[0]
     items, last = await service.list_receipts(rt.pool, principal, status=status, overdue=overdue, station=station,
                                               region=region, as_of=as_of or _now(), after=after, limit=limit)

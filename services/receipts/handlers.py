@@ -14,8 +14,8 @@ import asyncpg
 from services.receipts import service
 from services.receipts.service import Rules
 from shared.bus import GroupHandler, Handler
+from shared.context import Runtime
 from shared.events import Envelope, ShipmentArrived, ShipmentDelivered, ShipmentRegistered
-from shared.web import Runtime
 
 
 def make_handlers(rules: Rules) -> Mapping[str, Handler]:

@@ -10,10 +10,10 @@ from services.receipts.api import router
 from services.receipts.handlers import group_handlers_for, handlers_for
 from services.receipts.settings import ReceiptsSettings
 from shared import events
+from shared.context import Runtime
 from shared.runtime import PeriodicSpec, ServiceSpec, run
 from shared.scheduler import Job
 from shared.settings import Settings
-from shared.web import Runtime
 
 
 def _chase_interval(settings: Settings) -> float:

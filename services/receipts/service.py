@@ -49,6 +49,7 @@ from services.receipts.domain import (
 from services.receipts.settings import ReceiptsSettings
 from shared.auth import DESK, Principal
 from shared.bus import repeated_keys
+from shared.context import Runtime
 from shared.events import (
     Contact,
     ReceiptAbnormal,
@@ -60,7 +61,6 @@ from shared.events import (
 )
 from shared.metrics import count
 from shared.outbox import publish
-from shared.web import Runtime
 
 log = logging.getLogger("lcs.receipts")
 

@@ -29,18 +29,17 @@ from services.tracking.models import (
     VehicleRead,
 )
 from shared.auth import DESK, Principal, Role, bearer_token, check_role, decode_token, require_roles
-from shared.errors import ApiError, ErrorResponse, not_found
-from shared.pagination import MAX_LIMIT, Page, decode_cursor, encode_cursor
-from shared.web import (
-    Runtime,
+from shared.context import Runtime, runtime
+from shared.errors import BadRequest, ErrorResponse, Invalid, not_found
+from shared.fastpath.routes import (
     clean_query_string,
     json_body_openapi,
     parse_json_body,
     query_params,
     read_body,
-    runtime,
     send_json,
 )
+from shared.pagination import MAX_LIMIT, Page, decode_cursor, encode_cursor
 
 router = APIRouter(tags=["tracking"])
 feeds_router = APIRouter(tags=["tracking-feeds"])
@@ -173,7 +172,7 @@ async def post_positions(request: Request, rt: Runtime = Depends(runtime),
 
 async def _ingest_positions(rt: Runtime, raw: bytes, principal: Principal) -> IngestResult:
     # The feed's hot path: the common well-formed body is read straight into fixes; anything else
-    # goes through pydantic (shared.web.parse_json_body), which answers the contract's 422 errors.
+    # goes through pydantic (shared.fastpath.routes.parse_json_body), which answers the contract's 422 errors.
     items = feeds.parse_position_batch_fast(raw)
     if items is None:
         items = feeds.batch_items(parse_json_body(PositionBatch, raw))
@@ -182,7 +181,7 @@ async def _ingest_positions(rt: Runtime, raw: bytes, principal: Principal) -> In
 
 async def positions_fast(rt: Runtime, scope: Scope, receive: Receive, send: Send) -> int | None:
     """`POST /v1/positions` answered behind the guard but in front of FastAPI (a guarded
-    `shared.web.FastRoutes` route): the guard has bounded and checked the body, counted the
+    `shared.fastpath.routes.FastRoutes` route): the guard has bounded and checked the body, counted the
     request and applied the write rate limit; this does the route's own part, the same way.
 
     Why: a carrier's feed posts batches back to back, and FastAPI's part of each (routing,
@@ -213,9 +212,9 @@ async def _json_object(request: Request) -> dict[str, Any]:
     try:
         body = orjson.loads(raw) if raw else None
     except orjson.JSONDecodeError as exc:
-        raise ApiError(400, "invalid_json", "the body is not valid JSON") from exc
+        raise BadRequest("invalid_json", "the body is not valid JSON") from exc
     if not isinstance(body, dict):
-        raise ApiError(400, "invalid_json", "the body must be a JSON object")
+        raise BadRequest("invalid_json", "the body must be a JSON object")
     return body
 
 
@@ -247,7 +246,7 @@ _STORED = orjson.dumps({"status": "stored"})
 
 
 async def osmand_fast(rt: Runtime, scope: Scope, receive: Receive, send: Send) -> int | None:
-    """/osmand as devices send it, answered in front of FastAPI (a `shared.web.FastRoutes` route).
+    """/osmand as devices send it, answered in front of FastAPI (a `shared.fastpath.routes.FastRoutes` route).
 
     Why it exists: every phone or tracker of the fleet sends this request every few seconds,
     and its own work (parse one fix, queue it for the group commit, wait) costs less CPU than
@@ -280,6 +279,6 @@ async def stale_scan(now: AwareDatetime | None = None, rt: Runtime = Depends(run
     """Run the stale-vehicle sweep at `now` (default: the server's clock; at most a year away)."""
     clock = datetime.now(UTC)
     if now is not None and abs(now - clock) > timedelta(days=366):
-        raise ApiError(422, "validation_error", "now: must be within a year of the server's clock",
+        raise Invalid("validation_error", "now: must be within a year of the server's clock",
                        [{"loc": ["query", "now"], "msg": "out of range", "type": "value_error"}])
     return await service.stale_scan(rt, now or clock)

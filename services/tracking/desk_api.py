@@ -33,10 +33,10 @@ from services.tracking.desk_models import (
 )
 from services.tracking.settings import tracking_settings
 from shared.auth import Principal, require_roles
+from shared.context import Runtime, runtime
 from shared.csvout import wants_csv
-from shared.errors import ApiError, ErrorResponse
+from shared.errors import ErrorResponse, Invalid, TooLarge, UnsupportedMedia
 from shared.pagination import MAX_LIMIT, Page, decode_cursor, encode_cursor
-from shared.web import Runtime, runtime
 
 router = APIRouter(tags=["tracking-desk"])
 
@@ -93,7 +93,7 @@ async def list_notes(waybill_no: Waybill, cursor: str | None = Query(default=Non
         try:
             after = (datetime.fromisoformat(str(key[0])), int(key[1]))
         except (TypeError, ValueError) as exc:
-            raise ApiError(422, "invalid_cursor", "cursor is not valid") from exc
+            raise Invalid("invalid_cursor", "cursor is not valid") from exc
     items, nxt = await svc.list_notes(rt, waybill_no, principal, after, limit)
     return Page[NoteRead](items=items, next_cursor=encode_cursor(nxt[0].isoformat(), nxt[1]) if nxt else None)
 
@@ -132,7 +132,7 @@ async def upload_photo(exception_id: uuid.UUID, response: Response, file: Upload
     limit = tracking_settings(rt.settings).photo_max_bytes
     data = await file.read(limit + 1)
     if len(data) > limit:
-        raise ApiError(413, "payload_too_large", f"a photo may be at most {limit} bytes")
+        raise TooLarge("payload_too_large", f"a photo may be at most {limit} bytes")
     photo, created = await svc.add_photo(rt, exception_id, data, file.filename, principal)
     if not created:
         response.status_code = 200
@@ -147,7 +147,7 @@ async def list_photos(exception_id: uuid.UUID, cursor: str | None = Query(defaul
     after = None
     if key is not None:
         if not isinstance(key[0], int):
-            raise ApiError(422, "invalid_cursor", "cursor is not valid")
+            raise Invalid("invalid_cursor", "cursor is not valid")
         after = key[0]
     items, nxt = await svc.list_photos(rt, exception_id, principal, after, limit)
     return Page[PhotoRead](items=items, next_cursor=encode_cursor(nxt) if nxt is not None else None)
@@ -174,7 +174,7 @@ async def in_transit_report(request: Request, as_of: datetime | None = Query(
                             principal: Principal = Depends(desk_or_branch)) -> Any:
     """The 08:00 check; `Accept: text/csv` for the printable sheet (one line per vehicle and shipment)."""
     if as_of is not None and as_of.tzinfo is None:
-        raise ApiError(422, "validation_error", "as_of must carry a timezone offset")
+        raise Invalid("validation_error", "as_of must carry a timezone offset")
     now = as_of or datetime.now(UTC)
     rows, headings = await svc.in_transit_rows(rt, principal, now)
     if wants_csv(request):
@@ -193,7 +193,7 @@ async def exception_report(request: Request,
     """Exceptions reported in [from, to) by station and kind (default: the current business week)."""
     for name, value in (("from", start), ("to", end)):
         if value is not None and value.tzinfo is None:
-            raise ApiError(422, "validation_error", f"{name} must carry a timezone offset")
+            raise Invalid("validation_error", f"{name} must carry a timezone offset")
     start, end = svc.report_period(start, end, datetime.now(UTC))
     summary = await svc.exception_summary(rt, principal, start, end)
     if wants_csv(request):
@@ -238,10 +238,10 @@ async def import_shipments(request: Request, rt: Runtime = Depends(runtime),
         except (MultipartParseError, StarletteHTTPException) as exc:
             # A broken or over-full multipart body is the caller's mistake, never a 500.
             detail = getattr(exc, "detail", None) or str(exc)
-            raise ApiError(422, "invalid_multipart", f"the multipart body cannot be read: {detail}") from None
+            raise Invalid("invalid_multipart", f"the multipart body cannot be read: {detail}") from None
         upload = form.get("file")
         if not isinstance(upload, StarletteUploadFile):
-            raise ApiError(422, "validation_error", "the multipart form needs a file field `file`",
+            raise Invalid("validation_error", "the multipart form needs a file field `file`",
                            [{"loc": ["body", "file"], "msg": "Field required", "type": "missing"}])
         data = await upload.read(limit + 1)
         charset = _charset(upload.content_type)
@@ -249,12 +249,12 @@ async def import_shipments(request: Request, rt: Runtime = Depends(runtime),
         data = await request.body()
         charset = _charset(content_type)
     else:
-        raise ApiError(415, "unsupported_media_type",
+        raise UnsupportedMedia("unsupported_media_type",
                        "send the CSV as text/csv (optional charset) or as multipart/form-data field `file`")
     if len(data) > limit:
-        raise ApiError(413, "payload_too_large", f"an import file may be at most {limit} bytes")
+        raise TooLarge("payload_too_large", f"an import file may be at most {limit} bytes")
     if not data.strip():
-        raise ApiError(422, "invalid_import", "the file is empty", [{"row": 0, "column": None,
+        raise Invalid("invalid_import", "the file is empty", [{"row": 0, "column": None,
                                                                    "problem": "the file is empty"}])
     outcome = await svc.import_shipments(rt, data, charset, principal)
     if outcome.already_imported:

@@ -2,7 +2,7 @@
 
 Delivery with identity checks, tracking notes, cargo exceptions and their photos, the
 08:00 in-transit report, the weekly exception summary and the bulk CSV import.
-Every refusal is an `ApiError` raised before anything is written, or inside the
+Every refusal is an `DomainError` raised before anything is written, or inside the
 transaction so that it rolls back: nothing is ever half-stored.
 """
 
@@ -46,11 +46,11 @@ from services.tracking.desk_models import (
 from services.tracking.models import PositionRead
 from services.tracking.settings import tracking_settings
 from shared.auth import DESK, Principal
-from shared.errors import ApiError, not_found
+from shared.context import Runtime
+from shared.errors import Conflict, DomainError, Forbidden, Invalid, NotFound, UnsupportedMedia, not_found, of_status
 from shared.events import ExceptionReported, ShipmentDelivered
 from shared.outbox import publish
 from shared.pii import mask_phone
-from shared.web import Runtime
 
 log = logging.getLogger("lcs.tracking.desk")
 
@@ -75,11 +75,11 @@ def _now() -> datetime:
 
 def _not_in_future(value: datetime, field: str) -> None:
     if value - _now() > FUTURE_TOLERANCE:
-        raise ApiError(422, "time_in_future", f"{field} is in the future", {"field": field})
+        raise Invalid("time_in_future", f"{field} is in the future", {"field": field})
 
 
-def _domain_error(exc: domain.DomainError, status: int = 422) -> ApiError:
-    return ApiError(status, exc.code, exc.message, exc.details)
+def _domain_error(exc: domain.DomainError, status: int = 422) -> DomainError:
+    return of_status(status, exc.code, exc.message, exc.details)
 
 
 def _route_stations(shipment: asyncpg.Record) -> tuple[str, ...]:
@@ -123,9 +123,9 @@ async def record_delivery(rt: Runtime, waybill_no: str, body: DeliveryCreate, pr
     async with rt.pool.acquire() as conn, conn.transaction():
         shipment = await _visible_shipment(conn, waybill_no, principal, lock=True)
         if shipment["status"] == domain.ShipmentStatus.DELIVERED:
-            raise ApiError(409, "already_delivered", f"shipment {waybill_no} has already been delivered")
+            raise Conflict("already_delivered", f"shipment {waybill_no} has already been delivered")
         if shipment["status"] not in (domain.ShipmentStatus.ARRIVED, domain.ShipmentStatus.OUT_FOR_DELIVERY):
-            raise ApiError(409, "not_arrived",
+            raise Conflict("not_arrived",
                            f"shipment {waybill_no} is {shipment['status']}: only arrived or out-for-delivery "
                            "shipments can be signed for", {"status": shipment["status"]})
         consignee = shipment["consignee"] or {}
@@ -147,7 +147,7 @@ async def record_delivery(rt: Runtime, waybill_no: str, body: DeliveryCreate, pr
                 log.info("delivery refused by identity check", extra={"waybill_no": waybill_no, "reason": reason})
             raise _domain_error(exc) from None
         if body.pieces > shipment["pieces_arrived"]:
-            raise ApiError(422, "pieces_exceed_arrived",
+            raise Invalid("pieces_exceed_arrived",
                            f"{body.pieces} pieces signed but only {shipment['pieces_arrived']} have arrived",
                            {"pieces": body.pieces, "pieces_arrived": shipment["pieces_arrived"]})
         state = domain.ScanState(pieces_total=shipment["pieces"], status=domain.ShipmentStatus(shipment["status"]),
@@ -200,7 +200,7 @@ async def get_delivery(rt: Runtime, waybill_no: str, principal: Principal) -> De
         await _visible_shipment(conn, waybill_no, principal)
         row = await repo.get_delivery(conn, waybill_no)
     if row is None:
-        raise ApiError(404, "not_found", f"shipment {waybill_no} has not been delivered")
+        raise NotFound("not_found", f"shipment {waybill_no} has not been delivered")
     return _delivery_read(row)
 
 
@@ -266,17 +266,17 @@ async def _visible_exception(conn: asyncpg.Connection, exception_id: uuid.UUID, 
 async def report_exception(rt: Runtime, waybill_no: str, body: ExceptionCreate,
                            principal: Principal) -> ExceptionRead:
     if principal.role not in DESK and principal.branch != body.station:
-        raise ApiError(403, "forbidden", f"a branch token reports exceptions at its own station ({principal.branch})")
+        raise Forbidden("forbidden", f"a branch token reports exceptions at its own station ({principal.branch})")
     reported_at = _now()
     exception_id = uuid.uuid4()
     async with rt.pool.acquire() as conn, conn.transaction():
         shipment = await _visible_shipment(conn, waybill_no, principal, lock=True)
         if body.station not in _route_stations(shipment):
-            raise ApiError(422, "station_not_on_route",
+            raise Invalid("station_not_on_route",
                            f"station {body.station} is not on this shipment's route",
                            {"station": body.station, "route": list(_route_stations(shipment))})
         if body.pieces > shipment["pieces"]:
-            raise ApiError(422, "pieces_exceed_waybill",
+            raise Invalid("pieces_exceed_waybill",
                            f"{body.pieces} pieces but the waybill has {shipment['pieces']}",
                            {"pieces": body.pieces, "pieces_total": shipment["pieces"]})
         await repo.insert_exception(conn, exception_id=exception_id, waybill_no=waybill_no, kind=body.kind,
@@ -308,7 +308,7 @@ async def resolve_exception(rt: Runtime, exception_id: uuid.UUID, resolution: st
     async with rt.pool.acquire() as conn, conn.transaction():
         row = await _visible_exception(conn, exception_id, principal, lock=True)
         if row["resolved_at"] is not None:
-            raise ApiError(409, "already_resolved", f"exception {exception_id} is already resolved",
+            raise Conflict("already_resolved", f"exception {exception_id} is already resolved",
                            {"resolved_at": row["resolved_at"].isoformat()})
         # Lock order as in report_exception (shipment, then exception) is not needed here: the
         # exception row lock serialises resolutions, and the counter update is a single statement.
@@ -371,10 +371,10 @@ async def add_photo(rt: Runtime, exception_id: uuid.UUID, data: bytes, filename:
                     principal: Principal) -> tuple[PhotoRead, bool]:
     """Store a photo; returns (photo, created). The caller has already enforced the size limit."""
     if not data:
-        raise ApiError(422, "empty_file", "the uploaded file is empty")
+        raise Invalid("empty_file", "the uploaded file is empty")
     content_type = sniff_image(data)
     if content_type is None:
-        raise ApiError(415, "unsupported_media_type", "only JPEG, PNG, WebP or GIF images are accepted "
+        raise UnsupportedMedia("unsupported_media_type", "only JPEG, PNG, WebP or GIF images are accepted "
                                                       "(judged by the file's content, not its name)")
     sha256 = hashlib.sha256(data).hexdigest()
     if filename is not None:
@@ -382,7 +382,7 @@ async def add_photo(rt: Runtime, exception_id: uuid.UUID, data: bytes, filename:
     async with rt.pool.acquire() as conn, conn.transaction():
         await _visible_exception(conn, exception_id, principal, lock=True)
         if await repo.count_photos(conn, exception_id) >= MAX_PHOTOS_PER_EXCEPTION:
-            raise ApiError(409, "too_many_photos", f"an exception holds at most {MAX_PHOTOS_PER_EXCEPTION} photos")
+            raise Conflict("too_many_photos", f"an exception holds at most {MAX_PHOTOS_PER_EXCEPTION} photos")
         # The file is written before the commit: if the commit fails, an unreferenced
         # content-addressed file remains (harmless; re-uploading reuses it).
         await asyncio.to_thread(_write_photo, _photo_path(rt, sha256), data)
@@ -419,7 +419,7 @@ async def photo_file(rt: Runtime, exception_id: uuid.UUID, photo_id: int, princi
     path = _photo_path(rt, row["sha256"])
     if not await asyncio.to_thread(path.is_file):
         log.error("photo file missing", extra={"exception_id": str(exception_id), "photo_id": photo_id})
-        raise ApiError(404, "photo_file_missing", f"the file of photo {photo_id} is missing from storage")
+        raise NotFound("photo_file_missing", f"the file of photo {photo_id} is missing from storage")
     return PhotoFile(path=path, content_type=row["content_type"], sha256=row["sha256"])
 
 
@@ -495,10 +495,10 @@ def report_period(start: datetime | None, end: datetime | None, now: datetime) -
     if end is None:
         end = start + timedelta(days=7)
     if end <= start:
-        raise ApiError(422, "invalid_period", "`to` must be after `from`", {"from": start.isoformat(),
+        raise Invalid("invalid_period", "`to` must be after `from`", {"from": start.isoformat(),
                                                                            "to": end.isoformat()})
     if end - start > MAX_REPORT_SPAN:
-        raise ApiError(422, "invalid_period", "the period may span at most 366 days")
+        raise Invalid("invalid_period", "the period may span at most 366 days")
     return start, end
 
 
@@ -554,13 +554,13 @@ def _row_numbers(data: bytes, charset: str | None) -> list[int]:
     return [n for n, rec in enumerate(records[1:], start=1) if any(cell.strip() for cell in rec)]
 
 
-def _problems_error(problems: list[dict[str, Any]], *, status: int = 422, code: str = "invalid_import") -> ApiError:
+def _problems_error(problems: list[dict[str, Any]], *, status: int = 422, code: str = "invalid_import") -> DomainError:
     total = len(problems)
     shown = problems[:MAX_IMPORT_PROBLEMS]
     first = shown[0]
     where = f"row {first['row']}" + (f", column {first['column']}" if first["column"] else "")
     more = f" (first {MAX_IMPORT_PROBLEMS} listed)" if total > MAX_IMPORT_PROBLEMS else ""
-    return ApiError(status, code, f"{total} problem(s) in the file, nothing registered{more}; "
+    return of_status(status, code, f"{total} problem(s) in the file, nothing registered{more}; "
                                   f"first: {where}: {first['problem']}", shown)
 
 
@@ -619,7 +619,7 @@ async def import_shipments(rt: Runtime, data: bytes, charset: str | None, princi
                 try:
                     async with conn.transaction():  # a savepoint: one failing row never aborts the rest
                         await register_shipment(conn, rt, body, principal)
-                except ApiError as exc:
+                except DomainError as exc:
                     duplicates += exc.status == 409
                     where = "waybill_no" if exc.status == 409 else _api_error_column(exc)
                     problems.append({"row": number, "column": where, "problem": exc.message})
@@ -637,7 +637,7 @@ async def import_shipments(rt: Runtime, data: bytes, charset: str | None, princi
     return ImportOutcome(registered=registered, already_imported=False)
 
 
-def _api_error_column(exc: ApiError) -> str | None:
+def _api_error_column(exc: DomainError) -> str | None:
     details = exc.details
     if isinstance(details, dict):
         for key in ("field", "column"):

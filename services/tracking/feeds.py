@@ -53,8 +53,8 @@ from services.tracking.models import IngestResult, PositionBatch
 from services.tracking.service import eta_config, evaluate_vehicles
 from services.tracking.settings import tracking_settings
 from shared.auth import Principal
-from shared.errors import ApiError
-from shared.web import Runtime
+from shared.context import Runtime
+from shared.errors import BadRequest, Forbidden, Invalid, Unavailable
 
 log = logging.getLogger("lcs.tracking.feeds")
 
@@ -284,7 +284,7 @@ async def ingest_batch(rt: Runtime, items: Sequence[Incoming], principal: Princi
             validate_position_batch(items, now, limits, max_items=settings.positions_max_batch)
         except DomainError as err:
             POSITIONS.labels("batch", "rejected").inc(len(items))
-            raise ApiError(422, err.code, err.message, err.details) from err
+            raise Invalid(err.code, err.message, err.details) from err
     ids = set(vehicle_ids)  # a batch holds few vehicles: checked once each, items only on a refusal
     try:
         result = await _ingest_batch_once(rt, items, ids, principal, vouch_new=True)
@@ -303,11 +303,11 @@ async def _ingest_batch_once(rt: Runtime, items: Sequence[Incoming], ids: set[st
             unknown = [{"index": n, "field": "vehicle_id", "problem": f"vehicle {i.vehicle_id} is not registered"}
                        for n, i in enumerate(items) if i.vehicle_id not in vehicles]
             POSITIONS.labels("batch", "rejected").inc(len(items))
-            raise ApiError(422, "unknown_vehicle", f"position {unknown[0]['index']}: {unknown[0]['problem']}",
+            raise Invalid("unknown_vehicle", f"position {unknown[0]['index']}: {unknown[0]['problem']}",
                            unknown[:100])
         if principal.role == "carrier" and any(vehicles[v]["carrier"] != principal.carrier for v in ids):
             foreign = [n for n, i in enumerate(items) if vehicles[i.vehicle_id]["carrier"] != principal.carrier]
-            raise ApiError(403, "forbidden", f"position {foreign[0]}: vehicle of another carrier",
+            raise Forbidden("forbidden", f"position {foreign[0]}: vehicle of another carrier",
                            [{"index": n, "field": "vehicle_id"} for n in foreign[:100]])
         return await ingest(conn, rt, items, vehicles=vehicles, vouch_new=vouch_new)
 
@@ -336,7 +336,7 @@ def parse_osmand_request(rt: Runtime, data: Mapping[str, Any], now: datetime) ->
         return checked_fix(rt, parse_osmand(data, received_at=now), now)
     except DomainError as err:
         POSITIONS.labels("osmand", "rejected").inc()
-        raise ApiError(400, err.code, err.message, err.details) from err
+        raise BadRequest(err.code, err.message, err.details) from err
 
 
 async def ingest_traccar(rt: Runtime, body: Mapping[str, Any], principal: Principal) -> IngestResult:
@@ -345,15 +345,15 @@ async def ingest_traccar(rt: Runtime, body: Mapping[str, Any], principal: Princi
         fix = checked_fix(rt, parse_traccar_forward(body), now)
     except DomainError as err:
         POSITIONS.labels("traccar", "rejected").inc()
-        raise ApiError(422, err.code, err.message, err.details) from err
+        raise Invalid(err.code, err.message, err.details) from err
     async with rt.pool.acquire() as conn, conn.transaction():
         vehicle = await repo.vehicle_with_device(conn, fix.device_id)
         if vehicle is None:
             POSITIONS.labels("traccar", "unknown_device").inc()
-            raise ApiError(400, "unknown_device", f"device {fix.device_id} is not registered on a vehicle",
+            raise BadRequest("unknown_device", f"device {fix.device_id} is not registered on a vehicle",
                            {"device_id": fix.device_id})
         if principal.role == "carrier" and vehicle["carrier"] != principal.carrier:
-            raise ApiError(403, "forbidden", "the device belongs to another carrier's vehicle")
+            raise Forbidden("forbidden", "the device belongs to another carrier's vehicle")
         result = await ingest(conn, rt, [Incoming.from_fix(vehicle["vehicle_id"], fix)])
     POSITIONS.labels("traccar", "stored").inc(result.stored)
     return result
@@ -429,7 +429,7 @@ class OsmandGroupCommit:
                 except asyncio.CancelledError:
                     for _, fut in group:
                         if not fut.done():
-                            fut.set_exception(ApiError(503, "unavailable", "the service is shutting down"))
+                            fut.set_exception(Unavailable("unavailable", "the service is shutting down"))
                     raise
                 except Exception as exc:  # noqa: BLE001 - handed to every waiting caller
                     log.warning("osmand group commit failed", extra={"size": len(group), "error": repr(exc)})
@@ -482,7 +482,7 @@ async def ingest_osmand(rt: Runtime, fix: Fix) -> None:
                 await ingest(conn, rt, [Incoming.from_fix(vehicle["vehicle_id"], fix)])
     except UnknownDevice:
         POSITIONS.labels("osmand", "unknown_device").inc()
-        raise ApiError(400, "unknown_device", f"device {fix.device_id} is not registered on a vehicle",
+        raise BadRequest("unknown_device", f"device {fix.device_id} is not registered on a vehicle",
                        {"device_id": fix.device_id}) from None
 
 

@@ -10,9 +10,9 @@ from services.tracking.api import feeds_router, osmand_fast, positions_fast, rou
 from services.tracking.desk_api import router as desk_router
 from services.tracking.feeds import run_osmand_group_commit
 from services.tracking.settings import TrackingSettings, tracking_settings
+from shared.context import Runtime
 from shared.runtime import PeriodicSpec, ServiceSpec, run
 from shared.scheduler import Job
-from shared.web import Runtime
 
 
 def _stale_job(rt: Runtime) -> Job:

@@ -2,7 +2,7 @@
 
 Registry (stations, vehicles), shipment registration, scans, the ETA / delay
 evaluation of the shipments on board a vehicle (called by the position feeds and by
-the stale sweep), queries. Errors meant for the caller are `ApiError`s carrying the
+the stale sweep), queries. Errors meant for the caller are `DomainError`s carrying the
 domain's codes; `register_shipment` and `evaluate_vehicle` run inside the caller's
 transaction so other use cases (the CSV import, the feeds) can compose them.
 """
@@ -63,7 +63,8 @@ from services.tracking.models import (
 )
 from services.tracking.settings import tracking_settings
 from shared.auth import DESK, Principal
-from shared.errors import ApiError, not_found
+from shared.context import Runtime
+from shared.errors import Conflict, Forbidden, Invalid, not_found
 from shared.events import (
     Position,
     ShipmentArrived,
@@ -77,7 +78,6 @@ from shared.events import (
 )
 from shared.outbox import publish
 from shared.pii import mask_email, mask_phone
-from shared.web import Runtime
 
 log = logging.getLogger("lcs.tracking")
 
@@ -105,12 +105,12 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def _invalid(code: str, message: str, details: Any = None) -> ApiError:
-    return ApiError(422, code, message, details)
+def _invalid(code: str, message: str, details: Any = None) -> Invalid:
+    return Invalid(code, message, details)
 
 
-def _conflict(err: DomainError) -> ApiError:
-    return ApiError(409, err.code, err.message, err.details)
+def _conflict(err: DomainError) -> Conflict:
+    return Conflict(err.code, err.message, err.details)
 
 
 # --- registry ---------------------------------------------------------------------------
@@ -126,7 +126,7 @@ async def put_station(rt: Runtime, code: str, body: StationPut) -> tuple[Station
 
 async def put_vehicle(rt: Runtime, vehicle_id: str, body: VehiclePut, principal: Principal) -> tuple[VehicleRead, bool]:
     if principal.role == "carrier" and body.carrier != principal.carrier:
-        raise ApiError(403, "forbidden", "a carrier token registers only its own carrier's vehicles")
+        raise Forbidden("forbidden", "a carrier token registers only its own carrier's vehicles")
     async with rt.pool.acquire() as conn:
         try:
             async with conn.transaction():
@@ -137,12 +137,12 @@ async def put_vehicle(rt: Runtime, vehicle_id: str, body: VehiclePut, principal:
                 if body.device_id is not None:
                     holder = await repo.vehicle_with_device(conn, body.device_id)
                     if holder is not None and holder["vehicle_id"] != vehicle_id:
-                        raise ApiError(409, "device_in_use",
+                        raise Conflict("device_in_use",
                                        f"device {body.device_id} is registered on another vehicle",
                                        {"device_id": body.device_id})
                 created = await repo.upsert_vehicle(conn, vehicle_id, body.model_dump())
         except asyncpg.UniqueViolationError as exc:  # a concurrent registration took the device
-            raise ApiError(409, "device_in_use", "the device is registered on another vehicle",
+            raise Conflict("device_in_use", "the device is registered on another vehicle",
                            {"device_id": body.device_id}) from exc
         view = await vehicle_view(rt, conn, vehicle_id)
     assert view is not None
@@ -202,13 +202,13 @@ def _check_route(data: ShipmentCreate) -> None:
 async def register_shipment(conn: asyncpg.Connection, rt: Runtime, data: ShipmentCreate,
                             principal: Principal) -> None:
     """Register one shipment INSIDE the caller's transaction (the CSV import calls this for
-    every row in one transaction). Raises `ApiError`: 403 `forbidden` (a branch registering
+    every row in one transaction). Raises `DomainError`: 403 `forbidden` (a branch registering
     from another station), 422 `invalid_route` / `unknown_station` / `promised_at_in_past`,
     409 `duplicate_waybill`. On error nothing is written and the transaction stays usable."""
     if principal.role not in REGISTERING_ROLES:
-        raise ApiError(403, "forbidden", f"role {principal.role} may not register shipments")
+        raise Forbidden("forbidden", f"role {principal.role} may not register shipments")
     if principal.role == "branch" and data.origin != principal.branch:
-        raise ApiError(403, "forbidden", f"a branch token registers only shipments from its own station "
+        raise Forbidden("forbidden", f"a branch token registers only shipments from its own station "
                                          f"({principal.branch})", {"field": "origin"})
     _check_route(data)
     now = _utcnow()
@@ -222,7 +222,7 @@ async def register_shipment(conn: asyncpg.Connection, rt: Runtime, data: Shipmen
     payload = data.model_dump()
     inserted = await repo.insert_shipment(conn, payload, registered_by=principal.actor, registered_at=now)
     if not inserted:
-        raise ApiError(409, "duplicate_waybill", f"waybill {data.waybill_no} is already registered",
+        raise Conflict("duplicate_waybill", f"waybill {data.waybill_no} is already registered",
                        {"waybill_no": data.waybill_no})
     await repo.append_timeline(conn, data.waybill_no, now, "registered",
                                {"origin": data.origin, "destination": data.destination, "via": data.via,
@@ -273,7 +273,7 @@ async def record_scan(rt: Runtime, waybill_no: str, body: ScanIn, principal: Pri
         if row is None or not _visible(row, principal):
             raise not_found("shipment", waybill_no)
         if principal.role == "branch" and body.station != principal.branch:
-            raise ApiError(403, "forbidden", f"a branch token scans only at its own station ({principal.branch})",
+            raise Forbidden("forbidden", f"a branch token scans only at its own station ({principal.branch})",
                            {"field": "station"})
         limits = tracking_settings(rt.settings).position_limits()
         if body.at - _utcnow() > timedelta(minutes=limits.max_future_minutes):

@@ -1,5 +1,5 @@
 """The bus's AMQP transport against the real broker: a relay batch leaves in a few socket writes
-(`shared.bus._Connection`), every publish is confirmed, and the broker gets the messages whole
+(`shared.fastpath.amqp.CoalescingConnection`), every publish is confirmed, and the broker gets the messages whole
 and in order; and its TLS path (amqps://) against a local TLS server."""
 
 from __future__ import annotations
@@ -16,8 +16,9 @@ import aio_pika
 import pytest
 from yarl import URL
 
-from shared.bus import Bus, _CoalescingTransportFactory
+from shared.bus import Bus
 from shared.devtools import stack as stackmod
+from shared.fastpath.amqp import _CoalescingTransportFactory
 from tests.conftest import ADMIN_AMQP_URL
 
 ROUTING_KEY = "tracking.shipment.registered.v1"

@@ -1,4 +1,5 @@
-"""shared.coalescing and shared.http_protocol: a response leaves in one socket write, over a real uvicorn server."""
+"""shared.fastpath.coalescing and shared.fastpath.http: a response leaves in one socket write,
+over a real uvicorn server."""
 
 from __future__ import annotations
 
@@ -9,8 +10,8 @@ from typing import Any
 
 import uvicorn
 
-from shared.coalescing import CoalescingTransport
-from shared.http_protocol import CoalescingHttpToolsProtocol
+from shared.fastpath.coalescing import CoalescingTransport
+from shared.fastpath.http import CoalescingHttpToolsProtocol
 
 
 class RecordingTransport(asyncio.Transport):

@@ -14,9 +14,10 @@ import pytest
 from fastapi.routing import APIRoute
 from starlette.routing import Mount
 
+from shared.context import Runtime
 from shared.devtools.stack import Stack
 from shared.settings import Settings
-from shared.web import Runtime, create_app
+from shared.web import create_app
 from tests.conftest import Infra
 from tests.security.conftest import Flow
 from tests.security.support import (

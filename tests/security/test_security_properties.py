@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
 from shared.auth import DESK, ROLES, Principal, decode_token, issue_token
-from shared.errors import ApiError
+from shared.errors import DomainError
 from shared.logs import JsonFormatter
 from shared.pagination import decode_cursor, encode_cursor
 from shared.pii import keyed_hash, mask_email, mask_phone, mask_text
@@ -160,7 +160,7 @@ def test_tokens_round_trip(p: Principal, ttl: int) -> None:
 def test_tokens_signed_with_another_secret_are_401(p: Principal, other: str) -> None:
     assume(other != SECRET)
     token = issue_token(other, sub=p.sub, role=p.role, branch=p.branch, carrier=p.carrier)
-    with pytest.raises(ApiError) as err:
+    with pytest.raises(DomainError) as err:
         decode_token(token, SECRET)
     assert err.value.status == 401
 
@@ -173,7 +173,7 @@ def test_a_changed_claim_breaks_the_signature(p: Principal, role: str, position:
     forged_payload = jwt.utils.base64url_encode(jwt.api_jwt.json.dumps({**claims, "role": role}).encode()).decode()
     forged = ".".join((header, forged_payload, signature))
     if forged_payload != payload:
-        with pytest.raises(ApiError):
+        with pytest.raises(DomainError):
             decode_token(forged, SECRET)
     flipped = list(signature)
     i = position % len(flipped)
@@ -181,7 +181,7 @@ def test_a_changed_claim_breaks_the_signature(p: Principal, role: str, position:
     tampered = ".".join((header, payload, "".join(flipped)))
     try:
         decode_token(tampered, SECRET)
-    except ApiError as exc:
+    except DomainError as exc:
         assert exc.status == 401
     else:  # only the unused low bits of the last base64url character can change harmlessly
         assert i == len(flipped) - 1
@@ -190,7 +190,7 @@ def test_a_changed_claim_breaks_the_signature(p: Principal, role: str, position:
 @given(principals(), st.integers(min_value=1, max_value=10**6))
 def test_expired_tokens_are_refused(p: Principal, ago: int) -> None:
     token = issue_token(SECRET, sub=p.sub, role=p.role, branch=p.branch, carrier=p.carrier, ttl_seconds=-ago)
-    with pytest.raises(ApiError) as err:
+    with pytest.raises(DomainError) as err:
         decode_token(token, SECRET)
     assert err.value.status == 401
 
@@ -220,5 +220,5 @@ def test_cursor_round_trip(key: list[object]) -> None:
 def test_any_garbage_cursor_is_a_422_never_a_crash(cursor: str, arity: int) -> None:
     try:
         decode_cursor(cursor, arity)
-    except ApiError as exc:
+    except DomainError as exc:
         assert exc.status == 422 and exc.code == "invalid_cursor"

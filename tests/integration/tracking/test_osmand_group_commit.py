@@ -14,9 +14,9 @@ import pytest
 from services.tracking.domain import Fix
 from services.tracking.feeds import OsmandGroupCommit
 from services.tracking.settings import TrackingSettings
+from shared.context import Runtime
 from shared.db import create_pool
 from shared.devtools.stack import Stack
-from shared.web import Runtime
 from tests.conftest import Infra, run_sync, unique
 from tests.integration.tracking.core_support import add_vehicle, client, minutes, now, sql
 

@@ -16,7 +16,8 @@ from hypothesis import strategies as st
 from pydantic import BaseModel, ValidationError
 
 from shared.auth import Principal, decode_token, issue_token, require_roles
-from shared.errors import ApiError
+from shared.context import Runtime
+from shared.errors import BadRequest, Conflict, DomainError
 from shared.events import (
     EVENT_TYPES,
     Envelope,
@@ -25,9 +26,10 @@ from shared.events import (
     make_envelope,
     parse_event,
 )
+from shared.fastpath.routes import query_params
 from shared.pii import keyed_hash, mask_email, mask_phone, mask_text
 from shared.settings import DEV_SECRET, Settings
-from shared.web import Runtime, create_app, query_params
+from shared.web import create_app
 
 CONTRACT_TYPES = [
     "tracking.shipment.registered.v1", "tracking.shipment.departed.v1", "tracking.shipment.delayed.v1",
@@ -119,14 +121,14 @@ def test_tokens_round_trip_and_reject_tampering() -> None:
     p = decode_token(token, secret)
     assert p == Principal(sub="u1", role="branch", branch="SH01")
     assert p.sees_station("SH01", "WX02") and not p.sees_station("NJ01")
-    with pytest.raises(ApiError) as err:
+    with pytest.raises(DomainError) as err:
         decode_token(token, "t" * 40)
     assert err.value.status == 401
     expired = issue_token(secret, sub="u1", role="staff", ttl_seconds=-10)
-    with pytest.raises(ApiError):
+    with pytest.raises(DomainError):
         decode_token(expired, secret)
     none_alg = jwt.encode({"sub": "x", "role": "admin", "exp": 9999999999}, key="", algorithm="none")
-    with pytest.raises(ApiError):
+    with pytest.raises(DomainError):
         decode_token(none_alg, secret)
     with pytest.raises(ValueError, match="branch"):
         issue_token(secret, sub="u", role="branch")
@@ -140,13 +142,13 @@ def test_a_token_that_passed_is_remembered_until_it_expires(monkeypatch: pytest.
     monkeypatch.setattr(jwt, "decode", lambda *a, **k: calls.append(1) or real(*a, **k))
     first = decode_token(token, secret)
     assert decode_token(token, secret) is first and len(calls) == 1  # checked once
-    with pytest.raises(ApiError):  # another secret checks afresh, and refuses
+    with pytest.raises(DomainError):  # another secret checks afresh, and refuses
         decode_token(token, "t" * 40)
     assert len(calls) == 2
     expires = jwt.decode(token, options={"verify_signature": False})["exp"]
     time.sleep(max(0.0, expires - time.time()) + 0.05)
     calls.clear()
-    with pytest.raises(ApiError) as err:  # expired: forgotten, checked again, refused
+    with pytest.raises(DomainError) as err:  # expired: forgotten, checked again, refused
         decode_token(token, secret)
     assert err.value.status == 401 and len(calls) == 1
 
@@ -174,7 +176,7 @@ def make_app(rate: int = 0) -> httpx.AsyncClient:
 
     @router.get("/v1/boom")
     async def boom() -> None:
-        raise ApiError(409, "invalid_transition", "cannot do that from signed", {"current": "signed"})
+        raise Conflict("invalid_transition", "cannot do that from signed", {"current": "signed"})
 
     settings = Settings(env="dev", rate_limit_per_minute=rate, max_body_bytes=2048)
     rt = Runtime(service="test", settings=settings, pool=None)  # type: ignore[arg-type]
@@ -230,7 +232,7 @@ def make_fast_app() -> httpx.AsyncClient:
     """An app whose /fast is a fast route: echoes `q`, declines `decline=1`, raises on `fail=...`."""
     from urllib.parse import parse_qsl
 
-    from shared.web import clean_query_string, send_json
+    from shared.fastpath.routes import clean_query_string, send_json
 
     router = APIRouter()
 
@@ -246,7 +248,7 @@ def make_fast_app() -> httpx.AsyncClient:
         if params.get("decline") == "1":
             return None
         if params.get("fail") == "api":
-            raise ApiError(400, "unknown_device", "device D1 is not registered", {"device_id": "D1"})
+            raise BadRequest("unknown_device", "device D1 is not registered", {"device_id": "D1"})
         if params.get("fail") == "db":
             raise ConnectionRefusedError("database went away")
         if params.get("fail") == "bug":

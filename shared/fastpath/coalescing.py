@@ -6,7 +6,7 @@ TCP segment of its own, and each wakes the peer. Here the writes of one turn are
 sent at the start of the next turn, or at once on close / write_eof (or when the owner calls
 `flush`, e.g. before draining). The bytes and their order are unchanged; nothing waits longer
 than one turn of the loop. Everything else (reading, flow control, extra info) goes to the
-real transport. Used by `shared.http_protocol` (every service's HTTP) and `shared.bus` (the
+real transport. Used by `shared.fastpath.http` (every service's HTTP) and `shared.bus` (the
 broker connection).
 """
 
