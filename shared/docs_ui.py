@@ -65,43 +65,37 @@ def _root(request: Request) -> str:
     return str(request.scope.get("root_path", "")).rstrip("/")
 
 
-def swagger_page(*, title: str, root: str) -> str:
-    t, r = html.escape(title), html.escape(root)
+def _page(*, title: str, viewer: str, root: str, head: str, body: str) -> str:
     return f"""<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{t} – API reference (Swagger UI)</title>
-<link rel="icon" type="image/png" href="{r}/docs/assets/favicon.png">
-<link rel="stylesheet" href="{r}/docs/assets/swagger-ui.css">
+<title>{html.escape(title)} – API reference ({viewer})</title>
+<link rel="icon" type="image/png" href="{root}/docs/assets/favicon.png">
+{head}
 </head>
 <body>
-<div id="swagger-ui" data-openapi-url="{r}/openapi.json"></div>
-<script src="{r}/docs/assets/swagger-ui-bundle.js"></script>
-<script src="{r}/docs/assets/swagger-init.js"></script>
+{body}
 </body>
 </html>
 """
+
+
+def swagger_page(*, title: str, root: str) -> str:
+    r = html.escape(root)
+    return _page(title=title, viewer="Swagger UI", root=r,
+                 head=f'<link rel="stylesheet" href="{r}/docs/assets/swagger-ui.css">',
+                 body=f'<div id="swagger-ui" data-openapi-url="{r}/openapi.json"></div>\n'
+                      f'<script src="{r}/docs/assets/swagger-ui-bundle.js"></script>\n'
+                      f'<script src="{r}/docs/assets/swagger-init.js"></script>')
 
 
 def redoc_page(*, title: str, root: str) -> str:
-    t, r = html.escape(title), html.escape(root)
-    return f"""<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{t} – API reference (ReDoc)</title>
-<link rel="icon" type="image/png" href="{r}/docs/assets/favicon.png">
-<style>body {{ margin: 0; padding: 0; }}</style>
-</head>
-<body>
-<redoc spec-url="{r}/openapi.json"></redoc>
-<script src="{r}/docs/assets/redoc.standalone.js"></script>
-</body>
-</html>
-"""
+    r = html.escape(root)
+    return _page(title=title, viewer="ReDoc", root=r, head="<style>body { margin: 0; padding: 0; }</style>",
+                 body=f'<redoc spec-url="{r}/openapi.json"></redoc>\n'
+                      f'<script src="{r}/docs/assets/redoc.standalone.js"></script>')
 
 
 def install(app: FastAPI, *, server_url: str = "") -> None:

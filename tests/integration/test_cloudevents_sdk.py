@@ -23,7 +23,7 @@ from cloudevents.core.v1.event import CloudEvent
 from shared.events import Envelope, ShipmentDelayed
 from shared.wire import derived_id
 from tests.conftest import Infra
-from tests.integration.test_bus_outbox_inbox import dlq_messages, harness, wait_for
+from tests.integration.test_bus_outbox_inbox import dlq_messages, harness, publish_messages, wait_for
 
 TYPE = ShipmentDelayed.TYPE
 SOURCE = "/partners/carrier-feed"
@@ -96,13 +96,9 @@ def forms(tag: str) -> list[Wire]:
 
 
 async def send(infra: Infra, messages: list[Wire]) -> None:
-    conn = await aio_pika.connect(infra.amqp_url)
-    async with conn:
-        ch = await conn.channel(publisher_confirms=True)
-        ex = await ch.declare_exchange("lcs.events", aio_pika.ExchangeType.TOPIC, durable=True)
-        for w in messages:
-            await ex.publish(aio_pika.Message(w.body, content_type=w.content_type, headers=w.headers or None,
-                                              delivery_mode=aio_pika.DeliveryMode.PERSISTENT), TYPE)
+    await publish_messages(infra, [(aio_pika.Message(w.body, content_type=w.content_type, headers=w.headers or None,
+                                                     delivery_mode=aio_pika.DeliveryMode.PERSISTENT), TYPE)
+                                   for w in messages])
 
 
 def inbox_id(w: Wire) -> uuid.UUID:
