@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from services.complaints.domain import CallbackSettled, DomainError, check_returning_call, settles_callback
+from services.complaints.domain.calls import CallbackSettled, check_returning_call, settles_callback
+from shared.errors import DomainError
 
 
 @pytest.mark.parametrize(("outcome", "settles"), [

@@ -1,4 +1,5 @@
-"""The local read model of tracking's shipments: pure merge rules, no I/O.
+"""The complaints service's own view of tracking's shipments (the read model): pure merge
+rules, no I/O.
 
 Tracking's events arrive at least once and in any order. Each aspect of the view
 (status, ETA, delay, position, exception) remembers the event time it was last set
@@ -18,7 +19,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from services.complaints.domain import ShipmentPosition, ShipmentSnapshot, parse_delay_reason
+from services.complaints.domain.replies import ShipmentPosition, ShipmentSnapshot, parse_delay_reason
 from shared.events import (
     Event,
     ExceptionReported,
@@ -32,6 +33,12 @@ from shared.events import (
     ShipmentRegistered,
 )
 
+# The events that feed the read model (the service consumes exactly these).
+TRACKING_EVENTS: tuple[type[Event], ...] = (
+    ShipmentRegistered, ShipmentDeparted, ShipmentDelayed, ShipmentRecovered, ShipmentArrived,
+    ShipmentOutForDelivery, ShipmentDelivered, ExceptionReported,
+)
+
 # Ties between two status events at the same instant go to the later stage.
 STATUS_RANK = {"registered": 0, "in_transit": 1, "exception": 2, "arrived": 3, "out_for_delivery": 4,
                "delivered": 5}
@@ -39,6 +46,14 @@ STATUS_RANK = {"registered": 0, "in_transit": 1, "exception": 2, "arrived": 3, "
 
 @dataclass(frozen=True)
 class ShipmentView:
+    """What the complaints desk knows of one waybill.
+
+    ``stations``: every station the shipment touches — its route (origin, via,
+    destination) and the stations its scans name. A branch sees the shipment, and may
+    complain about it or read its tickets, only when its own station is one of them
+    (``touches``), as tracking lets it read the shipment only then.
+    """
+
     waybill_no: str
     customer_id: str | None = None
     shipper: dict[str, Any] | None = None

@@ -12,31 +12,14 @@ from collections.abc import Mapping, Sequence
 
 import asyncpg
 
-from services.complaints import readmodel
-from services.complaints import repository as repo
-from services.complaints.domain import CustomerSighting, merge_sightings
-from services.complaints.readmodel import ShipmentView
-from services.complaints.service import open_care_ticket
-from services.complaints.settings import ComplaintsSettings
+from services.complaints.context import ComplaintsRuntime
+from services.complaints.customers.repository import customer_seen, customers_seen
+from services.complaints.domain.care import CustomerSighting, merge_sightings
+from services.complaints.domain.shipments import TRACKING_EVENTS, ShipmentView, apply
+from services.complaints.shipments import repository
+from services.complaints.tickets.service import open_care_ticket
 from shared.bus import GroupHandler, Handler, repeated_keys
-from shared.context import Runtime
-from shared.events import (
-    Envelope,
-    Event,
-    ExceptionReported,
-    ShipmentArrived,
-    ShipmentDelayed,
-    ShipmentDelivered,
-    ShipmentDeparted,
-    ShipmentOutForDelivery,
-    ShipmentRecovered,
-    ShipmentRegistered,
-)
-
-TRACKING_EVENTS: tuple[type[Event], ...] = (
-    ShipmentRegistered, ShipmentDeparted, ShipmentDelayed, ShipmentRecovered, ShipmentArrived,
-    ShipmentOutForDelivery, ShipmentDelivered, ExceptionReported,
-)
+from shared.events import Envelope, Event, ShipmentDelayed, ShipmentRegistered
 
 
 def _sighting(event: Event) -> CustomerSighting | None:
@@ -48,24 +31,24 @@ def _sighting(event: Event) -> CustomerSighting | None:
                             phone=shipper.phone, email=shipper.email)
 
 
-async def apply_tracking_event(conn: asyncpg.Connection, settings: ComplaintsSettings, event: Event,
+async def apply_tracking_event(conn: asyncpg.Connection, rt: ComplaintsRuntime, event: Event,
                                envelope: Envelope) -> None:
     waybill_no: str = getattr(event, "waybill_no")  # noqa: B009 - every tracking event names its waybill
-    view = await repo.lock_shipment(conn, waybill_no)
-    updated = readmodel.apply(view, event, envelope.time)
+    view = await repository.lock_shipment(conn, waybill_no)
+    updated = apply(view, event, envelope.time)
     if updated != view:
-        await repo.save_shipment(conn, updated)
+        await repository.save_shipment(conn, updated)
     sighting = _sighting(event)
     if sighting is not None:
-        await repo.customer_seen(conn, sighting.customer_id, at=sighting.at, name=sighting.name,
+        await customer_seen(conn, sighting.customer_id, at=sighting.at, name=sighting.name,
                                  phone=sighting.phone, email=sighting.email)
     # A delay of a key customer's shipment opens a care ticket; the registration can arrive
     # after the delay (then we learn the customer only now), so both events may trigger it.
     if isinstance(event, ShipmentDelayed | ShipmentRegistered) and updated.delayed:
-        await open_care_ticket(conn, settings, updated)
+        await open_care_ticket(conn, rt, updated)
 
 
-async def apply_registrations(conn: asyncpg.Connection, settings: ComplaintsSettings,
+async def apply_registrations(conn: asyncpg.Connection, rt: ComplaintsRuntime,
                               events: Sequence[tuple[ShipmentRegistered, Envelope]]) -> None:
     """`apply_tracking_event` of each registration in turn, set-based (the consumer's group handler).
 
@@ -79,16 +62,16 @@ async def apply_registrations(conn: asyncpg.Connection, settings: ComplaintsSett
     shipment already delayed (proactive care may open a ticket, which reads the customer and the
     shipments)."""
     repeated = repeated_keys(event.waybill_no for event, _ in events)
-    stored = await repo.lock_stored_shipments(conn, [event.waybill_no for event, _ in events
+    stored = await repository.lock_stored_shipments(conn, [event.waybill_no for event, _ in events
                                                      if event.waybill_no not in repeated])
     new: list[ShipmentView] = []
     changed: list[ShipmentView] = []
     sightings: list[CustomerSighting] = []
 
     async def write() -> None:
-        await repo.insert_shipments(conn, new)
-        await repo.save_shipments(conn, changed)
-        await repo.customers_seen(conn, merge_sightings(sightings))
+        await repository.insert_shipments(conn, new)
+        await repository.save_shipments(conn, changed)
+        await customers_seen(conn, merge_sightings(sightings))
         new.clear()
         changed.clear()
         sightings.clear()
@@ -96,7 +79,7 @@ async def apply_registrations(conn: asyncpg.Connection, settings: ComplaintsSett
     for event, envelope in events:
         if event.waybill_no not in repeated:
             view = stored.get(event.waybill_no)
-            updated = readmodel.apply(view or ShipmentView(waybill_no=event.waybill_no), event, envelope.time)
+            updated = apply(view or ShipmentView(waybill_no=event.waybill_no), event, envelope.time)
             if not updated.delayed:
                 if view is None:
                     new.append(updated)
@@ -107,26 +90,20 @@ async def apply_registrations(conn: asyncpg.Connection, settings: ComplaintsSett
                     sightings.append(sighting)
                 continue
         await write()
-        await apply_tracking_event(conn, settings, event, envelope)
+        await apply_tracking_event(conn, rt, event, envelope)
     await write()
 
 
-def make_handlers(rt: Runtime) -> Mapping[str, Handler]:
-    settings = rt.settings
-    assert isinstance(settings, ComplaintsSettings)
-
+def make_handlers(rt: ComplaintsRuntime) -> Mapping[str, Handler]:
     async def on_tracking_event(conn: asyncpg.Connection, event: Event, envelope: Envelope) -> None:
-        await apply_tracking_event(conn, settings, event, envelope)
+        await apply_tracking_event(conn, rt, event, envelope)
 
     return {cls.TYPE: on_tracking_event for cls in TRACKING_EVENTS}
 
 
-def make_group_handlers(rt: Runtime) -> Mapping[str, GroupHandler]:
-    settings = rt.settings
-    assert isinstance(settings, ComplaintsSettings)
-
+def make_group_handlers(rt: ComplaintsRuntime) -> Mapping[str, GroupHandler]:
     async def on_registered_many(conn: asyncpg.Connection,
                                  events: Sequence[tuple[ShipmentRegistered, Envelope]]) -> None:
-        await apply_registrations(conn, settings, events)
+        await apply_registrations(conn, rt, events)
 
     return {ShipmentRegistered.TYPE: on_registered_many}
