@@ -46,7 +46,7 @@ async def lock_stored_shipments(conn: asyncpg.Connection, waybills: Sequence[str
     Prepared afresh each time, so PostgreSQL plans it for this array and the table as it is now.
     A cached statement gets a generic plan after five runs, and one made while the table was
     still small (a fresh install, the bench's first groups) is a sequential scan that stays
-    cached as the table grows: at 15,000 rows each group's lookup took 5 ms instead of 0.1."""
+    cached as the table grows (docs/BENCHMARKS.md has the figures)."""
     if not waybills:
         return {}
     stmt = await conn.prepare("SELECT * FROM shipments WHERE waybill_no = ANY($1::text[]) "
