@@ -10,8 +10,7 @@ from typing import Annotated, Any, TypeVar
 
 from fastapi import Query
 
-from shared.errors import Invalid
-from shared.pagination import MAX_LIMIT, decode_cursor, encode_cursor
+from shared.pagination import MAX_LIMIT, encode_cursor, read_cursor
 
 Row = TypeVar("Row", bound=Mapping[str, Any])
 
@@ -24,16 +23,8 @@ Code = Annotated[str | None, Query(pattern=r"^[a-z_]{1,20}$")]
 
 def after(cursor: str | None) -> tuple[datetime, uuid.UUID] | None:
     """The (time, id) a cursor names; 422 `invalid_cursor` for anything else."""
-    key = decode_cursor(cursor, 2)
-    if key is None:
-        return None
-    try:
-        at = datetime.fromisoformat(str(key[0]))
-        if at.tzinfo is None:
-            raise ValueError("naive cursor time")
-        return at, uuid.UUID(str(key[1]))
-    except ValueError as exc:
-        raise Invalid("invalid_cursor", "cursor is not valid") from exc
+    key = read_cursor(cursor, datetime, uuid.UUID)
+    return None if key is None else (key[0], key[1])
 
 
 def page(rows: list[Row], limit: int, sort: str) -> tuple[list[Row], str | None]:
