@@ -1,4 +1,5 @@
-"""SQL of the receipts schema, one section per table family. No business rules here."""
+"""SQL of the receipts themselves: the shipment facts tracking reported, the receipt rows,
+and the insert-only custody chain. No business rules here."""
 
 from __future__ import annotations
 
@@ -9,11 +10,9 @@ from typing import Any
 
 import asyncpg
 
-from services.receipts.domain import CustodyEntry
+from services.receipts.domain.custody import CustodyEntry
+from services.receipts.domain.overdue import CHASED_STATUSES
 from shared.sql import Filters
-
-# Not back at the origin and not cancelled: the statuses the chase and `overdue` look at.
-CHASED_STATUSES: tuple[str, ...] = ("awaiting_delivery", "signed", "abnormal", "qualified", "mailed", "lost")
 
 # --------------------------------------------------------------------------- shipment facts
 
@@ -210,93 +209,4 @@ async def custody_of(conn: asyncpg.Connection, waybill_no: str) -> list[asyncpg.
     rows: list[asyncpg.Record] = await conn.fetch(
         "SELECT at, action, actor, from_party, to_party, note, envelope_id, recorded_at "
         "FROM custody WHERE waybill_no = $1 ORDER BY id", waybill_no)
-    return rows
-
-
-# --------------------------------------------------------------------------- envelopes
-
-
-async def insert_envelope(conn: asyncpg.Connection, *, envelope_id: uuid.UUID, from_station: str, to_station: str,
-                          courier_no: str, sent_at: datetime, sent_by: str, waybills: Sequence[str]) -> None:
-    await conn.execute(
-        "INSERT INTO envelopes (id, from_station, to_station, courier_no, sent_at, sent_by) "
-        "VALUES ($1, $2, $3, $4, $5, $6)",
-        envelope_id, from_station, to_station, courier_no, sent_at, sent_by,
-    )
-    await conn.executemany(
-        "INSERT INTO envelope_items (envelope_id, waybill_no, position) VALUES ($1, $2, $3)",
-        [(envelope_id, w, i) for i, w in enumerate(waybills)],
-    )
-
-
-async def get_envelope(conn: asyncpg.Connection, envelope_id: uuid.UUID,
-                       *, for_update: bool = False) -> asyncpg.Record | None:
-    lock = " FOR UPDATE" if for_update else ""
-    row: asyncpg.Record | None = await conn.fetchrow(
-        "SELECT id, from_station, to_station, courier_no, sent_at, sent_by, status, received_at, received_by "
-        f"FROM envelopes WHERE id = $1{lock}", envelope_id)
-    return row
-
-
-async def envelope_items(conn: asyncpg.Connection, envelope_id: uuid.UUID) -> list[asyncpg.Record]:
-    rows: list[asyncpg.Record] = await conn.fetch(
-        "SELECT i.waybill_no, i.outcome, r.status FROM envelope_items i "
-        "JOIN receipts r USING (waybill_no) WHERE i.envelope_id = $1 ORDER BY i.position", envelope_id)
-    return rows
-
-
-async def close_envelope(conn: asyncpg.Connection, envelope_id: uuid.UUID, *, received_at: datetime,
-                         received_by: str, present: Sequence[str]) -> None:
-    await conn.execute(
-        "UPDATE envelope_items SET outcome = CASE WHEN waybill_no = ANY($2::text[]) THEN 'present' "
-        "ELSE 'missing' END WHERE envelope_id = $1", envelope_id, list(present))
-    await conn.execute(
-        "UPDATE envelopes SET status = 'received', received_at = $2, received_by = $3 WHERE id = $1",
-        envelope_id, received_at, received_by)
-
-
-# --------------------------------------------------------------------------- chasing
-
-
-async def chase_candidates(conn: asyncpg.Connection, *, as_of: datetime, after: tuple[datetime, str] | None,
-                           limit: int) -> list[asyncpg.Record]:
-    """One keyset batch of receipts past due at ``as_of`` with chase stages possibly left.
-
-    The WHERE clause repeats the partial index's predicate so the planner uses
-    ``receipts_chase_idx`` (a range read on due_at); the rows are locked for the batch.
-    """
-    after_due, after_no = after if after is not None else (None, None)
-    rows: list[asyncpg.Record] = await conn.fetch(
-        "SELECT r.waybill_no, r.status, r.origin, r.destination, r.due_at, r.final_due_at, r.station_contact, "
-        "       ARRAY(SELECT c.stage FROM chase_emissions c WHERE c.waybill_no = r.waybill_no) AS emitted "
-        "FROM receipts r "
-        "WHERE r.status IN ('awaiting_delivery', 'signed', 'abnormal', 'qualified', 'mailed', 'lost') "
-        "  AND NOT r.chase_done AND r.due_at IS NOT NULL AND r.due_at <= $1 "
-        "  AND ($2::timestamptz IS NULL OR (r.due_at, r.waybill_no) > ($2::timestamptz, $3::text)) "
-        "ORDER BY r.due_at, r.waybill_no LIMIT $4 FOR UPDATE OF r",
-        as_of, after_due, after_no, limit,
-    )
-    return rows
-
-
-async def record_chase(conn: asyncpg.Connection, *, waybill_no: str, stage: str, deadline: datetime,
-                       as_of: datetime, event_id: uuid.UUID) -> bool:
-    """Claim (receipt, stage); False if it was announced already (the unique key decides)."""
-    claimed = await conn.fetchval(
-        "INSERT INTO chase_emissions (waybill_no, stage, deadline, as_of, event_id) VALUES ($1, $2, $3, $4, $5) "
-        "ON CONFLICT (waybill_no, stage) DO NOTHING RETURNING true",
-        waybill_no, stage, deadline, as_of, event_id,
-    )
-    return bool(claimed)
-
-
-# --------------------------------------------------------------------------- month end
-
-
-async def report_facts(conn: asyncpg.Connection, *, start: datetime, end: datetime) -> list[asyncpg.Record]:
-    rows: list[asyncpg.Record] = await conn.fetch(
-        "SELECT waybill_no, region, status, required, due_at, returned_at, abnormal_at, lost_at "
-        "FROM receipts WHERE due_at >= $1 AND due_at < $2 AND required AND status <> 'cancelled'",
-        start, end,
-    )
     return rows
