@@ -15,6 +15,8 @@ from services.receipts.settings import ReceiptsSettings
 from shared.auth import DESK, Principal, require_roles
 from shared.context import Runtime, runtime
 
+SOURCE = "/lcs/receipts"  # the CloudEvents source of what the receipts service publishes
+
 
 @dataclass(frozen=True)
 class ReceiptsContext:

@@ -12,10 +12,10 @@ from typing import Any
 from prometheus_client import Counter
 
 from services.receipts.chasing import repository
-from services.receipts.context import ReceiptsRuntime
+from services.receipts.context import SOURCE, ReceiptsRuntime
 from services.receipts.domain.lifecycle import ReceiptStatus
 from services.receipts.domain.overdue import OverdueStage, days_overdue, overdue_stage, stages_to_emit
-from services.receipts.receipts.service import SOURCE, station_contact
+from services.receipts.receipts.service import station_contact
 from shared.context import uow
 from shared.events import ReceiptOverdue
 from shared.metrics import count

@@ -11,12 +11,12 @@ from typing import Any
 
 from prometheus_client import Counter
 
-from services.receipts.context import ReceiptsRuntime
+from services.receipts.context import SOURCE, ReceiptsRuntime
 from services.receipts.domain import access, envelopes
 from services.receipts.domain.lifecycle import ReceiptAction
 from services.receipts.domain.times import not_in_future
 from services.receipts.envelopes import repository
-from services.receipts.receipts.service import SOURCE, lock_receipts, record_step, station_contact
+from services.receipts.receipts.service import lock_receipts, record_step, station_contact
 from shared.auth import Principal
 from shared.clock import utcnow
 from shared.context import uow

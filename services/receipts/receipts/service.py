@@ -16,7 +16,7 @@ from typing import Any
 import asyncpg
 from prometheus_client import Counter
 
-from services.receipts.context import ReceiptsRuntime
+from services.receipts.context import SOURCE, ReceiptsRuntime
 from services.receipts.domain import access
 from services.receipts.domain.custody import HandoverTo, Step, apply_action
 from services.receipts.domain.inspection import Anomaly, InspectionResult, inspection_action, validate_inspection
@@ -31,8 +31,6 @@ from shared.errors import Conflict, NotFound
 from shared.events import Contact, ReceiptAbnormal
 from shared.metrics import count
 from shared.outbox import publish
-
-SOURCE = "/lcs/receipts"
 
 TRANSITIONS_TOTAL = Counter("lcs_receipts_transitions_total", "Receipt state transitions", ["action"])
 

@@ -18,10 +18,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from datetime import UTC, datetime
 
-from services.notifier import repository as repo
-from services.notifier.service import NotifierService
+from services.notifier.context import NotifierRuntime
+from services.notifier.delivery import repository, service
+from shared.clock import utcnow
 from shared.db import Listener
 from shared.errors import DB_UNAVAILABLE
 
@@ -31,20 +31,21 @@ MIN_SLEEP_S = 0.02
 
 
 class Dispatcher:
-    def __init__(self, service: NotifierService, *, dsn: str, concurrency: int, poll_seconds: float) -> None:
-        self.service = service
-        self.dsn = dsn
-        self.concurrency = concurrency
-        self.poll_seconds = poll_seconds
+    """The send worker of one replica (a long-lived object: its listener and lanes)."""
+
+    def __init__(self, rt: NotifierRuntime) -> None:
+        self.rt = rt
+        self.concurrency = rt.settings.dispatch_concurrency
+        self.poll_seconds = rt.settings.dispatch_poll_seconds
         self._wake = asyncio.Event()
         self._stopping = False
-        self._listener = Listener(dsn, repo.DISPATCH_CHANNEL, self._wake)
+        self._listener = Listener(rt.settings.database_url, repository.DISPATCH_CHANNEL, self._wake)
 
     async def _lane(self) -> int:
         sent = 0
         while not self._stopping:
             try:
-                if not await self.service.dispatch_one():
+                if not await service.dispatch_one(self.rt):
                     break
                 sent += 1
             except DB_UNAVAILABLE as exc:
@@ -57,12 +58,12 @@ class Dispatcher:
 
     async def _sleep_seconds(self) -> float:
         try:
-            due = await repo.next_due_at(self.service.pool)
+            due = await repository.next_due_at(self.rt.pool)
         except Exception:  # noqa: BLE001 - fall back to the poll interval
             return self.poll_seconds
         if due is None:
             return self.poll_seconds
-        return min(self.poll_seconds, max(MIN_SLEEP_S, (due - datetime.now(UTC)).total_seconds()))
+        return min(self.poll_seconds, max(MIN_SLEEP_S, (due - utcnow()).total_seconds()))
 
     async def run(self) -> None:
         in_flight: asyncio.Future[list[int]] | None = None
@@ -85,4 +86,9 @@ class Dispatcher:
         finally:
             await self._listener.close()
             with contextlib.suppress(Exception):
-                await self.service.http.aclose()
+                await self.rt.context.http.aclose()
+
+
+async def dispatch_worker(rt: NotifierRuntime) -> None:
+    """The service's worker (`ServiceSpec.workers`): runs the dispatcher until shutdown."""
+    await Dispatcher(rt).run()

@@ -4,7 +4,7 @@ place that knows the real payload field names of every event the notifier consum
 Per routed event type, an `EventBinding` says:
 * `context(event)` — the template variables, named as the templates name them
   (e.g. `delayed.eta` → `revised_eta`, `delivered.delivered_at` → `signed_at`);
-* `routing_data(event)` — what `domain.resolve_recipients` reads (e.g. the complainant's
+* `routing_data(event)` — what `domain.recipients.resolve_recipients` reads (e.g. the complainant's
   nested contact flattened to `caller_name` / `phone` / `email` / `customer_id`);
 * `needs_shipment` — shipment events address the shipper/consignee known from
   `tracking.shipment.registered.v1`, so they wait (parked) until that registration is known.
@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
-from services.notifier.domain import ROUTES
+from services.notifier.domain.routing import ROUTES
 from shared.events import (
     ComplaintOpened,
     ComplaintResolved,

@@ -2,7 +2,7 @@
 
 A sender takes one stored, already rendered message and answers with the outcome of every
 provider call it made (for the audit) and the final result. Failures are classified with
-`domain.classify_failure`: transient (retry later) or permanent (give up now).
+`domain.retries.classify_failure`: transient (retry later) or permanent (give up now).
 
 SMS fallback: the fallback gateway is tried when the primary fails transiently (5xx,
 timeout, connection error). A 4xx from the primary means the request itself is wrong
@@ -12,7 +12,6 @@ timeout, connection error). A 4xx from the primary means the request itself is w
 from __future__ import annotations
 
 import logging
-import re
 import time
 from dataclasses import dataclass, field
 from email.message import EmailMessage
@@ -22,13 +21,13 @@ import aiosmtplib
 import httpx
 
 from services.notifier import metrics
-from services.notifier.domain import Channel, FailureKind, classify_failure
+from services.notifier.domain.retries import classify_failure
+from services.notifier.domain.vocabulary import Channel, FailureKind
 from services.notifier.settings import NotifierSettings
+from shared.types import is_dialable, is_email
 
 log = logging.getLogger("lcs.notifier")
 
-_EMAIL_RE = re.compile(r"^[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}$")
-_PHONE_RE = re.compile(r"^\+?[0-9][0-9 \-]{5,19}$")
 ERROR_MAX = 500
 
 
@@ -88,7 +87,7 @@ class EmailSender:
         return email
 
     async def send(self, msg: OutgoingMessage) -> SendResult:
-        if not _EMAIL_RE.match(msg.to):
+        if not is_email(msg.to):
             kind = classify_failure(invalid_address=True)
             error = "invalid e-mail address"
             return SendResult(False, self.provider, kind, error,
@@ -127,7 +126,7 @@ class SmsSender:
         return found
 
     async def send(self, msg: OutgoingMessage) -> SendResult:
-        if not _PHONE_RE.match(msg.to):
+        if not is_dialable(msg.to):
             kind = classify_failure(invalid_address=True)
             error = "invalid phone number"
             return SendResult(False, self.PRIMARY, kind, error,

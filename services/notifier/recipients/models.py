@@ -1,26 +1,28 @@
-"""Request and response models of the notifier's HTTP API."""
+"""Request and response models of the recipient routes, and the vocabulary types the other
+notifier routes share (languages, channels, strict request bodies)."""
 
 from __future__ import annotations
 
-import uuid
-from datetime import date, datetime, time
-from typing import Annotated, Any, Literal
+from datetime import datetime, time
+from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, WithJsonSchema, field_validator
 
+from shared.clock import BUSINESS_TZ_NAME
 from shared.types import Email, Name, Phone
 
 LanguageCode = Literal["zh-CN", "en"]
 ChannelName = Literal["sms", "email"]
-StatusName = Literal["queued", "sent", "failed", "suppressed", "deferred"]
 
 
-class _Strict(BaseModel):
+class Strict(BaseModel):
+    """Request bodies: unknown fields are refused, so a typo never passes silently."""
+
     model_config = ConfigDict(extra="forbid")
 
 
-class ChannelsIn(_Strict):
+class ChannelsIn(Strict):
     sms: bool = True
     email: bool = True
 
@@ -34,12 +36,12 @@ WallClock = Annotated[
 ]
 
 
-class QuietHoursIn(_Strict):
+class QuietHoursIn(Strict):
     """A daily local window; `start > end` crosses midnight; `start == end` means none."""
 
     start: WallClock
     end: WallClock
-    tz: str = Field(default="Asia/Shanghai", min_length=1, max_length=64)
+    tz: str = Field(default=BUSINESS_TZ_NAME, min_length=1, max_length=64)
 
     @field_validator("start", "end")
     @classmethod
@@ -58,7 +60,7 @@ class QuietHoursIn(_Strict):
         return value
 
 
-class RecipientPut(_Strict):
+class RecipientPut(Strict):
     name: Name | None = None
     phone: Phone | None = None
     email: Email | None = None
@@ -79,72 +81,3 @@ class RecipientRead(BaseModel):
     key_customer: bool
     updated_at: datetime
     updated_by: str
-
-
-class NotificationRead(BaseModel):
-    id: uuid.UUID
-    event_id: uuid.UUID
-    event_type: str
-    channel: ChannelName
-    to: str = Field(description="masked: 138****0000 / o***@example.com")
-    template: str
-    language: LanguageCode
-    status: StatusName
-    reason: str | None = Field(description="why suppressed or deferred")
-    attempts: int
-    provider: str | None
-    sent_at: datetime | None
-    next_attempt_at: datetime | None
-    last_error: str | None
-    waybill_no: str | None
-    customer_id: str | None
-    created_at: datetime
-
-
-class AttemptRead(BaseModel):
-    attempt: int
-    provider: str
-    outcome: Literal["ok", "transient", "permanent"]
-    error: str | None
-    duration_ms: int
-    at: datetime
-
-
-class NotificationDetail(NotificationRead):
-    subject: str | None
-    delivery_attempts: list[AttemptRead]
-
-
-class TemplateRead(BaseModel):
-    name: str
-    channel: ChannelName
-    languages: list[LanguageCode]
-
-
-class PreviewRequest(_Strict):
-    channel: ChannelName
-    language: LanguageCode = "zh-CN"
-    data: dict[str, Any] | None = Field(default=None, description="template variables; sample data when absent")
-
-
-class PreviewRead(BaseModel):
-    name: str
-    channel: ChannelName
-    language: LanguageCode
-    subject: str | None
-    text: str
-    html: str | None
-    sms_segments: int | None
-
-
-class DigestRun(BaseModel):
-    day: date
-    key_customers: int
-    queued: int
-    already_done: int
-    skipped_no_email: int
-
-
-class DispatchRun(BaseModel):
-    now: datetime
-    processed: int
