@@ -5,7 +5,6 @@ one still on its way, is 409 `invalid_transition`."""
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from tests.conftest import unique
@@ -36,7 +35,7 @@ def test_a_failed_sms_sent_again_by_the_desk_is_delivered_once_and_audited(kit: 
     waybill, shipper = _shipment(kit)
     kit.publish(kit.envelope(kit.delayed(waybill)))
     [item] = kit.wait_notifications(lambda ns: len(ns) == 1 and ns[0]["status"] == "failed", waybill_no=waybill)
-    assert item["attempts"] == 1 and "400" in item["last_error"]
+    assert (item["attempts"], item["provider"]) == (1, "sms-primary") and "400" in item["last_error"]
     kit.control(sms="ok")
 
     assert _retry(kit, item["id"], "branch", branch="SH01").status_code == 403
@@ -78,13 +77,7 @@ def test_one_on_its_way_is_refused_and_a_retry_after_the_limit_gets_a_fresh_one(
     assert r.status_code == 409 and r.json()["error"]["code"] == "invalid_transition"
     assert r.json()["error"]["details"]["current"] in ("queued", "deferred")
 
-    clock = {"at": datetime.now(UTC)}
-
-    def pass_later() -> dict[str, Any]:
-        clock["at"] += timedelta(hours=1)
-        kit.dispatch(clock["at"], waybill)
-        return _only(kit, waybill)
-
+    pass_later = kit.later_passes(waybill, lambda: _only(kit, waybill))
     failed = wait_until(pass_later, lambda n: n["status"] == "failed")
     assert failed["attempts"] == MAX_ATTEMPTS
 
