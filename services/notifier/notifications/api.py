@@ -13,8 +13,8 @@ from services.notifier.notifications import service
 from services.notifier.notifications.models import NotificationDetail, NotificationRead, StatusName
 from services.notifier.recipients.api import ERRORS, NOT_FOUND
 from services.notifier.recipients.models import ChannelName
-from shared.errors import ErrorResponse, Invalid
-from shared.pagination import MAX_LIMIT, Page, decode_cursor, encode_cursor
+from shared.errors import ErrorResponse
+from shared.pagination import MAX_LIMIT, Page, encode_cursor, read_cursor
 from shared.types import Identifier, WaybillNo
 
 router = APIRouter(prefix="/v1", tags=["notifier"])
@@ -32,13 +32,8 @@ async def list_notifications(
     cursor: Annotated[str | None, Query(max_length=200)] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50,
 ) -> Page[NotificationRead]:
-    key = decode_cursor(cursor, 2)
-    after = None
-    if key is not None:
-        try:
-            after = (datetime.fromisoformat(str(key[0])), uuid.UUID(str(key[1])))
-        except ValueError as exc:
-            raise Invalid("invalid_cursor", "cursor is not valid") from exc
+    key = read_cursor(cursor, datetime, uuid.UUID)
+    after = (key[0], key[1]) if key is not None else None
     rows = await service.list_notifications(rt, principal=principal, waybill_no=waybill_no, customer_id=customer_id,
                                             status=status, channel=channel, after=after, limit=limit + 1)
     items = [NotificationRead.model_validate(service.view(r)) for r in rows[:limit]]

@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
-from pydantic import AwareDatetime
 
 from services.receipts.context import DeskPrincipal, RuntimeDep, StationOrDesk
 from services.receipts.domain.lifecycle import ReceiptStatus
@@ -21,9 +20,9 @@ from services.receipts.receipts.models import (
     ReSignCreate,
     WriteOffCreate,
 )
-from shared.errors import ErrorResponse, Invalid
-from shared.pagination import MAX_LIMIT, Page, decode_cursor, encode_cursor
-from shared.types import StationCode, WaybillNo
+from shared.errors import ErrorResponse
+from shared.pagination import MAX_LIMIT, Page, encode_cursor, read_cursor
+from shared.types import Instant, StationCode, WaybillNo
 
 router = APIRouter(prefix="/v1")
 
@@ -34,7 +33,7 @@ R409: Responses = {409: {
     "model": ErrorResponse, "description": "the state machine refuses this (`invalid_transition`)"}}
 
 WaybillPath = Annotated[WaybillNo, Path(description="waybill number")]
-AsOf = Annotated[AwareDatetime | None, Query(description="RFC 3339 with offset; default now")]
+AsOf = Annotated[Instant | None, Query(description="RFC 3339 with offset; default now")]
 
 
 @router.get("/receipts/{waybill_no}", response_model=ReceiptRead, responses=R404, tags=["receipts"])
@@ -57,12 +56,8 @@ async def list_receipts(
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50,
 ) -> dict[str, Any]:
     """Receipts by waybill number, filtered; a branch sees those from or to its station only."""
-    key = decode_cursor(cursor, 1)
-    after = None
-    if key is not None:
-        if not isinstance(key[0], str):
-            raise Invalid("invalid_cursor", "cursor is not valid")
-        after = key[0]
+    key = read_cursor(cursor, str)
+    after = key[0] if key is not None else None
     items, last = await service.list_receipts(rt, principal=principal, status=status, overdue=overdue,
                                               station=station, region=region, as_of=as_of, after=after, limit=limit)
     return {"items": items, "next_cursor": encode_cursor(last) if last else None}
