@@ -44,6 +44,7 @@ from shared.scheduler import Job
 from shared.settings import Settings
 
 log = logging.getLogger("lcs.web")
+logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per backend call is noise
 HERE = Path(__file__).parent
 HTML_PREFIXES = ("/desk", "/login", "/logout", "/account", "/lang")
 

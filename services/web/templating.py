@@ -13,7 +13,7 @@ from typing import Any
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from jinja2 import ChainableUndefined, Environment, FileSystemLoader, select_autoescape
 
 from services.web.domain.desk import parse_time
 from services.web.domain.messages import message
@@ -43,7 +43,7 @@ def language_of(request: Request) -> Lang:
 class Templates:
     def __init__(self, directory: Path = TEMPLATES) -> None:
         self.env = Environment(loader=FileSystemLoader(str(directory)), autoescape=select_autoescape(default=True),
-                               undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+                               undefined=ChainableUndefined, trim_blocks=True, lstrip_blocks=True)
         self.env.filters["local"] = local_time
         self.env.filters["rfc3339"] = rfc3339
 

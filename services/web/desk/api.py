@@ -57,7 +57,8 @@ async def one_list(name: str, request: Request, rt: RuntimeDep, person: PersonDe
 async def search(request: Request, rt: RuntimeDep, person: PersonDep, q: str = "") -> Response:
     query, found = await service.search(rt, caller=person.caller, text=q[:100])
     hits = found.get("shipments")
-    if hits is not None and hits.ok and len(hits.data) == 1 and "customer" not in found:
+    customer = found.get("customer")
+    if hits is not None and hits.ok and len(hits.data) == 1 and (customer is None or not customer.ok):
         return RedirectResponse(f"/desk/shipments/{quote(hits.data[0]['waybill_no'])}", status_code=303)
     return rt.context.templates.render(request, "desk/search.html", person=person, q=q, query=query, found=found)
 

@@ -7,6 +7,7 @@ desk.parts), so a page renders whatever could be had.
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -147,7 +148,7 @@ async def search(rt: WebRuntime, *, caller: Caller, text: str) -> tuple[Query, d
     else:
         found["shipments"] = Part("tracking", problem="unsupported",
                                   message=f"GET /v1/shipments?{param}= is not available in tracking")
-    if query.kind == "customer":
+    if query.kind in ("customer", "waybill") and re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", query.value):
         found["customer"] = await part("complaints", b.complaints.get(caller, f"/v1/customers/{query.value}"))
     return query, found
 

@@ -9,7 +9,8 @@ from typing import Literal
 
 Kind = Literal["waybill", "phone", "phone_last4", "customer", "empty"]
 
-_WAYBILL = re.compile(r"^[A-Z]{1,4}\d{3,}$")  # SH2026112800001, or a prefix of one: SH2026
+# SH2026112800001, or a prefix of one (SH2026); letters and digits, at least one digit
+_WAYBILL = re.compile(r"^(?=.*\d)[A-Z][A-Z0-9-]{3,39}$")
 _PHONE = re.compile(r"^\+?\d{7,15}$")
 _LAST4 = re.compile(r"^\d{4}$")
 _DIGITS_ONLY_WAYBILL = re.compile(r"^\d{8,}$")
