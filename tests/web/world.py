@@ -107,5 +107,6 @@ class World:
 
 def add_user(env: dict[str, str], username: str, role: str, *extra: str) -> str:
     out = subprocess.run([sys.executable, "-m", "services.web", "users", "add", "--username", username,
-                          "--role", role, *extra], env=env, capture_output=True, text=True, timeout=120, check=True)
+                          "--role", role, *extra], env=env, capture_output=True, text=True, timeout=120, check=False)
+    assert out.returncode == 0, out.stderr
     return next(line.removeprefix("password: ") for line in out.stdout.splitlines() if line.startswith("password: "))
