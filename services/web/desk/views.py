@@ -32,7 +32,8 @@ def map_data(shipment: Part, stations: Part, tile_url: str | None, attribution: 
     if shipment.ok:
         pos = shipment.data.get("last_position")
         if pos:
-            data["position"] = {"lat": pos["lat"], "lon": pos["lon"], "at": pos["at"]}
+            data["position"] = {"lat": pos["lat"], "lon": pos["lon"], "at": pos["at"],
+                                "label": shipment.data.get("vehicle_id") or ""}
         data["track"] = [[p["lat"], p["lon"]] for p in shipment.data.get("recent_track", []) or []]
     return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
 

@@ -25,7 +25,7 @@
     }
     if (data.position) {
       L.circleMarker([data.position.lat, data.position.lon], { radius: 9, color: "#d9480f", fillOpacity: 0.9 })
-        .addTo(map).bindTooltip("🚚", { permanent: true, direction: "top" });
+        .addTo(map).bindTooltip(data.position.label || "", { permanent: !!data.position.label, direction: "top", className: "map-label" });
       points.push([data.position.lat, data.position.lon]);
     }
     (data.vehicles || []).forEach(function (v) {
