@@ -262,7 +262,7 @@ def run_demo() -> None:
 
 def ensure_desk_admin(env: dict[str, str]) -> str | None:
     """Creates the desk's dev account `admin` once; its generated password, or None if it existed."""
-    out = subprocess.run([sys.executable, "-m", "services.web", "users", "add", "--username", "admin",  # noqa: S603
+    out = subprocess.run([sys.executable, "-m", "services.web", "users", "add", "--username", "admin",
                           "--role", "admin", "--display-name", "管理员", "--if-missing"],
                          env=env, cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
     for line in out.stdout.splitlines():

@@ -90,7 +90,8 @@ def test_a_note_with_markup_is_shown_as_text(desk: Desk) -> None:
     with desk.session(user(desk, "staff")) as c:
         page = c.get(f"/desk/shipments/{desk.on_time}")
         r = c.post(f"/desk/shipments/{desk.on_time}/notes", data={
-            "contact": "<b>王</b>", "channel": "phone", "note": "<script>alert('x')</script> 已通知", "csrf": _csrf(page.text)})
+            "contact": "<b>王</b>", "channel": "phone", "note": "<script>alert('x')</script> 已通知",
+            "csrf": _csrf(page.text)})
         assert r.status_code == 303
         page = c.get(f"/desk/shipments/{desk.on_time}")
         assert "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; 已通知" in page.text

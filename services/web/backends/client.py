@@ -81,11 +81,10 @@ class Backend:
         cached = self._tokens.get(caller)
         if cached is not None and cached[1] > now:
             return cached[0]
-        if caller.role not in ("admin", "supervisor", "staff", "branch"):
-            raise BackendError(self.name, 403, "role_not_supported",
-                               f"the backends do not accept role {caller.role} yet")
+        if caller.role not in ("admin", "supervisor", "staff", "branch", "customer"):
+            raise BackendError(self.name, 403, "role_not_supported", f"role {caller.role} has no backend access")
         token = issue_token(self.secret, sub=caller.sub, role=caller.role,  # type: ignore[arg-type]
-                            branch=caller.branch, ttl_seconds=self.token_ttl)
+                            branch=caller.branch, customer=caller.customer, ttl_seconds=self.token_ttl)
         if len(self._tokens) > 10_000:
             self._tokens.clear()
         self._tokens[caller] = (token, now + self.token_ttl / 2)
