@@ -106,6 +106,9 @@ class Stack:
         env.setdefault("LCS_SMS_FALLBACK_URL", f"{self.url('sinks')}/fallback/sms")
         env["LCS_PORT"] = str(self.ports[name])
         env["PYTHONUNBUFFERED"] = "1"
+        if name == "web":  # the desk calls the four backends of this stack
+            for backend in ("tracking", "receipts", "complaints", "notifier"):
+                env.setdefault(f"LCS_{backend.upper()}_URL", self.url(backend))
         env.update(overrides)
         return env
 
@@ -293,6 +296,10 @@ def run_demo() -> None:
         for line in world.lines:
             print(f"  {line}")
         print(f"  logs        {log_dir}/<service>.log")
+        desk_password = ensure_desk_admin(stack.service_env("web"))
+        print(f"\nthe CS desk: {stack.url('web')}/desk/   sign in as admin"
+              + (f", password: {desk_password}" if desk_password else " (password as printed on first run; "
+                 "reset: python -m services.web users password admin)"))
         print(f"\nadmin token (7 days):\n  export TOKEN={admin}\n\nCtrl-C stops everything.", flush=True)
         while not stop["now"]:
             for proc in stack.procs.values():
@@ -303,6 +310,19 @@ def run_demo() -> None:
     finally:
         print("\nstopping ...", flush=True)
         stack.stop()
+
+
+def ensure_desk_admin(env: dict[str, str]) -> str | None:
+    """Creates the desk's dev account `admin` once; its generated password, or None if it existed."""
+    out = subprocess.run([sys.executable, "-m", "services.web", "users", "add", "--username", "admin",
+                          "--role", "admin", "--display-name", "管理员", "--if-missing"],
+                         env=env, cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
+    for line in out.stdout.splitlines():
+        if line.startswith("password: "):
+            return line.removeprefix("password: ")
+    if out.returncode != 0:
+        print(f"could not create the desk user admin: {out.stderr.strip()}", file=sys.stderr)
+    return None
 
 
 def main() -> None:
