@@ -1,10 +1,11 @@
 """Use cases of notifications: from a routed event to stored, decided, rendered rows (in the
 consumer's inbox transaction), the audit reads, and the desk's retry.
 
-* `on_event` — resolve recipients, decide (queued / deferred / suppressed), render, insert one
-  row per event x channel x address (`ON CONFLICT DO NOTHING` on the idempotency key) and
-  wake the dispatcher. A routed event that reaches nobody still leaves one row
-  (`record_undelivered`: `failed` / `no_recipient`, or `suppressed` / `opted_out`).
+* `on_event` — resolve recipients, decide (queued / deferred / held by the throttle for the
+  recipient's summary, `summaries.service`), render, insert one row per event x channel x
+  address (`ON CONFLICT DO NOTHING` on the idempotency key) and wake the dispatcher. A routed
+  event that reaches nobody still leaves one row (`record_undelivered`: `failed` /
+  `no_recipient`, or `suppressed` / `opted_out`).
 * `retry` — the desk sends a notification that ended unsent (failed, suppressed) again.
 
 Rendering happens when the row is inserted: the stored subject/text/html is exactly what is
