@@ -3,6 +3,7 @@ station codes, plausible phone numbers, e-mail addresses, strict aware times."""
 
 from __future__ import annotations
 
+import re
 from typing import Annotated
 
 from pydantic import AwareDatetime, Field, StringConstraints
@@ -14,15 +15,26 @@ Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max
 OptionalText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000)]
 
 # Identifiers: letters, digits and a few separators; never free text.
-StationCode = Annotated[str, StringConstraints(pattern=r"^[A-Z0-9]{2,16}$")]
-Identifier = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")]
-WaybillNo = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9-]{4,32}$")]
+STATION_CODE_PATTERN = r"^[A-Z0-9]{2,16}$"
+IDENTIFIER_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
+WAYBILL_NO_PATTERN = r"^[A-Za-z0-9-]{4,32}$"
+StationCode = Annotated[str, StringConstraints(pattern=STATION_CODE_PATTERN)]
+Identifier = Annotated[str, StringConstraints(pattern=IDENTIFIER_PATTERN)]
+WaybillNo = Annotated[str, StringConstraints(pattern=WAYBILL_NO_PATTERN)]
 
 # Mainland mobile (11 digits starting 1[3-9]) or a landline / international number.
-Phone = Annotated[str, StringConstraints(strip_whitespace=True,
-                                         pattern=r"^(\+?\d{1,3}[- ]?)?(1[3-9]\d{9}|0\d{2,3}-?\d{7,8}|\d{7,15})$")]
-Email = Annotated[str, StringConstraints(strip_whitespace=True, max_length=254,
-                                         pattern=r"^[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}$")]
+PHONE_PATTERN = r"^(\+?\d{1,3}[- ]?)?(1[3-9]\d{9}|0\d{2,3}-?\d{7,8}|\d{7,15})$"
+EMAIL_PATTERN = r"^[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}$"
+Phone = Annotated[str, StringConstraints(strip_whitespace=True, pattern=PHONE_PATTERN)]
+Email = Annotated[str, StringConstraints(strip_whitespace=True, max_length=254, pattern=EMAIL_PATTERN)]
+
+# The same patterns for plain-Python checks (a CSV cell, a fast path), used with `fullmatch`:
+# like pydantic's, it refuses a final "\n" that `$` alone would let through.
+STATION_CODE = re.compile(STATION_CODE_PATTERN)
+IDENTIFIER = re.compile(IDENTIFIER_PATTERN)
+WAYBILL_NO = re.compile(WAYBILL_NO_PATTERN)
+PHONE = re.compile(PHONE_PATTERN)
+EMAIL = re.compile(EMAIL_PATTERN)
 
 # RFC 3339 with an offset: a time without one is refused, never guessed.
 Instant = AwareDatetime

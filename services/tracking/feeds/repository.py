@@ -1,10 +1,9 @@
-"""SQL of the tracking core, one section per table family. Every function takes the
-connection of the caller's transaction; none opens its own."""
+"""SQL of the position feeds: the vehicles an ingest locks, the fixes it stores (`positions`,
+and each vehicle moved to its newest fix with its stored track), the sampled tracks read back,
+the retention sweep. Every function takes the connection of the caller's transaction."""
 
 from __future__ import annotations
 
-import math
-import struct
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
@@ -12,77 +11,10 @@ from typing import Any
 import asyncpg
 from asyncpg import Record
 
-from services.tracking.domain import DelayState, ScanState
+from services.tracking.feeds.track_cache import pack_track
+from services.tracking.shipments.repository import on_board_query
 
-# --- stations ---------------------------------------------------------------------------
-
-
-async def upsert_station(conn: asyncpg.Connection, code: str, data: dict[str, Any]) -> bool:
-    """Create or replace a station; True when it was created."""
-    created: bool = await conn.fetchval(
-        """
-        INSERT INTO stations (code, name, city, region, lat, lon, contact_phone, contact_email)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-        ON CONFLICT (code) DO UPDATE SET
-            name = EXCLUDED.name, city = EXCLUDED.city, region = EXCLUDED.region,
-            lat = EXCLUDED.lat, lon = EXCLUDED.lon, contact_phone = EXCLUDED.contact_phone,
-            contact_email = EXCLUDED.contact_email, updated_at = now()
-        RETURNING (xmax = 0)
-        """,
-        code, data["name"], data["city"], data["region"], data["lat"], data["lon"],
-        data.get("contact_phone"), data.get("contact_email"),
-    )
-    return created
-
-
-async def get_station(conn: asyncpg.Connection, code: str) -> Record | None:
-    return await conn.fetchrow("SELECT * FROM stations WHERE code = $1", code)
-
-
-async def stations_by_code(conn: asyncpg.Connection, codes: Sequence[str]) -> dict[str, Record]:
-    rows = await conn.fetch("SELECT * FROM stations WHERE code = ANY($1::text[])", list(set(codes)))
-    return {r["code"]: r for r in rows}
-
-
-async def list_stations(conn: asyncpg.Connection, *, after: str | None, limit: int) -> list[Record]:
-    return await conn.fetch(
-        "SELECT * FROM stations WHERE ($1::text IS NULL OR code > $1) ORDER BY code LIMIT $2",
-        after, limit)
-
-
-# --- vehicles ---------------------------------------------------------------------------
-
-
-async def upsert_vehicle(conn: asyncpg.Connection, vehicle_id: str, data: dict[str, Any]) -> bool:
-    """Create or replace a vehicle's registry data (never its positions); True when created."""
-    created: bool = await conn.fetchval(
-        """
-        INSERT INTO vehicles (vehicle_id, plate, carrier, driver_name, driver_phone, device_id)
-        VALUES ($1, $2, $3, $4, $5, $6)
-        ON CONFLICT (vehicle_id) DO UPDATE SET
-            plate = EXCLUDED.plate, carrier = EXCLUDED.carrier, driver_name = EXCLUDED.driver_name,
-            driver_phone = EXCLUDED.driver_phone, device_id = EXCLUDED.device_id, updated_at = now()
-        RETURNING (xmax = 0)
-        """,
-        vehicle_id, data["plate"], data["carrier"], data.get("driver_name"), data.get("driver_phone"),
-        data.get("device_id"),
-    )
-    return created
-
-
-async def get_vehicle(conn: asyncpg.Connection, vehicle_id: str, *, for_update: bool = False) -> Record | None:
-    lock = " FOR UPDATE" if for_update else ""
-    return await conn.fetchrow(f"SELECT * FROM vehicles WHERE vehicle_id = $1{lock}", vehicle_id)
-
-
-async def vehicle_with_device(conn: asyncpg.Connection, device_id: str) -> Record | None:
-    return await conn.fetchrow("SELECT vehicle_id, carrier FROM vehicles WHERE device_id = $1", device_id)
-
-
-async def vehicles_by_id(conn: asyncpg.Connection, ids: Sequence[str]) -> dict[str, Record]:
-    rows = await conn.fetch("SELECT * FROM vehicles WHERE vehicle_id = ANY($1::text[])", list(set(ids)))
-    return {r["vehicle_id"]: r for r in rows}
-
+# --- vehicles, as an ingest locks them ----------------------------------------------------
 
 _INGEST_VEHICLE_COLUMNS = ("vehicle_id, device_id, plate, carrier, last_fix_at, last_lat, last_lon, last_speed_kmh, "
                            "last_heading, last_sample_at, last_evaluated_at, recent_track, recent_track_since, "
@@ -106,33 +38,6 @@ async def lock_vehicles_by_device(conn: asyncpg.Connection, devices: Iterable[st
     """`lock_vehicles` found by their devices (keyed by device id): the /osmand group commit's
     first statement."""
     return {r["device_id"]: r for r in await _lock_vehicles_where(conn, "device_id", devices)}
-
-
-async def waybills_on_board(conn: asyncpg.Connection, vehicle_id: str) -> list[str]:
-    rows = await conn.fetch(
-        "SELECT waybill_no FROM shipments WHERE vehicle_id = $1 AND status = 'in_transit' ORDER BY waybill_no",
-        vehicle_id)
-    return [r["waybill_no"] for r in rows]
-
-
-async def silent_vehicles(conn: asyncpg.Connection, *, silent_since: datetime) -> list[Record]:
-    """Vehicles silent since at least `silent_since` that either owe a stale notice (a new
-    silence) or carry in-transit shipments (re-evaluated with reason no_signal). A vehicle
-    busy in a position batch right now is skipped: it is evidently not silent."""
-    return await conn.fetch(
-        """
-        SELECT * FROM vehicles v
-        WHERE v.last_fix_at <= $1
-          AND (v.stale_flagged_for IS DISTINCT FROM v.last_fix_at
-               OR EXISTS (SELECT 1 FROM shipments s WHERE s.vehicle_id = v.vehicle_id AND s.status = 'in_transit'))
-        ORDER BY v.vehicle_id
-        FOR UPDATE SKIP LOCKED
-        """,
-        silent_since)
-
-
-async def mark_stale_reported(conn: asyncpg.Connection, vehicle_id: str, last_fix_at: datetime) -> None:
-    await conn.execute("UPDATE vehicles SET stale_flagged_for = $2 WHERE vehicle_id = $1", vehicle_id, last_fix_at)
 
 
 # --- positions --------------------------------------------------------------------------
@@ -166,7 +71,7 @@ async def _copy_positions(conn: asyncpg.Connection, records: Sequence[tuple[Any,
         await conn.copy_records_to_table("positions", records=records, columns=POSITION_COLUMNS)
         return len(records)
     # The savepoint in SQL, not `conn.transaction()`: the /osmand committer runs its groups in
-    # transactions it begins itself (feeds.OsmandGroupCommit), where asyncpg refuses to nest one.
+    # transactions it begins itself (feeds.group_commit.OsmandGroupCommit), where asyncpg refuses to nest one.
     await conn.execute("SAVEPOINT positions_copy")
     try:
         await conn.copy_records_to_table("positions", records=records, columns=POSITION_COLUMNS)
@@ -220,8 +125,13 @@ _STORE_SMALL = (f"WITH stored AS ({_INSERT_FROM_ARRAYS} RETURNING 1), "
                 "SELECT count(*) FROM stored")
 _CLEAR_TRACKS = ("UPDATE vehicles SET recent_track = NULL, recent_track_since = NULL "
                  "WHERE vehicle_id = ANY($1::text[])")
+# `store_fixes`' UPDATE of the vehicles and, in the same round trip, the shipments on board those
+# evaluated now (`shipments.repository.on_board_many`; the data-modifying CTE runs to completion,
+# the SELECT reads shipments only)
+_VEHICLE_FIXES_THEN_ON_BOARD = (f"WITH moved AS ({_VEHICLE_FIXES} RETURNING 1) "
+                                f"{on_board_query(_VEHICLE_FIX_ARRAYS + 1)}")
 
-# What a vehicle's stored track becomes (domain.merge_track): None keeps it; (since, rows)
+# What a vehicle's stored track becomes (track_cache.merge_track): None keeps it; (since, rows)
 # replaces it, rows [epoch µs, lat, lon, speed_kmh] oldest first (since None clears it).
 TrackWrite = tuple[datetime | None, Sequence[Sequence[Any]]] | None
 # (vehicle id, its new newest fix (at, lat, lon, speed_kmh, heading) or None, its newest sample
@@ -242,29 +152,8 @@ def _vehicle_fix_arrays(changes: Sequence[VehicleFix]) -> list[Sequence[Any]]:
 def _columns(columns: Sequence[Sequence[Any]]) -> list[Sequence[Any]]:
     """Array parameters for a multi-argument `unnest`, each column that holds only NULLs sent as an
     empty array: unnest pads a shorter array with NULLs, and the driver encodes an array element
-    by element (a type check each), which was a good part of an /osmand group's CPU."""
+    by element (a type check each), on the ingest hot path."""
     return [() if column.count(None) == len(column) else column for column in columns]
-
-
-_ROW = struct.Struct("<4d")
-_NAN = struct.pack("<d", math.nan)
-
-
-def pack_track(rows: Sequence[Sequence[Any]]) -> bytes:
-    """A track's rows (epoch µs, lat, lon, speed_kmh or None) as `vehicles.recent_track` holds
-    them: little-endian float64s, four a row, NaN for no speed (exact: epoch microseconds are
-    below 2**53)."""
-    return b"".join([_ROW.pack(r[0], r[1], r[2], math.nan if r[3] is None else r[3]) for r in rows])
-
-
-def unpack_track(data: bytes | None) -> list[tuple[float, float, float, float | None]]:
-    """`pack_track` undone (None: no stored track, no rows), C-level unless a row lacks a speed."""
-    if not data:
-        return []
-    rows: list[tuple[float, float, float, float | None]] = list(_ROW.iter_unpack(data))
-    if _NAN in data:  # a row without speed (or, harmlessly, those 8 bytes across two values)
-        rows = [(r[0], r[1], r[2], None if r[3] != r[3] else r[3]) for r in rows]
-    return rows
 
 
 async def store_fixes(conn: asyncpg.Connection, records: Sequence[tuple[Any, ...]],
@@ -288,7 +177,7 @@ async def store_fixes(conn: asyncpg.Connection, records: Sequence[tuple[Any, ...
     transaction, and the caller retries without vouching.
 
     Returns how many fixes were new and, when `on_board` names vehicles and the fixes were
-    COPYed, `on_board_many(on_board)` read in the UPDATE's round trip (else None: the caller
+    COPYed, `shipments.repository.on_board_many(on_board)` read in the UPDATE's round trip (else None: the caller
     reads it)."""
     if not conn.is_in_transaction():
         raise RuntimeError("store_fixes must run inside a transaction")
@@ -313,8 +202,8 @@ async def store_fixes(conn: asyncpg.Connection, records: Sequence[tuple[Any, ...
 async def recent_tracks(
         conn: asyncpg.Connection, windows: Sequence[tuple[str, datetime, datetime]],
 ) -> dict[str, list[list[float | None]]]:
-    """Each vehicle's sampled fixes (domain.sample_track) inside its own (since, until) window as a
-    `domain.TrackRow` list, oldest first: [epoch microseconds, lat, lon, speed_kmh or None] — one
+    """Each vehicle's sampled fixes (domain.track.sample_track) inside its own (since, until) window as a
+    `domain.track.TrackRow` list, oldest first: [epoch microseconds, lat, lon, speed_kmh or None] — one
     query for all the vehicles of a transaction, each window served by the partial index
     positions_sampled_idx."""
     # One row per vehicle, its track one 2-D float8 array: one sort per vehicle and plain floats
@@ -339,142 +228,3 @@ async def delete_positions_before(conn: asyncpg.Connection, before: datetime, ba
         "DELETE FROM positions WHERE ctid = ANY(ARRAY(SELECT ctid FROM positions WHERE at < $1 LIMIT $2))",
         before, batch)
     return int(status.split()[-1])
-
-
-# --- shipments --------------------------------------------------------------------------
-
-
-async def insert_shipment(conn: asyncpg.Connection, data: dict[str, Any], *, registered_by: str,
-                          registered_at: datetime) -> bool:
-    """Insert a new shipment; False (and nothing written) when the waybill exists.
-    ON CONFLICT keeps the caller's transaction usable (a bulk import reports the row)."""
-    inserted = await conn.fetchval(
-        """
-        INSERT INTO shipments (waybill_no, origin, destination, via, shipper, consignee, cargo, pieces,
-                               promised_at, payment, receipt, registered_by, registered_at)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
-        ON CONFLICT (waybill_no) DO NOTHING
-        RETURNING true
-        """,
-        data["waybill_no"], data["origin"], data["destination"], data["via"], data["shipper"],
-        data["consignee"], data["cargo"], data["cargo"]["pieces"], data["promised_at"], data["payment"],
-        data["receipt"], registered_by, registered_at,
-    )
-    return bool(inserted)
-
-
-async def get_shipment(conn: asyncpg.Connection, waybill_no: str, *, for_update: bool = False) -> Record | None:
-    lock = " FOR UPDATE" if for_update else ""
-    return await conn.fetchrow(f"SELECT * FROM shipments WHERE waybill_no = $1{lock}", waybill_no)
-
-
-async def save_scan_state(conn: asyncpg.Connection, waybill_no: str, state: ScanState,
-                          vehicle_id: str | None) -> None:
-    await conn.execute(
-        """
-        UPDATE shipments SET status = $2, pieces_arrived = $3, departed_at = $4, last_scan_at = $5,
-               reached_via = $6, final_arrived_at = COALESCE(final_arrived_at, $7), vehicle_id = $8,
-               updated_at = now()
-        WHERE waybill_no = $1
-        """,
-        waybill_no, state.status.value, state.pieces_arrived, state.departed_at, state.last_scan_at,
-        list(state.reached_via), state.arrived_at, vehicle_id,
-    )
-
-
-def _on_board_query(first: int) -> str:
-    """`on_board_many`'s SELECT, its two parameters numbered from `first` on."""
-    ids, only = f"${first}", f"${first + 1}"
-    # `station_points`: (code, lat, lon) of the destination and the transfers, read in the same
-    # round trip (the evaluation needs them for the ETA).
-    # Only the columns the evaluation reads: the shipment's parties and cargo (jsonb) would be
-    # decoded for nothing on the ingest hot path.
-    # Per vehicle (LATERAL, `shipments_on_vehicle_idx`), whatever the planner thinks of the
-    # array's size: as `vehicle_id = ANY($1)` a prepared statement's generic plan read every
-    # in-transit shipment of the company through `shipments_status_idx` for each group commit.
-    # Locks: vehicle by vehicle (the caller holds the vehicles' locks, taken in id order, and a
-    # shipment is on one vehicle), in waybill order within each.
-    return (
-        f"SELECT s.* FROM (SELECT DISTINCT unnest({ids}::text[]) AS id ORDER BY 1) AS v "
-        "CROSS JOIN LATERAL (SELECT s.waybill_no, s.vehicle_id, s.origin, s.destination, s.via, s.reached_via, "
-        "s.promised_at, s.delayed, s.notified_eta, s.delay_minutes, s.delay_reason, s.eta, s.evaluated_at, "
-        "s.delay_notified_at, s.note_reason, ARRAY(SELECT ROW(st.code, st.lat, st.lon) FROM stations st "
-        "                  WHERE st.code = s.destination OR st.code = ANY(s.via)) AS station_points "
-        "FROM shipments s WHERE s.vehicle_id = v.id AND s.status = 'in_transit' "
-        f"AND ({only}::text[] IS NULL OR s.waybill_no = ANY({only}::text[])) "
-        "ORDER BY s.waybill_no FOR UPDATE OF s) AS s ORDER BY s.waybill_no")
-
-
-_ON_BOARD = _on_board_query(1)
-# `store_fixes`' UPDATE of the vehicles and, in the same round trip, `on_board_many` for those
-# evaluated now (the data-modifying CTE runs to completion; the SELECT reads shipments only)
-_VEHICLE_FIXES_THEN_ON_BOARD = (f"WITH moved AS ({_VEHICLE_FIXES} RETURNING 1) "
-                                f"{_on_board_query(_VEHICLE_FIX_ARRAYS + 1)}")
-
-
-async def on_board_many(conn: asyncpg.Connection, vehicle_ids: Sequence[str],
-                        only: Sequence[str] | None = None) -> list[Record]:
-    """In-transit shipments carried by the vehicles (or just those of `only`), in waybill order,
-    locked for the delay evaluation (see `_on_board_query` for the order the locks are taken in)."""
-    return await conn.fetch(_ON_BOARD, list(vehicle_ids), None if only is None else list(only))
-
-
-async def list_shipments(conn: asyncpg.Connection, *, status: str | None, station: str | None,
-                         branch: str | None, delayed: bool | None, after: str | None,
-                         limit: int) -> list[Record]:
-    """Keyset page on waybill_no. `status` is the displayed status (`exception` = open exceptions)."""
-    return await conn.fetch(
-        """
-        SELECT * FROM shipments
-        WHERE ($1::text IS NULL
-               OR ($1 = 'exception' AND open_exceptions > 0)
-               OR ($1 <> 'exception' AND status = $1 AND open_exceptions = 0))
-          AND ($2::text IS NULL OR origin = $2 OR destination = $2 OR via @> ARRAY[$2])
-          AND ($3::text IS NULL OR origin = $3 OR destination = $3 OR via @> ARRAY[$3])
-          AND ($4::boolean IS NULL OR delayed = $4)
-          AND ($5::text IS NULL OR waybill_no > $5)
-        ORDER BY waybill_no
-        LIMIT $6
-        """,
-        status, station, branch, delayed, after, limit)
-
-
-# --- scans and timeline -----------------------------------------------------------------
-
-
-async def insert_scan(conn: asyncpg.Connection, waybill_no: str, *, type_: str, station: str, at: datetime,
-                      vehicle_id: str | None, pieces: int, actor: str) -> None:
-    await conn.execute(
-        "INSERT INTO scans (waybill_no, type, station, at, vehicle_id, pieces, actor) "
-        "VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        waybill_no, type_, station, at, vehicle_id, pieces, actor)
-
-
-async def save_delay_states(conn: asyncpg.Connection, states: Sequence[tuple[str, DelayState]]) -> None:
-    """The shipments' new delay states, in one statement (an evaluation saves one per shipment of
-    every vehicle of a batch)."""
-    rows = [(waybill_no, st.eta, st.delayed, st.delay_minutes, None if st.reason is None else st.reason.value,
-             st.notified_eta, st.evaluated_at, st.notified_at) for waybill_no, st in states]
-    await conn.execute(
-        """
-        UPDATE shipments s SET eta = n.eta, delayed = n.delayed, delay_minutes = n.delay_minutes,
-               delay_reason = n.delay_reason, notified_eta = n.notified_eta, evaluated_at = n.evaluated_at,
-               delay_notified_at = n.delay_notified_at, updated_at = now()
-        FROM unnest($1::text[], $2::timestamptz[], $3::boolean[], $4::int[], $5::text[], $6::timestamptz[],
-                    $7::timestamptz[], $8::timestamptz[])
-             AS n(waybill_no, eta, delayed, delay_minutes, delay_reason, notified_eta, evaluated_at,
-                  delay_notified_at)
-        WHERE s.waybill_no = n.waybill_no
-        """,
-        *([r[i] for r in rows] for i in range(8)))
-
-
-async def append_timeline(conn: asyncpg.Connection, waybill_no: str, at: datetime, kind: str,
-                          data: dict[str, Any]) -> None:
-    await conn.execute("INSERT INTO timeline (waybill_no, at, kind, data) VALUES ($1, $2, $3, $4)",
-                       waybill_no, at, kind, data)
-
-
-async def timeline(conn: asyncpg.Connection, waybill_no: str) -> list[Record]:
-    return await conn.fetch("SELECT at, kind, data FROM timeline WHERE waybill_no = $1 ORDER BY at, id",
-                            waybill_no)

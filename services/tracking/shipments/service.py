@@ -1,186 +1,65 @@
-"""Use cases of the tracking core: one transaction each, events through the outbox in it.
-
-Registry (stations, vehicles), shipment registration, scans, the ETA / delay
-evaluation of the shipments on board a vehicle (called by the position feeds and by
-the stale sweep), queries. Errors meant for the caller are `DomainError`s carrying the
-domain's codes; `register_shipment` and `evaluate_vehicle` run inside the caller's
-transaction so other use cases (the CSV import, the feeds) can compose them.
+"""Use cases of shipments: registration (one, or a CSV file of them), scans, reads, lists and
+searches. Each opens its own transaction and writes its events to the outbox in it;
+`register_shipment` runs inside its caller's, so the CSV import registers every row in one.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
-from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import asyncpg
 from prometheus_client import Counter
+from pydantic import ValidationError
 
-from services.tracking import repository as repo
-from services.tracking.domain import (
-    DelayEvent,
-    DelayReason,
-    DelayState,
-    DomainError,
-    EtaConfig,
-    GeoPoint,
-    Route,
+from services.tracking.context import SOURCE, TrackingRuntime
+from services.tracking.domain.scans import (
     Scan,
     ScanState,
     ScanType,
     ShipmentStatus,
     apply_scan,
-    delay_state_worth_saving,
+    check_route,
     displayed_status,
-    epoch_micros,
-    estimate_eta,
-    evaluate_delay,
-    is_stale,
-    pending_via,
-    stale_event_due,
-    stored_track_covers,
-    track_delay_reason,
-    track_lookback,
-    track_settles_stop,
-    track_speed_kmh,
-    track_window,
 )
-from services.tracking.models import (
+from services.tracking.domain.search import phone_keys, phone_query, text_query
+from services.tracking.registry.repository import get_vehicle, stations_by_code
+from services.tracking.shipments import evaluation, importing, repository, timeline
+from services.tracking.shipments.models import (
     PositionRead,
     ScanIn,
     ScanResult,
     ShipmentCreate,
     ShipmentRead,
     ShipmentSummary,
-    StaleScanResult,
-    StationPut,
-    StationRead,
     TimelineEntry,
-    VehiclePut,
-    VehicleRead,
 )
-from services.tracking.settings import tracking_settings
 from shared.auth import DESK, Principal
-from shared.context import Runtime
-from shared.errors import Conflict, Forbidden, Invalid, not_found
+from shared.clock import utcnow
+from shared.context import uow
+from shared.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
 from shared.events import (
-    Position,
     ShipmentArrived,
-    ShipmentDelayed,
     ShipmentDeparted,
     ShipmentOutForDelivery,
-    ShipmentRecovered,
     ShipmentRegistered,
     StationRef,
-    VehicleStale,
 )
 from shared.outbox import publish
-from shared.pii import mask_email, mask_phone
+from shared.pii import mask_email, mask_name, mask_phone
 
 log = logging.getLogger("lcs.tracking")
 
-SOURCE = "/lcs/tracking"
-
-DELAY_EVENTS = Counter("lcs_tracking_delay_events_total", "delayed / recovered events emitted", ["event"])
 SHIPMENTS_REGISTERED = Counter("lcs_tracking_shipments_registered_total", "shipments registered")
 SCANS = Counter("lcs_tracking_scans_total", "scans recorded", ["type"])
-STALE_EVENTS = Counter("lcs_tracking_vehicle_stale_total", "vehicle stale events emitted")
-EVALUATED = Counter("lcs_tracking_shipments_evaluated_total",
-                    "in-transit shipments whose ETA and delay were evaluated (per vehicle evaluation)")
+IMPORTS = Counter("lcs_tracking_desk_imports_total", "CSV imports by outcome", ["outcome"])
+IMPORTED_ROWS = Counter("lcs_tracking_desk_imported_rows_total", "Waybills registered by CSV import")
 
 REGISTERING_ROLES = frozenset({*DESK, "branch"})
-
-
-def eta_config(rt: Runtime) -> EtaConfig:
-    cfg = rt.extras.get("eta_config")
-    if not isinstance(cfg, EtaConfig):
-        cfg = tracking_settings(rt.settings).eta_config()
-        rt.extras["eta_config"] = cfg
-    return cfg
-
-
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-def _invalid(code: str, message: str, details: Any = None) -> Invalid:
-    return Invalid(code, message, details)
-
-
-def _conflict(err: DomainError) -> Conflict:
-    return Conflict(err.code, err.message, err.details)
-
-
-# --- registry ---------------------------------------------------------------------------
-
-
-async def put_station(rt: Runtime, code: str, body: StationPut) -> tuple[StationRead, bool]:
-    async with rt.pool.acquire() as conn, conn.transaction():
-        created = await repo.upsert_station(conn, code, body.model_dump())
-        row = await repo.get_station(conn, code)
-    assert row is not None
-    return StationRead(**dict(row)), created
-
-
-async def put_vehicle(rt: Runtime, vehicle_id: str, body: VehiclePut, principal: Principal) -> tuple[VehicleRead, bool]:
-    if principal.role == "carrier" and body.carrier != principal.carrier:
-        raise Forbidden("forbidden", "a carrier token registers only its own carrier's vehicles")
-    async with rt.pool.acquire() as conn:
-        try:
-            async with conn.transaction():
-                existing = await repo.get_vehicle(conn, vehicle_id, for_update=True)
-                if (principal.role == "carrier" and existing is not None
-                        and existing["carrier"] != principal.carrier):
-                    raise not_found("vehicle", vehicle_id)
-                if body.device_id is not None:
-                    holder = await repo.vehicle_with_device(conn, body.device_id)
-                    if holder is not None and holder["vehicle_id"] != vehicle_id:
-                        raise Conflict("device_in_use",
-                                       f"device {body.device_id} is registered on another vehicle",
-                                       {"device_id": body.device_id})
-                created = await repo.upsert_vehicle(conn, vehicle_id, body.model_dump())
-        except asyncpg.UniqueViolationError as exc:  # a concurrent registration took the device
-            raise Conflict("device_in_use", "the device is registered on another vehicle",
-                           {"device_id": body.device_id}) from exc
-        view = await vehicle_view(rt, conn, vehicle_id)
-    assert view is not None
-    return view, created
-
-
-async def vehicle_view(rt: Runtime, conn: asyncpg.Connection, vehicle_id: str) -> VehicleRead | None:
-    row = await repo.get_vehicle(conn, vehicle_id)
-    if row is None:
-        return None
-    waybills = await repo.waybills_on_board(conn, vehicle_id)
-    return VehicleRead(
-        vehicle_id=row["vehicle_id"], plate=row["plate"], carrier=row["carrier"],
-        driver_name=row["driver_name"], driver_phone=mask_phone(row["driver_phone"]),
-        device_id=row["device_id"], last_position=_last_position(row),
-        stale=is_stale(row["last_fix_at"], _utcnow(), eta_config(rt)), shipments=waybills,
-        updated_at=row["updated_at"],
-    )
-
-
-async def get_vehicle(rt: Runtime, vehicle_id: str, principal: Principal) -> VehicleRead:
-    async with rt.pool.acquire() as conn:
-        view = await vehicle_view(rt, conn, vehicle_id)
-    if view is None or (principal.role == "carrier" and view.carrier != principal.carrier):
-        raise not_found("vehicle", vehicle_id)
-    return view
-
-
-def _last_position(vehicle: asyncpg.Record | dict[str, Any]) -> PositionRead | None:
-    if vehicle["last_fix_at"] is None:
-        return None
-    return PositionRead(at=vehicle["last_fix_at"], lat=vehicle["last_lat"], lon=vehicle["last_lon"],
-                        speed_kmh=vehicle["last_speed_kmh"], heading=vehicle["last_heading"])
-
-
-def _event_position(vehicle: asyncpg.Record | dict[str, Any]) -> Position | None:
-    p = _last_position(vehicle)
-    return None if p is None else Position(**p.model_dump())
+MAX_IMPORT_PROBLEMS = 1000
 
 
 # --- registration -----------------------------------------------------------------------
@@ -191,42 +70,36 @@ def _station_ref(row: asyncpg.Record) -> StationRef:
                       contact_phone=row["contact_phone"], contact_email=row["contact_email"])
 
 
-def _check_route(data: ShipmentCreate) -> None:
-    if data.origin == data.destination:
-        raise _invalid("invalid_route", "origin and destination must differ", {"field": "destination"})
-    if len(set(data.via)) != len(data.via) or {data.origin, data.destination} & set(data.via):
-        raise _invalid("invalid_route", "via must list distinct transfer stations other than origin and destination",
-                       {"field": "via"})
-
-
-async def register_shipment(conn: asyncpg.Connection, rt: Runtime, data: ShipmentCreate,
-                            principal: Principal) -> None:
-    """Register one shipment INSIDE the caller's transaction (the CSV import calls this for
-    every row in one transaction). Raises `DomainError`: 403 `forbidden` (a branch registering
-    from another station), 422 `invalid_route` / `unknown_station` / `promised_at_in_past`,
-    409 `duplicate_waybill`. On error nothing is written and the transaction stays usable."""
+async def register_shipment(conn: asyncpg.Connection, *, principal: Principal, data: ShipmentCreate,
+                            phone_key: str) -> datetime:
+    """Register one shipment inside the caller's transaction; when it was registered. Refusals:
+    403 `forbidden` (a branch registering from another station), 422 `invalid_route` /
+    `unknown_station` / `promised_at_in_past`, 409 `duplicate_waybill`; on a refusal nothing is
+    written and the transaction stays usable. `phone_key` keys the parties' phones for the desk's
+    search (`domain.search.phone_keys`)."""
     if principal.role not in REGISTERING_ROLES:
         raise Forbidden("forbidden", f"role {principal.role} may not register shipments")
     if principal.role == "branch" and data.origin != principal.branch:
         raise Forbidden("forbidden", f"a branch token registers only shipments from its own station "
-                                         f"({principal.branch})", {"field": "origin"})
-    _check_route(data)
-    now = _utcnow()
+                                     f"({principal.branch})", {"field": "origin"})
+    check_route(data.origin, data.destination, data.via)
+    now = utcnow()
     if data.promised_at <= now:
-        raise _invalid("promised_at_in_past", "promised_at must be in the future", {"field": "promised_at"})
+        raise Invalid("promised_at_in_past", "promised_at must be in the future", {"field": "promised_at"})
     codes = [data.origin, data.destination, *data.via]
-    stations = await repo.stations_by_code(conn, codes)
+    stations = await stations_by_code(conn, codes)
     missing = [c for c in codes if c not in stations]
     if missing:
-        raise _invalid("unknown_station", f"unknown station(s): {', '.join(missing)}", {"stations": missing})
+        raise Invalid("unknown_station", f"unknown station(s): {', '.join(missing)}", {"stations": missing})
     payload = data.model_dump()
-    inserted = await repo.insert_shipment(conn, payload, registered_by=principal.actor, registered_at=now)
-    if not inserted:
+    phones = phone_keys((data.shipper.phone, data.consignee.phone), phone_key)
+    if not await repository.insert_shipment(conn, payload, phones=phones, registered_by=principal.actor,
+                                            registered_at=now):
         raise Conflict("duplicate_waybill", f"waybill {data.waybill_no} is already registered",
                        {"waybill_no": data.waybill_no})
-    await repo.append_timeline(conn, data.waybill_no, now, "registered",
-                               {"origin": data.origin, "destination": data.destination, "via": data.via,
-                                "promised_at": data.promised_at.isoformat(), "by": principal.actor})
+    await timeline.append(conn, data.waybill_no, now, "registered",
+                          {"origin": data.origin, "destination": data.destination, "via": data.via,
+                           "promised_at": data.promised_at.isoformat(), "by": principal.actor})
     await publish(conn, ShipmentRegistered(
         waybill_no=data.waybill_no, origin=data.origin, destination=data.destination, via=data.via,
         origin_station=_station_ref(stations[data.origin]),
@@ -235,21 +108,16 @@ async def register_shipment(conn: asyncpg.Connection, rt: Runtime, data: Shipmen
         promised_at=data.promised_at, payment=data.payment, receipt=payload["receipt"], registered_at=now,
     ), source=SOURCE)
     SHIPMENTS_REGISTERED.inc()
+    return now
 
 
-async def create_shipment(rt: Runtime, data: ShipmentCreate, principal: Principal) -> datetime:
-    async with rt.pool.acquire() as conn, conn.transaction():
-        await register_shipment(conn, rt, data, principal)
-        registered_at: datetime = await conn.fetchval(
-            "SELECT registered_at FROM shipments WHERE waybill_no = $1", data.waybill_no)
-    return registered_at
+async def create_shipment(rt: TrackingRuntime, *, principal: Principal, data: ShipmentCreate) -> datetime:
+    """Register a waybill (`register_shipment`, in a transaction of its own); when it was registered."""
+    async with uow(rt) as conn:
+        return await register_shipment(conn, principal=principal, data=data, phone_key=rt.settings.id_hash_key)
 
 
 # --- scans ------------------------------------------------------------------------------
-
-
-def _route(row: asyncpg.Record) -> Route:
-    return Route(origin=row["origin"], destination=row["destination"], via=tuple(row["via"]))
 
 
 def _scan_state(row: asyncpg.Record) -> ScanState:
@@ -264,32 +132,28 @@ def _visible(row: asyncpg.Record | None, principal: Principal) -> bool:
     return row is not None and principal.sees_station(row["origin"], row["destination"], *row["via"])
 
 
-async def record_scan(rt: Runtime, waybill_no: str, body: ScanIn, principal: Principal) -> ScanResult:
-    """Apply one scan (domain.apply_scan), append it to the scans and the timeline, and emit
-    departed / arrived / out_for_delivery. Impossible scans: 409 with the domain's code."""
-    cfg = eta_config(rt)
-    async with rt.pool.acquire() as conn, conn.transaction():
-        row = await repo.get_shipment(conn, waybill_no, for_update=True)
+async def record_scan(rt: TrackingRuntime, *, principal: Principal, waybill_no: str, body: ScanIn) -> ScanResult:
+    """Apply one scan (`domain.scans.apply_scan`: an impossible scan is a 409 with the rule's code),
+    append it to the scans and the timeline, and emit departed / arrived / out_for_delivery."""
+    cfg = rt.context.eta
+    async with uow(rt) as conn:
+        row = await repository.get_shipment(conn, waybill_no, for_update=True)
         if row is None or not _visible(row, principal):
-            raise not_found("shipment", waybill_no)
+            raise NotFound.of("shipment", waybill_no)
         if principal.role == "branch" and body.station != principal.branch:
             raise Forbidden("forbidden", f"a branch token scans only at its own station ({principal.branch})",
-                           {"field": "station"})
-        limits = tracking_settings(rt.settings).position_limits()
-        if body.at - _utcnow() > timedelta(minutes=limits.max_future_minutes):
-            raise _invalid("scan_in_future", "the scan time is in the future", {"field": "at"})
+                            {"field": "station"})
+        if body.at - utcnow() > timedelta(minutes=rt.context.limits.max_future_minutes):
+            raise Invalid("scan_in_future", "the scan time is in the future", {"field": "at"})
         vehicle = None
         if body.vehicle_id is not None:
-            vehicle = await repo.get_vehicle(conn, body.vehicle_id)
+            vehicle = await get_vehicle(conn, body.vehicle_id)
             if vehicle is None:
-                raise _invalid("unknown_vehicle", f"vehicle {body.vehicle_id} is not registered",
-                               {"field": "vehicle_id"})
+                raise Invalid("unknown_vehicle", f"vehicle {body.vehicle_id} is not registered",
+                              {"field": "vehicle_id"})
         before = _scan_state(row)
-        try:
-            after = apply_scan(before, Scan(type=body.type, station=body.station, at=body.at, pieces=body.pieces,
-                                            vehicle_id=body.vehicle_id), _route(row))
-        except DomainError as err:
-            raise _conflict(err) from err
+        after = apply_scan(before, Scan(type=body.type, station=body.station, at=body.at, pieces=body.pieces,
+                                        vehicle_id=body.vehicle_id), evaluation.route_of(row))
         loads = body.type in (ScanType.DEPARTED, ScanType.DEPARTED_TRANSFER)
         vehicle_id = body.vehicle_id if loads and body.vehicle_id is not None else row["vehicle_id"]
         if body.type is ScanType.ARRIVED:
@@ -298,18 +162,19 @@ async def record_scan(rt: Runtime, waybill_no: str, body: ScanIn, principal: Pri
             pieces = body.pieces if body.pieces is not None else before.pieces_arrived
         else:  # what is still on the road
             pieces = body.pieces if body.pieces is not None else row["pieces"] - before.pieces_arrived
-        await repo.save_scan_state(conn, waybill_no, after, vehicle_id)
-        await repo.insert_scan(conn, waybill_no, type_=body.type.value, station=body.station, at=body.at,
-                               vehicle_id=body.vehicle_id, pieces=pieces, actor=principal.actor)
-        await repo.append_timeline(conn, waybill_no, body.at, "scan", {
+        await repository.save_scan_state(conn, waybill_no, after, vehicle_id)
+        await repository.insert_scan(conn, waybill_no, type_=body.type.value, station=body.station, at=body.at,
+                                     vehicle_id=body.vehicle_id, pieces=pieces, actor=principal.actor)
+        await timeline.append(conn, waybill_no, body.at, "scan", {
             "type": body.type.value, "station": body.station, "vehicle_id": body.vehicle_id, "pieces": pieces,
             "pieces_arrived": after.pieces_arrived, "final": after.final, "by": principal.actor})
         eta = row["eta"]
         if loads and vehicle is not None and vehicle["last_fix_at"] is not None \
                 and body.at - vehicle["last_fix_at"] < timedelta(minutes=cfg.no_signal_minutes):
             # The truck reports: give the departure an ETA (and judge the delay) from its newest fix.
-            await evaluate_vehicle(conn, rt, vehicle, now=vehicle["last_fix_at"], only=[waybill_no])
-            eta = await conn.fetchval("SELECT eta FROM shipments WHERE waybill_no = $1", waybill_no)
+            await evaluation.evaluate_vehicle(conn, eta=cfg, vehicle=vehicle, now=vehicle["last_fix_at"],
+                                              only=[waybill_no])
+            eta = await repository.shipment_eta(conn, waybill_no)
         if body.type is ScanType.DEPARTED:
             await publish(conn, ShipmentDeparted(
                 waybill_no=waybill_no, station=body.station, at=body.at, vehicle_id=vehicle_id, eta=eta,
@@ -328,182 +193,7 @@ async def record_scan(rt: Runtime, waybill_no: str, body: ScanIn, principal: Pri
                       final=after.final, vehicle_id=vehicle_id, eta=eta)
 
 
-# --- ETA and delay ----------------------------------------------------------------------
-
-
-def _previous_state(row: asyncpg.Record) -> DelayState:
-    reason: DelayReason | None
-    try:
-        reason = DelayReason(row["delay_reason"]) if row["delay_reason"] else None
-    except ValueError:
-        reason = None
-    return DelayState(delayed=row["delayed"], notified_eta=row["notified_eta"], delay_minutes=row["delay_minutes"],
-                      reason=reason, eta=row["eta"], evaluated_at=row["evaluated_at"],
-                      notified_at=row["delay_notified_at"])
-
-
-async def _tracks(conn: asyncpg.Connection, reporting: dict[str, Any], at: dict[str, datetime],
-                  at_us: dict[str, int], vehicle_ids: Sequence[str], lookback: timedelta) -> dict[str, list[Any]]:
-    """Each vehicle's sampled track over `lookback` before its evaluation time, its newest fix last
-    (the sampled track may not hold it; it is always read, unless later than the evaluation time:
-    the rules never see a fix from after their "now"). From the vehicle row's stored track when it
-    covers the window (domain.stored_track_covers), else read from `positions`."""
-    tracks: dict[str, list[Any]] = {}
-    unread: list[str] = []
-    for vid in vehicle_ids:
-        v = reporting[vid]
-        start = at[vid] - lookback
-        if stored_track_covers(v.get("recent_track_since"), v.get("recent_track_sample_at"), v.get("last_sample_at"),
-                               start):
-            stored = v.get("recent_track")  # as the row holds it, or as ingest just made it
-            rows = stored if isinstance(stored, list) else repo.unpack_track(stored)
-            tracks[vid] = track_window(rows, epoch_micros(start), at_us[vid])
-        else:
-            unread.append(vid)
-    if unread:
-        found = await repo.recent_tracks(conn, [(vid, at[vid] - lookback, at[vid]) for vid in unread])
-        for vid in unread:
-            tracks[vid] = found.get(vid) or []
-    for vid, track in tracks.items():
-        newest = reporting[vid]
-        newest_us = epoch_micros(newest["last_fix_at"])
-        if (not track or track[-1][0] != newest_us) and newest_us <= at_us[vid]:
-            track.append((newest_us, newest["last_lat"], newest["last_lon"], newest["last_speed_kmh"]))
-    return tracks
-
-
-@dataclass
-class Evaluation:
-    shipments: int = 0
-    events: int = 0
-
-
-async def evaluate_vehicle(conn: asyncpg.Connection, rt: Runtime, vehicle: asyncpg.Record | dict[str, Any],
-                           *, now: datetime, silent: bool = False,
-                           only: Sequence[str] | None = None) -> Evaluation:
-    """`evaluate_vehicles` for one vehicle, judged at `now`."""
-    return await evaluate_vehicles(conn, rt, [vehicle], now=now, silent=silent, only=only)
-
-
-async def evaluate_vehicles(conn: asyncpg.Connection, rt: Runtime,
-                            vehicles: Sequence[asyncpg.Record | dict[str, Any]], *, now: datetime | None = None,
-                            silent: bool = False, only: Sequence[str] | None = None,
-                            shipments: Sequence[asyncpg.Record] | None = None) -> Evaluation:
-    """ETA and delay of every in-transit shipment on board the vehicles, inside the caller's
-    transaction; emits delayed / recovered through the outbox.
-
-    Live feed: each vehicle is judged at its newest fix time (`now=None`), so a replayed feed
-    decides exactly as the live one did. Silent vehicles (`silent=True`, the stale sweep): the
-    truck is assumed to stand where it was last seen, from `now` on, at the default speed; the
-    reason is no_signal.
-
-    Why batched: a group commit or a position batch touches many vehicles, and this is the hot
-    path of ingest. The shipments of all of them (with their stations) and their sampled tracks
-    are read in two queries (a third for the few tracks the short lookback does not settle, see
-    `domain.track_lookback`), and the delay states written in one statement, instead of a handful
-    of round trips per vehicle.
-    """
-    cfg = eta_config(rt)
-    result = Evaluation()
-    reporting = {v["vehicle_id"]: v for v in vehicles if v["last_fix_at"] is not None}
-    if not reporting:
-        return result
-    at = {vid: now or v["last_fix_at"] for vid, v in reporting.items()}
-    at_us = {vid: epoch_micros(when) for vid, when in at.items()}  # the time axis of the tracks
-    if shipments is None:  # else read by the caller, as `repo.on_board_many` (ingest: in the same round trip)
-        shipments = await repo.on_board_many(conn, sorted(reporting), only)
-    if not shipments:
-        return result
-    carried = sorted({s["vehicle_id"] for s in shipments})
-    short, long = track_lookback(cfg)
-    tracks = await _tracks(conn, reporting, at, at_us, carried, short)
-    unsettled = [vid for vid, track in tracks.items() if not track_settles_stop(track, at_us[vid], cfg)]
-    if unsettled:
-        tracks.update(await _tracks(conn, reporting, at, at_us, unsettled, long))
-    stations = {p[0]: GeoPoint(p[1], p[2]) for s in shipments for p in s["station_points"]}
-    judged: dict[str, tuple[float | None, DelayReason]] = {}
-    for vid, track in tracks.items():
-        judged[vid] = (None if silent else track_speed_kmh(track, at_us[vid], cfg),
-                       track_delay_reason(track, at_us[vid], cfg))
-    changed: list[tuple[str, DelayState]] = []
-    for s in shipments:
-        vehicle = reporting[s["vehicle_id"]]
-        when = at[s["vehicle_id"]]
-        speed, reason = judged[s["vehicle_id"]]
-        pending = pending_via(_route(s), s["reached_via"])
-        estimate = estimate_eta(
-            position=GeoPoint(vehicle["last_lat"], vehicle["last_lon"]),
-            fix_at=when if silent else vehicle["last_fix_at"],
-            pending_via=[stations[c] for c in pending],
-            destination=stations[s["destination"]],
-            recent_speed_kmh=speed, cfg=cfg)
-        previous = _previous_state(s)
-        try:
-            decision = evaluate_delay(previous=previous, eta=estimate.eta, promised_at=s["promised_at"], now=when,
-                                      inferred_reason=reason, note_reason=s["note_reason"], cfg=cfg)
-        except DomainError:  # a note reason the rules do not know: fall back to the inferred one
-            decision = evaluate_delay(previous=previous, eta=estimate.eta, promised_at=s["promised_at"], now=when,
-                                      inferred_reason=reason, cfg=cfg)
-        result.shipments += 1
-        if not decision.emits and not delay_state_worth_saving(previous, decision.state):
-            continue
-        state = decision.state
-        changed.append((s["waybill_no"], state))
-        if decision.event is DelayEvent.DELAYED:
-            assert state.reason is not None
-            await publish(conn, ShipmentDelayed(
-                waybill_no=s["waybill_no"], eta=estimate.eta, promised_at=s["promised_at"],
-                delay_minutes=state.delay_minutes, reason=state.reason.value, last_position=_event_position(vehicle),
-                vehicle_id=vehicle["vehicle_id"], destination=s["destination"], detected_at=when), source=SOURCE)
-            await repo.append_timeline(conn, s["waybill_no"], when, "delayed", {
-                "eta": estimate.eta.isoformat(), "promised_at": s["promised_at"].isoformat(),
-                "delay_minutes": state.delay_minutes, "reason": state.reason.value,
-                "vehicle_id": vehicle["vehicle_id"], "remaining_km": round(estimate.remaining_km, 1),
-                "speed_kmh": round(estimate.speed_kmh, 1)})
-        elif decision.event is DelayEvent.RECOVERED:
-            await publish(conn, ShipmentRecovered(
-                waybill_no=s["waybill_no"], eta=estimate.eta, promised_at=s["promised_at"],
-                last_position=_event_position(vehicle), vehicle_id=vehicle["vehicle_id"], destination=s["destination"]),
-                source=SOURCE)
-            await repo.append_timeline(conn, s["waybill_no"], when, "recovered", {
-                "eta": estimate.eta.isoformat(), "promised_at": s["promised_at"].isoformat(),
-                "vehicle_id": vehicle["vehicle_id"]})
-        if decision.emits:
-            result.events += 1
-            DELAY_EVENTS.labels(decision.event.value).inc()
-    if changed:
-        await repo.save_delay_states(conn, changed)
-    EVALUATED.inc(result.shipments)
-    return result
-
-
-async def stale_scan(rt: Runtime, now: datetime) -> StaleScanResult:
-    """Vehicles silent for `no_signal_minutes`: `tracking.vehicle.stale.v1` once per silence,
-    and their in-transit shipments re-evaluated (reason no_signal). Idempotent."""
-    cfg = eta_config(rt)
-    now = now.astimezone(UTC)
-    stale = evaluated = events = 0
-    async with rt.pool.acquire() as conn, conn.transaction():
-        for v in await repo.silent_vehicles(conn, silent_since=now - timedelta(minutes=cfg.no_signal_minutes)):
-            if stale_event_due(last_fix_at=v["last_fix_at"], now=now, flagged_for_fix_at=v["stale_flagged_for"],
-                               cfg=cfg):
-                waybills = await repo.waybills_on_board(conn, v["vehicle_id"])
-                await publish(conn, VehicleStale(
-                    vehicle_id=v["vehicle_id"], plate=v["plate"], carrier=v["carrier"], last_fix_at=v["last_fix_at"],
-                    silent_minutes=int((now - v["last_fix_at"]).total_seconds() // 60), waybills=waybills),
-                    source=SOURCE)
-                await repo.mark_stale_reported(conn, v["vehicle_id"], v["last_fix_at"])
-                stale += 1
-                STALE_EVENTS.inc()
-            result = await evaluate_vehicle(conn, rt, v, now=now, silent=True)
-            evaluated += result.shipments
-            events += result.events
-    if stale or events:
-        log.info("stale scan", extra={"stale_vehicles": stale, "delay_events": events})
-    return StaleScanResult(now=now, stale_vehicles=stale, evaluated_shipments=evaluated, events=events)
-
-
-# --- queries ----------------------------------------------------------------------------
+# --- reads, lists, searches -------------------------------------------------------------
 
 
 def _masked_party(party: dict[str, Any]) -> dict[str, Any]:
@@ -513,7 +203,7 @@ def _masked_party(party: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _summary_fields(row: asyncpg.Record) -> dict[str, Any]:
+def _common_fields(row: asyncpg.Record) -> dict[str, Any]:
     return {
         "waybill_no": row["waybill_no"],
         "status": displayed_status(ShipmentStatus(row["status"]), row["open_exceptions"]).value,
@@ -525,16 +215,18 @@ def _summary_fields(row: asyncpg.Record) -> dict[str, Any]:
     }
 
 
-async def get_shipment(rt: Runtime, waybill_no: str, principal: Principal) -> ShipmentRead:
+async def get_shipment(rt: TrackingRuntime, *, principal: Principal, waybill_no: str) -> ShipmentRead:
+    """A shipment with its timeline (parties' phones and e-mails masked); 404 for a branch it
+    does not touch."""
     async with rt.pool.acquire() as conn:
-        row = await repo.get_shipment(conn, waybill_no)
+        row = await repository.get_shipment(conn, waybill_no)
         if row is None or not _visible(row, principal):
-            raise not_found("shipment", waybill_no)
-        vehicle = await repo.get_vehicle(conn, row["vehicle_id"]) if row["vehicle_id"] else None
-        entries = await repo.timeline(conn, waybill_no)
+            raise NotFound.of("shipment", waybill_no)
+        vehicle = await get_vehicle(conn, row["vehicle_id"]) if row["vehicle_id"] else None
+        entries = await timeline.entries(conn, waybill_no)
     return ShipmentRead(
-        **_summary_fields(row),
-        last_position=None if vehicle is None else _last_position(vehicle),
+        **_common_fields(row),
+        last_position=None if vehicle is None else PositionRead.of_vehicle(vehicle),
         payment=row["payment"], shipper=_masked_party(row["shipper"]), consignee=_masked_party(row["consignee"]),
         cargo=row["cargo"], receipt=row["receipt"], departed_at=row["departed_at"],
         final_arrived_at=row["final_arrived_at"], delivered_at=row["delivered_at"],
@@ -543,30 +235,127 @@ async def get_shipment(rt: Runtime, waybill_no: str, principal: Principal) -> Sh
     )
 
 
-async def list_shipments(rt: Runtime, principal: Principal, *, status: str | None, station: str | None,
-                         delayed: bool | None, after: str | None, limit: int) -> tuple[list[ShipmentSummary], bool]:
+async def list_shipments(rt: TrackingRuntime, *, principal: Principal, status: str | None, station: str | None,
+                         delayed: bool | None, q: str | None = None, phone: str | None = None, after: str | None,
+                         limit: int) -> tuple[list[ShipmentSummary], bool]:
+    """A keyset page of shipments (a branch sees those touching its station), narrowed by a
+    search: `q` a waybill-number prefix, a customer id or the start of the customer's name;
+    `phone` a whole phone or its last 4 digits, of either party (desk roles only: 403 otherwise).
+    Whether more follow."""
+    if phone is not None and principal.role not in DESK:
+        raise Forbidden("forbidden", f"role {principal.role} may not search by phone")
+    text = None if q is None else text_query(q)
+    by_phone = None if phone is None else phone_query(phone, rt.settings.id_hash_key)
     branch = principal.branch if principal.role == "branch" else None
     async with rt.pool.acquire() as conn:
-        rows = await repo.list_shipments(conn, status=status, station=station, branch=branch, delayed=delayed,
-                                         after=after, limit=limit + 1)
-    return [ShipmentSummary(**_summary_fields(r)) for r in rows[:limit]], len(rows) > limit
+        rows = await repository.list_shipments(conn, status=status, station=station, branch=branch, delayed=delayed,
+                                               after=after, limit=limit + 1, text=text, phone=by_phone)
+    items = [ShipmentSummary(**_common_fields(r), shipper_name=(r["shipper"] or {}).get("name"),
+                             consignee_name=mask_name((r["consignee"] or {}).get("name"))) for r in rows[:limit]]
+    return items, len(rows) > limit
 
 
-def station_views(rows: Iterable[asyncpg.Record]) -> list[StationRead]:
-    return [StationRead(**dict(r)) for r in rows]
-
-
-async def sweep_positions(rt: Runtime, now: datetime) -> int:
-    """Delete fixes older than the retention period, in batches (short transactions)."""
-    settings = tracking_settings(rt.settings)
-    before = now - timedelta(days=settings.positions_retention_days)
+async def backfill_phone_keys(rt: TrackingRuntime, *, batch: int = 1000) -> int:
+    """Service worker, once at start: the phone keys of shipments registered before they were kept
+    (migration 0009), in batches; every replica may run it (each batch skips rows another holds).
+    How many shipments it keyed."""
     total = 0
     while True:
-        async with rt.pool.acquire() as conn:
-            deleted = await repo.delete_positions_before(conn, before, settings.positions_sweep_batch)
-        total += deleted
-        if deleted < settings.positions_sweep_batch:
+        async with uow(rt) as conn:
+            rows = await repository.lacking_phone_keys(conn, batch)
+            await repository.save_phone_keys(conn, [
+                (r["waybill_no"], phone_keys((r["shipper_phone"], r["consignee_phone"]), rt.settings.id_hash_key))
+                for r in rows])
+        total += len(rows)
+        if len(rows) < batch:
             break
     if total:
-        log.info("positions retention sweep", extra={"deleted": total, "before": before.isoformat()})
+        log.info("phone keys backfilled", extra={"shipments": total})
     return total
+
+
+# --- the CSV import ---------------------------------------------------------------------
+
+
+def _refusal(problems: list[dict[str, Any]], *, code: str = "invalid_import",
+             kind: type[DomainError] = Invalid) -> DomainError:
+    total = len(problems)
+    shown = problems[:MAX_IMPORT_PROBLEMS]
+    first = shown[0]
+    where = f"row {first['row']}" + (f", column {first['column']}" if first["column"] else "")
+    more = f" (first {MAX_IMPORT_PROBLEMS} listed)" if total > MAX_IMPORT_PROBLEMS else ""
+    return kind(code, f"{total} problem(s) in the file, nothing registered{more}; first: {where}: {first['problem']}",
+                shown)
+
+
+@dataclass(frozen=True)
+class ImportOutcome:
+    registered: list[str]
+    already_imported: bool
+
+
+async def import_shipments(rt: TrackingRuntime, *, principal: Principal, data: bytes,
+                           charset: str | None) -> ImportOutcome:
+    """Register every row of a CSV file (`shipments.importing`), all or none, each by
+    `register_shipment` in one transaction. The same file twice registers nothing the second
+    time (`already_imported`). Refusals list `{row, column, problem}`: 422 `invalid_import`
+    (or `invalid_characters` for NUL), 409 `duplicate_waybill` when every problem is a waybill
+    that exists."""
+    result = importing.parse_shipments_csv(data, charset=charset, max_rows=rt.settings.import_max_rows)
+    if not result.ok:
+        IMPORTS.labels("invalid").inc()
+        raise _refusal([p.to_dict() for p in result.errors], code=result.code)
+
+    problems: list[dict[str, Any]] = []
+    bodies: list[tuple[int, ShipmentCreate]] = []
+    for number, raw in zip(result.numbers, result.rows, strict=True):
+        if principal.role not in DESK and raw["origin"] != principal.branch:
+            problems.append({"row": number, "column": "origin",
+                             "problem": f"a branch token imports only shipments from its own station "
+                                        f"({principal.branch}), not {raw['origin']}"})
+        try:
+            bodies.append((number, ShipmentCreate.model_validate(raw)))
+        except ValidationError as exc:
+            for err in exc.errors():
+                problems.append({"row": number, "column": importing.column_of(err.get("loc", ())),
+                                 "problem": str(err.get("msg", "invalid"))})
+
+    file_hash = hashlib.sha256(data).hexdigest()
+    async with uow(rt) as conn:
+        known = await stations_by_code(conn, sorted(result.station_codes))
+        for number, raw in zip(result.numbers, result.rows, strict=True):
+            for column, codes in (("origin", [raw["origin"]]), ("destination", [raw["destination"]]),
+                                  ("via", raw["via"])):
+                problems.extend({"row": number, "column": column, "problem": f"unknown station {code}"}
+                                for code in codes if code not in known)
+        if problems:
+            problems.sort(key=lambda p: p["row"])
+            IMPORTS.labels("invalid").inc()
+            raise _refusal(problems)
+        if not await repository.claim_import(conn, file_hash, result.encoding, principal.actor):
+            IMPORTS.labels("already_imported").inc()
+            return ImportOutcome(registered=[], already_imported=True)
+        duplicates = 0
+        for number, body in bodies:
+            # each row in a savepoint: one refused row never aborts the rest, so every problem of
+            # the file is listed at once (and the refusal rolls them all back)
+            try:
+                async with conn.transaction():
+                    await register_shipment(conn, principal=principal, data=body, phone_key=rt.settings.id_hash_key)
+            except DomainError as exc:
+                duplicate = isinstance(exc, Conflict)
+                duplicates += duplicate
+                where = "waybill_no" if duplicate else importing.column_of_details(exc.details)
+                problems.append({"row": number, "column": where, "problem": exc.message})
+        if problems:
+            IMPORTS.labels("refused").inc()
+            if duplicates == len(problems):
+                raise _refusal(problems, code="duplicate_waybill", kind=Conflict)
+            raise _refusal(problems)
+        registered = [body.waybill_no for _, body in bodies]
+        await repository.complete_import(conn, file_hash, registered)
+    IMPORTS.labels("registered").inc()
+    IMPORTED_ROWS.inc(len(registered))
+    log.info("shipments imported", extra={"registered": len(registered), "file_sha256": file_hash[:16],
+                                          "by": principal.actor})
+    return ImportOutcome(registered=registered, already_imported=False)
