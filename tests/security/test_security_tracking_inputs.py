@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from shared.devtools.stack import Stack
-from tests.conftest import Infra
+from tests.conftest import Infra, run_sync
 from tests.security.support import error_shape_problem, need
 
 HEADER = ("waybill_no,origin,destination,shipper_name,shipper_phone,consignee_name,consignee_phone,"
@@ -55,7 +55,7 @@ async def _stored(database_url: str, waybills: list[str]) -> int:
 
 
 @pytest.mark.parametrize("form", ["text/csv", "multipart"])
-async def test_nul_in_a_csv_import_is_refused_by_row_and_column_and_nothing_is_stored(
+def test_nul_in_a_csv_import_is_refused_by_row_and_column_and_nothing_is_stored(
         tracking: httpx.Client, infra: Infra, form: str) -> None:
     origin, dest = _stations(tracking)
     waybills = [f"NUL{uuid.uuid4().hex[:10].upper()}" for _ in range(3)]
@@ -74,21 +74,22 @@ async def test_nul_in_a_csv_import_is_refused_by_row_and_column_and_nothing_is_s
     assert error["code"] == "invalid_characters"
     assert [(p["row"], p["column"]) for p in error["details"]] == [(2, "shipper_name"), (3, "cargo_description")]
     assert "row 2" in error["message"] and "shipper_name" in error["message"]
-    assert await _stored(infra.database_url, waybills) == 0
+    assert run_sync(_stored(infra.database_url, waybills)) == 0
 
 
 def test_a_formula_in_a_vehicle_plate_is_neutralised_in_the_in_transit_csv(tracking: httpx.Client) -> None:
     origin, dest = _stations(tracking)
     vehicle = "VF" + uuid.uuid4().hex[:8].upper()
     plate = "\t=1+1"
-    r = tracking.put(f"/v1/vehicles/{vehicle}", json={"plate": plate, "carrier": "CARR1", "driver_name": "=HYPERLINK()"})
+    r = tracking.put(f"/v1/vehicles/{vehicle}",
+                     json={"plate": plate, "carrier": "CARR1", "driver_name": "=HYPERLINK()"})
     assert r.status_code == 201, r.text
     waybill = f"FX{uuid.uuid4().hex[:10].upper()}"
     r = tracking.post("/v1/shipments", json={
         "waybill_no": waybill, "origin": origin, "destination": dest, "via": [],
-        "shipper": {"name": "无锡精工", "phone": "13800000000"}, "consignee": {"name": "杨民敬", "phone": "13900000000"},
-        "cargo": {"description": "轴承", "pieces": 1}, "promised_at": (datetime.now(UTC) + timedelta(days=2)).isoformat(),
-        "payment": "prepaid"})
+        "shipper": {"name": "无锡精工", "phone": "13800000000"},
+        "consignee": {"name": "杨民敬", "phone": "13900000000"}, "cargo": {"description": "轴承", "pieces": 1},
+        "promised_at": (datetime.now(UTC) + timedelta(days=2)).isoformat(), "payment": "prepaid"})
     assert r.status_code == 201, r.text
     r = tracking.post(f"/v1/shipments/{waybill}/scans", json={
         "type": "departed", "station": origin, "at": (datetime.now(UTC) - timedelta(minutes=5)).isoformat(),
