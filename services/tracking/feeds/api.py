@@ -63,7 +63,7 @@ async def osmand(request: Request, rt: RuntimeDep) -> JSONResponse:
 
 
 async def _store_osmand(rt: TrackingRuntime, data: dict[str, Any]) -> None:
-    await store_osmand(rt, parse_osmand_request(rt, data, utcnow()))
+    await store_osmand(rt, fix=parse_osmand_request(rt, data=data, now=utcnow()))
 
 
 _STORED = orjson.dumps({"status": "stored"})

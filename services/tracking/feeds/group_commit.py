@@ -37,7 +37,7 @@ GROUP_SECONDS = Histogram("lcs_tracking_osmand_commit_seconds", "duration of one
                           buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5))
 
 
-def parse_osmand_request(rt: TrackingRuntime, data: Mapping[str, Any], now: datetime) -> Fix:
+def parse_osmand_request(rt: TrackingRuntime, *, data: Mapping[str, Any], now: datetime) -> Fix:
     """Parse and check an OsmAnd request (query/form parameters or the JSON body). The protocol
     answers every refusal with 400 (a device knows only "stored" and "not"), so the rules' 422s
     are answered as 400 here, with their codes."""
@@ -48,7 +48,7 @@ def parse_osmand_request(rt: TrackingRuntime, data: Mapping[str, Any], now: date
         raise BadRequest(err.code, err.message, err.details) from err
 
 
-async def store_osmand(rt: TrackingRuntime, fix: Fix) -> None:
+async def store_osmand(rt: TrackingRuntime, *, fix: Fix) -> None:
     """Store a device's fix (200 once committed); 400 `unknown_device`."""
     try:
         await rt.context.osmand.store(fix)
