@@ -95,21 +95,29 @@ async def on_board_many(conn: asyncpg.Connection, vehicle_ids: Sequence[str],
     return await conn.fetch(_ON_BOARD, list(vehicle_ids), None if only is None else list(only))
 
 
-_LIST = """
-    SELECT * FROM shipments
+# The list's filters, on the shipments (or the search's matches) read as `s`: $1 status, $2
+# station, $3 branch, $4 delayed, $5 after (keyset).
+_FILTERS = """
     WHERE ($1::text IS NULL
-           OR ($1 = 'exception' AND open_exceptions > 0)
-           OR ($1 <> 'exception' AND status = $1 AND open_exceptions = 0))
-      AND ($2::text IS NULL OR origin = $2 OR destination = $2 OR via @> ARRAY[$2])
-      AND ($3::text IS NULL OR origin = $3 OR destination = $3 OR via @> ARRAY[$3])
-      AND ($4::boolean IS NULL OR delayed = $4)
-      AND ($5::text IS NULL OR waybill_no > $5)"""
+           OR ($1 = 'exception' AND s.open_exceptions > 0)
+           OR ($1 <> 'exception' AND s.status = $1 AND s.open_exceptions = 0))
+      AND ($2::text IS NULL OR s.origin = $2 OR s.destination = $2 OR s.via @> ARRAY[$2])
+      AND ($3::text IS NULL OR s.origin = $3 OR s.destination = $3 OR s.via @> ARRAY[$3])
+      AND ($4::boolean IS NULL OR s.delayed = $4)
+      AND ($5::text IS NULL OR s.waybill_no > $5)"""
 # A search's conditions, each on stored, indexed columns (migrations 0009, 0010): a waybill or
 # shipper-name prefix as a byte-wise range (`text_pattern_ops` indexes: a prefix range is usable
 # by an index whatever the parameters, where LIKE with a parameter is not), the customer id, and a
 # phone as its keyed hash or its last 4 digits (GIN over the parties' keys).
 _TEXT = ("((waybill_no ~>=~ ${lo} AND waybill_no ~<~ ${hi}) OR (shipper->>'customer_id') = ${exact} "
          "OR ((shipper->>'name') ~>=~ ${lo} AND (shipper->>'name') ~<~ ${hi}))")
+# A search reads its matches first, through those indexes, then each match by its key (LATERAL;
+# its LIMIT 1 keeps the planner from flattening it into a join): as one WHERE with the list's
+# ORDER BY ... LIMIT, or as a plain join, a prepared statement's generic plan walks the primary key
+# in order, filtering row by row until the page is full.
+_SEARCH = ("WITH hits AS MATERIALIZED (SELECT waybill_no AS hit FROM shipments WHERE {conditions}) "
+           "SELECT s.* FROM hits CROSS JOIN LATERAL "
+           "(SELECT * FROM shipments WHERE waybill_no = hits.hit LIMIT 1) AS s")
 
 
 async def list_shipments(conn: asyncpg.Connection, *, status: str | None, station: str | None,
@@ -117,18 +125,19 @@ async def list_shipments(conn: asyncpg.Connection, *, status: str | None, statio
                          text: TextQuery | None = None, phone: PhoneQuery | None = None) -> list[Record]:
     """Keyset page on waybill_no. `status` is the displayed status (`exception` = open exceptions);
     `text` and `phone` narrow it to a search's matches."""
-    sql = _LIST
     args: list[Any] = [status, station, branch, delayed, after]
+    conditions = []
     if text is not None:
         n = len(args)
-        sql += " AND " + _TEXT.format(lo=n + 1, hi=n + 2, exact=n + 3)
+        conditions.append(_TEXT.format(lo=n + 1, hi=n + 2, exact=n + 3))
         args += [text.prefix, text.prefix_end, text.text]
     if phone is not None:
         column = "phone_hashes" if phone.hash is not None else "phone_last4"
         args.append(phone.hash if phone.hash is not None else phone.last4)
-        sql += f" AND {column} @> ARRAY[${len(args)}::text]"
+        conditions.append(f"{column} @> ARRAY[${len(args)}::text]")
+    source = _SEARCH.format(conditions=" AND ".join(conditions)) if conditions else "SELECT * FROM shipments s"
     args.append(limit)
-    return await conn.fetch(f"{sql} ORDER BY waybill_no LIMIT ${len(args)}", *args)
+    return await conn.fetch(f"{source} {_FILTERS} ORDER BY s.waybill_no LIMIT ${len(args)}", *args)
 
 
 # --- the parties' phone keys of shipments registered before they were kept (migration 0009) -----
