@@ -1,7 +1,9 @@
 """Bearer-token auth: HS256 JWTs, role and branch checks as FastAPI dependencies.
 
-Claims: `sub`, `role` (admin | supervisor | staff | branch | carrier), `branch` (station
-code, for branch tokens), `carrier` (for carrier tokens), `exp`.
+Claims: `sub`, `role` (admin | supervisor | staff | branch | carrier | customer), `branch`
+(station code, for branch tokens), `carrier` (for carrier tokens), `customer` (customer id,
+for customer tokens), `exp`. Claims are checked strictly: a non-empty `sub`, numeric times,
+known roles, identifiers of the shared patterns, and a token of at most 4 KiB.
 
 Ops mint tokens with `python -m shared.auth issue --role branch --branch SH01`.
 """
@@ -19,20 +21,23 @@ import jwt
 from fastapi import Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from jwt.warnings import InsecureKeyLengthWarning
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, Field, StrictFloat, StrictInt, ValidationError
 
 from shared.errors import Forbidden, Unauthorized
+from shared.types import Identifier, StationCode
 
-Role = Literal["admin", "supervisor", "staff", "branch", "carrier"]
-ROLES: tuple[Role, ...] = ("admin", "supervisor", "staff", "branch", "carrier")
+Role = Literal["admin", "supervisor", "staff", "branch", "carrier", "customer"]
+ROLES: tuple[Role, ...] = ("admin", "supervisor", "staff", "branch", "carrier", "customer")
+MAX_TOKEN_BYTES = 4096
 DESK: tuple[Role, ...] = ("admin", "supervisor", "staff")  # the customer-service desk
 
 
 class Principal(BaseModel, frozen=True):  # frozen: one decoded token's principal serves its every request
-    sub: str
+    sub: str = Field(min_length=1, max_length=200)
     role: Role
-    branch: str | None = None
-    carrier: str | None = None
+    branch: StationCode | None = None
+    carrier: Identifier | None = None
+    customer: Identifier | None = None
 
     @property
     def actor(self) -> str:
@@ -48,18 +53,30 @@ class Principal(BaseModel, frozen=True):  # frozen: one decoded token's principa
         return False
 
 
+class _TimeClaims(BaseModel):
+    """The registered time claims, numbers as RFC 7519 says (PyJWT takes "123" as well)."""
+
+    exp: StrictInt | StrictFloat
+    iat: StrictInt | StrictFloat | None = None
+    nbf: StrictInt | StrictFloat | None = None
+
+
 def issue_token(secret: str, *, sub: str, role: Role, branch: str | None = None,
-                carrier: str | None = None, ttl_seconds: int = 3600) -> str:
+                carrier: str | None = None, customer: str | None = None, ttl_seconds: int = 3600) -> str:
     if role == "branch" and not branch:
         raise ValueError("a branch token needs --branch")
     if role == "carrier" and not carrier:
         raise ValueError("a carrier token needs --carrier")
+    if role == "customer" and not customer:
+        raise ValueError("a customer token needs --customer")
     now = int(time.time())
     claims: dict[str, Any] = {"sub": sub, "role": role, "iat": now, "exp": now + ttl_seconds}
     if branch:
         claims["branch"] = branch
     if carrier:
         claims["carrier"] = carrier
+    if customer:
+        claims["customer"] = customer
     return jwt.encode(claims, secret, algorithm="HS256")
 
 
@@ -76,8 +93,11 @@ def decode_token(token: str, secret: str) -> Principal:
         if time.time() < expires:
             return principal
         del _DECODED[key]
+    if len(token) > MAX_TOKEN_BYTES:
+        raise Unauthorized("invalid_token", f"bearer token longer than {MAX_TOKEN_BYTES} bytes")
     try:
         claims = jwt.decode(token, secret, algorithms=["HS256"], options={"require": ["exp", "sub"]})
+        _TimeClaims.model_validate(claims)
         principal = Principal.model_validate(claims)
     except (jwt.PyJWTError, ValidationError) as exc:
         raise Unauthorized("invalid_token", f"invalid bearer token: {type(exc).__name__}",
@@ -86,6 +106,8 @@ def decode_token(token: str, secret: str) -> Principal:
         raise Unauthorized("invalid_token", "branch token without a branch claim")
     if principal.role == "carrier" and not principal.carrier:
         raise Unauthorized("invalid_token", "carrier token without a carrier claim")
+    if principal.role == "customer" and not principal.customer:
+        raise Unauthorized("invalid_token", "customer token without a customer claim")
     if len(_DECODED) >= _DECODED_MAX:
         del _DECODED[next(iter(_DECODED))]  # the oldest remembered
     _DECODED[key] = (principal, float(claims["exp"]))
@@ -152,6 +174,7 @@ def main(argv: list[str] | None = None) -> int:
     issue.add_argument("--sub", default=None, help="subject; defaults to the role")
     issue.add_argument("--branch")
     issue.add_argument("--carrier")
+    issue.add_argument("--customer")
     issue.add_argument("--ttl", type=int, default=24 * 3600, help="lifetime in seconds")
     args = parser.parse_args(argv)
     try:
@@ -161,7 +184,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         token = issue_token(settings.auth_secret, sub=args.sub or args.role, role=args.role,
-                            branch=args.branch, carrier=args.carrier, ttl_seconds=args.ttl)
+                            branch=args.branch, carrier=args.carrier,
+                            customer=args.customer, ttl_seconds=args.ttl)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -2,13 +2,12 @@
 - refuses bodies over the size limit of the path (413) before reading them;
 - refuses NUL characters and invalid UTF-8 in text bodies and query strings (422):
   PostgreSQL cannot store NUL, and that must never surface as a 500;
-- rate-limits write requests per bearer token (429 with Retry-After);
+- rate-limits write requests per caller across replicas (`shared.ratelimit`; 429 with Retry-After);
 - records request count and duration per route template.
 """
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections.abc import Mapping
 from urllib.parse import unquote_to_bytes
@@ -18,6 +17,9 @@ from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared import metrics
+from shared.auth import MAX_TOKEN_BYTES, decode_token
+from shared.errors import DomainError
+from shared.ratelimit import SharedWindows
 
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
@@ -27,34 +29,31 @@ def error_reply(status: int, code: str, message: str, headers: Mapping[str, str]
                         status_code=status, headers=dict(headers or {}))
 
 
-class _TokenBuckets:
-    def __init__(self, per_minute: int) -> None:
-        self.rate = per_minute / 60.0
-        self.capacity = float(per_minute)
-        self.buckets: dict[str, tuple[float, float]] = {}
-
-    def take(self, key: str) -> float:
-        """0 if allowed, else seconds until a token is available."""
-        now = time.monotonic()
-        tokens, last = self.buckets.get(key, (self.capacity, now))
-        tokens = min(self.capacity, tokens + (now - last) * self.rate)
-        if tokens >= 1:
-            self.buckets[key] = (tokens - 1, now)
-            if len(self.buckets) > 100_000:  # bound memory under token churn
-                self.buckets.clear()
-            return 0.0
-        self.buckets[key] = (tokens, now)
-        return (1 - tokens) / self.rate
+def caller_key(authorization: bytes | None, secret: str, client: tuple[str, int] | None) -> str:
+    """Who a request counts against: the verified principal (`role:sub`), whatever the header's
+    spelling; without a valid token, the client address."""
+    if authorization and len(authorization) <= MAX_TOKEN_BYTES + 16 and authorization.isascii():
+        scheme, _, token = authorization.decode("ascii").strip().partition(" ")
+        token = token.strip()
+        if scheme.lower() == "bearer" and token:
+            try:
+                principal = decode_token(token, secret)
+            except DomainError:
+                pass
+            else:
+                return f"principal:{principal.role}:{principal.sub}"
+    return f"address:{client[0] if client else 'unknown'}"
 
 
 class GuardMiddleware:
     def __init__(self, app: ASGIApp, *, service: str, default_limit: int,
-                 limits: Mapping[str, int], rate_per_minute: int) -> None:
+                 limits: Mapping[str, int], limiter: SharedWindows | None, secret: str) -> None:
         self.app = app
         self.service = service
         self.default_limit = default_limit
         self.limits = sorted(limits.items(), key=lambda kv: -len(kv[0]))
-        self.buckets = _TokenBuckets(rate_per_minute) if rate_per_minute > 0 else None
+        self.limiter = limiter
+        self.secret = secret
 
     def _limit_for(self, path: str) -> int:
         for prefix, limit in self.limits:
@@ -104,15 +103,13 @@ class GuardMiddleware:
                     return error_reply(413, "payload_too_large", f"request body exceeds {limit} bytes")
             except ValueError:
                 return error_reply(400, "bad_request", "invalid Content-Length")
-        if self.buckets is not None and scope.get("method") in WRITE_METHODS \
+        if self.limiter is not None and scope.get("method") in WRITE_METHODS \
                 and scope["path"].startswith("/v1/"):
-            auth = headers.get(b"authorization")
-            if auth:
-                key = hashlib.sha256(auth).hexdigest()[:24]
-                wait = self.buckets.take(key)
-                if wait > 0:
-                    return error_reply(429, "rate_limited", "too many write requests for this token",
-                                  {"Retry-After": str(max(1, int(wait + 0.999)))})
+            key = caller_key(headers.get(b"authorization"), self.secret, scope.get("client"))
+            wait = await self.limiter.take(key)
+            if wait > 0:
+                return error_reply(429, "rate_limited", "too many write requests for this caller",
+                                   {"Retry-After": str(max(1, int(wait + 0.999)))})
         return None
 
     async def _buffer_body(self, scope: Scope, receive: Receive) -> Receive | Response:

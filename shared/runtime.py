@@ -27,12 +27,12 @@ from shared.bus import Bus, Consumer, GroupHandler, Handler
 from shared.context import Runtime
 from shared.db import create_pool, migrate, migrations_for
 from shared.fastpath import gc as gc_settings
-from shared.fastpath.http import CoalescingHttpToolsProtocol
 from shared.fastpath.routes import FastRoute
 from shared.logs import configure_logging
 from shared.outbox import OutboxRelay
 from shared.queue_metrics import QueueDepthSampler
 from shared.scheduler import Job, Periodic
+from shared.serving import server_config
 from shared.settings import Settings
 from shared.web import create_app
 
@@ -188,9 +188,7 @@ class ServiceHost:
         if s.metrics_port:
             from prometheus_client import start_http_server
             start_http_server(s.metrics_port, addr=s.host)
-        config = uvicorn.Config(app, host=s.host, port=s.port_for(self.spec.name), log_config=None,
-                                access_log=False, timeout_graceful_shutdown=int(s.shutdown_grace_seconds * 0.4),
-                                lifespan="off", server_header=False, http=CoalescingHttpToolsProtocol)
+        config = server_config(app, s, port=s.port_for(self.spec.name), grace_seconds=s.shutdown_grace_seconds * 0.4)
         server = _Server(config)
         log.info("listening", extra={"port": config.port})
         try:

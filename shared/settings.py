@@ -69,7 +69,19 @@ class Settings(BaseSettings):
 
     shutdown_grace_seconds: float = Field(default=25.0, gt=0)
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
-    rate_limit_per_minute: int = Field(default=600, ge=0)  # write requests per token; 0 = off
+    rate_limit_per_minute: int = Field(
+        default=600, ge=0,
+        description="Write requests per caller (verified principal, else client address) and minute, "
+                    "counted in PostgreSQL across replicas; 0 = off.")
+    http_keep_alive_seconds: int = Field(
+        default=5, ge=1, le=300, description="An idle keep-alive connection is closed after this many seconds.")
+    http_header_timeout_seconds: float = Field(
+        default=10.0, gt=0, le=300,
+        description="A request's headers must be complete this long after the connection opens or the "
+                    "previous response ends; otherwise the connection is closed (slow or idle clients).")
+    http_max_concurrency: int = Field(
+        default=2048, ge=16,
+        description="Connections plus in-flight requests per process; beyond it new requests get 503 at once.")
 
     @model_validator(mode="after")
     def _refuse_default_secrets(self) -> Settings:

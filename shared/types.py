@@ -4,9 +4,10 @@ station codes, plausible phone numbers, e-mail addresses, strict aware times."""
 from __future__ import annotations
 
 import re
+from datetime import date, datetime
 from typing import Annotated
 
-from pydantic import AwareDatetime, Field, StringConstraints
+from pydantic import AfterValidator, AwareDatetime, Field, StringConstraints
 
 # Free text typed by people: trimmed, bounded.
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
@@ -36,8 +37,26 @@ WAYBILL_NO = re.compile(WAYBILL_NO_PATTERN)
 PHONE = re.compile(PHONE_PATTERN)
 EMAIL = re.compile(EMAIL_PATTERN)
 
+# Times and days the business can mean: anything outside is a typo or a probe, and years
+# at the edges of what Python or PostgreSQL hold overflow when moved between zones.
+MIN_YEAR = 1970
+MAX_YEAR = 2999
+
+
+def in_business_range(value: datetime | date) -> datetime | date:
+    if not MIN_YEAR <= value.year <= MAX_YEAR:
+        raise ValueError(f"year must be between {MIN_YEAR} and {MAX_YEAR}")
+    return value
+
+
 # RFC 3339 with an offset: a time without one is refused, never guessed.
-Instant = AwareDatetime
+Instant = Annotated[AwareDatetime, AfterValidator(in_business_range)]
+Day = Annotated[date, AfterValidator(in_business_range)]
+# A calendar month, YYYY-MM.
+MonthText = Annotated[str, StringConstraints(pattern=r"^(19[7-9]\d|2\d{3})-(0[1-9]|1[0-2])$")]
+
+# A database row id (PostgreSQL bigint, positive).
+DbId = Annotated[int, Field(ge=1, le=2**63 - 1)]
 
 Latitude = Annotated[float, Field(ge=-90, le=90)]
 Longitude = Annotated[float, Field(ge=-180, le=180)]

@@ -21,6 +21,7 @@ from shared.context import Runtime
 from shared.errors import ErrorResponse, install_error_handlers
 from shared.fastpath.routes import FastRoute, FastRoutes, ServiceApp
 from shared.guard import GuardMiddleware
+from shared.ratelimit import SharedWindows
 
 
 async def check_ready(rt: Runtime[Any, Any]) -> dict[str, str]:
@@ -79,8 +80,9 @@ def create_app(*, rt: Runtime[Any, Any], routers: Sequence[APIRouter], title: st
 
     if guarded_fast_routes:  # added before the guard: inside it (see FastRoutes)
         app.add_middleware(FastRoutes, rt=rt, routes=guarded_fast_routes, behind_guard=True)
+    limiter = SharedWindows(rt.pool, settings.rate_limit_per_minute) if settings.rate_limit_per_minute > 0 else None
     app.add_middleware(GuardMiddleware, service=rt.service, default_limit=settings.max_body_bytes,
-                       limits=dict(body_limits or {}), rate_per_minute=settings.rate_limit_per_minute)
+                       limits=dict(body_limits or {}), limiter=limiter, secret=settings.auth_secret)
     if fast_routes:  # in front of everything, Starlette's own middleware included (see ServiceApp)
         app.front = FastRoutes(functools.partial(FastAPI.__call__, app), rt=rt, routes=fast_routes)
     return app

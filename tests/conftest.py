@@ -77,9 +77,9 @@ class Infra:
         }
 
     def token(self, role: Role, *, branch: str | None = None, carrier: str | None = None,
-              sub: str | None = None, ttl: int = 3600) -> str:
+              customer: str | None = None, sub: str | None = None, ttl: int = 3600) -> str:
         return issue_token(self.auth_secret, sub=sub or f"test-{role}", role=role, branch=branch,
-                           carrier=carrier, ttl_seconds=ttl)
+                           carrier=carrier, customer=customer, ttl_seconds=ttl)
 
     def headers(self, role: Role = "admin", **kw: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token(role, **kw)}"}

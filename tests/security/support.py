@@ -205,9 +205,11 @@ def declared_roles(service: str) -> dict[tuple[str, str], frozenset[str] | None]
 # --- tokens ----------------------------------------------------------------------------
 
 
-def role_token(infra: Infra, role: str, *, branch: str = "ZZ99", carrier: str = "CSECNOBODY") -> str:
+def role_token(infra: Infra, role: str, *, branch: str = "ZZ99", carrier: str = "CSECNOBODY",
+               customer: str = "CSECNOBODY") -> str:
     return infra.token(role, branch=branch if role == "branch" else None,  # type: ignore[arg-type]
-                       carrier=carrier if role == "carrier" else None)
+                       carrier=carrier if role == "carrier" else None,
+                       customer=customer if role == "customer" else None)
 
 
 def bad_tokens(infra: Infra) -> dict[str, str]:

@@ -147,19 +147,22 @@ def principals(draw: st.DrawFn) -> Principal:
     role = draw(st.sampled_from(ROLES))
     return Principal(sub=draw(st.text(min_size=1, max_size=40)), role=role,
                      branch=draw(_code) if role == "branch" else None,
-                     carrier=draw(_code) if role == "carrier" else None)
+                     carrier=draw(_code) if role == "carrier" else None,
+                     customer=draw(_code) if role == "customer" else None)
 
 
 @given(principals(), st.integers(min_value=60, max_value=10 * 24 * 3600))
 def test_tokens_round_trip(p: Principal, ttl: int) -> None:
-    token = issue_token(SECRET, sub=p.sub, role=p.role, branch=p.branch, carrier=p.carrier, ttl_seconds=ttl)
+    token = issue_token(SECRET, sub=p.sub, role=p.role, branch=p.branch, carrier=p.carrier,
+                         customer=p.customer, ttl_seconds=ttl)
     assert decode_token(token, SECRET) == p
 
 
 @given(principals(), st.text(min_size=32, max_size=64))
 def test_tokens_signed_with_another_secret_are_401(p: Principal, other: str) -> None:
     assume(other != SECRET)
-    token = issue_token(other, sub=p.sub, role=p.role, branch=p.branch, carrier=p.carrier)
+    token = issue_token(other, sub=p.sub, role=p.role, branch=p.branch, carrier=p.carrier,
+                         customer=p.customer)
     with pytest.raises(DomainError) as err:
         decode_token(token, SECRET)
     assert err.value.status == 401
@@ -167,7 +170,8 @@ def test_tokens_signed_with_another_secret_are_401(p: Principal, other: str) -> 
 
 @given(principals(), st.sampled_from(ROLES), st.integers(min_value=0, max_value=200))
 def test_a_changed_claim_breaks_the_signature(p: Principal, role: str, position: int) -> None:
-    token = issue_token(SECRET, sub=p.sub, role=p.role, branch=p.branch, carrier=p.carrier)
+    token = issue_token(SECRET, sub=p.sub, role=p.role, branch=p.branch, carrier=p.carrier,
+                         customer=p.customer)
     header, payload, signature = token.split(".")
     claims = jwt.decode(token, SECRET, algorithms=["HS256"])
     forged_payload = jwt.utils.base64url_encode(jwt.api_jwt.json.dumps({**claims, "role": role}).encode()).decode()
@@ -189,7 +193,8 @@ def test_a_changed_claim_breaks_the_signature(p: Principal, role: str, position:
 
 @given(principals(), st.integers(min_value=1, max_value=10**6))
 def test_expired_tokens_are_refused(p: Principal, ago: int) -> None:
-    token = issue_token(SECRET, sub=p.sub, role=p.role, branch=p.branch, carrier=p.carrier, ttl_seconds=-ago)
+    token = issue_token(SECRET, sub=p.sub, role=p.role, branch=p.branch, carrier=p.carrier,
+                         customer=p.customer, ttl_seconds=-ago)
     with pytest.raises(DomainError) as err:
         decode_token(token, SECRET)
     assert err.value.status == 401

@@ -263,8 +263,9 @@ def parse_traccar_forward(body: Mapping[str, Any]) -> Fix:
 
 _POSITION_KEYS = frozenset(PositionIn.model_fields)
 # The one shape of time the fast path reads: RFC 3339 with 'T', seconds, at most 6 fraction digits and
-# 'Z' or ±HH:MM, every field range spelled out (datetime.fromisoformat would read "+10:60" as +11:00).
-_INSTANT = (r"[0-9]{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])"
+# 'Z' or ±HH:MM, every field range spelled out (datetime.fromisoformat would read "+10:60" as +11:00),
+# the year within shared.types' business range (1970-2999), as `Instant` checks it.
+_INSTANT = (r"(?:19[7-9][0-9]|2[0-9]{3})-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])"
             r"T(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](?:\.[0-9]{1,6})?"
             r"(?:Z|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])")
 _INSTANT_LINES = re.compile(rf"{_INSTANT}(?:\n{_INSTANT})*", re.ASCII)

@@ -1,0 +1,58 @@
+"""Rate limits that hold across replicas: per caller, counted in PostgreSQL.
+
+A limit kept in process memory multiplies by the number of replicas and forgets on every
+restart. Here each request adds one to its caller's row for the current minute in the
+service's own `rate_windows` table (one upsert, `RETURNING` the count), so every replica
+counts into the same row. Fixed one-minute windows: a caller may get up to twice the limit
+across a window boundary, the usual trade for one statement per request.
+
+The caller is the verified principal (`role:sub`), not the header's text: `bearer X`,
+`Bearer X` and `Bearer   X` are one caller. A request without a valid token is counted
+under its client address, so made-up tokens share one row instead of one each.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+
+import asyncpg
+
+log = logging.getLogger("lcs.ratelimit")
+
+_TAKE = """
+INSERT INTO rate_windows (key, window_start, hits) VALUES ($1, to_timestamp($2), 1)
+ON CONFLICT (key, window_start) DO UPDATE SET hits = rate_windows.hits + 1
+RETURNING hits
+"""
+_SWEEP = "DELETE FROM rate_windows WHERE window_start < to_timestamp($1)"
+WINDOW_SECONDS = 60
+SWEEP_EVERY_SECONDS = 60.0
+
+
+class SharedWindows:
+    """`per_minute` requests per caller and minute, across every replica sharing the pool's schema."""
+
+    def __init__(self, pool: asyncpg.Pool, per_minute: int, *, clock: Callable[[], float] = time.time) -> None:
+        self.pool = pool
+        self.per_minute = per_minute
+        self.clock = clock  # epoch seconds; the replicas' clocks agree through NTP
+        self._next_sweep = 0.0
+
+    async def take(self, key: str) -> float:
+        """0 if the request may go on, else seconds until the caller's window ends.
+        When the database cannot answer, the request goes on: it needs the database anyway,
+        and its own handling answers 503."""
+        now = self.clock()
+        window_start = now - now % WINDOW_SECONDS
+        try:
+            async with self.pool.acquire() as conn:
+                hits = await conn.fetchval(_TAKE, key, window_start)
+                if now >= self._next_sweep:
+                    self._next_sweep = now + SWEEP_EVERY_SECONDS
+                    await conn.execute(_SWEEP, window_start - WINDOW_SECONDS)
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            log.warning("rate limit not checked: database unavailable", extra={"error": repr(exc)})
+            return 0.0
+        return 0.0 if hits <= self.per_minute else window_start + WINDOW_SECONDS - now
