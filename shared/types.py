@@ -22,20 +22,19 @@ WAYBILL_NO_PATTERN = r"^[A-Za-z0-9-]{4,32}$"
 StationCode = Annotated[str, StringConstraints(pattern=STATION_CODE_PATTERN)]
 Identifier = Annotated[str, StringConstraints(pattern=IDENTIFIER_PATTERN)]
 WaybillNo = Annotated[str, StringConstraints(pattern=WAYBILL_NO_PATTERN)]
+# A courier's tracking number, as written on an envelope of receipts.
+CourierNo = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[A-Za-z0-9-]{3,40}$")]
+# A notification template's name (`delayed`, `daily_arrivals`...).
+TemplateName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9_]{1,64}$")]
 
 # Mainland mobile (11 digits starting 1[3-9]) or a landline / international number.
 PHONE_PATTERN = r"^(\+?\d{1,3}[- ]?)?(1[3-9]\d{9}|0\d{2,3}-?\d{7,8}|\d{7,15})$"
-EMAIL_PATTERN = r"^[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}$"
 Phone = Annotated[str, StringConstraints(strip_whitespace=True, pattern=PHONE_PATTERN)]
+EMAIL_PATTERN = r"^[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}$"
 Email = Annotated[str, StringConstraints(strip_whitespace=True, max_length=254, pattern=EMAIL_PATTERN)]
-
-# The same patterns for plain-Python checks (a CSV cell, a fast path), used with `fullmatch`:
-# like pydantic's, it refuses a final "\n" that `$` alone would let through.
-STATION_CODE = re.compile(STATION_CODE_PATTERN)
-IDENTIFIER = re.compile(IDENTIFIER_PATTERN)
-WAYBILL_NO = re.compile(WAYBILL_NO_PATTERN)
-PHONE = re.compile(PHONE_PATTERN)
-EMAIL = re.compile(EMAIL_PATTERN)
+# What an SMS gateway is asked to dial: looser than `Phone` (spaces and dashes between digits),
+# because numbers reach the notifier from events and stored preferences, not only from `Phone` input.
+DIALABLE_PATTERN = r"^\+?[0-9][0-9 \-]{5,19}$"
 
 # Times and days the business can mean: anything outside is a typo or a probe, and years
 # at the edges of what Python or PostgreSQL hold overflow when moved between zones.
@@ -61,3 +60,42 @@ DbId = Annotated[int, Field(ge=1, le=2**63 - 1)]
 Latitude = Annotated[float, Field(ge=-90, le=90)]
 Longitude = Annotated[float, Field(ge=-180, le=180)]
 Pieces = Annotated[int, Field(ge=1, le=100_000)]
+
+_EMAIL = re.compile(EMAIL_PATTERN)
+_DIALABLE = re.compile(DIALABLE_PATTERN)
+# For the plain-Python checks below that use `fullmatch`: like pydantic's pattern, it refuses a
+# final "\n" that `$` alone would let through.
+_STATION_CODE = re.compile(STATION_CODE_PATTERN)
+_IDENTIFIER = re.compile(IDENTIFIER_PATTERN)
+_WAYBILL_NO = re.compile(WAYBILL_NO_PATTERN)
+_PHONE = re.compile(PHONE_PATTERN)
+
+
+def is_email(value: str) -> bool:
+    """Whether `value` is an e-mail address by the same rule as `Email` (for plain-Python checks)."""
+    return _EMAIL.match(value) is not None
+
+
+def is_dialable(value: str) -> bool:
+    """Whether `value` looks like a number an SMS gateway can dial."""
+    return _DIALABLE.match(value) is not None
+
+
+def is_station_code(value: str) -> bool:
+    """Whether `value` is a station code by the same rule as `StationCode`."""
+    return _STATION_CODE.fullmatch(value) is not None
+
+
+def is_identifier(value: str) -> bool:
+    """Whether `value` is an identifier by the same rule as `Identifier`."""
+    return _IDENTIFIER.fullmatch(value) is not None
+
+
+def is_waybill_no(value: str) -> bool:
+    """Whether `value` is a waybill number by the same rule as `WaybillNo`."""
+    return _WAYBILL_NO.fullmatch(value) is not None
+
+
+def is_phone(value: str) -> bool:
+    """Whether `value` (trimmed) is a phone number by the same rule as `Phone`."""
+    return _PHONE.fullmatch(value.strip()) is not None

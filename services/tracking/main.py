@@ -46,13 +46,12 @@ def _retention_job(rt: TrackingRuntime) -> Job:
     return job
 
 
-# `PeriodicSpec` hands these the service's settings (the `TrackingSettings` of `settings_cls`).
-def _stale_interval(settings: Any) -> float:
-    return float(settings.stale_check_interval_seconds)
+def _stale_interval(settings: TrackingSettings) -> float:
+    return settings.stale_check_interval_seconds
 
 
-def _retention_interval(settings: Any) -> float:
-    return float(settings.positions_sweep_interval_seconds)
+def _retention_interval(settings: TrackingSettings) -> float:
+    return settings.positions_sweep_interval_seconds
 
 
 SPEC = ServiceSpec(

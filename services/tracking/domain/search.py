@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from shared.errors import Invalid
 from shared.pii import keyed_hash
-from shared.types import PHONE
+from shared.types import is_phone
 
 _MAX_CODE_POINT = 0x10FFFF
 
@@ -58,7 +58,7 @@ def phone_query(text: str, key: str) -> PhoneQuery:
     value = text.strip()
     if len(value) == 4 and value.isascii() and value.isdigit():
         return PhoneQuery(last4=value)
-    if PHONE.fullmatch(value):
+    if is_phone(value):
         return PhoneQuery(hash=keyed_hash(phone_digits(value), key))
     raise Invalid("invalid_phone", "phone: a whole phone number or its last 4 digits", {"field": "phone"})
 

@@ -46,7 +46,7 @@ from shared.auth import Principal
 from shared.clock import utcnow
 from shared.context import uow
 from shared.errors import BadRequest, DomainError, Forbidden, Invalid
-from shared.types import IDENTIFIER
+from shared.types import is_identifier
 
 log = logging.getLogger("lcs.tracking.feeds")
 
@@ -205,7 +205,7 @@ async def _ingest_batch_once(rt: TrackingRuntime, principal: Principal, items: S
 def checked_fix(fix: Fix, *, now: datetime, limits: PositionLimits) -> Fix:
     """A device's fix once its device id (as `VehiclePut.device_id`) and its position pass:
     422 `invalid_field` / `invalid_position` otherwise."""
-    if not IDENTIFIER.fullmatch(fix.device_id):
+    if not is_identifier(fix.device_id):
         raise Invalid("invalid_field", "device id: letters, digits and _.:- only, at most 64 characters",
                       {"field": "id"})
     return validate_fix(fix, now, limits)

@@ -22,7 +22,7 @@ from services.tracking.domain.times import utc
 from services.tracking.feeds.models import Incoming, PositionBatch, PositionIn
 from shared.clock import NaiveTime, require_aware
 from shared.errors import Invalid
-from shared.types import IDENTIFIER
+from shared.types import is_identifier
 
 KNOTS_TO_KMH = 1.852
 MPS_TO_KMH = 3.6
@@ -306,7 +306,7 @@ def parse_position_batch_fast(raw: bytes) -> list[Incoming] | None:
         if lats is None or lons is None or speeds is None or headings is None:
             return None
         # each vehicle id once (a batch holds few vehicles); anything but a string raises TypeError
-        if not all(map(IDENTIFIER.fullmatch, set(vehicle_ids))):
+        if not all(map(is_identifier, set(vehicle_ids))):
             return None
         # each distinct time once (a feed's vehicles share their seconds), all in one match, a line
         # each (a call per item costs more than its match): the count of line breaks proves no time

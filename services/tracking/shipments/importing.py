@@ -36,13 +36,13 @@ import io
 import math
 import re
 import unicodedata
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from shared.clock import BUSINESS_TZ
-from shared.types import EMAIL, PHONE, STATION_CODE, WAYBILL_NO
+from shared.types import is_email, is_phone, is_station_code, is_waybill_no
 
 # The contract's columns, in the contract's order, plus consignee_email (an addition:
 # the JSON body has the field, so the file may carry it).
@@ -208,9 +208,10 @@ class _Row:
             self.problem(column, f"longer than {max_len} characters")
         return value
 
-    def matching(self, column: str, pattern: re.Pattern[str], what: str, *, required: bool = False) -> str | None:
+    def matching(self, column: str, valid: Callable[[str], bool], what: str, *,
+                 required: bool = False) -> str | None:
         value = self.text(column, required=required)
-        if value is not None and not pattern.fullmatch(value):
+        if value is not None and not valid(value):
             self.problem(column, f"not a valid {what}: {value!r}")
         return value
 
@@ -267,14 +268,14 @@ class _Row:
 
 
 def _parse_record(row: _Row) -> dict[str, Any]:
-    waybill_no = row.matching("waybill_no", WAYBILL_NO, "waybill number", required=True)
-    origin = row.matching("origin", STATION_CODE, "station code", required=True)
-    destination = row.matching("destination", STATION_CODE, "station code", required=True)
+    waybill_no = row.matching("waybill_no", is_waybill_no, "waybill number", required=True)
+    origin = row.matching("origin", is_station_code, "station code", required=True)
+    destination = row.matching("destination", is_station_code, "station code", required=True)
     via: list[str] = []
     via_text = row.text("via", max_len=500)
     if via_text:
         via = [code.strip() for code in via_text.split("|")]
-        if any(not STATION_CODE.fullmatch(code) for code in via):
+        if not all(map(is_station_code, via)):
             row.problem("via", f"station codes joined by '|' expected, got {via_text!r}")
         elif len(set(via)) != len(via):
             row.problem("via", "a transfer station is listed twice")
@@ -299,13 +300,13 @@ def _parse_record(row: _Row) -> dict[str, Any]:
         "shipper": {
             "customer_id": row.text("shipper_customer_id", max_len=64),
             "name": row.text("shipper_name", required=True),
-            "phone": row.matching("shipper_phone", PHONE, "phone number", required=True),
-            "email": row.matching("shipper_email", EMAIL, "e-mail address"),
+            "phone": row.matching("shipper_phone", is_phone, "phone number", required=True),
+            "email": row.matching("shipper_email", is_email, "e-mail address"),
         },
         "consignee": {
             "name": row.text("consignee_name", required=True),
-            "phone": row.matching("consignee_phone", PHONE, "phone number", required=True),
-            "email": row.matching("consignee_email", EMAIL, "e-mail address"),
+            "phone": row.matching("consignee_phone", is_phone, "phone number", required=True),
+            "email": row.matching("consignee_email", is_email, "e-mail address"),
             "company": row.text("consignee_company"),
         },
         "cargo": {
