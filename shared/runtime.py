@@ -42,7 +42,8 @@ log = logging.getLogger("lcs.runtime")
 @dataclass(frozen=True)
 class PeriodicSpec:
     name: str
-    interval_seconds: Callable[[Settings], float]
+    # Reads the interval from the service's own settings class (typed by the service).
+    interval_seconds: Callable[[Any], float]
     job: Callable[[Runtime], Job]
 
 

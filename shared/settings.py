@@ -17,7 +17,7 @@ DEV_SECRET = "dev-secret-change-me"  # noqa: S105 - the documented dev default, 
 DEV_ID_HASH_KEY = "dev-id-hash-key-change-me"
 MIN_SECRET_BYTES = 32
 
-DEFAULT_PORTS = {"tracking": 8001, "receipts": 8002, "complaints": 8003, "notifier": 8004}
+DEFAULT_PORTS = {"tracking": 8001, "receipts": 8002, "complaints": 8003, "notifier": 8004, "web": 8005}
 # The largest relay batch (`LCS_OUTBOX_BATCH`); the bus connection queues a whole one (shared.bus).
 OUTBOX_BATCH_MAX = 10_000
 

@@ -3,6 +3,7 @@ station codes, plausible phone numbers, e-mail addresses, strict aware times."""
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
 from typing import Annotated
 
@@ -18,12 +19,19 @@ OptionalText = Annotated[str, StringConstraints(strip_whitespace=True, max_lengt
 StationCode = Annotated[str, StringConstraints(pattern=r"^[A-Z0-9]{2,16}$")]
 Identifier = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")]
 WaybillNo = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9-]{4,32}$")]
+# A courier's tracking number, as written on an envelope of receipts.
+CourierNo = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[A-Za-z0-9-]{3,40}$")]
+# A notification template's name (`delayed`, `daily_arrivals`...).
+TemplateName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9_]{1,64}$")]
 
 # Mainland mobile (11 digits starting 1[3-9]) or a landline / international number.
 Phone = Annotated[str, StringConstraints(strip_whitespace=True,
                                          pattern=r"^(\+?\d{1,3}[- ]?)?(1[3-9]\d{9}|0\d{2,3}-?\d{7,8}|\d{7,15})$")]
-Email = Annotated[str, StringConstraints(strip_whitespace=True, max_length=254,
-                                         pattern=r"^[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}$")]
+EMAIL_PATTERN = r"^[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}$"
+Email = Annotated[str, StringConstraints(strip_whitespace=True, max_length=254, pattern=EMAIL_PATTERN)]
+# What an SMS gateway is asked to dial: looser than `Phone` (spaces and dashes between digits),
+# because numbers reach the notifier from events and stored preferences, not only from `Phone` input.
+DIALABLE_PATTERN = r"^\+?[0-9][0-9 \-]{5,19}$"
 
 # Times and days the business can mean: anything outside is a typo or a probe, and years
 # at the edges of what Python or PostgreSQL hold overflow when moved between zones.
@@ -49,3 +57,16 @@ DbId = Annotated[int, Field(ge=1, le=2**63 - 1)]
 Latitude = Annotated[float, Field(ge=-90, le=90)]
 Longitude = Annotated[float, Field(ge=-180, le=180)]
 Pieces = Annotated[int, Field(ge=1, le=100_000)]
+
+_EMAIL = re.compile(EMAIL_PATTERN)
+_DIALABLE = re.compile(DIALABLE_PATTERN)
+
+
+def is_email(value: str) -> bool:
+    """Whether `value` is an e-mail address by the same rule as `Email` (for plain-Python checks)."""
+    return _EMAIL.match(value) is not None
+
+
+def is_dialable(value: str) -> bool:
+    """Whether `value` looks like a number an SMS gateway can dial."""
+    return _DIALABLE.match(value) is not None

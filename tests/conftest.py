@@ -73,6 +73,7 @@ class Infra:
             "LCS_SHUTDOWN_GRACE_SECONDS": "10",
             "LCS_RATE_LIMIT_PER_MINUTE": "100000",
             "LCS_SUPERVISOR_EMAIL": SUPERVISOR_EMAIL,
+            "LCS_COOKIE_SECURE": "false",  # web: the suite talks plain HTTP to 127.0.0.1
             **extra,
         }
 

@@ -6,19 +6,25 @@ from datetime import date, time
 
 from pydantic import Field, field_validator, model_validator
 
-from services.complaints.domain import SHANGHAI, BusinessHours, CareRules
+from services.complaints.domain.care import CareRules
+from services.complaints.domain.hours import BusinessHours
+from shared.clock import BUSINESS_TZ_NAME
 from shared.settings import Settings
 
 
 class ComplaintsSettings(Settings):
     """Business hours, SLA monitor, customer-care rules and the desk's timezone.
 
+    The SLA targets themselves (the 5-minute first response, the 8-hour quote) are not
+    settings: they are the policy table (`domain/sla.py` defaults, replaced by admins
+    through `PUT /v1/admin/sla-policies`).
+
     `LCS_BUSINESS_HOURS_ENABLED=false` runs every SLA clock round the clock (24x7);
     otherwise the clock only runs inside `[start, end)` local time on `weekdays`
     (Monday = 0) that are not `holidays` (JSON list of dates).
     """
 
-    desk_tz: str = SHANGHAI
+    desk_tz: str = BUSINESS_TZ_NAME
     business_hours_enabled: bool = True
     business_hours_start: time = time(8, 0)
     business_hours_end: time = time(18, 0)
@@ -32,7 +38,6 @@ class ComplaintsSettings(Settings):
     care_key_min_monthly_shipments: int = Field(default=30, ge=0)
     care_new_customer_days: int = Field(default=90, ge=1, le=3650)
     proactive_care_enabled: bool = True
-    quote_hours: int = Field(default=8, ge=1, le=240)
 
     @field_validator("business_weekdays")
     @classmethod

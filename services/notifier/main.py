@@ -1,41 +1,55 @@
-"""Composition root of the notifier."""
+"""Composition root of the notifier: the spec `shared.runtime` runs, and the context it builds."""
 
 from __future__ import annotations
 
+import random
+from collections.abc import Mapping
 from pathlib import Path
-from typing import cast
 
 import httpx
 
-from services.notifier.api import router
-from services.notifier.dispatcher import Dispatcher
-from services.notifier.handlers import make_group_handlers, make_handlers
-from services.notifier.service import NotifierService
+from services.notifier.context import NotifierContext, NotifierRuntime
+from services.notifier.delivery import api as delivery_api
+from services.notifier.delivery.dispatcher import dispatch_worker
+from services.notifier.delivery.senders import EmailSender, SmsSender
+from services.notifier.digest import api as digest_api
+from services.notifier.digest import service as digest
+from services.notifier.domain.recipients import NotifierConfig
+from services.notifier.domain.vocabulary import Language
+from services.notifier.notifications import api as notifications_api
+from services.notifier.notifications import handlers as notification_handlers
+from services.notifier.recipients import api as recipients_api
 from services.notifier.settings import NotifierSettings
+from services.notifier.shipments import handlers as shipment_handlers
+from services.notifier.templates import api as templates_api
+from services.notifier.templates.renderer import TemplateRenderer
 from shared import events
-from shared.context import Runtime
+from shared.bus import Handler
 from shared.runtime import PeriodicSpec, ServiceSpec, run
-from shared.settings import Settings
 
 
-def _settings(s: Settings) -> NotifierSettings:
-    return cast(NotifierSettings, s)
-
-
-def _service(rt: Runtime) -> NotifierService:
-    return cast(NotifierService, rt.extras["notifier"])
-
-
-async def on_start(rt: Runtime) -> None:
-    s = _settings(rt.settings)
+async def build_context(rt: NotifierRuntime) -> NotifierContext:
+    s = rt.settings
     http = httpx.AsyncClient(timeout=s.sms_timeout, limits=httpx.Limits(max_connections=50))
-    rt.extras["notifier"] = NotifierService(s, rt.pool, http)
+    policy = NotifierConfig(
+        supervisor_email=s.supervisor_email,
+        default_language=Language(s.default_language),
+        supervisor_language=Language(s.default_language),
+        throttle_per_hour=s.throttle_per_hour,
+        max_attempts=s.max_attempts,
+        retry_base_s=s.retry_base_seconds,
+        retry_cap_s=s.retry_cap_seconds,
+    )
+    return NotifierContext(policy=policy, renderer=TemplateRenderer(), email=EmailSender(s), sms=SmsSender(s, http),
+                           http=http, rng=random.SystemRandom())
 
 
-async def dispatch_worker(rt: Runtime) -> None:
-    s = _settings(rt.settings)
-    await Dispatcher(_service(rt), dsn=s.database_url, concurrency=s.dispatch_concurrency,
-                     poll_seconds=s.dispatch_poll_seconds).run()
+def handlers(rt: NotifierRuntime) -> Mapping[str, Handler]:
+    return {**shipment_handlers.handlers(rt), **notification_handlers.handlers(rt)}
+
+
+def _digest_interval(settings: NotifierSettings) -> float:
+    return settings.digest_interval_seconds
 
 
 SPEC = ServiceSpec(
@@ -44,8 +58,10 @@ SPEC = ServiceSpec(
     description="SMS and e-mail fan-out: routing, templates, preferences, quiet hours, throttling, "
                 "retries with provider fallback, the daily key-customer digest, and the delivery audit.",
     package_dir=Path(__file__).parent,
-    routers=[router],
+    routers=[recipients_api.router, notifications_api.router, templates_api.router, digest_api.router,
+             delivery_api.router],
     settings_cls=NotifierSettings,
+    context=build_context,
     consumes=events.types_of(
         events.ShipmentRegistered,
         events.ShipmentDeparted,
@@ -62,12 +78,10 @@ SPEC = ServiceSpec(
         events.ComplaintResolved,
         events.ComplaintSlaBreached,
     ),
-    handlers=lambda rt: make_handlers(_service(rt)),
-    group_handlers=lambda rt: make_group_handlers(_service(rt)),
-    periodic=[PeriodicSpec(name="digest", interval_seconds=lambda s: _settings(s).digest_interval_seconds,
-                           job=lambda rt: _service(rt).scheduled_digest)],
+    handlers=handlers,
+    group_handlers=shipment_handlers.group_handlers,
+    periodic=[PeriodicSpec(name="digest", interval_seconds=_digest_interval, job=digest.job)],
     workers=[dispatch_worker],
-    on_start=on_start,
     body_limits={"/v1/templates": 64_000, "/v1/recipients": 8_000},
 )
 

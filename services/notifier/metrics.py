@@ -15,3 +15,9 @@ SEND_DURATION = Histogram("lcs_notifier_send_duration_seconds", "Duration of one
 QUEUE_TO_SENT = Histogram("lcs_notifier_queued_to_sent_seconds", "From the notification row to sent",
                           ["channel"], buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 30, 300))
 DIGESTS = Counter("lcs_notifier_digests_total", "Daily arrival reports queued or skipped", ["outcome"])
+# Routed notices that reached nobody (no address at all): stored `failed`, reason `no_recipient`.
+NO_RECIPIENT = Counter("lcs_notifier_no_recipient_total", "Routed notices with no recipient to send to",
+                       ["event_type", "audience", "channel"])
+# Notifications the desk sent again (POST /v1/notifications/{id}/retry), by what they were.
+RETRIES_REQUESTED = Counter("lcs_notifier_retries_requested_total", "Notifications sent again by the desk",
+                            ["channel", "from_status"])

@@ -7,6 +7,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator
 
+from shared.clock import BUSINESS_TZ_NAME
 from shared.settings import Settings
 
 
@@ -29,7 +30,8 @@ class NotifierSettings(Settings):
     sms_fallback_token: str | None = None  # defaults to sms_token when unset
     sms_timeout: float = Field(default=5.0, gt=0)
 
-    # Routing and policy.
+    # Routing and policy. Without a supervisor mailbox an SLA breach reaches nobody: it is then
+    # stored `failed` with reason `no_recipient` and counted in lcs_notifier_no_recipient_total.
     supervisor_email: str | None = None
     default_language: Literal["zh-CN", "en"] = "zh-CN"
     throttle_per_hour: int = Field(default=10, ge=1)
@@ -46,7 +48,7 @@ class NotifierSettings(Settings):
 
     # The key customers' daily arrival report.
     digest_hour: int = Field(default=18, ge=0, le=23)
-    digest_tz: str = "Asia/Shanghai"
+    digest_tz: str = BUSINESS_TZ_NAME
     digest_interval_seconds: float = Field(default=300.0, gt=0)
 
     # Events for shipments not registered yet are parked this long, waiting for the registration.

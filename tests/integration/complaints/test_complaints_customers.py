@@ -115,6 +115,59 @@ async def test_callbacks_owed_are_a_worklist_until_a_returning_call_settles_them
     assert len((await api.get("/v1/calls", params={"customer_id": customer})).json()["items"]) == 6
 
 
+async def test_a_callback_marked_done_leaves_the_worklist(api: Api) -> None:
+    customer = "C" + unique()
+    base = {"customer_id": customer, "caller_name": "赵先生", "phone": "13712345678", "topic": "quote"}
+
+    async def call(**extra: object) -> dict:
+        r = await api.post("/v1/calls", {**base, **extra})
+        assert r.status_code == 201, r.text
+        return r.json()
+
+    async def owed() -> list[str]:
+        r = await api.get("/v1/calls/callbacks", params={"customer_id": customer})
+        assert r.status_code == 200, r.text
+        return [c["id"] for c in r.json()["items"]]
+
+    first = await call(outcome="callback", callback_due=(now() + timedelta(hours=1)).isoformat())
+    second = await call(outcome="callback", callback_due=(now() + timedelta(hours=2)).isoformat())
+    assert await owed() == [first["id"], second["id"]]
+
+    # the customer called in again and got the quote: the desk marks the promised callback done
+    r = await api.post(f"/v1/calls/{first['id']}/callback-done", {"note": "客户来电已报价"})
+    assert r.status_code == 200, r.text
+    marked = r.json()
+    assert marked["id"] == first["id"] and marked["callback_done_by"] == "staff:test-staff"
+    assert marked["callback_done_note"] == "客户来电已报价" and marked["callback_done_at"] is not None
+    assert marked["phone"] == "137****5678"
+    assert await owed() == [second["id"]]
+    listed = {c["id"]: c for c in (await api.get("/v1/calls", params={"customer_id": customer})).json()["items"]}
+    assert listed[first["id"]]["callback_done_by"] == "staff:test-staff"
+    assert listed[second["id"]]["callback_done_at"] is None
+
+    # settled once: neither marked done again nor returned by a call
+    r = await api.post(f"/v1/calls/{first['id']}/callback-done")
+    assert r.status_code == 409 and r.json()["error"]["code"] == "callback_settled", r.text
+    r = await api.post("/v1/calls", {**base, "outcome": "answered", "callback_of": first["id"]})
+    assert r.status_code == 409 and r.json()["error"]["code"] == "callback_settled", r.text
+    # returned by a call first: marking it done is a conflict too (no body needed)
+    await call(direction="outbound", outcome="answered", callback_of=second["id"])
+    r = await api.post(f"/v1/calls/{second['id']}/callback-done")
+    assert r.status_code == 409 and r.json()["error"]["code"] == "callback_settled", r.text
+    assert await owed() == []
+
+    # what cannot be marked done
+    answered = await call(outcome="answered")
+    r = await api.post(f"/v1/calls/{answered['id']}/callback-done")
+    assert r.status_code == 422 and r.json()["error"]["code"] == "not_a_callback", r.text
+    r = await api.post("/v1/calls/6f1c1b8e-0000-4000-8000-000000000000/callback-done")
+    assert r.status_code == 404 and r.json()["error"]["code"] == "not_found", r.text
+    r = await api.post(f"/v1/calls/{second['id']}/callback-done", {"note": "x", "surprise": 1})
+    assert r.status_code == 422 and r.json()["error"]["code"] == "validation_error", r.text
+    r = await api.post(f"/v1/calls/{second['id']}/callback-done", role="branch", branch="SH01")
+    assert r.status_code == 403
+
+
 async def test_customer_file_brings_everything_together(api: Api, infra: Infra) -> None:
     customer = "C" + unique()
     assert (await api.get(f"/v1/customers/{customer}")).status_code == 404

@@ -11,16 +11,21 @@ from datetime import timedelta
 import asyncpg
 import pytest
 
-from services.complaints import readmodel
-from services.complaints import repository as repo
-from services.complaints.handlers import apply_registrations, apply_tracking_event
-from services.complaints.readmodel import ShipmentView
+from services.complaints.context import ComplaintsContext, ComplaintsRuntime
+from services.complaints.customers.repository import upsert_customer
+from services.complaints.domain.shipments import ShipmentView, apply
 from services.complaints.settings import ComplaintsSettings
+from services.complaints.shipments import repository
+from services.complaints.shipments.handlers import apply_registrations, apply_tracking_event
+from shared.context import Runtime
 from shared.events import ShipmentDelayed, ShipmentDeparted
 from tests.conftest import Infra
 from tests.integration.group_support import T0, enveloped, in_transaction, registered, same_tables, twin_schemas
 
 SETTINGS = ComplaintsSettings(env="dev")
+# The handlers read only the settings and the context (each runs on the connection it is given).
+RT: ComplaintsRuntime = Runtime(service="complaints", settings=SETTINGS, pool=None,  # type: ignore[arg-type]
+                                context=ComplaintsContext.of(SETTINGS))
 TABLES = {
     "shipments": ("waybill_no", ("updated_at",)),
     "customers": ("customer_id", ("updated_at",)),
@@ -39,15 +44,15 @@ def delayed(no: str) -> ShipmentDelayed:
 
 async def before(conn: asyncpg.Connection) -> None:
     """Customers on file, and tracking events that came before their registrations."""
-    await repo.upsert_customer(conn, "KEY", {"key_flag": True, "name": "重点客户", "phone": "13700000000"},
+    await upsert_customer(conn, "KEY", {"key_flag": True, "name": "重点客户", "phone": "13700000000"},
                                at=T0 - timedelta(days=30), actor="test")
-    await repo.upsert_customer(conn, "C-EXIST", {"name": "老客户", "email": "old@example.com"},
+    await upsert_customer(conn, "C-EXIST", {"name": "老客户", "email": "old@example.com"},
                                at=T0 + timedelta(days=10), actor="test")
     for event in (delayed("DELAYED-KEY"), delayed("DELAYED-PLAIN"),
                   ShipmentDeparted(waybill_no="DEPARTED", station="BSH", at=T0 + timedelta(hours=2),
                                    eta=T0 + timedelta(days=1), vehicle_id="V-1")):
         [(e, env)] = enveloped([event])
-        await apply_tracking_event(conn, SETTINGS, e, env)
+        await apply_tracking_event(conn, RT, e, env)
 
 
 GROUP = enveloped([
@@ -74,10 +79,10 @@ async def test_a_group_of_registrations_gives_the_same_read_model_customers_and_
 
         async def one_by_one(conn: asyncpg.Connection) -> None:
             for event, envelope in GROUP:
-                await apply_tracking_event(conn, SETTINGS, event, envelope)
+                await apply_tracking_event(conn, RT, event, envelope)
 
         async def as_group(conn: asyncpg.Connection) -> None:
-            await apply_registrations(conn, SETTINGS, GROUP)
+            await apply_registrations(conn, RT, GROUP)
 
         await in_transaction(one, one_by_one)
         await in_transaction(grp, as_group)
@@ -106,7 +111,7 @@ async def test_the_usual_group_takes_three_statements_and_writes_each_row_once(i
         async with grp.acquire() as conn, conn.transaction():
             statements: list[str] = []
             conn.add_query_logger(lambda q: statements.append(q.query))
-            await apply_registrations(conn, SETTINGS, events)
+            await apply_registrations(conn, RT, events)
             versions = await conn.fetchval("SELECT n_tup_ins + n_tup_upd FROM pg_stat_xact_user_tables "
                                            "WHERE relid = 'shipments'::regclass")
         ours = [q for q in statements  # not asyncpg's own, nor the count just above
@@ -127,17 +132,17 @@ async def test_a_view_stored_meanwhile_rolls_the_group_back_and_one_by_one_appli
     async with twin_schemas(infra, "complaints") as (_, grp):
         async with grp.acquire() as conn, grp.acquire() as other:
             async with conn.transaction():
-                assert await repo.lock_stored_shipments(conn, ["RACED"]) == {}
+                assert await repository.lock_stored_shipments(conn, ["RACED"]) == {}
                 async with other.transaction():  # stored meanwhile, e.g. by a departure seen first
                     departed = ShipmentDeparted(waybill_no="RACED", station="BSH", at=T0 + timedelta(hours=2),
                                                 eta=T0 + timedelta(days=1), vehicle_id="V-1")
                     [(d, denv)] = enveloped([departed])
-                    await apply_tracking_event(other, SETTINGS, d, denv)
-                view = readmodel.apply(ShipmentView(waybill_no="RACED"), event, envelope.time)
-                with pytest.raises(repo.ShipmentStoredMeanwhile, match="RACED"):
-                    await repo.insert_shipments(conn, [view])
+                    await apply_tracking_event(other, RT, d, denv)
+                view = apply(ShipmentView(waybill_no="RACED"), event, envelope.time)
+                with pytest.raises(repository.ShipmentStoredMeanwhile, match="RACED"):
+                    await repository.insert_shipments(conn, [view])
                 # the group raised: the consumer rolls it back and applies each event on its own
             async with conn.transaction():
-                await apply_tracking_event(conn, SETTINGS, event, envelope)
+                await apply_tracking_event(conn, RT, event, envelope)
         row = await grp.fetchrow("SELECT status, customer_id FROM shipments WHERE waybill_no = 'RACED'")
         assert (row["status"], row["customer_id"]) == ("in_transit", "C-R")

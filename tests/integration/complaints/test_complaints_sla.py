@@ -129,8 +129,10 @@ async def test_sla_policies_are_seeded_and_changed_by_admins_only(api: Api) -> N
         assert updated[0]["updated_by"] == "admin:test-admin"
         t = await api.open(category="quote", priority="urgent")
         assert (t["first_response_minutes"], t["resolution_minutes"]) == (2, 60)
+        assert "在1小时内回复您报价" in t["suggested_reply"]  # the reply promises the ticket's own target
         t = await api.open(category="quote")
         assert t["priority"] == "low" and (t["first_response_minutes"], t["resolution_minutes"]) == (5, 480)
+        assert "在8小时内回复您报价" in t["suggested_reply"]
 
         bad_sets = [
             [{"category": "delay", "priority": None, "first_response_minutes": 90, "resolution_minutes": 60}],

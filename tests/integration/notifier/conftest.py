@@ -122,6 +122,18 @@ class Kit:
         processed: int = r.json()["processed"]
         return processed
 
+    def later_passes(self, waybill_no: str, read: Callable[[], T]) -> Callable[[], T]:
+        """Each call: one dispatch pass an hour later than the previous one, then `read()`. The
+        back-off is seconds long; a pass "as of" later times replays it now."""
+        clock = {"at": datetime.now(UTC)}
+
+        def step() -> T:
+            clock["at"] += timedelta(hours=1)
+            self.dispatch(clock["at"], waybill_no)
+            return read()
+
+        return step
+
     # --- sinks ----------------------------------------------------------------------------
 
     def control(self, **modes: str) -> None:

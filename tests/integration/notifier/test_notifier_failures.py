@@ -60,14 +60,7 @@ def test_transient_failures_are_retried_up_to_the_limit_then_failed_with_an_even
     assert first["status"] == "queued" and "503" in first["last_error"]
     # The back-off is seconds long; an operator's dispatch pass "as of" later times replays it now.
     # (A pass skips a row the background worker holds at that moment; hence "until".)
-    clock = {"at": datetime.now(UTC)}
-
-    def pass_later() -> dict:  # type: ignore[type-arg]
-        clock["at"] += timedelta(hours=1)
-        kit.dispatch(clock["at"], waybill)
-        return _sms_of(kit, waybill)
-
-    item = wait_until(pass_later, lambda n: n["status"] == "failed")
+    item = wait_until(kit.later_passes(waybill, lambda: _sms_of(kit, waybill)), lambda n: n["status"] == "failed")
     assert item["status"] == "failed" and item["attempts"] == MAX_ATTEMPTS
     detail = kit.api.get(f"/v1/notifications/{item['id']}", headers=kit.admin).json()
     assert len(detail["delivery_attempts"]) == 2 * MAX_ATTEMPTS  # primary + fallback each time

@@ -1,4 +1,4 @@
-"""Registrations handled as a group (`NotifierService.on_registered_many`, the consumer's group
+"""Registrations handled as a group (`shipments.service.on_registered_many`, the consumer's group
 handler) leave the notifier schema exactly as `on_registered` of each in turn: the shipments, and
 the events parked until their registration, replayed in delivery order — which decides who is
 throttled, as the recipients are shared across waybills — as well as a waybill registered twice
@@ -11,16 +11,19 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
-import httpx
 
-from services.notifier.service import NotifierService
+from services.notifier.context import NotifierRuntime
+from services.notifier.main import build_context
+from services.notifier.notifications.service import on_event
 from services.notifier.settings import NotifierSettings
+from services.notifier.shipments.service import on_registered, on_registered_many
+from shared.context import Runtime
 from shared.events import Event, ShipmentDelayed, ShipmentDeparted
 from tests.conftest import Infra
 from tests.integration.group_support import T0, enveloped, in_transaction, registered, same_tables, twin_schemas
 
 # The parked events are stamped a little ahead of the wall clock, so their decision time is
-# their own (see `NotifierService.decision_time`), the same in both schemas.
+# their own (see `domain.decisions.decision_time`), the same in both schemas.
 SOON = datetime.now(UTC).replace(microsecond=0) + timedelta(hours=1)
 SETTINGS = NotifierSettings(env="dev", throttle_per_hour=2, supervisor_email="supervisor@desk.example.com")
 TABLES = {
@@ -34,9 +37,18 @@ TABLES = {
 
 
 @asynccontextmanager
-async def services(infra: Infra) -> AsyncIterator[tuple[NotifierService, NotifierService]]:
-    async with twin_schemas(infra, "notifier") as (one, grp), httpx.AsyncClient() as http:
-        yield NotifierService(SETTINGS, one, http), NotifierService(SETTINGS, grp, http)
+async def services(infra: Infra) -> AsyncIterator[tuple[NotifierRuntime, NotifierRuntime]]:
+    async with twin_schemas(infra, "notifier") as (one, grp):
+        runtimes: list[NotifierRuntime] = []
+        for pool in (one, grp):
+            rt: NotifierRuntime = Runtime(service="notifier", settings=SETTINGS, pool=pool)
+            rt.context = await build_context(rt)
+            runtimes.append(rt)
+        try:
+            yield runtimes[0], runtimes[1]
+        finally:
+            for rt in runtimes:
+                await rt.context.http.aclose()
 
 
 def delayed(no: str, minutes: int) -> ShipmentDelayed:
@@ -53,13 +65,13 @@ PARKED: list[Event] = [delayed("PARKED-1", 60), departed("PARKED-2"), delayed("P
 PARKED_ENVELOPED = [enveloped([e], time=SOON + timedelta(minutes=i))[0] for i, e in enumerate(PARKED)]
 
 
-async def before(svc: NotifierService, conn: asyncpg.Connection) -> None:
+async def before(rt: NotifierRuntime, conn: asyncpg.Connection) -> None:
     """Events that came before their registration (parked), and shipments registered earlier."""
     for event, envelope in PARKED_ENVELOPED:
-        await svc.on_event(conn, event, envelope)
-    for event, env in enveloped([registered("STORED-NEWER", registered_at=T0 + timedelta(days=5)),
-                                 registered("STORED-OLDER", registered_at=T0 - timedelta(days=5))]):
-        await svc.on_registered(conn, event, env)
+        await on_event(conn, rt=rt, event=event, envelope=envelope)
+    for event, _ in enveloped([registered("STORED-NEWER", registered_at=T0 + timedelta(days=5)),
+                               registered("STORED-OLDER", registered_at=T0 - timedelta(days=5))]):
+        await on_registered(conn, rt=rt, event=event)
 
 
 GROUP = enveloped([
@@ -78,16 +90,16 @@ GROUP = enveloped([
 
 async def test_a_group_of_registrations_gives_the_same_shipments_and_replays_as_one_by_one(infra: Infra) -> None:
     async with services(infra) as (one, grp):
-        for svc in (one, grp):
-            await in_transaction(svc.pool, lambda conn, svc=svc: before(svc, conn))
+        for rt in (one, grp):
+            await in_transaction(rt.pool, lambda conn, rt=rt: before(rt, conn))
         assert await one.pool.fetchval("SELECT count(*) FROM parked_events") == len(PARKED)
 
         async def one_by_one(conn: asyncpg.Connection) -> None:
-            for event, envelope in GROUP:
-                await one.on_registered(conn, event, envelope)
+            for event, _ in GROUP:
+                await on_registered(conn, rt=one, event=event)
 
         await in_transaction(one.pool, one_by_one)
-        await in_transaction(grp.pool, lambda conn: grp.on_registered_many(conn, GROUP))
+        await in_transaction(grp.pool, lambda conn: on_registered_many(conn, rt=grp, events=[e for e, _ in GROUP]))
         found = await same_tables(one.pool, grp.pool, TABLES)
 
     assert found["parked_events"] == []
@@ -109,7 +121,7 @@ async def test_the_usual_group_takes_three_statements(infra: Infra) -> None:
         async with conn.transaction():
             statements: list[str] = []
             conn.add_query_logger(lambda q: statements.append(q.query))
-            await grp.on_registered_many(conn, events)
+            await on_registered_many(conn, rt=grp, events=[e for e, _ in events])
         ours = [q for q in statements if "pg_advisory_xact_lock" in q or "shipments" in q or "parked" in q]
         assert len(ours) == 3
         assert await conn.fetchval("SELECT count(*) FROM shipments") == 50

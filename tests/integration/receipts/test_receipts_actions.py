@@ -7,7 +7,7 @@ from datetime import timedelta
 import asyncpg
 import pytest
 
-from services.receipts.domain import TRANSITIONS, ReceiptAction, ReceiptStatus
+from services.receipts.domain.lifecycle import TRANSITIONS, ReceiptAction, ReceiptStatus
 from tests.integration.receipts.conftest import NOW, Api, Flow, outbox_events, waybill
 
 STATES = [s.value for s in ReceiptStatus]

@@ -11,14 +11,13 @@ from datetime import timedelta
 import asyncpg
 import pytest
 
-from services.receipts import service
-from services.receipts.service import Rules
+from services.receipts.receipts import handlers
 from services.receipts.settings import ReceiptsSettings
 from shared.events import ShipmentArrived, ShipmentDelivered, ShipmentRegistered
 from tests.conftest import Infra
 from tests.integration.group_support import T0, in_transaction, registered, same_tables, twin_schemas
 
-RULES = Rules.from_settings(ReceiptsSettings(env="dev"))
+DEADLINES = ReceiptsSettings(env="dev").deadlines()
 TABLES = {
     "shipment_facts": ("waybill_no", ("updated_at",)),
     "receipts": ("waybill_no", ("created_at", "updated_at")),
@@ -29,20 +28,20 @@ TABLES = {
 
 async def before(conn: asyncpg.Connection) -> None:
     """What both schemas hold before the group: facts that came first, an earlier registration."""
-    await service.record_arrival(conn, ShipmentArrived(
+    await handlers.record_arrival(conn, event=ShipmentArrived(
         waybill_no="ARRIVED-FIRST", station="BWX", arrived_at=T0 + timedelta(days=1), pieces=10, pieces_arrived=10,
-        pieces_total=10, final=True), RULES)
-    await service.record_delivery(conn, ShipmentDelivered(
+        pieces_total=10, final=True), deadlines=DEADLINES)
+    await handlers.record_delivery(conn, event=ShipmentDelivered(
         waybill_no="DELIVERED-FIRST", delivered_at=T0 + timedelta(days=2), signer_name="杨民敬", pieces=10,
-        company_stamp=True, station="BWX"), RULES)
-    await service.record_arrival(conn, ShipmentArrived(
+        company_stamp=True, station="BWX"), deadlines=DEADLINES)
+    await handlers.record_arrival(conn, event=ShipmentArrived(
         waybill_no="BOTH-FIRST", station="BWX", arrived_at=T0 + timedelta(days=1), pieces=10, pieces_arrived=10,
-        pieces_total=10, final=True), RULES)
-    await service.record_delivery(conn, ShipmentDelivered(
+        pieces_total=10, final=True), deadlines=DEADLINES)
+    await handlers.record_delivery(conn, event=ShipmentDelivered(
         waybill_no="BOTH-FIRST", delivered_at=T0 + timedelta(days=1, hours=3), signer_name="杨民敬", pieces=10,
-        delegated=True), RULES)
-    await service.record_registration(conn, registered("KNOWN", payment="cod"), RULES)
-    await service.record_registration(conn, registered("FACTS-NO-RECEIPT", required=False), RULES)
+        delegated=True), deadlines=DEADLINES)
+    await handlers.record_registration(conn, event=registered("KNOWN", payment="cod"), deadlines=DEADLINES)
+    await handlers.record_registration(conn, event=registered("FACTS-NO-RECEIPT", required=False), deadlines=DEADLINES)
 
 
 GROUP = [
@@ -69,10 +68,10 @@ async def test_a_group_of_registrations_gives_the_same_receipts_as_one_by_one(in
 
         async def one_by_one(conn: asyncpg.Connection) -> None:
             for event in GROUP:
-                await service.record_registration(conn, event, RULES)
+                await handlers.record_registration(conn, event=event, deadlines=DEADLINES)
 
         async def as_group(conn: asyncpg.Connection) -> None:
-            await service.record_registrations(conn, GROUP, RULES)
+            await handlers.record_registrations(conn, events=GROUP, deadlines=DEADLINES)
 
         await in_transaction(one, one_by_one)
         await in_transaction(grp, as_group)
@@ -95,10 +94,10 @@ async def test_an_unknown_payment_type_fails_the_group_as_it_fails_the_event(inf
     bad = registered("BAD-PAYMENT", payment="barter")
     async with twin_schemas(infra, "receipts") as (one, grp):
         with pytest.raises(ValueError, match="barter"):
-            await in_transaction(one, lambda conn: service.record_registration(conn, bad, RULES))
+            await in_transaction(one, lambda conn: handlers.record_registration(conn, event=bad, deadlines=DEADLINES))
         with pytest.raises(ValueError, match="barter"):
-            await in_transaction(grp, lambda conn: service.record_registrations(
-                conn, [registered("FINE"), bad], RULES))
+            await in_transaction(grp, lambda conn: handlers.record_registrations(
+                conn, events=[registered("FINE"), bad], deadlines=DEADLINES))
 
 
 async def test_the_group_path_takes_a_constant_number_of_statements(infra: Infra) -> None:
@@ -108,7 +107,7 @@ async def test_the_group_path_takes_a_constant_number_of_statements(infra: Infra
         async with grp.acquire() as conn, conn.transaction():
             statements: list[str] = []
             conn.add_query_logger(lambda q: statements.append(q.query))
-            await service.record_registrations(conn, events, RULES)
+            await handlers.record_registrations(conn, events=events, deadlines=DEADLINES)
         ours = [q for q in statements if "INTO shipment_facts" in q or "receipts" in q]  # not asyncpg's own
         assert len(ours) == 2
         assert await grp.fetchval("SELECT count(*) FROM receipts") == 50

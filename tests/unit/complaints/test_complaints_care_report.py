@@ -10,21 +10,11 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from services.complaints.domain import (
-    CareRules,
-    Category,
-    Channel,
-    CustomerFile,
-    DomainError,
-    Month,
-    TicketFacts,
-    VisitReason,
-    is_key_customer,
-    monthly_report,
-    parse_month,
-    render_report_csv,
-    visits_due,
-)
+from services.complaints.domain.care import CareRules, CustomerFile, VisitReason, is_key_customer, visits_due
+from services.complaints.domain.hours import Month, parse_month
+from services.complaints.domain.reports import TicketFacts, monthly_report, render_report_csv
+from services.complaints.domain.vocabulary import Category, Channel
+from shared.errors import DomainError
 
 CST = timezone(timedelta(hours=8))
 

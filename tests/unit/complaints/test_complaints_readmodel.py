@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from services.complaints.readmodel import ShipmentView, apply, event_time
+from services.complaints.domain.shipments import ShipmentView, apply, event_time
 from services.complaints.settings import ComplaintsSettings
 from shared.events import (
     Cargo,

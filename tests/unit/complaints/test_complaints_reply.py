@@ -9,17 +9,16 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from services.complaints.domain import (
+from services.complaints.domain.replies import (
     DELAY_REASON_TEXT,
-    Category,
     DelayReason,
-    Language,
     ShipmentPosition,
     ShipmentSnapshot,
     format_local_time,
     parse_delay_reason,
     suggested_reply,
 )
+from services.complaints.domain.vocabulary import Category, Language
 
 CST = timezone(timedelta(hours=8))
 
@@ -155,7 +154,7 @@ def test_non_delay_categories(category, zh_phrases, en_phrases):
 
 
 def test_quote_hours_are_configurable():
-    assert "4小时内" in suggested_reply(category=Category.QUOTE, quote_hours=4)
+    assert "4小时内" in suggested_reply(category=Category.QUOTE, quote_minutes=4 * 60)
 
 
 SHIPMENTS = [

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from services.complaints.domain import CustomerSighting, merge_sightings
+from services.complaints.domain.care import CustomerSighting, merge_sightings
 
 T = datetime(2026, 11, 20, 8, 0, tzinfo=UTC)
 

@@ -11,31 +11,29 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.complaints.domain import (
+from services.complaints.domain.hours import (
     DEFAULT_BUSINESS_HOURS,
+    BusinessHours,
+    add_business_minutes,
+    business_minutes_between,
+)
+from services.complaints.domain.sla import (
     DEFAULT_SLA_POLICIES,
     DEFAULT_SLA_POLICY,
-    Action,
-    BusinessHours,
-    Category,
-    DomainError,
     Pause,
-    Priority,
     SlaKind,
     SlaPolicy,
-    TicketStatus,
-    add_business_minutes,
-    apply_action,
     breaches,
     breaches_to_emit,
-    business_minutes_between,
     due_at,
     elapsed_sla_minutes,
     find_sla_policy,
     first_response_due,
-    open_ticket,
     resolution_due,
 )
+from services.complaints.domain.tickets import Action, TicketStatus, apply_action, open_ticket
+from services.complaints.domain.vocabulary import Category, Priority
+from shared.errors import DomainError
 
 CST = timezone(timedelta(hours=8))
 WEEKDAYS_ONLY = BusinessHours(weekdays=frozenset(range(5)))

@@ -8,26 +8,22 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from services.complaints.domain import (
+from services.complaints.domain.sla import Pause, SlaPolicy
+from services.complaints.domain.tickets import (
     TRANSITIONS,
     Action,
-    Category,
-    DomainError,
     InvalidTransition,
-    Language,
-    Pause,
-    Priority,
-    SlaPolicy,
     TicketStatus,
     allowed_actions,
     apply_action,
     can_transition,
     default_priority,
     open_ticket,
-    parse_language,
     response_action,
     transition,
 )
+from services.complaints.domain.vocabulary import Category, Language, Priority, parse_language
+from shared.errors import DomainError
 
 S, A = TicketStatus, Action
 

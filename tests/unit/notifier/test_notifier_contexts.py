@@ -7,9 +7,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from services.notifier.domain import ROUTES, Channel, Language, NotifierConfig, ShipmentContacts, resolve_recipients
-from services.notifier.routing import BINDINGS, unbound_routes
-from services.notifier.templating import TemplateRenderer
+from services.notifier.domain.recipients import NotifierConfig, ShipmentContacts, resolve_recipients
+from services.notifier.domain.routing import ROUTES
+from services.notifier.domain.vocabulary import Channel, Language
+from services.notifier.notifications.bindings import BINDINGS, unbound_routes
+from services.notifier.templates.renderer import TemplateRenderer
 from shared.events import (
     Complainant,
     ComplaintOpened,

@@ -8,19 +8,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from services.notifier.domain import (
-    Channel,
-    FailureKind,
-    NotifierConfig,
-    SmsEncoding,
-    classify_failure,
-    idempotency_key,
-    next_retry_delay,
-    normalize_address,
-    should_retry,
-    sms_info,
-    sms_segments,
-)
+from services.notifier.domain.idempotency import idempotency_key, normalize_address
+from services.notifier.domain.recipients import NotifierConfig
+from services.notifier.domain.retries import classify_failure, next_retry_delay, should_retry
+from services.notifier.domain.sms import SmsEncoding, sms_info, sms_segments
+from services.notifier.domain.vocabulary import Channel, FailureKind
 
 # ---------------------------------------------------------------- idempotency
 

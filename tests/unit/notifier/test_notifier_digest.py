@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from services.notifier.domain import DigestKind, DigestShipment, build_arrival_digest, digest_key
-from services.notifier.templating import TemplateRenderer
+from services.notifier.domain.digest import DigestKind, DigestShipment, build_arrival_digest, digest_key
+from services.notifier.templates.renderer import TemplateRenderer
 
 SH = ZoneInfo("Asia/Shanghai")
 DAY = date(2026, 11, 30)

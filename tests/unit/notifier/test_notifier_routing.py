@@ -6,23 +6,16 @@ from datetime import time
 
 import pytest
 
-from services.notifier.domain import (
-    NOT_NOTIFIED,
-    ROUTES,
-    Audience,
-    Channel,
-    ChannelPreferences,
+from services.notifier.domain.preferences import ChannelPreferences, Preferences, QuietHours
+from services.notifier.domain.recipients import (
     Delivery,
-    Language,
     NotifierConfig,
-    Preferences,
-    QuietHours,
     ShipmentContacts,
     resolve_recipients,
-    route_templates,
-    routes_for,
     template_context,
 )
+from services.notifier.domain.routing import NOT_NOTIFIED, ROUTES, route_templates, routes_for
+from services.notifier.domain.vocabulary import Audience, Channel, Language
 
 # The event types of the contract (api-contract.md, "Events").
 CONTRACT_EVENT_TYPES = {

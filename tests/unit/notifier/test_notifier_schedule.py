@@ -9,17 +9,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.notifier.domain import (
-    DEFAULT_QUIET_HOURS,
-    REASON_QUIET_HOURS,
-    REASON_THROTTLED,
-    Channel,
-    QuietHours,
-    Status,
-    decide,
-    quiet_until,
-    throttle_decision,
-)
+from services.notifier.domain.decisions import decide
+from services.notifier.domain.preferences import DEFAULT_QUIET_HOURS, QuietHours, quiet_until
+from services.notifier.domain.throttling import throttle_decision
+from services.notifier.domain.vocabulary import REASON_QUIET_HOURS, REASON_THROTTLED, Channel, Status
 
 SH = ZoneInfo("Asia/Shanghai")
 LUNCH = QuietHours(time(12, 0), time(14, 0), "Asia/Shanghai")  # does not cross midnight

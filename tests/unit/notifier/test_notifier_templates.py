@@ -11,13 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from services.notifier.domain import Channel, DelayReason, Language, route_templates, sms_info
-from services.notifier.templating import (
-    SAMPLE_DATA,
-    TEMPLATES_DIR,
-    TemplateNotFoundError,
-    TemplateRenderer,
-)
+from services.notifier.domain.routing import route_templates
+from services.notifier.domain.sms import sms_info
+from services.notifier.domain.vocabulary import Channel, DelayReason, Language
+from services.notifier.templates.renderer import TEMPLATES_DIR, TemplateNotFoundError, TemplateRenderer
+from services.notifier.templates.samples import SAMPLE_DATA
 
 GOLDEN_DIR = Path(__file__).parent / "golden"
 UPDATE = os.environ.get("LCS_UPDATE_GOLDEN") == "1"

@@ -7,21 +7,18 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from services.receipts.domain import (
+from services.receipts.domain.custody import (
     CustodyEntry,
-    DomainError,
     HandoverTo,
-    InvalidTransition,
     PartyKind,
-    Payment,
-    ReceiptAction,
-    ReceiptStatus,
     append_custody,
     apply_action,
     custody_parties,
     holder,
     party,
 )
+from services.receipts.domain.lifecycle import InvalidTransition, Payment, ReceiptAction, ReceiptStatus
+from shared.errors import DomainError
 
 CST = timezone(timedelta(hours=8))
 AT = datetime(2026, 11, 5, 10, tzinfo=CST)

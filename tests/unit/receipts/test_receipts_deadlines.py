@@ -11,15 +11,15 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from services.receipts.domain import (
+from services.receipts.domain.deadlines import (
     ArrivalBatch,
     DeadlineConfig,
-    DomainError,
     due_at,
     final_arrived_at,
     final_due_at,
     return_days,
 )
+from shared.errors import DomainError
 
 CST = timezone(timedelta(hours=8))  # Shanghai has no DST: a fixed offset is an independent oracle
 

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from services.receipts.domain import (
+from services.receipts.domain.inspection import (
     Anomaly,
-    DomainError,
     InspectionResult,
     ObservedReceipt,
     ReceiptRequirements,
     suggest_anomalies,
     validate_inspection,
 )
+from shared.errors import DomainError
 
 
 def test_anomaly_vocabulary_is_the_contracts():

@@ -11,21 +11,24 @@ import csv
 import io
 import random
 from collections import Counter, defaultdict
+from dataclasses import asdict
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 
 import pytest
 
-from services.receipts.domain import (
-    DomainError,
+from services.receipts.domain.lifecycle import ReceiptStatus
+from services.receipts.domain.reports import (
+    REPORT_COLUMNS,
     PenaltyConfig,
     ReceiptFact,
-    ReceiptStatus,
     RegionReportRow,
+    csv_cells,
     monthly_report,
     parse_month,
-    report_csv,
 )
+from shared.csvout import to_csv
+from shared.errors import DomainError
 
 CST = timezone(timedelta(hours=8))
 NOV_START = datetime(2026, 11, 1, tzinfo=CST)
@@ -281,9 +284,14 @@ def test_generated_month_matches_independent_tally(seed: int):
         assert row.penalty_cny.as_tuple().exponent == -2  # money always in fen
 
 
+def _csv(rows):
+    """The report as the API writes it: shared.csvout, money with two decimals."""
+    return to_csv([csv_cells(asdict(r)) for r in rows], REPORT_COLUMNS)
+
+
 def test_generated_month_csv_round_trip():
     facts, expected = generate_month(7)
-    text = report_csv(monthly_report("2026-11", facts))
+    text = _csv(monthly_report("2026-11", facts))
     assert text.startswith("region,required,returned_on_time,returned_late,outstanding,abnormal,")
     assert "\r\n" in text
     parsed = list(csv.DictReader(io.StringIO(text)))
@@ -298,8 +306,8 @@ def test_generated_month_csv_round_trip():
 
 def test_csv_neutralises_spreadsheet_formulas():
     row = RegionReportRow(region="=HYPERLINK(\"x\")", required=1, outstanding=1)
-    [header, line] = list(csv.reader(io.StringIO(report_csv([row]))))
+    [header, line] = list(csv.reader(io.StringIO(_csv([row]))))
     assert line[0] == "'=HYPERLINK(\"x\")"
     assert line[-1] == "0.00"
     ok = RegionReportRow(region="华东")
-    assert list(csv.reader(io.StringIO(report_csv([ok]))))[1][0] == "华东"
+    assert list(csv.reader(io.StringIO(_csv([ok]))))[1][0] == "华东"

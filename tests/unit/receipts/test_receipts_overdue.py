@@ -6,16 +6,10 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from services.receipts.domain import (
-    DomainError,
-    OverdueStage,
-    ReceiptStatus,
-    due_at,
-    final_due_at,
-    is_overdue,
-    overdue_stage,
-    stages_to_emit,
-)
+from services.receipts.domain.deadlines import due_at, final_due_at
+from services.receipts.domain.lifecycle import ReceiptStatus
+from services.receipts.domain.overdue import OverdueStage, is_overdue, overdue_stage, stages_to_emit
+from shared.errors import DomainError
 
 CST = timezone(timedelta(hours=8))
 DUE = datetime(2026, 11, 22, tzinfo=CST)

@@ -9,25 +9,18 @@ from zoneinfo import ZoneInfo
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.receipts.domain import (
+from services.receipts.domain.deadlines import DeadlineConfig, due_at, final_due_at, return_days
+from services.receipts.domain.lifecycle import (
     TRANSITIONS,
     CancelNotAllowed,
-    DeadlineConfig,
     InvalidTransition,
-    OverdueStage,
     Payment,
     ReceiptAction,
-    ReceiptFact,
     ReceiptStatus,
-    due_at,
-    final_due_at,
-    is_overdue,
-    monthly_report,
-    overdue_stage,
-    return_days,
-    stages_to_emit,
     transition,
 )
+from services.receipts.domain.overdue import OverdueStage, is_overdue, overdue_stage, stages_to_emit
+from services.receipts.domain.reports import ReceiptFact, monthly_report
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 ZONES = st.sampled_from([SHANGHAI, UTC, ZoneInfo("America/New_York"), ZoneInfo("Asia/Kolkata"),

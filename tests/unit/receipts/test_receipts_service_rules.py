@@ -1,4 +1,5 @@
-"""The service layer's pure helpers: clock from facts, days overdue, settings, error mapping."""
+"""Rules the use cases lean on: clock from facts, days overdue, settings, and the statuses
+the contract answers for each refusal."""
 
 from __future__ import annotations
 
@@ -8,10 +9,14 @@ from zoneinfo import ZoneInfo
 import pytest
 from pydantic import ValidationError
 
-from services.receipts.api import api_error
-from services.receipts.domain import DEFAULT_DEADLINES, DomainError, InvalidTransition, ReceiptAction, ReceiptStatus
-from services.receipts.service import _clock_changes, days_overdue
+from services.receipts.domain.access import authorise
+from services.receipts.domain.deadlines import DEFAULT_DEADLINES, clock_changes
+from services.receipts.domain.inspection import InspectionResult, validate_inspection
+from services.receipts.domain.lifecycle import InvalidTransition, Payment, ReceiptAction, ReceiptStatus, transition
+from services.receipts.domain.overdue import days_overdue
 from services.receipts.settings import ReceiptsSettings
+from shared.auth import Principal
+from shared.errors import DomainError, NotFound
 
 SH = ZoneInfo("Asia/Shanghai")
 
@@ -28,19 +33,19 @@ def facts(arrived=None, delivered=None):
 def test_the_clock_starts_at_the_final_arrival_else_at_the_delivery() -> None:
     arrived = datetime(2026, 3, 31, 23, 30, tzinfo=SH)
     delivered = datetime(2026, 4, 2, 9, 0, tzinfo=SH)
-    changes = _clock_changes(row(), facts(arrived, delivered), DEFAULT_DEADLINES)
+    changes = clock_changes(row(), facts(arrived, delivered), DEFAULT_DEADLINES)
     assert changes["due_at"] == datetime(2026, 4, 11, tzinfo=SH)
     assert changes["chase_done"] is False
-    only_delivered = _clock_changes(row(), facts(None, delivered), DEFAULT_DEADLINES)
+    only_delivered = clock_changes(row(), facts(None, delivered), DEFAULT_DEADLINES)
     assert only_delivered["due_at"] == datetime(2026, 4, 13, tzinfo=SH)
     assert "arrived_at" not in only_delivered  # still unknown
 
 
 def test_unchanged_facts_change_nothing() -> None:
     arrived = datetime(2026, 3, 1, 8, tzinfo=SH)
-    first = _clock_changes(row(transfers=2), facts(arrived), DEFAULT_DEADLINES)
+    first = clock_changes(row(transfers=2), facts(arrived), DEFAULT_DEADLINES)
     assert first["final_due_at"] == datetime(2026, 3, 27, tzinfo=SH)
-    again = _clock_changes(row(transfers=2, **{k: v for k, v in first.items() if k != "chase_done"}),
+    again = clock_changes(row(transfers=2, **{k: v for k, v in first.items() if k != "chase_done"}),
                            facts(arrived), DEFAULT_DEADLINES)
     assert again == {}
 
@@ -66,11 +71,21 @@ def test_settings_refuse_decreasing_deadlines_and_keep_money_exact(monkeypatch: 
         ReceiptsSettings()
 
 
-def test_domain_errors_map_to_the_contracts_statuses() -> None:
+def _refusal(call) -> DomainError:  # type: ignore[no-untyped-def]
+    with pytest.raises(DomainError) as info:
+        call()
+    return info.value
+
+
+def test_domain_errors_carry_the_contracts_statuses() -> None:
     refused = InvalidTransition(current=ReceiptStatus.MAILED, action=ReceiptAction.CANCEL)
-    assert api_error(refused).status == 409
-    assert api_error(refused).details["current"] == "mailed"
-    assert api_error(DomainError("cancel_requires_cod", "x")).status == 409
-    assert api_error(DomainError("inspection_inconsistent", "x")).status == 422
-    assert api_error(DomainError("not_found", "x")).status == 404
-    assert api_error(DomainError("forbidden", "x")).status == 403
+    assert refused.status == 409 and refused.code == "invalid_transition"
+    assert refused.details["current"] == "mailed"
+    cod = _refusal(lambda: transition(ReceiptStatus.SIGNED, ReceiptAction.CANCEL, payment=Payment.PREPAID))
+    assert (cod.code, cod.status) == ("cancel_requires_cod", 409)
+    inconsistent = _refusal(lambda: validate_inspection(InspectionResult.ABNORMAL, []))
+    assert (inconsistent.code, inconsistent.status) == ("inspection_inconsistent", 422)
+    assert NotFound.of("receipt", "WB1").status == 404
+    branch = Principal(sub="b", role="branch", branch="SH01")
+    forbidden = _refusal(lambda: authorise(branch, side="origin", station="WX02", what="hand this receipt over"))
+    assert (forbidden.code, forbidden.status) == ("forbidden", 403)

@@ -8,21 +8,20 @@ from __future__ import annotations
 
 import pytest
 
-from services.receipts.domain import (
+from services.receipts.domain.inspection import InspectionResult, inspection_action
+from services.receipts.domain.lifecycle import (
     RETURNED_STATUSES,
     TERMINAL_STATUSES,
     TRANSITIONS,
     CancelNotAllowed,
-    DomainError,
-    InspectionResult,
     InvalidTransition,
     Payment,
     ReceiptAction,
     ReceiptStatus,
     allowed_actions,
-    inspection_action,
     transition,
 )
+from shared.errors import DomainError
 
 EXPECTED: dict[tuple[str, str], str] = {
     ("awaiting_delivery", "deliver"): "signed",

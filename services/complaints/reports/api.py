@@ -1,0 +1,31 @@
+"""HTTP route of the monthly complaints report (JSON, or CSV for the desk's spreadsheet)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import JSONResponse
+
+from services.complaints.context import DeskPrincipal, RuntimeDep
+from services.complaints.domain.reports import REPORT_COLUMNS, report_csv_rows
+from services.complaints.reports import service
+from services.complaints.reports.models import ComplaintsReportRead
+from shared.csvout import csv_response, wants_csv
+from shared.errors import ErrorResponse
+from shared.types import Instant
+
+reports = APIRouter(prefix="/v1/reports", tags=["reports"])
+
+
+@reports.get("/complaints", response_model=ComplaintsReportRead,
+            responses={200: {"content": {"text/csv": {}}, "description": "the report (JSON, or CSV on request)"},
+                       422: {"model": ErrorResponse}})
+async def complaints_report(request: Request, rt: RuntimeDep, _: DeskPrincipal,
+                            month: str = Query(max_length=7, description="YYYY-MM (desk timezone)"),
+                            as_of: Instant | None = Query(None, description="judge running SLAs at this time")
+                            ) -> Response:
+    """Tickets opened in the month: counts by category and channel, SLA met shares, median first
+    response and resolution (minutes), CSAT average and distribution. `Accept: text/csv` for CSV."""
+    report = await service.complaints_report(rt, month=month, as_of=as_of)
+    if wants_csv(request):
+        return csv_response(report_csv_rows(report), REPORT_COLUMNS, f"complaints-{report.month}.csv")
+    return JSONResponse(report.to_dict())

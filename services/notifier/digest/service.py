@@ -1,0 +1,96 @@
+"""The key customers' daily arrival report: once per customer per local day, whoever runs it
+(the periodic job after `LCS_DIGEST_HOUR`, or an admin on demand)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime, time
+from zoneinfo import ZoneInfo
+
+import asyncpg
+
+from services.notifier import metrics
+from services.notifier.context import NotifierRuntime
+from services.notifier.domain.digest import DigestShipment, build_arrival_digest
+from services.notifier.domain.recipients import Delivery
+from services.notifier.domain.routing import DIGEST_TEMPLATE
+from services.notifier.domain.vocabulary import Audience, Channel, Language
+from services.notifier.notifications.service import queue
+from services.notifier.recipients.repository import key_customers
+from services.notifier.shipments.repository import purge_parked, shipments_of_customer
+from shared.clock import utcnow
+from shared.context import uow
+from shared.scheduler import Job
+
+DIGEST_EVENT_TYPE = "notifier.digest.daily_arrivals"
+_DIGEST_NAMESPACE = uuid.UUID("6f1c0b8e-4a53-4c1e-9d0e-2b7f5f0c1d11")
+
+
+@dataclass
+class DigestOutcome:
+    key_customers: int = 0
+    queued: int = 0
+    already_done: int = 0
+    skipped_no_email: int = 0
+
+
+def digest_day(rt: NotifierRuntime, now: datetime) -> date:
+    """The local day (`LCS_DIGEST_TZ`) a report run at `now` is about."""
+    return now.astimezone(ZoneInfo(rt.settings.digest_tz)).date()
+
+
+async def run_digest(rt: NotifierRuntime, *, day: date) -> DigestOutcome:
+    """Queue `day`'s report of every key customer with an enabled e-mail (each once, ever)."""
+    outcome = DigestOutcome()
+    zone = ZoneInfo(rt.settings.digest_tz)
+    start_of_day = datetime.combine(day, time(0), tzinfo=zone)
+    for customer in await key_customers(rt.pool):
+        outcome.key_customers += 1
+        if not customer["email"] or not customer["email_enabled"]:
+            outcome.skipped_no_email += 1
+            continue
+        async with uow(rt) as conn:
+            rows = await shipments_of_customer(conn, customer["customer_id"], start_of_day)
+            digest = build_arrival_digest(customer["customer_id"], _digest_shipments(rows), day,
+                                          rt.settings.digest_tz)
+            delivery = Delivery(
+                audience=Audience.SHIPPER,  # a key customer is the shipper of its shipments
+                customer_id=customer["customer_id"], channel=Channel.EMAIL, to=customer["email"],
+                language=Language(customer["language"]), template=DIGEST_TEMPLATE, urgent=False,
+                name=customer["name"])
+            created = await queue(
+                conn, rt=rt, delivery=delivery, context=digest.template_data(customer["name"]),
+                event_id=uuid.uuid5(_DIGEST_NAMESPACE, digest.key), event_type=DIGEST_EVENT_TYPE,
+                waybill_no=None, now=utcnow(), key=digest.key, throttle=False)
+        if created:
+            outcome.queued += 1
+            metrics.DIGESTS.labels("queued").inc()
+        else:
+            outcome.already_done += 1
+            metrics.DIGESTS.labels("already_done").inc()
+    return outcome
+
+
+def job(rt: NotifierRuntime) -> Job:
+    """The periodic job: after `digest_hour` (local), make sure today's reports are queued; and
+    forget parked events older than `LCS_PARKED_RETENTION_HOURS`."""
+
+    async def run(now: datetime) -> None:
+        local = now.astimezone(ZoneInfo(rt.settings.digest_tz))
+        if local.hour >= rt.settings.digest_hour:
+            await run_digest(rt, day=local.date())
+        await purge_parked(rt.pool, rt.settings.parked_retention_hours)
+
+    return run
+
+
+def _digest_shipments(rows: Iterable[asyncpg.Record]) -> list[DigestShipment]:
+    return [
+        DigestShipment(
+            waybill_no=r["waybill_no"], destination=r["destination"],
+            consignee_name=(r["consignee"] or {}).get("name"), pieces=r["pieces"], promised_at=r["promised_at"],
+            eta=r["eta"], arrived_at=r["arrived_at"], delivered_at=r["delivered_at"])
+        for r in rows
+    ]

@@ -1,0 +1,81 @@
+"""The words every notifier rule uses: audiences, channels, languages, statuses and reasons."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+
+class Audience(StrEnum):
+    """Who a route addresses; each audience has its own way of finding the address."""
+
+    SHIPPER = "shipper"
+    CONSIGNEE = "consignee"
+    STATION_CONTACT = "station_contact"
+    COMPLAINANT = "complainant"
+    SUPERVISOR = "supervisor"
+
+
+class Channel(StrEnum):
+    SMS = "sms"
+    EMAIL = "email"
+
+
+class Language(StrEnum):
+    ZH_CN = "zh-CN"
+    EN = "en"
+
+
+class Status(StrEnum):
+    """Delivery status as stored and as returned by ``GET /v1/notifications``."""
+
+    QUEUED = "queued"
+    SENT = "sent"
+    FAILED = "failed"
+    SUPPRESSED = "suppressed"
+    DEFERRED = "deferred"
+
+
+class FailureKind(StrEnum):
+    TRANSIENT = "transient"
+    PERMANENT = "permanent"
+
+
+class DelayReason(StrEnum):
+    """Reason codes a delay can carry; templates translate them into plain words."""
+
+    TRAFFIC_JAM = "traffic_jam"
+    BREAKDOWN = "breakdown"
+    CUSTOMS_INSPECTION = "customs_inspection"
+    WEATHER = "weather"
+    FORCE_MAJEURE = "force_majeure"
+    VEHICLE_STOPPED = "vehicle_stopped"
+    NO_SIGNAL = "no_signal"
+    SLOW_PROGRESS = "slow_progress"
+    OTHER = "other"
+
+
+# Why a notification is not (yet) sent, as stored in its `reason` and shown in the audit.
+REASON_THROTTLED = "throttled"  # suppressed: over the hourly limit
+REASON_QUIET_HOURS = "quiet_hours"  # deferred: to the end of the recipient's quiet hours
+REASON_NO_RECIPIENT = "no_recipient"  # failed: the notice had nowhere to go (no address at all)
+REASON_OPTED_OUT = "opted_out"  # suppressed: the recipient switched every reachable channel off
+
+# Waiting to be sent: the dispatcher's rows.
+ACTIVE_STATUSES: tuple[str, ...] = (Status.QUEUED.value, Status.DEFERRED.value)
+
+
+def opt_str(value: Any) -> str | None:
+    """Text as given, trimmed; ``None`` for nothing or blanks."""
+    if value is None:
+        return None
+    text = str(value).strip()
+    return text or None
+
+
+def opt_language(value: Any) -> Language | None:
+    """A language code we have templates for; ``None`` otherwise (the default then applies)."""
+    try:
+        return Language(value) if value else None
+    except ValueError:
+        return None  # an unknown language falls back to the default rather than failing

@@ -1,0 +1,60 @@
+"""Response models of the notification audit routes."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from services.notifier.recipients.models import ChannelName, LanguageCode
+
+StatusName = Literal["queued", "sent", "failed", "suppressed", "deferred"]
+
+
+class NotificationRead(BaseModel):
+    id: uuid.UUID
+    event_id: uuid.UUID
+    event_type: str
+    channel: ChannelName
+    to: str = Field(description="masked: 138****0000 / o***@example.com; empty when there was no recipient")
+    template: str
+    language: LanguageCode
+    status: StatusName
+    reason: str | None = Field(description="why suppressed (throttled, opted_out), deferred (quiet_hours) "
+                                           "or failed without a send (no_recipient)")
+    attempts: int
+    provider: str | None
+    sent_at: datetime | None
+    next_attempt_at: datetime | None
+    last_error: str | None
+    waybill_no: str | None
+    customer_id: str | None
+    created_at: datetime
+
+
+class AttemptRead(BaseModel):
+    attempt: int
+    provider: str
+    outcome: Literal["ok", "transient", "permanent"]
+    error: str | None
+    duration_ms: int
+    at: datetime
+
+
+class RetryRead(BaseModel):
+    """The desk sent the notification again."""
+
+    at: datetime
+    by: str = Field(description="who asked (role:subject)")
+    from_status: StatusName
+    from_reason: str | None
+    attempts: int = Field(description="sends tried before this retry")
+    last_error: str | None
+
+
+class NotificationDetail(NotificationRead):
+    subject: str | None
+    delivery_attempts: list[AttemptRead]
+    retries: list[RetryRead] = Field(default_factory=list)

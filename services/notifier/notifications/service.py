@@ -1,0 +1,307 @@
+"""Use cases of notifications: from a routed event to stored, decided, rendered rows (in the
+consumer's inbox transaction), the audit reads, and the desk's retry.
+
+* `on_event` — resolve recipients, decide (queued / deferred / suppressed), render, insert one
+  row per event x channel x address (`ON CONFLICT DO NOTHING` on the idempotency key) and
+  wake the dispatcher. A routed event that reaches nobody still leaves one row
+  (`record_undelivered`: `failed` / `no_recipient`, or `suppressed` / `opted_out`).
+* `retry` — the desk sends a notification that ended unsent (failed, suppressed) again.
+
+Rendering happens when the row is inserted: the stored subject/text/html is exactly what is
+sent (and what the audit shows), a template error is visible at once as a `failed` row, and
+retries do not depend on templates that may have changed in between.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import datetime, timedelta
+from typing import Any
+
+import asyncpg
+
+from services.notifier import metrics
+from services.notifier.context import SOURCE, NotifierRuntime
+from services.notifier.delivery.repository import wake_dispatcher
+from services.notifier.domain.decisions import decide, decision_time, schedule
+from services.notifier.domain.idempotency import idempotency_key, normalize_address, undelivered_key
+from services.notifier.domain.preferences import QuietHours
+from services.notifier.domain.recipients import (
+    Contact,
+    Delivery,
+    ShipmentContacts,
+    Undelivered,
+    resolve_recipients,
+    undelivered,
+)
+from services.notifier.domain.retries import check_retryable
+from services.notifier.domain.throttling import THROTTLED_AUDIENCES
+from services.notifier.domain.vocabulary import ACTIVE_STATUSES, Channel, Status
+from services.notifier.notifications import repository
+from services.notifier.notifications.bindings import BINDINGS, subject_waybill
+from services.notifier.recipients.repository import preferences
+from services.notifier.shipments.repository import (
+    get_shipment,
+    lock_waybill,
+    park_event,
+    set_arrived,
+    set_delivered,
+    set_eta,
+)
+from shared.auth import Principal
+from shared.clock import utcnow
+from shared.context import uow
+from shared.errors import NotFound
+from shared.events import (
+    Envelope,
+    Event,
+    NotificationFailed,
+    ShipmentArrived,
+    ShipmentDelayed,
+    ShipmentDelivered,
+    ShipmentDeparted,
+    ShipmentRecovered,
+)
+from shared.metrics import count
+from shared.outbox import publish
+from shared.pii import mask_contact
+
+log = logging.getLogger("lcs.notifier")
+
+
+def _quiet_json(q: QuietHours) -> dict[str, str]:
+    return {"start": q.start.isoformat(timespec="minutes"), "end": q.end.isoformat(timespec="minutes"), "tz": q.tz}
+
+
+def masked(address: str) -> str:
+    """An address as the audit and the events show it (`138****0000`, `o***@example.com`)."""
+    return (mask_contact(address) or "") if address else ""
+
+
+# --------------------------------------------------------------------------- from events
+
+
+async def on_event(conn: asyncpg.Connection, *, rt: NotifierRuntime, event: Event, envelope: Envelope) -> None:
+    """A routed event: its notifications, decided and rendered, or parked until its shipment is known."""
+    binding = BINDINGS[envelope.type]
+    waybill_no = subject_waybill(event)
+    shipment = None
+    if waybill_no is not None:
+        await lock_waybill(conn, waybill_no)
+        shipment = await get_shipment(conn, waybill_no)
+    if binding.needs_shipment and shipment is None:
+        # Out of order (or registered before we existed): wait for the registration.
+        assert waybill_no is not None
+        await park_event(conn, event_id=envelope.id, waybill_no=waybill_no, type_=envelope.type,
+                         envelope=envelope.model_dump(mode="json"), event_time=envelope.time)
+        log.info("event parked until its shipment is registered",
+                 extra={"type": envelope.type, "waybill_no": waybill_no})
+        return
+    contacts = None
+    if shipment is not None:
+        await _track_shipment(conn, event, envelope)
+        contacts = ShipmentContacts(waybill_no=shipment["waybill_no"],
+                                    shipper=Contact.from_dict(shipment["shipper"]),
+                                    consignee=Contact.from_dict(shipment["consignee"]))
+    data = binding.routing_data(event)
+    customer_ids = [data.get("customer_id"), shipment["shipper_customer_id"] if shipment else None]
+    prefs = await preferences(conn, [c for c in customer_ids if isinstance(c, str)])
+    policy = rt.context.policy
+    deliveries = resolve_recipients(envelope.type, data, contacts, prefs, policy)
+    now = decision_time(envelope.time, wall=utcnow(),
+                        max_lead=timedelta(seconds=rt.settings.decision_time_max_lead_seconds))
+    if not deliveries:
+        trace = undelivered(envelope.type, data, contacts, prefs, policy)
+        if trace is not None:
+            await record_undelivered(conn, trace=trace, event_id=envelope.id, event_type=envelope.type,
+                                     waybill_no=waybill_no, now=now)
+        return
+    context = binding.context(event)
+    for delivery in sorted(deliveries, key=lambda d: (str(d.channel), normalize_address(d.channel, d.to))):
+        await queue(conn, rt=rt, delivery=delivery, context=context, event_id=envelope.id,
+                    event_type=envelope.type, waybill_no=waybill_no, now=now,
+                    key=idempotency_key(str(envelope.id), delivery.channel, delivery.to),
+                    throttle=delivery.audience in THROTTLED_AUDIENCES)
+
+
+async def _track_shipment(conn: asyncpg.Connection, event: Event, envelope: Envelope) -> None:
+    """Keep the times the daily arrival report needs."""
+    if isinstance(event, ShipmentDeparted | ShipmentDelayed | ShipmentRecovered):
+        if event.eta is not None:
+            await set_eta(conn, event.waybill_no, event.eta, envelope.time, event.promised_at)
+    elif isinstance(event, ShipmentArrived) and event.final:
+        await set_arrived(conn, event.waybill_no, event.arrived_at)
+    elif isinstance(event, ShipmentDelivered):
+        await set_delivered(conn, event.waybill_no, event.delivered_at)
+
+
+def _row(delivery: Delivery, *, nid: uuid.UUID, key: str, event_id: uuid.UUID, event_type: str,
+         waybill_no: str | None, now: datetime) -> dict[str, Any]:
+    """The columns of a notification row that the delivery decides."""
+    channel = delivery.channel
+    return {
+        "id": nid, "idempotency_key": key, "event_id": event_id, "event_type": event_type,
+        "channel": str(channel), "to_address": delivery.to,
+        "recipient_key": f"{channel}:{normalize_address(channel, delivery.to)}",
+        "audience": str(delivery.audience), "customer_id": delivery.customer_id, "waybill_no": waybill_no,
+        "template": delivery.template, "language": str(delivery.language), "urgent": delivery.urgent,
+        "quiet_hours": _quiet_json(delivery.quiet_hours), "decided_at": now,
+    }
+
+
+async def _failed(conn: asyncpg.Connection, *, nid: uuid.UUID, event_id: uuid.UUID, delivery: Delivery,
+                  error: str, waybill_no: str | None) -> None:
+    await publish(conn, NotificationFailed(
+        notification_id=str(nid), event_id=str(event_id), channel=str(delivery.channel), to=masked(delivery.to),
+        template=delivery.template, error=error, attempts=0, waybill_no=waybill_no), source=SOURCE)
+
+
+async def queue(conn: asyncpg.Connection, *, rt: NotifierRuntime, delivery: Delivery, context: dict[str, Any],
+                event_id: uuid.UUID, event_type: str, waybill_no: str | None, now: datetime, key: str,
+                throttle: bool = True) -> bool:
+    """Decide, render and store one delivery (the caller's transaction); True when this call created it."""
+    channel = delivery.channel
+    recipient_key = f"{channel}:{normalize_address(channel, delivery.to)}"
+    await repository.lock_recipient(conn, recipient_key)
+    recent = await repository.count_recent(conn, recipient_key, now) if throttle else 0
+    decision = decide(channel=channel, urgent=delivery.urgent, now=now, quiet_hours=delivery.quiet_hours,
+                      sent_in_last_hour=recent, throttle_limit=rt.context.policy.throttle_per_hour)
+    status, reason, error = str(decision.status), decision.reason, None
+    subject, text, html = None, "", None
+    language = delivery.language
+    try:
+        rendered = rt.context.renderer.render(delivery.template, channel, delivery.language,
+                                              {**context, "recipient_name": delivery.name})
+        subject, text, html, language = rendered.subject, rendered.text, rendered.html, rendered.language
+    except Exception as exc:  # noqa: BLE001 - a template error fails this message, visibly
+        status, reason, error = str(Status.FAILED), None, f"template: {type(exc).__name__}: {exc}"[:500]
+        log.error("template rendering failed", extra={"template": delivery.template, "error": error})
+    nid = uuid.uuid4()
+    row = _row(delivery, nid=nid, key=key, event_id=event_id, event_type=event_type, waybill_no=waybill_no, now=now)
+    created = await repository.insert_notification(conn, {
+        **row, "language": str(language), "subject": subject, "body_text": text, "body_html": html,
+        "status": status, "reason": reason,
+        "next_attempt_at": decision.not_before if decision.status is Status.DEFERRED else utcnow(),
+        "last_error": error,
+    })
+    if not created:
+        return False
+    count(metrics.NOTIFICATIONS.labels(str(channel), "none", status))
+    if status in ACTIVE_STATUSES:
+        await wake_dispatcher(conn)
+    elif status == Status.FAILED:
+        await _failed(conn, nid=nid, event_id=event_id, delivery=delivery, error=error or "", waybill_no=waybill_no)
+    return True
+
+
+async def record_undelivered(conn: asyncpg.Connection, *, trace: Undelivered, event_id: uuid.UUID, event_type: str,
+                             waybill_no: str | None, now: datetime) -> bool:
+    """The one audit row of a routed notice that reached nobody (the caller's transaction).
+
+    ``no_recipient``: stored `failed` (attempts 0), counted in
+    `lcs_notifier_no_recipient_total`, logged, and announced as `notifier.notification.failed.v1`
+    like any failure. ``opted_out``: stored `suppressed`. True when this call created the row."""
+    delivery = trace.delivery
+    channel = delivery.channel
+    key = idempotency_key(str(event_id), channel, delivery.to) if delivery.to else undelivered_key(str(event_id))
+    nid = uuid.uuid4()
+    error = None
+    if trace.status is Status.FAILED:
+        error = f"{trace.reason}: no {delivery.audience} address for this notice"
+    row = _row(delivery, nid=nid, key=key, event_id=event_id, event_type=event_type, waybill_no=waybill_no, now=now)
+    created = await repository.insert_notification(conn, {
+        **row, "subject": None, "body_text": "", "body_html": None, "status": str(trace.status),
+        "reason": trace.reason, "next_attempt_at": now, "last_error": error,
+    })
+    if not created:
+        return False
+    count(metrics.NOTIFICATIONS.labels(str(channel), "none", str(trace.status)))
+    if trace.status is Status.FAILED:
+        count(metrics.NO_RECIPIENT.labels(event_type, str(delivery.audience), str(channel)))
+        log.warning("routed notice has no recipient", extra={
+            "type": event_type, "audience": str(delivery.audience), "channel": str(channel),
+            "template": delivery.template, "waybill_no": waybill_no})
+        await _failed(conn, nid=nid, event_id=event_id, delivery=delivery, error=error or "", waybill_no=waybill_no)
+    return True
+
+
+# --------------------------------------------------------------------------- the audit
+
+
+def view(row: asyncpg.Record) -> dict[str, Any]:
+    """A notification as the audit shows it: the address masked."""
+    return {
+        "id": row["id"], "event_id": row["event_id"], "event_type": row["event_type"], "channel": row["channel"],
+        "to": masked(row["to_address"]), "template": row["template"], "language": row["language"],
+        "status": row["status"], "reason": row["reason"], "attempts": row["attempts"],
+        "provider": row["provider"], "sent_at": row["sent_at"],
+        "next_attempt_at": row["next_attempt_at"] if row["status"] in ACTIVE_STATUSES else None,
+        "last_error": row["last_error"], "waybill_no": row["waybill_no"], "customer_id": row["customer_id"],
+        "created_at": row["created_at"],
+    }
+
+
+def _branch(principal: Principal) -> str | None:
+    """A branch sees notifications of shipments touching its station; the desk sees all."""
+    return principal.branch if principal.role == "branch" else None
+
+
+async def list_notifications(rt: NotifierRuntime, *, principal: Principal, waybill_no: str | None,
+                             customer_id: str | None, status: str | None, channel: str | None,
+                             after: tuple[datetime, uuid.UUID] | None, limit: int) -> list[asyncpg.Record]:
+    """Up to `limit` rows of the audit, newest first, after the cursor's (created_at, id)."""
+    return await repository.list_notifications(rt.pool, waybill_no=waybill_no, customer_id=customer_id,
+                                               status=status, channel=channel, branch=_branch(principal),
+                                               after=after, limit=limit)
+
+
+async def get_notification(rt: NotifierRuntime, *, principal: Principal, notification_id: uuid.UUID) -> dict[str, Any]:
+    """One notification with its subject, every delivery attempt and every retry by the desk."""
+    async with rt.pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
+        row = await repository.get_notification(conn, notification_id, _branch(principal))
+        if row is None:
+            raise NotFound.of("notification", str(notification_id))
+        attempts = await repository.attempts_of(conn, notification_id)
+        retries = await repository.retries_of(conn, notification_id)
+    return {
+        **view(row), "subject": row["subject"],
+        "delivery_attempts": [{k: a[k] for k in ("attempt", "provider", "outcome", "error", "duration_ms", "at")}
+                              for a in attempts],
+        "retries": [{"at": r["at"], "by": r["actor"], "from_status": r["from_status"],
+                     "from_reason": r["from_reason"], "attempts": r["attempts"], "last_error": r["last_error"]}
+                    for r in retries],
+    }
+
+
+# --------------------------------------------------------------------------- the desk's retry
+
+
+async def retry(rt: NotifierRuntime, *, principal: Principal, notification_id: uuid.UUID) -> dict[str, Any]:
+    """Queue a notification that ended unsent (failed, suppressed) for delivery again.
+
+    The dispatcher sends it as it sends any queued row (same rendered message, same
+    idempotency key, so a provider can still drop a true duplicate); a non-urgent SMS inside
+    the recipient's quiet hours waits for their end. `attempts` goes on counting, and the
+    retry limit (`LCS_MAX_ATTEMPTS`) counts again from here. Audited in `notification_retries`
+    (who, when, from which status). Retrying a queued, deferred or sent one is 409
+    `invalid_transition`; one with nothing to send (no recipient, opted out, never rendered)
+    409 `not_retryable`."""
+    async with uow(rt) as conn:
+        row = await repository.get_for_update(conn, notification_id)
+        if row is None:
+            raise NotFound.of("notification", str(notification_id))
+        check_retryable(Status(row["status"]), reason=row["reason"], to=row["to_address"], text=row["body_text"])
+        decision = schedule(channel=Channel(row["channel"]), urgent=row["urgent"], at=utcnow(),
+                            quiet_hours=QuietHours.from_dict(row["quiet_hours"]))
+        await repository.record_retry(conn, notification_id, actor=principal.actor, from_status=row["status"],
+                                      from_reason=row["reason"], attempts=row["attempts"],
+                                      last_error=row["last_error"])
+        await repository.requeue(conn, notification_id, status=str(decision.status), reason=decision.reason,
+                                 next_attempt_at=decision.not_before)
+        await wake_dispatcher(conn)
+    metrics.RETRIES_REQUESTED.labels(row["channel"], row["status"]).inc()
+    log.info("notification sent again by the desk", extra={
+        "notification_id": str(notification_id), "actor": principal.actor, "from_status": row["status"],
+        "status": str(decision.status)})
+    return await get_notification(rt, principal=principal, notification_id=notification_id)

@@ -1,0 +1,1 @@
+"""The four backends as pooled HTTP clients (tracking, receipts, complaints, notifier)."""

@@ -1,0 +1,165 @@
+"""One pooled `httpx.AsyncClient` per backend, called as the signed-in person.
+
+Every call carries a short-lived HS256 JWT minted for that person (same role, branch and
+subject), so each backend applies its own scope rules unchanged: a branch user asking for
+another branch's waybill gets the backend's 404, not a filtered copy. Only idempotent GETs
+are retried (a refused connection, a timeout, 502/503/504); a POST is sent once, and its
+failure is reported to the user with what they typed kept.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from prometheus_client import Counter, Histogram
+
+from shared.auth import issue_token
+
+log = logging.getLogger("lcs.web.backends")
+
+BACKEND_CALLS = Counter("lcs_web_backend_requests_total", "Calls from web to a backend, by outcome",
+                        ["backend", "method", "outcome"])  # ok | client_error | server_error | unavailable
+BACKEND_DURATION = Histogram("lcs_web_backend_request_duration_seconds", "Duration of web's calls to a backend",
+                             ["backend", "method"], buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5))
+
+RETRY_STATUSES = frozenset({502, 503, 504})
+BACKOFF_SECONDS = (0.1, 0.3, 0.9, 2.0, 4.0)
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who a backend call is made for: the signed-in person's claims."""
+
+    sub: str
+    role: str
+    branch: str | None = None
+    customer: str | None = None
+
+
+class BackendError(Exception):
+    """A backend answered with an error (4xx/5xx, in the contract's error shape)."""
+
+    def __init__(self, backend: str, status: int, code: str, message: str, details: Any = None) -> None:
+        super().__init__(f"{backend}: {status} {code}: {message}")
+        self.backend = backend
+        self.status = status
+        self.code = code
+        self.message = message
+        self.details = details
+
+
+class BackendDown(BackendError):
+    """A backend could not be reached or could not serve (timeout, refused, 5xx)."""
+
+    def __init__(self, backend: str, reason: str) -> None:
+        super().__init__(backend, 503, "unavailable", reason)
+
+
+class Backend:
+    def __init__(self, name: str, base_url: str, *, secret: str, token_ttl: int, timeout: float,
+                 connect_timeout: float, retries: int, transport: httpx.AsyncBaseTransport | None = None) -> None:
+        self.name = name
+        self.secret = secret
+        self.token_ttl = token_ttl
+        self.retries = retries
+        self.client = httpx.AsyncClient(
+            base_url=base_url.rstrip("/"), transport=transport,
+            timeout=httpx.Timeout(timeout, connect=connect_timeout),
+            limits=httpx.Limits(max_connections=64, max_keepalive_connections=16, keepalive_expiry=30),
+            headers={"User-Agent": "lcs-web"}, follow_redirects=False)
+        self._tokens: dict[Caller, tuple[str, float]] = {}
+
+    def token(self, caller: Caller) -> str:
+        """The caller's token, reused until half its lifetime has passed."""
+        now = time.monotonic()
+        cached = self._tokens.get(caller)
+        if cached is not None and cached[1] > now:
+            return cached[0]
+        if caller.role not in ("admin", "supervisor", "staff", "branch", "customer"):
+            raise BackendError(self.name, 403, "role_not_supported", f"role {caller.role} has no backend access")
+        token = issue_token(self.secret, sub=caller.sub, role=caller.role,  # type: ignore[arg-type]
+                            branch=caller.branch, customer=caller.customer, ttl_seconds=self.token_ttl)
+        if len(self._tokens) > 10_000:
+            self._tokens.clear()
+        self._tokens[caller] = (token, now + self.token_ttl / 2)
+        return token
+
+    async def get(self, caller: Caller, path: str, params: Mapping[str, Any] | None = None) -> Any:
+        response = await self.request(caller, "GET", path, params=params)
+        return response.json()
+
+    async def post(self, caller: Caller, path: str, json: Any = None, *,
+                   files: Any = None) -> Any:
+        response = await self.request(caller, "POST", path, json=json, files=files)
+        return response.json() if response.content else None
+
+    async def request(self, caller: Caller, method: str, path: str, *, params: Mapping[str, Any] | None = None,
+                      json: Any = None, files: Any = None, accept: str = "application/json") -> httpx.Response:
+        headers = {"Authorization": f"Bearer {self.token(caller)}", "Accept": accept}
+        clean = {k: v for k, v in (params or {}).items() if v is not None and v != ""}
+        attempts = 1 + (self.retries if method == "GET" else 0)
+        reason = ""
+        for attempt in range(attempts):
+            if attempt:
+                await asyncio.sleep(BACKOFF_SECONDS[min(attempt - 1, len(BACKOFF_SECONDS) - 1)])
+            started = time.perf_counter()
+            try:
+                response = await self.client.request(method, path, params=clean, json=json, files=files,
+                                                     headers=headers)
+            except httpx.TransportError as exc:
+                reason = f"{type(exc).__name__}"
+                BACKEND_CALLS.labels(self.name, method, "unavailable").inc()
+                continue
+            finally:
+                BACKEND_DURATION.labels(self.name, method).observe(time.perf_counter() - started)
+            if response.status_code in RETRY_STATUSES:
+                reason = f"HTTP {response.status_code}"
+                BACKEND_CALLS.labels(self.name, method, "unavailable").inc()
+                continue
+            if response.status_code >= 400:
+                BACKEND_CALLS.labels(self.name, method,
+                                     "client_error" if response.status_code < 500 else "server_error").inc()
+                raise _error_of(self.name, response)
+            BACKEND_CALLS.labels(self.name, method, "ok").inc()
+            return response
+        log.warning("backend unavailable", extra={"backend": self.name, "path": path, "error": reason})
+        raise BackendDown(self.name, reason)
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
+
+def _error_of(name: str, response: httpx.Response) -> BackendError:
+    code, message, details = "error", response.reason_phrase, None
+    try:
+        body = response.json()
+        err = body.get("error") if isinstance(body, dict) else None
+        if isinstance(err, dict):
+            code = str(err.get("code") or code)
+            message = str(err.get("message") or message)
+            details = err.get("details")
+        elif isinstance(body, dict) and "detail" in body:
+            message = str(body["detail"])
+    except ValueError:
+        pass
+    if response.status_code >= 500:
+        return BackendDown(name, f"HTTP {response.status_code}: {message}")
+    return BackendError(name, response.status_code, code, message, details)
+
+
+@dataclass
+class Backends:
+    tracking: Backend
+    receipts: Backend
+    complaints: Backend
+    notifier: Backend
+
+    async def aclose(self) -> None:
+        for b in (self.tracking, self.receipts, self.complaints, self.notifier):
+            await b.aclose()

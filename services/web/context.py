@@ -1,0 +1,32 @@
+"""What web's request handlers, event handlers and workers share (`Runtime.context`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from argon2 import PasswordHasher
+from fastapi import Depends
+
+from services.web.backends.capabilities import Capabilities
+from services.web.backends.client import Backends
+from services.web.live.hub import LiveHub
+from services.web.settings import WebSettings
+from services.web.templating import Templates
+from shared.context import Runtime, runtime
+
+
+@dataclass
+class WebContext:
+    backends: Backends
+    capabilities: Capabilities
+    hub: LiveHub
+    templates: Templates
+    hasher: PasswordHasher
+    # Verified against when the username is unknown or disabled, so that a sign-in with an
+    # unknown name costs the same as one with a wrong password.
+    dummy_hash: str
+
+
+WebRuntime = Runtime[WebSettings, WebContext]
+RuntimeDep = Annotated[WebRuntime, Depends(runtime)]

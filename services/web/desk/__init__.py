@@ -1,0 +1,1 @@
+"""The CS desk: workbench, search, waybill page, queues, reports."""

@@ -1,0 +1,213 @@
+"""What each desk page needs, read from the backends as the signed-in person.
+
+One signature style: `async def page_data(rt, *, caller, ...)`; results are `Part`s (see
+desk.parts), so a page renders whatever could be had.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from services.web.backends.client import BackendError, Caller
+from services.web.context import WebRuntime
+from services.web.desk.parts import Part, part, parts
+from services.web.domain import desk as rules
+from services.web.domain.search import Query, classify
+from shared.clock import utcnow
+
+LIST_LIMIT = 50
+
+
+def _items(page: Any) -> list[dict[str, Any]]:
+    return list(page.get("items", [])) if isinstance(page, dict) else []
+
+
+# --- the workbench's lists -----------------------------------------------------------------
+
+async def delayed(rt: WebRuntime, *, caller: Caller) -> list[dict[str, Any]]:
+    page = await rt.context.backends.tracking.get(caller, "/v1/shipments", {"delayed": "true", "limit": 200})
+    return rules.delayed_order(s for s in _items(page) if s.get("status") != "delivered")[:LIST_LIMIT]
+
+
+async def in_transit(rt: WebRuntime, *, caller: Caller) -> dict[str, Any]:
+    report: dict[str, Any] = await rt.context.backends.tracking.get(caller, "/v1/reports/in-transit")
+    return report
+
+
+async def stale(rt: WebRuntime, *, caller: Caller) -> list[dict[str, Any]]:
+    report = await in_transit(rt, caller=caller)
+    return [v for v in report.get("vehicles", []) if v.get("stale")]
+
+
+async def open_complaints(rt: WebRuntime, *, caller: Caller) -> list[dict[str, Any]]:
+    """Tickets not resolved or closed, newest first (one call per open status)."""
+    statuses = sorted(rules.OPEN_COMPLAINT)
+    pages = await asyncio.gather(*(rt.context.backends.complaints.get(
+        caller, "/v1/complaints", {"status": s, "limit": 200}) for s in statuses))
+    items = [c for p in pages for c in _items(p)]
+    return sorted(items, key=lambda c: str(c.get("opened_at")), reverse=True)
+
+
+async def complaints_at_risk(rt: WebRuntime, *, caller: Caller) -> list[dict[str, Any]]:
+    return rules.complaints_at_risk(await open_complaints(rt, caller=caller), utcnow())[:LIST_LIMIT]
+
+
+async def callbacks(rt: WebRuntime, *, caller: Caller) -> list[dict[str, Any]]:
+    page = await rt.context.backends.complaints.get(caller, "/v1/calls/callbacks", {"limit": 200})
+    return rules.callbacks_due(_items(page), utcnow())[:LIST_LIMIT]
+
+
+async def receipts_due(rt: WebRuntime, *, caller: Caller) -> list[dict[str, Any]]:
+    """Overdue, or due within 3 days: the receipts overdue as of three days from now."""
+    now = utcnow()
+    as_of = (now + rules.RECEIPT_WINDOW).isoformat()
+    page = await rt.context.backends.receipts.get(caller, "/v1/receipts",
+                                                  {"overdue": "true", "as_of": as_of, "limit": 200})
+    items = [r for r in _items(page) if rules.receipt_needs_chasing(r, now)]
+    return rules.receipts_by_deadline(items)[:LIST_LIMIT]
+
+
+async def exceptions_open(rt: WebRuntime, *, caller: Caller, days: int = 7) -> list[dict[str, Any]]:
+    """Exceptions still open at the end of the last `days` days, per station and kind, from the
+    weekly summary (tracking has no list of open exceptions yet: see web-backend-needs.md)."""
+    now = utcnow()
+    report = await rt.context.backends.tracking.get(
+        caller, "/v1/reports/exceptions", {"from": (now - timedelta(days=days)).isoformat(), "to": now.isoformat()})
+    return [r for r in report.get("rows", []) if r.get("open_at_end")]
+
+
+LISTS: dict[str, tuple[str, Callable[..., Awaitable[Any]]]] = {
+    "delayed-list": ("tracking", delayed),
+    "stale-list": ("tracking", stale),
+    "complaints-at-risk": ("complaints", complaints_at_risk),
+    "callbacks-due": ("complaints", callbacks),
+    "receipts-overdue": ("receipts", receipts_due),
+    "exceptions-open": ("tracking", exceptions_open),
+}
+
+
+async def workbench(rt: WebRuntime, *, caller: Caller, names: list[str] | None = None) -> dict[str, Part]:
+    chosen = names or list(LISTS)
+    return await parts({n: (LISTS[n][0], LISTS[n][1](rt, caller=caller)) for n in chosen})
+
+
+# --- one waybill --------------------------------------------------------------------------
+
+async def _stations(rt: WebRuntime, caller: Caller, codes: list[str]) -> list[dict[str, Any]]:
+    found = await asyncio.gather(*(part("tracking", rt.context.backends.tracking.get(caller, f"/v1/stations/{c}"))
+                                   for c in dict.fromkeys(codes)))
+    return [p.data for p in found if p.ok]
+
+
+async def shipment(rt: WebRuntime, *, caller: Caller, waybill_no: str) -> dict[str, Part]:
+    b = rt.context.backends
+    got = await parts({
+        "shipment": ("tracking", b.tracking.get(caller, f"/v1/shipments/{waybill_no}")),
+        "receipt": ("receipts", b.receipts.get(caller, f"/v1/receipts/{waybill_no}")),
+        "complaints": ("complaints", b.complaints.get(caller, "/v1/complaints", {"waybill_no": waybill_no})),
+        "notifications": ("notifier", b.notifier.get(caller, "/v1/notifications", {"waybill_no": waybill_no})),
+    })
+    s = got["shipment"]
+    route: list[str] = []
+    if s.ok:
+        route = [s.data["origin"], *s.data.get("via", []), s.data["destination"]]
+    got["stations"] = Part("tracking", await _stations(rt, caller, route))
+    return got
+
+
+async def timeline(rt: WebRuntime, *, caller: Caller, waybill_no: str) -> Part:
+    return await part("tracking", rt.context.backends.tracking.get(caller, f"/v1/shipments/{waybill_no}"))
+
+
+# --- search -------------------------------------------------------------------------------
+
+async def search(rt: WebRuntime, *, caller: Caller, text: str) -> tuple[Query, dict[str, Part]]:
+    """The hits for what was typed. A waybill number is looked up whole first; the prefix,
+    phone and customer searches use tracking's `GET /v1/shipments?q=` / `?phone=` when the
+    deployed tracking has them (read from its OpenAPI), and say so when it has not."""
+    query = classify(text)
+    b, caps = rt.context.backends, rt.context.capabilities
+    found: dict[str, Part] = {}
+    if query.kind == "empty":
+        return query, found
+    if query.kind == "waybill":
+        exact = await part("tracking", b.tracking.get(caller, f"/v1/shipments/{query.value}"))
+        if exact.ok:
+            found["shipments"] = Part("tracking", [exact.data])
+            return query, found
+        if exact.problem not in ("not_found", None):
+            found["shipments"] = exact
+            return query, found
+    param = {"waybill": "q", "customer": "q", "phone": "phone", "phone_last4": "phone"}[query.kind]
+    if await caps.has_param(b.tracking, "get", "/v1/shipments", param):
+        found["shipments"] = await part("tracking", _shipments_page(rt, caller, {param: query.value}))
+    else:
+        found["shipments"] = Part("tracking", problem="unsupported",
+                                  message=f"GET /v1/shipments?{param}= is not available in tracking")
+    if query.kind in ("customer", "waybill") and re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", query.value):
+        found["customer"] = await part("complaints", b.complaints.get(caller, f"/v1/customers/{query.value}"))
+    return query, found
+
+
+async def _shipments_page(rt: WebRuntime, caller: Caller, params: dict[str, str]) -> list[dict[str, Any]]:
+    return _items(await rt.context.backends.tracking.get(caller, "/v1/shipments", {**params, "limit": 100}))
+
+
+# --- queues -------------------------------------------------------------------------------
+
+async def complaints_queue(rt: WebRuntime, *, caller: Caller) -> dict[str, Part]:
+    return await parts({
+        "complaints": ("complaints", open_complaints(rt, caller=caller)),
+        "callbacks": ("complaints", callbacks(rt, caller=caller)),
+        "calls": ("complaints", rt.context.backends.complaints.get(caller, "/v1/calls", {"limit": 50})),
+    })
+
+
+async def complaint(rt: WebRuntime, *, caller: Caller, complaint_id: str) -> Part:
+    return await part("complaints", rt.context.backends.complaints.get(caller, f"/v1/complaints/{complaint_id}"))
+
+
+async def receipts_queue(rt: WebRuntime, *, caller: Caller, status: str | None) -> Part:
+    async def load() -> list[dict[str, Any]]:
+        page = await rt.context.backends.receipts.get(caller, "/v1/receipts", {"status": status, "limit": 200})
+        return rules.receipts_by_deadline(_items(page))
+    return await part("receipts", load())
+
+
+async def notifications(rt: WebRuntime, *, caller: Caller, status: str | None) -> Part:
+    async def load() -> list[dict[str, Any]]:
+        return _items(await rt.context.backends.notifier.get(caller, "/v1/notifications",
+                                                             {"status": status, "limit": 100}))
+    return await part("notifier", load())
+
+
+async def stations(rt: WebRuntime, *, caller: Caller) -> Part:
+    async def load() -> list[dict[str, Any]]:
+        return _items(await rt.context.backends.tracking.get(caller, "/v1/stations", {"limit": 500}))
+    return await part("tracking", load())
+
+
+# --- writes -------------------------------------------------------------------------------
+
+class WriteFailed(Exception):
+    """A write the backend refused or could not take: shown above the form, values kept."""
+
+    def __init__(self, error: BackendError) -> None:
+        super().__init__(error.message)
+        self.error = error
+
+
+async def write(call: Awaitable[Any]) -> Any:
+    try:
+        return await call
+    except BackendError as exc:
+        raise WriteFailed(exc) from exc
+
+
+def month_of(now: datetime) -> str:
+    from shared.clock import BUSINESS_TZ
+    return now.astimezone(BUSINESS_TZ).strftime("%Y-%m")

@@ -1,0 +1,1 @@
+"""The web service's pure rules: no I/O, tested alone (tests/unit/web)."""

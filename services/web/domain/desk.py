@@ -1,0 +1,87 @@
+"""The workbench's rules: what is at risk, what is due, in which order.
+
+- a complaint is *at risk* while it still owes its first response and that is due within
+  2 minutes (or already past), or when it has breached a deadline;
+- a receipt belongs on the workbench when it is overdue or due within 3 days;
+- delayed shipments: the longest delay first (the backend does not yet say when a delay
+  began; see docs/services/web-backend-needs.md), then by waybill number;
+- a callback is due once its time has come, soonest first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from typing import Any
+
+AT_RISK_WINDOW = timedelta(minutes=2)
+RECEIPT_WINDOW = timedelta(days=3)
+OPEN_COMPLAINT = frozenset({"open", "responded", "waiting_customer", "escalated"})
+
+Row = dict[str, Any]
+
+
+def parse_time(value: Any) -> datetime | None:
+    if value is None or isinstance(value, datetime):
+        return value
+    try:
+        return datetime.fromisoformat(str(value))
+    except ValueError:
+        return None
+
+
+def complaint_at_risk(c: Row, now: datetime, window: timedelta = AT_RISK_WINDOW) -> bool:
+    if c.get("status") not in OPEN_COMPLAINT:
+        return False
+    if c.get("breached"):
+        return True
+    due = parse_time(c.get("first_response_due"))
+    return c.get("status") == "open" and due is not None and due - now <= window
+
+
+def complaints_at_risk(items: Iterable[Row], now: datetime) -> list[Row]:
+    """At-risk complaints, the most urgent (earliest due) first."""
+    far = datetime.max.replace(tzinfo=now.tzinfo)
+    risky = [c for c in items if complaint_at_risk(c, now)]
+    return sorted(risky, key=lambda c: parse_time(c.get("first_response_due") or c.get("resolution_due")) or far)
+
+
+def sla_due(c: Row) -> datetime | None:
+    """The deadline the countdown shows: the first response while none was given, else the resolution."""
+    if c.get("status") == "open" and c.get("first_response_due"):
+        return parse_time(c["first_response_due"])
+    return parse_time(c.get("resolution_due"))
+
+
+def receipt_needs_chasing(r: Row, now: datetime, window: timedelta = RECEIPT_WINDOW) -> bool:
+    if r.get("overdue"):
+        return True
+    due = parse_time(r.get("due_at"))
+    return due is not None and due - now <= window
+
+
+def receipts_by_deadline(items: Iterable[Row]) -> list[Row]:
+    """Earliest deadline first; receipts without one (not arrived yet) last."""
+    def key(r: Row) -> tuple[bool, float]:
+        due = parse_time(r.get("due_at"))
+        return (due is None, due.timestamp() if due else 0.0)
+    return sorted(items, key=key)
+
+
+def delayed_order(items: Iterable[Row]) -> list[Row]:
+    return sorted(items, key=lambda s: (-(s.get("delay_minutes") or 0), str(s.get("waybill_no"))))
+
+
+def callbacks_due(items: Iterable[Row], now: datetime) -> list[Row]:
+    """Every pending callback, soonest first; those whose time has come are marked `due`."""
+    out = []
+    for c in items:
+        due = parse_time(c.get("callback_due"))
+        out.append({**c, "due": due is not None and due <= now})
+    return sorted(out, key=lambda c: str(c.get("callback_due") or ""))
+
+
+def minutes_left(due: datetime | None, now: datetime) -> int | None:
+    if due is None:
+        return None
+    return int((due - now).total_seconds() // 60)

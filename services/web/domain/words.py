@@ -1,0 +1,115 @@
+"""Plain words for codes, in the desk's two languages (zh-CN by default, English).
+
+The backends speak codes (`traffic_jam`, `in_transit`); people read 堵车 / traffic jam.
+`pick_language` decides the language of a page: an explicit choice (the switch, kept in a
+cookie) wins, then the browser's `Accept-Language`, then zh-CN.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+Lang = Literal["zh-CN", "en"]
+LANGS: tuple[Lang, ...] = ("zh-CN", "en")
+
+# code -> (zh-CN, en), grouped by what the code names.
+WORDS: dict[str, dict[str, tuple[str, str]]] = {
+    "delay_reason": {
+        "traffic_jam": ("堵车", "traffic jam"),
+        "breakdown": ("坏车", "vehicle breakdown"),
+        "customs_inspection": ("查车", "customs inspection"),
+        "weather": ("天气原因", "weather"),
+        "force_majeure": ("不可抗力", "force majeure"),
+        "vehicle_stopped": ("车辆停驶", "vehicle stopped"),
+        "no_signal": ("车辆无信号", "no GPS signal"),
+        "slow_progress": ("行驶缓慢", "slow progress"),
+        "other": ("其他原因", "other reason"),
+    },
+    "shipment_status": {
+        "registered": ("已登记", "registered"),
+        "in_transit": ("运输中", "in transit"),
+        "arrived": ("已到站", "arrived"),
+        "out_for_delivery": ("派送中", "out for delivery"),
+        "delivered": ("已签收", "delivered"),
+        "exception": ("异常", "exception"),
+    },
+    "scan": {
+        "departed": ("发车", "departed"),
+        "arrived_transfer": ("到达中转站", "arrived at transfer"),
+        "departed_transfer": ("中转发车", "departed transfer"),
+        "arrived": ("到站", "arrived"),
+        "out_for_delivery": ("派送", "out for delivery"),
+    },
+    "timeline": {
+        "registered": ("登记", "registered"),
+        "scan": ("扫描", "scan"),
+        "delayed": ("延误", "delayed"),
+        "recovered": ("恢复正常", "back on time"),
+        "note": ("追踪记录", "tracking note"),
+        "exception": ("货物异常", "exception"),
+        "delivered": ("签收", "delivered"),
+        "notice": ("通知", "notice"),
+    },
+    "exception_kind": {
+        "damage": ("货损", "damage"), "shortage": ("货差", "shortage"), "wet": ("受潮", "wet"),
+        "contaminated": ("污染", "contaminated"), "lost": ("丢失", "lost"),
+        "mismatch": ("单货不符", "data mismatch"), "other": ("其他", "other"),
+    },
+    "complaint_status": {
+        "open": ("待处理", "open"), "responded": ("已回复", "responded"),
+        "waiting_customer": ("等待客户", "waiting for customer"), "escalated": ("已升级", "escalated"),
+        "resolved": ("已解决", "resolved"), "closed": ("已关闭", "closed"),
+    },
+    "complaint_category": {
+        "delay": ("延误", "delay"), "damage": ("货损", "damage"), "loss": ("丢失", "loss"),
+        "attitude": ("服务态度", "attitude"), "billing": ("费用", "billing"), "quote": ("报价", "quote"),
+        "other": ("其他", "other"),
+    },
+    "receipt_status": {
+        "awaiting_delivery": ("待签收", "awaiting delivery"), "signed": ("已签收", "signed"),
+        "abnormal": ("异常回单", "abnormal"), "qualified": ("合格", "qualified"), "mailed": ("已寄出", "mailed"),
+        "received": ("已接收", "received"), "handed_over": ("已交接", "handed over"),
+        "written_off": ("已核销", "written off"), "cancelled": ("已取消", "cancelled"), "lost": ("遗失", "lost"),
+    },
+    "notification_status": {
+        "queued": ("排队中", "queued"), "sent": ("已发送", "sent"), "failed": ("失败", "failed"),
+        "suppressed": ("已抑制", "suppressed"), "deferred": ("延后", "deferred"), "parked": ("已搁置", "parked"),
+    },
+    "handling": {
+        "dangerous": ("危险品", "dangerous goods"), "fragile": ("易碎", "fragile"),
+        "keep_upright": ("不能倒放", "keep upright"), "moisture_sensitive": ("怕受潮", "keep dry"),
+    },
+    "role": {
+        "admin": ("管理员", "administrator"), "supervisor": ("客服主管", "supervisor"),
+        "staff": ("客服员", "CS staff"), "branch": ("网点", "branch"), "customer": ("客户", "customer"),
+    },
+}
+
+
+def word(group: str, code: str | None, lang: Lang) -> str:
+    """The plain word for `code`; the code itself when it has none (never an empty cell)."""
+    if code is None:
+        return ""
+    pair = WORDS.get(group, {}).get(code)
+    if pair is None:
+        return code
+    return pair[0] if lang == "zh-CN" else pair[1]
+
+
+def pick_language(choice: str | None, accept_language: str | None) -> Lang:
+    if choice in LANGS:
+        return choice  # type: ignore[return-value]
+    best: tuple[float, Lang] | None = None
+    for part in (accept_language or "").split(","):
+        tag, _, params = part.strip().partition(";")
+        tag = tag.strip().lower()
+        q = 1.0
+        if params.strip().startswith("q="):
+            try:
+                q = float(params.strip()[2:])
+            except ValueError:
+                q = 0.0
+        lang: Lang | None = "zh-CN" if tag.startswith("zh") else "en" if tag.startswith("en") else None
+        if lang is not None and q > 0 and (best is None or q > best[0]):
+            best = (q, lang)
+    return best[1] if best else "zh-CN"

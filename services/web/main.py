@@ -1,0 +1,149 @@
+"""Composition root of web: the desk in the browser, a backend-for-frontend.
+
+Settings → pool → migrations (schema `web`: people and sessions) → context (one pooled
+HTTP client per backend, the live hub, templates, the password hasher) → the consumer of
+`lcs.events` (its own queue; each event becomes a live notice) → the LISTEN worker that
+fans notices out to this replica's open pages → HTTP.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from pathlib import Path
+from typing import Any
+
+from argon2 import PasswordHasher
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from services.web.backends.capabilities import Capabilities
+from services.web.backends.client import Backend, Backends
+from services.web.context import WebContext, WebRuntime
+from services.web.desk import api as desk_api
+from services.web.desk import queues, reports
+from services.web.live import api as live_api
+from services.web.live.handlers import CONSUMES, handlers_for
+from services.web.live.hub import LiveHub
+from services.web.live.listener import listen
+from services.web.people import api as people_api
+from services.web.people.api import SignInRequired, login_redirect
+from services.web.people.repository import delete_expired_sessions
+from services.web.security import SecurityHeaders, content_security_policy
+from services.web.settings import WebSettings
+from services.web.templating import Templates
+from shared.clock import utcnow
+from shared.context import Runtime
+from shared.errors import DomainError, error_response
+from shared.runtime import PeriodicSpec, ServiceSpec, run
+from shared.scheduler import Job
+from shared.settings import Settings
+
+log = logging.getLogger("lcs.web")
+logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per backend call is noise
+HERE = Path(__file__).parent
+HTML_PREFIXES = ("/desk", "/login", "/logout", "/account", "/lang")
+
+
+async def build_context(rt: Runtime[Any, Any]) -> WebContext:
+    s: WebSettings = rt.settings
+
+    def backend(name: str, url: str) -> Backend:
+        return Backend(name, url, secret=s.auth_secret, token_ttl=s.backend_token_ttl_seconds,
+                       timeout=s.backend_timeout_seconds, connect_timeout=s.backend_connect_timeout_seconds,
+                       retries=s.backend_get_retries)
+
+    hasher = PasswordHasher()  # argon2id, the library's (RFC 9106 low-memory) defaults
+    return WebContext(
+        backends=Backends(tracking=backend("tracking", s.tracking_url), receipts=backend("receipts", s.receipts_url),
+                          complaints=backend("complaints", s.complaints_url),
+                          notifier=backend("notifier", s.notifier_url)),
+        capabilities=Capabilities(), hub=LiveHub(s.sse_queue_size), templates=Templates(), hasher=hasher,
+        dummy_hash=await asyncio.to_thread(hasher.hash, "not-a-password: equal work for unknown users"))
+
+
+async def live_worker(rt: Runtime[Any, Any]) -> None:
+    """LISTENs for live notices; on shutdown ends the streams and closes the backend clients."""
+    web: WebRuntime = rt
+    try:
+        await listen(web)
+    finally:
+        web.context.hub.shutdown()
+        with contextlib.suppress(Exception):
+            await web.context.backends.aclose()
+
+
+def _is_html(request: Request) -> bool:
+    return request.url.path.startswith(HTML_PREFIXES) or request.url.path == "/"
+
+
+def configure_app(app: FastAPI, rt: Runtime[Any, Any]) -> None:
+    s: WebSettings = rt.settings
+    templates: Templates = rt.context.templates
+    app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+    app.add_middleware(SecurityHeaders, csp=content_security_policy(s.map_tile_url))
+
+    def page(request: Request, status: int, code: str, message: str | None) -> Response:
+        person = getattr(request.state, "person", None)
+        return templates.render(request, "error.html", status=status, person=person, code=code, message=message)
+
+    async def domain_error(request: Request, exc: Exception) -> Response:
+        if isinstance(exc, SignInRequired) and _is_html(request):
+            return login_redirect(request)
+        if not _is_html(request):
+            return error_response(exc, path=request.url.path)
+        if isinstance(exc, DomainError):
+            code = exc.code if exc.status in (403, 404) or exc.code == "csrf_refused" else "error"
+            code = "not_found" if exc.status == 404 else code
+            return page(request, exc.status, code if code != "not_on_desk" else "forbidden", exc.message)
+        if isinstance(exc, RequestValidationError):
+            return page(request, 422, "error", "; ".join(str(e.get("msg")) for e in exc.errors()[:3]))
+        log.error("unhandled error", extra={"path": request.url.path}, exc_info=exc)
+        return page(request, 500, "error", None)
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)
+        if not _is_html(request):
+            return error_response(DomainError("not_found" if exc.status_code == 404 else "error", str(exc.detail)))
+        return page(request, exc.status_code, "not_found" if exc.status_code == 404 else "error", None)
+
+    app.add_exception_handler(DomainError, domain_error)
+    app.add_exception_handler(RequestValidationError, domain_error)
+    app.add_exception_handler(Exception, domain_error)
+    app.add_exception_handler(StarletteHTTPException, http_error)
+
+
+def _sweep_interval(settings: Settings) -> float:
+    return 3600.0
+
+
+def _sweep_job(rt: Runtime[Any, Any]) -> Job:
+    async def job(now: Any) -> None:
+        await delete_expired_sessions(rt.pool, utcnow())
+    return job
+
+
+SPEC = ServiceSpec(
+    name="web",
+    title="LCS web",
+    description="The CS desk in the browser: a backend-for-frontend over the four services' /v1 APIs, "
+                "with live updates from lcs.events over Server-Sent Events.",
+    package_dir=HERE,
+    routers=[people_api.router, desk_api.router, queues.router, reports.router, live_api.router],
+    settings_cls=WebSettings,
+    consumes=CONSUMES,
+    handlers=handlers_for,
+    periodic=[PeriodicSpec(name="session-sweep", interval_seconds=_sweep_interval, job=_sweep_job)],
+    workers=[live_worker],
+    context=build_context,
+    configure_app=configure_app,
+    body_limits={"/desk/shipments/": 26_000_000},
+)
+
+
+def main() -> None:
+    run(SPEC)

@@ -1,0 +1,64 @@
+"""The desk under test: the session's stack (web included), a small world made through the
+backends' APIs, and desk accounts made with the web CLI."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import httpx
+import pytest
+
+from shared.devtools.stack import Stack
+from tests.conftest import Infra, unique
+from tests.web.world import World, add_user
+
+
+@dataclass
+class Desk:
+    url: str
+    world: World
+    env: dict[str, str]
+    passwords: dict[str, str] = field(default_factory=dict)
+    late: str = ""
+    on_time: str = ""
+    gz: str = ""
+
+    @contextmanager
+    def session(self, username: str) -> Iterator[httpx.Client]:
+        """An HTTP client signed in as `username` (cookies kept)."""
+        with httpx.Client(base_url=self.url, timeout=15, follow_redirects=False) as client:
+            page = client.get("/login")
+            token = re.search(r'name="csrf" value="([^"]+)"', page.text)
+            assert token, page.text
+            r = client.post("/login", data={"username": username, "password": self.passwords[username],
+                                            "csrf": token.group(1), "next": "/desk/"})
+            assert r.status_code == 303, r.text
+            yield client
+
+
+@pytest.fixture(scope="session")
+def desk(stack: Stack, infra: Infra) -> Desk:
+    if "web" not in stack.procs:
+        pytest.skip("web is not in LCS_TEST_SERVICES")
+    suffix = unique()[:5]
+    world = World(stack.url("tracking"), infra.auth_secret, suffix).build()
+    d = Desk(url=stack.url("web"), world=world, env=stack.service_env("web"))
+    d.late = world.shipment(1, promised_hours=2)
+    d.on_time = world.shipment(2, promised_hours=72)
+    d.gz = world.shipment(3, destination="GZ", phone="13911115678", depart=False)
+    world.fix()
+    for username, role, extra in (
+            (f"staff{suffix}".lower(), "staff", ()),
+            (f"sup{suffix}".lower(), "supervisor", ()),
+            (f"gz{suffix}".lower(), "branch", ("--branch", world.codes["GZ"])),
+            (f"lock{suffix}".lower(), "staff", ()),
+            (f"gone{suffix}".lower(), "staff", ())):
+        d.passwords[username] = add_user(d.env, username, role, *extra)
+    return d
+
+
+def user(desk: Desk, prefix: str) -> str:
+    return next(u for u in desk.passwords if u.startswith(prefix))

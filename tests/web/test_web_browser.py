@@ -1,0 +1,253 @@
+"""The desk in a real browser (Debian chromium + chromium-driver, headless, offline).
+
+One browser for the module; every wait is on something observable (WebDriverWait), never a
+fixed sleep. Screenshots of each screen go to $LCS_SCREENSHOT_DIR when set (the docs' images
+are made that way: LCS_SCREENSHOT_DIR=docs/services/img), else to a temporary directory.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+
+from tests.web.conftest import Desk, user
+
+selenium = pytest.importorskip("selenium")
+from selenium import webdriver  # noqa: E402
+from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.common.keys import Keys  # noqa: E402
+from selenium.webdriver.remote.webdriver import WebDriver  # noqa: E402
+from selenium.webdriver.support import expected_conditions as ec  # noqa: E402
+from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+DRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
+WAIT = 15
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[WebDriver]:
+    if not (os.path.exists(CHROMIUM) and os.path.exists(DRIVER)):
+        pytest.skip("chromium and chromium-driver are not installed (scripts/ensure-infra.sh installs them)")
+    os.environ["SE_OFFLINE"] = "true"  # selenium manager must not download anything
+    profile = tempfile.mkdtemp(prefix="lcs-chromium-")
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage",
+                 "--window-size=1366,900", "--lang=zh-CN", f"--user-data-dir={profile}"):
+        options.add_argument(flag)
+    options.add_experimental_option("prefs", {"intl.accept_languages": "zh-CN,zh"})
+    options.set_capability("goog:loggingPrefs", {"performance": "ALL", "browser": "ALL"})
+    driver = webdriver.Chrome(options=options, service=webdriver.ChromeService(executable_path=DRIVER))
+    try:
+        yield driver
+    finally:
+        driver.quit()
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def shots() -> Path:
+    target = os.environ.get("LCS_SCREENSHOT_DIR")
+    path = Path(target) if target else Path(tempfile.mkdtemp(prefix="lcs-shots-"))
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def wait(driver: WebDriver, timeout: float = WAIT) -> WebDriverWait:
+    return WebDriverWait(driver, timeout, poll_frequency=0.1)
+
+
+def sign_in(driver: WebDriver, desk: Desk, username: str, password: str | None = None) -> None:
+    driver.delete_all_cookies()
+    driver.get(desk.url + "/login")
+    driver.find_element(By.NAME, "username").send_keys(username)
+    driver.find_element(By.NAME, "password").send_keys(password or desk.passwords[username])
+    submit = driver.find_element(By.CSS_SELECTOR, "[data-testid=login-submit]")
+    submit.click()
+    wait(driver).until(ec.staleness_of(submit))  # the answer to the sign-in has loaded
+
+
+def live_connected(driver: WebDriver) -> None:
+    wait(driver).until(ec.presence_of_element_located((By.CSS_SELECTOR, "[data-testid=live-status][data-state=open]")))
+
+
+def shoot(driver: WebDriver, shots: Path, name: str) -> None:
+    driver.save_screenshot(str(shots / f"{name}.png"))
+
+
+def test_sign_in_wrong_then_right(browser: WebDriver, desk: Desk, shots: Path) -> None:
+    name = user(desk, "staff")
+    sign_in(browser, desk, name, "wrong-password-1")
+    err = wait(browser).until(ec.visibility_of_element_located((By.CSS_SELECTOR, "[data-testid=login-error]")))
+    assert "登录失败" in err.text
+    shoot(browser, shots, "login")
+    sign_in(browser, desk, name)
+    wait(browser).until(ec.url_to_be(desk.url + "/desk/"))
+
+
+def test_the_workbench_shows_the_delayed_shipment(browser: WebDriver, desk: Desk, shots: Path) -> None:
+    sign_in(browser, desk, user(desk, "staff"))
+    row = wait(browser).until(ec.presence_of_element_located(
+        (By.CSS_SELECTOR, f"[data-testid=delayed-list] [data-waybill='{desk.late}']")))
+    assert "延误" in row.text
+    live_connected(browser)
+    shoot(browser, shots, "workbench")
+
+
+def test_a_delay_appears_on_the_open_page_without_reload(browser: WebDriver, desk: Desk) -> None:
+    sign_in(browser, desk, user(desk, "staff"))
+    live_connected(browser)
+    browser.execute_script("document.body.setAttribute('data-page-instance', 'first-load')")
+    waybill = desk.world.shipment(10, promised_hours=1.5)  # departs on the vehicle now
+    desk.world.fix(lat=31.26, lon=121.41)  # still in Shanghai: late
+    wait(browser, 20).until(ec.presence_of_element_located(
+        (By.CSS_SELECTOR, f"[data-testid=delayed-list] [data-waybill='{waybill}']")))
+    assert browser.find_element(By.TAG_NAME, "body").get_attribute("data-page-instance") == "first-load"
+    feed = browser.find_element(By.CSS_SELECTOR, "[data-testid=live-feed]")
+    assert waybill in feed.text
+
+
+def test_search_box_by_keyboard_goes_to_the_waybill(browser: WebDriver, desk: Desk, shots: Path) -> None:
+    sign_in(browser, desk, user(desk, "staff"))
+    wait(browser).until(ec.url_to_be(desk.url + "/desk/"))
+    browser.find_element(By.TAG_NAME, "body").send_keys("/")
+    active = browser.switch_to.active_element
+    assert active.get_attribute("data-testid") == "search"
+    active.send_keys(desk.late.lower(), Keys.ENTER)
+    wait(browser).until(ec.url_to_be(f"{desk.url}/desk/shipments/{desk.late}"))
+    status = browser.find_element(By.CSS_SELECTOR, "[data-testid=status]")
+    assert status.get_attribute("data-status") == "in_transit"
+    reason = browser.find_element(By.CSS_SELECTOR, "[data-testid=delay-reason]").text
+    assert "延误" in reason
+    wait(browser).until(ec.presence_of_element_located((By.CSS_SELECTOR, "[data-testid=map][data-ready='1']")))
+    shoot(browser, shots, "shipment")
+
+
+def test_search_by_the_last_four_digits(browser: WebDriver, desk: Desk) -> None:
+    api = httpx.get(desk.world.tracking_url + "/openapi.json", timeout=10).json()
+    params = {p["name"] for p in api["paths"]["/v1/shipments"]["get"].get("parameters", [])}
+    if "phone" not in params:
+        pytest.skip("tracking has no phone search yet: GET /v1/shipments?phone= (whole or last 4 digits of the "
+                    "shipper's or consignee's phone; see docs/services/web-backend-needs.md)")
+    sign_in(browser, desk, user(desk, "staff"))
+    browser.get(desk.url + "/desk/search?q=5678")
+    wait(browser).until(ec.url_to_be(f"{desk.url}/desk/shipments/{desk.gz}"))
+
+
+def test_a_note_with_a_script_is_shown_as_text(browser: WebDriver, desk: Desk) -> None:
+    sign_in(browser, desk, user(desk, "staff"))
+    browser.get(f"{desk.url}/desk/shipments/{desk.on_time}")
+    form = wait(browser).until(ec.presence_of_element_located((By.CSS_SELECTOR, "[data-testid=note-form]")))
+    form.find_element(By.NAME, "contact").send_keys("杨民敬")
+    text = "<script>document.title='pwned'</script><img src=x onerror=alert(1)>"
+    form.find_element(By.NAME, "note").send_keys(text)
+    form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    item = wait(browser).until(ec.presence_of_element_located(
+        (By.XPATH, "//*[@data-testid='timeline']/li[@data-kind='note'][last()]")))
+    assert text in item.text
+    assert browser.title != "pwned"
+    assert not browser.find_elements(By.CSS_SELECTOR, "[data-testid=timeline] img")
+
+
+def test_a_complaint_countdown_ticks(browser: WebDriver, desk: Desk, shots: Path) -> None:
+    r = httpx.post(desk.env["LCS_COMPLAINTS_URL"] + "/v1/complaints", headers=desk.world.headers("staff"),
+                   timeout=10, json={"caller_name": "陈先生", "phone": "13800001111", "waybill_no": desk.late,
+                                     "channel": "phone", "category": "delay", "description": "货太慢了"})
+    assert r.status_code == 201, r.text
+    complaint_id = r.json()["id"]
+    sign_in(browser, desk, user(desk, "staff"))
+    browser.get(desk.url + "/desk/complaints")
+    selector = f"[data-complaint-id='{complaint_id}'] [data-testid=sla-countdown]"
+    wait(browser).until(ec.presence_of_element_located((By.CSS_SELECTOR, selector)))
+
+    def read(name: str) -> str | None:
+        # Read in one script call: the live queue may be re-rendered (swapped) at any moment by
+        # the complaint's own "opened" event, which would orphan an element reference.
+        return browser.execute_script(  # type: ignore[no-any-return]
+            "const el = document.querySelector(arguments[0]); return el && el.getAttribute(arguments[1]);",
+            selector, name)
+
+    due = wait(browser).until(lambda _: read("data-due"))
+    assert datetime.fromisoformat(due).tzinfo is not None  # RFC 3339 with an offset
+    first = wait(browser).until(lambda _: read("data-seconds"))
+    wait(browser).until(lambda _: read("data-seconds") not in (None, first))
+    assert int(read("data-seconds") or first) < int(first)
+    shoot(browser, shots, "complaints")
+
+
+def test_a_branch_user_cannot_see_another_branchs_waybill(browser: WebDriver, desk: Desk) -> None:
+    sign_in(browser, desk, user(desk, "gz"))
+    wait(browser).until(ec.url_to_be(desk.url + "/desk/"))
+    browser.get(f"{desk.url}/desk/shipments/{desk.late}")
+    err = wait(browser).until(ec.presence_of_element_located((By.CSS_SELECTOR, "[data-testid=error]")))
+    assert err.get_attribute("data-code") == "not_found"
+    assert not browser.find_elements(By.CSS_SELECTOR, "[data-testid=status]")
+    browser.get(f"{desk.url}/desk/shipments/{desk.gz}")
+    wait(browser).until(ec.presence_of_element_located((By.CSS_SELECTOR, "[data-testid=status]")))
+
+
+def test_in_transit_table_and_downloads(browser: WebDriver, desk: Desk, shots: Path) -> None:
+    sign_in(browser, desk, user(desk, "staff"))
+    browser.get(desk.url + "/desk/in-transit")
+    wait(browser).until(ec.presence_of_element_located(
+        (By.CSS_SELECTOR, f"[data-testid=in-transit] [data-waybill='{desk.late}']")))
+    wait(browser).until(ec.presence_of_element_located((By.CSS_SELECTOR, "[data-testid=map][data-ready='1']")))
+    shoot(browser, shots, "in-transit")
+    cookies = {c["name"]: c["value"] for c in browser.get_cookies()}
+    for fmt, magic in (("csv", b"\xef\xbb\xbf"), ("xlsx", b"PK")):
+        href = browser.find_element(By.CSS_SELECTOR, f"[data-testid=download-{fmt}]").get_attribute("href")
+        r = httpx.get(href, cookies=cookies, timeout=15)
+        assert r.status_code == 200 and r.content.startswith(magic)
+        assert "attachment" in r.headers["content-disposition"]
+
+
+def test_every_screen_renders_chinese_and_fits_a_phone(browser: WebDriver, desk: Desk, shots: Path) -> None:
+    sign_in(browser, desk, user(desk, "sup"))
+    wait(browser).until(ec.url_to_be(desk.url + "/desk/"))
+    for name, path in (("receipts", "/desk/receipts"), ("exceptions", "/desk/exceptions"),
+                       ("notifications", "/desk/notifications"), ("reports", "/desk/reports"),
+                       ("report-receipts-month", "/desk/reports/receipts-month")):
+        browser.get(desk.url + path)
+        wait(browser).until(ec.presence_of_element_located((By.CSS_SELECTOR, "[data-testid=search]")))
+        assert "工作台" in browser.find_element(By.TAG_NAME, "nav").text
+        shoot(browser, shots, name)
+    browser.set_window_size(390, 844)
+    try:
+        for name, path in (("phone-workbench", "/desk/"), ("phone-shipment", f"/desk/shipments/{desk.late}")):
+            browser.get(desk.url + path)
+            wait(browser).until(ec.presence_of_element_located((By.CSS_SELECTOR, "[data-testid=search]")))
+            overflow = browser.execute_script("return document.documentElement.scrollWidth - window.innerWidth")
+            assert overflow <= 1, f"{path} scrolls sideways on a phone by {overflow}px"
+            shoot(browser, shots, name)
+    finally:
+        browser.set_window_size(1366, 900)
+
+
+def test_no_request_left_127_0_0_1(browser: WebDriver) -> None:
+    """Every request the browser made in this module went to the desk on 127.0.0.1 (or was data:)."""
+    hosts = set()
+    for entry in browser.get_log("performance"):
+        message = json.loads(entry["message"])["message"]
+        if message.get("method") == "Network.requestWillBeSent":
+            url = message["params"]["request"]["url"]
+            parts = urlsplit(url)
+            if parts.scheme in ("data", "blob", "about", "chrome"):
+                continue
+            hosts.add(parts.hostname)
+    assert hosts <= {"127.0.0.1"}, hosts
+    severe = [e for e in browser.get_log("browser")
+              if e["level"] == "SEVERE" and "Content Security Policy" in e["message"]]
+    assert not severe, severe
+
+

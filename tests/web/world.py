@@ -1,0 +1,112 @@
+"""A small world for the desk's tests, made through the backends' public APIs: three
+stations, a vehicle on the road, waybills (one made late by a GPS fix), desk accounts."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+
+from shared.auth import issue_token
+
+STATIONS = {
+    "SH": ("上海", "华东", 31.2304, 121.4737),
+    "NJ": ("南京", "华东", 32.0603, 118.7969),
+    "WX": ("无锡", "华东", 31.4912, 120.3119),
+    "GZ": ("广州", "华南", 23.1291, 113.2644),
+}
+
+
+def wait_for(fetch: Callable[[], Any], ok: Callable[[Any], bool], timeout: float = 20.0) -> Any:
+    deadline = time.monotonic() + timeout
+    value = fetch()
+    while not ok(value):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not reached in {timeout}s; last: {value!r}")
+        time.sleep(0.2)
+        value = fetch()
+    return value
+
+
+@dataclass
+class World:
+    tracking_url: str
+    secret: str
+    suffix: str
+    codes: dict[str, str] = field(default_factory=dict)
+    vehicle: str = ""
+    waybills: list[str] = field(default_factory=list)
+
+    def headers(self, role: str, **kw: str) -> dict[str, str]:
+        return {"Authorization": "Bearer " + issue_token(self.secret, sub=f"world-{role}", role=role,  # type: ignore[arg-type]
+                                                         ttl_seconds=3600, **kw)}
+
+    @property
+    def tracking(self) -> httpx.Client:
+        return httpx.Client(base_url=self.tracking_url, timeout=15)
+
+    def build(self) -> World:
+        admin = self.headers("admin")
+        with self.tracking as t:
+            for key, (city, region, lat, lon) in STATIONS.items():
+                code = f"{key}{self.suffix}"
+                self.codes[key] = code
+                r = t.put(f"/v1/stations/{code}", headers=admin, json={
+                    "name": f"{city}站", "city": city, "region": region, "lat": lat, "lon": lon,
+                    "contact_phone": "02100000000", "contact_email": f"{key.lower()}@station.example.com"})
+                assert r.status_code in (200, 201), r.text
+            self.vehicle = f"V{self.suffix}"
+            r = t.put(f"/v1/vehicles/{self.vehicle}", headers=admin, json={
+                "plate": "沪A12345", "carrier": "CARR1", "driver_name": "王师傅", "driver_phone": "13700000000",
+                "device_id": f"DEV{self.suffix}"})
+            assert r.status_code in (200, 201), r.text
+        return self
+
+    def shipment(self, n: int, *, origin: str = "SH", destination: str = "WX", promised_hours: float = 30,
+                 phone: str = "13900001234", depart: bool = True) -> str:
+        waybill = f"SH{self.suffix}{n:03d}"
+        now = datetime.now(UTC)
+        with self.tracking as t:
+            r = t.post("/v1/shipments", headers=self.headers("admin"), json={
+                "waybill_no": waybill, "origin": self.codes[origin], "destination": self.codes[destination],
+                "via": [self.codes["NJ"]] if destination == "WX" else [],
+                "shipper": {"customer_id": f"C{self.suffix}", "name": "无锡精工", "phone": "13800000000",
+                            "email": f"ops.{self.suffix.lower()}@example.com"},
+                "consignee": {"name": "杨民敬", "phone": phone, "email": None, "company": None},
+                "cargo": {"description": "轴承", "pieces": 10, "weight_kg": 120.5, "volume_m3": 1.2,
+                          "dangerous": False, "fragile": True, "keep_upright": True, "moisture_sensitive": False},
+                "promised_at": (now + timedelta(hours=promised_hours)).isoformat(), "payment": "prepaid",
+                "receipt": {"required": True, "signature": True, "stamp": False, "id_number": True, "copies": 1}})
+            assert r.status_code == 201, r.text
+            if depart:
+                r = t.post(f"/v1/shipments/{waybill}/scans", headers=self.headers("admin"), json={
+                    "type": "departed", "station": self.codes[origin],
+                    "at": (now - timedelta(minutes=10)).isoformat(), "vehicle_id": self.vehicle, "pieces": 10})
+                assert r.status_code in (200, 201), r.text
+        self.waybills.append(waybill)
+        return waybill
+
+    def fix(self, *, lat: float = 31.25, lon: float = 121.40, speed: float = 60.0) -> None:
+        """A GPS fix of the world's vehicle (still in Shanghai: late for anything due within hours)."""
+        with self.tracking as t:
+            r = t.post("/v1/positions", headers=self.headers("carrier", carrier="CARR1"), json={"positions": [{
+                "vehicle_id": self.vehicle, "at": datetime.now(UTC).isoformat(), "lat": lat, "lon": lon,
+                "speed_kmh": speed, "heading": 280.0}]})
+            assert r.status_code in (200, 201, 202), r.text
+
+    def get(self, waybill: str) -> dict[str, Any]:
+        with self.tracking as t:
+            return t.get(f"/v1/shipments/{waybill}", headers=self.headers("admin")).json()  # type: ignore[no-any-return]
+
+
+def add_user(env: dict[str, str], username: str, role: str, *extra: str) -> str:
+    out = subprocess.run([sys.executable, "-m", "services.web", "users", "add", "--username", username,
+                          "--role", role, *extra], env=env, capture_output=True, text=True, timeout=120, check=False)
+    assert out.returncode == 0, out.stderr
+    return next(line.removeprefix("password: ") for line in out.stdout.splitlines() if line.startswith("password: "))
