@@ -12,6 +12,10 @@ handled. `quiesce` establishes that from observables, never from a pause:
    marker), and the notifier has no notification due that is still unsent (its dispatcher sends
    after the handler's commit);
 4. handling may have written follow-up events: if any outbox grew meanwhile, once more.
+
+Step 2 relies on one consumer per queue: with replicas (the chaos suite's two-replica scenario)
+another replica may still hold an earlier delivery when one has handled the marker, so there the
+marker proves less (a check after it can miss a late effect; it cannot fail because of it).
 """
 
 from __future__ import annotations
