@@ -193,7 +193,11 @@ async def test_relay_publishes_and_consumer_applies_once(infra: Infra) -> None:
         async def applied() -> bool:
             return len(await h.effects()) == 1
         await eventually(applied)
-        assert await h.pool.fetchval("SELECT sent_at IS NOT NULL FROM outbox WHERE id = $1", env.id)
+
+        async def marked_sent() -> bool:  # the relay commits sent_at after the broker's confirm,
+            # which may be after the consumer has already committed the effect
+            return bool(await h.pool.fetchval("SELECT sent_at IS NOT NULL FROM outbox WHERE id = $1", env.id))
+        await eventually(marked_sent)
         # The same event delivered again (a redelivery) has no second effect: once the consumer
         # has judged both copies duplicates and settled them, the effects are still the one.
         await raw_publish(infra, env.to_json())

@@ -22,13 +22,21 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime, timedelta
 
 import aio_pika
 import asyncpg
 
-from shared.events import Cargo, Consignee, ReceiptRequirements, ShipmentRegistered, Shipper, make_envelope
+from shared.events import (
+    Cargo,
+    Consignee,
+    Envelope,
+    ReceiptRequirements,
+    ShipmentRegistered,
+    Shipper,
+    make_envelope,
+)
 from tests.conftest import Infra, run_sync
 from tests.support.wait import NotYet, eventually
 
@@ -53,15 +61,32 @@ async def queue_depths(amqp_url: str, names: Iterable[str]) -> dict[str, int]:
     return out
 
 
-async def _outboxes(conn: asyncpg.Connection, services: Iterable[str]) -> dict[str, tuple[int, int]]:
+# Other test sessions share PostgreSQL and RabbitMQ, and some stop them on purpose: a probe that
+# finds either away is simply asked again (each probe opens its own connection).
+AWAY = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, aio_pika.exceptions.AMQPError)
+
+
+async def _outboxes(dsn: str, services: Iterable[str]) -> dict[str, tuple[int, int]]:
     """Per service with an outbox table: (unsent rows, highest seq)."""
-    out = {}
-    for svc in services:
-        if svc in PRODUCERS and await conn.fetchval("SELECT to_regclass($1)", f"{svc}.outbox"):
-            row = await conn.fetchrow(f'SELECT count(*) FILTER (WHERE sent_at IS NULL) AS unsent, '
-                                      f'coalesce(max(seq), 0) AS top FROM "{svc}".outbox')
-            out[svc] = (int(row["unsent"]), int(row["top"]))
-    return out
+    conn = await asyncpg.connect(dsn, timeout=10)
+    try:
+        out = {}
+        for svc in services:
+            if svc in PRODUCERS and await conn.fetchval("SELECT to_regclass($1)", f"{svc}.outbox"):
+                row = await conn.fetchrow(f'SELECT count(*) FILTER (WHERE sent_at IS NULL) AS unsent, '
+                                          f'coalesce(max(seq), 0) AS top FROM "{svc}".outbox')
+                out[svc] = (int(row["unsent"]), int(row["top"]))
+        return out
+    finally:
+        await conn.close()
+
+
+async def _fetchval(dsn: str, sql: str, *args: object) -> object:
+    conn = await asyncpg.connect(dsn, timeout=10)
+    try:
+        return await conn.fetchval(sql, *args)
+    finally:
+        await conn.close()
 
 
 def _marker() -> ShipmentRegistered:
@@ -74,8 +99,7 @@ def _marker() -> ShipmentRegistered:
         registered_at=now)
 
 
-async def _publish(amqp_url: str, event: ShipmentRegistered) -> uuid.UUID:
-    envelope = make_envelope(event, "/lcs/tests/quiesce")
+async def _publish(amqp_url: str, envelope: Envelope) -> bool:
     conn = await aio_pika.connect(amqp_url, timeout=10)
     async with conn:
         channel = await conn.channel(publisher_confirms=True)
@@ -83,56 +107,52 @@ async def _publish(amqp_url: str, event: ShipmentRegistered) -> uuid.UUID:
         await exchange.publish(aio_pika.Message(envelope.to_json(), message_id=str(envelope.id), type=envelope.type,
                                                 content_type="application/cloudevents+json",
                                                 delivery_mode=aio_pika.DeliveryMode.PERSISTENT),
-                               routing_key=envelope.type)
-    return envelope.id
+                               routing_key=envelope.type, timeout=10)
+    return True
 
 
-async def quiesce(infra: Infra, services: Iterable[str], *, timeout: float = 60.0) -> None:
+async def quiesce(infra: Infra, services: Iterable[str], *, timeout: float = 90.0) -> None:
     """Wait until nothing is on its way through the stack of `services` (see the module)."""
     services = tuple(services)
     consumers = [s for s in services if s in CONSUMERS]
     retry_queues = [f"{s}.retry.{n}" for s in consumers for n in range(1, RETRY_LEVELS + 1)]
+    dsn, amqp_url = infra.database_url, infra.amqp_url
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
-    conn = await asyncpg.connect(infra.database_url)
-    try:
-        while True:
-            left = max(0.0, deadline - loop.time())
 
-            async def all_sent() -> dict[str, tuple[int, int]] | None:
-                boxes = await _outboxes(conn, services)
-                return boxes if not any(unsent for unsent, _ in boxes.values()) else None
-            before = await eventually(all_sent, timeout=left, what="every outbox sent")
-            if consumers:
-                marker = await _publish(infra.amqp_url, _marker())
+    async def until(probe: Callable[[], Awaitable[object]], what: str) -> object:
+        return await eventually(probe, timeout=max(0.0, deadline - loop.time()), what=what, retry_on=AWAY)
 
-                async def marker_handled() -> bool:
-                    for svc in consumers:
-                        if not await conn.fetchval(f'SELECT 1 FROM "{svc}".inbox WHERE event_id = $1', marker):
-                            return False
-                    return True
-                await eventually(marker_handled, timeout=max(0.0, deadline - loop.time()),
-                                 what=f"the marker handled by {', '.join(consumers)}")
+    while True:
+        async def all_sent() -> dict[str, tuple[int, int]] | None:
+            boxes = await _outboxes(dsn, services)
+            return boxes if not any(unsent for unsent, _ in boxes.values()) else None
+        before = await until(all_sent, "every outbox sent")
+        if consumers:
+            marker = make_envelope(_marker(), "/lcs/tests/quiesce")
+            await until(lambda: _publish(amqp_url, marker), "the marker published")
 
-                async def nothing_to_retry() -> bool:
-                    return not any((await queue_depths(infra.amqp_url, retry_queues)).values())
-                await eventually(nothing_to_retry, timeout=max(0.0, deadline - loop.time()),
-                                 what="the delay queues empty")
-            if "notifier" in services:
-                async def nothing_due() -> bool:
-                    return not await conn.fetchval(
-                        "SELECT count(*) FROM notifier.notifications "
-                        "WHERE status IN ('queued', 'deferred') AND next_attempt_at <= now()")
-                await eventually(nothing_due, timeout=max(0.0, deadline - loop.time()),
-                                 what="the notifier has nothing due")
-            if await _outboxes(conn, services) == before:
-                return  # nothing was written meanwhile: quiet
-            if loop.time() >= deadline:
-                raise NotYet(f"the stack did not go quiet within {timeout:g} s")
-    finally:
-        await conn.close()
+            async def marker_handled() -> bool:
+                for svc in consumers:
+                    if not await _fetchval(dsn, f'SELECT 1 FROM "{svc}".inbox WHERE event_id = $1', marker.id):
+                        return False
+                return True
+            await until(marker_handled, f"the marker handled by {', '.join(consumers)}")
+
+            async def nothing_to_retry() -> bool:
+                return not any((await queue_depths(amqp_url, retry_queues)).values())
+            await until(nothing_to_retry, "the delay queues empty")
+        if "notifier" in services:
+            async def nothing_due() -> bool:
+                return not await _fetchval(dsn, "SELECT count(*) FROM notifier.notifications "
+                                                "WHERE status IN ('queued', 'deferred') AND next_attempt_at <= now()")
+            await until(nothing_due, "the notifier has nothing due")
+        if await until(lambda: _outboxes(dsn, services), "the outboxes read") == before:
+            return  # nothing was written meanwhile: quiet
+        if loop.time() >= deadline:
+            raise NotYet(f"the stack did not go quiet within {timeout:g} s")
 
 
-def quiesce_sync(infra: Infra, services: Iterable[str], *, timeout: float = 60.0) -> None:
+def quiesce_sync(infra: Infra, services: Iterable[str], *, timeout: float = 90.0) -> None:
     """`quiesce` for synchronous tests."""
     run_sync(quiesce(infra, tuple(services), timeout=timeout))
