@@ -28,6 +28,7 @@ from shared.devtools.stack import Stack
 from tests.chaos import harness
 from tests.chaos.harness import Checker, Driver, assert_clean, make_plan, record
 from tests.conftest import Infra
+from tests.support.quiet import AWAY
 from tests.support.wait import eventually
 
 PHASES = 3
@@ -96,7 +97,7 @@ async def test_chaos_consumer_sigkilled_mid_batch(healed: Stack, chaos_infra: In
 
         async def busy() -> bool:  # the marker: its consumer has begun on phase 0's events
             return await checker.inbox_count(victim) > handled_before
-        await eventually(busy, what=f"{victim} handling phase 0")
+        await eventually(busy, what=f"{victim} handling phase 0", retry_on=AWAY)
         healed.procs[victim].signal(signal.SIGKILL)
         code, _ = await wait_exit(healed, victim, 10)
         assert code is not None, f"{victim} survived SIGKILL?"
