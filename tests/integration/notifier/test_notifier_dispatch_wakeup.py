@@ -60,8 +60,8 @@ class _Service:
 async def test_a_notification_is_sent_at_the_commits_wake_up_not_at_the_next_poll(infra: Infra) -> None:
     service = _Service()
     dispatcher = Dispatcher(service, dsn=infra.database_url, concurrency=2, poll_seconds=AN_HOUR)  # type: ignore[arg-type]
-    task = asyncio.create_task(dispatcher.run())
     conn = await asyncpg.connect(infra.database_url)
+    task = asyncio.create_task(dispatcher.run())
     try:
         # The marker that it listens and waits: it has asked for the next due time (after
         # connecting its listener and taking what was due, i.e. nothing), so it sleeps now.
