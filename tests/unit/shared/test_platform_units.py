@@ -168,7 +168,7 @@ def test_a_token_that_passed_is_remembered_until_it_expires(monkeypatch: pytest.
     with pytest.raises(DomainError) as err:  # expired: forgotten, checked again, refused
         decode_token(token, secret)
     assert err.value.status == 401 and len(calls) == 1
-    with pytest.raises(ApiError):  # and not remembered as refused either: checked every time
+    with pytest.raises(DomainError):  # and not remembered as refused either: checked every time
         decode_token(token, secret)
     assert len(calls) == 2
 
