@@ -79,6 +79,40 @@ WORDS: dict[str, dict[str, tuple[str, str]]] = {
         "dangerous": ("危险品", "dangerous goods"), "fragile": ("易碎", "fragile"),
         "keep_upright": ("不能倒放", "keep upright"), "moisture_sensitive": ("怕受潮", "keep dry"),
     },
+    "complaint_action": {
+        "open": ("登记", "opened"), "claim": ("认领", "claimed"), "respond": ("答复", "answered"),
+        "ask_customer": ("询问客户", "asked the customer"), "customer_reply": ("客户回复", "customer replied"),
+        "escalate": ("升级", "escalated"), "resolve": ("解决", "resolved"), "reopen": ("重新打开", "reopened"),
+        "survey": ("满意度回访", "surveyed"), "close": ("关闭", "closed"), "sla_breached": ("超时", "past its SLA"),
+    },
+    "call_topic": {
+        "tracking": ("查货", "where is my cargo"), "delay": ("延误", "delay"), "damage": ("货损", "damage"),
+        "loss": ("丢失", "loss"), "quote": ("询价", "price enquiry"), "billing": ("费用", "billing"),
+        "attitude": ("服务态度", "attitude"), "complaint": ("投诉", "complaint"), "receipt": ("回单", "receipt"),
+        "other": ("其他", "other"),
+    },
+    "call_outcome": {
+        "answered": ("已解答", "answered"), "callback": ("待回电", "call back"),
+        "complaint_opened": ("已登记投诉", "complaint opened"), "escalated": ("已转主管", "escalated"),
+        "no_answer": ("无人接听", "no answer"),
+    },
+    "call_direction": {"inbound": ("来电", "inbound"), "outbound": ("去电", "outbound")},
+    "anomaly": {
+        "signature_missing": ("签字不全", "signature missing"), "stamp_missing": ("缺公章", "stamp missing"),
+        "id_number_missing": ("缺身份证号", "ID number missing"), "copies_short": ("份数不足", "copies short"),
+        "signed_with_exception": ("异常签收", "signed with exceptions"),
+    },
+    "handover_to": {"customer": ("客户", "customer"), "sales": ("业务员", "salesperson")},
+    "payment": {"prepaid": ("预付", "prepaid"), "cod": ("现付", "cash on delivery"), "monthly": ("月结", "monthly")},
+    "channel": {
+        "phone": ("电话", "phone"), "sms": ("短信", "SMS"), "email": ("邮件", "e-mail"), "web": ("网页", "web"),
+        "chat": ("在线", "chat"), "wechat": ("微信", "WeChat"), "visit": ("上门", "visit"),
+        "partner": ("网点系统", "partner system"), "portal": ("门户", "portal"),
+    },
+    "notification_reason": {
+        "throttled": ("超出频率限制", "over the hourly limit"), "quiet_hours": ("免打扰时段", "quiet hours"),
+        "no_recipient": ("无联系方式", "no recipient"), "opted_out": ("已退订", "opted out"),
+    },
     "role": {
         "admin": ("管理员", "administrator"), "supervisor": ("客服主管", "supervisor"),
         "staff": ("客服员", "CS staff"), "branch": ("网点", "branch"), "customer": ("客户", "customer"),
