@@ -16,6 +16,7 @@ from fastapi.responses import RedirectResponse, Response
 from services.web.context import RuntimeDep, WebRuntime
 from services.web.desk import service
 from services.web.desk.api import failed_status, failure_text
+from services.web.people import repository
 from services.web.people.api import PersonDep, WriterDep
 from services.web.people.models import Person
 from shared.clock import BUSINESS_TZ
@@ -38,8 +39,10 @@ def local_input(value: str) -> str | None:
 async def _complaints_page(rt: WebRuntime, request: Request, person: Person, *, error: str | None = None,
                            values: dict[str, Any] | None = None, status: int = 200) -> Response:
     got = await service.complaints_queue(rt, caller=person.caller)
+    holders = [c["assigned_to"] for c in got["complaints"].data or [] if c.get("assigned_to")]
     return rt.context.templates.render(request, "desk/complaints.html", status=status, person=person,
                                        complaints=got["complaints"], callbacks=got["callbacks"], calls=got["calls"],
+                                       names=await repository.display_names(rt.pool, sorted(set(holders))),
                                        error=error, values=values or {})
 
 
@@ -55,8 +58,11 @@ async def _complaint_page(rt: WebRuntime, request: Request, person: Person, comp
     if got.problem in ("not_found", "forbidden"):
         raise NotFound.of("complaint", complaint_id)
     can_claim = await rt.context.capabilities.has_route(rt.context.backends.complaints, "post", CLAIM_ROUTE)
+    named = {got.data.get("assigned_to")} | {(h.get("details") or {}).get("assigned_to")
+                                              for h in got.data.get("history") or []} if got.ok else set()
+    names = await repository.display_names(rt.pool, sorted(n for n in named if isinstance(n, str) and n))
     return rt.context.templates.render(request, "desk/complaint.html", status=status, person=person, complaint=got,
-                                       can_claim=can_claim, error=error, values=values or {})
+                                       can_claim=can_claim, names=names, error=error, values=values or {})
 
 
 @router.get("/desk/complaints/{complaint_id}")

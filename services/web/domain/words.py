@@ -79,6 +79,20 @@ WORDS: dict[str, dict[str, tuple[str, str]]] = {
         "dangerous": ("危险品", "dangerous goods"), "fragile": ("易碎", "fragile"),
         "keep_upright": ("不能倒放", "keep upright"), "moisture_sensitive": ("怕受潮", "keep dry"),
     },
+    "priority": {
+        "low": ("低", "low"), "normal": ("普通", "normal"), "high": ("高", "high"), "urgent": ("紧急", "urgent"),
+    },
+    "template": {
+        "departed": ("发车通知", "departure"), "delayed": ("延误通知", "delay"),
+        "recovered": ("恢复通知", "back on time"),
+        "arrived": ("到站通知", "arrival"), "out_for_delivery": ("派送通知", "out for delivery"),
+        "delivered": ("签收通知", "signed for"), "exception_reported": ("异常通知", "exception"),
+        "receipt_overdue": ("回单催收", "receipt overdue"), "receipt_lost": ("回单遗失", "receipt lost"),
+        "complaint_opened": ("投诉受理", "complaint opened"), "complaint_responded": ("投诉答复", "complaint answered"),
+        "complaint_resolved": ("投诉解决", "complaint resolved"),
+        "complaint_sla_breached": ("投诉超时", "complaint past its SLA"),
+        "daily_arrivals": ("每日到货", "daily arrivals"),
+    },
     "complaint_action": {
         "open": ("登记", "opened"), "claim": ("认领", "claimed"), "respond": ("答复", "answered"),
         "ask_customer": ("询问客户", "asked the customer"), "customer_reply": ("客户回复", "customer replied"),
