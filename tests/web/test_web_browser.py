@@ -20,7 +20,9 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
+from shared.devtools.stack import Stack
 from tests.web.conftest import Desk, user
+from tests.web.relay import desk_behind_relay
 
 selenium = pytest.importorskip("selenium")
 from selenium import webdriver  # noqa: E402
@@ -420,6 +422,22 @@ def test_the_exceptions_screen_resolves_an_exception(browser: WebDriver, desk: D
     wait(browser).until(ec.staleness_of(form))
     wait(browser).until(lambda b: not b.find_elements(
         By.CSS_SELECTOR, f"[data-testid=open-exceptions] [data-exception-id='{exception_id}']"))
+
+
+def test_a_page_says_so_when_the_desks_database_is_down(browser: WebDriver, desk: Desk, stack: Stack,
+                                                        shots: Path) -> None:
+    with desk_behind_relay(desk, stack) as (relayed, relay):
+        sign_in(browser, relayed, user(desk, "staff"))
+        wait(browser).until(ec.url_to_be(relayed.url + "/desk/"))
+        relay.cut()
+
+        def error_page(b: WebDriver) -> bool:
+            b.get(relayed.url + "/desk/")
+            return bool(b.find_elements(By.CSS_SELECTOR, "[data-testid=error][data-code=unavailable]"))
+
+        wait(browser, 30).until(error_page)
+        assert "服务暂时不可用" in browser.find_element(By.TAG_NAME, "main").text
+        shoot(browser, shots, "error-unavailable")
 
 
 def test_every_screen_renders_chinese_and_fits_a_phone(browser: WebDriver, desk: Desk, shots: Path) -> None:

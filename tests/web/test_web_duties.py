@@ -8,10 +8,6 @@ from __future__ import annotations
 import io
 import re
 import secrets
-import socket
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
@@ -20,6 +16,7 @@ from openpyxl import load_workbook
 
 from shared.devtools.stack import Stack
 from tests.web.conftest import Desk, user
+from tests.web.relay import desk_behind_relay
 from tests.web.world import wait_for
 
 CST = timezone(timedelta(hours=8))
@@ -255,68 +252,6 @@ def test_the_days_work_report_per_staff_member(desk: Desk) -> None:
 
 
 # --- web's own database down --------------------------------------------------------------
-
-class Relay:
-    """A TCP relay to PostgreSQL that can be cut: the desk behind it loses its database."""
-
-    def __init__(self, target: tuple[str, int]) -> None:
-        self.target = target
-        self.server = socket.create_server(("127.0.0.1", 0))
-        self.port = self.server.getsockname()[1]
-        self.conns: list[socket.socket] = []
-        self.open = True
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        while self.open:
-            try:
-                client, _ = self.server.accept()
-            except OSError:
-                return
-            if not self.open:
-                client.close()
-                return
-            upstream = socket.create_connection(self.target)
-            self.conns += [client, upstream]
-            for a, b in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
-
-    @staticmethod
-    def _pipe(a: socket.socket, b: socket.socket) -> None:
-        try:
-            while data := a.recv(65536):
-                b.sendall(data)
-        except OSError:
-            pass
-        finally:
-            for s in (a, b):
-                with suppress(OSError):
-                    s.shutdown(socket.SHUT_RDWR)
-
-    def cut(self) -> None:
-        self.open = False
-        self.server.close()
-        for s in self.conns:
-            with suppress(OSError):
-                s.shutdown(socket.SHUT_RDWR)
-            s.close()
-
-
-@contextmanager
-def desk_behind_relay(desk: Desk, stack: Stack) -> Iterator[tuple[Desk, Relay]]:
-    url = httpx.URL(desk.env["LCS_DATABASE_URL"])
-    relay = Relay((url.host or "127.0.0.1", url.port or 5432))
-    relayed = str(url.copy_with(port=relay.port))
-    proc = stack.add_service("web", instance="web-relayed", LCS_DATABASE_URL=relayed,
-                             LCS_SESSION_IDLE_MINUTES="60")
-    proc.start()
-    try:
-        stack.wait_http("web-relayed", "/readyz")
-        yield Desk(url=stack.url("web-relayed"), world=desk.world, env=desk.env, passwords=desk.passwords), relay
-    finally:
-        relay.cut()
-        proc.stop()
-
 
 def test_when_its_database_is_down_a_browser_gets_a_page_and_a_script_json(desk: Desk, stack: Stack) -> None:
     with desk_behind_relay(desk, stack) as (relayed, relay), relayed.session(user(desk, "staff")) as c:

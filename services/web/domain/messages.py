@@ -224,8 +224,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "refused_cancel_requires_cod": ("只有现付回单可以取消", "only cash-on-delivery receipts can be cancelled"),
     "refused_already_resolved": ("此异常已处理", "this exception is already resolved"),
     "refused_validation_error": ("填写有误", "please check what was typed"),
-    "error_unavailable_text": ("服务暂时不可用，请稍后刷新页面。", "The desk is temporarily unavailable; reload "
-                               "the page in a moment."),
+    "error_unavailable_text": ("客服台暂时连不上它的数据库，请稍后刷新页面。", "The desk cannot reach its database "
+                               "right now; reload the page in a moment."),
     "report_in-transit": ("在途车辆报表", "In-transit report"),
     "report_exceptions": ("异常汇总", "Exception summary"),
     "report_receipts-month": ("月末回单报表", "Receipts month-end"),
