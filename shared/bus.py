@@ -44,6 +44,7 @@ from shared import metrics
 from shared.errors import DB_UNAVAILABLE
 from shared.events import CONTENT_TYPE, Envelope, UnknownEventType, parse_event
 from shared.fastpath.amqp import CoalescingConnection
+from shared.wire import read_envelope
 
 log = logging.getLogger("lcs.bus")
 
@@ -195,12 +196,14 @@ class Bus:
         return [r if isinstance(r, BaseException) else None for r in results]
 
     async def send_to_queue(self, queue: str, body: bytes, *, headers: dict[str, Any],
-                            message_id: str | None, type_: str | None, timeout: float = 10.0) -> None:
-        """Publish straight into a named queue (retry and dead-letter paths), confirmed."""
+                            message_id: str | None, type_: str | None, content_type: str | None = None,
+                            timeout: float = 10.0) -> None:
+        """Publish straight into a named queue (retry and dead-letter paths), confirmed. A binary-mode
+        CloudEvent keeps its content type (its `datacontenttype`) and headers (its attributes)."""
         await self._ready_exchange(timeout)
         assert self._channel is not None
         message = aio_pika.Message(
-            body, headers=headers, message_id=message_id, type=type_, content_type=CONTENT_TYPE,
+            body, headers=headers, message_id=message_id, type=type_, content_type=content_type or CONTENT_TYPE,
             delivery_mode=aio_pika.DeliveryMode.PERSISTENT, app_id=self.service,
         )
         await self._channel.default_exchange.publish(message, routing_key=queue, timeout=timeout)
@@ -218,7 +221,7 @@ class _Incoming:
     `__setattr__` and runs each delivery in one more task, a good part of the CPU a consumed
     event cost. Acks and nacks go to the same aiormq channel."""
 
-    __slots__ = ("_channel", "body", "delivery_tag", "headers", "message_id", "routing_key", "type")
+    __slots__ = ("_channel", "body", "content_type", "delivery_tag", "headers", "message_id", "routing_key", "type")
 
     def __init__(self, channel: AmqpChannel, delivered: DeliveredMessage) -> None:
         properties = delivered.header.properties
@@ -227,6 +230,7 @@ class _Incoming:
         self.delivery_tag: int | None = delivered.delivery_tag
         self.routing_key: str | None = delivered.routing_key
         self.headers: dict[str, Any] | None = properties.headers
+        self.content_type: str | None = properties.content_type
         self.message_id: str | None = properties.message_id
         self.type: str | None = properties.message_type
 
@@ -520,7 +524,7 @@ class Consumer:
         try:
             if len(message.body) > MAX_EVENT_BYTES:
                 raise ValueError(f"event body of {len(message.body)} bytes exceeds {MAX_EVENT_BYTES}")
-            envelope = Envelope.model_validate_json(message.body)
+            envelope = read_envelope(message.body, content_type=message.content_type, headers=message.headers)
             type_label = envelope.type
             event = parse_event(envelope)
             handler = self.handlers.get(envelope.type)
@@ -691,7 +695,8 @@ class Consumer:
                         ROUTING_KEY_HEADER: message.routing_key or envelope.type})
         headers.pop("x-death", None)
         await self.bus.send_to_queue(self.retry_queue(attempt), message.body, headers=headers,
-                                     message_id=message.message_id, type_=message.type)
+                                     message_id=message.message_id, type_=message.type,
+                                     content_type=message.content_type)
         metrics.EVENTS_CONSUMED.labels(self.service, envelope.type, "retried").inc()
         await self._ack(feed, message)
 
@@ -705,7 +710,8 @@ class Consumer:
             "x-lcs-dead-lettered-at": datetime.now(UTC).isoformat(),
         })
         await self.bus.send_to_queue(self.dlq_name, message.body, headers=headers,
-                                     message_id=message.message_id, type_=message.type)
+                                     message_id=message.message_id, type_=message.type,
+                                     content_type=message.content_type)
         metrics.EVENTS_CONSUMED.labels(self.service, type_label[:100], "dead_lettered").inc()
         log.error("event dead-lettered", extra={"queue": self.dlq_name, "reason": reason})
         await self._ack(feed, message)

@@ -195,6 +195,13 @@ def error_response(exc: Exception, *, path: str = "") -> JSONResponse:
     return error_json(500, "internal_error", "an unexpected error occurred")
 
 
+def http_error_response(exc: StarletteHTTPException) -> JSONResponse:
+    """Starlette's own refusals (unknown path, wrong method) in the contract's shape."""
+    code = _STATUS_CODES.get(exc.status_code, "error")
+    headers = dict(exc.headers) if exc.headers else None
+    return error_json(exc.status_code, code, str(exc.detail), None, headers)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def _domain_error(_: Request, exc: DomainError) -> JSONResponse:
@@ -202,9 +209,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = _STATUS_CODES.get(exc.status_code, "error")
-        headers = dict(exc.headers) if exc.headers else None
-        return error_json(exc.status_code, code, str(exc.detail), None, headers)
+        return http_error_response(exc)
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:

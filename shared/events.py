@@ -12,14 +12,24 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar, Literal
 
 import orjson
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
 
 SPECVERSION: Literal["1.0"] = "1.0"
 CONTENT_TYPE = "application/cloudevents+json"
+DATA_CONTENT_TYPE = "application/json"
+# A JSON media type, with or without parameters: what `datacontenttype` may say of a `data` that is JSON
+# (the CloudEvents JSON format: `application/json`, `text/json` or any `+json` suffix).
+JSON_MEDIA_TYPE = r"^\s*(?i:application/json|text/json|[a-z0-9.+-]+/[a-z0-9.+-]+\+json)\s*(;.*)?$"
 
 
 class Envelope(BaseModel):
-    """CloudEvents 1.0 attributes in structured JSON mode."""
+    """CloudEvents 1.0 attributes in structured JSON mode.
+
+    lcs publishes every attribute below except an absent `subject` (never `"subject": null`) and
+    `datacontenttype` `application/json`. What it accepts is what the spec allows: `time` may be
+    missing (then it is the moment the event was read), `datacontenttype` may be any JSON media type
+    with parameters (`application/json; charset=utf-8`), extension attributes pass through. The other
+    forms the spec allows (binary mode, a non-UUID `id`, `data_base64`) are read by `shared.wire`."""
 
     model_config = ConfigDict(extra="allow")
 
@@ -27,10 +37,18 @@ class Envelope(BaseModel):
     id: uuid.UUID
     source: str = Field(min_length=1, max_length=200)
     type: str = Field(min_length=1, max_length=200)
-    time: AwareDatetime
-    subject: str | None = Field(default=None, max_length=200)
-    datacontenttype: Literal["application/json"] = "application/json"
+    time: AwareDatetime = Field(default_factory=lambda: datetime.now(UTC))
+    subject: str | None = Field(default=None, min_length=1, max_length=200)
+    datacontenttype: str = Field(default=DATA_CONTENT_TYPE, pattern=JSON_MEDIA_TYPE, max_length=200)
     data: dict[str, Any]
+
+    @model_serializer(mode="wrap")
+    def _without_absent_subject(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """`subject` is optional: absent, not null (the spec's attributes have no null value)."""
+        out: dict[str, Any] = handler(self)
+        if out.get("subject") is None:
+            out.pop("subject", None)
+        return out
 
     def to_json(self) -> bytes:
         return orjson.dumps(self.model_dump(mode="json"))

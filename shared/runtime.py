@@ -70,6 +70,8 @@ class ServiceSpec:
     workers: Sequence[Callable[[Runtime[Any, Any]], Coroutine[Any, Any, None]]] = ()
     # Builds the service's typed context (`Runtime.context`) once, before anything else runs.
     context: Callable[[Runtime[Any, Any]], Awaitable[Any]] | None = None
+    # A description per OpenAPI tag its routes use; a tag without one gets one made from its name.
+    tags: Mapping[str, str] = field(default_factory=dict)
     # Hook for what the HTTP app needs beyond routers (static files, extra middleware).
     configure_app: Callable[[FastAPI, Runtime[Any, Any]], None] | None = None
     on_start: Callable[[Runtime[Any, Any]], Awaitable[None]] | None = None
@@ -157,7 +159,7 @@ class ServiceHost:
             log.warning("broker not reachable yet; HTTP starts anyway and /readyz says so")
         self.app = create_app(rt=rt, routers=spec.routers, title=spec.title, description=spec.description,
                               body_limits=spec.body_limits, fast_routes=spec.fast_routes,
-                              guarded_fast_routes=spec.guarded_fast_routes)
+                              guarded_fast_routes=spec.guarded_fast_routes, tags=spec.tags)
         if spec.configure_app is not None:
             spec.configure_app(self.app, rt)
         gc_settings.settle()

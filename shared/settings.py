@@ -83,6 +83,27 @@ class Settings(BaseSettings):
         default=2048, ge=16,
         description="Connections plus in-flight requests per process; beyond it new requests get 503 at once.")
 
+    # What the API documents (OpenAPI `servers` and `info`) say about where and whose the API is.
+    api_server_url: str = Field(
+        default="", max_length=300,
+        description="The URL clients reach this service's API at: the OpenAPI document's `servers` entry; "
+                    "`{service}` is replaced by the service's name (`https://{service}.lcs.example.com`). "
+                    "Empty = `/`, the host the document was fetched from.")
+    api_contact_name: str = Field(default="lcs platform team", min_length=1, max_length=200,
+                                  description="`info.contact.name` of the OpenAPI and AsyncAPI documents.")
+    api_contact_email: str = Field(default="lcs-platform@example.com", max_length=200,
+                                   description="`info.contact.email` of the API documents; empty = none.")
+    api_contact_url: str = Field(default="", max_length=300,
+                                 description="`info.contact.url` of the API documents; empty = none.")
+    api_license_name: str = Field(default="Proprietary", min_length=1, max_length=200,
+                                  description="`info.license.name` of the API documents.")
+    api_license_identifier: str = Field(
+        default="LicenseRef-lcs-proprietary", max_length=200,
+        description="`info.license.identifier` (an SPDX expression) of the API documents; used when "
+                    "`LCS_API_LICENSE_URL` is empty (a license names one or the other).")
+    api_license_url: str = Field(default="", max_length=300,
+                                 description="`info.license.url` of the API documents; empty = the identifier.")
+
     @model_validator(mode="after")
     def _refuse_default_secrets(self) -> Settings:
         if self.env == "dev":

@@ -31,6 +31,8 @@ def _default(field: FieldInfo) -> str:
         value = field.default
     if value is None:
         return "unset"
+    if value == "":
+        return "empty"
     return f"`{value}`"
 
 

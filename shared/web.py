@@ -2,8 +2,9 @@
 
 `create_app` gives each service the same `/livez`, `/readyz`, `/metrics`, the contract's
 error shape (one handler for `shared.errors.DomainError` and friends), the input guard
-(`shared.guard`) in front of the routes, and the service's fast routes, if it has any
-(`shared.fastpath.routes`).
+(`shared.guard`) in front of the routes, the service's fast routes, if it has any
+(`shared.fastpath.routes`), an OpenAPI document that validators accept (`shared.apidoc`) and
+the documentation pages with their assets served by the service itself (`shared.docs_ui`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from fastapi import APIRouter, FastAPI, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from shared import apidoc, docs_ui
 from shared.context import Runtime
 from shared.errors import ErrorResponse, install_error_handlers
 from shared.fastpath.routes import FastRoute, FastRoutes, ServiceApp
@@ -40,10 +42,13 @@ async def check_ready(rt: Runtime[Any, Any]) -> dict[str, str]:
 def create_app(*, rt: Runtime[Any, Any], routers: Sequence[APIRouter], title: str, description: str,
                version: str = "1.0.0", body_limits: Mapping[str, int] | None = None,
                fast_routes: Mapping[str, FastRoute] | None = None,
-               guarded_fast_routes: Mapping[str, FastRoute] | None = None) -> FastAPI:
+               guarded_fast_routes: Mapping[str, FastRoute] | None = None,
+               tags: Mapping[str, str] | None = None) -> FastAPI:
+    """`tags`: a description per OpenAPI tag the service's routes use (see `shared.apidoc`)."""
     settings = rt.settings
     app = ServiceApp(
         title=title, description=description, version=version,
+        openapi_url=None, docs_url=None, redoc_url=None,  # shared.docs_ui serves them
         responses={
             401: {"model": ErrorResponse, "description": "missing or invalid bearer token"},
             403: {"model": ErrorResponse, "description": "role or branch not allowed"},
@@ -77,6 +82,8 @@ def create_app(*, rt: Runtime[Any, Any], routers: Sequence[APIRouter], title: st
 
     for router in routers:
         app.include_router(router)
+    apidoc.install(app, settings=settings, service=rt.service, tags=tags)
+    docs_ui.install(app, server_url=settings.api_server_url.replace("{service}", rt.service))
 
     if guarded_fast_routes:  # added before the guard: inside it (see FastRoutes)
         app.add_middleware(FastRoutes, rt=rt, routes=guarded_fast_routes, behind_guard=True)

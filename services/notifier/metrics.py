@@ -21,3 +21,6 @@ NO_RECIPIENT = Counter("lcs_notifier_no_recipient_total", "Routed notices with n
 # Notifications the desk sent again (POST /v1/notifications/{id}/retry), by what they were.
 RETRIES_REQUESTED = Counter("lcs_notifier_retries_requested_total", "Notifications sent again by the desk",
                             ["channel", "from_status"])
+# Messages the hourly throttle held and rolled up into a summary (they go inside it).
+ROLLED_UP = Counter("lcs_notifier_rolled_up_total", "Messages held by the throttle and rolled up into a summary",
+                    ["channel"])

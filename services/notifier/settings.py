@@ -34,7 +34,12 @@ class NotifierSettings(Settings):
     # stored `failed` with reason `no_recipient` and counted in lcs_notifier_no_recipient_total.
     supervisor_email: str | None = None
     default_language: Literal["zh-CN", "en"] = "zh-CN"
+    # At most this many messages per recipient and channel in any rolling hour; more are rolled
+    # up into one summary, sent when the hour has room again.
     throttle_per_hour: int = Field(default=10, ge=1)
+    # The public site's address: a summary SMS too long to list its waybills points to
+    # `<it>/track`. Unset: the SMS says how many and asks to call or reply instead.
+    public_base_url: str | None = Field(default=None, pattern=r"^(https?://\S+)?$", max_length=200)
     # An event's CloudEvents `time` is used as the decision time when it is later than the
     # wall clock, but never more than this far ahead (a publisher with a wrong clock).
     decision_time_max_lead_seconds: float = Field(default=48 * 3600, ge=0)

@@ -40,7 +40,7 @@ from services.web.settings import WebSettings
 from services.web.templating import Templates, language_of
 from shared.clock import utcnow
 from shared.context import Runtime
-from shared.errors import DB_UNAVAILABLE, DomainError, error_response
+from shared.errors import DB_UNAVAILABLE, DomainError, error_response, http_error_response
 from shared.ratelimit import SharedWindows
 from shared.runtime import PeriodicSpec, ServiceSpec, run
 from shared.scheduler import Job
@@ -131,7 +131,7 @@ def configure_app(app: FastAPI, rt: Runtime[Any, Any]) -> None:
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)
         if not _is_html(request):
-            return error_response(DomainError("not_found" if exc.status_code == 404 else "error", str(exc.detail)))
+            return http_error_response(exc)
         return page(request, exc.status_code, "not_found" if exc.status_code == 404 else "error", None)
 
     app.add_exception_handler(DomainError, domain_error)

@@ -125,12 +125,18 @@ async def raw_publish(infra: Infra, body: bytes, routing_key: str = "tracking.sh
 async def raw_publish_many(infra: Infra, bodies: list[bytes],
                            routing_key: str = "tracking.shipment.delayed.v1") -> None:
     """Publish in this order on one connection, each confirmed."""
+    await publish_messages(infra, [(aio_pika.Message(body, delivery_mode=aio_pika.DeliveryMode.PERSISTENT),
+                                    routing_key) for body in bodies])
+
+
+async def publish_messages(infra: Infra, messages: list[tuple[aio_pika.Message, str]]) -> None:
+    """Publish `(message, routing key)` pairs to `lcs.events` in this order on one connection, each confirmed."""
     conn = await aio_pika.connect(infra.amqp_url)
     async with conn:
         ch = await conn.channel(publisher_confirms=True)
         ex = await ch.declare_exchange("lcs.events", aio_pika.ExchangeType.TOPIC, durable=True)
-        for body in bodies:
-            await ex.publish(aio_pika.Message(body, delivery_mode=aio_pika.DeliveryMode.PERSISTENT), routing_key)
+        for message, routing_key in messages:
+            await ex.publish(message, routing_key)
 
 
 async def dlq_messages(infra: Infra, queue: str) -> list[aio_pika.abc.AbstractIncomingMessage]:
@@ -523,13 +529,8 @@ def recovered(no: str) -> ShipmentRecovered:
 
 async def publish_typed(infra: Infra, envelopes: list[Envelope]) -> None:
     """Publish in this order on one connection, each confirmed, routed by its type."""
-    conn = await aio_pika.connect(infra.amqp_url)
-    async with conn:
-        ch = await conn.channel(publisher_confirms=True)
-        ex = await ch.declare_exchange("lcs.events", aio_pika.ExchangeType.TOPIC, durable=True)
-        for env in envelopes:
-            await ex.publish(aio_pika.Message(env.to_json(), delivery_mode=aio_pika.DeliveryMode.PERSISTENT),
-                             env.type)
+    await publish_messages(infra, [(aio_pika.Message(env.to_json(), delivery_mode=aio_pika.DeliveryMode.PERSISTENT),
+                                    env.type) for env in envelopes])
 
 
 class GroupRecorder:

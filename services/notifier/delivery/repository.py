@@ -18,16 +18,20 @@ async def wake_dispatcher(conn: asyncpg.Connection) -> None:
 
 
 async def claim_due(conn: asyncpg.Connection, now: datetime, waybill_no: str | None = None) -> asyncpg.Record | None:
-    """One due row, locked for this transaction; rows locked by other workers are skipped."""
+    """One due row, locked for this transaction; rows locked by other workers are skipped. A
+    message held by the throttle is never due on its own: its summary is (`waybill_no` also
+    takes a summary that carries a message of that waybill)."""
     return await conn.fetchrow(
-        "SELECT * FROM notifications WHERE status IN ('queued', 'deferred') AND next_attempt_at <= $1 "
-        "AND ($2::text IS NULL OR waybill_no = $2) "
+        "SELECT * FROM notifications WHERE status IN ('queued', 'deferred') AND rolled_into IS NULL "
+        "AND next_attempt_at <= $1 AND ($2::text IS NULL OR waybill_no = $2 OR id IN "
+        "(SELECT m.rolled_into FROM notifications m WHERE m.waybill_no = $2 AND m.rolled_into IS NOT NULL)) "
         "ORDER BY next_attempt_at, id LIMIT 1 FOR UPDATE SKIP LOCKED", now, waybill_no)
 
 
 async def next_due_at(conn: asyncpg.Connection | asyncpg.Pool) -> datetime | None:
     value: datetime | None = await conn.fetchval(
-        "SELECT min(next_attempt_at) FROM notifications WHERE status IN ('queued', 'deferred')")
+        "SELECT min(next_attempt_at) FROM notifications WHERE status IN ('queued', 'deferred') "
+        "AND rolled_into IS NULL")
     return value
 
 

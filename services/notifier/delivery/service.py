@@ -1,5 +1,6 @@
 """Delivery: claim one due notification (`FOR UPDATE SKIP LOCKED`), send it, record the attempt
-and the outcome, and publish `notifier.notification.sent/failed.v1`, all in one transaction."""
+and the outcome, and publish `notifier.notification.sent/failed.v1`, all in one transaction. The
+messages a throttle summary carries take its outcome in the same transaction."""
 
 from __future__ import annotations
 
@@ -15,7 +16,9 @@ from services.notifier.delivery.senders import OutgoingMessage, SendResult
 from services.notifier.domain.decisions import schedule
 from services.notifier.domain.preferences import QuietHours
 from services.notifier.domain.retries import next_retry_delay, should_retry
+from services.notifier.domain.summaries import SUMMARY_TEMPLATE
 from services.notifier.domain.vocabulary import Channel, FailureKind
+from services.notifier.summaries.repository import follow
 from shared.clock import utcnow
 from shared.context import uow
 from shared.events import NotificationFailed, NotificationSent
@@ -70,6 +73,9 @@ async def _settle(conn: asyncpg.Connection, rt: NotifierRuntime, *, row: asyncpg
             waybill_no=row["waybill_no"]), source=SOURCE)
         metrics.NOTIFICATIONS.labels(channel, result.provider, "sent").inc()
         metrics.QUEUE_TO_SENT.labels(channel).observe((sent_at - row["created_at"]).total_seconds())
+        if row["template"] == SUMMARY_TEMPLATE:
+            held = await follow(conn, row["id"], status="sent", provider=result.provider, sent_at=sent_at)
+            metrics.NOTIFICATIONS.labels(channel, result.provider, "sent").inc(held)
         return
     kind = result.kind or FailureKind.TRANSIENT
     error = result.error or "unknown error"
@@ -84,10 +90,15 @@ async def _settle(conn: asyncpg.Connection, rt: NotifierRuntime, *, row: asyncpg
         await repository.mark_retry(conn, row["id"], attempts=attempt, provider=result.provider, error=error,
                                     status=str(decision.status), reason=decision.reason,
                                     next_attempt_at=decision.not_before)
+        if row["template"] == SUMMARY_TEMPLATE:
+            await follow(conn, row["id"], status="deferred", next_attempt_at=decision.not_before)
         log.info("send failed; will retry", extra={"notification_id": str(row["id"]), "attempt": attempt,
                                                    "error": error, "retry_at": decision.not_before.isoformat()})
         return
     await repository.mark_failed(conn, row["id"], attempts=attempt, provider=result.provider, error=error)
+    if row["template"] == SUMMARY_TEMPLATE:
+        held = await follow(conn, row["id"], status="failed", provider=result.provider, error=error)
+        metrics.NOTIFICATIONS.labels(channel, result.provider, "failed").inc(held)
     await publish(conn, NotificationFailed(
         notification_id=str(row["id"]), event_id=str(row["event_id"]), channel=channel, to=masked,
         template=row["template"], error=error, attempts=attempt, waybill_no=row["waybill_no"]), source=SOURCE)

@@ -1,24 +1,39 @@
-"""The send decision: queue now, defer to the end of the quiet hours, or suppress."""
+"""The send decision: queue now, defer to the end of the quiet hours, or hold for a summary
+(the throttle); and when a summary goes."""
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from services.notifier.domain.preferences import QuietHours, quiet_until
-from services.notifier.domain.throttling import throttle_decision
-from services.notifier.domain.vocabulary import REASON_QUIET_HOURS, Channel, Status
+from services.notifier.domain.throttling import OpenSummary, throttle
+from services.notifier.domain.vocabulary import (
+    REASON_QUIET_HOURS,
+    REASON_ROLLED_UP,
+    REASON_THROTTLED,
+    Channel,
+    Status,
+)
 from shared.clock import require_aware
 
 
 @dataclass(frozen=True)
 class Decision:
-    """What to do with a delivery now: ``queued`` (send at ``not_before`` = now),
-    ``deferred`` (send at ``not_before``) or ``suppressed`` (never send; ``reason``)."""
+    """What to do with a delivery now: ``queued`` (send at ``not_before`` = now) or ``deferred``
+    (send at ``not_before``; ``reason``). A message held by the throttle is ``deferred``,
+    ``rolled_up``: it goes inside the summary ``into`` (None: a new one), at ``not_before``."""
 
     status: Status
     not_before: datetime
     reason: str | None = None
+    into: uuid.UUID | None = None
+
+    @property
+    def rolled_up(self) -> bool:
+        return self.reason == REASON_ROLLED_UP
 
 
 def decide(
@@ -27,23 +42,36 @@ def decide(
     urgent: bool,
     now: datetime,
     quiet_hours: QuietHours,
-    sent_in_last_hour: int,
+    slots: Iterable[datetime],
     throttle_limit: int,
+    open_summary: OpenSummary | None = None,
 ) -> Decision:
     """Throttle first, then quiet hours.
 
-    * over the hourly limit → ``suppressed`` (``throttled``), urgent or not: the limit
-      exists to stop floods (e.g. a shipment flapping between delayed and recovered);
+    * over the hourly limit (or while the recipient has an open summary) → held, ``deferred``
+      ``rolled_up``, urgent or not: the limit exists to stop floods (e.g. a shipment flapping
+      between delayed and recovered), and the summary carries every held message at the latest
+      one window later (`domain/throttling.py`);
     * non-urgent SMS in quiet hours → ``deferred`` to the end of the window;
     * urgent SMS (a delay) go out at night: the customer needs the revised time in order to
       plan, and the issue defers only non-urgent SMS;
     * e-mail is never deferred — it does not ring.
     """
     require_aware(now)
-    throttle = throttle_decision(sent_in_last_hour, throttle_limit)
-    if not throttle.allowed:
-        return Decision(status=Status.SUPPRESSED, not_before=now, reason=throttle.reason)
+    verdict = throttle(slots, now=now, limit=throttle_limit, open_summary=open_summary)
+    if not verdict.send:
+        assert verdict.due is not None
+        return Decision(status=Status.DEFERRED, not_before=verdict.due, reason=REASON_ROLLED_UP, into=verdict.into)
     return schedule(channel=channel, urgent=urgent, at=now, quiet_hours=quiet_hours)
+
+
+def schedule_summary(*, channel: Channel, urgent: bool, due: datetime, quiet_hours: QuietHours) -> Decision:
+    """When a summary goes: at ``due`` (``deferred``, ``throttled``: waiting for the window), or —
+    every message in it non-urgent, by SMS, ``due`` inside the quiet hours — at their end."""
+    decision = schedule(channel=channel, urgent=urgent, at=due, quiet_hours=quiet_hours)
+    if decision.status is Status.QUEUED:
+        return Decision(status=Status.DEFERRED, not_before=due, reason=REASON_THROTTLED)
+    return decision
 
 
 def schedule(*, channel: Channel, urgent: bool, at: datetime, quiet_hours: QuietHours) -> Decision:

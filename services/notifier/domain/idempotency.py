@@ -29,3 +29,9 @@ def undelivered_key(event_id: str) -> str:
     """Key of the one audit row a notice that reached nobody leaves (there is no address to key on)."""
     raw = "\x1f".join(("undelivered", event_id))
     return hashlib.sha256(raw.encode("utf-8")).hexdigest()
+
+
+def summary_key(first_member_key: str) -> str:
+    """Key of the summary a held message opens: one summary per message that opened one."""
+    raw = "\x1f".join(("summary", first_member_key))
+    return hashlib.sha256(raw.encode("utf-8")).hexdigest()

@@ -25,6 +25,11 @@ class QuietHours:
     def from_dict(cls, raw: Mapping[str, Any]) -> QuietHours:
         return cls(start=_as_time(raw["start"]), end=_as_time(raw["end"]), tz=str(raw.get("tz") or BUSINESS_TZ_NAME))
 
+    def as_dict(self) -> dict[str, str]:
+        """As stored with each notification (``from_dict`` reads it back)."""
+        return {"start": self.start.isoformat(timespec="minutes"), "end": self.end.isoformat(timespec="minutes"),
+                "tz": self.tz}
+
 
 DEFAULT_QUIET_HOURS = QuietHours(start=time(22, 0), end=time(8, 0), tz=BUSINESS_TZ_NAME)
 

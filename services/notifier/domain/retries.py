@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any, Protocol
 
-from services.notifier.domain.vocabulary import REASON_NO_RECIPIENT, REASON_OPTED_OUT, FailureKind, Status
+from services.notifier.domain.vocabulary import (
+    REASON_NO_RECIPIENT,
+    REASON_OPTED_OUT,
+    REASON_ROLLED_UP,
+    FailureKind,
+    Status,
+)
 from shared.errors import Conflict
 
 
@@ -85,19 +92,25 @@ def should_retry(kind: FailureKind, attempt: int, max_attempts: int) -> bool:
 RETRYABLE_STATUSES: frozenset[Status] = frozenset({Status.FAILED, Status.SUPPRESSED})
 
 
-def check_retryable(status: Status, *, reason: str | None, to: str, text: str) -> None:
+def check_retryable(status: Status, *, reason: str | None, to: str, text: str,
+                    rolled_into: uuid.UUID | None = None) -> None:
     """Refuse sending a notification again unless it ended unsent and has something to send.
 
     * queued, deferred or sent → 409 ``invalid_transition`` (so a second click, or a retry
       racing the dispatcher, has no second effect);
     * failed for ``no_recipient``, suppressed because the recipient ``opted_out``, or never
       rendered (a template error) → 409 ``not_retryable``: sending it again could not
-      deliver anything, or would go against the recipient's wish.
+      deliver anything, or would go against the recipient's wish;
+    * a message held by the throttle, failed with its summary → 409 ``not_retryable``
+      (``rolled_up``, ``summary_id``): the summary is what is sent again, and carries it.
     """
     status = Status(status)
     if status not in RETRYABLE_STATUSES:
         raise Conflict("invalid_transition", f"a {status} notification cannot be sent again",
                        {"current": str(status), "allowed": sorted(str(s) for s in RETRYABLE_STATUSES)})
+    if rolled_into is not None:
+        raise Conflict("not_retryable", "this message went inside a summary: send the summary again",
+                       {"reason": REASON_ROLLED_UP, "summary_id": str(rolled_into)})
     if reason in (REASON_NO_RECIPIENT, REASON_OPTED_OUT) or not to or not text:
         why = reason if reason in (REASON_NO_RECIPIENT, REASON_OPTED_OUT) else "not_rendered"
         raise Conflict("not_retryable", "this notification has nothing to send again", {"reason": why})

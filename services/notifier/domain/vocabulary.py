@@ -56,7 +56,11 @@ class DelayReason(StrEnum):
 
 
 # Why a notification is not (yet) sent, as stored in its `reason` and shown in the audit.
-REASON_THROTTLED = "throttled"  # suppressed: over the hourly limit
+# deferred: a summary waiting until the hourly window has room again (and, on rows stored
+# before roll-ups existed, suppressed: over the hourly limit)
+REASON_THROTTLED = "throttled"
+# deferred, then sent / failed with its summary (`rolled_into`): held by the throttle
+REASON_ROLLED_UP = "rolled_up"
 REASON_QUIET_HOURS = "quiet_hours"  # deferred: to the end of the recipient's quiet hours
 REASON_NO_RECIPIENT = "no_recipient"  # failed: the notice had nowhere to go (no address at all)
 REASON_OPTED_OUT = "opted_out"  # suppressed: the recipient switched every reachable channel off

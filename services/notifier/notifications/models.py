@@ -22,8 +22,11 @@ class NotificationRead(BaseModel):
     template: str
     language: LanguageCode
     status: StatusName
-    reason: str | None = Field(description="why suppressed (throttled, opted_out), deferred (quiet_hours) "
-                                           "or failed without a send (no_recipient)")
+    reason: str | None = Field(description="why suppressed (opted_out), deferred (quiet_hours; rolled_up: held by "
+                                           "the hourly throttle, it goes inside the summary `rolled_into`; "
+                                           "throttled: a summary waiting for the hour to have room) or failed "
+                                           "without a send (no_recipient); a held message keeps rolled_up once "
+                                           "sent or failed with its summary")
     attempts: int
     provider: str | None
     sent_at: datetime | None
@@ -31,6 +34,9 @@ class NotificationRead(BaseModel):
     last_error: str | None
     waybill_no: str | None
     customer_id: str | None
+    rolled_into: uuid.UUID | None = Field(
+        default=None, description="a message held by the hourly throttle: the summary (a notification, template "
+                                  "`summary`) it went or goes inside; it takes the summary's outcome")
     created_at: datetime
 
 
@@ -54,7 +60,21 @@ class RetryRead(BaseModel):
     last_error: str | None
 
 
+class SummaryMemberRead(BaseModel):
+    """A message a throttle summary carries."""
+
+    id: uuid.UUID
+    event_id: uuid.UUID
+    event_type: str
+    waybill_no: str | None
+    template: str
+    status: StatusName
+
+
 class NotificationDetail(NotificationRead):
     subject: str | None
     delivery_attempts: list[AttemptRead]
     retries: list[RetryRead] = Field(default_factory=list)
+    members: list[SummaryMemberRead] = Field(
+        default_factory=list, description="a throttle summary (template `summary`): the messages it carries, in "
+                                          "the order they came; empty for any other notification")

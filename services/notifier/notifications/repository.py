@@ -1,10 +1,10 @@
 """SQL of the notifications (one row per event x channel x address) and their audit: the
-throttle's count, the insert, the list and the detail, the desk's retries."""
+throttle's window, the insert, the list and the detail, the desk's retries."""
 
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -19,11 +19,16 @@ async def lock_recipient(conn: asyncpg.Connection, recipient_key: str) -> None:
     await conn.execute("SELECT pg_advisory_xact_lock($1, hashtext($2))", _LOCK_NAMESPACE, recipient_key)
 
 
-async def count_recent(conn: asyncpg.Connection, recipient_key: str, now: datetime) -> int:
-    n: int = await conn.fetchval(
-        "SELECT count(*) FROM notifications WHERE recipient_key = $1 AND status IN ('queued', 'deferred', 'sent') "
-        "AND decided_at > $2::timestamptz - interval '1 hour' AND decided_at <= $2::timestamptz", recipient_key, now)
-    return n
+async def recent_slots(conn: asyncpg.Connection, recipient_key: str, now: datetime, *, window: timedelta,
+                       limit: int) -> list[datetime]:
+    """The throttle's view of a recipient: the latest `limit` places taken in the window up to
+    `now` — a message sent or on its way at its decision time, a summary at the time it is due;
+    a held message takes none (its summary does)."""
+    rows = await conn.fetch(
+        "SELECT decided_at FROM notifications WHERE recipient_key = $1 AND status IN ('queued', 'deferred', 'sent') "
+        "AND rolled_into IS NULL AND decided_at > $2::timestamptz - $3::interval AND decided_at <= $2::timestamptz "
+        "ORDER BY decided_at DESC LIMIT $4", recipient_key, now, window, limit)
+    return [r["decided_at"] for r in rows]
 
 
 async def insert_notification(conn: asyncpg.Connection, row: dict[str, Any]) -> bool:

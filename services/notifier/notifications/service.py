@@ -1,10 +1,11 @@
 """Use cases of notifications: from a routed event to stored, decided, rendered rows (in the
 consumer's inbox transaction), the audit reads, and the desk's retry.
 
-* `on_event` — resolve recipients, decide (queued / deferred / suppressed), render, insert one
-  row per event x channel x address (`ON CONFLICT DO NOTHING` on the idempotency key) and
-  wake the dispatcher. A routed event that reaches nobody still leaves one row
-  (`record_undelivered`: `failed` / `no_recipient`, or `suppressed` / `opted_out`).
+* `on_event` — resolve recipients, decide (queued / deferred / held by the throttle for the
+  recipient's summary, `summaries.service`), render, insert one row per event x channel x
+  address (`ON CONFLICT DO NOTHING` on the idempotency key) and wake the dispatcher. A routed
+  event that reaches nobody still leaves one row (`record_undelivered`: `failed` /
+  `no_recipient`, or `suppressed` / `opted_out`).
 * `retry` — the desk sends a notification that ended unsent (failed, suppressed) again.
 
 Rendering happens when the row is inserted: the stored subject/text/html is exactly what is
@@ -36,7 +37,8 @@ from services.notifier.domain.recipients import (
     undelivered,
 )
 from services.notifier.domain.retries import check_retryable
-from services.notifier.domain.throttling import THROTTLED_AUDIENCES
+from services.notifier.domain.summaries import SUMMARY_TEMPLATE, summary_item
+from services.notifier.domain.throttling import THROTTLED_AUDIENCES, WINDOW
 from services.notifier.domain.vocabulary import ACTIVE_STATUSES, Channel, Status
 from services.notifier.notifications import repository
 from services.notifier.notifications.bindings import BINDINGS, subject_waybill
@@ -49,6 +51,8 @@ from services.notifier.shipments.repository import (
     set_delivered,
     set_eta,
 )
+from services.notifier.summaries.repository import follow, members_of
+from services.notifier.summaries.service import find_open_summary, hold
 from shared.auth import Principal
 from shared.clock import utcnow
 from shared.context import uow
@@ -68,10 +72,6 @@ from shared.outbox import publish
 from shared.pii import mask_contact
 
 log = logging.getLogger("lcs.notifier")
-
-
-def _quiet_json(q: QuietHours) -> dict[str, str]:
-    return {"start": q.start.isoformat(timespec="minutes"), "end": q.end.isoformat(timespec="minutes"), "tz": q.tz}
 
 
 def masked(address: str) -> str:
@@ -146,7 +146,7 @@ def _row(delivery: Delivery, *, nid: uuid.UUID, key: str, event_id: uuid.UUID, e
         "recipient_key": f"{channel}:{normalize_address(channel, delivery.to)}",
         "audience": str(delivery.audience), "customer_id": delivery.customer_id, "waybill_no": waybill_no,
         "template": delivery.template, "language": str(delivery.language), "urgent": delivery.urgent,
-        "quiet_hours": _quiet_json(delivery.quiet_hours), "decided_at": now,
+        "quiet_hours": delivery.quiet_hours.as_dict(), "decided_at": now,
     }
 
 
@@ -160,13 +160,19 @@ async def _failed(conn: asyncpg.Connection, *, nid: uuid.UUID, event_id: uuid.UU
 async def queue(conn: asyncpg.Connection, *, rt: NotifierRuntime, delivery: Delivery, context: dict[str, Any],
                 event_id: uuid.UUID, event_type: str, waybill_no: str | None, now: datetime, key: str,
                 throttle: bool = True) -> bool:
-    """Decide, render and store one delivery (the caller's transaction); True when this call created it."""
+    """Decide, render and store one delivery (the caller's transaction); True when this call created it.
+    A message the throttle holds is stored in the recipient's summary (`summaries.service.hold`)."""
     channel = delivery.channel
     recipient_key = f"{channel}:{normalize_address(channel, delivery.to)}"
     await repository.lock_recipient(conn, recipient_key)
-    recent = await repository.count_recent(conn, recipient_key, now) if throttle else 0
+    slots: list[datetime] = []
+    open_summary = None
+    if throttle:
+        open_summary = await find_open_summary(conn, recipient_key)
+        slots = await repository.recent_slots(conn, recipient_key, now, window=WINDOW,
+                                              limit=rt.context.policy.throttle_per_hour)
     decision = decide(channel=channel, urgent=delivery.urgent, now=now, quiet_hours=delivery.quiet_hours,
-                      sent_in_last_hour=recent, throttle_limit=rt.context.policy.throttle_per_hour)
+                      slots=slots, throttle_limit=rt.context.policy.throttle_per_hour, open_summary=open_summary)
     status, reason, error = str(decision.status), decision.reason, None
     subject, text, html = None, "", None
     language = delivery.language
@@ -178,10 +184,13 @@ async def queue(conn: asyncpg.Connection, *, rt: NotifierRuntime, delivery: Deli
         status, reason, error = str(Status.FAILED), None, f"template: {type(exc).__name__}: {exc}"[:500]
         log.error("template rendering failed", extra={"template": delivery.template, "error": error})
     nid = uuid.uuid4()
-    row = _row(delivery, nid=nid, key=key, event_id=event_id, event_type=event_type, waybill_no=waybill_no, now=now)
+    row = {**_row(delivery, nid=nid, key=key, event_id=event_id, event_type=event_type, waybill_no=waybill_no,
+                  now=now), "language": str(language), "subject": subject, "body_text": text, "body_html": html}
+    if decision.rolled_up and error is None:
+        return await hold(conn, rt=rt, delivery=delivery, decision=decision, member=row,
+                          item=summary_item(delivery.template, context))
     created = await repository.insert_notification(conn, {
-        **row, "language": str(language), "subject": subject, "body_text": text, "body_html": html,
-        "status": status, "reason": reason,
+        **row, "status": status, "reason": reason,
         "next_attempt_at": decision.not_before if decision.status is Status.DEFERRED else utcnow(),
         "last_error": error,
     })
@@ -238,7 +247,7 @@ def view(row: asyncpg.Record) -> dict[str, Any]:
         "provider": row["provider"], "sent_at": row["sent_at"],
         "next_attempt_at": row["next_attempt_at"] if row["status"] in ACTIVE_STATUSES else None,
         "last_error": row["last_error"], "waybill_no": row["waybill_no"], "customer_id": row["customer_id"],
-        "created_at": row["created_at"],
+        "rolled_into": row["rolled_into"], "created_at": row["created_at"],
     }
 
 
@@ -257,13 +266,15 @@ async def list_notifications(rt: NotifierRuntime, *, principal: Principal, waybi
 
 
 async def get_notification(rt: NotifierRuntime, *, principal: Principal, notification_id: uuid.UUID) -> dict[str, Any]:
-    """One notification with its subject, every delivery attempt and every retry by the desk."""
+    """One notification with its subject, every delivery attempt, every retry by the desk and,
+    for a throttle summary, the messages it carries."""
     async with rt.pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
         row = await repository.get_notification(conn, notification_id, _branch(principal))
         if row is None:
             raise NotFound.of("notification", str(notification_id))
         attempts = await repository.attempts_of(conn, notification_id)
         retries = await repository.retries_of(conn, notification_id)
+        members = await members_of(conn, notification_id) if row["template"] == SUMMARY_TEMPLATE else []
     return {
         **view(row), "subject": row["subject"],
         "delivery_attempts": [{k: a[k] for k in ("attempt", "provider", "outcome", "error", "duration_ms", "at")}
@@ -271,6 +282,8 @@ async def get_notification(rt: NotifierRuntime, *, principal: Principal, notific
         "retries": [{"at": r["at"], "by": r["actor"], "from_status": r["from_status"],
                      "from_reason": r["from_reason"], "attempts": r["attempts"], "last_error": r["last_error"]}
                     for r in retries],
+        "members": [{k: m[k] for k in ("id", "event_id", "event_type", "waybill_no", "template", "status")}
+                    for m in members],
     }
 
 
@@ -286,12 +299,14 @@ async def retry(rt: NotifierRuntime, *, principal: Principal, notification_id: u
     retry limit (`LCS_MAX_ATTEMPTS`) counts again from here. Audited in `notification_retries`
     (who, when, from which status). Retrying a queued, deferred or sent one is 409
     `invalid_transition`; one with nothing to send (no recipient, opted out, never rendered)
-    409 `not_retryable`."""
+    409 `not_retryable`, and so is a message that went inside a throttle summary (the summary is
+    what is sent again; its messages follow it)."""
     async with uow(rt) as conn:
         row = await repository.get_for_update(conn, notification_id)
         if row is None:
             raise NotFound.of("notification", str(notification_id))
-        check_retryable(Status(row["status"]), reason=row["reason"], to=row["to_address"], text=row["body_text"])
+        check_retryable(Status(row["status"]), reason=row["reason"], to=row["to_address"], text=row["body_text"],
+                        rolled_into=row["rolled_into"])
         decision = schedule(channel=Channel(row["channel"]), urgent=row["urgent"], at=utcnow(),
                             quiet_hours=QuietHours.from_dict(row["quiet_hours"]))
         await repository.record_retry(conn, notification_id, actor=principal.actor, from_status=row["status"],
@@ -299,6 +314,8 @@ async def retry(rt: NotifierRuntime, *, principal: Principal, notification_id: u
                                       last_error=row["last_error"])
         await repository.requeue(conn, notification_id, status=str(decision.status), reason=decision.reason,
                                  next_attempt_at=decision.not_before)
+        if row["template"] == SUMMARY_TEMPLATE:
+            await follow(conn, notification_id, status=str(Status.DEFERRED), next_attempt_at=decision.not_before)
         await wake_dispatcher(conn)
     metrics.RETRIES_REQUESTED.labels(row["channel"], row["status"]).inc()
     log.info("notification sent again by the desk", extra={

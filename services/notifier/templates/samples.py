@@ -6,6 +6,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from services.notifier.domain.summaries import SmsForm, SummaryItem, summary_context
+
+# A throttle summary: three delays and an arrival held back in one hour, sent as one message
+# (the SMS in its "counts and link" form, as the list is too long for one SMS).
+_SUMMARY_ITEMS = [
+    SummaryItem("delayed", "SH2026112800001", at="2026-11-30T18:30:00+08:00", reason="traffic_jam"),
+    SummaryItem("delayed", "SH2026112800002", at="2026-11-30T20:00:00+08:00", reason="breakdown"),
+    SummaryItem("arrived", "SH2026112700009", at="2026-11-30T11:05:00+08:00"),
+    SummaryItem("delayed", "SH2026112800003", at="2026-12-01T09:00:00+08:00", reason="weather"),
+]
+
 SAMPLE_DATA: Mapping[str, Mapping[str, Any]] = {
     "departed": {
         "recipient_name": "无锡精工",
@@ -129,5 +140,10 @@ SAMPLE_DATA: Mapping[str, Mapping[str, Any]] = {
                 "late": True,
             },
         ],
+    },
+    "summary": {
+        "recipient_name": "无锡精工",
+        **summary_context(_SUMMARY_ITEMS, link="https://lcs.example.com/track"),
+        "form": str(SmsForm.LINK),
     },
 }

@@ -1,5 +1,6 @@
 """Preferences win over event contacts; opt-out; language; quiet hours (with the decision time
-taken from the event's time, and the dispatch pass run "as of" a chosen time); throttling."""
+taken from the event's time, and the dispatch pass run "as of" a chosen time); throttling (what
+is over the hourly limit is rolled up into a summary: `test_notifier_rollup.py`)."""
 
 from __future__ import annotations
 
@@ -111,15 +112,23 @@ def test_own_quiet_hours_from_preferences_and_urgent_messages_go_out_at_night(ki
                            waybill_no=waybill)
 
 
-def test_more_than_the_hourly_limit_is_suppressed(kit: Kit) -> None:
+def test_more_than_the_hourly_limit_is_rolled_up_into_a_summary_not_suppressed(kit: Kit) -> None:
     waybill = unique("WB")
     shipper = kit.party(with_email=False)
     kit.publish(kit.envelope(kit.registered(waybill, shipper, Party("", "杨民敬", None, None))))
     kit.publish(*(kit.envelope(kit.delayed(waybill, minutes=60 + i)) for i in range(11)))
-    items = kit.wait_notifications(lambda ns: len(ns) == 11 and all(n["status"] in ("sent", "suppressed")
+    items = kit.wait_notifications(lambda ns: len(ns) == 11 and all(n["status"] in ("sent", "deferred")
                                                                      for n in ns), waybill_no=waybill)
-    suppressed = [n for n in items if n["status"] == "suppressed"]
-    assert len(suppressed) == 1 and suppressed[0]["reason"] == "throttled" and suppressed[0]["attempts"] == 0
+    held = [n for n in items if n["status"] == "deferred"]
+    assert len(held) == 1 and held[0]["reason"] == "rolled_up" and held[0]["attempts"] == 0
     wait_until(lambda: kit.sms_to(shipper.phone), lambda ms: len(ms) == 10)  # type: ignore[arg-type]
     r = kit.api.get("/v1/notifications", params={"waybill_no": waybill, "status": "suppressed"}, headers=kit.admin)
-    assert [n["id"] for n in r.json()["items"]] == [suppressed[0]["id"]]
+    assert r.json()["items"] == []
+    summary = kit.api.get(f"/v1/notifications/{held[0]['rolled_into']}", headers=kit.admin).json()
+    assert (summary["template"], summary["status"], summary["reason"]) == ("summary", "deferred", "throttled")
+    assert [m["id"] for m in summary["members"]] == [held[0]["id"]]
+    # When the hour has room, the summary goes and the held message with it.
+    assert kit.dispatch(datetime.fromisoformat(summary["next_attempt_at"]), waybill) == 1
+    [after] = [n for n in kit.notifications(waybill_no=waybill) if n["id"] == held[0]["id"]]
+    assert (after["status"], after["reason"], after["rolled_into"]) == ("sent", "rolled_up", summary["id"])
+    assert len(kit.sms_to(shipper.phone)) == 11  # type: ignore[arg-type]

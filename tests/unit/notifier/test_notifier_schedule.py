@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 
 from services.notifier.domain.decisions import decide
 from services.notifier.domain.preferences import DEFAULT_QUIET_HOURS, QuietHours, quiet_until
-from services.notifier.domain.throttling import throttle_decision
-from services.notifier.domain.vocabulary import REASON_QUIET_HOURS, REASON_THROTTLED, Channel, Status
+from services.notifier.domain.throttling import throttle
+from services.notifier.domain.vocabulary import REASON_QUIET_HOURS, REASON_ROLLED_UP, Channel, Status
 
 SH = ZoneInfo("Asia/Shanghai")
 LUNCH = QuietHours(time(12, 0), time(14, 0), "Asia/Shanghai")  # does not cross midnight
@@ -117,16 +117,18 @@ def test_default_window_never_defers_past_the_next_8_am(now: datetime) -> None:
 
 
 def test_throttle_allows_up_to_the_limit() -> None:
-    assert throttle_decision(0, 3).allowed
-    assert throttle_decision(2, 3).allowed
-    decision = throttle_decision(3, 3)
-    assert not decision.allowed
-    assert decision.reason == REASON_THROTTLED == "throttled"
+    now = at(28, 10, 0)
+    assert throttle([], now=now, limit=3).send
+    assert throttle([now, now], now=now, limit=3).send
+    verdict = throttle([now, now, now], now=now, limit=3)
+    assert not verdict.send
+    assert verdict.into is None  # no open summary yet: a new one
+    assert verdict.due == now + timedelta(hours=1)
 
 
 def test_throttle_limit_must_be_positive() -> None:
     with pytest.raises(ValueError):
-        throttle_decision(0, 0)
+        throttle([], now=at(28, 10, 0), limit=0)
 
 
 # ---------------------------------------------------------------- decide
@@ -138,7 +140,7 @@ def _decide(channel: Channel, urgent: bool, now: datetime, sent: int = 0) -> tup
         urgent=urgent,
         now=now,
         quiet_hours=DEFAULT_QUIET_HOURS,
-        sent_in_last_hour=sent,
+        slots=[now] * sent,
         throttle_limit=5,
     )
     return d.status, d.not_before, d.reason
@@ -160,9 +162,10 @@ def test_daytime_sms_is_queued() -> None:
     assert _decide(Channel.SMS, False, at(28, 10, 0)) == (Status.QUEUED, at(28, 10, 0), None)
 
 
-def test_throttle_wins_over_everything_even_urgent() -> None:
-    assert _decide(Channel.SMS, True, at(28, 10, 0), sent=5) == (Status.SUPPRESSED, at(28, 10, 0), "throttled")
-    assert _decide(Channel.SMS, False, at(28, 23, 0), sent=5)[0] is Status.SUPPRESSED
+def test_throttle_wins_over_everything_even_urgent_and_holds_for_a_summary_never_drops() -> None:
+    # Held for the summary, due when the hour has room: 10:00 + 1 h.
+    assert _decide(Channel.SMS, True, at(28, 10, 0), sent=5) == (Status.DEFERRED, at(28, 11, 0), REASON_ROLLED_UP)
+    assert _decide(Channel.SMS, False, at(28, 23, 0), sent=5) == (Status.DEFERRED, at(29, 0, 0), REASON_ROLLED_UP)
 
 
 def test_status_values_match_the_contract() -> None:
