@@ -11,7 +11,7 @@
 - an exception is open from its `reported` timeline entry until one `resolved` names its id;
 - which notifications the desk may send again: failed or suppressed ones that have somewhere
   to go (not `no_recipient`, not `opted_out`: sending again could not deliver, or would go
-  against the recipient's wish).
+  against the recipient's wish; not `rolled_up`: its summary is what is sent again).
 """
 
 from __future__ import annotations
@@ -108,7 +108,7 @@ def receipt_actions(r: Row) -> tuple[str, ...]:
 
 
 RETRYABLE_NOTIFICATIONS = frozenset({"failed", "suppressed"})
-NOTHING_TO_SEND = frozenset({"no_recipient", "opted_out"})
+NOTHING_TO_SEND = frozenset({"no_recipient", "opted_out", "rolled_up"})
 
 
 def notification_retryable(n: Row) -> bool:

@@ -126,6 +126,7 @@ WORDS: dict[str, dict[str, tuple[str, str]]] = {
     "notification_reason": {
         "throttled": ("超出频率限制", "over the hourly limit"), "quiet_hours": ("免打扰时段", "quiet hours"),
         "no_recipient": ("无联系方式", "no recipient"), "opted_out": ("已退订", "opted out"),
+        "rolled_up": ("已并入汇总", "rolled into a summary"),
     },
     "role": {
         "admin": ("管理员", "administrator"), "supervisor": ("客服主管", "supervisor"),

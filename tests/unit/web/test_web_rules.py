@@ -174,6 +174,7 @@ def test_only_unsent_notices_with_somewhere_to_go_are_offered_again() -> None:
     assert notification_retryable({"status": "suppressed", "reason": "throttled", "to": "a***@x.com"})
     assert not notification_retryable({"status": "failed", "reason": "no_recipient", "to": ""})
     assert not notification_retryable({"status": "suppressed", "reason": "opted_out", "to": "138****0000"})
+    assert not notification_retryable({"status": "failed", "reason": "rolled_up", "to": "138****0000"})
     for status in ("queued", "deferred", "sent"):
         assert not notification_retryable({"status": status, "reason": None, "to": "138****0000"})
 
