@@ -5,15 +5,36 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test venv infra lint fuzz chaos bench migrate clean
+.PHONY: run test venv infra lint lock fuzz chaos bench migrate clean
 
-$(STAMP): pyproject.toml
+# Installs come from the hash-locked requirements/*.txt only (`make lock` refreshes them
+# from pyproject.toml and requirements/*.in); uv, itself locked, does the installing.
+UV := $(BIN)/uv
+UV_PIP = UV_HTTP_TIMEOUT=180 $(UV) pip
+CHECKOV_VENV := $(VENV)/checkov
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
+
+$(UV): requirements/uv.txt
 	@$(PY) -m venv $(VENV) 2>/dev/null || { apt-get update -qq && apt-get install -y -qq python3-venv >/dev/null && $(PY) -m venv $(VENV); }
-	@$(BIN)/pip install -q --upgrade pip
-	@$(BIN)/pip install -q -e '.[dev]'
+	@$(BIN)/pip install -q --disable-pip-version-check --require-hashes --no-deps -r requirements/uv.txt
+	@touch $(UV)
+
+$(STAMP): $(UV) requirements/dev.txt requirements/uv.txt pyproject.toml
+	@$(UV_PIP) sync -q --python $(BIN)/python --require-hashes requirements/dev.txt requirements/uv.txt
+	@$(UV_PIP) install -q --python $(BIN)/python --no-deps --no-build-isolation -e .
 	@touch $(STAMP)
 
-venv: $(STAMP)
+# checkov pins its own dependencies tightly: it gets a virtualenv of its own.
+$(CHECKOV_STAMP): $(UV) requirements/checkov.txt
+	@$(UV) venv -q --allow-existing --python $(BIN)/python $(CHECKOV_VENV)
+	@$(UV_PIP) sync -q --python $(CHECKOV_VENV)/bin/python --require-hashes requirements/checkov.txt
+	@touch $(CHECKOV_STAMP)
+
+venv: $(STAMP) $(CHECKOV_STAMP)
+
+## refresh the locks after changing dependencies (UPGRADE=1: newest versions the ranges allow)
+lock: $(UV)
+	@UV=$(UV) UPGRADE=$${UPGRADE:-0} bash scripts/lock.sh
 
 infra:
 	@bash scripts/ensure-infra.sh

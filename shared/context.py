@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 import asyncpg
@@ -37,8 +37,6 @@ class Runtime(Generic[S, C]):
     bus: Bus | None = None
     # Built by the service's `ServiceSpec.context` at start-up; `None` for a service without one.
     context: C = None  # type: ignore[assignment]
-    # Transitional: string-keyed state of services not yet moved to their typed `context`.
-    extras: dict[str, Any] = field(default_factory=dict)
 
 
 # The dependency is `async def` on purpose: FastAPI runs a plain `def` dependency in a worker

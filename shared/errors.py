@@ -114,16 +114,6 @@ class Unavailable(DomainError):
     status = 503
 
 
-_BY_STATUS: dict[int, type[DomainError]] = {
-    cls.status: cls for cls in (Invalid, NotFound, Conflict, Forbidden, Unauthorized, BadRequest, TooLarge,
-                                UnsupportedMedia, RateLimited, Unavailable)}
-
-
-def of_status(status: int, code: str, message: str, details: Any = None) -> DomainError:
-    """The refusal of the kind that answers `status` (for code that learns the status from data)."""
-    return _BY_STATUS[status](code, message, details)
-
-
 def not_found(what: str, key: str) -> NotFound:
     return NotFound.of(what, key)
 

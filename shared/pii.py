@@ -1,4 +1,4 @@
-"""Masking of personal data: phone numbers, e-mail addresses and ID numbers.
+"""Masking of personal data: names, phone numbers, e-mail addresses and ID numbers.
 
 Used by list responses and by the log formatter, so that no log line or list
 ever carries a whole phone number, address or ID number.
@@ -25,6 +25,16 @@ def mask_phone(phone: str | None) -> str | None:
     if len(digits) > 4:
         return "*" * (len(digits) - 4) + digits[-4:]
     return "****"
+
+
+def mask_name(name: str | None) -> str | None:
+    """`杨民敬` -> `杨**`: the first character kept, every other hidden (a one-character name entirely)."""
+    if name is None:
+        return None
+    text = name.strip()
+    if len(text) <= 1:
+        return "*" * len(text)
+    return text[0] + "*" * (len(text) - 1)
 
 
 def mask_email(email: str | None) -> str | None:

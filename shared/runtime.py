@@ -23,7 +23,8 @@ import uvicorn
 from fastapi import APIRouter, FastAPI
 from pydantic import ValidationError
 
-from shared.bus import Bus, Consumer, GroupHandler, Handler
+from shared.bus import Bus, GroupHandler, Handler
+from shared.consumer import Consumer
 from shared.context import Runtime
 from shared.db import create_pool, migrate, migrations_for
 from shared.fastpath import gc as gc_settings
@@ -59,7 +60,7 @@ class ServiceSpec:
     # against the handler table, so documentation and bindings cannot drift apart.
     consumes: Sequence[str] = ()
     handlers: Callable[[Runtime], Mapping[str, Handler]] = lambda rt: {}
-    # Optional set-based handlers for some of those types (see `shared.bus.Consumer`).
+    # Optional set-based handlers for some of those types (see `shared.consumer.Consumer`).
     group_handlers: Callable[[Runtime], Mapping[str, GroupHandler]] = lambda rt: {}
     periodic: Sequence[PeriodicSpec] = ()
     body_limits: Mapping[str, int] = field(default_factory=dict)
@@ -74,7 +75,6 @@ class ServiceSpec:
     tags: Mapping[str, str] = field(default_factory=dict)
     # Hook for what the HTTP app needs beyond routers (static files, extra middleware).
     configure_app: Callable[[FastAPI, Runtime[Any, Any]], None] | None = None
-    on_start: Callable[[Runtime[Any, Any]], Awaitable[None]] | None = None
 
 
 class _Server(uvicorn.Server):
@@ -128,8 +128,6 @@ class ServiceHost:
         self.rt = rt
         if spec.context is not None:
             rt.context = await spec.context(rt)
-        if spec.on_start is not None:
-            await spec.on_start(rt)
         handlers = spec.handlers(rt)
         if set(handlers) != set(spec.consumes):
             raise RuntimeError(f"{spec.name}: handlers {sorted(handlers)} differ from consumes {sorted(spec.consumes)}")

@@ -16,17 +16,20 @@ Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max
 OptionalText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000)]
 
 # Identifiers: letters, digits and a few separators; never free text.
-StationCode = Annotated[str, StringConstraints(pattern=r"^[A-Z0-9]{2,16}$")]
-Identifier = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")]
-WaybillNo = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9-]{4,32}$")]
+STATION_CODE_PATTERN = r"^[A-Z0-9]{2,16}$"
+IDENTIFIER_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
+WAYBILL_NO_PATTERN = r"^[A-Za-z0-9-]{4,32}$"
+StationCode = Annotated[str, StringConstraints(pattern=STATION_CODE_PATTERN)]
+Identifier = Annotated[str, StringConstraints(pattern=IDENTIFIER_PATTERN)]
+WaybillNo = Annotated[str, StringConstraints(pattern=WAYBILL_NO_PATTERN)]
 # A courier's tracking number, as written on an envelope of receipts.
 CourierNo = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[A-Za-z0-9-]{3,40}$")]
 # A notification template's name (`delayed`, `daily_arrivals`...).
 TemplateName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9_]{1,64}$")]
 
 # Mainland mobile (11 digits starting 1[3-9]) or a landline / international number.
-Phone = Annotated[str, StringConstraints(strip_whitespace=True,
-                                         pattern=r"^(\+?\d{1,3}[- ]?)?(1[3-9]\d{9}|0\d{2,3}-?\d{7,8}|\d{7,15})$")]
+PHONE_PATTERN = r"^(\+?\d{1,3}[- ]?)?(1[3-9]\d{9}|0\d{2,3}-?\d{7,8}|\d{7,15})$"
+Phone = Annotated[str, StringConstraints(strip_whitespace=True, pattern=PHONE_PATTERN)]
 EMAIL_PATTERN = r"^[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}$"
 Email = Annotated[str, StringConstraints(strip_whitespace=True, max_length=254, pattern=EMAIL_PATTERN)]
 # What an SMS gateway is asked to dial: looser than `Phone` (spaces and dashes between digits),
@@ -60,6 +63,12 @@ Pieces = Annotated[int, Field(ge=1, le=100_000)]
 
 _EMAIL = re.compile(EMAIL_PATTERN)
 _DIALABLE = re.compile(DIALABLE_PATTERN)
+# For the plain-Python checks below that use `fullmatch`: like pydantic's pattern, it refuses a
+# final "\n" that `$` alone would let through.
+_STATION_CODE = re.compile(STATION_CODE_PATTERN)
+_IDENTIFIER = re.compile(IDENTIFIER_PATTERN)
+_WAYBILL_NO = re.compile(WAYBILL_NO_PATTERN)
+_PHONE = re.compile(PHONE_PATTERN)
 
 
 def is_email(value: str) -> bool:
@@ -70,3 +79,23 @@ def is_email(value: str) -> bool:
 def is_dialable(value: str) -> bool:
     """Whether `value` looks like a number an SMS gateway can dial."""
     return _DIALABLE.match(value) is not None
+
+
+def is_station_code(value: str) -> bool:
+    """Whether `value` is a station code by the same rule as `StationCode`."""
+    return _STATION_CODE.fullmatch(value) is not None
+
+
+def is_identifier(value: str) -> bool:
+    """Whether `value` is an identifier by the same rule as `Identifier`."""
+    return _IDENTIFIER.fullmatch(value) is not None
+
+
+def is_waybill_no(value: str) -> bool:
+    """Whether `value` is a waybill number by the same rule as `WaybillNo`."""
+    return _WAYBILL_NO.fullmatch(value) is not None
+
+
+def is_phone(value: str) -> bool:
+    """Whether `value` (trimmed) is a phone number by the same rule as `Phone`."""
+    return _PHONE.fullmatch(value.strip()) is not None

@@ -1,30 +1,57 @@
-"""Composition root of the tracking service."""
+"""Composition root of the tracking service: its `ServiceSpec`, the context builder, `main`."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
-from services.tracking import service
-from services.tracking.api import feeds_router, osmand_fast, positions_fast, router
-from services.tracking.desk_api import router as desk_router
-from services.tracking.feeds import run_osmand_group_commit
-from services.tracking.settings import TrackingSettings, tracking_settings
+from services.tracking.context import TrackingContext, TrackingRuntime
+from services.tracking.desk.api import router as desk_router
+from services.tracking.feeds.api import osmand_fast, positions_fast
+from services.tracking.feeds.api import router as feeds_router
+from services.tracking.feeds.group_commit import OsmandGroupCommit, run_osmand_group_commit
+from services.tracking.feeds.retention import sweep_positions
+from services.tracking.registry import service as registry
+from services.tracking.registry.api import router as registry_router
+from services.tracking.settings import TrackingSettings
+from services.tracking.shipments import service as shipments
+from services.tracking.shipments.api import import_router
+from services.tracking.shipments.api import router as shipments_router
 from shared.context import Runtime
 from shared.runtime import PeriodicSpec, ServiceSpec, run
 from shared.scheduler import Job
 
 
-def _stale_job(rt: Runtime) -> Job:
+async def build_context(rt: Runtime[TrackingSettings, Any]) -> TrackingContext:
+    """The context every part of the service reads (`TrackingContext`), from the settings."""
+    s = rt.settings
+    return TrackingContext(eta=s.eta_config(), limits=s.position_limits(),
+                           osmand=OsmandGroupCommit(rt, s.osmand_group_max))
+
+
+def _stale_job(rt: TrackingRuntime) -> Job:
     async def job(now: datetime) -> None:
-        await service.stale_scan(rt, now)
+        await registry.stale_scan(rt, now=now)
     return job
 
 
-def _retention_job(rt: Runtime) -> Job:
+async def _backfill_phone_keys(rt: TrackingRuntime) -> None:
+    await shipments.backfill_phone_keys(rt)
+
+
+def _retention_job(rt: TrackingRuntime) -> Job:
     async def job(now: datetime) -> None:
-        await service.sweep_positions(rt, now)
+        await sweep_positions(rt, now=now)
     return job
+
+
+def _stale_interval(settings: TrackingSettings) -> float:
+    return settings.stale_check_interval_seconds
+
+
+def _retention_interval(settings: TrackingSettings) -> float:
+    return settings.positions_sweep_interval_seconds
 
 
 SPEC = ServiceSpec(
@@ -35,21 +62,22 @@ SPEC = ServiceSpec(
     package_dir=Path(__file__).parent,
     # The device feed first: routes are matched in order, and /osmand is the request every
     # phone sends every few seconds (each route tried before it costs it microseconds).
-    routers=[feeds_router, router, desk_router],
-    # ... and its usual form is answered in front of FastAPI altogether (api.osmand_fast).
+    routers=[feeds_router, registry_router, shipments_router, desk_router, import_router],
+    # ... and its usual form is answered in front of FastAPI altogether (feeds.api.osmand_fast).
     fast_routes={"/osmand": osmand_fast},
-    # ... and the batch API's, behind the guard (api.positions_fast).
+    # ... and the batch API's, behind the guard (feeds.api.positions_fast).
     guarded_fast_routes={"/v1/positions": positions_fast},
     settings_cls=TrackingSettings,
+    context=build_context,
     periodic=[
         PeriodicSpec(name="stale-vehicles",
-                     interval_seconds=lambda s: tracking_settings(s).stale_check_interval_seconds,
-                     job=lambda rt: _stale_job(rt)),
+                     interval_seconds=_stale_interval,
+                     job=_stale_job),
         PeriodicSpec(name="positions-retention",
-                     interval_seconds=lambda s: tracking_settings(s).positions_sweep_interval_seconds,
-                     job=lambda rt: _retention_job(rt)),
+                     interval_seconds=_retention_interval,
+                     job=_retention_job),
     ],
-    workers=[run_osmand_group_commit],
+    workers=[run_osmand_group_commit, _backfill_phone_keys],
     body_limits={"/v1/positions": 8_000_000, "/v1/shipments/import": 20_000_000,
                  "/v1/exceptions": 6_000_000},
 )

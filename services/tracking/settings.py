@@ -1,6 +1,6 @@
 """The tracking service's own settings (`LCS_*` environment variables).
 
-The ETA / delay / stale numbers carry the names of `domain.EtaConfig`'s fields
+The ETA / delay / stale numbers carry the names of `domain.config.EtaConfig`'s fields
 (`LCS_ROAD_FACTOR`, `LCS_GRACE_MINUTES`, `LCS_WORSEN_STEP_MINUTES`, ...), so the
 rules and their configuration read the same.
 """
@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from pydantic import Field, model_validator
 
-from services.tracking.domain import EtaConfig, PositionLimits
+from services.tracking.domain.config import EtaConfig
+from services.tracking.domain.fixes import PositionLimits
 from shared.settings import Settings
 
 
 class TrackingSettings(Settings):
-    # --- ETA and delay (domain.EtaConfig) ---
+    # --- ETA and delay (domain.config.EtaConfig) ---
     road_factor: float = Field(default=1.3, gt=0, le=10)
     min_speed_kmh: float = Field(default=30.0, gt=0, le=300)
     default_speed_kmh: float = Field(default=60.0, gt=0, le=300)
@@ -58,7 +59,7 @@ class TrackingSettings(Settings):
     # --- stale vehicles ---
     stale_check_interval_seconds: float = Field(default=300.0, gt=0)
 
-    # --- the desk part (desk_*.py) ---
+    # --- the desk (desk/) and the CSV import ---
     photo_dir: str = ".run/photos"
     photo_max_bytes: int = Field(default=5_000_000, ge=1024)
     import_max_rows: int = Field(default=10_000, ge=1)
@@ -92,8 +93,3 @@ class TrackingSettings(Settings):
         return PositionLimits(max_speed_kmh=self.position_max_speed_kmh,
                               max_future_minutes=self.position_max_future_minutes)
 
-
-def tracking_settings(settings: Settings) -> TrackingSettings:
-    """The runtime's settings, typed (the service always runs with TrackingSettings)."""
-    assert isinstance(settings, TrackingSettings)
-    return settings

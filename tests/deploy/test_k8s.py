@@ -1,11 +1,15 @@
-"""Kubernetes manifests: they render, validate against the API schemas, and carry the
-operational guarantees issue 10 asks for (probes, hardening, resources, graceful
-shutdown, disruption budgets, autoscaling, no committed secrets, HA in prod)."""
+"""Kubernetes manifests: they render with the real `kubectl kustomize`, validate against
+the API schemas, and carry the operational guarantees issue 10 asks for (probes,
+hardening, resources, graceful shutdown, disruption budgets, autoscaling, no committed
+secrets, HA in prod) and issue 23's (images by digest, explicit pull policy, secrets by
+reference, a NetworkPolicy for every in-cluster dependency). checkov runs in
+test_checkov.py."""
 
 from __future__ import annotations
 
 import json
 import re
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -15,13 +19,14 @@ import pytest
 import yaml
 from manifests import (
     K8S,
+    KUBECTL,
     OVERLAYS,
+    REPO,
     SERVICES,
+    containers,
     lcs_deployments,
     of_kind,
     pod_spec,
-    render_kubectl,
-    render_python,
     rendered,
 )
 
@@ -36,6 +41,8 @@ CRD_KINDS = {
 }
 SECRET_ENV = {"LCS_AUTH_SECRET", "LCS_ID_HASH_KEY", "LCS_SMTP_PASSWORD", "LCS_SMS_TOKEN"}
 URL_ENV = {"LCS_DATABASE_URL", "LCS_AMQP_URL"}
+# The release pipeline replaces this digest (docs/OPERATIONS.md, "Images").
+PLACEHOLDER_DIGEST = "sha256:" + "0" * 64
 
 
 def _key(obj: dict[str, Any]) -> tuple[str, str, str]:
@@ -47,32 +54,19 @@ def _generated_names(path: str) -> list[str]:
     return [g["name"] for key in ("secretGenerator", "configMapGenerator") for g in kust.get(key, [])]
 
 
-def _containers(spec: dict[str, Any]) -> list[dict[str, Any]]:
-    return spec.get("initContainers", []) + spec["containers"]
-
-
 def _workloads(objs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return of_kind(objs, "Deployment") + of_kind(objs, "Job")
 
 
 # ------------------------------------------------------------------------- rendering
-def test_python_renderer_renders(kustomization: str) -> None:
-    objs = render_python(kustomization)
+def test_rendered_by_the_locked_kubectl(kustomization: str) -> None:
+    version = subprocess.run([str(KUBECTL), "version", "--client", "-o", "json"], capture_output=True, text=True,
+                             check=True, timeout=60).stdout
+    assert json.loads(version)["kustomizeVersion"].startswith("v5."), version
+    objs = rendered(kustomization)
     assert objs, f"{kustomization} rendered nothing"
     keys = [_key(o) for o in objs]
     assert len(keys) == len(set(keys)), f"duplicate objects in {kustomization}"
-
-
-def test_kubectl_and_python_renderer_agree(kustomization: str) -> None:
-    reference = render_kubectl(kustomization)
-    if reference is None:
-        pytest.skip("no kubectl binary here; the Python renderer alone was checked")
-    # Whole objects, generated names (content-hash suffixes) included.
-    ours = {_key(o): o for o in render_python(kustomization)}
-    theirs = {_key(o): o for o in reference}
-    assert sorted(ours) == sorted(theirs), "the two renderers produce different objects"
-    for key, obj in theirs.items():
-        assert ours[key] == obj, f"{key} differs between kubectl kustomize and the Python renderer"
 
 
 def test_generated_names_carry_a_content_hash() -> None:
@@ -134,7 +128,7 @@ def test_pods_are_hardened(overlay: str) -> None:
         assert pod_sc["seccompProfile"]["type"] == "RuntimeDefault", name
         assert spec.get("automountServiceAccountToken") is False, name
         tmp_volumes = {v["name"] for v in spec["volumes"] if "emptyDir" in v}
-        for c in _containers(spec):
+        for c in containers(spec):
             sc = c["securityContext"]
             where = f"{name}/{c['name']}"
             assert sc["runAsNonRoot"] is True, where
@@ -151,7 +145,7 @@ def test_pods_are_hardened(overlay: str) -> None:
 
 def test_every_container_has_requests_and_limits(overlay: str) -> None:
     for workload in _workloads(rendered(overlay)):
-        for c in _containers(pod_spec(workload)):
+        for c in containers(pod_spec(workload)):
             where = f"{overlay} {workload['metadata']['name']}/{c['name']}"
             for bound in ("requests", "limits"):
                 assert {"cpu", "memory"} <= set(c["resources"][bound]), f"{where}: {bound}"
@@ -218,26 +212,45 @@ def test_tracking_autoscales_on_cpu_and_keeps_photos_on_a_volume(overlay: str) -
 
 
 # ------------------------------------------------------------------------- secrets
+# What each lcs container must receive from Secrets (the rest comes from ConfigMaps).
+NEEDS = {
+    "migrate": {"LCS_AUTH_SECRET", "LCS_ID_HASH_KEY", "LCS_DATABASE_URL"},
+    "service": {"LCS_AUTH_SECRET", "LCS_ID_HASH_KEY", "LCS_DATABASE_URL", "LCS_AMQP_URL"},
+    "notifier": {"LCS_SMTP_PASSWORD", "LCS_SMS_TOKEN"},
+}
+
+
+def _needs(workload: dict[str, Any], container: dict[str, Any]) -> set[str]:
+    if container["name"] == "migrate":
+        return NEEDS["migrate"]
+    return NEEDS["service"] | (NEEDS["notifier"] if workload["metadata"]["name"] == "notifier" else set())
+
+
 @pytest.mark.parametrize("path", ["base", "overlays/prod"])
 def test_no_secret_values_in_base_or_prod(path: str) -> None:
-    objs = render_python(path) + (render_kubectl(path) or [])
-    assert of_kind(objs, "Secret") == [], f"{path} must not carry Secret objects"
+    assert of_kind(rendered(path), "Secret") == [], f"{path} must not carry Secret objects"
     for directory in [K8S / path, K8S / "components"]:
         for f in directory.rglob("*.yaml"):
             text = f.read_text()
             assert "secretGenerator" not in text and not re.search(r"^kind:\s*Secret\b", text, re.M), f
-    for workload in lcs_deployments(objs):
-        for c in _containers(pod_spec(workload)):
+
+
+def test_secrets_reach_containers_by_reference_only(overlay: str) -> None:
+    """A secret enters a container whole through `envFrom: secretRef` (or as a mounted
+    file), never as an env entry: no secretKeyRef, and no literal value holding one. The
+    only env values built from secrets are URLs whose password is a $(VAR) filled from a
+    Secret through envFrom."""
+    for workload in _workloads(rendered(overlay)):
+        for c in containers(pod_spec(workload)):
+            where = f"{overlay} {workload['metadata']['name']}/{c['name']}"
             for env in c.get("env", []):
-                if env["name"] in SECRET_ENV:
-                    assert "secretKeyRef" in env["valueFrom"], (path, env)
-                if env["name"] in URL_ENV:
-                    # Either a Secret reference, or a URL whose password is a $(VAR)
-                    # filled from a Secret through envFrom.
-                    if "value" in env:
-                        assert re.search(r"://[^:/@]+:\$\([A-Za-z_]+\)@", env["value"]), (path, env)
-                    else:
-                        assert "secretKeyRef" in env["valueFrom"], (path, env)
+                assert "secretKeyRef" not in env.get("valueFrom", {}), (where, env)
+                assert env["name"] not in SECRET_ENV, (where, env)
+                value = env.get("value", "")
+                if env["name"] in URL_ENV or "://" in value:
+                    assert re.search(r"://[^:/@]+:\$\([A-Za-z_]+\)@", value) or "@" not in value, (where, env)
+                assert not re.search(r"(?i)pass|secret|token|key", env["name"]) or env["name"].endswith("_FILE"), (
+                    where, env)
 
 
 def test_dev_secrets_are_obviously_dev_only() -> None:
@@ -252,14 +265,46 @@ def test_every_referenced_secret_exists_in_dev() -> None:
     secrets = {s["metadata"]["name"]: s for s in of_kind(objs, "Secret")}
     configmaps = {c["metadata"]["name"] for c in of_kind(objs, "ConfigMap")}
     for workload in of_kind(objs, "Deployment"):
-        for c in _containers(pod_spec(workload)):
-            for env in c.get("env", []):
-                ref = env.get("valueFrom", {}).get("secretKeyRef")
-                if ref:
-                    assert ref["key"] in secrets[ref["name"]]["data"], ref
+        spec = pod_spec(workload)
+        for volume in spec.get("volumes", []):
+            if "secret" in volume:
+                assert volume["secret"]["secretName"] in secrets, volume
+        for c in containers(spec):
+            from_secrets: set[str] = set()
             for source in c.get("envFrom", []):
                 if "configMapRef" in source:
-                    assert source["configMapRef"]["name"] in configmaps
+                    assert source["configMapRef"]["name"] in configmaps, source
+                if "secretRef" in source:
+                    secret = secrets[source["secretRef"]["name"]]
+                    from_secrets |= {source.get("prefix", "") + key for key in secret["data"]}
+            if workload["metadata"]["name"] in SERVICES:
+                missing = _needs(workload, c) - from_secrets
+                assert not missing, f"{workload['metadata']['name']}/{c['name']} gets no {sorted(missing)}"
+
+
+def test_prod_secrets_are_the_ones_the_operations_guide_creates() -> None:
+    """The Secrets ops create by hand (docs/OPERATIONS.md) carry exactly the LCS_* keys
+    the prod containers take from them."""
+    guide = (REPO / "docs" / "OPERATIONS.md").read_text()
+    created = {
+        m.group(1): set(re.findall(r"--from-literal=([A-Z_]+)=", m.group(2)))
+        for m in re.finditer(r"create secret generic (lcs-[a-z-]+) ((?:.*\\\n)*.*)", guide)
+    }
+    loop = re.search(r'for s in ([a-z ]+); do\n\s+kubectl -n lcs create secret generic "lcs-pg-\$s"', guide)
+    assert loop, "the guide creates one lcs-pg-<service> Secret per service in a loop"
+    created |= {f"lcs-pg-{service}": set() for service in loop.group(1).split()}
+    operator_made = {"lcs-rabbitmq-default-user"}
+    objs = rendered("overlays/prod")
+    for workload in lcs_deployments(objs):
+        for c in containers(pod_spec(workload)):
+            used = {s["secretRef"]["name"] for s in c["envFrom"] if "secretRef" in s}
+            missing_secrets = used - operator_made - set(created)
+            assert not missing_secrets, f"the guide does not create {missing_secrets}"
+            refs = {s["secretRef"]["name"] for s in c["envFrom"] if "secretRef" in s and "prefix" not in s}
+            provided = set().union(*(created[name] for name in refs))
+            env = {e["name"] for e in c.get("env", [])}
+            missing = _needs(workload, c) - provided - env
+            assert not missing, f"prod {workload['metadata']['name']}/{c['name']} gets no {sorted(missing)}"
 
 
 # ---------------------------------------------------------------------------- prod
@@ -276,13 +321,30 @@ def test_prod_runs_at_least_two_of_everything() -> None:
 
 
 def test_prod_images_are_pinned() -> None:
+    """The lcs image by digest (a placeholder the release pipeline sets), the operators'
+    data-store images by exact release tag."""
     objs = rendered("overlays/prod")
-    images = [c["image"] for w in _workloads(objs) for c in _containers(pod_spec(w))]
-    images += [o["spec"]["image"] for o in of_kind(objs, "RabbitmqCluster")]
+    kust = yaml.safe_load((K8S / "overlays/prod/kustomization.yaml").read_text())
+    (entry,) = [i for i in kust["images"] if i["name"] == "lcs"]
+    assert re.fullmatch(r"sha256:[0-9a-f]{64}", entry["digest"]) and "newTag" not in entry, entry
+    if entry["digest"] == PLACEHOLDER_DIGEST:
+        assert "set by the release pipeline" in (K8S / "overlays/prod/kustomization.yaml").read_text()
+    for workload in _workloads(objs):
+        for c in containers(pod_spec(workload)):
+            assert c["image"] == f"{entry['newName']}@{entry['digest']}", c["image"]
+    images = [o["spec"]["image"] for o in of_kind(objs, "RabbitmqCluster")]
     images += [o["spec"]["imageName"] for o in of_kind(objs, "Cluster")]
     for image in images:
         name, _, tag = image.rpartition(":")
-        assert "@sha256:" in image or (name and tag and tag != "latest" and "/" not in tag), image
+        assert "@sha256:" in image or (name and re.fullmatch(r"\d+\.\d+(\.\d+)?(-[a-z]+)?", tag)), image
+
+
+def test_every_container_states_its_pull_policy(overlay: str) -> None:
+    for workload in _workloads(rendered(overlay)):
+        for c in containers(pod_spec(workload)):
+            # IfNotPresent: an image by digest never changes; dev's lcs:dev is loaded into
+            # the laptop cluster (kind load) and exists in no registry.
+            assert c.get("imagePullPolicy") == "IfNotPresent", f"{workload['metadata']['name']}/{c['name']}"
 
 
 def test_prod_rabbitmq_is_a_three_node_quorum_cluster() -> None:
@@ -307,7 +369,7 @@ def test_prod_postgres_has_replicas_and_a_least_privilege_role_per_service() -> 
     # Every service connects as its own role to the primary (-rw) Service.
     for workload in lcs_deployments(objs):
         name = workload["metadata"]["name"]
-        for c in _containers(pod_spec(workload)):
+        for c in containers(pod_spec(workload)):
             env = {e["name"]: e for e in c["env"]}
             url = env["LCS_DATABASE_URL"]["value"]
             assert url.startswith(f"postgresql://{name}:$(LCS_DB_password)@{cluster['metadata']['name']}-rw:")
@@ -335,6 +397,38 @@ def test_components_are_included() -> None:
 
 def test_overlays_list() -> None:
     assert sorted(p.name for p in (K8S / "overlays").iterdir()) == sorted(o.split("/")[1] for o in OVERLAYS)
+
+
+def _selects(policy: dict[str, Any], labels: dict[str, str]) -> bool:
+    selector = policy["spec"]["podSelector"]
+    return set(selector) <= {"matchLabels"} and selector.get("matchLabels", {}).items() <= labels.items()
+
+
+def test_every_dev_dependency_has_its_own_network_policy() -> None:
+    """Each in-cluster stand-in (PostgreSQL, RabbitMQ, Mailpit, the SMS gateway) is
+    isolated both ways: only lcs pods reach it, only on a port its container serves, and
+    it opens nothing but DNS."""
+    objs = rendered("overlays/dev")
+    policies = of_kind(objs, "NetworkPolicy")
+    infra = [d for d in of_kind(objs, "Deployment")
+             if d["spec"]["template"]["metadata"]["labels"].get("app.kubernetes.io/part-of") == "lcs-dev-infra"]
+    assert {d["metadata"]["name"] for d in infra} == {"postgres", "rabbitmq", "mailpit", "sms-gateway"}
+    for dependency in infra:
+        name = dependency["metadata"]["name"]
+        labels = dependency["spec"]["template"]["metadata"]["labels"]
+        served = {p["containerPort"] for c in pod_spec(dependency)["containers"] for p in c["ports"]}
+        own = [p for p in policies if _selects(p, labels) and "Ingress" in p["spec"]["policyTypes"]]
+        assert own, f"no NetworkPolicy isolates {name}"
+        selecting = [p for p in policies if _selects(p, labels)]
+        assert any("Egress" in p["spec"]["policyTypes"] for p in own), f"{name}: egress not isolated"
+        for policy in selecting:
+            for rule in policy["spec"].get("ingress", []):
+                assert rule["ports"] and {p["port"] for p in rule["ports"]} <= served, (name, rule)
+                for peer in rule["from"]:
+                    assert set(peer) == {"podSelector"}, (name, peer)
+                    assert peer["podSelector"]["matchLabels"]["app.kubernetes.io/part-of"] == "lcs", (name, peer)
+            for rule in policy["spec"].get("egress", []):
+                assert {p["port"] for p in rule["ports"]} == {53}, (name, rule)
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)

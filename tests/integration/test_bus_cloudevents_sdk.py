@@ -1,5 +1,5 @@
 """Events made by the official CloudEvents Python SDK (`cloudevents` on PyPI), in every form its
-AMQP and RabbitMQ bindings produce, go into a real consumer (`shared.bus.Consumer` on the real
+AMQP and RabbitMQ bindings produce, go into a real consumer (`shared.consumer.Consumer` on the real
 RabbitMQ and PostgreSQL) and are handled, not dead-lettered: structured and binary mode,
 `datacontenttype: application/json; charset=utf-8`, no `time`, a non-UUID `id`, both
 `cloudEvents:` and `cloudEvents_` header prefixes and the RabbitMQ binding's `ce-`. A binary event

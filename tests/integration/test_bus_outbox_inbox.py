@@ -20,7 +20,8 @@ import pytest
 from prometheus_client import REGISTRY, Counter
 
 from shared import bus as bus_module
-from shared.bus import ERROR_HEADER, Bus, Consumer, GroupHandler, Handler
+from shared.bus import ERROR_HEADER, Bus, GroupHandler, Handler
+from shared.consumer import Consumer
 from shared.db import Migration, create_pool, load_migrations, migrate
 from shared.events import Envelope, ShipmentDelayed, ShipmentRecovered, make_envelope
 from shared.metrics import count

@@ -11,8 +11,9 @@ from datetime import timedelta
 import asyncpg
 import pytest
 
-from services.tracking.domain import Fix
-from services.tracking.feeds import OsmandGroupCommit
+from services.tracking.domain.fixes import Fix
+from services.tracking.feeds.group_commit import OsmandGroupCommit
+from services.tracking.main import build_context
 from services.tracking.settings import TrackingSettings
 from shared.context import Runtime
 from shared.db import create_pool
@@ -48,6 +49,7 @@ async def _committer_run(infra: Infra, max_group: int, body):  # type: ignore[no
         for c in taken:
             await pool.release(c)
         rt = Runtime(service="tracking", settings=TrackingSettings(env="dev"), pool=pool)
+        rt.context = await build_context(rt)
         committer = OsmandGroupCommit(rt, max_group)
         committer.IDLE_SECONDS = 0.3
         task = asyncio.create_task(committer.run())

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 
 import asyncpg
 
-from services.tracking.domain import BUSINESS_TZ
+from shared.clock import BUSINESS_TZ
 from shared.devtools.stack import Stack
 from tests.conftest import Infra, unique
 from tests.integration.tracking.test_tracking_desk_support import desk, outbox

@@ -9,7 +9,7 @@ import asyncpg
 
 from shared.devtools.stack import Stack
 from tests.conftest import Infra
-from tests.integration.tracking.test_tracking_desk_support import CITIES, desk
+from tests.integration.tracking.test_tracking_desk_support import CITIES, Desk, desk, outbox
 
 
 def note(at: datetime, **kw: object) -> dict[str, object]:
@@ -121,3 +121,57 @@ async def test_note_reason_overrides_inferred_delay_reason(stack: Stack, infra: 
         assert shipment["delay_reason"] == "breakdown"
         kinds = [e["kind"] for e in shipment["timeline"]]
         assert "note" in kinds
+
+
+async def on_the_road(d: Desk, *, promised_in: timedelta, departed_at: datetime) -> tuple[str, str]:
+    """A shipment from Shanghai that departed at `departed_at` on a vehicle of its own: (waybill, vehicle)."""
+    origin, dest = await d.route()
+    vehicle = await d.vehicle()
+    no = await d.shipment(origin, dest, promised_in=promised_in)
+    await d.scan(no, "departed", origin, departed_at, vehicle_id=vehicle)
+    return no, vehicle
+
+
+async def fix_in_shanghai(d: Desk, vehicle: str, at: datetime, speed: float) -> None:
+    _, _, lat, lon = CITIES["SH"]
+    await d.ok("POST", "/v1/positions", json={"positions": [
+        {"vehicle_id": vehicle, "at": at.isoformat(), "lat": lat, "lon": lon, "speed_kmh": speed, "heading": 270.0}]})
+
+
+async def test_a_traffic_jam_note_on_a_late_shipment_is_its_reason_now_and_in_the_next_notice(
+        stack: Stack, infra: Infra, db: asyncpg.Connection) -> None:
+    """Staff found out the real situation: a delayed note's reason is the shipment's delay reason
+    at once (GET), and the delay notice that follows carries it (the outbox)."""
+    async with desk(stack, infra) as d:
+        now = datetime.now(UTC)
+        departed = now - timedelta(minutes=100)
+        no, vehicle = await on_the_road(d, promised_in=timedelta(minutes=40), departed_at=departed)
+
+        # Late at once: 4 hours of road left, promised in 40 minutes; the feed says slow progress.
+        await fix_in_shanghai(d, vehicle, departed + timedelta(minutes=1), 35.0)
+        shipment = await d.ok("GET", f"/v1/shipments/{no}")
+        assert shipment["delayed"] is True and shipment["delay_reason"] == "slow_progress"
+
+        await d.ok("POST", f"/v1/shipments/{no}/notes", 201,
+                   json=note(now - timedelta(minutes=2), delayed=True, reason="traffic_jam"))
+        shipment = await d.ok("GET", f"/v1/shipments/{no}")
+        assert shipment["delay_reason"] == "traffic_jam"
+
+        # An hour later the ETA is much worse: the next notice goes out, with the note's reason.
+        await fix_in_shanghai(d, vehicle, departed + timedelta(minutes=70), 5.0)
+        notices = await outbox(db, "tracking.shipment.delayed.v1", no)
+        assert [n["reason"] for n in notices] == ["slow_progress", "traffic_jam"]
+        assert (await d.ok("GET", f"/v1/shipments/{no}"))["delay_reason"] == "traffic_jam"
+
+
+async def test_a_note_on_a_shipment_on_time_changes_nothing_until_it_is_late(
+        stack: Stack, infra: Infra, db: asyncpg.Connection) -> None:
+    async with desk(stack, infra) as d:
+        now = datetime.now(UTC)
+        no, vehicle = await on_the_road(d, promised_in=timedelta(hours=30), departed_at=now - timedelta(minutes=30))
+        await fix_in_shanghai(d, vehicle, now - timedelta(minutes=20), 60.0)
+        await d.ok("POST", f"/v1/shipments/{no}/notes", 201,
+                   json=note(now - timedelta(minutes=10), delayed=True, reason="weather"))
+        shipment = await d.ok("GET", f"/v1/shipments/{no}")
+        assert shipment["delayed"] is False and shipment["delay_reason"] is None
+        assert await outbox(db, "tracking.shipment.delayed.v1", no) == []

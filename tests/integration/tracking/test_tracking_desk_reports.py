@@ -6,7 +6,8 @@ import csv
 import io
 from datetime import UTC, datetime, timedelta
 
-from services.tracking.domain import EXCEPTION_CSV_COLUMNS, IN_TRANSIT_CSV_COLUMNS
+from services.tracking.domain.exceptions import EXCEPTION_CSV_COLUMNS
+from services.tracking.domain.reports import IN_TRANSIT_CSV_COLUMNS
 from shared.devtools.stack import Stack
 from tests.conftest import Infra
 from tests.integration.tracking.test_tracking_desk_support import CITIES, desk

@@ -17,7 +17,7 @@ from typing import Any
 import asyncpg
 import httpx
 
-from services.tracking.domain import resident_id_check_char
+from services.tracking.domain.signing import resident_id_check_char
 from shared.devtools.stack import Stack
 from tests.conftest import Infra, unique
 

@@ -13,8 +13,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from services.tracking.domain import STORED_TRACK_MAX_ROWS, epoch_micros, stored_track_covers
-from services.tracking.repository import unpack_track
+from services.tracking.domain.track import epoch_micros
+from services.tracking.feeds.track_cache import STORED_TRACK_MAX_ROWS, stored_track_covers, unpack_track
 from shared.devtools.stack import Stack
 from tests.conftest import Infra, unique
 from tests.integration.tracking.core_support import add_vehicle, client, fix, minutes, now, post_positions, sql

@@ -6,7 +6,8 @@ from __future__ import annotations
 from types import SimpleNamespace
 from typing import Any
 
-from shared.bus import _Delivery, _Feed, repeated_keys
+from shared.bus import repeated_keys
+from shared.consumer import _Delivery, _Feed
 
 
 def test_repeated_keys_are_those_named_more_than_once() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from services.tracking.csv_import import (
+from services.tracking.shipments.importing import (
     CHINESE_ALIASES,
     COLUMNS,
     ImportProblem,
@@ -137,14 +137,14 @@ def _row(**changes: str) -> str:
     ],
 )
 def test_bad_cells_are_reported_with_row_and_column(changes: dict, column: str, fragment: str) -> None:
-    result = parse_shipments_csv(csv_text(ROW_1, _row(**{"waybill_no": "SH2", **changes})).encode())
+    result = parse_shipments_csv(csv_text(ROW_1, _row(**{"waybill_no": "SH0002", **changes})).encode())
     assert not result.ok and result.rows == []  # all or none
     assert [(e.row, e.column) for e in result.errors] == [(2, column)]
     assert fragment in result.errors[0].problem
 
 
 def test_every_problem_of_every_row_is_listed() -> None:
-    result = parse_shipments_csv(csv_text(_row(pieces="0", payment="?"), ROW_2, _row(waybill_no="X", fragile="?"))
+    result = parse_shipments_csv(csv_text(_row(pieces="0", payment="?"), ROW_2, _row(waybill_no="SH0003", fragile="?"))
                                  .encode())
     assert [e.to_dict() for e in result.errors] == [
         {"row": 1, "column": "pieces", "problem": "must be at least 1"},
@@ -161,7 +161,7 @@ def test_duplicate_waybill_in_the_file() -> None:
 
 
 def test_blank_lines_are_skipped_but_counted() -> None:
-    result = parse_shipments_csv(csv_text(ROW_1, ",,,,", _row(waybill_no="X", pieces="-1"), "").encode())
+    result = parse_shipments_csv(csv_text(ROW_1, ",,,,", _row(waybill_no="SH0003", pieces="-1"), "").encode())
     assert [(e.row, e.column) for e in result.errors] == [(3, "pieces")]
 
 
@@ -182,7 +182,7 @@ def test_header_problems_are_row_zero(header: str, expected: list[tuple[int, str
 def test_optional_columns_may_be_left_out() -> None:
     header = ("waybill_no,origin,destination,shipper_name,shipper_phone,consignee_name,consignee_phone,"
               "cargo_description,pieces,weight_kg,promised_at,payment")
-    row = "W1,SH01,WX02,甲,13800000000,乙,13900000000,布,1,5,2026-11-30T18:00:00+08:00,现付"
+    row = "WB01,SH01,WX02,甲,13800000000,乙,13900000000,布,1,5,2026-11-30T18:00:00+08:00,现付"
     result = parse_shipments_csv(csv_text(row, header=header).encode())
     assert result.ok, result.errors
     body = result.rows[0]

@@ -6,30 +6,23 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from services.tracking.domain import (
+from services.tracking.domain.config import EtaConfig
+from services.tracking.domain.delay import (
     DelayEvent,
     DelayReason,
     DelayState,
-    DomainError,
-    EtaConfig,
-    Fix,
-    GeoPoint,
-    Route,
     delay_minutes,
     delay_state_worth_saving,
     effective_delay_reason,
-    effective_speed_kmh,
-    estimate_eta,
-    estimate_eta_from_fixes,
     evaluate_delay,
-    evaluation_due,
-    haversine_km,
-    infer_delay_reason,
-    is_stale,
-    pending_via,
-    recent_average_speed_kmh,
-    stale_event_due,
 )
+from services.tracking.domain.eta import effective_speed_kmh, estimate_eta, estimate_eta_from_fixes
+from services.tracking.domain.fixes import Fix
+from services.tracking.domain.geo import GeoPoint, haversine_km
+from services.tracking.domain.scans import Route, pending_via
+from services.tracking.domain.stale import is_stale, stale_event_due
+from services.tracking.domain.track import evaluation_due, infer_delay_reason, recent_average_speed_kmh
+from shared.errors import DomainError
 
 T0 = datetime(2026, 11, 28, 2, 0, tzinfo=UTC)  # 10:00 in Shanghai
 CFG = EtaConfig()

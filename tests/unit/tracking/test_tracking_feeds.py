@@ -6,24 +6,24 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from services.tracking.domain import (
-    DelayReason,
-    DomainError,
-    EtaConfig,
+from services.tracking.domain.config import EtaConfig
+from services.tracking.domain.delay import DelayReason
+from services.tracking.domain.fixes import (
     Fix,
     PositionReport,
-    infer_delay_reason,
+    position_problems,
+    validate_fix,
+    validate_position_batch,
+)
+from services.tracking.domain.track import infer_delay_reason, recent_average_speed_kmh, sample_track
+from services.tracking.feeds.parsing import (
     parse_osmand,
     parse_osmand_json,
     parse_osmand_params,
     parse_timestamp,
     parse_traccar_forward,
-    position_problems,
-    recent_average_speed_kmh,
-    sample_track,
-    validate_fix,
-    validate_position_batch,
 )
+from shared.errors import DomainError
 
 AT = datetime(2026, 11, 28, 2, 30, tzinfo=UTC)
 EPOCH_S = int(AT.timestamp())
@@ -316,7 +316,7 @@ def test_the_sampled_track_tells_the_same_story_as_the_dense_one() -> None:
 
 def test_an_incoming_fix_is_its_copy_record() -> None:
     """ingest COPYs `(*incoming, sampled)` as is: the tuple's order is the table's column list."""
-    from services.tracking.feeds import Incoming
-    from services.tracking.repository import POSITION_COLUMNS
+    from services.tracking.feeds.models import Incoming
+    from services.tracking.feeds.repository import POSITION_COLUMNS
 
     assert (*Incoming._fields, "sampled") == POSITION_COLUMNS

@@ -18,14 +18,14 @@ from hypothesis import currently_in_test_context, event, example, given, setting
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from services.tracking.domain import (
+from services.tracking.domain.fixes import (
     DEFAULT_POSITION_LIMITS,
-    DomainError,
     positions_within_limits,
     validate_position_batch,
 )
-from services.tracking.feeds import Incoming, batch_items, parse_position_batch_fast
-from services.tracking.models import PositionBatch
+from services.tracking.feeds.models import Incoming, PositionBatch
+from services.tracking.feeds.parsing import batch_items, parse_position_batch_fast
+from shared.errors import DomainError
 
 # --- the oracle ---------------------------------------------------------------------------
 

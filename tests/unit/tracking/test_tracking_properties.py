@@ -7,27 +7,14 @@ from datetime import UTC, datetime, timedelta, timezone
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.tracking.domain import (
-    DelayEvent,
-    DelayReason,
-    DelayState,
-    DomainError,
-    EtaConfig,
-    GeoPoint,
-    PositionReport,
-    Route,
-    Scan,
-    ScanState,
-    ScanType,
-    apply_scan,
-    estimate_eta,
-    evaluate_delay,
-    haversine_km,
-    is_plausible_resident_id,
-    position_problems,
-    resident_id_check_char,
-    validate_position_batch,
-)
+from services.tracking.domain.config import EtaConfig
+from services.tracking.domain.delay import DelayEvent, DelayReason, DelayState, evaluate_delay
+from services.tracking.domain.eta import estimate_eta
+from services.tracking.domain.fixes import PositionReport, position_problems, validate_position_batch
+from services.tracking.domain.geo import GeoPoint, haversine_km
+from services.tracking.domain.scans import Route, Scan, ScanState, ScanType, apply_scan
+from services.tracking.domain.signing import is_plausible_resident_id, resident_id_check_char
+from shared.errors import DomainError
 
 T0 = datetime(2026, 11, 28, 2, 0, tzinfo=UTC)
 PROMISED = T0 + timedelta(hours=6)

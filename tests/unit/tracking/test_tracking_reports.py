@@ -8,22 +8,24 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from services.tracking.domain import (
+from services.tracking.domain.exceptions import (
     EXCEPTION_CSV_COLUMNS,
-    IN_TRANSIT_CSV_COLUMNS,
-    DomainError,
     ExceptionKind,
     ExceptionRecord,
+    business_week,
+    exception_csv_records,
+    summarise_exceptions,
+)
+from services.tracking.domain.reports import (
+    IN_TRANSIT_CSV_COLUMNS,
     OnBoardShipment,
     VehicleSnapshot,
     build_in_transit_report,
-    business_week,
     csv_bytes,
-    exception_csv_records,
     in_transit_csv_records,
     render_csv,
-    summarise_exceptions,
 )
+from shared.errors import DomainError
 
 EIGHT_AM = datetime(2026, 11, 28, 0, 0, tzinfo=UTC)  # 08:00 Asia/Shanghai
 

@@ -6,8 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from services.tracking.domain import (
-    DomainError,
+from services.tracking.domain.scans import (
     Route,
     Scan,
     ScanState,
@@ -18,6 +17,7 @@ from services.tracking.domain import (
     displayed_status,
     replay_scans,
 )
+from shared.errors import DomainError
 
 T0 = datetime(2026, 11, 28, 1, 0, tzinfo=UTC)
 ROUTE = Route(origin="SH01", destination="WX02", via=("NJ01",))

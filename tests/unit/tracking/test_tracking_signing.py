@@ -7,10 +7,9 @@ import hmac
 
 import pytest
 
-from services.tracking.domain import (
+from services.tracking.domain.signing import (
     Consignee,
     Delegate,
-    DomainError,
     IdType,
     check_signing,
     hash_id_number,
@@ -20,6 +19,7 @@ from services.tracking.domain import (
     normalise_name,
     resident_id_check_char,
 )
+from shared.errors import DomainError
 
 VALID_ID = "11010519491231002X"  # the worked example of GB 11643-1999
 OTHER_VALID_ID = "440304199001011233"

@@ -10,8 +10,7 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given
 from hypothesis import strategies as st
 
-from services.tracking.domain import merge_track, stored_track_covers, track_window
-from services.tracking.repository import pack_track, unpack_track
+from services.tracking.feeds.track_cache import merge_track, pack_track, stored_track_covers, track_window, unpack_track
 
 T0 = datetime(2026, 11, 28, 2, 0, tzinfo=UTC)
 US = 1_795_000_000_000_000

@@ -13,12 +13,11 @@ from typing import NamedTuple
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.tracking.domain import (
-    DelayReason,
-    EtaConfig,
-    GeoPoint,
+from services.tracking.domain.config import EtaConfig
+from services.tracking.domain.delay import DelayReason
+from services.tracking.domain.geo import GeoPoint, haversine_km
+from services.tracking.domain.track import (
     epoch_micros,
-    haversine_km,
     infer_delay_reason,
     recent_average_speed_kmh,
     track_delay_reason,

@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-from services.tracking.models import PositionRead
+from services.tracking.shipments.models import PositionRead, Strict
 from shared.types import Instant, Name, Pieces, StationCode, Text
 
 # An identity document number as typed at the counter (ID card, passport, permit ...).
@@ -23,14 +23,10 @@ ExceptionKindName = Literal["damage", "shortage", "wet", "contaminated", "lost",
 HandlingFlag = Literal["dangerous", "fragile", "keep_upright", "moisture_sensitive"]
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
 # --- delivery ---------------------------------------------------------------------------
 
 
-class DelegateIn(_Strict):
+class DelegateIn(Strict):
     """A person picking up for the consignee (委托提货): both ID numbers are required."""
 
     name: Name
@@ -38,7 +34,7 @@ class DelegateIn(_Strict):
     consignee_id_number: IdNumber | None = None
 
 
-class DeliveryCreate(_Strict):
+class DeliveryCreate(Strict):
     signed_at: Instant
     signer_name: Name
     signer_id_type: IdTypeText = Field(
@@ -74,7 +70,7 @@ class DeliveryRead(BaseModel):
 # --- notes ------------------------------------------------------------------------------
 
 
-class NoteCreate(_Strict):
+class NoteCreate(Strict):
     at: Instant
     contact: Name = Field(description="who was spoken to (受话人)")
     channel: Channel = Field(default="phone", description="phone, sms, email, wechat, visit ...")
@@ -106,14 +102,14 @@ class NoteRead(BaseModel):
 # --- exceptions and photos ----------------------------------------------------------------
 
 
-class ExceptionCreate(_Strict):
+class ExceptionCreate(Strict):
     kind: ExceptionKindName
     pieces: Pieces
     station: StationCode
     description: Text
 
 
-class ExceptionResolve(_Strict):
+class ExceptionResolve(Strict):
     resolution: Text | None = None
 
 
@@ -195,19 +191,3 @@ class ExceptionSummaryOut(BaseModel):
     by_kind: dict[str, int]
     by_station: dict[str, int]
     rows: list[ExceptionSummaryRowOut]
-
-
-# --- import -----------------------------------------------------------------------------
-
-
-class ImportProblemOut(BaseModel):
-    row: int
-    column: str | None
-    problem: str
-
-
-class ImportResultOut(BaseModel):
-    registered: int
-    already_imported: bool = False
-    waybills: list[str] = []
-

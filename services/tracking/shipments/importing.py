@@ -22,8 +22,11 @@ so a time without an offset is read as business time (Asia/Shanghai), and ``/`` 
 accepted as the date separator (``2026/11/30 18:00``). The output always carries
 the offset.
 
-Station codes are not checked against the registry here (that needs the database);
-the result's ``station_codes`` lists every code referenced so the caller can.
+Cells: identifiers (waybill number, station codes), phones and e-mail addresses are checked
+with the patterns every API uses (`shared.types`). A NUL character anywhere (which PostgreSQL
+cannot store) refuses the file with ``invalid_characters``, naming each such cell. Station
+codes are not checked against the registry here (that needs the database); the result's
+``station_codes`` lists every code referenced so the caller can.
 """
 
 from __future__ import annotations
@@ -33,13 +36,13 @@ import io
 import math
 import re
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
-BUSINESS_TZ = ZoneInfo("Asia/Shanghai")
+from shared.clock import BUSINESS_TZ
+from shared.types import is_email, is_phone, is_station_code, is_waybill_no
 
 # The contract's columns, in the contract's order, plus consignee_email (an addition:
 # the JSON body has the field, so the file may carry it).
@@ -115,10 +118,6 @@ PAYMENT_ALIASES: Mapping[str, str] = {
 
 _COLUMN_ORDER = {name: i for i, name in enumerate(COLUMNS)}
 MAX_ROWS = 10_000
-_STATION_CODE = re.compile(r"[A-Za-z0-9_-]{1,32}")
-_WAYBILL_NO = re.compile(r"[A-Za-z0-9_-]{1,40}")
-_PHONE = re.compile(r"\+?[0-9][0-9 -]{4,24}")
-_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 _GB_FAMILY = {"gb2312", "gbk", "cp936", "gb18030", "gb-18030", "gb_2312"}
 
 
@@ -134,12 +133,16 @@ class ImportProblem:
 
 @dataclass(frozen=True, slots=True)
 class ImportResult:
-    """Either ``rows`` (all valid) or ``errors`` — when there are errors, ``rows`` is empty."""
+    """Either ``rows`` (all valid) or ``errors`` — when there are errors, ``rows`` is empty.
+    ``code`` is the refusal's: `invalid_characters` when a cell holds what cannot be stored
+    (NUL), else `invalid_import`."""
 
     rows: list[dict[str, Any]] = field(default_factory=list)
     errors: list[ImportProblem] = field(default_factory=list)
     station_codes: frozenset[str] = frozenset()
     encoding: str | None = None
+    code: str = "invalid_import"
+    numbers: list[int] = field(default_factory=list)  # each row's number in the file (blank lines count)
 
     @property
     def ok(self) -> bool:
@@ -205,9 +208,10 @@ class _Row:
             self.problem(column, f"longer than {max_len} characters")
         return value
 
-    def matching(self, column: str, pattern: re.Pattern[str], what: str, *, required: bool = False) -> str | None:
+    def matching(self, column: str, valid: Callable[[str], bool], what: str, *,
+                 required: bool = False) -> str | None:
         value = self.text(column, required=required)
-        if value is not None and not pattern.fullmatch(value):
+        if value is not None and not valid(value):
             self.problem(column, f"not a valid {what}: {value!r}")
         return value
 
@@ -264,14 +268,14 @@ class _Row:
 
 
 def _parse_record(row: _Row) -> dict[str, Any]:
-    waybill_no = row.matching("waybill_no", _WAYBILL_NO, "waybill number", required=True)
-    origin = row.matching("origin", _STATION_CODE, "station code", required=True)
-    destination = row.matching("destination", _STATION_CODE, "station code", required=True)
+    waybill_no = row.matching("waybill_no", is_waybill_no, "waybill number", required=True)
+    origin = row.matching("origin", is_station_code, "station code", required=True)
+    destination = row.matching("destination", is_station_code, "station code", required=True)
     via: list[str] = []
     via_text = row.text("via", max_len=500)
     if via_text:
         via = [code.strip() for code in via_text.split("|")]
-        if any(not _STATION_CODE.fullmatch(code) for code in via):
+        if not all(map(is_station_code, via)):
             row.problem("via", f"station codes joined by '|' expected, got {via_text!r}")
         elif len(set(via)) != len(via):
             row.problem("via", "a transfer station is listed twice")
@@ -296,13 +300,13 @@ def _parse_record(row: _Row) -> dict[str, Any]:
         "shipper": {
             "customer_id": row.text("shipper_customer_id", max_len=64),
             "name": row.text("shipper_name", required=True),
-            "phone": row.matching("shipper_phone", _PHONE, "phone number", required=True),
-            "email": row.matching("shipper_email", _EMAIL, "e-mail address"),
+            "phone": row.matching("shipper_phone", is_phone, "phone number", required=True),
+            "email": row.matching("shipper_email", is_email, "e-mail address"),
         },
         "consignee": {
             "name": row.text("consignee_name", required=True),
-            "phone": row.matching("consignee_phone", _PHONE, "phone number", required=True),
-            "email": row.matching("consignee_email", _EMAIL, "e-mail address"),
+            "phone": row.matching("consignee_phone", is_phone, "phone number", required=True),
+            "email": row.matching("consignee_email", is_email, "e-mail address"),
             "company": row.text("consignee_company"),
         },
         "cargo": {
@@ -348,6 +352,19 @@ def _read_header(header: list[str]) -> tuple[list[str | None], list[ImportProble
     return columns, problems
 
 
+def _nul_cells(records: list[list[str]]) -> list[ImportProblem]:
+    """Every cell holding a NUL character (PostgreSQL cannot store one), by row and column: the
+    column's contract name where the header names one, else the header cell as written."""
+    names = [(canonical_column(cell) or cell.replace("\x00", "").strip() or None) for cell in records[0]]
+    problems = []
+    for number, record in enumerate(records):
+        for index, cell in enumerate(record):
+            if "\x00" in cell:
+                column = names[index] if index < len(names) else None
+                problems.append(ImportProblem(number, column, "NUL characters are not allowed"))
+    return problems
+
+
 def parse_shipments_csv(data: bytes, *, charset: str | None = None, max_rows: int = MAX_ROWS) -> ImportResult:
     """Parse an import file into contract-shaped shipment bodies, or every problem found."""
     try:
@@ -361,6 +378,8 @@ def parse_shipments_csv(data: bytes, *, charset: str | None = None, max_rows: in
 
     if not records or not any(cell.strip() for cell in records[0]):
         return ImportResult(errors=[ImportProblem(0, None, "the file has no header line")], encoding=encoding)
+    if "\x00" in text:
+        return ImportResult(errors=_nul_cells(records), encoding=encoding, code="invalid_characters")
     columns, errors = _read_header(records[0])
     if errors:
         return ImportResult(errors=errors, encoding=encoding)
@@ -370,6 +389,7 @@ def parse_shipments_csv(data: bytes, *, charset: str | None = None, max_rows: in
         return ImportResult(errors=[ImportProblem(0, None, f"more than {max_rows} rows")], encoding=encoding)
 
     rows: list[dict[str, Any]] = []
+    numbers: list[int] = []
     first_seen: dict[str, int] = {}
     stations: set[str] = set()
     for number, record in enumerate(data_records, start=1):
@@ -393,9 +413,43 @@ def parse_shipments_csv(data: bytes, *, charset: str | None = None, max_rows: in
         errors.extend(sorted(row.problems, key=lambda p: _COLUMN_ORDER.get(p.column or "", -1)))
         stations.update(code for code in (body["origin"], body["destination"], *body["via"]) if code)
         rows.append(body)
+        numbers.append(number)
 
     if errors:
         return ImportResult(errors=errors, encoding=encoding)
     if not rows:
         return ImportResult(errors=[ImportProblem(0, None, "the file has no data rows")], encoding=encoding)
-    return ImportResult(rows=rows, station_codes=frozenset(stations), encoding=encoding)
+    return ImportResult(rows=rows, station_codes=frozenset(stations), encoding=encoding, numbers=numbers)
+
+
+# --- a registration's refusal of a row, as a CSV column ------------------------------------
+
+_SECTION_PREFIX = {"shipper": "shipper_", "consignee": "consignee_", "receipt": "receipt_", "cargo": ""}
+
+
+def column_of(loc: Sequence[Any]) -> str | None:
+    """The CSV column of a `ShipmentCreate` validation error location."""
+    parts = [str(p) for p in loc if not isinstance(p, int)]
+    if not parts:
+        return None
+    if len(parts) >= 2 and parts[0] in _SECTION_PREFIX:
+        name = parts[1]
+        if parts[0] == "cargo" and name == "description":
+            return "cargo_description"
+        column = _SECTION_PREFIX[parts[0]] + name
+        return column if column in COLUMNS else parts[0]
+    return parts[0]
+
+
+def column_of_details(details: Any) -> str | None:
+    """The CSV column a registration rule's refusal names in its details, if any."""
+    if isinstance(details, dict):
+        for key in ("field", "column"):
+            value = details.get(key)
+            if isinstance(value, str):
+                return column_of(value.split("."))
+    if isinstance(details, list) and details and isinstance(details[0], dict):
+        loc = details[0].get("loc")
+        if isinstance(loc, list):
+            return column_of([p for p in loc if p != "body"])
+    return None

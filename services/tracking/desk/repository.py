@@ -1,8 +1,9 @@
-"""SQL of the tracking desk (deliveries, notes, exceptions, photos, imports, report reads).
+"""SQL of the tracking desk (deliveries, notes, exceptions, photos, report reads).
 
-Every function takes the connection of the caller's transaction. Of the core's tables
+Every function takes the connection of the caller's transaction. Of the shipments' tables
 the desk writes only `shipments.{status, delivered_at, note_reason, open_exceptions,
-updated_at}` and appends to `timeline`.
+updated_at}` (and, through `shipments.evaluation`, a delayed shipment's reason) and appends
+to `timeline` (`shipments.timeline`).
 """
 
 from __future__ import annotations
@@ -14,11 +15,13 @@ from typing import Any
 
 import asyncpg
 
-# --- shipments (read, lock) and the timeline ---------------------------------------------
+# --- shipments, as the desk reads and locks them ---------------------------------------
 
 _SHIPMENT_COLUMNS = (
     "waybill_no, origin, destination, via, consignee, cargo, pieces, status, pieces_arrived, "
-    "last_scan_at, open_exceptions, delivered_at"
+    "last_scan_at, open_exceptions, delivered_at, "
+    # the delay state, which a note's reason may change
+    "delayed, notified_eta, delay_minutes, delay_reason, eta, evaluated_at, delay_notified_at"
 )
 
 
@@ -27,19 +30,6 @@ async def get_shipment(conn: asyncpg.Connection, waybill_no: str, *, lock: bool 
     if lock:
         sql += " FOR UPDATE"
     return await conn.fetchrow(sql, waybill_no)
-
-
-async def append_timeline(conn: asyncpg.Connection, waybill_no: str, at: datetime, kind: str,
-                          data: dict[str, Any]) -> None:
-    await conn.execute(
-        "INSERT INTO timeline (waybill_no, at, kind, data) VALUES ($1, $2, $3, $4)",
-        waybill_no, at, kind, data,  # the pool's jsonb codec encodes it
-    )
-
-
-async def existing_station_codes(conn: asyncpg.Connection, codes: Sequence[str]) -> set[str]:
-    rows = await conn.fetch("SELECT code FROM stations WHERE code = ANY($1::text[])", list(codes))
-    return {r["code"] for r in rows}
 
 
 # --- delivery -----------------------------------------------------------------------------
@@ -227,24 +217,4 @@ async def exceptions_between(conn: asyncpg.Connection, start: datetime, end: dat
           AND ($3::text IS NULL OR e.station = $3 OR s.origin = $3 OR s.destination = $3)
         """,
         start, end, branch,
-    )
-
-
-# --- imports ------------------------------------------------------------------------------
-
-
-async def claim_import(conn: asyncpg.Connection, file_sha256: str, encoding: str | None, by: str) -> bool:
-    """Record the file; False if it was imported before (waits for a concurrent import of it)."""
-    row = await conn.fetchrow(
-        "INSERT INTO shipment_imports (file_sha256, registered, waybills, encoding, imported_by) "
-        "VALUES ($1, 0, '{}', $2, $3) ON CONFLICT (file_sha256) DO NOTHING RETURNING file_sha256",
-        file_sha256, encoding, by,
-    )
-    return row is not None
-
-
-async def complete_import(conn: asyncpg.Connection, file_sha256: str, waybills: Sequence[str]) -> None:
-    await conn.execute(
-        "UPDATE shipment_imports SET registered = $2, waybills = $3::text[] WHERE file_sha256 = $1",
-        file_sha256, len(waybills), list(waybills),
     )

@@ -1,23 +1,22 @@
-"""Request and response models of the tracking core (registry, shipments, scans, positions).
+"""Request and response models of shipments: registration, scans, reads, lists and searches.
 
-Request models forbid unknown fields: a typo in a partner's integration must fail
-loudly (422), not be silently dropped.
+Request models forbid unknown fields (`Strict`, every request model of the service): a typo in
+a partner's integration must fail loudly (422), not be silently dropped.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from services.tracking.domain import ScanType
+from services.tracking.domain.scans import ScanType
 from shared.types import (
     Email,
     Identifier,
     Instant,
-    Latitude,
-    Longitude,
     Name,
     Phone,
     Pieces,
@@ -25,9 +24,6 @@ from shared.types import (
     StationCode,
     WaybillNo,
 )
-
-Speed = Annotated[float, Field(ge=0, le=1000)]
-Heading = Annotated[float, Field(ge=0, le=360)]
 
 
 class Strict(BaseModel):
@@ -37,87 +33,21 @@ class Strict(BaseModel):
 # --- positions --------------------------------------------------------------------------
 
 
-class PositionRead(BaseModel):
+class PositionRead(BaseModel):  # a position, wherever one is returned
+
     at: datetime
     lat: float
     lon: float
     speed_kmh: float | None = None
     heading: float | None = None
 
-
-class PositionIn(Strict):
-    """One item of `POST /v1/positions`. Ranges and the time are checked by the domain rules,
-    so that a bad item is reported by its index in the batch."""
-
-    vehicle_id: Identifier
-    at: Instant
-    lat: float
-    lon: float
-    speed_kmh: float | None = None
-    heading: float | None = None
-
-
-class PositionBatch(Strict):
-    # The item limit (LCS_POSITIONS_MAX_BATCH, 5,000) is checked by the use case; the body
-    # size is bounded by the guard before this is parsed.
-    positions: list[PositionIn] = Field(min_length=1)
-
-
-class IngestResult(BaseModel):
-    received: int
-    stored: int  # new fixes (a duplicate of a stored fix is kept once)
-    vehicles: int
-    evaluated_shipments: int
-    events: int
-
-
-# --- stations ---------------------------------------------------------------------------
-
-
-class StationPut(Strict):
-    name: Name
-    city: Name
-    region: Name
-    lat: Latitude
-    lon: Longitude
-    contact_phone: Phone | None = None
-    contact_email: Email | None = None
-
-
-class StationRead(BaseModel):
-    code: str
-    name: str
-    city: str
-    region: str
-    lat: float
-    lon: float
-    contact_phone: str | None = None
-    contact_email: str | None = None
-    updated_at: datetime
-
-
-# --- vehicles ---------------------------------------------------------------------------
-
-
-class VehiclePut(Strict):
-    plate: Annotated[str, Field(min_length=1, max_length=20)]
-    carrier: Identifier
-    driver_name: Name | None = None
-    driver_phone: Phone | None = None
-    device_id: Identifier | None = None
-
-
-class VehicleRead(BaseModel):
-    vehicle_id: str
-    plate: str
-    carrier: str
-    driver_name: str | None = None
-    driver_phone: str | None = None  # masked
-    device_id: str | None = None
-    last_position: PositionRead | None = None
-    stale: bool
-    shipments: list[str]  # waybill numbers on board
-    updated_at: datetime
+    @classmethod
+    def of_vehicle(cls, vehicle: Mapping[str, Any]) -> PositionRead | None:
+        """A vehicle row's newest fix (None: it never reported)."""
+        if vehicle["last_fix_at"] is None:
+            return None
+        return cls(at=vehicle["last_fix_at"], lat=vehicle["last_lat"], lon=vehicle["last_lon"],
+                   speed_kmh=vehicle["last_speed_kmh"], heading=vehicle["last_heading"])
 
 
 # --- shipments --------------------------------------------------------------------------
@@ -200,7 +130,7 @@ class TimelineEntry(BaseModel):
     data: dict[str, Any]
 
 
-class ShipmentSummary(BaseModel):
+class ShipmentFields(BaseModel):  # what every shipment answer carries
     waybill_no: str
     status: str
     origin: str
@@ -217,7 +147,12 @@ class ShipmentSummary(BaseModel):
     registered_at: datetime
 
 
-class ShipmentRead(ShipmentSummary):
+class ShipmentSummary(ShipmentFields):  # a shipment in a list or a search's results
+    shipper_name: str | None = None
+    consignee_name: str | None = Field(default=None, description="masked, e.g. 杨**")
+
+
+class ShipmentRead(ShipmentFields):
     last_position: PositionRead | None = None
     payment: str
     shipper: dict[str, Any]  # phone / e-mail masked
@@ -231,8 +166,10 @@ class ShipmentRead(ShipmentSummary):
     timeline: list[TimelineEntry]
 
 
-class StaleScanResult(BaseModel):
-    now: datetime
-    stale_vehicles: int  # vehicles newly reported stale (once per silence)
-    evaluated_shipments: int
-    events: int
+# --- the CSV import ---------------------------------------------------------------------
+
+
+class ImportResultOut(BaseModel):
+    registered: int
+    already_imported: bool = False
+    waybills: list[str] = []

@@ -1,0 +1,237 @@
+"""Position ingest: ONE path for the batch API, the OsmAnd protocol and Traccar forwarding.
+
+Every feed turns its input into `Incoming` fixes of known vehicles and hands them to `ingest`,
+inside one transaction: the fixes stored (a duplicate fix is kept once), each vehicle's last
+position moved to its newest fix (never back, whatever order fixes arrive in), then the ETA /
+delay evaluation of the shipments on board each vehicle whose newest fix advanced, with that
+fix's time as "now", delayed / recovered events written to the outbox in the same transaction.
+
+`/osmand` goes through the group commit (`feeds.group_commit`); the batch API and Traccar
+forwarding through `ingest_batch` and `ingest_traccar` here.
+"""
+
+from __future__ import annotations
+
+import logging
+import operator
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any, NamedTuple
+
+import asyncpg
+from prometheus_client import Counter
+
+from services.tracking.context import TrackingRuntime
+from services.tracking.domain.config import EtaConfig
+from services.tracking.domain.fixes import (
+    Fix,
+    PositionLimits,
+    positions_within_limits,
+    validate_fix,
+    validate_position_batch,
+)
+from services.tracking.domain.track import epoch_micros, evaluation_due, sample_track
+from services.tracking.feeds import repository
+from services.tracking.feeds.models import Incoming, IngestResult
+from services.tracking.feeds.parsing import parse_traccar_forward
+from services.tracking.feeds.track_cache import (
+    STORED_TRACK_MAX_ROWS,
+    merge_track,
+    stored_track_covers,
+    stored_track_span,
+    unpack_track,
+)
+from services.tracking.shipments import evaluation
+from shared.auth import Principal
+from shared.clock import utcnow
+from shared.context import uow
+from shared.errors import BadRequest, DomainError, Forbidden, Invalid
+from shared.types import is_identifier
+
+log = logging.getLogger("lcs.tracking.feeds")
+
+POSITIONS = Counter("lcs_tracking_positions_total", "positions received", ["feed", "outcome"])
+
+
+async def ingest(conn: asyncpg.Connection, *, eta: EtaConfig, items: Sequence[Incoming],
+                 vehicles: Mapping[str, asyncpg.Record] | None = None, vouch_new: bool = False) -> IngestResult:
+    """Store fixes of registered vehicles and evaluate what they change, in the caller's transaction.
+    `vehicles`: the rows of `repository.lock_vehicles` when the caller already holds the locks (the
+    batch path takes them while checking the batch); otherwise they are taken here.
+    `vouch_new`: when every fix is later than its vehicle's newest and none comes twice, let
+    `repository.store_fixes` COPY them without a savepoint; the caller then retries a
+    UniqueViolationError (a fix stored behind the vehicles' backs) with `vouch_new=False`.
+
+    The hot path of every feed, shaped to touch the database a fixed number of times per call
+    whatever the number of fixes: the fixes stored and the vehicles moved
+    (`repository.store_fixes`), then the batched evaluation. Per vehicle, the newest fix, the
+    track sampling (`domain.track.sample_track`) and the stored recent track
+    (`track_cache.merge_track`) are worked out here from the locked rows, in Python, instead of
+    being read back; only a vehicle without a stored track it can trust has its recent fixes read
+    from `positions` (one query for all of them, before the new ones are stored)."""
+    if not items:
+        return IngestResult(received=0, stored=0, vehicles=0, evaluated_shipments=0, events=0)
+    if vehicles is None:
+        vehicles = await repository.lock_vehicles(conn, [i.vehicle_id for i in items])
+    span = stored_track_span(eta)
+    per_vehicle: dict[str, list[Incoming]] = {}
+    for item in items:
+        per_vehicle.setdefault(item.vehicle_id, []).append(item)
+    records: list[tuple[Any, ...]] = []
+    changed: list[_Change] = []
+    all_new = vouch_new
+    for vid, fixes in per_vehicle.items():
+        fixes.sort(key=_by_time)
+        row = vehicles[vid]
+        times = list(map(_by_time, fixes))
+        # sorted, so a time sent twice is next to itself (== on datetimes of one tzinfo compares
+        # fields; a set would hash each, which asks its tzinfo for the offset)
+        if all_new and not ((row["last_fix_at"] is None or row["last_fix_at"] < times[0])
+                            and not any(map(operator.eq, times, times[1:]))):
+            all_new = False
+        flags, sample_at = sample_track(times, row["last_sample_at"], eta)
+        records.extend(map(operator.add, fixes, map(_FLAG.__getitem__, flags)))  # (*fix, sampled), C-level
+        newest = fixes[-1]
+        moved = row["last_fix_at"] is None or row["last_fix_at"] < newest.at
+        samples = [[epoch_micros(f.at), f.lat, f.lon, f.speed_kmh] for f, flag in zip(fixes, flags, strict=True)
+                   if flag]
+        if moved or samples:
+            since = (newest.at if moved else row["last_fix_at"]) - span
+            trusted = stored_track_covers(row["recent_track_since"], row["recent_track_sample_at"],
+                                          row["last_sample_at"], since)
+            changed.append(_Change(vid, row, newest if moved else None, sample_at, samples, since, trusted))
+    # vehicles whose stored track cannot be trusted: their sampled fixes read back, once, before the
+    # new fixes are stored (all of a vehicle's fixes are at or before its newest fix)
+    untrusted = [(c.vehicle_id, c.since, c.row["last_fix_at"]) for c in changed
+                 if not c.trusted and c.row["last_fix_at"] is not None]
+    read = await repository.recent_tracks(conn, untrusted) if untrusted else {}
+    changes: list[repository.VehicleFix] = []
+    tracks: dict[str, tuple[datetime | None, list[Any] | bytes | None]] = {}
+    for c in changed:
+        n = c.newest
+        # evaluated at its newest fix (an out-of-order fix never rolls the vehicle back), when due
+        due_at = n.at if n is not None and evaluation_due(n.at, c.row["last_evaluated_at"], eta) else None
+        track: repository.TrackWrite = None  # the stored one kept: nothing sampled, nothing read
+        if c.samples or not c.trusted:
+            base = unpack_track(c.row["recent_track"]) if c.trusted else read.get(c.vehicle_id, [])
+            rows = merge_track(base, c.samples, epoch_micros(c.since))
+            track = (c.since, rows) if len(rows) <= STORED_TRACK_MAX_ROWS else (None, ())
+            tracks[c.vehicle_id] = (c.since, rows)
+        else:  # still packed: unpacked only if evaluated
+            tracks[c.vehicle_id] = (c.row["recent_track_since"], c.row["recent_track"])
+        changes.append((c.vehicle_id, (n.at, n.lat, n.lon, n.speed_kmh, n.heading) if n else None, c.sample_at,
+                        due_at, track))
+    due = sorted(change[0] for change in changes if change[3] is not None)
+    stored, shipments = await repository.store_fixes(conn, records, changes, all_new=all_new, on_board=due)
+    exact = stored == len(records)  # else the stored tracks were cleared (repository.store_fixes)
+    advanced: list[dict[str, Any]] = []
+    for c, change in zip(changed, changes, strict=True):
+        if change[3] is None:  # not due
+            continue
+        n = c.newest
+        assert n is not None
+        since, stored_track = tracks[c.vehicle_id]
+        advanced.append({**c.row, "last_fix_at": n.at, "last_lat": n.lat, "last_lon": n.lon,
+                         "last_speed_kmh": n.speed_kmh, "last_heading": n.heading, "last_sample_at": c.sample_at,
+                         "recent_track": stored_track, "recent_track_since": since if exact else None,
+                         "recent_track_sample_at": c.sample_at})
+    result = await evaluation.evaluate_vehicles(conn, eta=eta, vehicles=advanced, shipments=shipments)
+    return IngestResult(received=len(items), stored=stored, vehicles=len(per_vehicle),
+                        evaluated_shipments=result.shipments, events=result.events)
+
+
+class _Change(NamedTuple):
+    """A vehicle that `ingest` moves or adds samples to."""
+
+    vehicle_id: str
+    row: asyncpg.Record
+    newest: Incoming | None  # its new newest fix, None when the fixes did not advance it
+    sample_at: datetime | None  # its newest sample time afterwards
+    samples: list[list[Any]]  # its new sampled fixes as track rows (domain.track.TrackRow)
+    since: datetime  # where its stored track starts afterwards (stored_track_span before its newest fix)
+    trusted: bool  # its stored track covers `since` on (track_cache.stored_track_covers)
+
+
+_by_time = operator.attrgetter("at")
+_FLAG = {True: (True,), False: (False,)}
+
+
+# --- POST /v1/positions -----------------------------------------------------------------
+
+
+async def ingest_batch(rt: TrackingRuntime, *, principal: Principal, items: Sequence[Incoming]) -> IngestResult:
+    """All or nothing: any invalid item (bad range, future time, unknown vehicle) → 422 naming
+    its index; a carrier token posting another carrier's vehicle → 403; nothing stored then."""
+    now, limits, max_items = utcnow(), rt.context.limits, rt.settings.positions_max_batch
+    # a column per field (Incoming is a tuple): checked a column at a time, item by item only if
+    # that fails (to name the bad items)
+    vehicle_ids, ats, lats, lons, speeds, headings, *_ = zip(*items, strict=True) if items else ((),) * 9
+    if not (0 < len(items) <= max_items and positions_within_limits(ats, lats, lons, speeds, headings, now, limits)):
+        try:
+            validate_position_batch(items, now, limits, max_items=max_items)
+        except DomainError:
+            POSITIONS.labels("batch", "rejected").inc(len(items))
+            raise
+    ids = set(vehicle_ids)  # a batch holds few vehicles: checked once each, items only on a refusal
+    try:
+        result = await _ingest_batch_once(rt, principal, items, ids, vouch_new=True)
+    except asyncpg.UniqueViolationError:  # a fix was stored behind its vehicle's back (see ingest's vouch_new)
+        log.warning("a position batch met a fix stored without its vehicle moving; retried the careful way")
+        result = await _ingest_batch_once(rt, principal, items, ids, vouch_new=False)
+    POSITIONS.labels("batch", "stored").inc(result.stored)
+    return result
+
+
+async def _ingest_batch_once(rt: TrackingRuntime, principal: Principal, items: Sequence[Incoming], ids: set[str], *,
+                             vouch_new: bool) -> IngestResult:
+    async with uow(rt) as conn:
+        vehicles = await repository.lock_vehicles(conn, ids)
+        if not ids <= vehicles.keys():
+            unknown = [{"index": n, "field": "vehicle_id", "problem": f"vehicle {i.vehicle_id} is not registered"}
+                       for n, i in enumerate(items) if i.vehicle_id not in vehicles]
+            POSITIONS.labels("batch", "rejected").inc(len(items))
+            raise Invalid("unknown_vehicle", f"position {unknown[0]['index']}: {unknown[0]['problem']}",
+                          unknown[:100])
+        if principal.role == "carrier" and any(vehicles[v]["carrier"] != principal.carrier for v in ids):
+            foreign = [n for n, i in enumerate(items) if vehicles[i.vehicle_id]["carrier"] != principal.carrier]
+            raise Forbidden("forbidden", f"position {foreign[0]}: vehicle of another carrier",
+                            [{"index": n, "field": "vehicle_id"} for n in foreign[:100]])
+        return await ingest(conn, eta=rt.context.eta, items=items, vehicles=vehicles, vouch_new=vouch_new)
+
+
+# --- fixes from devices (OsmAnd, Traccar) -----------------------------------------------
+
+
+def checked_fix(fix: Fix, *, now: datetime, limits: PositionLimits) -> Fix:
+    """A device's fix once its device id (as `VehiclePut.device_id`) and its position pass:
+    422 `invalid_field` / `invalid_position` otherwise."""
+    if not is_identifier(fix.device_id):
+        raise Invalid("invalid_field", "device id: letters, digits and _.:- only, at most 64 characters",
+                      {"field": "id"})
+    return validate_fix(fix, now, limits)
+
+
+def unknown_device(device_id: str) -> BadRequest:
+    return BadRequest("unknown_device", f"device {device_id} is not registered on a vehicle", {"device_id": device_id})
+
+
+async def ingest_traccar(rt: TrackingRuntime, *, principal: Principal, body: Mapping[str, Any]) -> IngestResult:
+    """Traccar's JSON forwarding of one position: 422 for bad content, 400 `unknown_device`, 403
+    for another carrier's vehicle."""
+    try:
+        fix = checked_fix(parse_traccar_forward(body), now=utcnow(), limits=rt.context.limits)
+    except DomainError:
+        POSITIONS.labels("traccar", "rejected").inc()
+        raise
+    async with uow(rt) as conn:
+        vehicle = (await repository.lock_vehicles_by_device(conn, [fix.device_id])).get(fix.device_id)
+        if vehicle is None:
+            POSITIONS.labels("traccar", "unknown_device").inc()
+            raise unknown_device(fix.device_id)
+        if principal.role == "carrier" and vehicle["carrier"] != principal.carrier:
+            raise Forbidden("forbidden", "the device belongs to another carrier's vehicle")
+        vehicle_id = vehicle["vehicle_id"]
+        result = await ingest(conn, eta=rt.context.eta, items=[Incoming.from_fix(vehicle_id, fix)],
+                              vehicles={vehicle_id: vehicle})
+    POSITIONS.labels("traccar", "stored").inc(result.stored)
+    return result

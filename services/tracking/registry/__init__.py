@@ -1,0 +1,1 @@
+"""The registry: stations and vehicles, and the sweep that finds vehicles without signal."""

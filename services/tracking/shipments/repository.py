@@ -1,0 +1,205 @@
+"""SQL of shipments: registration, scans, the shipments on board a vehicle (the delay
+evaluation's read) and their delay states, lists and searches, the CSV imports. Every function
+takes the connection of the caller's transaction; none opens its own."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+from asyncpg import Record
+
+from services.tracking.domain.delay import DelayState
+from services.tracking.domain.scans import ScanState
+from services.tracking.domain.search import PhoneKeys, PhoneQuery, TextQuery
+
+# --- shipments --------------------------------------------------------------------------
+
+
+async def insert_shipment(conn: asyncpg.Connection, data: dict[str, Any], *, phones: PhoneKeys, registered_by: str,
+                          registered_at: datetime) -> bool:
+    """Insert a new shipment with its parties' phone keys (`domain.search.phone_keys`); False (and
+    nothing written) when the waybill exists. ON CONFLICT keeps the caller's transaction usable (a
+    bulk import reports the row)."""
+    inserted = await conn.fetchval(
+        """
+        INSERT INTO shipments (waybill_no, origin, destination, via, shipper, consignee, cargo, pieces,
+                               promised_at, payment, receipt, registered_by, registered_at, phone_hashes, phone_last4)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+        ON CONFLICT (waybill_no) DO NOTHING
+        RETURNING true
+        """,
+        data["waybill_no"], data["origin"], data["destination"], data["via"], data["shipper"],
+        data["consignee"], data["cargo"], data["cargo"]["pieces"], data["promised_at"], data["payment"],
+        data["receipt"], registered_by, registered_at, phones.hashes, phones.last4,
+    )
+    return bool(inserted)
+
+
+async def get_shipment(conn: asyncpg.Connection, waybill_no: str, *, for_update: bool = False) -> Record | None:
+    lock = " FOR UPDATE" if for_update else ""
+    return await conn.fetchrow(f"SELECT * FROM shipments WHERE waybill_no = $1{lock}", waybill_no)
+
+
+async def shipment_eta(conn: asyncpg.Connection, waybill_no: str) -> datetime | None:
+    eta: datetime | None = await conn.fetchval("SELECT eta FROM shipments WHERE waybill_no = $1", waybill_no)
+    return eta
+
+
+async def save_scan_state(conn: asyncpg.Connection, waybill_no: str, state: ScanState,
+                          vehicle_id: str | None) -> None:
+    await conn.execute(
+        """
+        UPDATE shipments SET status = $2, pieces_arrived = $3, departed_at = $4, last_scan_at = $5,
+               reached_via = $6, final_arrived_at = COALESCE(final_arrived_at, $7), vehicle_id = $8,
+               updated_at = now()
+        WHERE waybill_no = $1
+        """,
+        waybill_no, state.status.value, state.pieces_arrived, state.departed_at, state.last_scan_at,
+        list(state.reached_via), state.arrived_at, vehicle_id,
+    )
+
+
+def on_board_query(first: int) -> str:
+    """`on_board_many`'s SELECT, its two parameters numbered from `first` on."""
+    ids, only = f"${first}", f"${first + 1}"
+    # `station_points`: (code, lat, lon) of the destination and the transfers, read in the same
+    # round trip (the evaluation needs them for the ETA).
+    # Only the columns the evaluation reads: the shipment's parties and cargo (jsonb) would be
+    # decoded for nothing on the ingest hot path.
+    # Per vehicle (LATERAL, `shipments_on_vehicle_idx`), whatever the planner thinks of the
+    # array's size: as `vehicle_id = ANY($1)` a prepared statement's generic plan read every
+    # in-transit shipment of the company through `shipments_status_idx` for each group commit.
+    # Locks: vehicle by vehicle (the caller holds the vehicles' locks, taken in id order, and a
+    # shipment is on one vehicle), in waybill order within each.
+    return (
+        f"SELECT s.* FROM (SELECT DISTINCT unnest({ids}::text[]) AS id ORDER BY 1) AS v "
+        "CROSS JOIN LATERAL (SELECT s.waybill_no, s.vehicle_id, s.origin, s.destination, s.via, s.reached_via, "
+        "s.promised_at, s.delayed, s.notified_eta, s.delay_minutes, s.delay_reason, s.eta, s.evaluated_at, "
+        "s.delay_notified_at, s.note_reason, ARRAY(SELECT ROW(st.code, st.lat, st.lon) FROM stations st "
+        "                  WHERE st.code = s.destination OR st.code = ANY(s.via)) AS station_points "
+        "FROM shipments s WHERE s.vehicle_id = v.id AND s.status = 'in_transit' "
+        f"AND ({only}::text[] IS NULL OR s.waybill_no = ANY({only}::text[])) "
+        "ORDER BY s.waybill_no FOR UPDATE OF s) AS s ORDER BY s.waybill_no")
+
+
+_ON_BOARD = on_board_query(1)
+
+
+async def on_board_many(conn: asyncpg.Connection, vehicle_ids: Sequence[str],
+                        only: Sequence[str] | None = None) -> list[Record]:
+    """In-transit shipments carried by the vehicles (or just those of `only`), in waybill order,
+    locked for the delay evaluation (see `on_board_query` for the order the locks are taken in)."""
+    return await conn.fetch(_ON_BOARD, list(vehicle_ids), None if only is None else list(only))
+
+
+# The list's filters, on the shipments (or the search's matches) read as `s`: $1 status, $2
+# station, $3 branch, $4 delayed, $5 after (keyset).
+_FILTERS = """
+    WHERE ($1::text IS NULL
+           OR ($1 = 'exception' AND s.open_exceptions > 0)
+           OR ($1 <> 'exception' AND s.status = $1 AND s.open_exceptions = 0))
+      AND ($2::text IS NULL OR s.origin = $2 OR s.destination = $2 OR s.via @> ARRAY[$2])
+      AND ($3::text IS NULL OR s.origin = $3 OR s.destination = $3 OR s.via @> ARRAY[$3])
+      AND ($4::boolean IS NULL OR s.delayed = $4)
+      AND ($5::text IS NULL OR s.waybill_no > $5)"""
+# A search's conditions, each on stored, indexed columns (migrations 0009, 0010): a waybill or
+# shipper-name prefix as a byte-wise range (`text_pattern_ops` indexes: a prefix range is usable
+# by an index whatever the parameters, where LIKE with a parameter is not), the customer id, and a
+# phone as its keyed hash or its last 4 digits (GIN over the parties' keys).
+_TEXT = ("((waybill_no ~>=~ ${lo} AND waybill_no ~<~ ${hi}) OR (shipper->>'customer_id') = ${exact} "
+         "OR ((shipper->>'name') ~>=~ ${lo} AND (shipper->>'name') ~<~ ${hi}))")
+# A search reads its matches first, through those indexes, then each match by its key (LATERAL;
+# its LIMIT 1 keeps the planner from flattening it into a join): as one WHERE with the list's
+# ORDER BY ... LIMIT, or as a plain join, a prepared statement's generic plan walks the primary key
+# in order, filtering row by row until the page is full.
+_SEARCH = ("WITH hits AS MATERIALIZED (SELECT waybill_no AS hit FROM shipments WHERE {conditions}) "
+           "SELECT s.* FROM hits CROSS JOIN LATERAL "
+           "(SELECT * FROM shipments WHERE waybill_no = hits.hit LIMIT 1) AS s")
+
+
+async def list_shipments(conn: asyncpg.Connection, *, status: str | None, station: str | None,
+                         branch: str | None, delayed: bool | None, after: str | None, limit: int,
+                         text: TextQuery | None = None, phone: PhoneQuery | None = None) -> list[Record]:
+    """Keyset page on waybill_no. `status` is the displayed status (`exception` = open exceptions);
+    `text` and `phone` narrow it to a search's matches."""
+    args: list[Any] = [status, station, branch, delayed, after]
+    conditions = []
+    if text is not None:
+        n = len(args)
+        conditions.append(_TEXT.format(lo=n + 1, hi=n + 2, exact=n + 3))
+        args += [text.prefix, text.prefix_end, text.text]
+    if phone is not None:
+        column = "phone_hashes" if phone.hash is not None else "phone_last4"
+        args.append(phone.hash if phone.hash is not None else phone.last4)
+        conditions.append(f"{column} @> ARRAY[${len(args)}::text]")
+    source = _SEARCH.format(conditions=" AND ".join(conditions)) if conditions else "SELECT * FROM shipments s"
+    args.append(limit)
+    return await conn.fetch(f"{source} {_FILTERS} ORDER BY s.waybill_no LIMIT ${len(args)}", *args)
+
+
+# --- the parties' phone keys of shipments registered before they were kept (migration 0009) -----
+
+
+async def lacking_phone_keys(conn: asyncpg.Connection, limit: int) -> list[Record]:
+    """Up to `limit` shipments without phone keys, locked (another replica's backfill skips them)."""
+    return await conn.fetch(
+        "SELECT waybill_no, shipper->>'phone' AS shipper_phone, consignee->>'phone' AS consignee_phone "
+        "FROM shipments WHERE phone_hashes IS NULL ORDER BY waybill_no LIMIT $1 FOR UPDATE SKIP LOCKED", limit)
+
+
+async def save_phone_keys(conn: asyncpg.Connection, keys: Sequence[tuple[str, PhoneKeys]]) -> None:
+    await conn.executemany("UPDATE shipments SET phone_hashes = $2, phone_last4 = $3 WHERE waybill_no = $1",
+                           [(waybill_no, k.hashes, k.last4) for waybill_no, k in keys])
+
+
+# --- scans and delay states -------------------------------------------------------------------
+
+
+async def insert_scan(conn: asyncpg.Connection, waybill_no: str, *, type_: str, station: str, at: datetime,
+                      vehicle_id: str | None, pieces: int, actor: str) -> None:
+    await conn.execute(
+        "INSERT INTO scans (waybill_no, type, station, at, vehicle_id, pieces, actor) "
+        "VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        waybill_no, type_, station, at, vehicle_id, pieces, actor)
+
+
+async def save_delay_states(conn: asyncpg.Connection, states: Sequence[tuple[str, DelayState]]) -> None:
+    """The shipments' new delay states, in one statement (an evaluation saves one per shipment of
+    every vehicle of a batch)."""
+    rows = [(waybill_no, st.eta, st.delayed, st.delay_minutes, None if st.reason is None else st.reason.value,
+             st.notified_eta, st.evaluated_at, st.notified_at) for waybill_no, st in states]
+    await conn.execute(
+        """
+        UPDATE shipments s SET eta = n.eta, delayed = n.delayed, delay_minutes = n.delay_minutes,
+               delay_reason = n.delay_reason, notified_eta = n.notified_eta, evaluated_at = n.evaluated_at,
+               delay_notified_at = n.delay_notified_at, updated_at = now()
+        FROM unnest($1::text[], $2::timestamptz[], $3::boolean[], $4::int[], $5::text[], $6::timestamptz[],
+                    $7::timestamptz[], $8::timestamptz[])
+             AS n(waybill_no, eta, delayed, delay_minutes, delay_reason, notified_eta, evaluated_at,
+                  delay_notified_at)
+        WHERE s.waybill_no = n.waybill_no
+        """,
+        *([r[i] for r in rows] for i in range(8)))
+
+
+# --- CSV imports --------------------------------------------------------------------------------
+
+
+async def claim_import(conn: asyncpg.Connection, file_sha256: str, encoding: str | None, by: str) -> bool:
+    """Record the file; False if it was imported before (waits for a concurrent import of it)."""
+    row = await conn.fetchrow(
+        "INSERT INTO shipment_imports (file_sha256, registered, waybills, encoding, imported_by) "
+        "VALUES ($1, 0, '{}', $2, $3) ON CONFLICT (file_sha256) DO NOTHING RETURNING file_sha256",
+        file_sha256, encoding, by,
+    )
+    return row is not None
+
+
+async def complete_import(conn: asyncpg.Connection, file_sha256: str, waybills: Sequence[str]) -> None:
+    await conn.execute(
+        "UPDATE shipment_imports SET registered = $2, waybills = $3::text[] WHERE file_sha256 = $1",
+        file_sha256, len(waybills), list(waybills),
+    )
