@@ -21,7 +21,7 @@ from shared.clock import utcnow
 
 LIST_LIMIT = 50
 # The waybills whose timelines the exceptions screen reads while tracking has no list of
-# open exceptions (web-backend-needs.md, 4).
+# open exceptions (web-backend-needs.md, "Open exceptions").
 OPEN_EXCEPTION_WAYBILLS = 60
 OPEN_EXCEPTIONS_ROUTE = "/v1/exceptions"
 
