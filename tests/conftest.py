@@ -1,6 +1,9 @@
 """Test infrastructure: every run gets its own database and RabbitMQ vhost, removed at
 the end, and services under test listen on free ports — so a running `make run` or a
 half-finished earlier run never interferes.
+
+Hypothesis runs under the "ci" profile unless HYPOTHESIS_PROFILE names another: every run
+draws the same examples (see `_hypothesis_profiles`).
 """
 
 from __future__ import annotations
@@ -21,11 +24,44 @@ from typing import Any, TypeVar
 import aio_pika
 import asyncpg
 import pytest
+from hypothesis import HealthCheck, Verbosity, settings
 
 from shared.auth import Role, issue_token
 from shared.devtools import stack as stackmod
 
 T = TypeVar("T")
+
+
+def _hypothesis_profiles() -> str:
+    """Register the suite's Hypothesis profiles and load one; returns its name.
+
+    - "ci" (the default, `make test`): `derandomize=True` seeds every test's generator from the
+      test itself, so every run, on every machine, draws the same examples (and the example
+      database, which would replay earlier failures first, is off); no `deadline` and no
+      `too_slow` health check, the two outcomes that depend on how fast the machine is; a
+      failure prints the blob that reproduces it (`@reproduce_failure`).
+    - "dev" (`HYPOTHESIS_PROFILE=dev`): random exploration, with the local example database
+      (`.hypothesis/`) replaying what failed before; still no timing-based failures.
+
+    Loaded here, at import of the root conftest, i.e. before any test module: a test's own
+    `@settings(...)` inherits what it does not set from the profile loaded when it is
+    decorated. None of them sets `derandomize` except the schemathesis fuzz, which follows
+    LCS_FUZZ_RANDOM (`make fuzz`) on purpose and is derandomized otherwise.
+    """
+    settings.register_profile("ci", derandomize=True, database=None, deadline=None, print_blob=True,
+                              suppress_health_check=[HealthCheck.too_slow], verbosity=Verbosity.normal)
+    settings.register_profile("dev", derandomize=False, deadline=None, print_blob=True,
+                              suppress_health_check=[HealthCheck.too_slow])
+    name = os.environ.get("HYPOTHESIS_PROFILE", "ci")
+    settings.load_profile(name)
+    return name
+
+
+HYPOTHESIS_PROFILE = _hypothesis_profiles()
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return f"hypothesis profile: {HYPOTHESIS_PROFILE} (HYPOTHESIS_PROFILE=ci|dev)"
 
 ADMIN_DB_URL = os.environ.get("LCS_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 ADMIN_AMQP_URL = os.environ.get("LCS_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")

@@ -35,6 +35,8 @@ import httpx
 
 from shared.devtools import stack as stackmod
 from tests.conftest import ADMIN_AMQP_URL, ADMIN_DB_URL, Infra, run_sync
+from tests.support.quiet import quiesce
+from tests.support.wait import NotYet, eventually, eventually_sync
 
 T = TypeVar("T")
 
@@ -56,7 +58,9 @@ SCALE = Scale(vehicles_per_phase=8, shipments_per_vehicle=12, converge_timeout=1
 
 RETRY_LEVELS = 2
 TRACE = os.environ.get("LCS_CHAOS_TRACE") == "1"  # print what convergence is waiting for
-SETTLE_S = 1.5  # after convergence, how long a late duplicate gets to show up
+# The plan's random choices (routes, which shipments are late, receipts) are drawn from this seed:
+# every run of a scenario streams the same shape of traffic (LCS_CHAOS_SEED picks another).
+SEED = int(os.environ.get("LCS_CHAOS_SEED", "0"))
 CHAOS_ENV = {
     "LCS_RETRY_DELAYS_MS": "[200,500]",
     "LCS_OUTBOX_POLL_SECONDS": "0.3",
@@ -148,7 +152,7 @@ class Plan:
         return [s for s in self.shipments if s.late]
 
 
-def make_plan(phases: int, *, seed: int | None = None) -> Plan:
+def make_plan(phases: int, *, seed: int | None = SEED) -> Plan:
     rng = random.Random(seed)
     tag = uuid.uuid4().hex[:6].upper()
     codes = {k: f"{k}{tag}" for k in STATIONS}
@@ -238,6 +242,8 @@ class Driver:
                     self.connect_errors += 1
                     if time.monotonic() > deadline:
                         raise WriteFailed(f"{method} {path}: {exc!r}") from exc
+                    # The driver is the system's client, and a client backs off before it asks
+                    # again: part of the traffic the faults hit, not a wait for an outcome.
                     await asyncio.sleep(0.3)
                     continue
                 self.statuses[r.status_code] += 1
@@ -253,6 +259,8 @@ class Driver:
                         else:
                             with contextlib.suppress(ValueError):
                                 pause = min(max(float(retry_after), 0.1), 2.0)
+                    # Honouring Retry-After (capped) is the client behaviour the 503s are for:
+                    # the pause is what is exercised, not a wait for an outcome.
                     await asyncio.sleep(pause)
                     continue
                 raise WriteFailed(f"{method} {path} → {r.status_code}: {r.text[:500]}")
@@ -345,14 +353,15 @@ def port_open(port: int, host: str = "127.0.0.1") -> bool:
 def ensure_broker_running() -> None:
     if port_open(5672):
         return
-    for _ in range(3):
-        try:
-            rabbitmqctl("start_app")
-            rabbitmqctl("await_startup", timeout=120)
-            return
-        except subprocess.SubprocessError:
-            time.sleep(2)
-    rabbitmqctl("start_app")
+
+    def started() -> bool:  # start_app, then wait until the broker says it has started
+        rabbitmqctl("start_app")
+        rabbitmqctl("await_startup", timeout=120)
+        return True
+    try:
+        eventually_sync(started, timeout=240, retry_on=(subprocess.SubprocessError,), what="RabbitMQ started")
+    except NotYet:
+        rabbitmqctl("start_app")  # a last try, which raises what went wrong
 
 
 def pg_cluster() -> tuple[str, str]:
@@ -380,12 +389,14 @@ def pg_running() -> bool:
 
 
 def ensure_pg_running() -> None:
-    for _ in range(3):
+    def up() -> bool:
         if port_open(5432) or pg_running():
-            return
+            return True
         with contextlib.suppress(subprocess.SubprocessError):
             pg_ctlcluster("start")
-        time.sleep(1)
+        return port_open(5432) or pg_running()
+    with contextlib.suppress(NotYet):  # as before: whoever needs it next reports it down
+        eventually_sync(up, timeout=30, what="PostgreSQL up")
 
 
 @contextlib.asynccontextmanager
@@ -556,22 +567,35 @@ class Checker:
                            outbox_unsent=await self.outbox(), queues_nonempty=await self.queue_depths())
 
     async def wait_converged(self, timeout: float = SCALE.converge_timeout) -> tuple[Observation, float]:
-        """Poll until every expected effect is there and everything is drained; then let a
-        little more time pass so that late duplicates would show up too."""
+        """Poll until every expected effect is there and everything is drained (returns the
+        observation and how long that took, for the report). A late duplicate would show up
+        after that: so then wait for the stack to go quiet (everything on its way handled and
+        sent, see tests.support.quiet) and observe once more."""
         started = time.monotonic()
-        deadline = started + timeout
-        obs = await self.observe()
-        while not obs.converged and time.monotonic() < deadline:
+        last = [await self.observe()]
+
+        async def converged() -> Observation | None:
             if TRACE:
-                print(f"[{time.monotonic() - started:5.1f}s] waiting: {obs.summary()}", flush=True)
-            await asyncio.sleep(0.5)
+                print(f"[{time.monotonic() - started:5.1f}s] waiting: {last[0].summary()}", flush=True)
             with contextlib.suppress(httpx.HTTPError, OSError, asyncpg.PostgresError):
-                obs = await self.observe()
+                last[0] = await self.observe()
+            return last[0] if last[0].converged else None
+        with contextlib.suppress(NotYet):
+            await eventually(converged, timeout=timeout, what="the stream converged")
         took = time.monotonic() - started
+        obs = last[0]
         if obs.converged:
-            await asyncio.sleep(SETTLE_S)
+            await quiesce(self.infra, self.services)
             obs = await self.observe()
         return obs, took
+
+    async def inbox_count(self, schema: str) -> int:
+        """Events `schema`'s consumer has handled (its inbox rows)."""
+        conn = await asyncpg.connect(self.infra.database_url, timeout=10)
+        try:
+            return int(await conn.fetchval(f'SELECT count(*) FROM "{schema}".inbox'))
+        finally:
+            await conn.close()
 
 
 async def queue_depths(amqp_url: str, names: Iterable[str]) -> dict[str, int]:

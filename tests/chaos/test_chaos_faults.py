@@ -28,6 +28,8 @@ from shared.devtools.stack import Stack
 from tests.chaos import harness
 from tests.chaos.harness import Checker, Driver, assert_clean, make_plan, record
 from tests.conftest import Infra
+from tests.support.quiet import AWAY
+from tests.support.wait import eventually
 
 PHASES = 3
 
@@ -48,9 +50,9 @@ async def finish(scenario: str, driver: Driver, checker: Checker, cleared_at: fl
     """Phase 2, the repeated positions, then converge and check."""
     await driver.run_phase(2)
     await driver.push_positions(v for group in driver.plan.phases for v in group)
-    obs, _ = await checker.wait_converged()
-    recovery = time.monotonic() - cleared_at - (harness.SETTLE_S if obs.converged else 0.0)
-    record(scenario, driver.plan, obs, recovery, note)
+    waiting_from = time.monotonic()
+    obs, took = await checker.wait_converged()
+    record(scenario, driver.plan, obs, waiting_from + took - cleared_at, note)  # reported, never asserted
     assert_clean(obs, driver, max_resent=max_resent)
 
 
@@ -74,6 +76,7 @@ async def test_chaos_broker_stopped_mid_stream(healed: Stack, chaos_infra: Infra
         stopped = time.monotonic()
         async with harness.broker_stopped():
             await driver.run_phase(1)  # HTTP writes go on: into the outboxes
+            # the fault: the broker stays away ~9 s in all (a duration injected, not awaited)
             await asyncio.sleep(max(0.0, 9.0 - (time.monotonic() - stopped)))
             unsent = await checker.outbox()
             assert unsent.get("tracking", 0) > 0, "tracking's events should wait in the outbox while the broker is away"
@@ -89,8 +92,12 @@ async def test_chaos_consumer_sigkilled_mid_batch(healed: Stack, chaos_infra: In
     if victim not in harness.SERVICES:
         pytest.skip(f"{victim} not in LCS_CHAOS_SERVICES")
     async with stream(healed, chaos_infra) as (driver, checker):
+        handled_before = await checker.inbox_count(victim)
         await driver.run_phase(0)
-        await asyncio.sleep(0.2)  # its consumer is busy with phase 0's events now
+
+        async def busy() -> bool:  # the marker: its consumer has begun on phase 0's events
+            return await checker.inbox_count(victim) > handled_before
+        await eventually(busy, what=f"{victim} handling phase 0", retry_on=AWAY)
         healed.procs[victim].signal(signal.SIGKILL)
         code, _ = await wait_exit(healed, victim, 10)
         assert code is not None, f"{victim} survived SIGKILL?"
@@ -116,7 +123,7 @@ async def test_chaos_database_restarted_mid_stream(healed: Stack, chaos_infra: I
             phase1 = asyncio.create_task(driver.run_phase(1))  # blocked on 503s, retried
             async with httpx.AsyncClient(timeout=5) as c:
                 for _ in range(10):
-                    await asyncio.sleep(0.4)
+                    await asyncio.sleep(0.4)  # paces ten probes over the outage: sampling the fault
                     try:
                         ready_while_down.append((await c.get(f"{healed.url('tracking')}/readyz")).status_code)
                         writes_while_down.append(await c.put(
@@ -125,7 +132,7 @@ async def test_chaos_database_restarted_mid_stream(healed: Stack, chaos_infra: I
                                   "contact_phone": "02100000000", "contact_email": "x@station.example.com"}))
                     except httpx.HTTPError:
                         pass
-            await asyncio.sleep(max(0.0, 5.0 - (time.monotonic() - stopped)))
+            await asyncio.sleep(max(0.0, 5.0 - (time.monotonic() - stopped)))  # the fault: ~5 s down
         cleared = time.monotonic()
         try:
             await asyncio.wait_for(phase1, 120)
@@ -224,7 +231,7 @@ async def test_chaos_smtp_and_sms_gateways_down(healed: Stack, chaos_infra: Infr
         try:
             down = time.monotonic()
             await driver.run_phase(1)
-            await asyncio.sleep(max(0.0, 8.0 - (time.monotonic() - down)))
+            await asyncio.sleep(max(0.0, 8.0 - (time.monotonic() - down)))  # the fault: ~8 s of failing gateways
         finally:
             await harness.set_sinks(healed, sms="ok", fallback="ok", smtp="ok")
         cleared = time.monotonic()
@@ -240,17 +247,27 @@ async def test_chaos_smtp_and_sms_gateways_down(healed: Stack, chaos_infra: Infr
 
 @pytest.mark.parametrize("victim", ["notifier", "tracking"])
 async def test_chaos_graceful_sigterm_under_load(healed: Stack, chaos_infra: Infra, victim: str) -> None:
-    """SIGTERM mid-phase: the process is gone within the grace period, and after a restart
-    nothing that was accepted (HTTP 2xx, or an event in a queue or an outbox) is lost."""
+    """SIGTERM mid-phase: the process shuts down by itself, gracefully (exit code 0, its final
+    `stopped` line, no in-flight events abandoned at the end of the grace period), and after a
+    restart nothing that was accepted (HTTP 2xx, or an event in a queue or an outbox) is lost.
+    (That the shutdown fits the grace period is the runtime's construction: its consumer, HTTP
+    server and pool each get a share of it; how long it took is reported, not asserted.)"""
     if victim not in harness.SERVICES:
         pytest.skip(f"{victim} not in LCS_CHAOS_SERVICES")
     async with stream(healed, chaos_infra) as (driver, checker):
+        writes_before = driver.writes
+        log_path = healed.procs[victim].log_path
         load: asyncio.Task[None] = asyncio.create_task(driver.run_phase(0))
         try:
-            await asyncio.sleep(0.5)  # mid-phase: requests and events in flight
+            # mid-phase: some of phase 0's writes answered, so requests and events are in flight
+            await eventually(lambda: driver.writes > writes_before or load.done(), what="phase 0 under way")
+            size_before = log_path.stat().st_size
             healed.procs[victim].signal(signal.SIGTERM)
-            code, took = await wait_exit(healed, victim, harness.GRACE_SECONDS + 10)
-            assert code is not None and took <= harness.GRACE_SECONDS + 2, f"{victim} took {took:.1f} s to stop"
+            code, took = await wait_exit(healed, victim, harness.GRACE_SECONDS + 10)  # bounds a hang only
+            tail = log_path.read_bytes()[size_before:].decode(errors="replace")
+            assert code == 0, f"{victim} exited with {code} after SIGTERM"
+            assert '"msg":"stopped"' in tail, f"{victim}: ServiceHost.stop() never ran (no `stopped` log line)"
+            assert "did not finish before the grace period" not in tail, f"{victim} abandoned in-flight events"
             await restart(healed, victim)
             await asyncio.wait_for(asyncio.shield(load), 120)  # writes refused meanwhile were retried
         finally:
@@ -270,9 +287,9 @@ async def test_chaos_sigterm_runs_the_graceful_shutdown(healed: Stack) -> None:
     log_path = healed.procs[victim].log_path
     size_before = log_path.stat().st_size
     healed.procs[victim].signal(signal.SIGTERM)
-    code, took = await wait_exit(healed, victim, harness.GRACE_SECONDS + 10)
+    code, _ = await wait_exit(healed, victim, harness.GRACE_SECONDS + 10)  # bounds a hang only
     tail = log_path.read_bytes()[size_before:].decode(errors="replace")
     await restart(healed, victim)
-    assert took <= harness.GRACE_SECONDS + 2
     assert '"msg":"stopped"' in tail, "ServiceHost.stop() never ran (no `stopped` log line)"
+    assert "did not finish before the grace period" not in tail, f"{victim} abandoned in-flight events"
     assert code == 0, f"exit code {code} after SIGTERM"

@@ -9,7 +9,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -21,18 +20,19 @@ from shared.devtools.stack import Stack
 from tests.conftest import Infra
 from tests.integration.tracking.core_support import fix, make_world, minutes, now, post_positions, register, scan
 from tests.integration.tracking.test_tracking_desk_support import resident_id
+from tests.support.wait import eventually_sync
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
 def poll(fetch: Callable[[], Any], ok: Callable[[Any], bool], timeout: float = 30.0) -> Any:
-    deadline = time.monotonic() + timeout
-    value = fetch()
-    while not ok(value) and time.monotonic() < deadline:
-        time.sleep(0.3)
-        value = fetch()
-    assert ok(value), value
-    return value
+    last = []
+
+    def probe() -> bool:
+        last[:] = [fetch()]
+        return ok(last[0])
+    eventually_sync(probe, timeout=timeout)
+    return last[0]
 
 
 def test_receipt_follows_tracking_from_registration_to_signature(stack: Stack, infra: Infra) -> None:

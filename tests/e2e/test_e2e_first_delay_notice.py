@@ -5,13 +5,14 @@ HTTP SMS gateway, audited; the same position again sends nothing more."""
 from __future__ import annotations
 
 import random
-import time
 from datetime import UTC, datetime, timedelta
 
 import httpx
 
-from shared.devtools.stack import Stack
+from shared.devtools.stack import SERVICES, Stack
 from tests.conftest import Infra, unique
+from tests.support.quiet import quiesce_sync
+from tests.support.wait import eventually_sync
 
 STATIONS = {
     "SH": ("上海", "华东", 31.2304, 121.4737),
@@ -21,14 +22,13 @@ STATIONS = {
 
 
 def wait_until(fetch, predicate, timeout: float = 30.0):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    value = fetch()
-    while time.monotonic() < deadline:
-        value = fetch()
-        if predicate(value):
-            return value
-        time.sleep(0.3)
-    raise AssertionError(f"condition not met in {timeout}s; last value: {value!r}")
+    last = []
+
+    def probe() -> bool:
+        last[:] = [fetch()]
+        return bool(predicate(last[0]))
+    eventually_sync(probe, timeout=timeout)
+    return last[0]
 
 
 def test_a_position_that_makes_a_shipment_late_is_told_once_by_email_and_sms(stack: Stack, infra: Infra) -> None:
@@ -108,7 +108,9 @@ def test_a_position_that_makes_a_shipment_late_is_told_once_by_email_and_sms(sta
     # The same position again: no second notice.
     r = tracking.post("/v1/positions", headers=carrier, json={"positions": [position]})
     assert r.status_code in (200, 201, 202), r.text
-    time.sleep(3)
+    # The marker: whatever that position caused has gone all the way through (tracking's outbox
+    # sent, every consumer past a later event, nothing waiting for a retry or to be sent).
+    quiesce_sync(infra, (n for n in SERVICES if n in stack.procs))
     assert len(delay_notices()) == len(notices)
     assert len(delay_emails()) == 1
     assert len(delay_sms()) == 1

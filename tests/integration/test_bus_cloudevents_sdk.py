@@ -7,7 +7,6 @@ whose handler fails once comes back through the retry queue intact."""
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -23,7 +22,8 @@ from cloudevents.core.v1.event import CloudEvent
 from shared.events import Envelope, ShipmentDelayed
 from shared.wire import derived_id
 from tests.conftest import Infra
-from tests.integration.test_bus_outbox_inbox import dlq_messages, harness, publish_messages, wait_for
+from tests.integration.test_bus_outbox_inbox import dlq_messages, harness, publish_messages
+from tests.support.wait import eventually
 
 TYPE = ShipmentDelayed.TYPE
 SOURCE = "/partners/carrier-feed"
@@ -122,7 +122,7 @@ async def test_sdk_events_in_every_form_are_handled_not_dead_lettered(infra: Inf
         async def all_handled() -> bool:
             return len(await h.effects()) >= len(messages)
 
-        await wait_for(all_handled)
+        await eventually(all_handled)
         effects = {row["note"]: row["event_id"] for row in await h.effects()}
         dead = await dlq_messages(infra, h.consumers[0].dlq_name)
     assert dead == [], [m.headers for m in dead]
@@ -154,8 +154,7 @@ async def test_a_binary_event_survives_a_retry_with_its_attributes(infra: Infra)
         async def handled() -> bool:
             return len(await h.effects()) == 1
 
-        await wait_for(handled)
-        await asyncio.sleep(0.3)
+        await eventually(handled)  # committed with its ack due: nothing of it can reach the DLQ now
         dead = await dlq_messages(infra, h.consumers[0].dlq_name)
     assert dead == []
     assert [str(a.id) for a in attempts] == [binary.event_id, binary.event_id]

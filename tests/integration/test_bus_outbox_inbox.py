@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import subprocess
-import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
@@ -27,6 +26,7 @@ from shared.events import Envelope, ShipmentDelayed, ShipmentRecovered, make_env
 from shared.metrics import count
 from shared.outbox import OutboxRelay, publish
 from tests.conftest import Infra, queue_depth
+from tests.support.wait import eventually
 
 SHARED = load_migrations(Path(__file__).resolve().parents[2] / "shared" / "migrations", "shared/")
 APP_TABLE = Migration("0001_effects", "CREATE TABLE effects (id serial PRIMARY KEY, event_id uuid, note text);")
@@ -35,15 +35,6 @@ APP_TABLE = Migration("0001_effects", "CREATE TABLE effects (id serial PRIMARY K
 def delayed(no: str) -> ShipmentDelayed:
     return ShipmentDelayed(waybill_no=no, eta=datetime(2026, 12, 1, tzinfo=UTC),
                            promised_at=datetime(2026, 11, 30, tzinfo=UTC), delay_minutes=60, reason="slow_progress")
-
-
-async def wait_for(predicate: Callable[[], Awaitable[bool]], timeout: float = 20.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while asyncio.get_running_loop().time() < deadline:
-        if await predicate():
-            return
-        await asyncio.sleep(0.1)
-    raise AssertionError("condition not met in time")
 
 
 class Harness:
@@ -208,14 +199,20 @@ async def test_relay_publishes_and_consumer_applies_once(infra: Infra) -> None:
 
         async def applied() -> bool:
             return len(await h.effects()) == 1
-        await wait_for(applied)
-        assert await h.pool.fetchval("SELECT sent_at IS NOT NULL FROM outbox WHERE id = $1", env.id)
-        # The same event delivered again (a redelivery) has no second effect.
+        await eventually(applied)
+
+        async def marked_sent() -> bool:  # the relay commits sent_at after the broker's confirm,
+            # which may be after the consumer has already committed the effect
+            return bool(await h.pool.fetchval("SELECT sent_at IS NOT NULL FROM outbox WHERE id = $1", env.id))
+        await eventually(marked_sent)
+        # The same event delivered again (a redelivery) has no second effect: once the consumer
+        # has judged both copies duplicates and settled them, the effects are still the one.
         await raw_publish(infra, env.to_json())
         await raw_publish(infra, env.to_json())
-        await asyncio.sleep(1.5)
+        await until(lambda: consumed(h, "duplicate") == 2 and in_flight(h) == 0)
         effects = await h.effects()
         assert [e["event_id"] for e in effects] == [env.id]
+        assert consumed(h, "processed") == 1
 
 
 async def test_failing_handler_is_retried_then_dead_lettered_not_looped(infra: Infra) -> None:
@@ -229,11 +226,12 @@ async def test_failing_handler_is_retried_then_dead_lettered_not_looped(infra: I
         env = make_envelope(delayed("POISON"), "/test")
         await raw_publish(infra, env.to_json())
 
-        async def dead() -> bool:
-            return len(calls) >= 3
-        await wait_for(dead)
-        await asyncio.sleep(1.5)  # would a 4th attempt come? it must not
+        # Would a 4th attempt come? Not once the message is dead-lettered and settled, and no
+        # copy waits in a delay queue: that is the marker, then count the attempts.
+        await until(lambda: consumed(h, "dead_lettered") == 1 and in_flight(h) == 0)
+        await retry_queues_empty(h)
         assert len(calls) == 3  # first try + 2 retries
+        assert consumed(h, "retried") == 2
         msgs = await dlq_messages(infra, f"{h.name}.dlq")
         assert len(msgs) == 1
         assert "downstream rule exploded" in str(msgs[0].headers[ERROR_HEADER])
@@ -252,7 +250,7 @@ async def test_malformed_and_unknown_events_are_dead_lettered_with_a_reason(infr
 
         async def done() -> bool:
             return len(await h.effects()) == 1
-        await wait_for(done)
+        await eventually(done)
         msgs = await dlq_messages(infra, f"{h.name}.dlq")
         assert len(msgs) == 3
         assert all(str(m.headers[ERROR_HEADER]).startswith("malformed") for m in msgs)
@@ -267,10 +265,10 @@ async def test_two_relays_and_two_consumers_deliver_each_event_exactly_once(infr
                     ids.append((await publish(conn, delayed(f"W{chunk}-{i}"), source="/test")).id)
 
         await until_effects(h, len(ids), 60)
-        await asyncio.sleep(1)
+        await quiescent(h)  # nothing unsent, nothing queued, nothing in flight: no copy on its way
         effects = await h.effects()
         assert sorted(e["event_id"] for e in effects) == sorted(ids)
-        assert await h.pool.fetchval("SELECT count(*) FROM outbox WHERE sent_at IS NULL") == 0
+        assert consumed(h, "processed") == len(ids)
 
 
 # --- the consumer's groups: what is waiting is handled in one transaction ----------------------
@@ -313,17 +311,42 @@ def groups_up_to(h: Harness, size: int) -> float:
     return sample("lcs_consumer_batch_size_bucket", service=h.name, le=f"{float(size)}")
 
 
+def consumed(h: Harness, outcome: str, type_: str = "tracking.shipment.delayed.v1") -> float:
+    """The harness's consumer's count of deliveries of `type_` that ended in `outcome`."""
+    return sample("lcs_events_consumed_total", service=h.name, type=type_, outcome=outcome)
+
+
 async def until(condition: Callable[[], bool], timeout: float = 20.0) -> None:
-    async def check() -> bool:
-        return condition()
-    await wait_for(check, timeout)
+    await eventually(condition, timeout=timeout, what=getattr(condition, "__qualname__", None))
 
 
 async def until_effects(h: Harness, n: int, timeout: float = 20.0) -> None:
     """Wait until the harness's handler has recorded at least `n` effects."""
     async def check() -> bool:
         return len(await h.effects()) >= n
-    await wait_for(check, timeout)
+    await eventually(check, timeout=timeout)
+
+
+async def retry_queues_empty(h: Harness) -> None:
+    """No message waits in the harness's delay queues (quorum counters settle a moment late)."""
+    async def empty() -> bool:
+        depths = [await queue_depth(h.infra, f"{h.name}.retry.{n}") for n in range(1, len(h.retry_delays_ms) + 1)]
+        return not any(depths)
+    await eventually(empty)
+
+
+async def quiescent(h: Harness, timeout: float = 30.0) -> None:
+    """The positive marker that nothing more is on its way to the harness's consumers: every
+    outbox row is confirmed by the broker (the relays publish nothing more), the service queue
+    and its delay queues hold nothing ready, and no delivery is in flight in a consumer."""
+    async def quiet() -> bool:
+        if await h.pool.fetchval("SELECT count(*) FROM outbox WHERE sent_at IS NULL"):
+            return False
+        queues = [h.name, *(f"{h.name}.retry.{n}" for n in range(1, len(h.retry_delays_ms) + 1))]
+        if any([await queue_depth(h.infra, q) for q in queues]):
+            return False
+        return in_flight(h) == 0
+    await eventually(quiet, timeout=timeout)
 
 
 async def hold_the_gate(h: Harness, gate: Gate) -> Envelope:
@@ -332,6 +355,35 @@ async def hold_the_gate(h: Harness, gate: Gate) -> Envelope:
     await raw_publish(h.infra, env.to_json())
     await until(lambda: gate.calls == ["GATE"])
     return env
+
+
+class WatchedEvent(asyncio.Event):
+    """An asyncio.Event that notes that someone awaited it."""
+
+    awaited = False
+
+    async def wait(self) -> Any:
+        self.awaited = True
+        return await super().wait()
+
+
+class Passes:
+    n = 0
+
+
+def count_passes(relay: OutboxRelay) -> Passes:
+    """Count the relay's passes over the outbox (calls of `flush_once`, finished)."""
+    passes = Passes()
+    original = relay.flush_once
+
+    async def counting() -> int:
+        try:
+            return await original()
+        finally:
+            passes.n += 1
+
+    relay.flush_once = counting  # type: ignore[method-assign]
+    return passes
 
 
 def consumer_workers(h: Harness) -> list[asyncio.Task[Any]]:
@@ -350,7 +402,7 @@ async def test_events_published_quickly_are_handled_in_groups_exactly_once(infra
         gate.opened.set()
 
         await until_effects(h, 151, 60)
-        await asyncio.sleep(0.5)
+        await until(lambda: consumed(h, "processed") == 151 and in_flight(h) == 0)  # all settled
         effects = await h.effects()
         assert sorted(e["event_id"] for e in effects if e["note"] != "GATE") == sorted(ids)
         assert len(effects) == 151
@@ -366,16 +418,37 @@ async def test_events_published_quickly_are_handled_in_groups_exactly_once(infra
         assert in_flight(h) == 0
 
 
-async def test_the_consumer_lingers_only_under_load(infra: Infra) -> None:
+class SleepLog:
+    """shared.bus's view of asyncio, with a note of every `asyncio.sleep` the module awaits."""
+
+    def __init__(self) -> None:
+        self.delays: list[float] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(asyncio, name)
+
+    async def sleep(self, delay: float, result: Any = None) -> Any:
+        self.delays.append(delay)
+        return await asyncio.sleep(delay, result)
+
+
+async def test_the_consumer_lingers_only_under_load(infra: Infra, monkeypatch: pytest.MonkeyPatch) -> None:
     """LCS_CONSUMER_LINGER_MS: a lone event on a quiet queue is handled at once; after a group of
-    several (the queue is busy) the worker waits the linger for more before its next group."""
+    several (the queue is busy) the worker waits the linger for more before its next group.
+    Whether it lingered is what it awaited (an `asyncio.sleep` of the linger), never a duration."""
+    linger = 0.317  # a value nothing else in shared.bus sleeps
+    sleeps = SleepLog()
+    monkeypatch.setattr(bus_module, "asyncio", sleeps)
+
+    def lingered() -> int:
+        return sleeps.delays.count(linger)
+
     gate = Gate()
-    async with harness(infra, gate, prefetch=64, batch_max=50, linger_ms=1500) as h:
-        started = time.monotonic()
+    async with harness(infra, gate, prefetch=64, batch_max=50, linger_ms=linger * 1000) as h:
         async with h.pool.acquire() as conn, conn.transaction():
             await publish(conn, delayed("QUIET-1"), source="/test")
         await until_effects(h, 1, 10)
-        assert time.monotonic() - started < 1.2  # no linger on a quiet queue
+        assert lingered() == 0  # no linger on a quiet queue
 
         # A burst, held back while the worker is busy with the gate's event: its next group is the
         # whole burst (a burst let through as it arrives could end in a group of one straggler,
@@ -389,16 +462,16 @@ async def test_the_consumer_lingers_only_under_load(infra: Infra) -> None:
         gate.opened.set()
         await until_effects(h, 32, 20)
         assert groups_up_to(h, 1) == 2  # QUIET-1 and GATE alone; the burst in one group
-        started = time.monotonic()
+        assert lingered() == 0  # the group after a lone event (GATE) does not linger either
         async with h.pool.acquire() as conn, conn.transaction():
             await publish(conn, delayed("AFTER-BURST"), source="/test")
         await until_effects(h, 33, 20)
-        assert time.monotonic() - started >= 1.2  # busy: the worker lingered for more
-        started = time.monotonic()
+        assert lingered() == 1  # busy: the worker lingered for more
         async with h.pool.acquire() as conn, conn.transaction():
             await publish(conn, delayed("QUIET-2"), source="/test")
         await until_effects(h, 34, 10)
-        assert time.monotonic() - started < 1.2  # that lone event made the queue quiet again
+        assert lingered() == 1  # that lone event made the queue quiet again
+        assert groups_up_to(h, 1) == 4  # AFTER-BURST and QUIET-2 each a group of one
 
 
 async def test_a_failing_handler_in_a_group_retries_only_its_event(infra: Infra) -> None:
@@ -414,8 +487,9 @@ async def test_a_failing_handler_in_a_group_retries_only_its_event(infra: Infra)
         await until(lambda: in_flight(h) == 22)  # GATE + one group of 21 waiting
         gate.opened.set()
 
-        await until(lambda: gate.calls.count("POISON") >= 4, 30)
-        await asyncio.sleep(1.0)
+        # the marker: POISON dead-lettered and every delivery settled; then nothing more can run
+        await until(lambda: consumed(h, "dead_lettered") == 1 and in_flight(h) == 0, 30)
+        await retry_queues_empty(h)
         effects = await h.effects()
         assert sorted(e["event_id"] for e in effects if e["note"] != "GATE") == sorted(good)  # each once
         assert len(effects) == 21
@@ -453,7 +527,7 @@ async def test_duplicates_in_a_group_and_against_the_inbox_have_one_effect(infra
         gate.opened.set()
 
         await until_effects(h, 4)
-        await asyncio.sleep(0.5)
+        await until(lambda: consumed(h, "duplicate") == 3 and in_flight(h) == 0)  # all six settled
         effects = await h.effects()
         assert sorted((e["note"], e["event_id"]) for e in effects if e["note"] != "GATE") == sorted(
             [("A", a.id), ("B", b.id), ("C", c.id)])
@@ -472,9 +546,13 @@ async def test_stop_finishes_what_was_received_and_leaves_the_rest_in_the_queue(
         await hold_the_gate(h, gate)
         await raw_publish_many(infra, [make_envelope(delayed(f"S-{i}"), "/test").to_json() for i in range(60)])
         await until(lambda: in_flight(h) == 32)  # GATE + 31 received; 29 still in the queue
+        # The consumer's "nothing in flight" event, watched: the marker that stop() has cancelled
+        # the subscription and now waits for the received ones is that it awaits this event.
+        idle = WatchedEvent()  # cleared, as it is while deliveries are in flight
+        consumer._idle = idle
         stopping = asyncio.create_task(consumer.stop(timeout=10))
-        await asyncio.sleep(0.5)
-        assert not stopping.done()  # it waits for the received ones
+        await until(lambda: idle.awaited)
+        assert not stopping.done()  # it waits for the received ones (the gate holds one)
         gate.opened.set()
         await asyncio.wait_for(stopping, 15)
         effects = await h.effects()
@@ -482,13 +560,9 @@ async def test_stop_finishes_what_was_received_and_leaves_the_rest_in_the_queue(
         assert in_flight(h) == 0
         assert consumer_workers(h) == []  # the worker ended with the consumer
 
-        ready = -1
-        for _ in range(50):  # quorum queue counters settle a moment after the acks
-            ready = await queue_depth(infra, h.name)
-            if ready == 29:
-                break
-            await asyncio.sleep(0.2)
-        assert ready == 29
+        async def ready_again() -> bool:  # quorum queue counters settle a moment after the acks
+            return await queue_depth(infra, h.name) == 29
+        await eventually(ready_again, what="29 messages ready in the queue")
 
 
 async def test_a_lost_channel_drops_its_deliveries_and_leaves_one_worker(infra: Infra) -> None:
@@ -507,7 +581,8 @@ async def test_a_lost_channel_drops_its_deliveries_and_leaves_one_worker(infra: 
         gate.opened.set()
 
         await until_effects(h, 21, 30)
-        await asyncio.sleep(1.0)
+        await until(lambda: consumed(h, "processed") == 21)
+        await quiescent(h)  # the redeliveries all settled, nothing left in the queue
         effects = await h.effects()
         assert sorted(e["event_id"] for e in effects if e["note"] != "GATE") == sorted(e.id for e in envs)
         assert len(effects) == 21
@@ -568,13 +643,10 @@ def acks(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int | None, bool]]:
 async def drained(h: Harness) -> None:
     """Stop the consumer and check that nothing was left unacked (it would be ready again)."""
     await h.consumers[0].stop(timeout=10)
-    ready = -1
-    for _ in range(50):  # quorum queue counters settle a moment after the acks
-        ready = await queue_depth(h.infra, h.name)
-        if ready == 0:
-            break
-        await asyncio.sleep(0.2)
-    assert ready == 0
+
+    async def empty() -> bool:  # quorum queue counters settle a moment after the acks
+        return await queue_depth(h.infra, h.name) == 0
+    await eventually(empty, what="the queue empty after stop()")
 
 
 async def test_runs_of_a_type_with_a_group_handler_go_to_it_in_one_call(
@@ -598,7 +670,9 @@ async def test_runs_of_a_type_with_a_group_handler_go_to_it_in_one_call(
         gate.opened.set()
 
         await until_effects(h, 9)
-        await asyncio.sleep(0.5)
+        # all ten settled: the nine fresh ones processed, the repeated D2 a duplicate
+        await until(lambda: consumed(h, "processed") + consumed(h, "processed", RECOVERED) == 9
+                    and consumed(h, "duplicate") == 1 and in_flight(h) == 0)
         assert group.calls == [["D1", "D2"], ["D3", "D4", "D5"]]
         assert one_recovered == ["R1", "R2"]
         assert gate.calls == ["GATE", "D6"]  # a run of one takes the one-event handler
@@ -623,7 +697,7 @@ async def test_a_failing_group_handler_sends_the_group_one_by_one_through_the_ev
         gate.opened.set()
 
         await until_effects(h, 4)
-        await asyncio.sleep(0.5)
+        await until(lambda: consumed(h, "processed") == 4 and in_flight(h) == 0)  # all four settled
         assert group.calls == [["B1", "BOOM", "B2"]]  # rolled back...
         assert gate.calls == ["GATE", "B1", "BOOM", "B2"]  # ...and each handled on its own, once
         assert sorted(e["note"] for e in await h.effects()) == ["B1", "B2", "BOOM", "GATE"]
@@ -677,9 +751,15 @@ async def test_event_committed_while_broker_is_down_is_delivered_after_restart(i
     async with harness(infra) as h:
         await asyncio.to_thread(rabbit, "stop_app")
         try:
+            # The marker: the relay has run its loop twice since the commit (one full pass saw
+            # the row), with the bus disconnected all along.
+            await until(lambda: not h.buses[0].is_connected)
+            passes = count_passes(h.relays[0])
             async with h.pool.acquire() as conn, conn.transaction():
                 env = await publish(conn, delayed("WHILE-DOWN"), source="/test")
-            await asyncio.sleep(1.0)
+            after_commit = passes.n
+            await until(lambda: passes.n >= after_commit + 2)
+            assert not h.buses[0].is_connected
             assert await h.pool.fetchval("SELECT sent_at FROM outbox WHERE id = $1", env.id) is None
         finally:
             await asyncio.to_thread(rabbit, "start_app")
@@ -687,11 +767,11 @@ async def test_event_committed_while_broker_is_down_is_delivered_after_restart(i
 
         async def applied() -> bool:
             return [e["event_id"] for e in await h.effects()] == [env.id]
-        await wait_for(applied, 60)
+        await eventually(applied, timeout=60)
         # and the consumer keeps consuming after the restart
         async with h.pool.acquire() as conn, conn.transaction():
             env2 = await publish(conn, delayed("AFTER-RESTART"), source="/test")
 
         async def applied2() -> bool:
             return env2.id in [e["event_id"] for e in await h.effects()]
-        await wait_for(applied2, 30)
+        await eventually(applied2, timeout=30)

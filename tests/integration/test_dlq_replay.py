@@ -20,6 +20,7 @@ from shared import metrics
 from shared.bus import ATTEMPT_HEADER, ERROR_HEADER, ROUTING_KEY_HEADER, Bus, quorum_args
 from shared.queue_metrics import QueueDepthSampler, observe_queue_depths
 from tests.conftest import Infra, queue_depth
+from tests.support.wait import NotYet, eventually
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -68,14 +69,16 @@ async def drain(infra: Infra, queue: str) -> list[aio_pika.abc.AbstractIncomingM
 
 
 async def wait_depth(infra: Infra, queue: str, expected: int, timeout: float = 10) -> int:
-    """Quorum queue counters settle a moment after an ack; poll briefly."""
-    n = -1
-    for _ in range(int(timeout / 0.2)):
-        n = await queue_depth(infra, queue)
-        if n == expected:
-            return n
-        await asyncio.sleep(0.2)
-    return n
+    """The queue's depth once it is `expected` (quorum queue counters settle a moment after an
+    ack), or the last depth seen when it never became that."""
+    seen = [-1]
+
+    async def depth_is_expected() -> bool:
+        seen[0] = await queue_depth(infra, queue)
+        return seen[0] == expected
+    with contextlib.suppress(NotYet):
+        await eventually(depth_is_expected, timeout=timeout)
+    return seen[0]
 
 
 async def test_list_replay_purge_move_dead_letters_back_to_the_service_queue(infra: Infra) -> None:
@@ -166,10 +169,22 @@ async def test_queue_depth_sampler_follows_the_bus_connection(infra: Infra) -> N
     svc = f"svcx_{uuid.uuid4().hex[:8]}"
     bus = Bus(infra.amqp_url, service=svc)
     sampler = QueueDepthSampler(bus, service=svc, retry_levels=1, interval=0.2)
+    failed: list[BaseException] = []
+    sample_once = sampler.sample_once
+
+    async def noting_failures() -> dict[str, int] | None:
+        try:
+            return await sample_once()
+        except Exception as exc:
+            failed.append(exc)
+            raise
+
+    sampler.sample_once = noting_failures  # type: ignore[method-assign]
     tasks = [asyncio.create_task(bus.run()), asyncio.create_task(sampler.run())]
     try:
         await asyncio.wait_for(bus.connected.wait(), 20)
-        await asyncio.sleep(0.5)  # queues missing: samples fail quietly, the bus stays connected
+        # queues missing: two samples have failed (quietly), and the bus stays connected
+        await eventually(lambda: len(failed) >= 2)
         assert bus.is_connected
         conn = await aio_pika.connect(infra.amqp_url)
         async with conn:
@@ -178,11 +193,8 @@ async def test_queue_depth_sampler_follows_the_bus_connection(infra: Infra) -> N
                 await ch.declare_queue(name, durable=True, arguments=quorum_args())
             for _ in range(2):
                 await ch.default_exchange.publish(aio_pika.Message(b"{}"), routing_key=f"{svc}.dlq")
-        for _ in range(50):
-            if metrics.CONSUMER_LAG.labels(svc, f"{svc}.dlq")._value.get() == 2:
-                break
-            await asyncio.sleep(0.2)
-        assert metrics.CONSUMER_LAG.labels(svc, f"{svc}.dlq")._value.get() == 2
+        await eventually(lambda: metrics.CONSUMER_LAG.labels(svc, f"{svc}.dlq")._value.get() == 2,
+                         what="the DLQ's sampled depth is 2")
         assert metrics.CONSUMER_LAG.labels(svc, svc)._value.get() == 0
     finally:
         await sampler.stop()

@@ -35,6 +35,10 @@ class RecordingTransport(asyncio.Transport):
         return {"peername": ("127.0.0.1", 1)}.get(name, default)
 
 
+# The `await asyncio.sleep(0)` below are the unit under test, not waits: each ends exactly one
+# turn of the event loop, and what the transport does at the end of a turn is the behaviour.
+
+
 async def test_writes_of_one_loop_turn_leave_together_in_order() -> None:
     raw = RecordingTransport()
     t = CoalescingTransport(raw, asyncio.get_running_loop())
@@ -42,10 +46,10 @@ async def test_writes_of_one_loop_turn_leave_together_in_order() -> None:
     t.write(bytearray(b"{}"))
     t.writelines([b"a", memoryview(b"b")])
     assert raw.writes == []  # nothing sent inside the turn
-    await asyncio.sleep(0)
+    await asyncio.sleep(0)  # the turn ends
     assert raw.writes == [b"HTTP/1.1 200 OK\r\n\r\n{}ab"]
     t.write(b"next")
-    await asyncio.sleep(0)
+    await asyncio.sleep(0)  # another turn ends
     assert raw.writes[1:] == [b"next"]  # a later turn is a write of its own
     assert t.get_extra_info("peername") == ("127.0.0.1", 1)  # the rest goes to the real transport
 
@@ -57,7 +61,7 @@ async def test_close_sends_what_is_pending_first_and_nothing_after() -> None:
     t.close()
     assert raw.writes == [b"last words"] and raw.closed
     t.write(b"too late")
-    await asyncio.sleep(0)
+    await asyncio.sleep(0)  # a turn ends: still nothing may leave
     assert raw.writes == [b"last words"]
 
 

@@ -4,6 +4,7 @@ must be refused, plausible path values, the error-shape check and a personal-dat
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import random
 import re
@@ -20,6 +21,7 @@ from fastapi.routing import APIRoute
 from shared.auth import ROLES
 from shared.devtools.stack import Stack
 from tests.conftest import Infra
+from tests.support.wait import NotYet, eventually_sync
 
 SERVICES = ("tracking", "receipts", "complaints", "notifier")
 METHODS = ("get", "put", "post", "patch", "delete")
@@ -273,9 +275,13 @@ def mobile(rng: random.Random) -> str:
 
 
 def wait_for(fetch: Callable[[], Any], ok: Callable[[Any], bool], timeout: float = 20.0) -> Any:
-    deadline = time.monotonic() + timeout
-    value = fetch()
-    while not ok(value) and time.monotonic() < deadline:
-        time.sleep(0.3)
-        value = fetch()
-    return value
+    """The first value of `fetch()` that is `ok`, or the last one fetched when none was in time
+    (the caller reports it)."""
+    last = []
+
+    def probe() -> bool:
+        last[:] = [fetch()]
+        return ok(last[0])
+    with contextlib.suppress(NotYet):
+        eventually_sync(probe, timeout=timeout)
+    return last[0]

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import subprocess
-import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -27,7 +26,7 @@ from shared.devtools.stack import Stack
 from shared.events import EVENT_TYPES, ShipmentRegistered
 from tests.conftest import Infra, run_sync
 from tests.security.conftest import Flow
-from tests.security.support import running
+from tests.security.support import running, wait_for
 
 EXCHANGE = "lcs.events"
 
@@ -159,11 +158,8 @@ def test_hostile_messages_are_dead_lettered_and_good_ones_still_processed(stack:
         elif httpx.get(f"{stack.url(svc)}/readyz", timeout=5).status_code != 200:
             problems.append(f"{svc}: not ready after the hostile messages")
     # RabbitMQ refreshes the consumer counts it reports every few seconds: ask for a while
-    deadline = time.monotonic() + 15
-    counts = _queue_consumers(infra.run_id)
-    while any(counts.get(svc, 0) < 1 for svc in consumers) and time.monotonic() < deadline:
-        time.sleep(1)
-        counts = _queue_consumers(infra.run_id)
+    counts = wait_for(lambda: _queue_consumers(infra.run_id),
+                      lambda c: all(c.get(svc, 0) >= 1 for svc in consumers), timeout=15)
     for svc in consumers:
         if counts.get(svc, 0) < 1:
             problems.append(f"{svc}: queue {svc} has no consumer any more")
@@ -182,9 +178,6 @@ def test_hostile_messages_are_dead_lettered_and_good_ones_still_processed(stack:
                                          ShipmentRegistered.TYPE, f"%{waybill}%"))
         assert event_id is not None, "tracking wrote no registered event to its outbox"
         for svc in takers:
-            deadline = time.monotonic() + 30
-            while not _inbox_has(infra.database_url, svc, event_id) and time.monotonic() < deadline:
-                time.sleep(0.3)
-            if not _inbox_has(infra.database_url, svc, event_id):
+            if not wait_for(lambda svc=svc: _inbox_has(infra.database_url, svc, event_id), bool, timeout=30):
                 problems.append(f"{svc}: a good {ShipmentRegistered.TYPE} after the hostile ones was not processed")
     assert not problems, "\n".join(problems)

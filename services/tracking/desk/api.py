@@ -33,7 +33,7 @@ from services.tracking.domain.reports import IN_TRANSIT_CSV_COLUMNS, csv_bytes, 
 from shared.clock import BUSINESS_TZ, NaiveTime, require_aware, utcnow
 from shared.csvout import wants_csv
 from shared.errors import ErrorResponse, Invalid, TooLarge
-from shared.pagination import MAX_LIMIT, Page, decode_cursor, encode_cursor
+from shared.pagination import BIGINT_MAX, MAX_LIMIT, Page, decode_cursor, encode_cursor
 
 router = APIRouter(tags=["tracking-desk"])
 
@@ -148,11 +148,17 @@ async def list_photos(exception_id: uuid.UUID, rt: RuntimeDep, principal: DeskOr
 @router.get("/v1/exceptions/{exception_id}/photos/{photo_id}", response_class=FileResponse,
             responses={**_404, 200: {"content": {"image/jpeg": {}, "image/png": {}, "image/webp": {},
                                                  "image/gif": {}}}})
-async def get_photo(exception_id: uuid.UUID, photo_id: int, rt: RuntimeDep, principal: DeskOrBranch) -> FileResponse:
+async def get_photo(exception_id: uuid.UUID, photo_id: Annotated[int, Path(ge=1, le=BIGINT_MAX)], rt: RuntimeDep,
+                    principal: DeskOrBranch) -> FileResponse:
+    """The photo's bytes, as an attachment in a sandbox: a file that is also HTML or script (a
+    polyglot) is never rendered or run as a page of this origin."""
     photo = await service.photo_file(rt, principal=principal, exception_id=exception_id, photo_id=photo_id)
+    extension = photo.content_type.removeprefix("image/")
     return FileResponse(photo.path, media_type=photo.content_type,
                         headers={"X-Content-Type-Options": "nosniff", "Cache-Control": "private, max-age=3600",
-                                 "ETag": f'"{photo.sha256}"'})
+                                 "ETag": f'"{photo.sha256}"',
+                                 "Content-Disposition": f'attachment; filename="photo-{photo_id}.{extension}"',
+                                 "Content-Security-Policy": "sandbox; default-src 'none'"})
 
 
 # --- reports ----------------------------------------------------------------------------------

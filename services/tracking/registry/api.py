@@ -39,15 +39,17 @@ async def put_station(code: StationCodePath, body: StationPut, response: Respons
 
 
 @router.get("/v1/stations/{code}", response_model=StationRead, responses=E404)
-async def get_station(code: StationCodePath, rt: RuntimeDep, _: AnyRole) -> StationRead:
-    return await service.get_station(rt, code=code)
+async def get_station(code: StationCodePath, rt: RuntimeDep, principal: AnyRole) -> StationRead:
+    """A station; its contact phone and e-mail are whole for the desk and its own branch only."""
+    return await service.get_station(rt, principal=principal, code=code)
 
 
 @router.get("/v1/stations", response_model=Page[StationRead])
-async def list_stations(rt: RuntimeDep, _: AnyRole, cursor: Annotated[str | None, Query(max_length=200)] = None,
+async def list_stations(rt: RuntimeDep, principal: AnyRole, cursor: Annotated[str | None, Query(max_length=200)] = None,
                         limit: Limit = 100) -> Page[StationRead]:
     key = decode_cursor(cursor, 1)
-    items, more = await service.list_stations(rt, after=None if key is None else str(key[0]), limit=limit)
+    after = None if key is None else str(key[0])
+    items, more = await service.list_stations(rt, principal=principal, after=after, limit=limit)
     return Page(items=items, next_cursor=encode_cursor(items[-1].code) if more else None)
 
 

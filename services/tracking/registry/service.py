@@ -10,6 +10,7 @@ from prometheus_client import Counter
 
 from services.tracking.context import SOURCE, TrackingRuntime
 from services.tracking.domain.stale import is_stale, stale_event_due
+from services.tracking.domain.stations import sees_station_contacts
 from services.tracking.registry import repository
 from services.tracking.registry.models import StaleScanResult, StationPut, StationRead, VehiclePut, VehicleRead
 from services.tracking.shipments import evaluation
@@ -20,7 +21,7 @@ from shared.context import uow
 from shared.errors import Conflict, Forbidden, NotFound
 from shared.events import VehicleStale
 from shared.outbox import publish
-from shared.pii import mask_phone
+from shared.pii import mask_email, mask_phone
 
 log = logging.getLogger("lcs.tracking")
 
@@ -39,19 +40,30 @@ async def put_station(rt: TrackingRuntime, *, code: str, body: StationPut) -> tu
     return StationRead(**dict(row)), created
 
 
-async def get_station(rt: TrackingRuntime, *, code: str) -> StationRead:
+def _station(principal: Principal, row: asyncpg.Record) -> StationRead:
+    """A station as `principal` may see it: its contacts whole for the desk and the station's own
+    branch, masked for everyone else (carriers, other branches, customers)."""
+    station = StationRead(**dict(row))
+    if sees_station_contacts(principal, station.code):
+        return station
+    return station.model_copy(update={"contact_phone": mask_phone(station.contact_phone),
+                                      "contact_email": mask_email(station.contact_email)})
+
+
+async def get_station(rt: TrackingRuntime, *, principal: Principal, code: str) -> StationRead:
     async with rt.pool.acquire() as conn:
         row = await repository.get_station(conn, code)
     if row is None:
         raise NotFound.of("station", code)
-    return StationRead(**dict(row))
+    return _station(principal, row)
 
 
-async def list_stations(rt: TrackingRuntime, *, after: str | None, limit: int) -> tuple[list[StationRead], bool]:
+async def list_stations(rt: TrackingRuntime, *, principal: Principal, after: str | None,
+                        limit: int) -> tuple[list[StationRead], bool]:
     """A keyset page of stations by code, and whether more follow."""
     async with rt.pool.acquire() as conn:
         rows = await repository.list_stations(conn, after=after, limit=limit + 1)
-    return [StationRead(**dict(r)) for r in rows[:limit]], len(rows) > limit
+    return [_station(principal, r) for r in rows[:limit]], len(rows) > limit
 
 
 # --- vehicles ---------------------------------------------------------------------------

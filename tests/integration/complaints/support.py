@@ -3,7 +3,6 @@ events published onto the bus exactly as tracking would, and a tap on emitted ev
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -29,6 +28,7 @@ from shared.events import (
     make_envelope,
 )
 from tests.conftest import Infra, unique
+from tests.support.wait import eventually
 
 CST = timezone(timedelta(hours=8))
 TRACKING = "/lcs/tracking"
@@ -128,14 +128,7 @@ async def publish(infra: Infra, event: Event, *, time: datetime | None = None) -
 
 
 async def wait_for(predicate: Callable[[], Awaitable[Any]], timeout: float = 20.0) -> Any:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        result = await predicate()
-        if result:
-            return result
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.1)
+    return await eventually(predicate, timeout=timeout)
 
 
 async def processed(infra: Infra, *envelopes: Envelope) -> None:

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from datetime import datetime, timedelta
 from typing import Any
@@ -71,7 +70,11 @@ async def test_breach_is_announced_once_and_escalates_to_the_supervisor(api: Api
     assert mine(await scan(api, resolution_due + timedelta(minutes=1)), cid) == [("resolution", False)]
     assert mine(await scan(api, resolution_due + timedelta(days=3)), cid) == []
     events = await tap.wait(BREACHED, cid, 2)
-    await asyncio.sleep(1.0)  # nothing more may come
+    # Nothing more may come. The marker: an event the service emits after the scans (a new
+    # complaint's `opened`) has reached the tap; the relay publishes the outbox in order and the
+    # tap's queue keeps it, so anything the scans emitted would be on the tap by then.
+    sentinel = await api.open()
+    await tap.wait("complaints.complaint.opened.v1", sentinel["id"])
     assert sorted(e.data["kind"] for e in tap.of(BREACHED, cid)) == ["first_response", "resolution"]
     assert len(events) == 2
 

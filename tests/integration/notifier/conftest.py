@@ -4,7 +4,6 @@ talk to the notifier and the sinks, read the notifier's tables."""
 from __future__ import annotations
 
 import random
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -29,20 +28,20 @@ from shared.events import (
     make_envelope,
 )
 from tests.conftest import Infra, run_sync, unique
+from tests.support.wait import eventually_sync
 
 T = TypeVar("T")
 
 
-def wait_until(fetch: Callable[[], T], predicate: Callable[[T], bool], timeout: float = 20.0,
-               interval: float = 0.1) -> T:
-    deadline = time.monotonic() + timeout
-    value = fetch()
-    while not predicate(value):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met in {timeout}s; last value: {value!r}")
-        time.sleep(interval)
-        value = fetch()
-    return value
+def wait_until(fetch: Callable[[], T], predicate: Callable[[T], bool], timeout: float = 20.0) -> T:
+    """The first value of `fetch()` that satisfies `predicate` (tests.support.wait)."""
+    last: list[T] = []
+
+    def probe() -> bool:
+        last[:] = [fetch()]
+        return predicate(last[0])
+    eventually_sync(probe, timeout=timeout, what=f"{getattr(predicate, '__qualname__', predicate)}")
+    return last[0]
 
 
 def phone() -> str:
@@ -114,6 +113,15 @@ class Kit:
     def wait_notifications(self, predicate: Callable[[list[dict[str, Any]]], bool], timeout: float = 20.0,
                            **params: str) -> list[dict[str, Any]]:
         return wait_until(lambda: self.notifications(**params), predicate, timeout)
+
+    def handled_so_far(self) -> None:
+        """Publish a marker event behind everything published so far and wait until the
+        notifier handled it (its inbox row). The notifier takes its queue in order (one
+        consumer, groups in delivery order), so every earlier delivery, a redelivered copy
+        included, has been handled by then."""
+        marker = self.envelope(self.registered(unique("WB"), self.party()))
+        self.publish(marker)
+        wait_until(lambda: self.sql("SELECT 1 FROM notifier.inbox WHERE event_id = $1", marker.id), bool)
 
     def dispatch(self, now: datetime, waybill_no: str) -> int:
         r = self.api.post("/v1/admin/dispatch", params={"now": now.isoformat(), "waybill_no": waybill_no},

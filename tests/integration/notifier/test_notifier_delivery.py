@@ -3,7 +3,6 @@ at most one message per event, channel and address."""
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -63,9 +62,11 @@ def test_the_same_event_twice_sends_once_even_past_the_inbox(kit: Kit) -> None:
     # there, redeliver, and let the idempotency key alone hold the line.
     kit.sql("DELETE FROM notifier.inbox WHERE event_id = $1", delay.id)
     kit.publish(delay)
+    # The marker: the redelivery was handled (its inbox row is back, committed with whatever it
+    # did); a second send would need a notification row to send, so none may be waiting.
     wait_until(lambda: kit.sql("SELECT 1 FROM notifier.inbox WHERE event_id = $1", delay.id), bool)
-    time.sleep(0.5)
-    assert len(kit.notifications(waybill_no=waybill)) == 3
+    items = kit.notifications(waybill_no=waybill)
+    assert len(items) == 3 and all(n["status"] == "sent" for n in items)
     assert len(kit.emails_to(shipper.email)) == 1  # type: ignore[arg-type]
     assert len(kit.sms_to(shipper.phone)) == 1  # type: ignore[arg-type]
 
@@ -129,7 +130,9 @@ def test_an_sla_breach_is_mailed_to_the_supervisor_once(kit: Kit) -> None:
 
     [mail] = wait_until(mails, bool)
     assert mail["html"] and complaint_id in mail["text"]
-    time.sleep(1.5)
+    kit.handled_so_far()  # both copies handled; then nothing left to send for it
+    rows = [n for n in kit.notifications() if n["event_id"] == str(envelope.id)]
+    assert [n["status"] for n in rows] == ["sent"]
     assert len(mails()) == 1
     [row] = [n for n in kit.notifications() if n["event_id"] == str(envelope.id)]
     assert row["channel"] == "email" and row["template"] == "complaint_sla_breached" and row["status"] == "sent"
@@ -148,26 +151,20 @@ def test_registrations_and_events_handled_side_by_side_lose_nothing(kit: Kit) ->
         assert len(kit.sms_to(shipper.phone)) == 1  # type: ignore[arg-type]
 
 
-def test_event_to_sent_latency_is_low(kit: Kit) -> None:
+def test_single_events_are_each_sent_once(kit: Kit) -> None:
+    """Events one at a time on a quiet queue (the next is published once the previous one's
+    notices are sent): each is sent once per recipient and channel. That a send follows the
+    commit's wake-up rather than the next poll is test_notifier_dispatch_wakeup's; how fast it
+    is, the benchmark's (`make bench`, figure 4): no test asserts a duration."""
     shipments = [(unique("WB"), kit.party()) for _ in range(20)]
     kit.publish(*(kit.envelope(kit.registered(w, s)) for w, s in shipments))
     wait_until(lambda: kit.sql("SELECT count(*) AS n FROM notifier.shipments WHERE waybill_no = ANY($1::text[])",
                                [w for w, _ in shipments])[0]["n"], lambda n: n == 20)
-    events = []
-    for waybill, _ in shipments:
+    for waybill, shipper in shipments:
         event = kit.envelope(kit.delayed(waybill))
-        kit.publish(event)  # one by one: the latency of a single event, not of a burst
-        events.append(event)
-        time.sleep(0.05)
-    ids = [e.id for e in events]
-
-    def latencies() -> list[float]:
-        rows = kit.sql("SELECT n.sent_at, n.event_id FROM notifier.notifications n "
-                       "WHERE n.event_id = ANY($1::uuid[]) AND n.status = 'sent'", ids)
-        at = {e.id: e.time for e in events}
-        return sorted((r["sent_at"] - at[r["event_id"]]).total_seconds() for r in rows)
-
-    values = wait_until(latencies, lambda v: len(v) == 3 * len(events))
-    p99 = values[int(len(values) * 0.99) - 1]
-    print(f"event→sent latency: median {values[len(values) // 2] * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms")
-    assert p99 < 1.0  # the benchmark's target is 250 ms; leave room for a loaded test machine
+        kit.publish(event)
+        items = kit.wait_notifications(lambda ns: len(ns) == 3 and all(n["status"] == "sent" for n in ns),
+                                       waybill_no=waybill)
+        assert all(n["event_id"] == str(event.id) and n["attempts"] == 1 for n in items)
+        assert len(kit.emails_to(shipper.email)) == 1  # type: ignore[arg-type]
+        assert len(kit.sms_to(shipper.phone)) == 1  # type: ignore[arg-type]

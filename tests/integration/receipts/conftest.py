@@ -11,7 +11,6 @@ whose chasing a test drives through `POST /v1/admin/chase?as_of=...`.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -39,6 +38,8 @@ from shared.events import (
     make_envelope,
 )
 from tests.conftest import Infra, unique
+from tests.support.wait import NotYet
+from tests.support.wait import eventually as _eventually
 
 NOW = datetime.now(UTC)
 
@@ -52,15 +53,31 @@ def waybill() -> str:
 
 
 async def eventually(probe: Callable[[], Awaitable[Any]], timeout: float = 45.0) -> Any:
-    """Poll until ``probe`` returns something truthy; returns it."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    last: Any = None
-    while asyncio.get_running_loop().time() < deadline:
-        last = await probe()
-        if last:
-            return last
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"condition not met in {timeout}s (last: {last!r})")
+    """Poll until ``probe`` returns something truthy; returns it (tests.support.wait)."""
+    return await _eventually(probe, timeout=timeout)
+
+
+async def handled(db: asyncpg.Connection, *envelopes: Envelope, timeout: float = 45.0) -> None:
+    """Wait until receipts has committed the handling of these events (their inbox rows): the
+    positive marker after which what they must *not* have changed can be checked."""
+    ids = [e.id for e in envelopes]
+
+    async def all_in() -> bool:
+        n = await db.fetchval("SELECT count(*) FROM receipts.inbox WHERE event_id = ANY($1::uuid[])", ids)
+        return bool(n == len(ids))
+    await _eventually(all_in, timeout=timeout, what=f"receipts handled {len(ids)} event(s)")
+
+
+async def handled_so_far(tracking: Tracking, db: asyncpg.Connection) -> None:
+    """Publish a marker event behind everything published so far and wait until receipts
+    handled it. Receipts takes its queue in order (one consumer, groups in delivery order), so
+    every earlier delivery, a redelivered copy included, has been handled by then."""
+    marker = await tracking.send(Tracking.registered(waybill(), origin=station(), destination=station(),
+                                                     required=False))
+    await handled(db, marker)
+
+
+BROKER_AWAY = (TimeoutError, aio_pika.exceptions.AMQPError, ConnectionError, OSError)
 
 
 class Tracking:
@@ -93,7 +110,7 @@ class Tracking:
     async def send_envelope(self, envelope: Envelope) -> None:
         # The broker is shared with other test sessions (some restart it on purpose):
         # publish with confirms, and on a lost connection reconnect and publish again.
-        for attempt in range(60):
+        async def published() -> bool:
             try:
                 exchange = await self._exchange()
                 await exchange.publish(
@@ -102,12 +119,11 @@ class Tracking:
                                      delivery_mode=aio_pika.DeliveryMode.PERSISTENT),
                     routing_key=envelope.type, timeout=10,
                 )
-                return
-            except (TimeoutError, aio_pika.exceptions.AMQPError, ConnectionError, OSError):
+            except BROKER_AWAY:
                 await self.close()
-                if attempt == 59:
-                    raise
-                await asyncio.sleep(0.5)
+                raise
+            return True
+        await _eventually(published, timeout=60, retry_on=BROKER_AWAY, what=f"publish {envelope.type}")
 
     @staticmethod
     def registered(no: str, *, origin: str, destination: str, via: list[str] | None = None,
@@ -195,17 +211,18 @@ class RetryUnavailable(httpx.AsyncBaseTransport):
         self.inner = httpx.AsyncHTTPTransport()
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        for _ in range(60):
-            try:
-                response = await self.inner.handle_async_request(request)
-            except httpx.ConnectError:
-                await asyncio.sleep(0.5)
-                continue
+        async def answered() -> httpx.Response | None:
+            response = await self.inner.handle_async_request(request)
             if response.status_code != 503:
                 return response
             await response.aclose()
-            await asyncio.sleep(0.5)
-        return await self.inner.handle_async_request(request)
+            return None
+        try:
+            response: httpx.Response = await _eventually(answered, timeout=30, retry_on=(httpx.ConnectError,),
+                                                         what=f"{request.method} {request.url.path} answered")
+        except NotYet:  # still unavailable: let the caller see what it answers now
+            return await self.inner.handle_async_request(request)
+        return response
 
     async def aclose(self) -> None:
         await self.inner.aclose()

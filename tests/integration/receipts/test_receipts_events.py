@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from tests.integration.receipts.conftest import NOW, Api, Tracking, eventually, station, waybill
+import asyncpg
+
+from tests.integration.receipts.conftest import (
+    NOW,
+    Api,
+    Tracking,
+    eventually,
+    handled,
+    handled_so_far,
+    station,
+    waybill,
+)
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
@@ -45,13 +55,14 @@ async def test_a_waybill_without_a_receipt_requirement_has_no_receipt(tracking: 
     assert (await api.get(no)).status_code == 404
 
 
-async def test_final_arrival_fixes_the_deadline_partial_batches_do_not(tracking: Tracking, api: Api) -> None:
+async def test_final_arrival_fixes_the_deadline_partial_batches_do_not(tracking: Tracking, api: Api,
+                                                                       db: asyncpg.Connection) -> None:
     no, dest = waybill(), station()
     await tracking.send(Tracking.registered(no, origin=station(), destination=dest, via=[station()]))
     await api.wait(no)
     first = datetime(2026, 11, 27, 10, 0, tzinfo=SHANGHAI)
-    await tracking.send(Tracking.arrived(no, station=dest, at=first, final=False, pieces=4))
-    await asyncio.sleep(1)
+    partial = await tracking.send(Tracking.arrived(no, station=dest, at=first, final=False, pieces=4))
+    await handled(db, partial)  # handled, and committed: the clock must still stand
     assert (await api.get(no)).json()["due_at"] is None
     last = datetime(2026, 11, 27, 23, 30, tzinfo=SHANGHAI)  # the last batch, still on the 27th locally
     await tracking.send(Tracking.arrived(no, station=dest, at=last))
@@ -62,15 +73,16 @@ async def test_final_arrival_fixes_the_deadline_partial_batches_do_not(tracking:
     assert rec["final_due_at"] is None
 
 
-async def test_the_latest_final_arrival_counts_whatever_the_order(tracking: Tracking, api: Api) -> None:
+async def test_the_latest_final_arrival_counts_whatever_the_order(tracking: Tracking, api: Api,
+                                                                  db: asyncpg.Connection) -> None:
     no, dest = waybill(), station()
     await tracking.send(Tracking.registered(no, origin=station(), destination=dest, via=[station(), station()]))
     later = datetime(2026, 11, 26, 0, 30, tzinfo=SHANGHAI)
     earlier = datetime(2026, 11, 25, 9, 0, tzinfo=SHANGHAI)
     await tracking.send(Tracking.arrived(no, station=dest, at=later))
     await api.wait(no, lambda r: r["arrived_at"] is not None)
-    await tracking.send(Tracking.arrived(no, station=dest, at=earlier))  # stale: must not move the clock back
-    await asyncio.sleep(1)
+    stale = await tracking.send(Tracking.arrived(no, station=dest, at=earlier))  # must not move the clock back
+    await handled(db, stale)
     rec = (await api.get(no)).json()
     assert datetime.fromisoformat(rec["arrived_at"]) == later
     assert datetime.fromisoformat(rec["due_at"]) == datetime(2026, 12, 17, tzinfo=SHANGHAI)  # 26th + 20 days
@@ -103,7 +115,8 @@ async def test_delivery_without_a_known_final_arrival_still_starts_the_clock(tra
     assert datetime.fromisoformat(rec["due_at"]) == datetime(2026, 12, 9, tzinfo=SHANGHAI)
 
 
-async def test_duplicates_and_any_order_give_the_same_record(tracking: Tracking, api: Api) -> None:
+async def test_duplicates_and_any_order_give_the_same_record(tracking: Tracking, api: Api,
+                                                             db: asyncpg.Connection) -> None:
     origin, dest, hub = station(), station(), station()
     arrived, delivered = NOW - timedelta(hours=30), NOW - timedelta(hours=26)
     in_order, reversed_, doubled = waybill(), waybill(), waybill()
@@ -128,9 +141,9 @@ async def test_duplicates_and_any_order_give_the_same_record(tracking: Tracking,
         await tracking.send(e)
 
     expected = _stable(await api.wait(in_order, lambda r: r["status"] == "signed" and r["due_at"]))
+    await handled_so_far(tracking, db)  # every copy above, the redelivered ones too, has been handled
     for no in (reversed_, doubled):
         rec = await api.wait(no, lambda r: r["status"] == "signed" and r["arrived_at"] is not None)
-        await asyncio.sleep(0.5)  # let any straggling duplicate land
         rec = (await api.get(no, as_of=datetime.fromisoformat(expected["due_at"]) - timedelta(days=1))).json()
         ref = (await api.get(in_order, as_of=datetime.fromisoformat(expected["due_at"]) - timedelta(days=1))).json()
         assert _stable(rec) == _stable(ref)

@@ -123,6 +123,13 @@ async def test_photos(stack: Stack, infra: Infra, db: asyncpg.Connection) -> Non
         served = await d.c.get(photo["url"], headers=d.admin)
         assert served.status_code == 200 and served.content == image
         assert served.headers["content-type"] == "image/png"
+        # a polyglot (an image that is also HTML or script) is never a page of this origin
+        photo_id = photo["id"]
+        assert served.headers["content-disposition"] == f'attachment; filename="photo-{photo_id}.png"'
+        assert served.headers["content-security-policy"] == "sandbox; default-src 'none'"
+        assert served.headers["x-content-type-options"] == "nosniff"
+        r = await d.c.get(f"{url}/{2**63}", headers=d.admin)
+        assert r.status_code == 422, r.text
         listed = await d.ok("GET", url)
         assert [p["id"] for p in listed["items"]][0] == photo["id"] and len(listed["items"]) == 4
         page = await d.ok("GET", url, params={"limit": 3})

@@ -63,7 +63,9 @@ step = st.tuples(
 )
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+# the profile's suppressed health checks (timing-based ones) stay suppressed, plus the fixture one
+@settings(max_examples=25, deadline=None, suppress_health_check=[*settings.default.suppress_health_check,
+                                                                 HealthCheck.function_scoped_fixture])
 @given(steps=st.lists(step, min_size=1, max_size=6))
 def test_a_trusted_stored_track_is_exactly_the_sampled_fixes_it_copies(api, infra: Infra,  # type: ignore[no-untyped-def]
                                                                       steps) -> None:

@@ -45,11 +45,14 @@ def test_an_exception_drops_the_counts_of_its_block() -> None:
 
 async def test_concurrent_tasks_have_blocks_of_their_own() -> None:
     case_ok, case_failed = uuid.uuid4().hex, uuid.uuid4().hex
+    inside = {case_ok: asyncio.Event(), case_failed: asyncio.Event()}
 
     async def handle(case: str, fail: bool) -> None:
         with counted_on_commit():
             count(COUNTED.labels(case))
-            await asyncio.sleep(0.01)  # the other task runs meanwhile
+            inside[case].set()
+            for event in inside.values():  # both blocks are open at once: each waits for the other
+                await event.wait()
             if fail:
                 raise RuntimeError("rolled back")
 

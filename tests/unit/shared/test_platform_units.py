@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 import uuid
 from datetime import UTC, datetime
+from types import SimpleNamespace
+from typing import Any
 from urllib.parse import parse_qsl
 
 import httpx
@@ -135,22 +137,40 @@ def test_tokens_round_trip_and_reject_tampering() -> None:
 
 
 def test_a_token_that_passed_is_remembered_until_it_expires(monkeypatch: pytest.MonkeyPatch) -> None:
+    """On a clock of the test's own (shared.auth's, and PyJWT's expiry check on the same clock):
+    moved to the expiry instead of waiting for it."""
+    import shared.auth as auth
+
     secret = "s" * 40
-    token = issue_token(secret, sub="u2", role="carrier", carrier="C1", ttl_seconds=1)
+    clock = [time.time()]
+    monkeypatch.setattr(auth, "time", SimpleNamespace(time=lambda: clock[0]))
+    token = issue_token(secret, sub="u2", role="carrier", carrier="C1", ttl_seconds=60)
+    expires = jwt.decode(token, options={"verify_signature": False})["exp"]
     calls = []
     real = jwt.decode
-    monkeypatch.setattr(jwt, "decode", lambda *a, **k: calls.append(1) or real(*a, **k))
+
+    def decode(*a: Any, **k: Any) -> Any:
+        calls.append(1)
+        if clock[0] >= expires:  # what PyJWT decides at that time
+            raise jwt.ExpiredSignatureError("Signature has expired")
+        return real(*a, **k)
+
+    monkeypatch.setattr(jwt, "decode", decode)
     first = decode_token(token, secret)
     assert decode_token(token, secret) is first and len(calls) == 1  # checked once
     with pytest.raises(DomainError):  # another secret checks afresh, and refuses
         decode_token(token, "t" * 40)
     assert len(calls) == 2
-    expires = jwt.decode(token, options={"verify_signature": False})["exp"]
-    time.sleep(max(0.0, expires - time.time()) + 0.05)
+    clock[0] = expires - 0.001
+    assert decode_token(token, secret) is first and len(calls) == 2  # remembered up to its expiry
+    clock[0] = expires
     calls.clear()
     with pytest.raises(DomainError) as err:  # expired: forgotten, checked again, refused
         decode_token(token, secret)
     assert err.value.status == 401 and len(calls) == 1
+    with pytest.raises(DomainError):  # and not remembered as refused either: checked every time
+        decode_token(token, secret)
+    assert len(calls) == 2
 
 
 def test_masking() -> None:

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime, timedelta, timezone
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from services.tracking.domain.config import EtaConfig
 from services.tracking.domain.delay import DelayEvent, DelayReason, DelayState, evaluate_delay
 from services.tracking.domain.eta import estimate_eta
 from services.tracking.domain.fixes import PositionReport, position_problems, validate_position_batch
-from services.tracking.domain.geo import GeoPoint, haversine_km
+from services.tracking.domain.geo import EARTH_RADIUS_KM, GeoPoint, haversine_km
 from services.tracking.domain.scans import Route, Scan, ScanState, ScanType, apply_scan
 from services.tracking.domain.signing import is_plausible_resident_id, resident_id_check_char
 from shared.errors import DomainError
@@ -29,13 +30,48 @@ speeds = st.none() | st.floats(min_value=0, max_value=200, allow_nan=False)
 def test_haversine_is_symmetric_and_non_negative(a: GeoPoint, b: GeoPoint) -> None:
     d = haversine_km(a, b)
     assert d >= 0
-    assert abs(d - haversine_km(b, a)) < 1e-9
-    assert d <= 20_016  # half the circumference
+    assert d == haversine_km(b, a)  # the same operations on negated differences: bit for bit
+    assert d <= math.pi * EARTH_RADIUS_KM * (1 + 2**-50)  # half the circumference (asin is clamped at 1)
+
+
+# How far a computed haversine distance can be from the true great-circle distance.
+#
+# haversine_km computes d = 2R·asin(√h) = R·acos(1 − 2h), h = sin²(Δφ/2) + cos φ1·cos φ2·sin²(Δλ/2).
+# h ∈ [0, 1] is a sum of two terms in [0, 1], each a handful of correctly rounded operations
+# on arguments themselves rounded once or twice (degrees → radians, the differences); the
+# arguments' errors are at most a few units in the last place of π and h's partial derivatives
+# are at most 1, so the computed h is off by Δh ≤ 32·u, u = 2⁻⁵³ (a generous count of the
+# roundings). acos is ½-Hölder, |acos x − acos y| ≤ (π/√2)·√|x − y| (tight at x = 1, y = −1), so
+#     |d_computed − d_true| ≤ R·(π/√2)·√(2Δh) = π·R·√Δh ≈ 1.2 m   (rounding of asin, √ and ·R: < 1 µm).
+# Far from antipodes the error is many orders smaller (acos is then Lipschitz: R·Δh/√(h(1 − h))),
+# but near them it really is of that order: for antipodal a and c *every* b gives
+# d(a, b) + d(b, c) = πR = d(a, c), so the inequality is an equality there and it is the error
+# of three distances, ~1e-4 km in practice, that decides — a 1e-6 km slack was dishonest.
+HAVERSINE_ERROR_KM = math.pi * EARTH_RADIUS_KM * math.sqrt(32 * 2.0**-53)
+
+# The service area: mainland China's bounding box. No two of its points are more than 6,580 km
+# apart (its diagonal), so h ≤ sin²(6580 km / 2R) < 0.25, where 2·asin(√h) is well conditioned
+# (relative condition number ≤ 0.6): the error is a few units in the last place of d plus R times
+# the arguments' absolute errors (~1e-15 rad), far below 1e-9 km.
+china_lats = st.floats(min_value=18.0, max_value=54.0)
+china_lons = st.floats(min_value=73.0, max_value=135.0)
+china_points = st.builds(GeoPoint, china_lats, china_lons)
+SERVICE_AREA_ERROR_KM = 1e-9
 
 
 @given(points, points, points)
+@example(GeoPoint(-33.516659219375434, 57.553176916038694), GeoPoint(-79.84066544092215, -48.818463897249075),
+         GeoPoint(33.51665777771856, -122.4468230839613))  # near-antipodal a, c: off by 1.6e-4 km
+@example(GeoPoint(0.0, 0.0), GeoPoint(0.0, 1e-9), GeoPoint(0.0, 180.0))
 def test_haversine_triangle_inequality(a: GeoPoint, b: GeoPoint, c: GeoPoint) -> None:
-    assert haversine_km(a, c) <= haversine_km(a, b) + haversine_km(b, c) + 1e-6
+    """Anywhere on the globe, within the error of the three computed distances (see above)."""
+    assert haversine_km(a, c) <= haversine_km(a, b) + haversine_km(b, c) + 3 * HAVERSINE_ERROR_KM
+
+
+@given(china_points, china_points, china_points)
+def test_haversine_triangle_inequality_in_the_service_area(a: GeoPoint, b: GeoPoint, c: GeoPoint) -> None:
+    """Where the fleet drives, the inequality holds to a micrometre: no antipodes there."""
+    assert haversine_km(a, c) <= haversine_km(a, b) + haversine_km(b, c) + SERVICE_AREA_ERROR_KM
 
 
 @given(

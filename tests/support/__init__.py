@@ -1,0 +1,1 @@
+"""Helpers shared by every test package (waiting on observables, quiescing the stack)."""
