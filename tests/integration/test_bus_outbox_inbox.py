@@ -18,7 +18,7 @@ import asyncpg
 import pytest
 from prometheus_client import REGISTRY, Counter
 
-from shared import bus as bus_module
+from shared import consumer as consumer_module
 from shared.bus import ERROR_HEADER, Bus, GroupHandler, Handler
 from shared.consumer import Consumer
 from shared.db import Migration, create_pool, load_migrations, migrate
@@ -419,7 +419,7 @@ async def test_events_published_quickly_are_handled_in_groups_exactly_once(infra
 
 
 class SleepLog:
-    """shared.bus's view of asyncio, with a note of every `asyncio.sleep` the module awaits."""
+    """shared.consumer's view of asyncio, with a note of every `asyncio.sleep` the module awaits."""
 
     def __init__(self) -> None:
         self.delays: list[float] = []
@@ -436,9 +436,9 @@ async def test_the_consumer_lingers_only_under_load(infra: Infra, monkeypatch: p
     """LCS_CONSUMER_LINGER_MS: a lone event on a quiet queue is handled at once; after a group of
     several (the queue is busy) the worker waits the linger for more before its next group.
     Whether it lingered is what it awaited (an `asyncio.sleep` of the linger), never a duration."""
-    linger = 0.317  # a value nothing else in shared.bus sleeps
+    linger = 0.317  # a value nothing else in shared.consumer sleeps
     sleeps = SleepLog()
-    monkeypatch.setattr(bus_module, "asyncio", sleeps)
+    monkeypatch.setattr(consumer_module, "asyncio", sleeps)
 
     def lingered() -> int:
         return sleeps.delays.count(linger)
@@ -630,13 +630,13 @@ class GroupRecorder:
 def acks(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int | None, bool]]:
     """Every ack the consumers send: (delivery tag, multiple)."""
     sent: list[tuple[int | None, bool]] = []
-    original = bus_module._Incoming.ack
+    original = consumer_module._Incoming.ack
 
     async def recording(self: Any, multiple: bool = False) -> None:
         sent.append((self.delivery_tag, multiple))
         await original(self, multiple)
 
-    monkeypatch.setattr(bus_module._Incoming, "ack", recording)
+    monkeypatch.setattr(consumer_module._Incoming, "ack", recording)
     return sent
 
 

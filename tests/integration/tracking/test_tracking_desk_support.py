@@ -111,6 +111,7 @@ def id_hash(number: str, key: str) -> str:
 
 
 async def outbox(db: asyncpg.Connection, type_: str, waybill_no: str) -> list[dict[str, Any]]:
-    rows = await db.fetch("SELECT body FROM tracking.outbox WHERE type = $1 AND body::jsonb->>'subject' = $2",
+    rows = await db.fetch("SELECT body FROM tracking.outbox WHERE type = $1 AND body::jsonb->>'subject' = $2 "
+                          "ORDER BY seq",  # publication order
                           type_, waybill_no)
     return [json.loads(r["body"])["data"] for r in rows]
