@@ -26,6 +26,7 @@ INSERT INTO rate_windows (key, window_start, hits) VALUES ($1, to_timestamp($2),
 ON CONFLICT (key, window_start) DO UPDATE SET hits = rate_windows.hits + 1
 RETURNING hits
 """
+_HITS = "SELECT hits FROM rate_windows WHERE key = $1 AND window_start = to_timestamp($2)"
 _SWEEP = "DELETE FROM rate_windows WHERE window_start < to_timestamp($1)"
 WINDOW_SECONDS = 60
 SWEEP_EVERY_SECONDS = 60.0
@@ -56,3 +57,17 @@ class SharedWindows:
             log.warning("rate limit not checked: database unavailable", extra={"error": repr(exc)})
             return 0.0
         return 0.0 if hits <= self.per_minute else window_start + WINDOW_SECONDS - now
+
+    async def over(self, key: str) -> float:
+        """`take` without counting this request: 0 while the caller is within its limit, else
+        seconds until its window ends. For a limit on failures, checked before an attempt
+        whose failure alone is then counted with `take`."""
+        now = self.clock()
+        window_start = now - now % WINDOW_SECONDS
+        try:
+            async with self.pool.acquire() as conn:
+                hits = await conn.fetchval(_HITS, key, window_start)
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            log.warning("rate limit not checked: database unavailable", extra={"error": repr(exc)})
+            return 0.0
+        return 0.0 if (hits or 0) < self.per_minute else window_start + WINDOW_SECONDS - now

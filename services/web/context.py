@@ -14,6 +14,7 @@ from services.web.live.hub import LiveHub
 from services.web.settings import WebSettings
 from services.web.templating import Templates
 from shared.context import Runtime, runtime
+from shared.ratelimit import SharedWindows
 
 
 @dataclass
@@ -26,6 +27,9 @@ class WebContext:
     # Verified against when the username is unknown or disabled, so that a sign-in with an
     # unknown name costs the same as one with a wrong password.
     dummy_hash: str
+    # Failed sign-ins per client address and minute, counted in PostgreSQL (every replica
+    # counts into the same window); None when the limit is off.
+    login_limiter: SharedWindows | None = None
 
 
 WebRuntime = Runtime[WebSettings, WebContext]

@@ -25,7 +25,8 @@ from services.web.backends.capabilities import Capabilities
 from services.web.backends.client import Backend, Backends
 from services.web.context import WebContext, WebRuntime
 from services.web.desk import api as desk_api
-from services.web.desk import queues, reports
+from services.web.desk import complaints, exceptions, in_transit, notifications, receipts
+from services.web.domain.messages import message
 from services.web.live import api as live_api
 from services.web.live.handlers import CONSUMES, handlers_for
 from services.web.live.hub import LiveHub
@@ -33,12 +34,14 @@ from services.web.live.listener import listen
 from services.web.people import api as people_api
 from services.web.people.api import SignInRequired, login_redirect
 from services.web.people.repository import delete_expired_sessions
+from services.web.reports import api as reports_api
 from services.web.security import SecurityHeaders, content_security_policy
 from services.web.settings import WebSettings
-from services.web.templating import Templates
+from services.web.templating import Templates, language_of
 from shared.clock import utcnow
 from shared.context import Runtime
-from shared.errors import DomainError, error_response, http_error_response
+from shared.errors import DB_UNAVAILABLE, DomainError, error_response, http_error_response
+from shared.ratelimit import SharedWindows
 from shared.runtime import PeriodicSpec, ServiceSpec, run
 from shared.scheduler import Job
 from shared.settings import Settings
@@ -63,7 +66,8 @@ async def build_context(rt: Runtime[Any, Any]) -> WebContext:
                           complaints=backend("complaints", s.complaints_url),
                           notifier=backend("notifier", s.notifier_url)),
         capabilities=Capabilities(), hub=LiveHub(s.sse_queue_size), templates=Templates(), hasher=hasher,
-        dummy_hash=await asyncio.to_thread(hasher.hash, "not-a-password: equal work for unknown users"))
+        dummy_hash=await asyncio.to_thread(hasher.hash, "not-a-password: equal work for unknown users"),
+        login_limiter=SharedWindows(rt.pool, s.login_failures_per_address) if s.login_failures_per_address else None)
 
 
 async def live_worker(rt: Runtime[Any, Any]) -> None:
@@ -79,6 +83,15 @@ async def live_worker(rt: Runtime[Any, Any]) -> None:
 
 def _is_html(request: Request) -> bool:
     return request.url.path.startswith(HTML_PREFIXES) or request.url.path == "/"
+
+
+def _wants_html(request: Request) -> bool:
+    """A browser asking for a page (its `Accept` names text/html), not a script or a probe."""
+    return "text/html" in request.headers.get("accept", "").lower()
+
+
+def templates_message(request: Request, key: str) -> str:
+    return message(key, language_of(request))
 
 
 def configure_app(app: FastAPI, rt: Runtime[Any, Any]) -> None:
@@ -105,6 +118,16 @@ def configure_app(app: FastAPI, rt: Runtime[Any, Any]) -> None:
         log.error("unhandled error", extra={"path": request.url.path}, exc_info=exc)
         return page(request, 500, "error", None)
 
+    async def db_unavailable(request: Request, exc: Exception) -> Response:
+        """web's own database cannot serve (sessions, accounts live there): a browser gets a
+        page saying so, anything else the contract's JSON 503; both with Retry-After."""
+        if not _wants_html(request):
+            return error_response(exc, path=request.url.path)
+        log.warning("database unavailable", extra={"path": request.url.path, "error": repr(exc)})
+        response = page(request, 503, "unavailable", templates_message(request, "error_unavailable_text"))
+        response.headers["Retry-After"] = "5"
+        return response
+
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)
         if not _is_html(request):
@@ -115,6 +138,9 @@ def configure_app(app: FastAPI, rt: Runtime[Any, Any]) -> None:
     app.add_exception_handler(RequestValidationError, domain_error)
     app.add_exception_handler(Exception, domain_error)
     app.add_exception_handler(StarletteHTTPException, http_error)
+    # Per class, as shared.errors registers them (a handler for a subclass wins over `Exception`).
+    for exc_class in DB_UNAVAILABLE:
+        app.add_exception_handler(exc_class, db_unavailable)
 
 
 def _sweep_interval(settings: Settings) -> float:
@@ -133,7 +159,8 @@ SPEC = ServiceSpec(
     description="The CS desk in the browser: a backend-for-frontend over the four services' /v1 APIs, "
                 "with live updates from lcs.events over Server-Sent Events.",
     package_dir=HERE,
-    routers=[people_api.router, desk_api.router, queues.router, reports.router, live_api.router],
+    routers=[people_api.router, desk_api.router, in_transit.router, complaints.router, receipts.router,
+             exceptions.router, notifications.router, reports_api.router, live_api.router],
     settings_cls=WebSettings,
     consumes=CONSUMES,
     handlers=handlers_for,

@@ -35,6 +35,10 @@ class WebSettings(Settings):
     # Sign-in: this many failures in a row lock the account for lockout_minutes.
     lockout_failures: int = Field(default=5, ge=1, le=100)
     lockout_minutes: int = Field(default=15, ge=1, le=24 * 60)
+    # ... and this many failed sign-ins from one client address in a minute make that address
+    # wait for the minute's end (429), whichever accounts they tried; 0 = no such limit.
+    login_failures_per_address: int = Field(default=10, ge=0, le=100_000,
+                                            description="failed sign-ins per client address and minute; 0 = no limit")
 
     # Live updates (Server-Sent Events).
     sse_heartbeat_seconds: float = Field(default=15.0, gt=0, le=120)

@@ -15,7 +15,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 from jinja2 import ChainableUndefined, Environment, FileSystemLoader, select_autoescape
 
-from services.web.domain.desk import parse_time
+from services.web.domain.desk import notification_retryable, parse_time, receipt_actions
 from services.web.domain.messages import message
 from services.web.domain.words import Lang, pick_language, word
 from shared.clock import BUSINESS_TZ
@@ -46,6 +46,8 @@ class Templates:
                                undefined=ChainableUndefined, trim_blocks=True, lstrip_blocks=True)
         self.env.filters["local"] = local_time
         self.env.filters["rfc3339"] = rfc3339
+        self.env.globals["receipt_actions"] = receipt_actions
+        self.env.globals["retryable"] = notification_retryable
 
     def render(self, request: Request, template: str, status: int = 200, **ctx: Any) -> HTMLResponse:
         lang = language_of(request)

@@ -183,7 +183,8 @@ def test_a_backend_down_leaves_the_rest_of_the_page(desk: Desk, stack: Stack) ->
 @pytest.mark.parametrize("path", ["/desk/", "/desk/in-transit", "/desk/complaints", "/desk/receipts",
                                   "/desk/exceptions", "/desk/notifications", "/desk/reports",
                                   "/desk/reports/exceptions", "/desk/reports/receipts-month",
-                                  "/desk/reports/complaints-month"])
+                                  "/desk/reports/complaints-month", "/desk/reports/daily-work",
+                                  "/desk/reports/daily-volume"])
 def test_every_desk_page_renders(desk: Desk, path: str) -> None:
     with desk.session(user(desk, "sup")) as c:
         r = c.get(path)

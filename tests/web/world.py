@@ -69,7 +69,7 @@ class World:
         return self
 
     def shipment(self, n: int, *, origin: str = "SH", destination: str = "WX", promised_hours: float = 30,
-                 phone: str = "13900001234", depart: bool = True) -> str:
+                 phone: str = "13900001234", depart: bool = True, payment: str = "prepaid") -> str:
         waybill = f"SH{self.suffix}{n:03d}"
         now = datetime.now(UTC)
         with self.tracking as t:
@@ -81,7 +81,7 @@ class World:
                 "consignee": {"name": "杨民敬", "phone": phone, "email": None, "company": None},
                 "cargo": {"description": "轴承", "pieces": 10, "weight_kg": 120.5, "volume_m3": 1.2,
                           "dangerous": False, "fragile": True, "keep_upright": True, "moisture_sensitive": False},
-                "promised_at": (now + timedelta(hours=promised_hours)).isoformat(), "payment": "prepaid",
+                "promised_at": (now + timedelta(hours=promised_hours)).isoformat(), "payment": payment,
                 "receipt": {"required": True, "signature": True, "stamp": False, "id_number": True, "copies": 1}})
             assert r.status_code == 201, r.text
             if depart:
@@ -91,6 +91,19 @@ class World:
                 assert r.status_code in (200, 201), r.text
         self.waybills.append(waybill)
         return waybill
+
+    def deliver(self, waybill: str, *, at: str = "GZ") -> None:
+        """The waybill arrives at station `at` (every piece) and the consignee signs for it."""
+        now = datetime.now(UTC)
+        with self.tracking as t:
+            r = t.post(f"/v1/shipments/{waybill}/scans", headers=self.headers("admin"), json={
+                "type": "arrived", "station": self.codes[at], "at": (now - timedelta(minutes=5)).isoformat(),
+                "pieces": 10})
+            assert r.status_code in (200, 201), r.text
+            r = t.post(f"/v1/shipments/{waybill}/delivery", headers=self.headers("admin"), json={
+                "signed_at": now.isoformat(), "signer_name": "杨民敬", "signer_id_type": "id_card",
+                "signer_id_number": resident_id(), "delegate": None, "company_stamp": False, "pieces": 10})
+            assert r.status_code == 201, r.text
 
     def fix(self, *, lat: float = 31.25, lon: float = 121.40, speed: float = 60.0) -> None:
         """A GPS fix of the world's vehicle (still in Shanghai: late for anything due within hours)."""
@@ -103,6 +116,12 @@ class World:
     def get(self, waybill: str) -> dict[str, Any]:
         with self.tracking as t:
             return t.get(f"/v1/shipments/{waybill}", headers=self.headers("admin")).json()  # type: ignore[no-any-return]
+
+
+def resident_id(first17: str = "32010219900307123") -> str:
+    """An 18-character resident ID number with its GB 11643 check character."""
+    weights = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+    return first17 + "10X98765432"[sum(int(c) * w for c, w in zip(first17, weights, strict=True)) % 11]
 
 
 def add_user(env: dict[str, str], username: str, role: str, *extra: str) -> str:

@@ -1,4 +1,5 @@
-"""HTTP route of the monthly complaints report (JSON, or CSV for the desk's spreadsheet)."""
+"""HTTP routes of the reports (JSON, or CSV for the desk's spreadsheet): the month's
+complaints, the day's work per desk member."""
 
 from __future__ import annotations
 
@@ -6,12 +7,13 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from services.complaints.context import DeskPrincipal, RuntimeDep
+from services.complaints.domain.daily_work import COUNTS
 from services.complaints.domain.reports import REPORT_COLUMNS, report_csv_rows
 from services.complaints.reports import service
-from services.complaints.reports.models import ComplaintsReportRead
+from services.complaints.reports.models import ComplaintsReportRead, DailyWorkRead
 from shared.csvout import csv_response, wants_csv
 from shared.errors import ErrorResponse
-from shared.types import Instant
+from shared.types import Day, Instant
 
 reports = APIRouter(prefix="/v1/reports", tags=["reports"])
 
@@ -29,3 +31,19 @@ async def complaints_report(request: Request, rt: RuntimeDep, _: DeskPrincipal,
     if wants_csv(request):
         return csv_response(report_csv_rows(report), REPORT_COLUMNS, f"complaints-{report.month}.csv")
     return JSONResponse(report.to_dict())
+
+
+@reports.get("/complaints/daily-work", response_model=DailyWorkRead, response_model_by_alias=True,
+             responses={200: {"content": {"text/csv": {}}, "description": "the report (JSON, or CSV on request)"},
+                        422: {"model": ErrorResponse}})
+async def daily_work_report(request: Request, rt: RuntimeDep, _: DeskPrincipal,
+                            date: Day = Query(description="YYYY-MM-DD, a calendar day in the desk timezone")
+                            ) -> Response:
+    """当日工作报表 as the complaints desk records it: per desk member, calls logged, receipts
+    chased (calls about a receipt), callbacks returned, tickets opened, claimed, answered (first
+    answers, and those within the first-response SLA) and resolved (and within the resolution
+    SLA). `Accept: text/csv` for CSV."""
+    report = await service.daily_work_report(rt, day=date)
+    if wants_csv(request):
+        return csv_response(report["people"], ("person", *COUNTS), f"daily-work-{date.isoformat()}.csv")
+    return JSONResponse(DailyWorkRead.model_validate(report).model_dump(mode="json", by_alias=True))

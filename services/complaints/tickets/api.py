@@ -12,6 +12,7 @@ from services.complaints.context import DeskOrBranchPrincipal, DeskPrincipal, Ru
 from services.complaints.domain.tickets import Action, response_action
 from services.complaints.tickets import service
 from services.complaints.tickets.models import (
+    ClaimIn,
     CloseIn,
     ComplaintCreate,
     ComplaintRead,
@@ -67,12 +68,14 @@ async def list_complaints(
     status: TicketStatusName | None = None,
     breached: bool | None = Query(None, description="past a deadline (recorded, or running past due)"),
     customer_id: Identifier | None = None, waybill_no: WaybillNo | None = None,
-    category: paging.Code = None, cursor: paging.Cursor = None, limit: paging.Limit = 50,
+    category: paging.Code = None,
+    assigned_to: Identifier | None = Query(None, description="the tickets this desk member claimed"),
+    cursor: paging.Cursor = None, limit: paging.Limit = 50,
 ) -> dict[str, Any]:
     """Newest first, keyset-paginated; phones and e-mails masked. A branch sees its stations' tickets."""
     rows = await service.list_complaints(rt, principal=principal, status=status, breached=breached,
                                          customer_id=customer_id, waybill_no=waybill_no, category=category,
-                                         after=paging.after(cursor), limit=limit + 1)
+                                         assigned_to=assigned_to, after=paging.after(cursor), limit=limit + 1)
     rows, next_cursor = paging.page(rows, limit, "opened_at")
     items = [{**r, "phone": mask_phone(r["phone"]), "email": mask_email(r["email"])} for r in rows]
     return {"items": items, "next_cursor": next_cursor}
@@ -83,6 +86,19 @@ async def get_complaint(complaint_id: ComplaintId, rt: RuntimeDep, principal: De
                         ) -> dict[str, Any]:
     """The ticket with its history and the shipment snapshot refreshed from the read model."""
     return await service.get_complaint(rt, principal=principal, complaint_id=complaint_id)
+
+
+@complaints.post("/{complaint_id}/claim", response_model=ComplaintRead, responses={
+    **E404, 403: {"model": ErrorResponse, "description": "reassign_not_allowed: staff claim for themselves only"},
+    409: {"model": ErrorResponse, "description": "already_claimed: someone else works it (details.assigned_to); "
+                                                 "invalid_transition: it is closed"}})
+async def claim(complaint_id: ComplaintId, rt: RuntimeDep, principal: DeskPrincipal,
+                body: ClaimIn | None = Body(None)) -> dict[str, Any]:
+    """Take the ticket: `assigned_to` becomes the caller's name (the token's subject), with
+    `claimed_at`; recorded in the history. Claiming one's own ticket again changes nothing. A
+    ticket someone else holds is 409 `already_claimed`, unless a supervisor or admin takes it
+    over, or hands it to a desk member with `{"to": "<user name>"}`."""
+    return await service.claim(rt, principal=principal, complaint_id=complaint_id, to=body.to if body else None)
 
 
 @complaints.post("/{complaint_id}/responses", response_model=ComplaintRead, responses=STEP_RESPONSES)

@@ -55,6 +55,11 @@ class EscalateIn(StrictIn):
     reason: Text | None = None
 
 
+class ClaimIn(StrictIn):
+    to: Identifier | None = Field(default=None, description="supervisor or admin: hand the ticket to this desk "
+                                                            "member (their user name); default: the caller")
+
+
 class ResolveIn(StrictIn):
     resolution: Text
 
@@ -125,6 +130,9 @@ class ComplaintRead(BaseModel):
     description: str
     proactive: bool
     assigned_role: str
+    assigned_to: str | None = Field(default=None, description="the desk member working it (user name); null: "
+                                                              "not claimed")
+    claimed_at: datetime | None = None
     opened_at: datetime
     opened_by: str
     first_response_minutes: int = Field(description="SLA target copied from the policy at opening")
@@ -162,6 +170,8 @@ class ComplaintSummary(BaseModel):
     priority: str
     proactive: bool
     assigned_role: str
+    assigned_to: str | None = None
+    claimed_at: datetime | None = None
     opened_at: datetime
     first_response_due: datetime | None
     resolution_due: datetime | None

@@ -106,9 +106,11 @@ async def breach_candidates(conn: asyncpg.Connection, now: datetime, limit: int)
 
 async def list_complaints(conn: asyncpg.Connection, *, now: datetime, status: str | None, breached: bool | None,
                           customer_id: str | None, waybill_no: str | None, category: str | None,
-                          station: str | None, after: tuple[datetime, uuid.UUID] | None, limit: int) -> list[Row]:
+                          station: str | None, after: tuple[datetime, uuid.UUID] | None, limit: int,
+                          assigned_to: str | None = None) -> list[Row]:
     f = Filters(now)
     f.equals("c.status", status)
+    f.equals("c.assigned_to", assigned_to)
     f.equals("c.customer_id", customer_id)
     f.equals("c.waybill_no", waybill_no)
     f.equals("c.category", category)

@@ -26,12 +26,14 @@ from prometheus_client import Counter
 from services.complaints.context import ComplaintsRuntime
 from services.complaints.customers.repository import customer_seen, get_customer
 from services.complaints.customers.service import is_key
+from services.complaints.domain.claims import decide_claim
 from services.complaints.domain.replies import ShipmentSnapshot, suggested_reply
 from services.complaints.domain.shipments import ShipmentView
 from services.complaints.domain.sla import breaches, find_sla_policy, first_response_due, resolution_due
 from services.complaints.domain.tickets import (
     ACTIVE_STATUSES,
     Action,
+    TicketStatus,
     allowed_actions,
     apply_action,
     can_transition,
@@ -95,7 +97,8 @@ async def complaint_view(conn: asyncpg.Connection, rt: ComplaintsRuntime, row: R
     kinds = sorted(set(recorded) | running)
     data = {k: row[k] for k in (
         "id", "status", "customer_id", "caller_name", "phone", "email", "language", "waybill_no", "channel",
-        "category", "priority", "description", "proactive", "assigned_role", "opened_at", "opened_by",
+        "category", "priority", "description", "proactive", "assigned_role", "assigned_to", "claimed_at",
+        "opened_at", "opened_by",
         "first_response_minutes", "resolution_minutes", "first_response_due", "resolution_due",
         "first_responded_at", "resolved_at", "escalated_at", "closed_at",
         "resolution", "csat_score", "csat_comment")}
@@ -136,12 +139,14 @@ async def get_complaint(rt: ComplaintsRuntime, *, principal: Principal, complain
 
 async def list_complaints(rt: ComplaintsRuntime, *, principal: Principal, status: str | None,
                           breached: bool | None, customer_id: str | None, waybill_no: str | None,
-                          category: str | None, after: tuple[datetime, uuid.UUID] | None, limit: int) -> list[Row]:
+                          category: str | None, after: tuple[datetime, uuid.UUID] | None, limit: int,
+                          assigned_to: str | None = None) -> list[Row]:
     station = principal.branch if principal.role == "branch" else None
     async with rt.pool.acquire() as conn:
         return await repository.list_complaints(conn, now=utcnow(), status=status, breached=breached,
                                                 customer_id=customer_id, waybill_no=waybill_no, category=category,
-                                                station=station or None, after=after, limit=limit)
+                                                assigned_to=assigned_to, station=station or None, after=after,
+                                                limit=limit)
 
 
 # --- opening tickets -----------------------------------------------------------------------
@@ -322,6 +327,34 @@ async def take_step(rt: ComplaintsRuntime, *, principal: Principal, complaint_id
         # A deadline missed before this step (e.g. a late first answer) is recorded now, once.
         await lifecycle.record_breaches(conn, rt, row=row, state=after, now=at, detected_by=principal.actor)
         count(STEPS_TAKEN.labels(step.action.value))
+        fresh = await repository.get_complaint(conn, complaint_id)
+        assert fresh is not None
+        return await complaint_view(conn, rt, fresh, with_history=True, now=at)
+
+
+# --- who works a ticket ----------------------------------------------------------------------
+
+
+async def claim(rt: ComplaintsRuntime, *, principal: Principal, complaint_id: uuid.UUID,
+                to: str | None = None) -> dict[str, Any]:
+    """The caller takes the ticket (`domain.claims`): recorded with who and when, in the
+    history too; claiming one's own again changes nothing; 409 `already_claimed` when someone
+    else holds it, unless a supervisor or admin takes it over or hands it to `to`."""
+    now = utcnow()
+    async with uow(rt) as conn:
+        row = await repository.get_complaint(conn, complaint_id, for_update=True)
+        if row is None:
+            raise NotFound.of("complaint", complaint_id)
+        decision = decide_claim(status=TicketStatus(row["status"]), holder=row["assigned_to"],
+                                claimant=principal.sub, role=principal.role, to=to)
+        at = max(now, row["last_action_at"])
+        if decision.changed:
+            await repository.update_complaint(conn, complaint_id, {
+                "assigned_to": decision.assignee, "claimed_at": at, "last_action_at": at})
+            await repository.add_history(conn, complaint_id, at=at, actor=principal.actor, action="claim",
+                                         from_status=row["status"], to_status=row["status"],
+                                         details={"assigned_to": decision.assignee, "previous": decision.previous})
+            count(STEPS_TAKEN.labels("claim"))
         fresh = await repository.get_complaint(conn, complaint_id)
         assert fresh is not None
         return await complaint_view(conn, rt, fresh, with_history=True, now=at)

@@ -1,1 +1,2 @@
-"""The CS desk: workbench, search, waybill page, queues, reports."""
+"""The CS desk: workbench, search, waybill page, in-transit view, queues (complaints, receipts,
+exceptions, notifications)."""

@@ -16,9 +16,10 @@ from fastapi.responses import RedirectResponse, Response
 from services.web.backends.client import BackendDown
 from services.web.context import RuntimeDep, WebRuntime
 from services.web.desk import service, views
+from services.web.domain.messages import message
 from services.web.people.api import PersonDep, WriterDep, safe_next
 from services.web.people.models import Person
-from services.web.templating import LANG_COOKIE
+from services.web.templating import LANG_COOKIE, language_of
 from shared.clock import utcnow
 from shared.errors import NotFound
 
@@ -101,13 +102,26 @@ async def shipment_timeline(waybill_no: Waybill, request: Request, rt: RuntimeDe
 
 
 def failed_status(exc: service.WriteFailed) -> int:
-    return 503 if isinstance(exc.error, BackendDown) else 422 if exc.error.status < 500 else 502
+    """The page's status when a write failed: the backend's refusal as it answered it (409 a
+    conflict, 422 invalid input ...), 503 when it could not be reached, 502 when it broke or
+    did not accept the desk's own token."""
+    if isinstance(exc.error, BackendDown):
+        return 503
+    return exc.error.status if 400 <= exc.error.status < 500 and exc.error.status != 401 else 502
 
 
-def failure_text(exc: service.WriteFailed) -> str:
+def failure_text(exc: service.WriteFailed, request: Request) -> str:
+    """Why a write failed, for the person: the refusal in their language when the desk knows
+    the backend's code, then the backend's own message and code."""
     if isinstance(exc.error, BackendDown):
         return f"{exc.error.backend}: unavailable — nothing was saved, please try again ({exc.error.message})"
-    return f"{exc.error.message} ({exc.error.code})"
+    known = message(f"refused_{exc.error.code}", language_of(request), **_detail_words(exc.error.details))
+    prefix = "" if known.startswith("refused_") else known + " — "
+    return f"{prefix}{exc.error.message} ({exc.error.code})"
+
+
+def _detail_words(details: Any) -> dict[str, str]:
+    return {"holder": str(details.get("assigned_to") or "")} if isinstance(details, dict) else {"holder": ""}
 
 
 @router.post("/desk/shipments/{waybill_no}/notes")
@@ -123,7 +137,7 @@ async def add_note(waybill_no: Waybill, request: Request, rt: RuntimeDep, person
         await service.write(rt.context.backends.tracking.post(person.caller, f"/v1/shipments/{waybill_no}/notes",
                                                               body))
     except service.WriteFailed as exc:
-        return await _shipment_page(rt, request, person, waybill_no, errors={"note": failure_text(exc)},
+        return await _shipment_page(rt, request, person, waybill_no, errors={"note": failure_text(exc, request)},
                                     values={"note": values}, status=failed_status(exc))
     return RedirectResponse(f"/desk/shipments/{waybill_no}#timeline-box", status_code=303)
 
@@ -148,7 +162,7 @@ async def add_exception(waybill_no: Waybill, request: Request, rt: RuntimeDep, p
                 person.caller, f"/v1/exceptions/{created['id']}/photos",
                 files={"file": (photo.filename, data, photo.content_type or "application/octet-stream")}))
     except service.WriteFailed as exc:
-        return await _shipment_page(rt, request, person, waybill_no, errors={"exception": failure_text(exc)},
+        return await _shipment_page(rt, request, person, waybill_no, errors={"exception": failure_text(exc, request)},
                                     values={"exception": values}, status=failed_status(exc))
     return RedirectResponse(f"/desk/shipments/{waybill_no}#timeline-box", status_code=303)
 
@@ -166,7 +180,7 @@ async def add_complaint(waybill_no: Waybill, request: Request, rt: RuntimeDep, p
     try:
         created = await service.write(rt.context.backends.complaints.post(person.caller, "/v1/complaints", body))
     except service.WriteFailed as exc:
-        return await _shipment_page(rt, request, person, waybill_no, errors={"complaint": failure_text(exc)},
+        return await _shipment_page(rt, request, person, waybill_no, errors={"complaint": failure_text(exc, request)},
                                     values={"complaint": values}, status=failed_status(exc))
     return RedirectResponse(f"/desk/complaints/{created['id']}", status_code=303)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Awaitable, Callable
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from services.web.backends.client import BackendError, Caller
@@ -20,6 +20,10 @@ from services.web.domain.search import Query, classify
 from shared.clock import utcnow
 
 LIST_LIMIT = 50
+# The waybills whose timelines the exceptions screen reads while tracking has no list of
+# open exceptions (web-backend-needs.md, "Open exceptions").
+OPEN_EXCEPTION_WAYBILLS = 60
+OPEN_EXCEPTIONS_ROUTE = "/v1/exceptions"
 
 
 def _items(page: Any) -> list[dict[str, Any]]:
@@ -78,6 +82,22 @@ async def exceptions_open(rt: WebRuntime, *, caller: Caller, days: int = 7) -> l
     report = await rt.context.backends.tracking.get(
         caller, "/v1/reports/exceptions", {"from": (now - timedelta(days=days)).isoformat(), "to": now.isoformat()})
     return [r for r in report.get("rows", []) if r.get("open_at_end")]
+
+
+async def open_exceptions(rt: WebRuntime, *, caller: Caller, days: int = 7) -> list[dict[str, Any]]:
+    """Each exception still open, newest first, with its id (to resolve it). Tracking's
+    `GET /v1/exceptions?status=open` when the deployed tracking has it; else the waybills of
+    the last `days` days' summary rows with open exceptions, each one's timeline read."""
+    b = rt.context.backends
+    if await rt.context.capabilities.has_param(b.tracking, "get", OPEN_EXCEPTIONS_ROUTE, "status"):
+        page = await b.tracking.get(caller, OPEN_EXCEPTIONS_ROUTE, {"status": "open", "limit": 200})
+        return _items(page)
+    rows = await exceptions_open(rt, caller=caller, days=days)
+    waybills = list(dict.fromkeys(w for r in rows for w in r.get("waybills", [])))[:OPEN_EXCEPTION_WAYBILLS]
+    found = await asyncio.gather(*(part("tracking", b.tracking.get(caller, f"/v1/shipments/{w}")) for w in waybills))
+    items = [x for w, p in zip(waybills, found, strict=True) if p.ok
+             for x in rules.open_exceptions(w, p.data.get("timeline", []))]
+    return sorted(items, key=lambda x: str(x.get("reported_at")), reverse=True)
 
 
 LISTS: dict[str, tuple[str, Callable[..., Awaitable[Any]]]] = {
@@ -206,8 +226,3 @@ async def write(call: Awaitable[Any]) -> Any:
         return await call
     except BackendError as exc:
         raise WriteFailed(exc) from exc
-
-
-def month_of(now: datetime) -> str:
-    from shared.clock import BUSINESS_TZ
-    return now.astimezone(BUSINESS_TZ).strftime("%Y-%m")

@@ -6,16 +6,20 @@ import json
 from typing import Any
 
 from services.web.desk.parts import Part
-from services.web.domain.desk import parse_time
+from services.web.domain.desk import open_exceptions, parse_time
 
 
 def timeline_entries(shipment: Part, notifications: Part | None = None) -> list[dict[str, Any]]:
     """Scans, delays, notes, exceptions and deliveries from tracking, with the notices the
-    notifier sent about the waybill, in time order (oldest first)."""
+    notifier sent about the waybill, in time order (oldest first); an exception still open is
+    marked `open` (the page offers to resolve it)."""
     entries: list[dict[str, Any]] = []
     if shipment.ok:
-        entries += [{"at": e["at"], "kind": e["kind"], "data": e.get("data") or {}}
-                    for e in shipment.data.get("timeline", [])]
+        timeline = shipment.data.get("timeline", [])
+        still_open = {x["id"] for x in open_exceptions(shipment.data.get("waybill_no", ""), timeline)}
+        entries += [{"at": e["at"], "kind": e["kind"], "data": e.get("data") or {},
+                     "open": str((e.get("data") or {}).get("exception_id")) in still_open}
+                    for e in timeline]
     if notifications is not None and notifications.ok:
         for n in notifications.data.get("items", []):
             entries.append({"at": n.get("sent_at") or n["created_at"], "kind": "notice", "data": n})

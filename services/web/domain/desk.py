@@ -5,7 +5,13 @@
 - a receipt belongs on the workbench when it is overdue or due within 3 days;
 - delayed shipments: the longest delay first (the backend does not yet say when a delay
   began; see docs/services/web-backend-needs.md), then by waybill number;
-- a callback is due once its time has come, soonest first.
+- a callback is due once its time has come, soonest first;
+- which buttons a receipt row offers, by its status (the receipts service decides; these only
+  choose what to offer): cancelling only for cash on delivery, never while sealed in an envelope;
+- an exception is open from its `reported` timeline entry until one `resolved` names its id;
+- which notifications the desk may send again: failed or suppressed ones that have somewhere
+  to go (not `no_recipient`, not `opted_out`: sending again could not deliver, or would go
+  against the recipient's wish; not `rolled_up`: its summary is what is sent again).
 """
 
 from __future__ import annotations
@@ -85,3 +91,45 @@ def minutes_left(due: datetime | None, now: datetime) -> int | None:
     if due is None:
         return None
     return int((due - now).total_seconds() // 60)
+
+
+RECEIPT_ACTIONS: dict[str, tuple[str, ...]] = {
+    "signed": ("inspection",), "abnormal": ("re-sign",), "mailed": ("arrival",),
+    "received": ("handover", "write-off"), "lost": ("receive",),
+}
+CANCELLABLE_RECEIPTS = frozenset({"awaiting_delivery", "signed", "abnormal", "qualified", "received", "lost"})
+
+
+def receipt_actions(r: Row) -> tuple[str, ...]:
+    actions = RECEIPT_ACTIONS.get(str(r.get("status")), ())
+    if r.get("payment") == "cod" and r.get("status") in CANCELLABLE_RECEIPTS:
+        actions = (*actions, "cancel")
+    return actions
+
+
+RETRYABLE_NOTIFICATIONS = frozenset({"failed", "suppressed"})
+NOTHING_TO_SEND = frozenset({"no_recipient", "opted_out", "rolled_up"})
+
+
+def notification_retryable(n: Row) -> bool:
+    return (n.get("status") in RETRYABLE_NOTIFICATIONS and n.get("reason") not in NOTHING_TO_SEND
+            and bool(n.get("to")))
+
+
+def open_exceptions(waybill_no: str, timeline: Iterable[Row]) -> list[Row]:
+    """The exceptions of one waybill still open, read from its timeline (tracking writes a
+    `reported` and a `resolved` entry per exception, each naming its `exception_id`)."""
+    reported: dict[str, Row] = {}
+    resolved: set[str] = set()
+    for e in timeline:
+        if e.get("kind") != "exception":
+            continue
+        data = e.get("data") or {}
+        eid = data.get("exception_id")
+        if not eid:
+            continue
+        if data.get("action") == "resolved":
+            resolved.add(str(eid))
+        else:
+            reported[str(eid)] = {**data, "id": str(eid), "waybill_no": waybill_no, "reported_at": e.get("at")}
+    return [r for eid, r in reported.items() if eid not in resolved]

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import hmac
+import math
 import secrets
 from typing import Annotated
 from urllib.parse import quote
@@ -93,7 +94,7 @@ def _cookie_args(rt: WebRuntime) -> dict[str, object]:
 
 
 def login_page(rt: WebRuntime, request: Request, *, status: int = 200, error: str | None = None,
-               username: str = "") -> Response:
+               username: str = "", retry_after: float = 0.0) -> Response:
     nonce = request.cookies.get(LOGIN_COOKIE)
     fresh = not nonce or not nonce.isalnum() or len(nonce) > 64
     if fresh:
@@ -104,7 +105,15 @@ def login_page(rt: WebRuntime, request: Request, *, status: int = 200, error: st
         login_csrf=_login_token(rt, nonce), next=safe_next(request.query_params.get("next")))
     if fresh:
         response.set_cookie(LOGIN_COOKIE, nonce, max_age=3600, **_cookie_args(rt))  # type: ignore[arg-type]
+    if retry_after:
+        response.headers["Retry-After"] = str(max(1, math.ceil(retry_after)))
     return response
+
+
+def client_address(request: Request) -> str:
+    """The address the request came from (behind the Ingress: as uvicorn's trusted proxy
+    headers give it, see docs/services/web.md)."""
+    return request.client.host if request.client else "unknown"
 
 
 @router.get("/login")
@@ -120,10 +129,18 @@ async def post_login(request: Request, rt: RuntimeDep, username: Annotated[str, 
     nonce = request.cookies.get(LOGIN_COOKIE) or ""
     if not nonce or not hmac.compare_digest(csrf_token, _login_token(rt, nonce)):
         return login_page(rt, request, status=403, error="login_csrf", username=username)
+    limiter = rt.context.login_limiter
+    address_key = f"login-failures:{client_address(request)}"
+    if limiter is not None:
+        wait = await limiter.over(address_key)
+        if wait:
+            return login_page(rt, request, status=429, error="rate_limited", username=username, retry_after=wait)
     try:
         signed = await service.sign_in(rt, username=username.strip(), password=password,
                                        previous_session=_session_id(rt, request))
     except Unauthorized:
+        if limiter is not None:
+            await limiter.take(address_key)
         return login_page(rt, request, status=401, error="sign_in_failed", username=username)
     target = safe_next(next_)
     if signed.person.role == "customer" and target.startswith("/desk"):

@@ -18,8 +18,7 @@ from typing import Any
 from argon2 import PasswordHasher
 from pydantic import ValidationError
 
-from services.web.people import repository as repo
-from services.web.people import service
+from services.web.people import repository, service
 from services.web.people.models import ROLES
 from services.web.settings import WebSettings
 from shared.context import Runtime
@@ -62,7 +61,7 @@ async def _run(args: argparse.Namespace, settings: WebSettings) -> int:
     rt: Runtime[WebSettings, Any] = Runtime(service="web", settings=settings, pool=pool, context=ctx)
     try:
         if args.command == "add":
-            if args.if_missing and await repo.account_by_username(pool, args.username) is not None:
+            if args.if_missing and await repository.account_by_username(pool, args.username) is not None:
                 print(f"user {args.username} exists")
                 return 0
             password, generated = _password(args.password_stdin)
@@ -82,7 +81,7 @@ async def _run(args: argparse.Namespace, settings: WebSettings) -> int:
             if generated:
                 print(f"password: {password}")
         elif args.command == "list":
-            for a in await repo.list_accounts(pool):
+            for a in await repository.list_accounts(pool):
                 print(f"{a['username']:<20} {a['role']:<10} {a['branch'] or a['customer'] or '':<10} "
                       f"{'disabled' if a['disabled'] else ''}")
         return 0

@@ -53,6 +53,14 @@ async def set_lock_state(conn: asyncpg.Connection, user_id: int, failed_count: i
                        user_id, failed_count, locked_until)
 
 
+async def display_names(conn: asyncpg.Connection | asyncpg.Pool, usernames: list[str]) -> dict[str, str]:
+    """The display name of each of these users the desk knows."""
+    if not usernames:
+        return {}
+    rows = await conn.fetch("SELECT username, display_name FROM users WHERE username = ANY($1::text[])", usernames)
+    return {r["username"]: r["display_name"] for r in rows}
+
+
 async def list_accounts(conn: asyncpg.Connection) -> list[dict[str, Any]]:
     rows = await conn.fetch("SELECT username, display_name, role, branch, customer, disabled, locked_until "
                             "FROM users ORDER BY username")

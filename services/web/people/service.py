@@ -17,7 +17,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from services.web.context import WebRuntime
 from services.web.domain import cookies
 from services.web.domain.lockout import LockoutRule, LockState, after_failure, after_success, is_locked
-from services.web.people import repository as repo
+from services.web.people import repository
 from services.web.people.models import ROLES, Person
 from shared.clock import utcnow
 from shared.context import uow
@@ -72,9 +72,9 @@ async def add_account(rt: WebRuntime, *, account: NewAccount, password: str) -> 
         raise Invalid("password_too_short", "a password needs at least 10 characters")
     pw_hash = await asyncio.to_thread(hash_password, rt.context.hasher, password)
     async with uow(rt) as conn:
-        if await repo.account_by_username(conn, account.username) is not None:
+        if await repository.account_by_username(conn, account.username) is not None:
             raise Conflict("duplicate_user", f"user {account.username} exists")
-        return await repo.insert_account(conn, username=account.username,
+        return await repository.insert_account(conn, username=account.username,
                                          display_name=account.display_name or account.username,
                                          role=account.role, branch=account.branch, customer=account.customer,
                                          password_hash=pw_hash)
@@ -83,13 +83,13 @@ async def add_account(rt: WebRuntime, *, account: NewAccount, password: str) -> 
 async def reset_password(rt: WebRuntime, *, username: str, password: str) -> None:
     pw_hash = await asyncio.to_thread(hash_password, rt.context.hasher, password)
     async with uow(rt) as conn:
-        if not await repo.set_password(conn, username, pw_hash):
+        if not await repository.set_password(conn, username, pw_hash):
             raise NotFound.of("user", username)
 
 
 async def disable_account(rt: WebRuntime, *, username: str) -> None:
     async with uow(rt) as conn:
-        if not await repo.set_disabled(conn, username, True):
+        if not await repository.set_disabled(conn, username, True):
             raise NotFound.of("user", username)
 
 
@@ -107,11 +107,11 @@ async def sign_in(rt: WebRuntime, *, username: str, password: str, previous_sess
     s = rt.settings
     rule = LockoutRule(failures=s.lockout_failures, minutes=s.lockout_minutes)
     ctx = rt.context
-    first = await repo.account_by_username(rt.pool, username) if username else None
+    first = await repository.account_by_username(rt.pool, username) if username else None
     candidate = first.password_hash if first is not None else ctx.dummy_hash
     ok = await asyncio.to_thread(_verify, ctx.hasher, candidate, password)
     async with uow(rt) as conn:
-        account = await repo.account_by_username(conn, username, lock=True) if first is not None else None
+        account = await repository.account_by_username(conn, username, lock=True) if first is not None else None
         if account is None or account.disabled or account.password_hash != candidate:
             raise Unauthorized(SIGN_IN_FAILED, "wrong username or password")
         state = LockState(account.failed_count, account.locked_until)
@@ -119,16 +119,16 @@ async def sign_in(rt: WebRuntime, *, username: str, password: str, previous_sess
             raise Unauthorized(SIGN_IN_FAILED, "wrong username or password")
         if not ok:
             after = after_failure(state, now, rule)
-            await repo.set_lock_state(conn, account.id, after.failed_count, after.locked_until)
+            await repository.set_lock_state(conn, account.id, after.failed_count, after.locked_until)
             # committed below by raising *after* the block: the failure must count
         else:
             after = after_success()
-            await repo.set_lock_state(conn, account.id, after.failed_count, after.locked_until)
+            await repository.set_lock_state(conn, account.id, after.failed_count, after.locked_until)
             if previous_session:
-                await repo.delete_session(conn, cookies.digest(previous_session))
+                await repository.delete_session(conn, cookies.digest(previous_session))
             session_id = secrets.token_urlsafe(32)
             csrf = secrets.token_urlsafe(32)
-            await repo.insert_session(conn, id_hash=cookies.digest(session_id), user_id=account.id,
+            await repository.insert_session(conn, id_hash=cookies.digest(session_id), user_id=account.id,
                                       csrf_token=csrf, expires_at=now + timedelta(minutes=s.session_idle_minutes))
     if not ok:
         raise Unauthorized(SIGN_IN_FAILED, "wrong username or password")
@@ -139,7 +139,7 @@ async def sign_in(rt: WebRuntime, *, username: str, password: str, previous_sess
 
 
 async def sign_out(rt: WebRuntime, *, session_id: str) -> None:
-    await repo.delete_session(rt.pool, cookies.digest(session_id))
+    await repository.delete_session(rt.pool, cookies.digest(session_id))
 
 
 async def person_of(rt: WebRuntime, *, session_id: str, now: datetime | None = None) -> Person | None:
@@ -147,11 +147,11 @@ async def person_of(rt: WebRuntime, *, session_id: str, now: datetime | None = N
     expiry slides forward (written at most once a minute)."""
     now = now or utcnow()
     id_hash = cookies.digest(session_id)
-    row = await repo.session_person(rt.pool, id_hash, now)
+    row = await repository.session_person(rt.pool, id_hash, now)
     if row is None:
         return None
     if now - row["seen_at"] >= SEEN_WRITE_EVERY:
-        await repo.touch_session(rt.pool, id_hash, now, now + timedelta(minutes=rt.settings.session_idle_minutes))
+        await repository.touch_session(rt.pool, id_hash, now, now + timedelta(minutes=rt.settings.session_idle_minutes))
     return Person(user_id=row["user_id"], username=row["username"], display_name=row["display_name"],
                   role=row["role"], branch=row["branch"], customer=row["customer"], csrf_token=row["csrf_token"],
                   session_hash=id_hash)

@@ -283,6 +283,7 @@ async def test_openapi_documents_every_route(api: Api) -> None:
                  "/v1/complaints/{complaint_id}/survey", "/v1/complaints/{complaint_id}/close",
                  "/v1/admin/sla-policies", "/v1/admin/sla-scan", "/v1/calls", "/v1/calls/callbacks",
                  "/v1/calls/{call_id}/callback-done", "/v1/customers/{customer_id}",
-                 "/v1/customers/{customer_id}/visits", "/v1/customers/visits-due", "/v1/reports/complaints"):
+                 "/v1/customers/{customer_id}/visits", "/v1/customers/visits-due", "/v1/reports/complaints",
+                 "/v1/complaints/{complaint_id}/claim", "/v1/reports/complaints/daily-work"):
         assert path in paths, path
     assert "409" in paths["/v1/complaints/{complaint_id}/resolve"]["post"]["responses"]

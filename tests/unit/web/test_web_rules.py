@@ -11,10 +11,14 @@ import pytest
 from openpyxl import load_workbook
 
 from services.web.domain import cookies
+from services.web.domain.daywork import merge_daily_work, person_of
 from services.web.domain.desk import (
     callbacks_due,
     complaint_at_risk,
     delayed_order,
+    notification_retryable,
+    open_exceptions,
+    receipt_actions,
     receipt_needs_chasing,
     receipts_by_deadline,
 )
@@ -154,3 +158,49 @@ def test_a_slow_stream_is_told_to_reload_instead_of_losing_messages() -> None:
     while not stream.queue.empty():
         topics.append(stream.queue.get_nowait().topic)
     assert "_reload" in topics
+
+
+def test_a_receipt_row_offers_the_steps_of_its_status_and_cancel_only_for_cash_on_delivery() -> None:
+    assert receipt_actions({"status": "signed", "payment": "prepaid"}) == ("inspection",)
+    assert receipt_actions({"status": "abnormal", "payment": "cod"}) == ("re-sign", "cancel")
+    assert receipt_actions({"status": "mailed", "payment": "cod"}) == ("arrival",)  # sealed: no cancel
+    assert receipt_actions({"status": "lost", "payment": "monthly"}) == ("receive",)
+    assert receipt_actions({"status": "received", "payment": "prepaid"}) == ("handover", "write-off")
+    assert receipt_actions({"status": "handed_over", "payment": "cod"}) == ()
+
+
+def test_only_unsent_notices_with_somewhere_to_go_are_offered_again() -> None:
+    assert notification_retryable({"status": "failed", "reason": None, "to": "138****0000"})
+    assert notification_retryable({"status": "suppressed", "reason": "throttled", "to": "a***@x.com"})
+    assert not notification_retryable({"status": "failed", "reason": "no_recipient", "to": ""})
+    assert not notification_retryable({"status": "suppressed", "reason": "opted_out", "to": "138****0000"})
+    assert not notification_retryable({"status": "failed", "reason": "rolled_up", "to": "138****0000"})
+    for status in ("queued", "deferred", "sent"):
+        assert not notification_retryable({"status": status, "reason": None, "to": "138****0000"})
+
+
+def test_an_exception_is_open_until_its_resolution_names_it() -> None:
+    timeline = [
+        {"at": "2026-12-01T01:00:00+00:00", "kind": "exception",
+         "data": {"action": "reported", "exception_id": "e1", "kind": "damage", "pieces": 1}},
+        {"at": "2026-12-01T02:00:00+00:00", "kind": "exception",
+         "data": {"action": "reported", "exception_id": "e2", "kind": "shortage", "pieces": 2}},
+        {"at": "2026-12-01T03:00:00+00:00", "kind": "exception", "data": {"action": "resolved", "exception_id": "e1"}},
+        {"at": "2026-12-01T03:30:00+00:00", "kind": "note", "data": {"exception_id": "e2"}},
+    ]
+    [still] = open_exceptions("W1", timeline)
+    assert (still["id"], still["waybill_no"], still["kind"], still["reported_at"]) == (
+        "e2", "W1", "shortage", "2026-12-01T02:00:00+00:00")
+
+
+def test_the_days_work_names_people_adds_notes_and_totals_and_leaves_unknown_notes_empty() -> None:
+    work = [{"person": "bob", "calls_logged": 2, "receipts_chased": 1}, {"person": "alice", "calls_logged": 1}]
+    rows = merge_daily_work(work, None, {"alice": "小李", "bob": "老王"})
+    assert [r["name"] for r in rows] == ["小李", "老王", "合计 total"]
+    assert rows[0]["notes_written"] is None and rows[-1]["notes_written"] is None
+    assert rows[-1]["calls_logged"] == 3 and rows[-1]["receipts_chased"] == 1
+    rows = merge_daily_work(work, {"carol": 4, "bob": 2}, {})
+    by = {r["person"]: r for r in rows}
+    assert by["carol"]["notes_written"] == 4 and by["carol"]["calls_logged"] == 0
+    assert by["alice"]["notes_written"] == 0 and by[""]["notes_written"] == 6
+    assert person_of("staff:alice") == "alice" and person_of("system:sla-monitor") is None

@@ -1,0 +1,1 @@
+"""The desk's reports: each a page, a CSV and an XLSX, from the backends' public reports."""
