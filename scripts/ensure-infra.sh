@@ -59,6 +59,11 @@ start_rabbitmq() {
     apt_install rabbitmq-server
   fi
   say "starting RabbitMQ"
+  # A node left running with its application stopped (`rabbitmqctl stop_app`, as the chaos
+  # tests do to play a broker outage) only needs the application started again.
+  if command -v rabbitmqctl >/dev/null && timeout 30 rabbitmqctl -q start_app >/dev/null 2>&1; then
+    return 0
+  fi
   rabbitmq-server -detached >/dev/null 2>&1 || true
 }
 
