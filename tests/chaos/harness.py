@@ -29,13 +29,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
-import aio_pika
 import asyncpg
 import httpx
 
 from shared.devtools import stack as stackmod
 from tests.conftest import ADMIN_AMQP_URL, ADMIN_DB_URL, Infra, run_sync
-from tests.support.quiet import quiesce
+from tests.support.quiet import queue_depths, quiesce
 from tests.support.wait import NotYet, eventually, eventually_sync
 
 T = TypeVar("T")
@@ -596,22 +595,6 @@ class Checker:
             return int(await conn.fetchval(f'SELECT count(*) FROM "{schema}".inbox'))
         finally:
             await conn.close()
-
-
-async def queue_depths(amqp_url: str, names: Iterable[str]) -> dict[str, int]:
-    """Ready messages per queue by passive declare; a missing queue counts as 0."""
-    out: dict[str, int] = {}
-    conn = await aio_pika.connect(amqp_url, timeout=10)
-    async with conn:
-        channel = await conn.channel()
-        for name in names:
-            try:
-                q = await channel.declare_queue(name, passive=True)
-                out[name] = int(q.declaration_result.message_count or 0)
-            except aio_pika.exceptions.ChannelClosed:
-                out[name] = 0
-                channel = await conn.channel()
-    return out
 
 
 # --- the stack of the fault suite -------------------------------------------------------------
