@@ -3,6 +3,8 @@ complaints, the day's work per desk member."""
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
 
@@ -13,7 +15,7 @@ from services.complaints.reports import service
 from services.complaints.reports.models import ComplaintsReportRead, DailyWorkRead
 from shared.csvout import csv_response, wants_csv
 from shared.errors import ErrorResponse
-from shared.types import Day, Instant
+from shared.types import Day, Instant, MonthText
 
 reports = APIRouter(prefix="/v1/reports", tags=["reports"])
 
@@ -22,8 +24,9 @@ reports = APIRouter(prefix="/v1/reports", tags=["reports"])
             responses={200: {"content": {"text/csv": {}}, "description": "the report (JSON, or CSV on request)"},
                        422: {"model": ErrorResponse}})
 async def complaints_report(request: Request, rt: RuntimeDep, _: DeskPrincipal,
-                            month: str = Query(max_length=7, description="YYYY-MM (desk timezone)"),
-                            as_of: Instant | None = Query(None, description="judge running SLAs at this time")
+                            month: Annotated[MonthText, Query(description="YYYY-MM (desk timezone)")],
+                            as_of: Annotated[Instant | None,
+                                             Query(description="judge running SLAs at this time")] = None
                             ) -> Response:
     """Tickets opened in the month: counts by category and channel, SLA met shares, median first
     response and resolution (minutes), CSAT average and distribution. `Accept: text/csv` for CSV."""
@@ -37,7 +40,7 @@ async def complaints_report(request: Request, rt: RuntimeDep, _: DeskPrincipal,
              responses={200: {"content": {"text/csv": {}}, "description": "the report (JSON, or CSV on request)"},
                         422: {"model": ErrorResponse}})
 async def daily_work_report(request: Request, rt: RuntimeDep, _: DeskPrincipal,
-                            date: Day = Query(description="YYYY-MM-DD, a calendar day in the desk timezone")
+                            date: Annotated[Day, Query(description="YYYY-MM-DD, a calendar day in the desk timezone")]
                             ) -> Response:
     """当日工作报表 as the complaints desk records it: per desk member, calls logged, receipts
     chased (calls about a receipt), callbacks returned, tickets opened, claimed, answered (first

@@ -11,7 +11,7 @@ from services.receipts.domain.reports import REPORT_COLUMNS, csv_cells
 from services.receipts.reports import service
 from services.receipts.reports.models import MonthlyReport
 from shared.csvout import csv_response, wants_csv
-from shared.types import Instant
+from shared.types import Instant, MonthText
 
 router = APIRouter(prefix="/v1", tags=["reports"])
 
@@ -20,7 +20,7 @@ router = APIRouter(prefix="/v1", tags=["reports"])
             responses={200: {"content": {"text/csv": {}}, "description": "JSON, or CSV with `Accept: text/csv`"}})
 async def monthly_report(
     request: Request,
-    month: Annotated[str, Query(min_length=7, max_length=7, description="YYYY-MM (business time zone)")],
+    month: Annotated[MonthText, Query(description="YYYY-MM (business time zone)")],
     rt: RuntimeDep,
     principal: DeskPrincipal,
     as_of: Annotated[Instant | None, Query(description="RFC 3339 with offset; default now")] = None,

@@ -34,6 +34,7 @@ from shared.clock import BUSINESS_TZ, NaiveTime, require_aware, utcnow
 from shared.csvout import wants_csv
 from shared.errors import ErrorResponse, Invalid, TooLarge
 from shared.pagination import BIGINT_MAX, MAX_LIMIT, Page, decode_cursor, encode_cursor
+from shared.types import in_business_range
 
 router = APIRouter(tags=["tracking-desk"])
 
@@ -166,9 +167,15 @@ async def get_photo(exception_id: uuid.UUID, photo_id: Annotated[int, Path(ge=1,
 
 def _aware(value: datetime | None, name: str) -> datetime | None:
     try:
-        return None if value is None else require_aware(value, name)
+        aware = None if value is None else require_aware(value, name)
     except NaiveTime as exc:
         raise Invalid("validation_error", f"{name} must carry a timezone offset") from exc
+    if aware is not None:
+        try:
+            in_business_range(aware)
+        except ValueError as exc:
+            raise Invalid("validation_error", f"{name}: {exc}") from exc
+    return aware
 
 
 @router.get("/v1/reports/in-transit", response_model=InTransitReport, responses=_CSV)
