@@ -77,7 +77,8 @@ async def list_complaints(
                                          customer_id=customer_id, waybill_no=waybill_no, category=category,
                                          assigned_to=assigned_to, after=paging.after(cursor), limit=limit + 1)
     rows, next_cursor = paging.page(rows, limit, "opened_at")
-    items = [{**r, "phone": mask_phone(r["phone"]), "email": mask_email(r["email"])} for r in rows]
+    items = [service.as_seen_by(principal, {**r, "phone": mask_phone(r["phone"]), "email": mask_email(r["email"])})
+             for r in rows]
     return {"items": items, "next_cursor": next_cursor}
 
 

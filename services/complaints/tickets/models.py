@@ -126,19 +126,21 @@ class ComplaintRead(BaseModel):
     waybill_no: str | None
     channel: str
     category: str
-    priority: str
+    priority: str | None = Field(description="null for a branch (the desk's judgement of the caller)")
     description: str
-    proactive: bool
+    proactive: bool | None = Field(description="null for a branch")
     assigned_role: str
     assigned_to: str | None = Field(default=None, description="the desk member working it (user name); null: "
                                                               "not claimed")
     claimed_at: datetime | None = None
     opened_at: datetime
     opened_by: str
-    first_response_minutes: int = Field(description="SLA target copied from the policy at opening")
-    resolution_minutes: int = Field(description="SLA target copied from the policy at opening")
-    first_response_due: datetime | None = Field(description="null while the clock is paused")
-    resolution_due: datetime | None = Field(description="null while the clock is paused")
+    first_response_minutes: int | None = Field(description="SLA target copied from the policy at opening; "
+                                                           "null for a branch")
+    resolution_minutes: int | None = Field(description="SLA target copied from the policy at opening; "
+                                                       "null for a branch")
+    first_response_due: datetime | None = Field(description="null while the clock is paused, and for a branch")
+    resolution_due: datetime | None = Field(description="null while the clock is paused, and for a branch")
     first_responded_at: datetime | None
     resolved_at: datetime | None
     escalated_at: datetime | None
@@ -167,8 +169,8 @@ class ComplaintSummary(BaseModel):
     waybill_no: str | None
     channel: str
     category: str
-    priority: str
-    proactive: bool
+    priority: str | None = Field(description="null for a branch")
+    proactive: bool | None = Field(description="null for a branch")
     assigned_role: str
     assigned_to: str | None = None
     claimed_at: datetime | None = None

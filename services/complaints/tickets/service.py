@@ -40,6 +40,7 @@ from services.complaints.domain.tickets import (
     default_priority,
     open_ticket,
 )
+from services.complaints.domain.visibility import partner_view
 from services.complaints.domain.vocabulary import Category, Channel, Priority, parse_language
 from services.complaints.shipments.repository import load_shipment
 from services.complaints.sla.repository import load_policies
@@ -113,6 +114,11 @@ async def complaint_view(conn: asyncpg.Connection, rt: ComplaintsRuntime, row: R
     return data
 
 
+def as_seen_by(principal: Principal, ticket: dict[str, Any]) -> dict[str, Any]:
+    """A branch reads tickets through `domain.visibility.partner_view`; desk roles whole."""
+    return partner_view(ticket) if principal.role == "branch" else ticket
+
+
 def _sees(principal: Principal, view: ShipmentView | None) -> bool:
     """Desk roles see every shipment; a branch one that touches its station (see `ShipmentView`)."""
     if principal.role != "branch":
@@ -134,7 +140,7 @@ async def get_complaint(rt: ComplaintsRuntime, *, principal: Principal, complain
         row = await repository.get_complaint(conn, complaint_id)
         if row is None or not await _sees_ticket(conn, principal, row):
             raise NotFound.of("complaint", complaint_id)
-        return await complaint_view(conn, rt, row, with_history=True)
+        return as_seen_by(principal, await complaint_view(conn, rt, row, with_history=True))
 
 
 async def list_complaints(rt: ComplaintsRuntime, *, principal: Principal, status: str | None,
@@ -228,7 +234,7 @@ async def open_complaint(rt: ComplaintsRuntime, *, principal: Principal, new: Ne
         assert ticket is not None
         row = await repository.get_complaint(conn, ticket["id"])
         assert row is not None
-        return await complaint_view(conn, rt, row, with_history=True, now=now)
+        return as_seen_by(principal, await complaint_view(conn, rt, row, with_history=True, now=now))
 
 
 async def open_care_ticket(conn: asyncpg.Connection, rt: ComplaintsRuntime, view: ShipmentView) -> bool:
