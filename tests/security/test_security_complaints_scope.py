@@ -157,8 +157,8 @@ def test_a_branch_reading_the_desks_ticket_does_not_learn_the_desks_judgement(sc
     filing may fill gaps in the customer file; this caller's phone does not change the file's.)"""
     staff = scene.infra.headers("staff")
     desk = scene.complaints.post("/v1/complaints", headers=staff, json={
-        "customer_id": scene.key_customer, "caller_name": "王先生", "phone": "13511112222", "channel": "phone", "category": "delay",
-        "description": "货怎么还没到？", "waybill_no": scene.waybill})
+        "customer_id": scene.key_customer, "caller_name": "王先生", "phone": "13511112222", "channel": "phone",
+        "category": "delay", "description": "货怎么还没到？", "waybill_no": scene.waybill})
     assert desk.status_code == 201, desk.text
     ticket_id = desk.json()["id"]
     whole = scene.complaints.get(f"/v1/complaints/{ticket_id}", headers=staff).json()
