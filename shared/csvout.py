@@ -27,13 +27,18 @@ def csv_cell(value: Any) -> Any:
     return value
 
 
-def to_csv(rows: Iterable[Mapping[str, Any]], columns: Sequence[str]) -> str:
+def write_csv(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
+    """CSV text: a header line, then one line per row, every cell through `csv_cell`."""
     buf = io.StringIO()
     writer = csv.writer(buf)
-    writer.writerow(columns)
+    writer.writerow([csv_cell(h) for h in header])
     for row in rows:
-        writer.writerow([csv_cell(row.get(c)) for c in columns])
+        writer.writerow([csv_cell(v) for v in row])
     return buf.getvalue()
+
+
+def to_csv(rows: Iterable[Mapping[str, Any]], columns: Sequence[str]) -> str:
+    return write_csv(columns, ([row.get(c) for c in columns] for row in rows))
 
 
 def csv_response(rows: Iterable[Mapping[str, Any]], columns: Sequence[str], filename: str) -> Response:

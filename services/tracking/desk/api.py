@@ -28,12 +28,13 @@ from services.tracking.desk.models import (
     NoteRead,
     PhotoRead,
 )
-from services.tracking.domain.exceptions import EXCEPTION_CSV_COLUMNS, exception_csv_records, report_period
-from services.tracking.domain.reports import IN_TRANSIT_CSV_COLUMNS, csv_bytes, in_transit_csv_records, render_csv
+from services.tracking.domain.exceptions import EXCEPTION_COLUMNS, exception_csv_records, report_period
+from services.tracking.domain.reports import IN_TRANSIT_COLUMNS, in_transit_csv_records
 from shared.clock import BUSINESS_TZ, NaiveTime, require_aware, utcnow
-from shared.csvout import wants_csv
 from shared.errors import ErrorResponse, Invalid, TooLarge
 from shared.pagination import BIGINT_MAX, MAX_LIMIT, Page, decode_cursor, encode_cursor
+from shared.tabular import REPORT_RESPONSES, Table, negotiate, respond
+from shared.types import DayOrInstant, period_end, period_start
 
 router = APIRouter(tags=["tracking-desk"])
 
@@ -42,12 +43,6 @@ Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
 
 _404: dict[int | str, dict[str, Any]] = {404: {"model": ErrorResponse, "description": "unknown or not visible"}}
 _409: dict[int | str, dict[str, Any]] = {409: {"model": ErrorResponse, "description": "state conflict"}}
-_CSV: dict[int | str, dict[str, Any]] = {200: {"content": {"text/csv": {}}}}
-
-
-def _csv(records: list[dict[str, Any]], columns: tuple[str, ...], filename: str) -> Response:
-    return Response(csv_bytes(render_csv(records, columns), excel_bom=True), media_type="text/csv; charset=utf-8",
-                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})
 
 
 # --- delivery ---------------------------------------------------------------------------------
@@ -171,28 +166,31 @@ def _aware(value: datetime | None, name: str) -> datetime | None:
         raise Invalid("validation_error", f"{name} must carry a timezone offset") from exc
 
 
-@router.get("/v1/reports/in-transit", response_model=InTransitReport, responses=_CSV)
+@router.get("/v1/reports/in-transit", response_model=InTransitReport, responses=REPORT_RESPONSES)
 async def in_transit_report(request: Request, rt: RuntimeDep, principal: DeskOrBranch,
                             as_of: Annotated[datetime | None, Query(
                                 description="evaluate at this time (default: now)")] = None) -> Any:
-    """The 08:00 check; `Accept: text/csv` for the printable sheet (one line per vehicle and shipment)."""
+    """The 08:00 check. As a sheet (`Accept: text/csv` or XLSX): one line per vehicle and shipment."""
+    fmt = negotiate(request)
     now = _aware(as_of, "as_of") or utcnow()
     rows, headings = await service.in_transit_rows(rt, principal=principal, now=now)
-    if wants_csv(request):
-        return _csv(in_transit_csv_records(rows), IN_TRANSIT_CSV_COLUMNS,
-                    f"in-transit-{now.astimezone(BUSINESS_TZ):%Y%m%d-%H%M}.csv")
-    return service.in_transit_report(rows, now, headings)
+    return respond(fmt, json=service.in_transit_report(rows, now, headings),
+                   table=lambda: Table(f"in-transit-{now.astimezone(BUSINESS_TZ):%Y%m%d-%H%M}", IN_TRANSIT_COLUMNS,
+                                       in_transit_csv_records(rows)))
 
 
 @router.get("/v1/reports/exceptions", response_model=ExceptionSummaryOut, response_model_by_alias=True,
-            responses=_CSV)
+            responses=REPORT_RESPONSES)
 async def exception_report(request: Request, rt: RuntimeDep, principal: DeskOrBranch,
-                           start: Annotated[datetime | None, Query(alias="from")] = None,
-                           end: Annotated[datetime | None, Query(alias="to")] = None) -> Any:
-    """Exceptions reported in [from, to) by station and kind (default: the current business week)."""
-    start, end = report_period(_aware(start, "from"), _aware(end, "to"), utcnow())
-    summary = await service.exception_summary(rt, principal=principal, start=start, end=end)
-    if wants_csv(request):
-        return _csv(exception_csv_records(summary), EXCEPTION_CSV_COLUMNS,
-                    f"exceptions-{start.astimezone(BUSINESS_TZ):%Y%m%d}.csv")
-    return service.exception_summary_out(summary)
+                           start: Annotated[DayOrInstant | None, Query(alias="from")] = None,
+                           end: Annotated[DayOrInstant | None, Query(alias="to")] = None) -> Any:
+    """Exceptions reported in the period by station and kind (default: the current business week).
+    `from` and `to` are days (YYYY-MM-DD, Beijing time; `to` is included) or instants with an offset
+    (`to` excluded); with one of them, the period is the 7 days from or to it."""
+    fmt = negotiate(request)
+    start_at, end_at = report_period(None if start is None else period_start(start),
+                                     None if end is None else period_end(end), utcnow())
+    summary = await service.exception_summary(rt, principal=principal, start=start_at, end=end_at)
+    return respond(fmt, json=service.exception_summary_out(summary),
+                   table=lambda: Table(f"exceptions-{start_at.astimezone(BUSINESS_TZ):%Y%m%d}", EXCEPTION_COLUMNS,
+                                       exception_csv_records(summary)))
