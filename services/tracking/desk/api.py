@@ -14,7 +14,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, File, Path, Query, Request, Response, UploadFile
 from fastapi.responses import FileResponse
 
-from services.tracking.context import DeskOrBranch, RuntimeDep
+from services.tracking.context import DeskOrBranch, RuntimeDep, ShipmentReader
 from services.tracking.desk import service
 from services.tracking.desk.models import (
     DeliveryCreate,
@@ -96,7 +96,8 @@ async def report_exception(waybill_no: Waybill, body: ExceptionCreate, rt: Runti
 
 
 @router.get("/v1/exceptions/{exception_id}", response_model=ExceptionRead, responses=_404)
-async def get_exception(exception_id: uuid.UUID, rt: RuntimeDep, principal: DeskOrBranch) -> ExceptionRead:
+async def get_exception(exception_id: uuid.UUID, rt: RuntimeDep, principal: ShipmentReader) -> ExceptionRead:
+    """One exception; a customer token: of its own shipments only (404 otherwise), staff shown by role."""
     return await service.get_exception(rt, principal=principal, exception_id=exception_id)
 
 
@@ -126,7 +127,7 @@ async def upload_photo(exception_id: uuid.UUID, response: Response, rt: RuntimeD
 
 
 @router.get("/v1/exceptions/{exception_id}/photos", response_model=Page[PhotoRead], responses=_404)
-async def list_photos(exception_id: uuid.UUID, rt: RuntimeDep, principal: DeskOrBranch,
+async def list_photos(exception_id: uuid.UUID, rt: RuntimeDep, principal: ShipmentReader,
                       cursor: Annotated[str | None, Query(max_length=200)] = None,
                       limit: Limit = 100) -> Page[PhotoRead]:
     key = decode_cursor(cursor, 1)
@@ -144,7 +145,7 @@ async def list_photos(exception_id: uuid.UUID, rt: RuntimeDep, principal: DeskOr
             responses={**_404, 200: {"content": {"image/jpeg": {}, "image/png": {}, "image/webp": {},
                                                  "image/gif": {}}}})
 async def get_photo(exception_id: uuid.UUID, photo_id: Annotated[int, Path(ge=1, le=BIGINT_MAX)], rt: RuntimeDep,
-                    principal: DeskOrBranch) -> FileResponse:
+                    principal: ShipmentReader) -> FileResponse:
     """The photo's bytes, as an attachment in a sandbox: a file that is also HTML or script (a
     polyglot) is never rendered or run as a page of this origin."""
     photo = await service.photo_file(rt, principal=principal, exception_id=exception_id, photo_id=photo_id)
