@@ -1,4 +1,8 @@
-"""Reports as CSV when the caller asks for `Accept: text/csv` (the desk prints them)."""
+"""The one CSV writer: every cell through `csv_cell` (OWASP's formula rule).
+
+Report routes serve CSV (and JSON, XLSX) through `shared.tabular`, which writes with
+`write_csv`; `wants_csv` / `csv_response` are the older, CSV-only path, kept for routes not yet
+moved to it."""
 
 from __future__ import annotations
 
