@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import hashlib
 import logging
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -69,6 +70,7 @@ async def _no_session_state(conn: asyncpg.Connection) -> None:
 
 
 NO_TRANSACTION = "-- lcs:no-transaction"
+_DOLLAR_QUOTE = re.compile(r"\$(?:[A-Za-z_][A-Za-z0-9_]*)?\$")
 
 
 @dataclass(frozen=True)
@@ -81,14 +83,21 @@ class Migration:
         return not self.sql.lstrip().startswith(NO_TRANSACTION)
 
     def statements(self) -> list[str]:
-        """The statements of a no-transaction migration, in order (comments dropped)."""
+        """The statements of a no-transaction migration, in order (comments dropped). A `;` inside
+        a dollar-quoted body (`DO $$ ... $$;`, `$fn$ ... $fn$`) does not end the statement."""
         out: list[str] = []
         current: list[str] = []
+        quote: str | None = None  # the dollar-quote tag the current line is inside of
         for line in self.sql.splitlines():
             if line.strip().startswith("--") and not current:
                 continue
             current.append(line)
-            if line.rstrip().endswith(";"):
+            for tag in _DOLLAR_QUOTE.findall(line):
+                if quote is None:
+                    quote = tag
+                elif tag == quote:
+                    quote = None
+            if quote is None and line.rstrip().endswith(";"):
                 out.append("\n".join(current).strip())
                 current = []
         if "\n".join(current).strip():
