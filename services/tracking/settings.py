@@ -7,6 +7,8 @@ rules and their configuration read the same.
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field, model_validator
 
 from services.tracking.domain.config import EtaConfig
@@ -73,7 +75,12 @@ class TrackingSettings(Settings):
     stale_check_interval_seconds: float = Field(default=300.0, gt=0)
 
     # --- the desk (desk/) and the CSV import ---
-    photo_dir: str = ".run/photos"
+    photo_store: Literal["postgres", "filesystem"] = Field(
+        default="postgres",
+        description="Where exception photos' bytes are kept (desk.photos): `postgres` (table photo_blobs, every "
+                    "replica reads it) or `filesystem` (LCS_PHOTO_DIR; every replica must mount the same "
+                    "directory).")
+    photo_dir: str = Field(default=".run/photos", description="The photo directory of LCS_PHOTO_STORE=filesystem.")
     photo_max_bytes: int = Field(default=5_000_000, ge=1024)
     import_max_rows: int = Field(default=10_000, ge=1)
     import_max_bytes: int = Field(default=20_000_000, ge=1024)

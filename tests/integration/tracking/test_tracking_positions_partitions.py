@@ -10,7 +10,6 @@ Each test works in a schema of its own, migrated here with tracking's migrations
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -101,7 +100,7 @@ async def test_a_new_database_gets_daily_partitions_and_a_default_one(pool: asyn
     assert [p.name for p in parts if not p.default] == [partition_name(today + timedelta(days=i)) for i in range(8)]
     for p in parts:
         if not p.default:
-            assert p.lower is not None and p.upper - p.lower == timedelta(days=1)
+            assert p.lower is not None and p.upper is not None and p.upper - p.lower == timedelta(days=1)
             assert p.lower == day_start(utc_day(p.lower))
 
 
@@ -344,7 +343,7 @@ async def test_reads_across_partition_boundaries_return_every_row_and_are_pruned
             assert _executed(plan) == both  # ... only these two opened
         # the evaluation's read of sampled tracks (LATERAL, one index range per vehicle): pruned at run time
         tracks = await repository.recent_tracks(conn, [(vid, since, until), (other, since, midnight)])
-        assert [int(r[0]) for r in tracks[vid]] == [int(t.timestamp() * 1_000_000) for t in want]
+        assert [int(r[0] or 0) for r in tracks[vid]] == [int(t.timestamp() * 1_000_000) for t in want]
         assert len(tracks[other]) == len([t for t in times if since <= t <= midnight])
 
 
