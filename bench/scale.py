@@ -80,7 +80,8 @@ INDEX_NOTES = {
     "positions_pkey": "`positions (vehicle_id, at)` PK (0001; partitioned by UTC day since 0016): one vehicle's "
                       "fixes between two times are one contiguous range of each day's index, already in time "
                       "order, and only the days the window touches are read (partition pruning).",
-    "positions_at_brin": "BRIN on `positions.at` (0001): serves the retention sweep, not per-vehicle reads.",
+    "positions_at_brin": "BRIN on `positions.at` (0001): serves the row deletes left to retention (the legacy and "
+                         "default partitions), not per-vehicle reads.",
 }
 
 

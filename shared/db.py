@@ -10,7 +10,8 @@ safe: the second waits, then finds nothing left to do.
 A migration whose first line is `-- lcs:no-transaction` runs outside a transaction, one
 statement at a time (statements end with `;` at the end of a line): for `CREATE INDEX
 CONCURRENTLY` on a big table, which must not hold the table's write lock for the whole
-build while the old release keeps serving. It is recorded only once every statement
+build while the old release keeps serving (a `DO $$ ... $$;` block is one statement, one
+transaction of its own). It is recorded only once every statement
 succeeded, so write it to be re-runnable from the top (e.g. `DROP INDEX CONCURRENTLY IF
 EXISTS` first: a build that died half-way leaves an invalid index behind).
 """
@@ -84,7 +85,8 @@ class Migration:
 
     def statements(self) -> list[str]:
         """The statements of a no-transaction migration, in order (comments dropped). A `;` inside
-        a dollar-quoted body (`DO $$ ... $$;`, `$fn$ ... $fn$`) does not end the statement."""
+        a dollar-quoted body (`DO $$ ... $$;`, `$fn$ ... $fn$`) does not end the statement (string
+        literals are not parsed: write no `$$` inside one)."""
         out: list[str] = []
         current: list[str] = []
         quote: str | None = None  # the dollar-quote tag the current line is inside of
