@@ -13,9 +13,10 @@ at what exists, so two runs at once — a leader's takeover, a manual run — do
   that span many days (legacy, default) in batches of `LCS_POSITIONS_SWEEP_BATCH`. A daily partition is
   dropped once its last fix has expired, so a fix is kept between the retention period and one day more.
 
-The DDL takes short strong locks (ATTACH: SHARE UPDATE EXCLUSIVE on `positions`; DETACH/DROP: ACCESS
-EXCLUSIVE on it for a moment), each under `lock_timeout`: behind a long transaction it gives up and the
-next run tries again, instead of queueing every writer behind it."""
+The DDL takes short strong locks (creating a partition: SHARE on `positions`, so writers of fixes wait a
+moment and readers do not; DETACH/DROP: ACCESS EXCLUSIVE on it for a moment), each under `lock_timeout`:
+behind a long transaction it gives up and the next run tries again, instead of queueing every writer
+behind it."""
 
 from __future__ import annotations
 
@@ -106,16 +107,17 @@ async def ensure_partition(conn: asyncpg.Connection, day: date) -> tuple[bool, i
         await _lock(conn)
         if _covered(await partitions(conn), lo, hi):
             return False, 0
-        # The default partition locked against new fixes first (only fixes of days without a partition
-        # land there, and they wait a moment): one stored between the move and the ATTACH would make
-        # the ATTACH fail.
-        await conn.execute(f"LOCK TABLE {DEFAULT} IN EXCLUSIVE MODE")
+        # Writers of fixes wait for this transaction (SHARE conflicts with their ROW EXCLUSIVE; readers
+        # go on), and those under way finish first: a fix stored into the default partition between
+        # the move and the ATTACH would make the ATTACH fail, and one routed to the default partition
+        # before the ATTACH but stored after it would fail itself. A writer that waited here routes
+        # its rows with the new partition. Milliseconds for the days ahead (nothing to move).
+        await conn.execute(f"LOCK TABLE {PARENT} IN SHARE MODE")
         await conn.execute(f"CREATE TABLE {name} (LIKE {PARENT} INCLUDING DEFAULTS)")
         status = await conn.execute(
             f"WITH moved AS (DELETE FROM {DEFAULT} WHERE at >= $1 AND at < $2 RETURNING *) "
             f"INSERT INTO {name} SELECT * FROM moved", lo, hi)
-        # ATTACH, not CREATE ... PARTITION OF: it takes SHARE UPDATE EXCLUSIVE on `positions`, so fixes
-        # go on being stored meanwhile; the partitioned indexes are built on the new table here.
+        # The partitioned indexes are built on the new table here (on the moved fixes only).
         await conn.execute(f"ALTER TABLE {PARENT} ATTACH PARTITION {name} "
                            f"FOR VALUES FROM ('{lo.isoformat()}') TO ('{hi.isoformat()}')")
     return True, int(status.split()[-1])

@@ -298,6 +298,40 @@ async def test_the_job_is_idempotent_and_two_runs_at_once_do_each_thing_once(poo
         assert await conn.fetchval("SELECT count(*) FROM positions WHERE vehicle_id = 'VTWO'") == 3
 
 
+async def test_fixes_stored_while_their_days_partition_is_created_are_neither_lost_nor_refused(
+        pool: asyncpg.Pool) -> None:
+    """Fixes of a day without a partition go on arriving (into the default partition) while the job
+    creates that day's: each lands once, and none is left behind in the default partition."""
+    now = datetime.now(UTC)
+    day = utc_day(now) - timedelta(days=20)
+    stop, started = asyncio.Event(), asyncio.Event()
+    stored: list[datetime] = []
+
+    async def feed() -> None:
+        async with pool.acquire() as conn:
+            i = 0
+            while not stop.is_set() or i < 20:
+                at = day_start(day) + timedelta(seconds=i)
+                await _insert(conn, [_row("VRACE", at)])
+                stored.append(at)
+                i += 1
+                if i == 5:
+                    started.set()
+
+    async def job() -> None:
+        async with pool.acquire() as conn:
+            await started.wait()  # the feed is storing fixes of that day
+            await maintain_partitions(conn, now=now, ahead_days=1, retention_days=90, batch=1000)
+        stop.set()
+
+    await asyncio.gather(feed(), job())
+    async with pool.acquire() as conn:
+        await maintain_partitions(conn, now=now, ahead_days=1, retention_days=90, batch=1000)
+        where = await _where(conn, "VRACE")
+    assert sorted(where) == stored
+    assert set(where.values()) == {partition_name(day)}
+
+
 async def _list(pool: asyncpg.Pool) -> list[str]:
     async with pool.acquire() as conn:
         return sorted(p.name for p in await partitions(conn))
