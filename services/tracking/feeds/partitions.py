@@ -204,7 +204,9 @@ async def run_maintenance(rt: TrackingRuntime, *, now: datetime) -> Maintenance:
         done = await maintain_partitions(conn, now=now, ahead_days=s.positions_partition_ahead_days,
                                          retention_days=s.positions_retention_days, batch=s.positions_sweep_batch)
     if done.created or done.dropped or done.deleted or done.skipped:
+        # (not "created": a LogRecord attribute)
         log.info("positions partitions maintained",
-                 extra={"created": done.created, "moved": done.moved, "dropped": done.dropped,
-                        "deleted": done.deleted, "skipped": done.skipped})
+                 extra={"partitions_created": done.created, "fixes_moved": done.moved,
+                        "partitions_dropped": done.dropped, "fixes_deleted": done.deleted,
+                        "skipped": done.skipped})
     return done

@@ -10,6 +10,7 @@ Each test works in a schema of its own, migrated here with tracking's migrations
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -26,11 +27,16 @@ from services.tracking.feeds.partitions import (
     maintain_partitions,
     partition_name,
     partitions,
+    run_maintenance,
     utc_day,
 )
+from services.tracking.settings import TrackingSettings
+from shared.context import Runtime
 from shared.db import create_pool, migrate, migrations_for
+from shared.devtools.stack import Stack
 from shared.migrate import service_dir
 from tests.conftest import Infra, unique
+from tests.integration.tracking.core_support import add_vehicle, client, fix, post_positions, sql
 
 BEFORE = "0016_positions_partitioned"
 TRACK_SQL = ("SELECT at, lat, lon, speed_kmh FROM positions WHERE vehicle_id = $1 AND at BETWEEN $2 AND $3 "
@@ -199,8 +205,7 @@ async def test_fixes_land_in_their_days_partition_or_the_default_one_until_moved
         assert await _insert(conn, [_row(vid, old[0])]) == 0
 
 
-async def test_fixes_posted_through_the_api_land_in_todays_partition(stack, infra: Infra) -> None:  # type: ignore[no-untyped-def]
-    from tests.integration.tracking.core_support import add_vehicle, client, fix, post_positions, sql
+def test_fixes_posted_through_the_api_land_in_todays_partition(stack: Stack, infra: Infra) -> None:
     with client(stack.url("tracking")) as api:
         vid, dev = f"V{unique()}", f"D{unique()}"
         add_vehicle(api, infra, vid, dev)
@@ -330,6 +335,20 @@ async def test_fixes_stored_while_their_days_partition_is_created_are_neither_lo
         where = await _where(conn, "VRACE")
     assert sorted(where) == stored
     assert set(where.values()) == {partition_name(day)}
+
+
+async def test_the_services_job_runs_with_its_settings_and_logs_what_it_did(
+        pool: asyncpg.Pool, caplog: pytest.LogCaptureFixture) -> None:
+    now = datetime.now(UTC)
+    today = utc_day(now)
+    rt = Runtime(service="tracking", settings=TrackingSettings(env="dev", positions_partition_ahead_days=9), pool=pool)
+    with caplog.at_level(logging.INFO, logger="lcs.tracking.feeds"):
+        done = await run_maintenance(rt, now=now)
+    assert done.created == [partition_name(today - timedelta(days=1))] + \
+        [partition_name(today + timedelta(days=d)) for d in (8, 9)]
+    (record,) = [r for r in caplog.records if r.getMessage() == "positions partitions maintained"]
+    assert record.partitions_created == done.created  # type: ignore[attr-defined]
+    assert (await run_maintenance(rt, now=now)).created == []
 
 
 async def _list(pool: asyncpg.Pool) -> list[str]:
