@@ -18,6 +18,7 @@ from typing import Any
 import asyncpg
 import pytest
 
+from services.tracking.context import TrackingRuntime
 from services.tracking.feeds import repository
 from services.tracking.feeds.partitions import (
     DEFAULT,
@@ -341,7 +342,8 @@ async def test_the_services_job_runs_with_its_settings_and_logs_what_it_did(
         pool: asyncpg.Pool, caplog: pytest.LogCaptureFixture) -> None:
     now = datetime.now(UTC)
     today = utc_day(now)
-    rt = Runtime(service="tracking", settings=TrackingSettings(env="dev", positions_partition_ahead_days=9), pool=pool)
+    settings = TrackingSettings(env="dev", positions_partition_ahead_days=9)
+    rt: TrackingRuntime = Runtime(service="tracking", settings=settings, pool=pool)
     with caplog.at_level(logging.INFO, logger="lcs.tracking.feeds"):
         done = await run_maintenance(rt, now=now)
     assert done.created == [partition_name(today - timedelta(days=1))] + \
