@@ -11,7 +11,7 @@ from services.tracking.desk.api import router as desk_router
 from services.tracking.feeds.api import osmand_fast, positions_fast
 from services.tracking.feeds.api import router as feeds_router
 from services.tracking.feeds.group_commit import OsmandGroupCommit, run_osmand_group_commit
-from services.tracking.feeds.retention import sweep_positions
+from services.tracking.feeds.partitions import run_maintenance
 from services.tracking.registry import service as registry
 from services.tracking.registry.api import router as registry_router
 from services.tracking.settings import TrackingSettings
@@ -40,9 +40,9 @@ async def _backfill_phone_keys(rt: TrackingRuntime) -> None:
     await shipments.backfill_phone_keys(rt)
 
 
-def _retention_job(rt: TrackingRuntime) -> Job:
+def _partitions_job(rt: TrackingRuntime) -> Job:
     async def job(now: datetime) -> None:
-        await sweep_positions(rt, now=now)
+        await run_maintenance(rt, now=now)
     return job
 
 
@@ -50,7 +50,7 @@ def _stale_interval(settings: TrackingSettings) -> float:
     return settings.stale_check_interval_seconds
 
 
-def _retention_interval(settings: TrackingSettings) -> float:
+def _partitions_interval(settings: TrackingSettings) -> float:
     return settings.positions_sweep_interval_seconds
 
 
@@ -73,9 +73,10 @@ SPEC = ServiceSpec(
         PeriodicSpec(name="stale-vehicles",
                      interval_seconds=_stale_interval,
                      job=_stale_job),
-        PeriodicSpec(name="positions-retention",
-                     interval_seconds=_retention_interval,
-                     job=_retention_job),
+        # the partitions of positions: created ahead, expired ones dropped (feeds.partitions)
+        PeriodicSpec(name="positions-partitions",
+                     interval_seconds=_partitions_interval,
+                     job=_partitions_job),
     ],
     workers=[run_osmand_group_commit, _backfill_phone_keys],
     body_limits={"/v1/positions": 8_000_000, "/v1/shipments/import": 20_000_000,
