@@ -15,6 +15,7 @@ import asyncpg
 from prometheus_client import Counter
 from pydantic import ValidationError
 
+from services.tracking.appointments import service as appointments
 from services.tracking.context import SOURCE, TrackingRuntime
 from services.tracking.domain.scans import (
     Scan,
@@ -224,13 +225,15 @@ async def get_shipment(rt: TrackingRuntime, *, principal: Principal, waybill_no:
             raise NotFound.of("shipment", waybill_no)
         vehicle = await get_vehicle(conn, row["vehicle_id"]) if row["vehicle_id"] else None
         entries = await timeline.entries(conn, waybill_no)
+        appointment = await appointments.current_of(conn, waybill_no, delivered_at=row["delivered_at"], now=utcnow())
+        outside_window = bool(row["delivered_at"]) and await repository.delivered_outside_window(conn, waybill_no)
     return ShipmentRead(
         **_common_fields(row),
         last_position=None if vehicle is None else PositionRead.of_vehicle(vehicle),
         payment=row["payment"], shipper=_masked_party(row["shipper"]), consignee=_masked_party(row["consignee"]),
         cargo=row["cargo"], receipt=row["receipt"], departed_at=row["departed_at"],
         final_arrived_at=row["final_arrived_at"], delivered_at=row["delivered_at"],
-        open_exceptions=row["open_exceptions"],
+        open_exceptions=row["open_exceptions"], appointment=appointment, outside_window=outside_window,
         timeline=[TimelineEntry(at=e["at"], kind=e["kind"], data=e["data"]) for e in entries],
     )
 
