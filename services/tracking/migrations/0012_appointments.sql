@@ -12,7 +12,7 @@ CREATE TABLE appointments (
     booked_by      text NOT NULL,
     booked_at      timestamptz NOT NULL,
     superseded_at  timestamptz,
-    superseded_by  uuid REFERENCES appointments (id),
+    superseded_by  uuid REFERENCES appointments (id) DEFERRABLE INITIALLY DEFERRED,  -- set before the new row
     CHECK (window_end > window_start)
 );
 -- The current appointment of a waybill (ShipmentRead, the delivery, the storage report).
