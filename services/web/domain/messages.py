@@ -243,6 +243,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "station_all": ("全部站点", "all stations"),
     "customer_id": ("客户编号", "Customer id"),
     "days_in_storage": ("暂存天数", "Days in storage"),
+    "yes": ("是", "yes"),
+    "no": ("否", "no"),
     "invalid_window": ("预约时段无效：请填写日期和起止时间（北京时间）", "invalid window: give a date and both times "
                        "(Beijing time)"),
     "refused_window_end_before_start": ("结束时间须晚于开始时间", "the window must end after it starts"),
