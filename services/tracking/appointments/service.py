@@ -42,9 +42,8 @@ APPOINTMENTS_BOOKED = Counter("lcs_tracking_appointments_booked_total", "Deliver
 def sees_shipment(principal: Principal, shipment: asyncpg.Record) -> bool:
     """Desk roles see every shipment, a branch those touching its stations, a customer its own
     (the shipper's customer id)."""
-    if principal.role == "customer":
-        return principal.customer is not None and shipment["customer_id"] == principal.customer
-    return principal.sees_station(shipment["origin"], shipment["destination"], *shipment["via"])
+    return principal.sees(shipment["origin"], shipment["destination"], *shipment["via"],
+                          customer=shipment["customer_id"])
 
 
 def window_of(row: asyncpg.Record) -> Window:

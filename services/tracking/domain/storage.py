@@ -24,6 +24,7 @@ from typing import Any
 from services.tracking.domain.appointments import AppointmentOutcome, Window, outcome
 from services.tracking.domain.times import utc
 from shared.clock import business_day
+from shared.tabular import Column, columns
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +71,7 @@ class StorageRow:
         return self.appointment_outcome is AppointmentOutcome.MISSED
 
     def record(self) -> dict[str, Any]:
-        """One flat record (CSV and sheets)."""
+        """One flat record (the sheet's line, `STORAGE_COLUMNS`)."""
         a = self.appointment
         return {
             "waybill_no": self.waybill_no, "customer_id": self.customer_id, "station": self.station,
@@ -82,10 +83,12 @@ class StorageRow:
         }
 
 
-STORAGE_CSV_COLUMNS = (
-    "waybill_no", "customer_id", "station", "status", "pieces", "pieces_total", "weight_kg", "volume_m3",
-    "arrived_at", "days_in_storage", "appointment_start", "appointment_end", "appointment_outcome",
-    "appointment_missed",
+# The report as a sheet (CSV, XLSX): one line per stored shipment, the appointment in columns.
+STORAGE_COLUMNS: tuple[Column, ...] = columns(
+    "waybill_no", "customer_id", "station", "status", ("pieces", "int"), ("pieces_total", "int"),
+    ("weight_kg", "number"), ("volume_m3", "number"), ("arrived_at", "datetime"), ("days_in_storage", "int"),
+    ("appointment_start", "datetime"), ("appointment_end", "datetime"), "appointment_outcome",
+    ("appointment_missed", "bool"),
 )
 
 
