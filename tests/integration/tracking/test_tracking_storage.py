@@ -11,9 +11,11 @@ from typing import Any
 
 import asyncpg
 import pytest
+from openpyxl import load_workbook
 
 from shared.clock import BUSINESS_TZ
 from shared.devtools.stack import Stack
+from shared.tabular import XLSX_TYPE
 from tests.conftest import Infra, unique
 from tests.integration.tracking.test_tracking_desk_delivery import signing
 from tests.integration.tracking.test_tracking_desk_support import Desk, desk, resident_id
@@ -152,4 +154,13 @@ async def test_storage_report_as_csv(stack: Stack, infra: Infra, db: asyncpg.Con
         assert r.content.startswith("\ufeff".encode())
         lines = list(csv.DictReader(io.StringIO(r.content.decode("utf-8-sig"))))
         assert [(x["waybill_no"], x["pieces"], x["pieces_total"]) for x in lines] == [(no, "3", "10")]
-        assert lines[0]["arrived_at"] == at.isoformat()
+        assert datetime.fromisoformat(lines[0]["arrived_at"]) == at
+
+        x = await d.c.get("/v1/reports/storage", params={"station": dest},
+                          headers={**d.admin, "Accept": XLSX_TYPE})
+        assert x.status_code == 200 and x.headers["content-type"].startswith(XLSX_TYPE)
+        ws = load_workbook(io.BytesIO(x.content)).active
+        header = [c.value for c in ws[1]]
+        (row,) = [dict(zip(header, r, strict=True)) for r in ws.iter_rows(min_row=2, values_only=True)]
+        assert (row["waybill_no"], row["pieces"], row["days_in_storage"]) == (no, 3, 1)  # since last evening
+        assert row["weight_kg"] == pytest.approx(36.15) and row["appointment_missed"] is False
