@@ -6,6 +6,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from services.tracking.appointments.api import router as appointments_router
 from services.tracking.context import TrackingContext, TrackingRuntime
 from services.tracking.desk.api import router as desk_router
 from services.tracking.feeds.api import osmand_fast, positions_fast
@@ -18,6 +19,7 @@ from services.tracking.settings import TrackingSettings
 from services.tracking.shipments import service as shipments
 from services.tracking.shipments.api import import_router
 from services.tracking.shipments.api import router as shipments_router
+from services.tracking.storage.api import router as storage_router
 from shared.context import Runtime
 from shared.runtime import PeriodicSpec, ServiceSpec, run
 from shared.scheduler import Job
@@ -58,11 +60,12 @@ SPEC = ServiceSpec(
     name="tracking",
     title="LCS tracking",
     description="Waybills, vehicles, GPS feeds (batch, OsmAnd, Traccar), ETA and delay detection, scans, "
-                "and the desk's deliveries, notes, exceptions, reports and bulk import.",
+                "and the desk's deliveries, notes, exceptions, reports, delivery appointments and bulk import.",
     package_dir=Path(__file__).parent,
     # The device feed first: routes are matched in order, and /osmand is the request every
     # phone sends every few seconds (each route tried before it costs it microseconds).
-    routers=[feeds_router, registry_router, shipments_router, desk_router, import_router],
+    routers=[feeds_router, registry_router, shipments_router, desk_router, import_router, appointments_router,
+             storage_router],
     # ... and its usual form is answered in front of FastAPI altogether (feeds.api.osmand_fast).
     fast_routes={"/osmand": osmand_fast},
     # ... and the batch API's, behind the guard (feeds.api.positions_fast).

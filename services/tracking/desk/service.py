@@ -19,6 +19,7 @@ from typing import Any
 import asyncpg
 from prometheus_client import Counter
 
+from services.tracking.appointments import repository as appointments_repository
 from services.tracking.context import SOURCE, TrackingRuntime
 from services.tracking.desk import repository
 from services.tracking.desk.models import (
@@ -38,6 +39,7 @@ from services.tracking.desk.models import (
 )
 from services.tracking.desk.photos import photo_store
 from services.tracking.domain import customer_view
+from services.tracking.domain.appointments import Window, signed_outside
 from services.tracking.domain.exceptions import ExceptionKind, ExceptionRecord, ExceptionSummary, summarise_exceptions
 from services.tracking.domain.reports import (
     HANDLING_LABELS_ZH,
@@ -114,6 +116,8 @@ def _delivery_read(row: asyncpg.Record) -> DeliveryRead:
         signer_id_type=row["signer_id_type"], signer_id_number=masked_id(row["signer_id_last4"]),
         delegated=row["delegated"], delegate=delegate, company_stamp=row["company_stamp"], pieces=row["pieces"],
         station=row["station"], recorded_by=row["recorded_by"], recorded_at=row["recorded_at"],
+        appointment_id=None if row["appointment_id"] is None else str(row["appointment_id"]),
+        outside_window=row["outside_window"],
     )
 
 
@@ -174,6 +178,9 @@ async def record_delivery(rt: TrackingRuntime, *, principal: Principal, waybill_
         delegate_hash, delegate_last4 = hashed(delegate.id_number if delegate else None)
         consignee_hash, consignee_last4 = hashed(delegate.consignee_id_number if delegate else None)
         station = shipment["destination"]
+        appointment = await appointments_repository.current(conn, waybill_no)
+        outside = signed_outside(None if appointment is None else Window(appointment["window_start"],
+                                                                         appointment["window_end"]), body.signed_at)
         row = await repository.insert_delivery(conn, {
             "waybill_no": waybill_no, "signed_at": body.signed_at, "signer_name": body.signer_name,
             "signer_id_type": body.signer_id_type, "signer_id_hash": signer_hash, "signer_id_last4": signer_last4,
@@ -182,13 +189,14 @@ async def record_delivery(rt: TrackingRuntime, *, principal: Principal, waybill_
             "consignee_id_hash": consignee_hash, "consignee_id_last4": consignee_last4,
             "company_stamp": body.company_stamp, "pieces": body.pieces, "station": station,
             "recorded_by": principal.actor,
+            "appointment_id": None if appointment is None else appointment["id"], "outside_window": outside,
         })
         await repository.mark_delivered(conn, waybill_no, body.signed_at)
         await timeline.append(conn, waybill_no, body.signed_at, "delivered", {
             "signer_name": body.signer_name, "signer_id_type": body.signer_id_type,
             "signer_id_number": masked_id(signer_last4 or ""), "delegated": delegated,
             "company_stamp": body.company_stamp, "pieces": body.pieces, "station": station,
-            "by": principal.actor,
+            "outside_window": outside, "by": principal.actor,
         })
         await publish(conn, ShipmentDelivered(
             waybill_no=waybill_no, delivered_at=body.signed_at, signer_name=body.signer_name, delegated=delegated,
