@@ -34,6 +34,8 @@ from services.web.live.listener import listen
 from services.web.people import api as people_api
 from services.web.people.api import SignInRequired, login_redirect
 from services.web.people.repository import delete_expired_sessions
+from services.web.public import api as public_api
+from services.web.public import service as public_service
 from services.web.reports import api as reports_api
 from services.web.security import SecurityHeaders, content_security_policy
 from services.web.settings import WebSettings
@@ -49,7 +51,7 @@ from shared.settings import Settings
 log = logging.getLogger("lcs.web")
 logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per backend call is noise
 HERE = Path(__file__).parent
-HTML_PREFIXES = ("/desk", "/login", "/logout", "/account", "/lang")
+HTML_PREFIXES = ("/desk", "/login", "/logout", "/account", "/lang", "/track", "/t/")
 
 
 async def build_context(rt: Runtime[Any, Any]) -> WebContext:
@@ -67,7 +69,8 @@ async def build_context(rt: Runtime[Any, Any]) -> WebContext:
                           notifier=backend("notifier", s.notifier_url)),
         capabilities=Capabilities(), hub=LiveHub(s.sse_queue_size), templates=Templates(), hasher=hasher,
         dummy_hash=await asyncio.to_thread(hasher.hash, "not-a-password: equal work for unknown users"),
-        login_limiter=SharedWindows(rt.pool, s.login_failures_per_address) if s.login_failures_per_address else None)
+        login_limiter=SharedWindows(rt.pool, s.login_failures_per_address) if s.login_failures_per_address else None,
+        public_limiter=SharedWindows(rt.pool, s.public_lookups_per_address) if s.public_lookups_per_address else None)
 
 
 async def live_worker(rt: Runtime[Any, Any]) -> None:
@@ -150,6 +153,7 @@ def _sweep_interval(settings: Settings) -> float:
 def _sweep_job(rt: Runtime[Any, Any]) -> Job:
     async def job(now: Any) -> None:
         await delete_expired_sessions(rt.pool, utcnow())
+        await public_service.sweep(rt)
     return job
 
 
@@ -159,8 +163,8 @@ SPEC = ServiceSpec(
     description="The CS desk in the browser: a backend-for-frontend over the four services' /v1 APIs, "
                 "with live updates from lcs.events over Server-Sent Events.",
     package_dir=HERE,
-    routers=[people_api.router, desk_api.router, in_transit.router, complaints.router, receipts.router,
-             exceptions.router, notifications.router, reports_api.router, live_api.router],
+    routers=[people_api.router, public_api.router, desk_api.router, in_transit.router, complaints.router,
+             receipts.router, exceptions.router, notifications.router, reports_api.router, live_api.router],
     settings_cls=WebSettings,
     consumes=CONSUMES,
     handlers=handlers_for,

@@ -27,6 +27,7 @@ from services.notifier.context import SOURCE, NotifierRuntime
 from services.notifier.delivery.repository import wake_dispatcher
 from services.notifier.domain.decisions import decide, decision_time, schedule
 from services.notifier.domain.idempotency import idempotency_key, normalize_address, undelivered_key
+from services.notifier.domain.links import LINKED_AUDIENCES, sms_fits_with_link
 from services.notifier.domain.preferences import QuietHours
 from services.notifier.domain.recipients import (
     Contact,
@@ -176,9 +177,14 @@ async def queue(conn: asyncpg.Connection, *, rt: NotifierRuntime, delivery: Deli
     status, reason, error = str(decision.status), decision.reason, None
     subject, text, html = None, "", None
     language = delivery.language
+    links = rt.context.links
+    link = links.for_waybill(waybill_no, now) if links and waybill_no and delivery.audience in LINKED_AUDIENCES \
+        else None
     try:
-        rendered = rt.context.renderer.render(delivery.template, channel, delivery.language,
-                                              {**context, "recipient_name": delivery.name})
+        data = {**context, "recipient_name": delivery.name, "link": link}
+        rendered = rt.context.renderer.render(delivery.template, channel, delivery.language, data)
+        if link and channel is Channel.SMS and not sms_fits_with_link(rendered.text):
+            rendered = rt.context.renderer.render(delivery.template, channel, delivery.language, {**data, "link": None})
         subject, text, html, language = rendered.subject, rendered.text, rendered.html, rendered.language
     except Exception as exc:  # noqa: BLE001 - a template error fails this message, visibly
         status, reason, error = str(Status.FAILED), None, f"template: {type(exc).__name__}: {exc}"[:500]
