@@ -106,6 +106,8 @@ class Stack:
         env.setdefault("LCS_SMS_FALLBACK_URL", f"{self.url('sinks')}/fallback/sms")
         env["LCS_PORT"] = str(self.ports[name])
         env["PYTHONUNBUFFERED"] = "1"
+        if name == "notifier":  # notices link to this stack's public tracking page
+            env.setdefault("LCS_PUBLIC_BASE_URL", self.url("web"))
         if name == "web":  # the desk calls the four backends of this stack
             for backend in ("tracking", "receipts", "complaints", "notifier"):
                 env.setdefault(f"LCS_{backend.upper()}_URL", self.url(backend))

@@ -26,7 +26,7 @@ from shared.clock import BUSINESS_TZ
 from shared.pii import mask_name
 
 SLOTS = 2  # shipper and consignee
-_PAD = "\x00pad"  # never 4 ASCII digits
+_PAD = "\x00pad\x00"  # 5 characters: never equal to the 4 digits a caller may send
 
 
 class Stage(StrEnum):
