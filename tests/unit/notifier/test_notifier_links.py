@@ -26,7 +26,7 @@ def test_no_base_url_or_no_keys_no_links() -> None:
     assert tracking_links(None, RING, timedelta(days=30)) is None
     assert tracking_links("  ", RING, timedelta(days=30)) is None
     assert tracking_links("https://lcs.example.com", None, timedelta(days=30)) is None
-    assert LINKED_AUDIENCES == {Audience.SHIPPER, Audience.CONSIGNEE}
+    assert {Audience.SHIPPER, Audience.CONSIGNEE} == LINKED_AUDIENCES
 
 
 @pytest.mark.parametrize("template", SHIPMENT_NOTICES)
