@@ -52,6 +52,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "track_phone4_hint": ("（发货人或收货人，选填：查看详细动态）",
                           "(shipper's or consignee's, optional: for the details)"),
     "track_submit": ("查询", "Track"),
+    "track_again": ("重新查询", "Look up again"),
     "track_more": ("输入发货人或收货人手机号后4位，可查看详细动态与预计到达时间。",
                    "Add the last 4 digits of the shipper's or the consignee's phone for the details and the "
                    "expected arrival."),
