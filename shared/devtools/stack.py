@@ -302,6 +302,8 @@ def run_demo() -> None:
         print(f"\nthe CS desk: {stack.url('web')}/desk/   sign in as admin"
               + (f", password: {desk_password}" if desk_password else " (password as printed on first run; "
                  "reset: python -m services.web users password admin)"))
+        print(f"public tracking: {stack.url('web')}/track   (no sign-in; notices to shippers and consignees "
+              "link to it)")
         print(f"\nadmin token (7 days):\n  export TOKEN={admin}\n\nCtrl-C stops everything.", flush=True)
         while not stop["now"]:
             for proc in stack.procs.values():
