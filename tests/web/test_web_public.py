@@ -246,3 +246,38 @@ def test_a_real_notice_carries_a_link_that_opens_the_page(desk: Desk, stack: Sta
     with visitor(desk) as c:
         r = c.get(link.group(1).removeprefix(desk.url))
     assert r.status_code == 200 and 'data-detailed="true"' in r.text and late in r.text
+
+
+async def _sweep(infra: Infra) -> tuple[set[str], set[str]]:
+    from services.web.domain.public import waybill_hash
+    from services.web.public import repository
+    now = datetime.now(UTC)
+    old, fresh = f"old-{unique()}", f"fresh-{unique()}"
+    conn = await asyncpg.connect(infra.database_url, server_settings={"search_path": "web"})
+    try:
+        for address, at in ((old, now - timedelta(days=91)), (fresh, now - timedelta(days=89))):
+            await repository.log_lookup(conn, at=at, address=address, via="form", waybill_suffix=None, digits=None,
+                                        outcome="coarse")
+        spent, locked, counting = waybill_hash(old), waybill_hash(fresh), waybill_hash(fresh + "c")
+        await conn.executemany(
+            "INSERT INTO public_digit_failures (waybill_hash, failures, first_at, locked_until) "
+            "VALUES ($1, $2, $3, $4)",
+            [(spent, 0, now - timedelta(hours=2), now - timedelta(hours=1, minutes=30)),
+             (locked, 0, now - timedelta(minutes=40), now + timedelta(minutes=5)),
+             (counting, 2, now - timedelta(minutes=10), None)])
+        await repository.sweep(conn, now=now, retention=timedelta(days=90), lock=timedelta(minutes=30))
+        lookups = {r["address"] for r in await conn.fetch(
+            "SELECT address FROM public_lookups WHERE address = ANY($1::text[])", [old, fresh])}
+        hashes = {bytes(r["waybill_hash"]) for r in await conn.fetch(
+            "SELECT waybill_hash FROM public_digit_failures WHERE waybill_hash = ANY($1::bytea[])",
+            [spent, locked, counting])}
+        names = {spent: "spent", locked: "locked", counting: "counting"}
+        return lookups, {names[h] for h in hashes}
+    finally:
+        await conn.close()
+
+
+def test_the_sweep_keeps_the_audit_90_days_and_drops_spent_digit_counts(desk: Desk, infra: Infra) -> None:
+    lookups, counts = run_sync(_sweep(infra))
+    assert lookups == {next(a for a in lookups if a.startswith("fresh-"))}
+    assert counts == {"locked", "counting"}
