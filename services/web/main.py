@@ -51,7 +51,8 @@ from shared.settings import Settings
 log = logging.getLogger("lcs.web")
 logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per backend call is noise
 HERE = Path(__file__).parent
-HTML_PREFIXES = ("/desk", "/login", "/logout", "/account", "/lang", "/track", "/t/")
+PUBLIC_PREFIXES = ("/track", "/t/")  # the public tracking page: no sign-in, its own page for errors
+HTML_PREFIXES = ("/desk", "/login", "/logout", "/account", "/lang", *PUBLIC_PREFIXES)
 
 
 async def build_context(rt: Runtime[Any, Any]) -> WebContext:
@@ -116,6 +117,8 @@ def configure_app(app: FastAPI, rt: Runtime[Any, Any]) -> None:
             code = exc.code if exc.status in (403, 404) or exc.code == "csrf_refused" else "error"
             code = "not_found" if exc.status == 404 else code
             return page(request, exc.status, code if code != "not_on_desk" else "forbidden", exc.message)
+        if isinstance(exc, RequestValidationError) and request.url.path.startswith(PUBLIC_PREFIXES):
+            return public_api.invalid_page(rt, request)
         if isinstance(exc, RequestValidationError):
             return page(request, 422, "error", "; ".join(str(e.get("msg")) for e in exc.errors()[:3]))
         log.error("unhandled error", extra={"path": request.url.path}, exc_info=exc)

@@ -85,6 +85,13 @@ def test_the_form_needs_no_script_and_carries_the_contract_hooks(desk: Desk) -> 
     assert r.headers["x-content-type-options"] == "nosniff" and r.headers["cache-control"] == "no-store"
 
 
+def test_a_form_it_cannot_read_gets_the_public_page(desk: Desk) -> None:
+    with visitor(desk) as c:
+        r = c.post("/track", data={"waybill": "X" * 200, "phone4": "1234"})
+    assert r.status_code == 422 and 'data-testid="track-error" data-code="invalid"' in r.text
+    assert 'name="waybill"' in r.text and "/desk/" not in r.text
+
+
 def test_the_number_alone_gives_the_stage_and_city_only(desk: Desk, late: str) -> None:
     with visitor(desk) as c:
         r = track(c, late)

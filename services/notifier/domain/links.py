@@ -10,10 +10,12 @@ An SMS with its link may take at most `SMS_PARTS_WITH_LINK` parts; a text that w
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from services.notifier.domain.sms import sms_segments
+from services.notifier.domain.summaries import tracking_link
 from services.notifier.domain.vocabulary import Audience
 from shared.links import LinkKeys, link_url, sign
 
@@ -41,3 +43,13 @@ def tracking_links(base_url: str | None, keys: LinkKeys | None, lifetime: timede
 
 def sms_fits_with_link(text: str) -> bool:
     return sms_segments(text) <= SMS_PARTS_WITH_LINK
+
+
+def summary_link(links: TrackingLinks | None, public_base_url: str | None, waybills: Iterable[str | None],
+                 due: datetime) -> str | None:
+    """Where a summary SMS too long to list its lines points: the one waybill's own signed page
+    when every line is about that one waybill, else the tracking page's form (`<base>/track`)."""
+    named = set(waybills)
+    if links is not None and len(named) == 1 and None not in named:
+        return links.for_waybill(str(next(iter(named))), due)
+    return tracking_link(public_base_url)

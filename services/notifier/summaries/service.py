@@ -19,6 +19,7 @@ from services.notifier.context import SOURCE, NotifierRuntime
 from services.notifier.delivery.repository import wake_dispatcher
 from services.notifier.domain.decisions import Decision, schedule_summary
 from services.notifier.domain.idempotency import summary_key
+from services.notifier.domain.links import summary_link
 from services.notifier.domain.recipients import Delivery
 from services.notifier.domain.summaries import (
     SUMMARY_EVENT_TYPE,
@@ -27,7 +28,6 @@ from services.notifier.domain.summaries import (
     fitting,
     sms_forms,
     summary_context,
-    tracking_link,
 )
 from services.notifier.domain.throttling import OpenSummary
 from services.notifier.domain.vocabulary import REASON_ROLLED_UP, REASON_THROTTLED, Channel, Language, Status
@@ -104,16 +104,6 @@ async def _open(conn: asyncpg.Connection, *, member: dict[str, Any], due: dateti
     return summary_id
 
 
-def _summary_link(rt: NotifierRuntime, items: Sequence[SummaryItem], due: datetime) -> str | None:
-    """Where a summary SMS too long to list its lines points: the one waybill's own signed page
-    when every line is about that waybill, else the tracking page's form."""
-    named = {i.waybill_no for i in items}
-    links = rt.context.links
-    if links is not None and len(named) == 1 and None not in named:
-        return links.for_waybill(str(next(iter(named))), due)
-    return tracking_link(rt.settings.public_base_url)
-
-
 async def _refresh(conn: asyncpg.Connection, *, rt: NotifierRuntime, summary_id: uuid.UUID,
                    delivery: Delivery) -> None:
     """Render the summary with every message it holds, in the recipient's current language and
@@ -124,7 +114,8 @@ async def _refresh(conn: asyncpg.Connection, *, rt: NotifierRuntime, summary_id:
     urgent = any(m["urgent"] for m in held)
     channel = delivery.channel
     try:
-        rendered = render_summary(rt.context.renderer, link=_summary_link(rt, items, summary["decided_at"]),
+        rendered = render_summary(rt.context.renderer, link=summary_link(rt.context.links, rt.settings.public_base_url,
+                                                                 [i.waybill_no for i in items], summary["decided_at"]),
                                   channel=channel, language=delivery.language, name=delivery.name, items=items)
     except Exception as exc:  # noqa: BLE001 - a template error fails the summary (and what it holds), visibly
         await _template_failed(conn, summary=summary, error=f"template: {type(exc).__name__}: {exc}"[:500])

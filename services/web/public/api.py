@@ -51,6 +51,11 @@ def _page(rt: WebRuntime, request: Request, result: Lookup | None) -> Response:
     return response
 
 
+def invalid_page(rt: WebRuntime, request: Request) -> Response:
+    """A form the route could not even read (a field over its length): the page, 422."""
+    return _page(rt, request, Lookup("invalid"))
+
+
 @router.get("/track")
 async def track_form(request: Request, rt: RuntimeDep,
                      waybill: Annotated[str, Query(max_length=100)] = "") -> Response:
