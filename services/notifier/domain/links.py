@@ -45,11 +45,17 @@ def sms_fits_with_link(text: str) -> bool:
     return sms_segments(text) <= SMS_PARTS_WITH_LINK
 
 
-def summary_link(links: TrackingLinks | None, public_base_url: str | None, waybills: Iterable[str | None],
-                 due: datetime) -> str | None:
-    """Where a summary SMS too long to list its lines points: the one waybill's own signed page
-    when every line is about that one waybill, else the tracking page's form (`<base>/track`)."""
+def summary_links(links: TrackingLinks | None, public_base_url: str | None, waybills: Iterable[str | None],
+                  due: datetime) -> list[str | None]:
+    """Where a summary too long to list its lines may point, best first: the one waybill's own
+    signed page when every line is about that one waybill, then the tracking page's form
+    (`<base>/track`, shorter: it may fit one SMS where the signed link does not); `[None]` when
+    there is no public site."""
     named = set(waybills)
+    candidates: list[str | None] = []
     if links is not None and len(named) == 1 and None not in named:
-        return links.for_waybill(str(next(iter(named))), due)
-    return tracking_link(public_base_url)
+        candidates.append(links.for_waybill(str(next(iter(named))), due))
+    form = tracking_link(public_base_url)
+    if form is not None:
+        candidates.append(form)
+    return candidates or [None]

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from services.notifier.domain.links import LINKED_AUDIENCES, SMS_PARTS_WITH_LINK, summary_link, tracking_links
+from services.notifier.domain.links import LINKED_AUDIENCES, SMS_PARTS_WITH_LINK, summary_links, tracking_links
 from services.notifier.domain.sms import sms_segments
 from services.notifier.domain.vocabulary import Audience, Channel, Language
 from services.notifier.notifications.service import render_notice
@@ -66,12 +66,13 @@ def test_an_sms_the_link_would_make_too_long_goes_without_it() -> None:
     assert long_link in mail.text  # an e-mail has no parts to count
 
 
-def test_a_summary_points_to_its_one_waybill_or_to_the_form() -> None:
-    links = tracking_links("https://lcs.example.com", RING, timedelta(days=30))
-    one = summary_link(links, "https://lcs.example.com", ["WB0001", "WB0001"], NOW)
-    assert one is not None and one.startswith("https://lcs.example.com/t/WB0001.")
+def test_a_summary_points_to_its_one_waybill_then_to_the_form() -> None:
+    site = "https://lcs.example.com"
+    links = tracking_links(site, RING, timedelta(days=30))
+    one, form = summary_links(links, site, ["WB0001", "WB0001"], NOW)
+    assert one is not None and one.startswith(f"{site}/t/WB0001.") and form == f"{site}/track"
     assert verify(RING, one.rsplit("/", 1)[1], NOW) == "WB0001"
-    assert summary_link(links, "https://lcs.example.com", ["WB0001", "WB0002"], NOW) == "https://lcs.example.com/track"
-    assert summary_link(links, "https://lcs.example.com", ["WB0001", None], NOW) == "https://lcs.example.com/track"
-    assert summary_link(None, "https://lcs.example.com", ["WB0001"], NOW) == "https://lcs.example.com/track"
-    assert summary_link(None, None, ["WB0001"], NOW) is None
+    assert summary_links(links, site, ["WB0001", "WB0002"], NOW) == [f"{site}/track"]
+    assert summary_links(links, site, ["WB0001", None], NOW) == [f"{site}/track"]
+    assert summary_links(None, site, ["WB0001"], NOW) == [f"{site}/track"]
+    assert summary_links(None, None, ["WB0001"], NOW) == [None]
