@@ -263,6 +263,23 @@ class ExceptionReported(Event):
 
 
 @event_type
+class DeliveryAppointed(Event):
+    """A delivery was booked with the consignee (与客户预约送货): the window the goods will be
+    brought in. A new booking for the same waybill (a new `appointment_id`) supersedes the
+    previous one; `channel` is how it was agreed (system, e-mail, phone ...)."""
+
+    TYPE: ClassVar[str] = "tracking.delivery.appointed.v1"
+    appointment_id: str
+    waybill_no: str
+    station: str
+    window_start: AwareDatetime
+    window_end: AwareDatetime
+    channel: str
+    note: str | None = None
+    booked_by: str
+
+
+@event_type
 class VehicleStale(Event):
     TYPE: ClassVar[str] = "tracking.vehicle.stale.v1"
     vehicle_id: str

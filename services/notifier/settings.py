@@ -30,6 +30,12 @@ class NotifierSettings(Settings):
     sms_fallback_token: str | None = None  # defaults to sms_token when unset
     sms_timeout: float = Field(default=5.0, gt=0)
 
+    # WeChat Work (企业微信) group robots: each key account's webhook key is in its preferences;
+    # the webhooks are under this base URL (a stand-in's in tests and `make run`).
+    wecom_base_url: str = Field(default="https://qyapi.weixin.qq.com", pattern=r"^https?://[^\s?#]+$",
+                                max_length=200)
+    wecom_timeout: float = Field(default=5.0, gt=0)
+
     # Routing and policy. Without a supervisor mailbox an SLA breach reaches nobody: it is then
     # stored `failed` with reason `no_recipient` and counted in lcs_notifier_no_recipient_total.
     supervisor_email: str | None = None
@@ -55,6 +61,9 @@ class NotifierSettings(Settings):
     digest_hour: int = Field(default=18, ge=0, le=23)
     digest_tz: str = BUSINESS_TZ_NAME
     digest_interval_seconds: float = Field(default=300.0, gt=0)
+    # The key accounts' storage report (货物暂存报表): each account's own hour (preferences); the
+    # job looks this often whether an account's hour has come.
+    storage_report_interval_seconds: float = Field(default=300.0, gt=0)
 
     # Events for shipments not registered yet are parked this long, waiting for the registration.
     parked_retention_hours: int = Field(default=168, ge=1)
