@@ -1,0 +1,72 @@
+"""The key accounts' storage report (货物暂存报表): goods at their destination station and not
+delivered, by e-mail, once per account per day (the admin's run on demand; the job at the
+account's hour is the same use case, `storage_report_due` decides the hour)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from shared.events import DeliveryAppointed, ShipmentArrived, ShipmentDelivered
+from tests.conftest import unique
+from tests.integration.notifier.conftest import Kit, Party, email, wait_until
+
+
+def test_a_key_account_gets_its_storage_report_once_a_day(kit: Kit) -> None:
+    shipper = kit.party(with_phone=False, with_email=False)
+    report_to = email("store")
+    r = kit.api.put(f"/v1/recipients/{shipper.customer_id}", headers=kit.admin, json={
+        "name": "联想华东", "email": report_to, "key_customer": True, "channels": {"sms": False, "email": True},
+        "quiet_hours": {"start": "00:00", "end": "00:00"}, "storage_report": {"enabled": True, "hour": 9}})
+    assert r.status_code == 201 and r.json()["storage_report"] == {"enabled": True, "hour": 9}, r.text
+    now = datetime.now(UTC)
+    stored, partial, delivered, on_road = (unique("WB") for _ in range(4))
+    for waybill in (stored, partial, delivered, on_road):
+        kit.publish(kit.envelope(kit.registered(waybill, shipper, Party("", "杨民敬", None, None))))
+    arrived_at = now - timedelta(days=2)
+    kit.publish(
+        kit.envelope(ShipmentArrived(waybill_no=stored, station="WX02", arrived_at=arrived_at, pieces=10,
+                                     pieces_arrived=10, pieces_total=10, final=True)),
+        kit.envelope(ShipmentArrived(waybill_no=partial, station="WX02", arrived_at=now - timedelta(hours=1),
+                                     pieces=4, pieces_arrived=4, pieces_total=10, final=False)),
+        kit.envelope(ShipmentArrived(waybill_no=delivered, station="WX02", arrived_at=arrived_at, pieces=10,
+                                     pieces_arrived=10, pieces_total=10, final=True)),
+        kit.envelope(ShipmentDelivered(waybill_no=delivered, delivered_at=now - timedelta(hours=2),
+                                       signer_name="杨民敬", pieces=10)),
+        kit.envelope(DeliveryAppointed(appointment_id=unique("AP"), waybill_no=stored, station="WX02",
+                                       window_start=now + timedelta(days=1), window_end=now + timedelta(days=1, hours=2),
+                                       channel="phone", booked_by="staff:li")),
+    )
+    kit.handled_so_far()
+    day = now.astimezone(ZoneInfo("Asia/Shanghai")).date().isoformat()
+
+    assert kit.api.post("/v1/admin/storage-report", params={"day": day},
+                        headers=kit.infra.headers("staff")).status_code == 403
+    first = kit.api.post("/v1/admin/storage-report", params={"day": day}, headers=kit.admin)
+    assert first.status_code == 200, first.text
+    assert first.json()["queued"] >= 1
+    again = kit.api.post("/v1/admin/storage-report", params={"day": day, "customer_id": shipper.customer_id},
+                         headers=kit.admin).json()
+    assert again == {"day": day, "accounts": 1, "queued": 0, "already_done": 1, "skipped_no_email": 0}
+
+    [mail] = wait_until(lambda: [m for m in kit.emails_to(report_to) if "暂存" in m["subject"]], bool)
+    text = mail["text"]
+    assert stored in text and partial in text and delivered not in text and on_road not in text
+    assert "2票" in mail["subject"] and "已暂存2天" in text and "4/10件（部分到达）" in text
+    assert "120.5公斤" in text and "未预约" in text and "预约" in text.split(stored)[1].split("\n")[0]
+    assert mail["html"] and "<table" in mail["html"]
+    [row] = wait_until(lambda: [n for n in kit.notifications(customer_id=shipper.customer_id)
+                                if n["template"] == "storage_report" and n["status"] == "sent"], bool)
+    assert row["channel"] == "email" and row["to"].startswith("s***@")
+
+
+def test_the_report_on_demand_is_for_key_accounts_only(kit: Kit) -> None:
+    plain = kit.party()
+    kit.api.put(f"/v1/recipients/{plain.customer_id}", headers=kit.admin, json={"email": plain.email})
+    r = kit.api.post("/v1/admin/storage-report", params={"customer_id": plain.customer_id}, headers=kit.admin)
+    assert r.status_code == 422 and r.json()["error"]["code"] == "not_key_customer"
+    missing = kit.api.post("/v1/admin/storage-report", params={"customer_id": unique("C")}, headers=kit.admin)
+    assert missing.status_code == 404
+    bad = kit.api.put(f"/v1/recipients/{plain.customer_id}", headers=kit.admin,
+                      json={"storage_report": {"enabled": True, "hour": 24}})
+    assert bad.status_code == 422
