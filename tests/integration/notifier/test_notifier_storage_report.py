@@ -34,8 +34,9 @@ def test_a_key_account_gets_its_storage_report_once_a_day(kit: Kit) -> None:
         kit.envelope(ShipmentDelivered(waybill_no=delivered, delivered_at=now - timedelta(hours=2),
                                        signer_name="杨民敬", pieces=10)),
         kit.envelope(DeliveryAppointed(appointment_id=unique("AP"), waybill_no=stored, station="WX02",
-                                       window_start=now + timedelta(days=1), window_end=now + timedelta(days=1, hours=2),
-                                       channel="phone", booked_by="staff:li")),
+                                       window_start=now + timedelta(days=1),
+                                       window_end=now + timedelta(days=1, hours=2), channel="phone",
+                                       booked_by="staff:li")),
     )
     kit.handled_so_far()
     day = now.astimezone(ZoneInfo("Asia/Shanghai")).date().isoformat()
