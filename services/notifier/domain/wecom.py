@@ -52,7 +52,10 @@ def webhook_key(url: str, base_url: str) -> str:
     it is given, so an arbitrary URL would let a desk user make it call any address."""
     text = url.strip()
     base = urlsplit(base_url.rstrip("/"))
-    parts = urlsplit(text)
+    try:
+        parts = urlsplit(text)
+    except ValueError as exc:  # e.g. "http://[": not a URL at all
+        raise InvalidWebhook("the webhook is not a URL") from exc
     if (parts.scheme, parts.netloc) != (base.scheme, base.netloc) or parts.path != base.path + WEBHOOK_PATH:
         raise InvalidWebhook(f"a group robot webhook is {base_url.rstrip('/')}{WEBHOOK_PATH}?key=...")
     keys = parse_qs(parts.query).get("key", [])

@@ -46,6 +46,8 @@ def test_the_key_is_read_from_the_webhook_the_robot_settings_show() -> None:
     f"{BASE}/cgi-bin/webhook/send?key={KEY}#x",
     f"{BASE}/cgi-bin/webhook/send?key=../../x%20y",
     KEY,
+    "http://[",  # not even a URL
+    "",
 ])
 def test_anything_but_a_robot_webhook_under_the_base_url_is_refused(url: str) -> None:
     with pytest.raises(wecom.InvalidWebhook):
