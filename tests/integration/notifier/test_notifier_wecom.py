@@ -159,3 +159,37 @@ def test_the_daily_arrival_report_reaches_the_group_once(kit: Kit) -> None:
                                 if n["template"] == "daily_arrivals" and n["channel"] == "wecom"
                                 and n["status"] == "sent"], bool)
     assert row["to"] == f"{key[:4]}****"
+
+
+def test_over_the_hourly_limit_the_group_gets_one_summary_and_by_email_if_the_robot_is_gone(kit: Kit) -> None:
+    limit = 10  # the default of LCS_THROTTLE_PER_HOUR
+    shipper, key, mailbox = key_account(kit, email_on=False)
+    waybills = [shipment_of(kit, shipper) for _ in range(limit + 3)]
+    t0 = (datetime.now(UTC) + timedelta(hours=2)).replace(microsecond=0)
+    kit.publish(*(kit.envelope(kit.delayed(w, minutes=60 + i), at=t0) for i, w in enumerate(waybills)))
+
+    def settled(ns: list[dict[str, Any]]) -> bool:
+        alone = [n for n in ns if n["template"] == "delayed" and n["rolled_into"] is None]
+        return (len(ns) == len(waybills) + 1 and len(alone) == limit
+                and all(n["status"] == "sent" for n in alone))
+
+    items = kit.wait_notifications(settled, timeout=60, customer_id=shipper.customer_id)
+    [summary] = [n for n in items if n["template"] == "summary"]
+    held = [n for n in items if n["rolled_into"] == summary["id"]]
+    assert summary["channel"] == "wecom" and len(held) == 3
+    assert (summary["status"], summary["reason"]) == ("deferred", "throttled")
+    assert len(kit.group_messages(key)) == limit
+    [stored] = kit.sql("SELECT body_text FROM notifier.notifications WHERE id = $1::uuid", summary["id"])
+    assert "货运动态汇总" in stored["body_text"] and all(n["waybill_no"] in stored["body_text"] for n in held)
+
+    # The robot was removed meanwhile: the summary fails, and its e-mail twin carries the three delays.
+    kit.control(wecom="invalid")
+    kit.dispatch(t0 + timedelta(hours=1), held[0]["waybill_no"])
+    [mail] = wait_until(lambda: kit.emails_to(mailbox), bool)
+    assert all(n["waybill_no"] in mail["text"] for n in held) and "3" in mail["subject"]
+    items = kit.notifications(customer_id=shipper.customer_id)
+    [failed] = [n for n in items if n["id"] == summary["id"]]
+    assert failed["status"] == "failed" and failed["last_error"].startswith("errcode 93000")
+    assert all(n["status"] == "failed" for n in items if n["rolled_into"] == summary["id"])
+    [twin] = [n for n in items if n["fallback_of"] == summary["id"]]
+    assert (twin["channel"], twin["template"]) == ("email", "summary")
