@@ -71,3 +71,28 @@ def test_the_report_on_demand_is_for_key_accounts_only(kit: Kit) -> None:
     bad = kit.api.put(f"/v1/recipients/{plain.customer_id}", headers=kit.admin,
                       json={"storage_report": {"enabled": True, "hour": 24}})
     assert bad.status_code == 422
+
+
+def test_the_job_sends_each_account_its_report_once_its_own_hour_has_come(kit: Kit) -> None:
+    early, late = kit.party(with_phone=False), kit.party(with_phone=False)
+    for party, hour in ((early, 9), (late, 23)):
+        r = kit.api.put(f"/v1/recipients/{party.customer_id}", headers=kit.admin, json={
+            "email": party.email, "key_customer": True, "storage_report": {"enabled": True, "hour": hour}})
+        assert r.status_code == 201, r.text
+    shanghai = ZoneInfo("Asia/Shanghai")
+    # A day ahead, so that no real run of the job (the wall clock) has done that day already.
+    day = (datetime.now(UTC) + timedelta(days=1)).astimezone(shanghai).date()
+    ten = datetime(day.year, day.month, day.day, 10, 0, tzinfo=shanghai)
+
+    def reports_of(party: Party) -> list[dict]:  # type: ignore[type-arg]
+        return [n for n in kit.notifications(customer_id=party.customer_id) if n["template"] == "storage_report"]
+
+    run = kit.api.post("/v1/admin/storage-report", params={"as_of": ten.isoformat()}, headers=kit.admin)
+    assert run.status_code == 200 and run.json()["day"] == day.isoformat(), run.text
+    assert len(reports_of(early)) == 1 and not reports_of(late)  # 10:00: the 09:00 account's hour only
+    kit.api.post("/v1/admin/storage-report", params={"as_of": (ten + timedelta(hours=13)).isoformat()},
+                 headers=kit.admin)
+    assert len(reports_of(early)) == 1 and len(reports_of(late)) == 1  # 23:00: the other one, the first not again
+    both = kit.api.post("/v1/admin/storage-report", params={"as_of": ten.isoformat(), "day": day.isoformat()},
+                        headers=kit.admin)
+    assert both.status_code == 422 and both.json()["error"]["code"] == "conflicting_parameters"
