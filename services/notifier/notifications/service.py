@@ -103,7 +103,7 @@ async def on_event(conn: asyncpg.Connection, *, rt: NotifierRuntime, event: Even
         return
     contacts = None
     if shipment is not None:
-        if not await track_shipment(conn, event, envelope):
+        if not await _track_shipment(conn, event, envelope):
             log.info("stale event: a newer one was applied already; nothing to tell",
                      extra={"type": envelope.type, "waybill_no": waybill_no})
             return
@@ -135,7 +135,7 @@ async def on_event(conn: asyncpg.Connection, *, rt: NotifierRuntime, event: Even
                                   if delivery.fallback_to else None))
 
 
-async def track_shipment(conn: asyncpg.Connection, event: Event, envelope: Envelope) -> bool:
+async def _track_shipment(conn: asyncpg.Connection, event: Event, envelope: Envelope) -> bool:
     """Keep what the daily reports need (ETA, arrival, delivery, the appointment); False when the
     event is stale and tells nothing any more (an appointment superseded by a newer booking)."""
     if isinstance(event, ShipmentDeparted | ShipmentDelayed | ShipmentRecovered):
