@@ -20,12 +20,11 @@ import zlib
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import asyncpg
 import httpx
 import pytest
 
 from shared.devtools.stack import Stack
-from tests.conftest import Infra, run_sync
+from tests.conftest import Infra
 from tests.security.support import (
     SERVICES,
     declared_roles,
@@ -34,6 +33,7 @@ from tests.security.support import (
     fill_path,
     need,
     operations,
+    query_value,
     request_kwargs,
     running,
     wait_for,
@@ -55,15 +55,6 @@ SCOPED: frozenset[tuple[str, str, str]] = frozenset({
     ("complaints", "POST", "/v1/complaints/{complaint_id}/survey"),
 })
 
-
-def _query(infra: Infra, sql: str, *args: Any) -> Any:
-    async def go() -> Any:
-        conn = await asyncpg.connect(infra.database_url)
-        try:
-            return await conn.fetchval(sql, *args)
-        finally:
-            await conn.close()
-    return run_sync(go())
 
 
 def _png(seed: int) -> bytes:
@@ -130,7 +121,7 @@ class Scene:
                 assert got.status_code == 200, f"receipts never learned {waybill}: {describe(got)}"
         if "complaints" in self.up:
             for waybill in (self.waybill, self.their_waybill):
-                known = wait_for(lambda w=waybill: _query(
+                known = wait_for(lambda w=waybill: query_value(
                     infra, "SELECT customer_id FROM complaints.shipments WHERE waybill_no = $1", w), bool)
                 assert known, f"complaints never learned {waybill}"
             complaints = httpx.Client(base_url=stack.url("complaints"), timeout=15)
@@ -331,10 +322,11 @@ def test_complaints_a_customer_files_and_follows_its_own_only(stack: Stack, scen
     check = Check()
 
     def tickets(waybill: str) -> int:
-        return int(_query(scene.infra, "SELECT count(*) FROM complaints.complaints WHERE waybill_no = $1", waybill))
+        return int(query_value(scene.infra, "SELECT count(*) FROM complaints.complaints WHERE waybill_no = $1",
+                               waybill))
 
     def history(complaint: str) -> int:
-        return int(_query(scene.infra, "SELECT count(*) FROM complaints.complaint_history WHERE complaint_id = $1",
+        return int(query_value(scene.infra, "SELECT count(*) FROM complaints.complaint_history WHERE complaint_id = $1",
                           uuid.UUID(complaint)))
 
     # positive control: the owner reads its ticket, without the desk's workings
