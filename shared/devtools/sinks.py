@@ -9,7 +9,8 @@ HTTP:
 - `POST /wecom/cgi-bin/webhook/send?key=...` — group robots (base URL `<sinks>/wecom`):
   `{"msgtype": "markdown", "markdown": {"content"}}` → `{"errcode": 0, "errmsg": "ok"}`, as the real
   one answers (errcode 40008 for another msgtype, 45002 for content over 4096 bytes).
-- `GET /sms`, `GET /fallback/sms`, `GET /emails`, `GET /wecom` — what was received.
+- `GET /sms`, `GET /fallback/sms`, `GET /emails` (attachments base64-encoded), `GET /wecom` — what was
+  received.
 - `PUT /control` — `{"sms": "ok|fail|timeout|reject", "fallback": ..., "smtp": "ok|tempfail|reject",
   "wecom": "ok|ratelimit|invalid|fail"}` (ratelimit: errcode 45009; invalid: errcode 93000, a
   removed robot; fail: HTTP 503).
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import email
 import email.policy
 import itertools
@@ -63,8 +65,14 @@ class SmtpHandler:
         raw = envelope.content if isinstance(envelope.content, bytes) else str(envelope.content).encode()
         msg = email.message_from_bytes(raw, policy=email.policy.default)
         text = html = None
+        attachments: list[dict[str, Any]] = []
         for part in msg.walk():
-            if part.get_content_type() == "text/plain" and text is None:
+            if part.is_attachment():
+                payload = part.get_payload(decode=True)
+                payload = payload if isinstance(payload, bytes) else b""
+                attachments.append({"filename": part.get_filename(), "content_type": part.get_content_type(),
+                                    "content_b64": base64.b64encode(payload).decode("ascii")})
+            elif part.get_content_type() == "text/plain" and text is None:
                 text = part.get_content()
             elif part.get_content_type() == "text/html" and html is None:
                 html = part.get_content()
@@ -72,6 +80,7 @@ class SmtpHandler:
             "id": next(self.state.ids), "from": envelope.mail_from, "to": list(envelope.rcpt_tos),
             "subject": str(msg["subject"] or ""), "text": text, "html": html,
             "message_id": str(msg["message-id"] or ""), "idempotency_key": str(msg["x-lcs-idempotency-key"] or ""),
+            "attachments": attachments,
         })
         return "250 OK"
 

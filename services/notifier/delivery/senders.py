@@ -34,6 +34,15 @@ ERROR_MAX = 500
 
 
 @dataclass(frozen=True)
+class Attachment:
+    """A file sent with an e-mail (the storage report's spreadsheet)."""
+
+    name: str
+    content_type: str  # e.g. application/vnd.openxmlformats-officedocument.spreadsheetml.sheet
+    content: bytes
+
+
+@dataclass(frozen=True)
 class OutgoingMessage:
     notification_id: str
     idempotency_key: str
@@ -42,6 +51,7 @@ class OutgoingMessage:
     subject: str | None
     text: str
     html: str | None
+    attachment: Attachment | None = None
 
 
 @dataclass(frozen=True)
@@ -87,6 +97,11 @@ class EmailSender:
         email.set_content(msg.text)
         if msg.html is not None:
             email.add_alternative(msg.html, subtype="html")
+        if msg.attachment is not None:
+            # multipart/mixed: the text and HTML alternatives, then the file.
+            maintype, _, subtype = msg.attachment.content_type.partition("/")
+            email.add_attachment(msg.attachment.content, maintype=maintype, subtype=subtype,
+                                 filename=msg.attachment.name)
         return email
 
     async def send(self, msg: OutgoingMessage) -> SendResult:

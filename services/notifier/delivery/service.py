@@ -12,7 +12,7 @@ import asyncpg
 from services.notifier import metrics
 from services.notifier.context import SOURCE, NotifierRuntime
 from services.notifier.delivery import fallback, repository
-from services.notifier.delivery.senders import OutgoingMessage, SendResult
+from services.notifier.delivery.senders import Attachment, OutgoingMessage, SendResult
 from services.notifier.domain.decisions import schedule
 from services.notifier.domain.preferences import QuietHours
 from services.notifier.domain.recipients import mask_address
@@ -36,9 +36,12 @@ async def dispatch_one(rt: NotifierRuntime, *, now: datetime | None = None, wayb
         if row is None:
             return False
         channel = Channel(row["channel"])
+        attachment = None
+        if row["attachment"] is not None:
+            attachment = Attachment(row["attachment_name"], row["attachment_type"], bytes(row["attachment"]))
         message = OutgoingMessage(notification_id=str(row["id"]), idempotency_key=row["idempotency_key"],
                                   channel=channel, to=row["to_address"], subject=row["subject"],
-                                  text=row["body_text"], html=row["body_html"])
+                                  text=row["body_text"], html=row["body_html"], attachment=attachment)
         result = await rt.context.sender(channel).send(message)
         attempt = row["attempts"] + 1
         await repository.record_attempts(conn, row["id"], attempt,

@@ -18,3 +18,9 @@ ALTER TABLE recipients ADD COLUMN storage_report_hour smallint NOT NULL DEFAULT 
 -- Shipments that arrived before this migration: every piece came with the final batch we saw.
 UPDATE shipments SET first_arrived_at = arrived_at, pieces_arrived = coalesce(pieces, 0)
     WHERE arrived_at IS NOT NULL AND first_arrived_at IS NULL;
+
+-- A file sent with an e-mail (the storage report's XLSX), stored with the rendered message like
+-- its subject and text: what the audit keeps is what was sent, and a retry sends the same file.
+ALTER TABLE notifications ADD COLUMN attachment_name text;
+ALTER TABLE notifications ADD COLUMN attachment_type text;
+ALTER TABLE notifications ADD COLUMN attachment bytea;

@@ -25,6 +25,7 @@ import asyncpg
 from services.notifier import metrics
 from services.notifier.context import SOURCE, NotifierRuntime
 from services.notifier.delivery.repository import wake_dispatcher
+from services.notifier.delivery.senders import Attachment
 from services.notifier.domain.decisions import decide, decision_time, schedule
 from services.notifier.domain.idempotency import idempotency_key, normalize_address, undelivered_key
 from services.notifier.domain.preferences import QuietHours
@@ -175,11 +176,13 @@ async def _failed(conn: asyncpg.Connection, *, nid: uuid.UUID, event_id: uuid.UU
 
 async def queue(conn: asyncpg.Connection, *, rt: NotifierRuntime, delivery: Delivery, context: dict[str, Any],
                 event_id: uuid.UUID, event_type: str, waybill_no: str | None, now: datetime, key: str,
-                throttle: bool = True, fallback_key: str | None = None) -> bool:
+                throttle: bool = True, fallback_key: str | None = None,
+                attachment: Attachment | None = None) -> bool:
     """Decide, render and store one delivery (the caller's transaction); True when this call created it.
     A message the throttle holds is stored in the recipient's summary (`summaries.service.hold`).
     A group message keeps what its e-mail fallback needs (`delivery/fallback.py`): the address,
-    `fallback_key` (the key the notice's own e-mail has) and the template variables."""
+    `fallback_key` (the key the notice's own e-mail has) and the template variables. An e-mail
+    may carry one `attachment` (stored with the message)."""
     channel = delivery.channel
     recipient_key = f"{channel}:{normalize_address(channel, delivery.to)}"
     await repository.lock_recipient(conn, recipient_key)
@@ -204,6 +207,9 @@ async def queue(conn: asyncpg.Connection, *, rt: NotifierRuntime, delivery: Deli
     nid = uuid.uuid4()
     row = {**_row(delivery, nid=nid, key=key, event_id=event_id, event_type=event_type, waybill_no=waybill_no,
                   now=now), "language": str(language), "subject": subject, "body_text": text, "body_html": html}
+    if attachment is not None:
+        row.update({"attachment_name": attachment.name, "attachment_type": attachment.content_type,
+                    "attachment": attachment.content})
     if delivery.fallback_to and fallback_key:
         row["fallback"] = {"to": delivery.fallback_to, "key": fallback_key,
                            "context": {**context, "recipient_name": delivery.name}}

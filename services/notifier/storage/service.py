@@ -20,6 +20,7 @@ import asyncpg
 
 from services.notifier import metrics
 from services.notifier.context import NotifierRuntime
+from services.notifier.delivery.senders import Attachment
 from services.notifier.domain.recipients import Delivery
 from services.notifier.domain.routing import STORAGE_REPORT_TEMPLATE
 from services.notifier.domain.storage import StoredShipment, build_storage_report, storage_report_due
@@ -27,6 +28,7 @@ from services.notifier.domain.vocabulary import Audience, Channel, Language
 from services.notifier.notifications.service import queue
 from services.notifier.recipients.repository import get_recipient, storage_report_accounts
 from services.notifier.shipments.repository import in_storage_of_customer
+from services.notifier.storage import spreadsheet
 from shared.clock import utcnow
 from shared.context import uow
 from shared.errors import Invalid, NotFound
@@ -83,15 +85,19 @@ async def _queue_report(rt: NotifierRuntime, *, account: asyncpg.Record, day: da
     async with uow(rt) as conn:
         rows = await in_storage_of_customer(conn, account["customer_id"], end_of_day - timedelta(microseconds=1))
         report = build_storage_report(account["customer_id"], _stored(rows), day, rt.settings.digest_tz)
+        language = Language(account["language"])
         delivery = Delivery(
             audience=Audience.SHIPPER,  # a key account is the shipper of its shipments
             customer_id=account["customer_id"], channel=Channel.EMAIL, to=account["email"],
-            language=Language(account["language"]), template=STORAGE_REPORT_TEMPLATE, urgent=False,
-            name=account["name"])
-        return await queue(conn, rt=rt, delivery=delivery, context=report.template_data(account["name"]),
+            language=language, template=STORAGE_REPORT_TEMPLATE, urgent=False, name=account["name"])
+        data = report.template_data(account["name"])
+        # The same rows as a spreadsheet, attached (the e-mail's table is for reading at a glance).
+        workbook = Attachment(spreadsheet.file_name(data["date"], language), spreadsheet.CONTENT_TYPE,
+                              spreadsheet.report_xlsx(data, language))
+        return await queue(conn, rt=rt, delivery=delivery, context=data,
                            event_id=uuid.uuid5(_STORAGE_NAMESPACE, report.key),
                            event_type=STORAGE_REPORT_EVENT_TYPE, waybill_no=None, now=utcnow(), key=report.key,
-                           throttle=False)
+                           throttle=False, attachment=workbook)
 
 
 def job(rt: NotifierRuntime) -> Job:

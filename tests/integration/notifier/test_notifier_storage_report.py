@@ -4,8 +4,12 @@ account's hour is the same use case, `storage_report_due` decides the hour)."""
 
 from __future__ import annotations
 
+import base64
+import io
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
+
+from openpyxl import load_workbook
 
 from shared.events import DeliveryAppointed, ShipmentArrived, ShipmentDelivered
 from tests.conftest import unique
@@ -56,6 +60,20 @@ def test_a_key_account_gets_its_storage_report_once_a_day(kit: Kit) -> None:
     assert "2票" in mail["subject"] and "已暂存2天" in text and "4/10件（部分到达）" in text
     assert "120.5公斤" in text and "未预约" in text and "预约" in text.split(stored)[1].split("\n")[0]
     assert mail["html"] and "<table" in mail["html"]
+    # the same rows as a spreadsheet: numbers as numbers, times as Beijing date-times
+    [attachment] = mail["attachments"]
+    assert attachment["filename"] == f"货物暂存报表-{day}.xlsx"
+    assert attachment["content_type"] == "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    sheet = load_workbook(io.BytesIO(base64.b64decode(attachment["content_b64"]))).active
+    header, *cells = [list(r) for r in sheet.iter_rows(values_only=True)]
+    assert header[:4] == ["运单号", "站点", "件数", "运单件数"] and "暂存天数" in header
+    by_waybill = {r[0]: dict(zip(header, r, strict=True)) for r in cells}
+    assert set(by_waybill) == {stored, partial}
+    assert by_waybill[stored]["件数"] == 10 and by_waybill[stored]["重量（公斤）"] == 120.5
+    assert by_waybill[stored]["暂存天数"] == 2 and by_waybill[partial]["件数"] == 4
+    beijing = arrived_at.astimezone(ZoneInfo("Asia/Shanghai")).replace(tzinfo=None)  # Excel has no zones
+    assert abs((by_waybill[stored]["到达时间"] - beijing).total_seconds()) < 1
+    assert by_waybill[stored]["预约送货开始"] is not None and by_waybill[partial]["预约送货开始"] is None
     [row] = wait_until(lambda: [n for n in kit.notifications(customer_id=shipper.customer_id)
                                 if n["template"] == "storage_report" and n["status"] == "sent"], bool)
     assert row["channel"] == "email" and row["to"].startswith("s***@")

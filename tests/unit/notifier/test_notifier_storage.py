@@ -1,10 +1,15 @@
-"""The key accounts' storage report (货物暂存报表): what is on it, days in storage, when it is due."""
+"""The key accounts' storage report (货物暂存报表): what is on it, days in storage, when it is due, and
+its spreadsheet attachment."""
 
 from __future__ import annotations
 
+import io
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
+from openpyxl import load_workbook
+
+from services.notifier.delivery.senders import Attachment, EmailSender, OutgoingMessage
 from services.notifier.domain.storage import (
     StoredShipment,
     build_storage_report,
@@ -12,6 +17,10 @@ from services.notifier.domain.storage import (
     storage_report_due,
     storage_report_key,
 )
+from services.notifier.domain.vocabulary import Channel, Language
+from services.notifier.settings import NotifierSettings
+from services.notifier.storage.spreadsheet import file_name, report_xlsx
+from services.notifier.templates.samples import SAMPLE_DATA
 
 DAY = date(2026, 12, 3)
 # 2026-12-03 00:00 Beijing is 2026-12-02 16:00 UTC.
@@ -70,3 +79,26 @@ def test_once_per_account_per_day_at_the_accounts_hour() -> None:
     assert storage_report_due(eight_thirty, hour=9) is None
     assert storage_report_due(eight_thirty, hour=8) == DAY
     assert storage_report_due(START, hour=0) == DAY
+
+
+def test_the_spreadsheet_has_the_rows_typed_and_headed_in_the_recipients_language() -> None:
+    for language, first in ((Language.ZH_CN, "运单号"), (Language.EN, "Waybill")):
+        sheet = load_workbook(io.BytesIO(report_xlsx(SAMPLE_DATA["storage_report"], language))).active
+        header, *rows = [list(r) for r in sheet.iter_rows(values_only=True)]
+        assert header[0] == first and len(rows) == 2
+        row = dict(zip(header, rows[0], strict=True))
+        assert row[header[2]] == 10 and row[header[4]] == 120.5 and row[header[7]] == 3  # numbers stay numbers
+        assert row[header[8]] == datetime(2026, 12, 4, 14, 0)  # Beijing time, as Excel has no zones
+        assert dict(zip(header, rows[1], strict=True))[header[8]] is None  # no appointment
+    assert file_name("2026-12-03", Language.EN) == "storage-report-2026-12-03.xlsx"
+
+
+def test_an_email_with_an_attachment_carries_text_html_and_the_file() -> None:
+    msg = OutgoingMessage(notification_id="n1", idempotency_key="k1", channel=Channel.EMAIL, to="a@example.com",
+                          subject="s", text="t", html="<p>t</p>",
+                          attachment=Attachment("r.xlsx", "application/vnd.ms-excel", b"PK\x03\x04"))
+    email = EmailSender(NotifierSettings(env="dev")).build(msg)
+    assert email.get_content_type() == "multipart/mixed"
+    [file] = list(email.iter_attachments())
+    assert file.get_filename() == "r.xlsx" and file.get_payload(decode=True) == b"PK\x03\x04"
+    assert {p.get_content_type() for p in email.walk()} >= {"text/plain", "text/html"}
