@@ -48,6 +48,7 @@ WORDS: dict[str, dict[str, tuple[str, str]]] = {
         "note": ("追踪记录", "tracking note"),
         "exception": ("货物异常", "exception"),
         "delivered": ("签收", "delivered"),
+        "appointment": ("预约送货", "delivery booked"),
         "notice": ("通知", "notice"),
     },
     "exception_kind": {
@@ -130,6 +131,11 @@ WORDS: dict[str, dict[str, tuple[str, str]]] = {
         "throttled": ("超出频率限制", "over the hourly limit"), "quiet_hours": ("免打扰时段", "quiet hours"),
         "no_recipient": ("无联系方式", "no recipient"), "opted_out": ("已退订", "opted out"),
         "rolled_up": ("已并入汇总", "rolled into a summary"),
+    },
+    "appointment_outcome": {
+        "pending": ("待送货", "pending"), "kept": ("按约送达", "kept"),
+        "outside_window": ("未按约定时段送达", "delivered outside the window"),
+        "missed": ("已错过", "missed"), "superseded": ("已改约", "superseded"),
     },
     "role": {
         "admin": ("管理员", "administrator"), "supervisor": ("客服主管", "supervisor"),
