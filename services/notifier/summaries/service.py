@@ -134,8 +134,10 @@ async def _refresh(conn: asyncpg.Connection, *, rt: NotifierRuntime, summary_id:
         language=str(rendered.language), urgent=urgent, quiet_hours=delivery.quiet_hours.as_dict(),
         status=str(decision.status), reason=decision.reason, next_attempt_at=decision.not_before)
     if summary["fallback"] is not None:
-        context = {**summary_context(items, link=tracking_link(rt.settings.public_base_url)),
-                   "recipient_name": delivery.name}
+        # an e-mail has room for the best link (the one waybill's own page, else the form)
+        best = summary_links(rt.context.links, rt.settings.public_base_url, [i.waybill_no for i in items],
+                             summary["decided_at"])[0]
+        context = {**summary_context(items, link=best), "recipient_name": delivery.name}
         await repository.set_fallback(conn, summary_id, {**summary["fallback"], "context": context})
     await repository.follow(conn, summary_id, status=str(Status.DEFERRED), next_attempt_at=decision.not_before)
     await wake_dispatcher(conn)
