@@ -72,7 +72,7 @@ def on_board_query(first: int) -> str:
     # Per vehicle (LATERAL, `shipments_on_vehicle_idx`), whatever the planner thinks of the
     # array's size: as `vehicle_id = ANY($1)` a prepared statement's generic plan read every
     # in-transit shipment of the company through `shipments_status_idx` for each group commit.
-    # Locks: vehicle by vehicle (the caller holds the vehicles' locks, taken in id order, and a
+    # Locks: vehicle by vehicle (the caller holds the vehicles' evaluation claims, and a
     # shipment is on one vehicle), in waybill order within each.
     return (
         f"SELECT s.* FROM (SELECT DISTINCT unnest({ids}::text[]) AS id ORDER BY 1) AS v "
@@ -93,6 +93,22 @@ async def on_board_many(conn: asyncpg.Connection, vehicle_ids: Sequence[str],
     """In-transit shipments carried by the vehicles (or just those of `only`), in waybill order,
     locked for the delay evaluation (see `on_board_query` for the order the locks are taken in)."""
     return await conn.fetch(_ON_BOARD, list(vehicle_ids), None if only is None else list(only))
+
+
+# One evaluator per vehicle at a time, whoever evaluates (an ingest, the trailing evaluation
+# worker, the stale sweep): a transaction-scoped advisory lock on the vehicle id. It is only ever
+# tried, never waited for, so it cannot take part in a deadlock; a vehicle another transaction
+# holds is deferred (`vehicles.evaluation_due_at`), not queued behind it. Scans judge one shipment
+# under that shipment's row lock, which the evaluators take too (`on_board_query`).
+EVALUATION_LOCK_NAMESPACE = 0x4C435645
+EVALUATION_LOCK = f"pg_try_advisory_xact_lock({EVALUATION_LOCK_NAMESPACE}, hashtext({{}}))"
+
+
+async def claim_evaluations(conn: asyncpg.Connection, vehicle_ids: Sequence[str]) -> set[str]:
+    """Those of the vehicles whose evaluation this transaction now holds (`EVALUATION_LOCK`)."""
+    rows = await conn.fetch(f"SELECT id FROM unnest($1::text[]) AS id WHERE {EVALUATION_LOCK.format('id')}",
+                            sorted(set(vehicle_ids)))
+    return {r["id"] for r in rows}
 
 
 # The list's filters, on the shipments (or the search's matches) read as `s`: $1 status, $2
