@@ -54,6 +54,14 @@ def render(r: Results, targets: dict[str, float], batch: int) -> str:
               f"own {cfg.vehicles_per_conn} vehicles (every vehicle carries an in-transit shipment, so each batch "
               f"evaluates {cfg.vehicles_per_conn} vehicles' delays), carrier token; positions/s = 200-answered "
               f"batches × {batch} / s; batch p50 {_n(m('batch_p50_ms'), ' ms')}; {runs}")
+    ratio_row("1b Batch ingest, whole fleet per batch", m("batch_fleet"), " positions/s", c1, "C1", targets["batch"],
+              f"as figure 1, but each of the {cfg.batch_conns} connections posts fixes of all "
+              f"{cfg.batch_conns * cfg.vehicles_per_conn} vehicles (as a GPS aggregator or a Traccar forwarder "
+              f"does): {batch // (cfg.batch_conns * cfg.vehicles_per_conn)} s of 1 Hz fixes per vehicle per batch, "
+              f"the connections taking turns in feed time, so concurrent batches carry fixes of the same vehicles, "
+              f"interleaved and at times out of order; a vehicle is evaluated about once per "
+              f"`LCS_EVALUATION_INTERVAL_SECONDS` (15) of its feed, by one batch at a time; batch p50 "
+              f"{_n(m('batch_fleet_p50_ms'), ' ms')}; {runs}")
     livez = m("livez")
     rows.append(("2a HTTP stack alone: tracking `GET /livez`", _n(livez, " req/s"), f"C2 {_n(c2)}",
                  _n(livez / c2 if livez and c2 else None, "", 3), "—", "info",
