@@ -7,6 +7,15 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from bench.main import Results
 
+FIGURE_1_SHAPES = (
+    "Figure 1 is measured in two load shapes, each against the same run's C1: **own share** (row 1), each "
+    "connection posting fixes of its own quarter of the batch vehicles, so concurrent batches never touch the "
+    "same vehicle; and **whole fleet** (row 1b), every connection posting fixes of all of them, the connections "
+    "taking turns in feed time, as a GPS aggregator or a Traccar forwarder pushes, so concurrent batches carry "
+    "fixes of the same vehicles, interleaved and at times out of order. The second measures what concurrent "
+    "batches of one fleet cost each other (vehicle row locks, evaluation claims, deferred evaluations); both "
+    "shapes are run alternately within each run, after a settle.")
+
 QUERIES = {
     "shipment": "GET /v1/shipments/{no}",
     "chase": "receipts overdue scan (chase SQL, EXPLAIN ANALYZE + timed)",
@@ -130,6 +139,8 @@ def render(r: Results, targets: dict[str, float], batch: int) -> str:
         "numbers on a shared machine drift: the ratio is what the targets of issue 9 are about. The stack is the "
         "real one (`shared.devtools.Stack`: the four services, one uvicorn worker each, plus the SMTP/SMS sinks) "
         "on a database and a RabbitMQ vhost of its own, removed at the end. Load goes to loopback only.",
+        "",
+        FIGURE_1_SHAPES,
         "",
         "## Machine",
         "",
@@ -294,8 +305,9 @@ round trip; a token that passed is remembered until it expires; the collector's 
 the `COPY` (about 15% of tracking's CPU, most of it the `timestamptz` encoder at about 1 µs per fix),
 orjson reading the body, the event loop and HTTP, and the evaluation of 25 shipments per batch. The
 next step is more tracking processes (workers or replicas): the batch path holds no state between
-requests, and the vehicles' row locks keep concurrent batches correct; with two cores shared with the
-database, that is for a bigger machine than this one.
+requests, and concurrent batches of the same vehicles wait for each other only for the statement that
+ends each (the vehicles moved, row-locked in id order; evaluations are claimed, never waited for); with
+two cores shared with the database, that is for a bigger machine than this one.
 
 **Figure 2, /osmand: about 0.11 ms of tracking CPU and 0.06 ms of PostgreSQL per request on a quiet
 machine, 0.16 to 0.20 and 0.08 to 0.10 ms on a busy one (0.21 and 0.09 ms, busy, before the last round of
