@@ -167,11 +167,11 @@ async def ingest(conn: asyncpg.Connection, *, eta: EtaConfig, items: Sequence[In
     result = evaluation.Evaluation()
     if due:
         result = await evaluation.evaluate_vehicles(conn, eta=eta, vehicles=advanced,
-                                                    shipments=await on_board_many(conn, due))
+                                                    shipments=await on_board_many(conn, due), save=False)
     if together:
-        stored = await repository.store_fixes(conn, records, changes)
+        stored = await repository.store_fixes(conn, records, changes, result.states)
     else:
-        await repository.store_fixes(conn, (), changes)
+        await repository.store_fixes(conn, (), changes, result.states)
     return IngestResult(received=len(items), stored=stored, vehicles=len(per_vehicle),
                         evaluated_shipments=result.shipments, events=result.events)
 

@@ -11,8 +11,14 @@ from typing import Any, NamedTuple
 import asyncpg
 from asyncpg import Record
 
+from services.tracking.domain.delay import DelayState
 from services.tracking.feeds.track_cache import pack_track
-from services.tracking.shipments.repository import EVALUATION_LOCK
+from services.tracking.shipments.repository import (
+    EVALUATION_LOCK,
+    delay_states_arrays,
+    save_delay_states,
+    save_delay_states_sql,
+)
 
 # --- vehicles, as an ingest reads and claims them ----------------------------------------
 
@@ -116,11 +122,12 @@ async def store_positions(conn: asyncpg.Connection, records: Sequence[tuple[Any,
 _VEHICLE_FIX_ARRAYS = 16  # the parameters of `_vehicle_fixes_update`, as `_vehicle_fix_arrays` makes them
 
 
-def _vehicle_fixes_update(first: int, *, store: str = "") -> str:
+def _vehicle_fixes_update(first: int, *, store: str = "", save: bool = False) -> str:
     """The statement that ends an ingest: each vehicle moved to its newest fix (never back), its
     newest sample, evaluation, trailing evaluation due time and stored track, from its
     `_VEHICLE_FIX_ARRAYS` arrays (one element per vehicle) numbered from parameter `first` on;
-    with `store` (an INSERT ... RETURNING 1), the fixes stored by the same statement.
+    with `store` (an INSERT ... RETURNING 1), the fixes stored by the same statement; with `save`, the
+    evaluated shipments' delay states written by it too (their arrays after the vehicles').
 
     It is the only statement of an ingest that locks vehicle rows, in vehicle id order (the
     `locked` CTE: every ingest locks them in that order, so two never deadlock), and the last one
@@ -149,6 +156,7 @@ def _vehicle_fixes_update(first: int, *, store: str = "") -> str:
         locked AS (SELECT vehicle_id FROM vehicles WHERE vehicle_id = ANY({p[0]}::text[])
                    ORDER BY vehicle_id FOR UPDATE),
         {store + "," if store else ""}
+        {f"saved AS ({save_delay_states_sql(first + _VEHICLE_FIX_ARRAYS)} RETURNING 1)," if save else ""}
         moved AS (UPDATE vehicles v SET
             last_fix_at = CASE WHEN {adv} THEN n.at ELSE v.last_fix_at END,
             last_lat = CASE WHEN {adv} THEN n.lat ELSE v.last_lat END,
@@ -172,11 +180,14 @@ def _vehicle_fixes_update(first: int, *, store: str = "") -> str:
 
 
 _VEHICLE_FIXES = _vehicle_fixes_update(1)
+_VEHICLE_FIXES_AND_STATES = _vehicle_fixes_update(1, save=True)
 # A few fixes, all later than their vehicles' newest: stored and their vehicles moved in ONE
 # statement (every data-modifying CTE runs to completion whatever the outer SELECT reads). An
 # /osmand group waits on each round trip while the event loop serves the other requests, so each
 # statement saved shortens every commit.
-_STORE_SMALL = _vehicle_fixes_update(len(_POSITION_TYPES) + 1, store=f"stored AS ({_INSERT_FROM_ARRAYS} RETURNING 1)")
+_STORED = f"stored AS ({_INSERT_FROM_ARRAYS} RETURNING 1)"
+_STORE_SMALL = _vehicle_fixes_update(len(_POSITION_TYPES) + 1, store=_STORED)
+_STORE_SMALL_AND_STATES = _vehicle_fixes_update(len(_POSITION_TYPES) + 1, store=_STORED, save=True)
 
 _CLEAR_TRACKS = ("UPDATE vehicles SET recent_track = NULL, recent_track_since = NULL "
                  "WHERE vehicle_id = ANY($1::text[])")
@@ -224,24 +235,29 @@ def _columns(columns: Sequence[Sequence[Any]]) -> list[Sequence[Any]]:
 
 
 async def store_fixes(conn: asyncpg.Connection, records: Sequence[tuple[Any, ...]],
-                      changes: Sequence[VehicleFix]) -> int:
+                      changes: Sequence[VehicleFix], states: Sequence[tuple[str, DelayState]] = ()) -> int:
     """The end of an ingest: store the fixes `records` (tuples in POSITION_COLUMNS order; none
     stored yet, see `store_positions`, and each later than its vehicle's newest: the caller
     vouches, and a UniqueViolationError aborts the transaction otherwise) and move each changed
-    vehicle (`VehicleFix`), in ONE statement (`_vehicle_fixes_update`); `records` empty: the
-    vehicles only. Returns how many fixes were stored."""
+    vehicle (`VehicleFix`), and write the evaluation's delay `states`
+    (`shipments.repository.save_delay_states`), in ONE statement (`_vehicle_fixes_update`);
+    `records` empty: the vehicles (and states) only. Returns how many fixes were stored."""
     if not conn.is_in_transaction():
         raise RuntimeError("store_fixes must run inside a transaction")
+    saved = delay_states_arrays(states) if states else []
     if records:
-        row = await conn.fetchrow(_STORE_SMALL, *_columns(list(zip(*records, strict=True))),
-                                  *_vehicle_fix_arrays(changes))
+        row = await conn.fetchrow(_STORE_SMALL_AND_STATES if states else _STORE_SMALL,
+                                  *_columns(list(zip(*records, strict=True))), *_vehicle_fix_arrays(changes), *saved)
         assert row is not None
         stored = int(row[0])
         if stored < len(records):  # a fix stored meanwhile, the same fix sent at once by another client
             await conn.execute(_CLEAR_TRACKS, [c.vehicle_id for c in changes])
         return stored
     if changes:
-        await conn.execute(_VEHICLE_FIXES, *_vehicle_fix_arrays(changes))
+        await conn.execute(_VEHICLE_FIXES_AND_STATES if states else _VEHICLE_FIXES, *_vehicle_fix_arrays(changes),
+                           *saved)
+    elif states:
+        await save_delay_states(conn, states)
     return 0
 
 

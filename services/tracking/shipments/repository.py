@@ -182,23 +182,37 @@ async def insert_scan(conn: asyncpg.Connection, waybill_no: str, *, type_: str, 
         waybill_no, type_, station, at, vehicle_id, pieces, actor)
 
 
-async def save_delay_states(conn: asyncpg.Connection, states: Sequence[tuple[str, DelayState]]) -> None:
-    """The shipments' new delay states, in one statement (an evaluation saves one per shipment of
-    every vehicle of a batch)."""
-    rows = [(waybill_no, st.eta, st.delayed, st.delay_minutes, None if st.reason is None else st.reason.value,
-             st.notified_eta, st.evaluated_at, st.notified_at) for waybill_no, st in states]
-    await conn.execute(
-        """
+DELAY_STATE_ARRAYS = 8  # the parameters of `save_delay_states_sql`, as `delay_states_arrays` makes them
+
+
+def save_delay_states_sql(first: int) -> str:
+    """The UPDATE of `save_delay_states`, its `DELAY_STATE_ARRAYS` parameters numbered from `first` on
+    (alone, or as a data-modifying CTE of the statement that ends an ingest)."""
+    p = [f"${first + i}" for i in range(DELAY_STATE_ARRAYS)]
+    return f"""
         UPDATE shipments s SET eta = n.eta, delayed = n.delayed, delay_minutes = n.delay_minutes,
                delay_reason = n.delay_reason, notified_eta = n.notified_eta, evaluated_at = n.evaluated_at,
                delay_notified_at = n.delay_notified_at, updated_at = now()
-        FROM unnest($1::text[], $2::timestamptz[], $3::boolean[], $4::int[], $5::text[], $6::timestamptz[],
-                    $7::timestamptz[], $8::timestamptz[])
+        FROM unnest({p[0]}::text[], {p[1]}::timestamptz[], {p[2]}::boolean[], {p[3]}::int[], {p[4]}::text[],
+                    {p[5]}::timestamptz[], {p[6]}::timestamptz[], {p[7]}::timestamptz[])
              AS n(waybill_no, eta, delayed, delay_minutes, delay_reason, notified_eta, evaluated_at,
                   delay_notified_at)
-        WHERE s.waybill_no = n.waybill_no
-        """,
-        *([r[i] for r in rows] for i in range(8)))
+        WHERE s.waybill_no = n.waybill_no"""
+
+
+_SAVE_DELAY_STATES = save_delay_states_sql(1)
+
+
+def delay_states_arrays(states: Sequence[tuple[str, DelayState]]) -> list[list[Any]]:
+    rows = [(waybill_no, st.eta, st.delayed, st.delay_minutes, None if st.reason is None else st.reason.value,
+             st.notified_eta, st.evaluated_at, st.notified_at) for waybill_no, st in states]
+    return [[r[i] for r in rows] for i in range(DELAY_STATE_ARRAYS)]
+
+
+async def save_delay_states(conn: asyncpg.Connection, states: Sequence[tuple[str, DelayState]]) -> None:
+    """The shipments' new delay states, in one statement (an evaluation saves one per shipment of
+    every vehicle of a batch)."""
+    await conn.execute(_SAVE_DELAY_STATES, *delay_states_arrays(states))
 
 
 # --- CSV imports --------------------------------------------------------------------------------
