@@ -12,6 +12,7 @@ forwarding through `ingest_batch` and `ingest_traccar` here.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import operator
 from collections.abc import Mapping, Sequence
@@ -222,20 +223,35 @@ async def ingest_batch(rt: TrackingRuntime, *, principal: Principal, items: Sequ
 
 async def _ingest_batch_once(rt: TrackingRuntime, principal: Principal, items: Sequence[Incoming], ids: set[str], *,
                              vouch_new: bool) -> IngestResult:
-    async with uow(rt) as conn:
-        claim = await repository.claim_vehicles(conn, "vehicle_id", ids)
-        vehicles = claim.rows
-        if not ids <= vehicles.keys():
-            unknown = [{"index": n, "field": "vehicle_id", "problem": f"vehicle {i.vehicle_id} is not registered"}
-                       for n, i in enumerate(items) if i.vehicle_id not in vehicles]
-            POSITIONS.labels("batch", "rejected").inc(len(items))
-            raise Invalid("unknown_vehicle", f"position {unknown[0]['index']}: {unknown[0]['problem']}",
-                          unknown[:100])
-        if principal.role == "carrier" and any(vehicles[v]["carrier"] != principal.carrier for v in ids):
-            foreign = [n for n, i in enumerate(items) if vehicles[i.vehicle_id]["carrier"] != principal.carrier]
-            raise Forbidden("forbidden", f"position {foreign[0]}: vehicle of another carrier",
-                            [{"index": n, "field": "vehicle_id"} for n in foreign[:100]])
-        return await ingest(conn, eta=rt.context.eta, items=items, vehicles=claim, vouch_new=vouch_new)
+    # uow(rt), with its BEGIN sent with the claims (repository.begin_and_claim)
+    async with rt.pool.acquire() as conn:
+        claim = await repository.begin_and_claim(conn, ids)
+        try:
+            result = await _ingest_claimed(rt, conn, principal, items, ids, claim, vouch_new=vouch_new)
+            await conn.execute("COMMIT")
+        except BaseException:
+            if not conn.is_closed() and conn.is_in_transaction():
+                with contextlib.suppress(Exception):
+                    await conn.execute("ROLLBACK")
+            raise
+    return result
+
+
+async def _ingest_claimed(rt: TrackingRuntime, conn: asyncpg.Connection, principal: Principal,
+                          items: Sequence[Incoming], ids: set[str], claim: repository.Claimed, *,
+                          vouch_new: bool) -> IngestResult:
+    vehicles = claim.rows
+    if not ids <= vehicles.keys():
+        unknown = [{"index": n, "field": "vehicle_id", "problem": f"vehicle {i.vehicle_id} is not registered"}
+                   for n, i in enumerate(items) if i.vehicle_id not in vehicles]
+        POSITIONS.labels("batch", "rejected").inc(len(items))
+        raise Invalid("unknown_vehicle", f"position {unknown[0]['index']}: {unknown[0]['problem']}",
+                      unknown[:100])
+    if principal.role == "carrier" and any(vehicles[v]["carrier"] != principal.carrier for v in ids):
+        foreign = [n for n, i in enumerate(items) if vehicles[i.vehicle_id]["carrier"] != principal.carrier]
+        raise Forbidden("forbidden", f"position {foreign[0]}: vehicle of another carrier",
+                        [{"index": n, "field": "vehicle_id"} for n in foreign[:100]])
+    return await ingest(conn, eta=rt.context.eta, items=items, vehicles=claim, vouch_new=vouch_new)
 
 
 # --- fixes from devices (OsmAnd, Traccar) -----------------------------------------------

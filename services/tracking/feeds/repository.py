@@ -56,6 +56,35 @@ async def claim_vehicles(conn: asyncpg.Connection, column: str, values: Iterable
     return Claimed({r["vehicle_id"]: r for r in rows}, frozenset(r["vehicle_id"] for r in found if r["claimed"]))
 
 
+def _text_array(values: Sequence[str]) -> str:
+    """A text[] literal of the values, each quoted as an SQL string constant (standard-conforming:
+    a quote doubled, nothing else special)."""
+    return "ARRAY[" + ",".join("'" + v.replace("'", "''") + "'" for v in values) + "]::text[]"
+
+
+async def begin_and_claim(conn: asyncpg.Connection, vehicle_ids: Iterable[str]) -> Claimed:
+    """`BEGIN` and `claim_vehicles(conn, "vehicle_id", vehicle_ids)` in two round trips instead of three
+    (the batch path's fast way; the caller then commits or rolls back the transaction itself).
+
+    Why: on this path each statement costs the service a send, a wake-up of the backend and a
+    reply to read, well above its SQL (the batch path's profile). `BEGIN` and the claims go as one
+    simple query, whose results are not returned, so the claims are kept in a transaction-local
+    setting (`lcs.claimed`, a text[] literal) that the rows' read (the next statement, which sees
+    what every earlier evaluator committed) turns back into a column. The ids are inlined as quoted
+    constants (a simple query takes no parameters). `test_begin_and_claim_claims_as_claim_vehicles`
+    holds it to `claim_vehicles`."""
+    keys = sorted(set(vehicle_ids))
+    await conn.execute(
+        # over the ids alone: beside another condition, the planner could try the lock first, on rows
+        # the other condition then drops (an unknown id's claim is harmless: the batch is refused)
+        "BEGIN; SELECT set_config('lcs.claimed', COALESCE(array_agg(id)::text, '{}'), true) "
+        f"FROM unnest({_text_array(keys)}) AS id WHERE {EVALUATION_LOCK.format('id')}")
+    rows = await conn.fetch(
+        f"SELECT {_INGEST_VEHICLE_COLUMNS}, vehicle_id = ANY(current_setting('lcs.claimed')::text[]) AS claimed "
+        "FROM vehicles WHERE vehicle_id = ANY($1::text[])", keys)
+    return Claimed({r["vehicle_id"]: r for r in rows}, frozenset(r["vehicle_id"] for r in rows if r["claimed"]))
+
+
 # --- positions --------------------------------------------------------------------------
 
 # The columns a stored fix is written with, and their types: the COPY column list, the staging

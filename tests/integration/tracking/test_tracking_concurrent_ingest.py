@@ -19,6 +19,7 @@ import asyncpg
 import httpx
 import pytest
 
+from services.tracking.feeds import repository
 from services.tracking.feeds.track_cache import stored_track_covers, unpack_track
 from services.tracking.feeds.trailing import evaluate_due
 from services.tracking.main import build_context
@@ -245,3 +246,35 @@ def test_a_vehicle_another_transaction_evaluates_stays_due(api, infra: Infra, wo
     assert vid not in done and still_due
     first, second = run_sync(_two_workers(infra, now() + timedelta(hours=2)))
     assert vid in first + second
+
+
+async def _both_claims(infra: Infra, ids: list[str], held: str) -> tuple[Any, Any]:
+    """The batch path's `begin_and_claim` and the plain `claim_vehicles`, each in a transaction of
+    its own, while a third holds `held`'s evaluation."""
+    pool = await create_pool(infra.database_url, "tracking", min_size=3, max_size=3)
+    try:
+        async with pool.acquire() as holder, holder.transaction():
+            assert await holder.fetchval("SELECT pg_try_advisory_xact_lock($2, hashtext($1))", held,
+                                         EVALUATION_LOCK_NAMESPACE)
+            async with pool.acquire() as conn:
+                fast = await repository.begin_and_claim(conn, ids)
+                assert conn.is_in_transaction()
+                await conn.execute("ROLLBACK")
+            async with pool.acquire() as conn, conn.transaction():
+                plain = await repository.claim_vehicles(conn, "vehicle_id", ids)
+        return fast, plain
+    finally:
+        await pool.close()
+
+
+def test_begin_and_claim_claims_as_claim_vehicles(api, infra: Infra) -> None:  # type: ignore[no-untyped-def]
+    """The batch path's fast way (BEGIN and the claims in one simple query, the claims handed to
+    the next statement in a transaction-local setting) reads and claims what the plain way does."""
+    ids = [f"V{unique()}" for _ in range(3)]
+    for vid in ids:
+        add_vehicle(api, infra, vid, f"D{unique()}")
+    fast, plain = run_sync(_both_claims(infra, [*ids, "NOT'REGISTERED"], ids[1]))
+    assert fast.claimed == plain.claimed == {ids[0], ids[2]}
+    assert fast.rows.keys() == plain.rows.keys() == set(ids)
+    for vid in ids:
+        assert {k: v for k, v in fast.rows[vid].items() if k != "claimed"} == dict(plain.rows[vid].items())
