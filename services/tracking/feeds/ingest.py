@@ -56,14 +56,18 @@ POSITIONS = Counter("lcs_tracking_positions_total", "positions received", ["feed
 
 
 async def ingest(conn: asyncpg.Connection, *, eta: EtaConfig, items: Sequence[Incoming],
-                 vehicles: repository.Claimed | None = None, vouch_new: bool = False) -> IngestResult:
+                 vehicles: repository.Claimed | None = None, vouch_new: bool = False,
+                 retried: bool = False) -> IngestResult:
     """Store fixes of registered vehicles and evaluate what they change, in the caller's transaction.
     `vehicles`: what `repository.claim_vehicles` gave the caller (the batch path reads them while
     checking the batch); otherwise read and claimed here.
     `vouch_new`: when every fix is later than its vehicle's newest and none comes twice, let
     `repository.store_positions` COPY them without a savepoint; the caller then retries a
     UniqueViolationError (a fix stored behind the vehicles' backs, or the same fix sent by two
-    clients at once) with `vouch_new=False`.
+    clients at once) with `vouch_new=False, retried=True`: the fixes are then stored before the
+    vehicles are locked (a few new fixes otherwise ride on the statement that locks them, whose
+    INSERT could wait on a fix another transaction is storing while that one waits for a vehicle
+    row this statement holds: PostgreSQL breaks such a deadlock by failing one, which is retried).
 
     Concurrent ingests of the same vehicles (a forwarder's connections each posting fixes of the
     whole fleet) do not queue behind each other: the vehicle rows are read without a lock, the
@@ -148,7 +152,7 @@ async def ingest(conn: asyncpg.Connection, *, eta: EtaConfig, items: Sequence[In
     # Many fixes, or some that may be stored already: stored now, on their own (the vehicles are
     # moved at the end). A few new ones ride on the statement that ends the ingest.
     all_new = vouch_new and later
-    together = len(records) <= repository.SMALL and later
+    together = len(records) <= repository.SMALL and later and not retried
     stored = 0 if together else await repository.store_positions(conn, records, all_new=all_new)
     exact = together or stored == len(records)
     if not exact:  # which sampled fixes were kept is not known here: the stored tracks are cleared
@@ -251,7 +255,8 @@ async def _ingest_claimed(rt: TrackingRuntime, conn: asyncpg.Connection, princip
         foreign = [n for n, i in enumerate(items) if vehicles[i.vehicle_id]["carrier"] != principal.carrier]
         raise Forbidden("forbidden", f"position {foreign[0]}: vehicle of another carrier",
                         [{"index": n, "field": "vehicle_id"} for n in foreign[:100]])
-    return await ingest(conn, eta=rt.context.eta, items=items, vehicles=claim, vouch_new=vouch_new)
+    return await ingest(conn, eta=rt.context.eta, items=items, vehicles=claim, vouch_new=vouch_new,
+                        retried=not vouch_new)
 
 
 # --- fixes from devices (OsmAnd, Traccar) -----------------------------------------------
