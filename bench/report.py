@@ -317,7 +317,7 @@ dependency injection or Request/Response objects, only uvicorn), its query split
 when nothing in it is escaped (`shared.web.query_params`), and its response leaves in one socket write
 (`shared.http_protocol`: uvicorn writes the headers and the body separately, each a `send` and a wakeup
 of the client; that is also why tracking's `/livez`, row 2a, can pass C2). The rest is the request's
-share of its group commit (about ten fixes per group with 32 devices: vehicles locked by device, the
+share of its group commit (about ten fixes per group with 32 devices: vehicles read and claimed by device, the
 fixes stored and the vehicles moved in one statement, `COMMIT`). The figure is bounded by the commit
 latency as much as by CPU: two committers alternate, and each group waits for its round trips on a busy
 event loop and for the WAL flush. The last round cut a group's commit from about 3.7 to 2.6 ms: each

@@ -74,8 +74,9 @@ async def ingest(conn: asyncpg.Connection, *, eta: EtaConfig, items: Sequence[In
     fixes appended, and only the vehicles' evaluations claimed (`claim_vehicles`: one evaluator
     per vehicle, never waited for). A vehicle whose newest fix advanced is evaluated at it when
     this transaction holds its claim and the evaluation interval has passed; otherwise its
-    evaluation is deferred (`vehicles.evaluation_due_at`, see `feeds.trailing`): at once when
-    another transaction holds the claim, at the end of the interval when within it. The vehicle
+    evaluation is deferred (`vehicles.evaluation_due_at`, see `feeds.trailing`) to one interval
+    later, unless a later fix's evaluation comes first (within the interval, or another transaction
+    holding the claim: the same bound as a dense feed's notice). The vehicle
     rows are locked (id order) only by the statement that ends the transaction,
     `repository.store_fixes`, whose every write holds against what committed meanwhile.
 
