@@ -61,9 +61,9 @@ async def ingest(conn: asyncpg.Connection, *, eta: EtaConfig, items: Sequence[In
     """Store fixes of registered vehicles and evaluate what they change, in the caller's transaction.
     `vehicles`: what `repository.claim_vehicles` gave the caller (the batch path reads them while
     checking the batch); otherwise read and claimed here.
-    `vouch_new`: when every fix is later than its vehicle's newest and none comes twice, let
-    `repository.store_positions` COPY them without a savepoint; the caller then retries a
-    UniqueViolationError (a fix stored behind the vehicles' backs, or the same fix sent by two
+    `vouch_new`: when no fix comes twice in `items`, let `repository.store_positions` COPY them
+    without a savepoint; the caller then retries a
+    UniqueViolationError (a fix stored before: a batch sent again, or the same fix sent by two
     clients at once) with `vouch_new=False, retried=True`: the fixes are then stored before the
     vehicles are locked (a few new fixes otherwise ride on the statement that locks them, whose
     INSERT could wait on a fix another transaction is storing while that one waits for a vehicle
@@ -98,6 +98,7 @@ async def ingest(conn: asyncpg.Connection, *, eta: EtaConfig, items: Sequence[In
     records: list[tuple[Any, ...]] = []
     changed: list[_Change] = []
     later = True  # every fix later than its vehicle's newest as read, none twice
+    once = True  # no fix twice in the batch
     for vid in sorted(per_vehicle):  # the fixes stored in primary key order (see store_positions)
         fixes = per_vehicle[vid]
         fixes.sort(key=_by_time)
@@ -105,8 +106,9 @@ async def ingest(conn: asyncpg.Connection, *, eta: EtaConfig, items: Sequence[In
         times = list(map(_by_time, fixes))
         # sorted, so a time sent twice is next to itself (== on datetimes of one tzinfo compares
         # fields; a set would hash each, which asks its tzinfo for the offset)
-        if later and not ((row["last_fix_at"] is None or row["last_fix_at"] < times[0])
-                            and not any(map(operator.eq, times, times[1:]))):
+        if once and any(map(operator.eq, times, times[1:])):
+            once = later = False
+        elif later and not (row["last_fix_at"] is None or row["last_fix_at"] < times[0]):
             later = False
         flags, sample_at = sample_track(times, row["last_sample_at"], eta)
         records.extend(map(operator.add, fixes, map(_FLAG.__getitem__, flags)))  # (*fix, sampled), C-level
@@ -152,7 +154,10 @@ async def ingest(conn: asyncpg.Connection, *, eta: EtaConfig, items: Sequence[In
             track, c.row))
     # Many fixes, or some that may be stored already: stored now, on their own (the vehicles are
     # moved at the end). A few new ones ride on the statement that ends the ingest.
-    all_new = vouch_new and later
+    # COPYed without a savepoint when no fix comes twice: a late fix (older than its vehicle's newest,
+    # as concurrent batches of one fleet often are) is new too unless the batch is sent again, which
+    # then fails on the primary key and is retried the careful way
+    all_new = vouch_new and once
     together = len(records) <= repository.SMALL and later and not retried
     stored = 0 if together else await repository.store_positions(conn, records, all_new=all_new)
     exact = together or stored == len(records)
