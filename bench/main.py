@@ -679,6 +679,8 @@ class Bench:
         seconds = max(self.cfg.duration, 4.0)
         pid = {n: p.popen.pid for n, p in self.stack.procs.items() if p.popen is not None}
         jobs = (("batch ingest (tracking)", "tracking", self.batch_spec),
+                ("batch ingest, whole fleet per batch (tracking)", "tracking",
+                 lambda: self.batch_spec(fleet="whole")),
                 ("/osmand (tracking)", "tracking", self.osmand_spec))
         for title, svc, spec_of in jobs:
             out = self.tmp / f"profile-{svc}-{len(self.r.profiles)}.txt"
