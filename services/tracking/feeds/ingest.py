@@ -151,7 +151,7 @@ async def ingest(conn: asyncpg.Connection, *, eta: EtaConfig, items: Sequence[In
             tracks[c.vehicle_id] = (c.row["recent_track_since"], c.row["recent_track"])
         changes.append(repository.VehicleFix(
             c.vehicle_id, (n.at, n.lat, n.lon, n.speed_kmh, n.heading) if n else None, c.sample_at, due_at, due_in,
-            track, c.row))
+            track, c.row, c.samples))
     # Many fixes, or some that may be stored already: stored now, on their own (the vehicles are
     # moved at the end). A few new ones ride on the statement that ends the ingest.
     # COPYed without a savepoint when no fix comes twice: a late fix (older than its vehicle's newest,

@@ -5,14 +5,14 @@ the retention sweep. Every function takes the connection of the caller's transac
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
 import asyncpg
 from asyncpg import Record
 
 from services.tracking.domain.delay import DelayState
-from services.tracking.feeds.track_cache import pack_track
+from services.tracking.feeds.track_cache import STORED_TRACK_MAX_ROWS, pack_track
 from services.tracking.shipments.repository import (
     EVALUATION_LOCK,
     delay_states_arrays,
@@ -148,7 +148,7 @@ async def store_positions(conn: asyncpg.Connection, records: Sequence[tuple[Any,
     return int(status.split()[-1])
 
 
-_VEHICLE_FIX_ARRAYS = 16  # the parameters of `_vehicle_fixes_update`, as `_vehicle_fix_arrays` makes them
+_VEHICLE_FIX_ARRAYS = 18  # the parameters of `_vehicle_fixes_update`, as `_vehicle_fix_arrays` makes them
 
 
 def _vehicle_fixes_update(first: int, *, store: str = "", save: bool = False) -> str:
@@ -165,10 +165,17 @@ def _vehicle_fixes_update(first: int, *, store: str = "", save: bool = False) ->
     - the newest fix is a monotonic max (`adv`: only a later fix moves the vehicle);
     - the newest sample and evaluation times are maxima;
     - the stored track is compare-and-set: written only if the row's track is still the one the
-      ingest merged its samples into, else cleared (rebuilt from `positions` at the next fix);
+      ingest merged its samples into; else, when the ingest's new samples are all later than the
+      row's newest sample (concurrent live batches), appended to the row's track; else cleared
+      (rebuilt from `positions` at the next fix);
     - `evaluation_due_at`: cleared by an evaluation at the vehicle's newest fix; set (the earliest
       wins) when a fix that is the newest was not evaluated, `due_in` seconds from now."""
     p = [f"${first + i}" for i in range(_VEHICLE_FIX_ARRAYS)]
+    # the row's track (trusted: its newest sample is its stamp) ends before this ingest's new samples,
+    # all of them live: they are appended to it (`fresh`, packed) when compare-and-set fails
+    append = ("(v.recent_track_since IS NOT NULL AND v.recent_track_sample_at IS NOT DISTINCT FROM v.last_sample_at "
+              "AND n.fresh IS NOT NULL AND n.fresh_from > v.last_sample_at AND n.fresh_from >= v.recent_track_since "
+              f"AND octet_length(v.recent_track) + octet_length(n.fresh) <= {STORED_TRACK_MAX_ROWS * 32})")
     adv = "(n.at IS NOT NULL AND (v.last_fix_at IS NULL OR n.at > v.last_fix_at))"
     cas = ("(v.recent_track_since IS NOT DISTINCT FROM n.read_since "
            "AND v.recent_track_sample_at IS NOT DISTINCT FROM n.read_stamp "
@@ -179,9 +186,10 @@ def _vehicle_fixes_update(first: int, *, store: str = "", save: bool = False) ->
                                         {p[4]}::float8[], {p[5]}::float8[], {p[6]}::timestamptz[],
                                         {p[7]}::timestamptz[], {p[8]}::float8[], {p[9]}::boolean[],
                                         {p[10]}::timestamptz[], {p[11]}::bytea[], {p[12]}::timestamptz[],
-                                        {p[13]}::timestamptz[], {p[14]}::timestamptz[], {p[15]}::bytea[])
+                                        {p[13]}::timestamptz[], {p[14]}::timestamptz[], {p[15]}::bytea[],
+                                        {p[16]}::bytea[], {p[17]}::timestamptz[])
                    AS n(vehicle_id, at, lat, lon, speed_kmh, heading, sample_at, evaluated_at, due_in, write, since,
-                        track, read_since, read_stamp, read_sample_at, read_track)),
+                        track, read_since, read_stamp, read_sample_at, read_track, fresh, fresh_from)),
         locked AS (SELECT vehicle_id FROM vehicles WHERE vehicle_id = ANY({p[0]}::text[])
                    ORDER BY vehicle_id FOR UPDATE),
         {store + "," if store else ""}
@@ -199,8 +207,10 @@ def _vehicle_fixes_update(first: int, *, store: str = "", save: bool = False) ->
                 WHEN n.due_in IS NOT NULL AND {adv}
                     THEN LEAST(v.evaluation_due_at, now() + make_interval(secs => n.due_in))
                 ELSE v.evaluation_due_at END,
-            recent_track = CASE WHEN n.write IS NULL THEN v.recent_track WHEN {cas} THEN n.track END,
-            recent_track_since = CASE WHEN n.write IS NULL THEN v.recent_track_since WHEN {cas} THEN n.since END,
+            recent_track = CASE WHEN n.write IS NULL THEN v.recent_track WHEN {cas} THEN n.track
+                                WHEN {append} THEN v.recent_track || n.fresh END,
+            recent_track_since = CASE WHEN n.write IS NULL THEN v.recent_track_since WHEN {cas} THEN n.since
+                                      WHEN {append} THEN v.recent_track_since END,
             recent_track_sample_at = CASE WHEN n.write IS NULL THEN v.recent_track_sample_at ELSE n.sample_at END
         FROM n JOIN locked USING (vehicle_id)
         WHERE v.vehicle_id = n.vehicle_id
@@ -236,9 +246,18 @@ class VehicleFix(NamedTuple):
     due_in: float | None  # not evaluated: a trailing evaluation due in this many seconds (if still its newest)
     track: TrackWrite  # its stored track
     read: Record  # the row as the ingest read it (its stored track compared and set against it)
+    fresh: Sequence[Sequence[Any]] = ()  # its new sampled fixes as track rows, oldest first
 
 
 _NO_FIX = (None, None, None, None, None)
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _at(row: Sequence[Any]) -> datetime:
+    """A track row's time (epoch microseconds) as a timestamptz parameter."""
+    return _EPOCH + timedelta(microseconds=int(row[0]))
 
 
 def _vehicle_fix_arrays(changes: Sequence[VehicleFix]) -> list[Sequence[Any]]:
@@ -253,7 +272,11 @@ def _vehicle_fix_arrays(changes: Sequence[VehicleFix]) -> list[Sequence[Any]]:
                      [None if r is None else r["recent_track_since"] for r in reads],
                      [None if r is None else r["recent_track_sample_at"] for r in reads],
                      [None if r is None else r["last_sample_at"] for r in reads],
-                     [None if r is None else r["recent_track"] for r in reads]])
+                     [None if r is None else r["recent_track"] for r in reads],
+                     [None if not c.fresh or c.track is None or c.track[0] is None else pack_track(c.fresh)
+                      for c in changes],
+                     [None if not c.fresh or c.track is None or c.track[0] is None else _at(c.fresh[0])
+                      for c in changes]])
 
 
 def _columns(columns: Sequence[Sequence[Any]]) -> list[Sequence[Any]]:
