@@ -72,9 +72,25 @@ def feed_step(spec: dict[str, Any], conn_index: int) -> int:
     if spec["mode"] == "osmand":
         return 1
     if spec["mode"] == "batches":
-        vehicles = spec["vehicle_groups"][conn_index % len(spec["vehicle_groups"])]
-        return max(1, int(spec["per_batch"]) // len(vehicles))
+        return max(1, int(spec["per_batch"]) // len(_batch_vehicles(spec, conn_index)))
     return 0
+
+
+def _batch_vehicles(spec: dict[str, Any], conn_index: int) -> list[str]:
+    """The vehicles a connection's batches carry fixes of: its own group ("fleet": "own", the
+    default), or every group's ("whole": as a GPS aggregator or a Traccar forwarder posts)."""
+    groups = spec["vehicle_groups"]
+    if spec.get("fleet") == "whole":
+        return [v for group in groups for v in group]
+    return list(groups[conn_index % len(groups)])
+
+
+def feed_extent(spec: dict[str, Any], conn_index: int, n: int) -> int:
+    """Seconds of feed time a connection's first `n` requests reach (the next run starts after)."""
+    step = feed_step(spec, conn_index)
+    if spec["mode"] == "batches" and spec.get("fleet") == "whole":
+        return (n + 1) * int(spec["connections"]) * step
+    return n * step
 
 
 def _makers(spec: dict[str, Any], conn_index: int) -> Callable[[int], bytes]:
@@ -99,12 +115,18 @@ def _makers(spec: dict[str, Any], conn_index: int) -> Callable[[int], bytes]:
             return _request("GET", path, host, headers)
         return osmand
     if mode == "batches":
-        # Disjoint vehicles per connection (concurrent batches never wait on each other's
-        # vehicle locks); `per_batch` fixes spread over them, 1 s apart per vehicle.
-        vehicles = spec["vehicle_groups"][conn_index % len(spec["vehicle_groups"])]
+        # `per_batch` fixes spread over the connection's vehicles, 1 s apart per vehicle. Its own
+        # group ("own"): each connection's vehicles are its alone, its n-th batch holds their
+        # seconds [n·k, n·k + k). The whole fleet ("whole"): every connection's batches hold fixes
+        # of every vehicle, the connections taking turns in feed time (connection i's n-th batch
+        # holds seconds [(n·C + i)·k, ...)), so concurrent batches carry fixes of the same vehicles,
+        # interleaved, and out of order whenever one connection runs ahead of another.
+        vehicles = _batch_vehicles(spec, conn_index)
         per_batch = int(spec["per_batch"])
         start = datetime.fromtimestamp(spec["start_epoch"], UTC)
         per_vehicle = feed_step(spec, conn_index)
+        whole = spec.get("fleet") == "whole"
+        conns = int(spec["connections"])
         hdrs = {**headers, "Content-Type": "application/json"}
 
         heads = [f'{{"vehicle_id":"{v}",' for v in vehicles]
@@ -118,8 +140,9 @@ def _makers(spec: dict[str, Any], conn_index: int) -> Callable[[int], bytes]:
             # Written as text, not dicts + a JSON encoder: the generator shares the machine with
             # what it measures, so a body must cost it far less than the service's parse of it.
             parts = []
+            first = (n * conns + conn_index) * per_vehicle if whole else n * per_vehicle
             for k in range(per_batch):
-                step = n * per_vehicle + k // len(vehicles)
+                step = first + k // len(vehicles)
                 parts.append(heads[k % len(vehicles)] + tail(step))
             body = ('{"positions":[' + ",".join(parts) + "]}").encode()
             return _request("POST", "/v1/positions", host, hdrs, body)
@@ -161,7 +184,7 @@ async def _connection(spec: dict[str, Any], index: int, t_start: float, t_count:
     finally:
         writer.close()
         # how far into the feed this connection went: the next run's fixes start after it
-        out["feed_seconds"] = max(out.get("feed_seconds", 0), n * feed_step(spec, index))
+        out["feed_seconds"] = max(out.get("feed_seconds", 0), feed_extent(spec, index, n))
 
 
 async def run(spec: dict[str, Any]) -> dict[str, Any]:

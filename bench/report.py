@@ -7,6 +7,15 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from bench.main import Results
 
+FIGURE_1_SHAPES = (
+    "Figure 1 is measured in two load shapes, each against the same run's C1: **own share** (row 1), each "
+    "connection posting fixes of its own quarter of the batch vehicles, so concurrent batches never touch the "
+    "same vehicle; and **whole fleet** (row 1b), every connection posting fixes of all of them, the connections "
+    "taking turns in feed time, as a GPS aggregator or a Traccar forwarder pushes, so concurrent batches carry "
+    "fixes of the same vehicles, interleaved and at times out of order. The second measures what concurrent "
+    "batches of one fleet cost each other (vehicle row locks, evaluation claims, deferred evaluations); both "
+    "shapes are run alternately within each run, after a settle.")
+
 QUERIES = {
     "shipment": "GET /v1/shipments/{no}",
     "chase": "receipts overdue scan (chase SQL, EXPLAIN ANALYZE + timed)",
@@ -54,6 +63,14 @@ def render(r: Results, targets: dict[str, float], batch: int) -> str:
               f"own {cfg.vehicles_per_conn} vehicles (every vehicle carries an in-transit shipment, so each batch "
               f"evaluates {cfg.vehicles_per_conn} vehicles' delays), carrier token; positions/s = 200-answered "
               f"batches × {batch} / s; batch p50 {_n(m('batch_p50_ms'), ' ms')}; {runs}")
+    ratio_row("1b Batch ingest, whole fleet per batch", m("batch_fleet"), " positions/s", c1, "C1", targets["batch"],
+              f"as figure 1, but each of the {cfg.batch_conns} connections posts fixes of all "
+              f"{cfg.batch_conns * cfg.vehicles_per_conn} vehicles (as a GPS aggregator or a Traccar forwarder "
+              f"does): {batch // (cfg.batch_conns * cfg.vehicles_per_conn)} s of 1 Hz fixes per vehicle per batch, "
+              f"the connections taking turns in feed time, so concurrent batches carry fixes of the same vehicles, "
+              f"interleaved and at times out of order; a vehicle is evaluated about once per "
+              f"`LCS_EVALUATION_INTERVAL_SECONDS` (15) of its feed, by one batch at a time; batch p50 "
+              f"{_n(m('batch_fleet_p50_ms'), ' ms')}; {runs}")
     livez = m("livez")
     rows.append(("2a HTTP stack alone: tracking `GET /livez`", _n(livez, " req/s"), f"C2 {_n(c2)}",
                  _n(livez / c2 if livez and c2 else None, "", 3), "—", "info",
@@ -124,6 +141,8 @@ def render(r: Results, targets: dict[str, float], batch: int) -> str:
         "numbers on a shared machine drift: the ratio is what the targets of issue 9 are about. The stack is the "
         "real one (`shared.devtools.Stack`: the four services, one uvicorn worker each, plus the SMTP/SMS sinks) "
         "on a database and a RabbitMQ vhost of its own, removed at the end. Load goes to loopback only.",
+        "",
+        FIGURE_1_SHAPES,
         "",
         "## Machine",
         "",
@@ -288,8 +307,9 @@ round trip; a token that passed is remembered until it expires; the collector's 
 the `COPY` (about 15% of tracking's CPU, most of it the `timestamptz` encoder at about 1 µs per fix),
 orjson reading the body, the event loop and HTTP, and the evaluation of 25 shipments per batch. The
 next step is more tracking processes (workers or replicas): the batch path holds no state between
-requests, and the vehicles' row locks keep concurrent batches correct; with two cores shared with the
-database, that is for a bigger machine than this one.
+requests, and concurrent batches of the same vehicles wait for each other only for the statement that
+ends each (the vehicles moved, row-locked in id order; evaluations are claimed, never waited for); with
+two cores shared with the database, that is for a bigger machine than this one.
 
 **Figure 2, /osmand: about 0.11 ms of tracking CPU and 0.06 ms of PostgreSQL per request on a quiet
 machine, 0.16 to 0.20 and 0.08 to 0.10 ms on a busy one (0.21 and 0.09 ms, busy, before the last round of
@@ -299,7 +319,7 @@ dependency injection or Request/Response objects, only uvicorn), its query split
 when nothing in it is escaped (`shared.web.query_params`), and its response leaves in one socket write
 (`shared.http_protocol`: uvicorn writes the headers and the body separately, each a `send` and a wakeup
 of the client; that is also why tracking's `/livez`, row 2a, can pass C2). The rest is the request's
-share of its group commit (about ten fixes per group with 32 devices: vehicles locked by device, the
+share of its group commit (about ten fixes per group with 32 devices: vehicles read and claimed by device, the
 fixes stored and the vehicles moved in one statement, `COMMIT`). The figure is bounded by the commit
 latency as much as by CPU: two committers alternate, and each group waits for its round trips on a busy
 event loop and for the WAL flush. The last round cut a group's commit from about 3.7 to 2.6 ms: each

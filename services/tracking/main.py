@@ -13,6 +13,7 @@ from services.tracking.feeds.api import osmand_fast, positions_fast
 from services.tracking.feeds.api import router as feeds_router
 from services.tracking.feeds.group_commit import OsmandGroupCommit, run_osmand_group_commit
 from services.tracking.feeds.partitions import run_maintenance
+from services.tracking.feeds.trailing import run_trailing_evaluations
 from services.tracking.public.api import router as public_router
 from services.tracking.registry import service as registry
 from services.tracking.registry.api import router as registry_router
@@ -83,7 +84,7 @@ SPEC = ServiceSpec(
                      interval_seconds=_partitions_interval,
                      job=_partitions_job),
     ],
-    workers=[run_osmand_group_commit, _backfill_phone_keys],
+    workers=[run_osmand_group_commit, _backfill_phone_keys, run_trailing_evaluations],
     body_limits={"/v1/positions": 8_000_000, "/v1/shipments/import": 20_000_000,
                  "/v1/exceptions": 6_000_000},
 )

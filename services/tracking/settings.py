@@ -43,6 +43,10 @@ class TrackingSettings(PublicLinkSettings):
                     "seconds of its feed: a 1 Hz tracker is evaluated every 15th fix, a device reporting less "
                     "often at every fix; a dense feed's delay notice waits at most this long. Scans, notes and "
                     "the stale sweep evaluate regardless. 0 = at every fix.")
+    evaluation_poll_seconds: float = Field(
+        default=1.0, gt=0, le=60,
+        description="How often each replica looks for vehicles due for a trailing evaluation (a newest fix "
+                    "not evaluated when it arrived, evaluated at the latest one evaluation interval later).")
 
     # --- positions ---
     position_max_speed_kmh: float = Field(default=300.0, gt=0)

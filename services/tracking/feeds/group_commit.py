@@ -175,11 +175,10 @@ class OsmandGroupCommit:
     async def _store(self, conn: asyncpg.pool.PoolConnectionProxy, fixes: Sequence[Fix]) -> tuple[list[bool], int]:
         """The group's work inside the transaction the caller began and commits: whether each
         fix's device is known, and how many fixes were new."""
-        vehicles = await repository.lock_vehicles_by_device(conn, [f.device_id for f in fixes])
-        items = [Incoming.from_fix(vehicles[f.device_id]["vehicle_id"], f) for f in fixes
-                 if f.device_id in vehicles]
-        result = await ingest(conn, eta=self.rt.context.eta, items=items,
-                              vehicles={v["vehicle_id"]: v for v in vehicles.values()})
+        claim = await repository.claim_vehicles(conn, "device_id", [f.device_id for f in fixes])
+        vehicles = {v["device_id"]: v["vehicle_id"] for v in claim.rows.values()}
+        items = [Incoming.from_fix(vehicles[f.device_id], f) for f in fixes if f.device_id in vehicles]
+        result = await ingest(conn, eta=self.rt.context.eta, items=items, vehicles=claim)
         return [f.device_id in vehicles for f in fixes], result.stored
 
 
@@ -188,7 +187,7 @@ async def run_osmand_group_commit(rt: TrackingRuntime) -> None:
 
     `osmand_committers` loops share the queue, so a group forms and starts while the previous
     one is still committing (one loop alone leaves the database idle while it collects, and the
-    requests idle while it commits). Each transaction locks its vehicles in id order, so groups
-    touching the same vehicle wait for each other instead of deadlocking."""
+    requests idle while it commits). Groups touching the same vehicle do not wait for each other
+    but for the statement that ends each (`feeds.ingest.ingest`)."""
     committer = rt.context.osmand
     await asyncio.gather(*(committer.run() for _ in range(rt.settings.osmand_committers)))

@@ -12,6 +12,7 @@ forwarding through `ingest_batch` and `ingest_traccar` here.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import operator
 from collections.abc import Mapping, Sequence
@@ -42,6 +43,7 @@ from services.tracking.feeds.track_cache import (
     unpack_track,
 )
 from services.tracking.shipments import evaluation
+from services.tracking.shipments.repository import on_board_many
 from shared.auth import Principal
 from shared.clock import utcnow
 from shared.context import uow
@@ -54,41 +56,60 @@ POSITIONS = Counter("lcs_tracking_positions_total", "positions received", ["feed
 
 
 async def ingest(conn: asyncpg.Connection, *, eta: EtaConfig, items: Sequence[Incoming],
-                 vehicles: Mapping[str, asyncpg.Record] | None = None, vouch_new: bool = False) -> IngestResult:
+                 vehicles: repository.Claimed | None = None, vouch_new: bool = False,
+                 retried: bool = False) -> IngestResult:
     """Store fixes of registered vehicles and evaluate what they change, in the caller's transaction.
-    `vehicles`: the rows of `repository.lock_vehicles` when the caller already holds the locks (the
-    batch path takes them while checking the batch); otherwise they are taken here.
-    `vouch_new`: when every fix is later than its vehicle's newest and none comes twice, let
-    `repository.store_fixes` COPY them without a savepoint; the caller then retries a
-    UniqueViolationError (a fix stored behind the vehicles' backs) with `vouch_new=False`.
+    `vehicles`: what `repository.claim_vehicles` gave the caller (the batch path reads them while
+    checking the batch); otherwise read and claimed here.
+    `vouch_new`: when no fix comes twice in `items`, let `repository.store_positions` COPY them
+    without a savepoint; the caller then retries a
+    UniqueViolationError (a fix stored before: a batch sent again, or the same fix sent by two
+    clients at once) with `vouch_new=False, retried=True`: the fixes are then stored before the
+    vehicles are locked (a few new fixes otherwise ride on the statement that locks them, whose
+    INSERT could wait on a fix another transaction is storing while that one waits for a vehicle
+    row this statement holds: PostgreSQL breaks such a deadlock by failing one, which is retried).
+
+    Concurrent ingests of the same vehicles (a forwarder's connections each posting fixes of the
+    whole fleet) do not queue behind each other: the vehicle rows are read without a lock, the
+    fixes appended, and only the vehicles' evaluations claimed (`claim_vehicles`: one evaluator
+    per vehicle, never waited for). A vehicle whose newest fix advanced is evaluated at it when
+    this transaction holds its claim and the evaluation interval has passed; otherwise its
+    evaluation is deferred (`vehicles.evaluation_due_at`, see `feeds.trailing`) to one interval
+    later, unless a later fix's evaluation comes first (within the interval, or another transaction
+    holding the claim: the same bound as a dense feed's notice). The vehicle
+    rows are locked (id order) only by the statement that ends the transaction,
+    `repository.store_fixes`, whose every write holds against what committed meanwhile.
 
     The hot path of every feed, shaped to touch the database a fixed number of times per call
-    whatever the number of fixes: the fixes stored and the vehicles moved
-    (`repository.store_fixes`), then the batched evaluation. Per vehicle, the newest fix, the
-    track sampling (`domain.track.sample_track`) and the stored recent track
-    (`track_cache.merge_track`) are worked out here from the locked rows, in Python, instead of
-    being read back; only a vehicle without a stored track it can trust has its recent fixes read
-    from `positions` (one query for all of them, before the new ones are stored)."""
+    whatever the number of fixes. Per vehicle, the newest fix, the track sampling
+    (`domain.track.sample_track`) and the stored recent track (`track_cache.merge_track`) are
+    worked out here from the rows read, in Python, instead of being read back; only a vehicle
+    without a stored track it can trust has its recent fixes read from `positions` (one query for
+    all of them, before the new ones are stored)."""
     if not items:
         return IngestResult(received=0, stored=0, vehicles=0, evaluated_shipments=0, events=0)
     if vehicles is None:
-        vehicles = await repository.lock_vehicles(conn, [i.vehicle_id for i in items])
+        vehicles = await repository.claim_vehicles(conn, "vehicle_id", [i.vehicle_id for i in items])
+    rows, claimed = vehicles
     span = stored_track_span(eta)
     per_vehicle: dict[str, list[Incoming]] = {}
     for item in items:
         per_vehicle.setdefault(item.vehicle_id, []).append(item)
     records: list[tuple[Any, ...]] = []
     changed: list[_Change] = []
-    all_new = vouch_new
-    for vid, fixes in per_vehicle.items():
+    later = True  # every fix later than its vehicle's newest as read, none twice
+    once = True  # no fix twice in the batch
+    for vid in sorted(per_vehicle):  # the fixes stored in primary key order (see store_positions)
+        fixes = per_vehicle[vid]
         fixes.sort(key=_by_time)
-        row = vehicles[vid]
+        row = rows[vid]
         times = list(map(_by_time, fixes))
         # sorted, so a time sent twice is next to itself (== on datetimes of one tzinfo compares
         # fields; a set would hash each, which asks its tzinfo for the offset)
-        if all_new and not ((row["last_fix_at"] is None or row["last_fix_at"] < times[0])
-                            and not any(map(operator.eq, times, times[1:]))):
-            all_new = False
+        if once and any(map(operator.eq, times, times[1:])):
+            once = later = False
+        elif later and not (row["last_fix_at"] is None or row["last_fix_at"] < times[0]):
+            later = False
         flags, sample_at = sample_track(times, row["last_sample_at"], eta)
         records.extend(map(operator.add, fixes, map(_FLAG.__getitem__, flags)))  # (*fix, sampled), C-level
         newest = fixes[-1]
@@ -107,26 +128,45 @@ async def ingest(conn: asyncpg.Connection, *, eta: EtaConfig, items: Sequence[In
     read = await repository.recent_tracks(conn, untrusted) if untrusted else {}
     changes: list[repository.VehicleFix] = []
     tracks: dict[str, tuple[datetime | None, list[Any] | bytes | None]] = {}
+    interval = float(eta.evaluation_interval_seconds)
     for c in changed:
         n = c.newest
-        # evaluated at its newest fix (an out-of-order fix never rolls the vehicle back), when due
-        due_at = n.at if n is not None and evaluation_due(n.at, c.row["last_evaluated_at"], eta) else None
+        # evaluated at its newest fix (an out-of-order fix never rolls the vehicle back) when due and
+        # claimed; else deferred (within the interval, or another transaction evaluating it now):
+        # a trailing evaluation one interval from now, unless a later fix's evaluation comes first
+        due_at: datetime | None = None
+        due_in: float | None = None
+        if n is not None:
+            if c.vehicle_id in claimed and evaluation_due(n.at, c.row["last_evaluated_at"], eta):
+                due_at = n.at
+            else:
+                due_in = interval
         track: repository.TrackWrite = None  # the stored one kept: nothing sampled, nothing read
         if c.samples or not c.trusted:
             base = unpack_track(c.row["recent_track"]) if c.trusted else read.get(c.vehicle_id, [])
-            rows = merge_track(base, c.samples, epoch_micros(c.since))
-            track = (c.since, rows) if len(rows) <= STORED_TRACK_MAX_ROWS else (None, ())
-            tracks[c.vehicle_id] = (c.since, rows)
+            rows_ = merge_track(base, c.samples, epoch_micros(c.since))
+            track = (c.since, rows_) if len(rows_) <= STORED_TRACK_MAX_ROWS else (None, ())
+            tracks[c.vehicle_id] = (c.since, rows_)
         else:  # still packed: unpacked only if evaluated
             tracks[c.vehicle_id] = (c.row["recent_track_since"], c.row["recent_track"])
-        changes.append((c.vehicle_id, (n.at, n.lat, n.lon, n.speed_kmh, n.heading) if n else None, c.sample_at,
-                        due_at, track))
-    due = sorted(change[0] for change in changes if change[3] is not None)
-    stored, shipments = await repository.store_fixes(conn, records, changes, all_new=all_new, on_board=due)
-    exact = stored == len(records)  # else the stored tracks were cleared (repository.store_fixes)
+        changes.append(repository.VehicleFix(
+            c.vehicle_id, (n.at, n.lat, n.lon, n.speed_kmh, n.heading) if n else None, c.sample_at, due_at, due_in,
+            track, c.row, c.samples))
+    # Many fixes, or some that may be stored already: stored now, on their own (the vehicles are
+    # moved at the end). A few new ones ride on the statement that ends the ingest.
+    # COPYed without a savepoint when no fix comes twice: a late fix (older than its vehicle's newest,
+    # as concurrent batches of one fleet often are) is new too unless the batch is sent again, which
+    # then fails on the primary key and is retried the careful way
+    all_new = vouch_new and once
+    together = len(records) <= repository.SMALL and later and not retried
+    stored = 0 if together else await repository.store_positions(conn, records, all_new=all_new)
+    exact = together or stored == len(records)
+    if not exact:  # which sampled fixes were kept is not known here: the stored tracks are cleared
+        changes = [c._replace(track=(None, ())) for c in changes]
+    due = sorted(c.vehicle_id for c in changes if c.evaluated_at is not None)
     advanced: list[dict[str, Any]] = []
     for c, change in zip(changed, changes, strict=True):
-        if change[3] is None:  # not due
+        if change.evaluated_at is None:  # not due
             continue
         n = c.newest
         assert n is not None
@@ -135,7 +175,14 @@ async def ingest(conn: asyncpg.Connection, *, eta: EtaConfig, items: Sequence[In
                          "last_speed_kmh": n.speed_kmh, "last_heading": n.heading, "last_sample_at": c.sample_at,
                          "recent_track": stored_track, "recent_track_since": since if exact else None,
                          "recent_track_sample_at": c.sample_at})
-    result = await evaluation.evaluate_vehicles(conn, eta=eta, vehicles=advanced, shipments=shipments)
+    result = evaluation.Evaluation()
+    if due:
+        result = await evaluation.evaluate_vehicles(conn, eta=eta, vehicles=advanced,
+                                                    shipments=await on_board_many(conn, due), save=False)
+    if together:
+        stored = await repository.store_fixes(conn, records, changes, result.states)
+    else:
+        await repository.store_fixes(conn, (), changes, result.states)
     return IngestResult(received=len(items), stored=stored, vehicles=len(per_vehicle),
                         evaluated_shipments=result.shipments, events=result.events)
 
@@ -175,8 +222,10 @@ async def ingest_batch(rt: TrackingRuntime, *, principal: Principal, items: Sequ
     ids = set(vehicle_ids)  # a batch holds few vehicles: checked once each, items only on a refusal
     try:
         result = await _ingest_batch_once(rt, principal, items, ids, vouch_new=True)
-    except asyncpg.UniqueViolationError:  # a fix was stored behind its vehicle's back (see ingest's vouch_new)
-        log.warning("a position batch met a fix stored without its vehicle moving; retried the careful way")
+    except (asyncpg.UniqueViolationError, asyncpg.DeadlockDetectedError):
+        # a fix stored meanwhile (see ingest's vouch_new): the same fix sent by two clients at once,
+        # whose COPYs may also have waited on each other's entries
+        log.warning("a position batch met a fix stored by another transaction; retried the careful way")
         result = await _ingest_batch_once(rt, principal, items, ids, vouch_new=False)
     POSITIONS.labels("batch", "stored").inc(result.stored)
     return result
@@ -184,17 +233,34 @@ async def ingest_batch(rt: TrackingRuntime, *, principal: Principal, items: Sequ
 
 async def _ingest_batch_once(rt: TrackingRuntime, principal: Principal, items: Sequence[Incoming], ids: set[str], *,
                              vouch_new: bool) -> IngestResult:
-    async with uow(rt) as conn:
-        vehicles = await repository.lock_vehicles(conn, ids)
-        if principal.role == "carrier":  # another carrier's vehicle is answered as an unknown one (T21)
-            vehicles = {v: row for v, row in vehicles.items() if row["carrier"] == principal.carrier}
-        if not ids <= vehicles.keys():
-            unknown = [{"index": n, "field": "vehicle_id", "problem": f"vehicle {i.vehicle_id} is not registered"}
-                       for n, i in enumerate(items) if i.vehicle_id not in vehicles]
-            POSITIONS.labels("batch", "rejected").inc(len(items))
-            raise Invalid("unknown_vehicle", f"position {unknown[0]['index']}: {unknown[0]['problem']}",
-                          unknown[:100])
-        return await ingest(conn, eta=rt.context.eta, items=items, vehicles=vehicles, vouch_new=vouch_new)
+    # uow(rt), with its BEGIN sent with the claims (repository.begin_and_claim)
+    async with rt.pool.acquire() as conn:
+        claim = await repository.begin_and_claim(conn, ids)
+        try:
+            result = await _ingest_claimed(rt, conn, principal, items, ids, claim, vouch_new=vouch_new)
+            await conn.execute("COMMIT")
+        except BaseException:
+            if not conn.is_closed() and conn.is_in_transaction():
+                with contextlib.suppress(Exception):
+                    await conn.execute("ROLLBACK")
+            raise
+    return result
+
+
+async def _ingest_claimed(rt: TrackingRuntime, conn: asyncpg.Connection, principal: Principal,
+                          items: Sequence[Incoming], ids: set[str], claim: repository.Claimed, *,
+                          vouch_new: bool) -> IngestResult:
+    vehicles = claim.rows
+    if principal.role == "carrier":  # another carrier's vehicle is answered as an unknown one (T21)
+        vehicles = {v: row for v, row in vehicles.items() if row["carrier"] == principal.carrier}
+    if not ids <= vehicles.keys():
+        unknown = [{"index": n, "field": "vehicle_id", "problem": f"vehicle {i.vehicle_id} is not registered"}
+                   for n, i in enumerate(items) if i.vehicle_id not in vehicles]
+        POSITIONS.labels("batch", "rejected").inc(len(items))
+        raise Invalid("unknown_vehicle", f"position {unknown[0]['index']}: {unknown[0]['problem']}",
+                      unknown[:100])
+    return await ingest(conn, eta=rt.context.eta, items=items, vehicles=claim, vouch_new=vouch_new,
+                        retried=not vouch_new)
 
 
 # --- fixes from devices (OsmAnd, Traccar) -----------------------------------------------
@@ -222,13 +288,13 @@ async def ingest_traccar(rt: TrackingRuntime, *, principal: Principal, body: Map
         POSITIONS.labels("traccar", "rejected").inc()
         raise
     async with uow(rt) as conn:
-        vehicle = (await repository.lock_vehicles_by_device(conn, [fix.device_id])).get(fix.device_id)
+        claim = await repository.claim_vehicles(conn, "device_id", [fix.device_id])
+        vehicle = next(iter(claim.rows.values()), None)
         if vehicle is None or (principal.role == "carrier" and vehicle["carrier"] != principal.carrier):
             # another carrier's device is answered as an unknown one (T21)
             POSITIONS.labels("traccar", "unknown_device").inc()
             raise unknown_device(fix.device_id)
         vehicle_id = vehicle["vehicle_id"]
-        result = await ingest(conn, eta=rt.context.eta, items=[Incoming.from_fix(vehicle_id, fix)],
-                              vehicles={vehicle_id: vehicle})
+        result = await ingest(conn, eta=rt.context.eta, items=[Incoming.from_fix(vehicle_id, fix)], vehicles=claim)
     POSITIONS.labels("traccar", "stored").inc(result.stored)
     return result

@@ -6,39 +6,84 @@ and their retention: feeds.partitions.)"""
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import datetime
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import Any, NamedTuple
 
 import asyncpg
 from asyncpg import Record
 
-from services.tracking.feeds.track_cache import pack_track
-from services.tracking.shipments.repository import on_board_query
+from services.tracking.domain.delay import DelayState
+from services.tracking.feeds.track_cache import STORED_TRACK_MAX_ROWS, pack_track
+from services.tracking.shipments.repository import (
+    EVALUATION_LOCK,
+    delay_states_arrays,
+    save_delay_states,
+    save_delay_states_sql,
+)
 
-# --- vehicles, as an ingest locks them ----------------------------------------------------
+# --- vehicles, as an ingest reads and claims them ----------------------------------------
 
 _INGEST_VEHICLE_COLUMNS = ("vehicle_id, device_id, plate, carrier, last_fix_at, last_lat, last_lon, last_speed_kmh, "
                            "last_heading, last_sample_at, last_evaluated_at, recent_track, recent_track_since, "
                            "recent_track_sample_at")
 
 
-async def _lock_vehicles_where(conn: asyncpg.Connection, column: str, values: Iterable[str]) -> list[Record]:
-    # Locked in vehicle id order whatever the key: two transactions never deadlock on them.
-    return await conn.fetch(
-        f"SELECT {_INGEST_VEHICLE_COLUMNS} FROM vehicles WHERE {column} = ANY($1::text[]) "
-        "ORDER BY vehicle_id FOR UPDATE", sorted(set(values)))
+class Claimed(NamedTuple):
+    """The vehicles an ingest stores fixes for, read without a row lock, and those of them whose
+    evaluation it holds (`shipments.repository.EVALUATION_LOCK`): for those, the row was read
+    after the claim, so it holds what every earlier evaluator committed."""
+
+    rows: dict[str, Record]  # by vehicle id
+    claimed: frozenset[str]
 
 
-async def lock_vehicles(conn: asyncpg.Connection, ids: Iterable[str]) -> dict[str, Record]:
-    """The vehicles, row-locked in id order (two batches touching the same vehicles never
-    deadlock), with what ingest needs: owner, newest fix, newest sample."""
-    return {r["vehicle_id"]: r for r in await _lock_vehicles_where(conn, "vehicle_id", ids)}
+async def claim_vehicles(conn: asyncpg.Connection, column: str, values: Iterable[str]) -> Claimed:
+    """The vehicles whose `column` (vehicle_id or device_id) is one of `values`, and the claim of
+    their evaluations (`pg_try_advisory_xact_lock`, never waits: a vehicle another transaction is
+    evaluating is not claimed). No row is locked: concurrent ingests of the same vehicles run side
+    by side, and only the short `store_fixes` UPDATE at the end of each locks their rows.
+
+    Two statements: the claims, then the rows. In READ COMMITTED a statement sees what was
+    committed when it started, so a row read by the statement that takes the claim could miss
+    what the previous holder committed between that start and the claim."""
+    keys = sorted(set(values))
+    found = await conn.fetch(
+        f"SELECT vehicle_id, {EVALUATION_LOCK.format('vehicle_id')} AS claimed FROM vehicles "
+        f"WHERE {column} = ANY($1::text[])", keys)
+    if not found:
+        return Claimed({}, frozenset())
+    rows = await conn.fetch(f"SELECT {_INGEST_VEHICLE_COLUMNS} FROM vehicles WHERE vehicle_id = ANY($1::text[])",
+                            [r["vehicle_id"] for r in found])
+    return Claimed({r["vehicle_id"]: r for r in rows}, frozenset(r["vehicle_id"] for r in found if r["claimed"]))
 
 
-async def lock_vehicles_by_device(conn: asyncpg.Connection, devices: Iterable[str]) -> dict[str, Record]:
-    """`lock_vehicles` found by their devices (keyed by device id): the /osmand group commit's
-    first statement."""
-    return {r["device_id"]: r for r in await _lock_vehicles_where(conn, "device_id", devices)}
+def _text_array(values: Sequence[str]) -> str:
+    """A text[] literal of the values, each quoted as an SQL string constant (standard-conforming:
+    a quote doubled, nothing else special)."""
+    return "ARRAY[" + ",".join("'" + v.replace("'", "''") + "'" for v in values) + "]::text[]"
+
+
+async def begin_and_claim(conn: asyncpg.Connection, vehicle_ids: Iterable[str]) -> Claimed:
+    """`BEGIN` and `claim_vehicles(conn, "vehicle_id", vehicle_ids)` in two round trips instead of three
+    (the batch path's fast way; the caller then commits or rolls back the transaction itself).
+
+    Why: on this path each statement costs the service a send, a wake-up of the backend and a
+    reply to read, well above its SQL (the batch path's profile). `BEGIN` and the claims go as one
+    simple query, whose results are not returned, so the claims are kept in a transaction-local
+    setting (`lcs.claimed`, a text[] literal) that the rows' read (the next statement, which sees
+    what every earlier evaluator committed) turns back into a column. The ids are inlined as quoted
+    constants (a simple query takes no parameters). `test_begin_and_claim_claims_as_claim_vehicles`
+    holds it to `claim_vehicles`."""
+    keys = sorted(set(vehicle_ids))
+    await conn.execute(
+        # over the ids alone: beside another condition, the planner could try the lock first, on rows
+        # the other condition then drops (an unknown id's claim is harmless: the batch is refused)
+        "BEGIN; SELECT set_config('lcs.claimed', COALESCE(array_agg(id)::text, '{}'), true) "
+        f"FROM unnest({_text_array(keys)}) AS id WHERE {EVALUATION_LOCK.format('id')}")
+    rows = await conn.fetch(
+        f"SELECT {_INGEST_VEHICLE_COLUMNS}, vehicle_id = ANY(current_setting('lcs.claimed')::text[]) AS claimed "
+        "FROM vehicles WHERE vehicle_id = ANY($1::text[])", keys)
+    return Claimed({r["vehicle_id"]: r for r in rows}, frozenset(r["vehicle_id"] for r in rows if r["claimed"]))
 
 
 # --- positions --------------------------------------------------------------------------
@@ -56,7 +101,7 @@ _INSERT_FROM_ARRAYS = (
 _STAGING = "positions_in"
 _STAGING_DDL = (f"CREATE TEMP TABLE IF NOT EXISTS {_STAGING} ("
                 + ", ".join(f"{name} {t}" for name, t in _POSITION_TYPES) + ") ON COMMIT DELETE ROWS")
-_SMALL = 64  # up to this many fixes, one statement (INSERT ... SELECT unnest) beats a savepoint + COPY
+SMALL = 64  # up to this many fixes, one statement (INSERT ... SELECT unnest) beats a savepoint + COPY
 
 
 async def _copy_positions(conn: asyncpg.Connection, records: Sequence[tuple[Any, ...]], *, all_new: bool) -> int:
@@ -66,7 +111,7 @@ async def _copy_positions(conn: asyncpg.Connection, records: Sequence[tuple[Any,
     roll back to the savepoint and take the slower path: COPY into a session temp table, then
     INSERT ... ON CONFLICT DO NOTHING. Returns how many were new.
 
-    `all_new`: the caller vouches that none can be stored yet (see `store_fixes`); the COPY then
+    `all_new`: the caller vouches that none can be stored yet (see `feeds.ingest.ingest`); the COPY then
     runs without the savepoint, two round trips fewer."""
     if all_new:
         await conn.copy_records_to_table("positions", records=records, columns=POSITION_COLUMNS)
@@ -92,62 +137,147 @@ async def _copy_positions(conn: asyncpg.Connection, records: Sequence[tuple[Any,
     return int(status.split()[-1])
 
 
-_VEHICLE_FIX_ARRAYS = 11  # the parameters of `_vehicle_fixes_update`, as `_vehicle_fix_arrays` makes them
+async def store_positions(conn: asyncpg.Connection, records: Sequence[tuple[Any, ...]], *, all_new: bool) -> int:
+    """Fixes (tuples in POSITION_COLUMNS order, sorted by vehicle and time) stored on their own,
+    before the evaluation: COPYed when many (`_copy_positions`), else one INSERT ... ON CONFLICT
+    DO NOTHING. No vehicle row is locked: `positions` is append-only, and two transactions storing
+    the same fix meet only on its primary key entry (in the same vehicle and time order, so they
+    wait for each other rather than deadlock). Returns how many were new."""
+    if len(records) > SMALL:
+        return await _copy_positions(conn, records, all_new=all_new)
+    status: str = await conn.execute(_INSERT_FROM_ARRAYS, *_columns(list(zip(*records, strict=True))))
+    return int(status.split()[-1])
 
 
-def _vehicle_fixes_update(first: int) -> str:
-    """The UPDATE that moves each vehicle to its newest fix, sample, evaluation and stored track,
-    its `_VEHICLE_FIX_ARRAYS` arrays (one element per vehicle) numbered from parameter `first` on
-    (alone, or inside `_STORE_SMALL`)."""
+_VEHICLE_FIX_ARRAYS = 18  # the parameters of `_vehicle_fixes_update`, as `_vehicle_fix_arrays` makes them
+
+
+def _vehicle_fixes_update(first: int, *, store: str = "", save: bool = False) -> str:
+    """The statement that ends an ingest: each vehicle moved to its newest fix (never back), its
+    newest sample, evaluation, trailing evaluation due time and stored track, from its
+    `_VEHICLE_FIX_ARRAYS` arrays (one element per vehicle) numbered from parameter `first` on;
+    with `store` (an INSERT ... RETURNING 1), the fixes stored by the same statement; with `save`, the
+    evaluated shipments' delay states written by it too (their arrays after the vehicles').
+
+    It is the only statement of an ingest that locks vehicle rows, in vehicle id order (the
+    `locked` CTE: every ingest locks them in that order, so two never deadlock), and the last one
+    before COMMIT, so concurrent ingests of the same vehicles wait for each other only that long.
+    What it writes holds whatever committed since the ingest read the rows:
+    - the newest fix is a monotonic max (`adv`: only a later fix moves the vehicle);
+    - the newest sample and evaluation times are maxima;
+    - the stored track is compare-and-set: written only if the row's track is still the one the
+      ingest merged its samples into; else, when the ingest's new samples are all later than the
+      row's newest sample (concurrent live batches), appended to the row's track; else cleared
+      (rebuilt from `positions` at the next fix);
+    - `evaluation_due_at`: cleared by an evaluation at the vehicle's newest fix; set (the earliest
+      wins) when a fix that is the newest was not evaluated, `due_in` seconds from now."""
     p = [f"${first + i}" for i in range(_VEHICLE_FIX_ARRAYS)]
+    # the row's track (trusted: its newest sample is its stamp) ends before this ingest's new samples,
+    # all of them live: they are appended to it (`fresh`, packed) when compare-and-set fails
+    append = ("(v.recent_track_since IS NOT NULL AND v.recent_track_sample_at IS NOT DISTINCT FROM v.last_sample_at "
+              "AND n.fresh IS NOT NULL AND n.fresh_from > v.last_sample_at AND n.fresh_from >= v.recent_track_since "
+              f"AND octet_length(v.recent_track) + octet_length(n.fresh) <= {STORED_TRACK_MAX_ROWS * 32})")
+    adv = "(n.at IS NOT NULL AND (v.last_fix_at IS NULL OR n.at > v.last_fix_at))"
+    cas = ("(v.recent_track_since IS NOT DISTINCT FROM n.read_since "
+           "AND v.recent_track_sample_at IS NOT DISTINCT FROM n.read_stamp "
+           "AND v.last_sample_at IS NOT DISTINCT FROM n.read_sample_at "
+           "AND v.recent_track IS NOT DISTINCT FROM n.read_track)")
     return f"""
-        UPDATE vehicles v SET
-            last_fix_at = COALESCE(n.at, v.last_fix_at), last_lat = COALESCE(n.lat, v.last_lat),
-            last_lon = COALESCE(n.lon, v.last_lon),
-            last_speed_kmh = CASE WHEN n.at IS NULL THEN v.last_speed_kmh ELSE n.speed_kmh END,
-            last_heading = CASE WHEN n.at IS NULL THEN v.last_heading ELSE n.heading END,
-            last_sample_at = n.sample_at, last_evaluated_at = COALESCE(n.evaluated_at, v.last_evaluated_at),
-            recent_track = CASE WHEN n.write THEN n.track ELSE v.recent_track END,
-            recent_track_since = CASE WHEN n.write THEN n.since ELSE v.recent_track_since END,
-            recent_track_sample_at = n.sample_at
-        FROM unnest({p[0]}::text[], {p[1]}::timestamptz[], {p[2]}::float8[], {p[3]}::float8[], {p[4]}::float8[],
-                    {p[5]}::float8[], {p[6]}::timestamptz[], {p[7]}::timestamptz[], {p[8]}::boolean[],
-                    {p[9]}::timestamptz[], {p[10]}::bytea[])
-             AS n(vehicle_id, at, lat, lon, speed_kmh, heading, sample_at, evaluated_at, write, since, track)
-        WHERE v.vehicle_id = n.vehicle_id"""
+        WITH n AS (SELECT * FROM unnest({p[0]}::text[], {p[1]}::timestamptz[], {p[2]}::float8[], {p[3]}::float8[],
+                                        {p[4]}::float8[], {p[5]}::float8[], {p[6]}::timestamptz[],
+                                        {p[7]}::timestamptz[], {p[8]}::float8[], {p[9]}::boolean[],
+                                        {p[10]}::timestamptz[], {p[11]}::bytea[], {p[12]}::timestamptz[],
+                                        {p[13]}::timestamptz[], {p[14]}::timestamptz[], {p[15]}::bytea[],
+                                        {p[16]}::bytea[], {p[17]}::timestamptz[])
+                   AS n(vehicle_id, at, lat, lon, speed_kmh, heading, sample_at, evaluated_at, due_in, write, since,
+                        track, read_since, read_stamp, read_sample_at, read_track, fresh, fresh_from)),
+        locked AS (SELECT vehicle_id FROM vehicles WHERE vehicle_id = ANY({p[0]}::text[])
+                   ORDER BY vehicle_id FOR UPDATE),
+        {store + "," if store else ""}
+        {f"saved AS ({save_delay_states_sql(first + _VEHICLE_FIX_ARRAYS)} RETURNING 1)," if save else ""}
+        moved AS (UPDATE vehicles v SET
+            last_fix_at = CASE WHEN {adv} THEN n.at ELSE v.last_fix_at END,
+            last_lat = CASE WHEN {adv} THEN n.lat ELSE v.last_lat END,
+            last_lon = CASE WHEN {adv} THEN n.lon ELSE v.last_lon END,
+            last_speed_kmh = CASE WHEN {adv} THEN n.speed_kmh ELSE v.last_speed_kmh END,
+            last_heading = CASE WHEN {adv} THEN n.heading ELSE v.last_heading END,
+            last_sample_at = GREATEST(v.last_sample_at, n.sample_at),
+            last_evaluated_at = GREATEST(v.last_evaluated_at, n.evaluated_at),
+            evaluation_due_at = CASE
+                WHEN n.evaluated_at IS NOT NULL AND (v.last_fix_at IS NULL OR n.evaluated_at >= v.last_fix_at) THEN NULL
+                WHEN n.due_in IS NOT NULL AND {adv}
+                    THEN LEAST(v.evaluation_due_at, now() + make_interval(secs => n.due_in))
+                ELSE v.evaluation_due_at END,
+            recent_track = CASE WHEN n.write IS NULL THEN v.recent_track WHEN {cas} THEN n.track
+                                WHEN {append} THEN v.recent_track || n.fresh END,
+            recent_track_since = CASE WHEN n.write IS NULL THEN v.recent_track_since WHEN {cas} THEN n.since
+                                      WHEN {append} THEN v.recent_track_since END,
+            recent_track_sample_at = CASE WHEN n.write IS NULL THEN v.recent_track_sample_at ELSE n.sample_at END
+        FROM n JOIN locked USING (vehicle_id)
+        WHERE v.vehicle_id = n.vehicle_id
+        RETURNING 1)
+        SELECT {"(SELECT count(*) FROM stored)" if store else "0"}, (SELECT count(*) FROM moved)"""
 
 
 _VEHICLE_FIXES = _vehicle_fixes_update(1)
-# A few fixes: stored and their vehicles moved in ONE statement (both data-modifying CTEs run to
-# completion whatever the outer SELECT reads). An /osmand group waits on each round trip while
-# the event loop serves the other requests, so each statement saved shortens every commit.
-_STORE_SMALL = (f"WITH stored AS ({_INSERT_FROM_ARRAYS} RETURNING 1), "
-                f"moved AS ({_vehicle_fixes_update(len(_POSITION_TYPES) + 1)} RETURNING 1) "
-                "SELECT count(*) FROM stored")
+_VEHICLE_FIXES_AND_STATES = _vehicle_fixes_update(1, save=True)
+# A few fixes, all later than their vehicles' newest: stored and their vehicles moved in ONE
+# statement (every data-modifying CTE runs to completion whatever the outer SELECT reads). An
+# /osmand group waits on each round trip while the event loop serves the other requests, so each
+# statement saved shortens every commit.
+_STORED = f"stored AS ({_INSERT_FROM_ARRAYS} RETURNING 1)"
+_STORE_SMALL = _vehicle_fixes_update(len(_POSITION_TYPES) + 1, store=_STORED)
+_STORE_SMALL_AND_STATES = _vehicle_fixes_update(len(_POSITION_TYPES) + 1, store=_STORED, save=True)
+
 _CLEAR_TRACKS = ("UPDATE vehicles SET recent_track = NULL, recent_track_since = NULL "
                  "WHERE vehicle_id = ANY($1::text[])")
-# `store_fixes`' UPDATE of the vehicles and, in the same round trip, the shipments on board those
-# evaluated now (`shipments.repository.on_board_many`; the data-modifying CTE runs to completion,
-# the SELECT reads shipments only)
-_VEHICLE_FIXES_THEN_ON_BOARD = (f"WITH moved AS ({_VEHICLE_FIXES} RETURNING 1) "
-                                f"{on_board_query(_VEHICLE_FIX_ARRAYS + 1)}")
 
 # What a vehicle's stored track becomes (track_cache.merge_track): None keeps it; (since, rows)
 # replaces it, rows [epoch µs, lat, lon, speed_kmh] oldest first (since None clears it).
 TrackWrite = tuple[datetime | None, Sequence[Sequence[Any]]] | None
-# (vehicle id, its new newest fix (at, lat, lon, speed_kmh, heading) or None, its newest sample
-# time, the fix time its shipments were evaluated at now or None, its stored track)
-VehicleFix = tuple[str, tuple[Any, ...] | None, datetime | None, datetime | None, TrackWrite]
+
+
+class VehicleFix(NamedTuple):
+    """What an ingest does to one vehicle's row (`store_fixes`)."""
+
+    vehicle_id: str
+    fix: tuple[Any, ...] | None  # its new newest fix (at, lat, lon, speed_kmh, heading), None: not advanced
+    sample_at: datetime | None  # its newest sample time
+    evaluated_at: datetime | None  # the fix time its shipments were evaluated at now, None: not evaluated
+    due_in: float | None  # not evaluated: a trailing evaluation due in this many seconds (if still its newest)
+    track: TrackWrite  # its stored track
+    read: Record  # the row as the ingest read it (its stored track compared and set against it)
+    fresh: Sequence[Sequence[Any]] = ()  # its new sampled fixes as track rows, oldest first
+
+
 _NO_FIX = (None, None, None, None, None)
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _at(row: Sequence[Any]) -> datetime:
+    """A track row's time (epoch microseconds) as a timestamptz parameter."""
+    return _EPOCH + timedelta(microseconds=int(row[0]))
+
+
 def _vehicle_fix_arrays(changes: Sequence[VehicleFix]) -> list[Sequence[Any]]:
-    fixes = [c[1] or _NO_FIX for c in changes]
-    tracks = [c[4] for c in changes]
-    return _columns([[c[0] for c in changes], [f[0] for f in fixes], [f[1] for f in fixes], [f[2] for f in fixes],
-                     [f[3] for f in fixes], [f[4] for f in fixes], [c[2] for c in changes], [c[3] for c in changes],
+    fixes = [c.fix or _NO_FIX for c in changes]
+    tracks = [c.track for c in changes]
+    reads = [None if c.track is None else c.read for c in changes]
+    return _columns([[c.vehicle_id for c in changes], [f[0] for f in fixes], [f[1] for f in fixes],
+                     [f[2] for f in fixes], [f[3] for f in fixes], [f[4] for f in fixes],
+                     [c.sample_at for c in changes], [c.evaluated_at for c in changes], [c.due_in for c in changes],
                      [None if t is None else True for t in tracks], [None if t is None else t[0] for t in tracks],
-                     [None if t is None or t[0] is None else pack_track(t[1]) for t in tracks]])
+                     [None if t is None or t[0] is None else pack_track(t[1]) for t in tracks],
+                     [None if r is None else r["recent_track_since"] for r in reads],
+                     [None if r is None else r["recent_track_sample_at"] for r in reads],
+                     [None if r is None else r["last_sample_at"] for r in reads],
+                     [None if r is None else r["recent_track"] for r in reads],
+                     [None if not c.fresh or c.track is None or c.track[0] is None else pack_track(c.fresh)
+                      for c in changes],
+                     [None if not c.fresh or c.track is None or c.track[0] is None else _at(c.fresh[0])
+                      for c in changes]])
 
 
 def _columns(columns: Sequence[Sequence[Any]]) -> list[Sequence[Any]]:
@@ -158,46 +288,30 @@ def _columns(columns: Sequence[Sequence[Any]]) -> list[Sequence[Any]]:
 
 
 async def store_fixes(conn: asyncpg.Connection, records: Sequence[tuple[Any, ...]],
-                      changes: Sequence[VehicleFix], *, all_new: bool = False,
-                      on_board: Sequence[str] = ()) -> tuple[int, list[Record] | None]:
-    """Store fixes (tuples in POSITION_COLUMNS order; a fix already stored, same vehicle and same
-    time, is kept once) and move each changed vehicle (locked by the caller) to its new newest fix
-    `(at, lat, lon, speed_kmh, heading)` (None: the fixes did not advance it), its newest sample
-    time, when its shipments are evaluated now that fix time, and its stored track (`VehicleFix`).
-    Returns how many fixes were new. When that is fewer than given (a fix sent twice), which
-    sampled fixes were kept is not known here: the changed vehicles' stored tracks are cleared
-    instead of written (read back from `positions` at their next fix).
-
-    Shaped for the ingest hot path: a few fixes (an /osmand group) take ONE statement for both
-    (`_STORE_SMALL`); a batch is COPYed (`_copy_positions`), then one UPDATE moves its vehicles.
-
-    `all_new`: the caller vouches that no fix can be stored yet: each is later than its vehicle's
-    newest fix (`last_fix_at`, read under the vehicle's lock, which every writer of fixes takes)
-    and none comes twice. A batch is then COPYed without a savepoint; should a conflict happen
-    anyway (something stored a fix without moving its vehicle), UniqueViolationError aborts the
-    transaction, and the caller retries without vouching.
-
-    Returns how many fixes were new and, when `on_board` names vehicles and the fixes were
-    COPYed, `shipments.repository.on_board_many(on_board)` read in the UPDATE's round trip (else None: the caller
-    reads it)."""
+                      changes: Sequence[VehicleFix], states: Sequence[tuple[str, DelayState]] = ()) -> int:
+    """The end of an ingest: store the fixes `records` (tuples in POSITION_COLUMNS order; none
+    stored yet, see `store_positions`, and each later than its vehicle's newest: the caller
+    vouches, and a UniqueViolationError aborts the transaction otherwise) and move each changed
+    vehicle (`VehicleFix`), and write the evaluation's delay `states`
+    (`shipments.repository.save_delay_states`), in ONE statement (`_vehicle_fixes_update`);
+    `records` empty: the vehicles (and states) only. Returns how many fixes were stored."""
     if not conn.is_in_transaction():
         raise RuntimeError("store_fixes must run inside a transaction")
-    if 0 < len(records) <= _SMALL:
-        stored: int = await conn.fetchval(_STORE_SMALL, *_columns(list(zip(*records, strict=True))),
-                                          *_vehicle_fix_arrays(changes))
-        if stored < len(records) and changes:
-            await conn.execute(_CLEAR_TRACKS, [c[0] for c in changes])
-        return stored, None
-    stored = await _copy_positions(conn, records, all_new=all_new)
-    if not changes:
-        return stored, None
-    if stored < len(records):
-        changes = [(*c[:4], (None, ())) for c in changes]  # the tracks cleared
-    if on_board:
-        return stored, await conn.fetch(_VEHICLE_FIXES_THEN_ON_BOARD, *_vehicle_fix_arrays(changes), list(on_board),
-                                        None)
-    await conn.execute(_VEHICLE_FIXES, *_vehicle_fix_arrays(changes))
-    return stored, None
+    saved = delay_states_arrays(states) if states else []
+    if records:
+        row = await conn.fetchrow(_STORE_SMALL_AND_STATES if states else _STORE_SMALL,
+                                  *_columns(list(zip(*records, strict=True))), *_vehicle_fix_arrays(changes), *saved)
+        assert row is not None
+        stored = int(row[0])
+        if stored < len(records):  # a fix stored meanwhile, the same fix sent at once by another client
+            await conn.execute(_CLEAR_TRACKS, [c.vehicle_id for c in changes])
+        return stored
+    if changes:
+        await conn.execute(_VEHICLE_FIXES_AND_STATES if states else _VEHICLE_FIXES, *_vehicle_fix_arrays(changes),
+                           *saved)
+    elif states:
+        await save_delay_states(conn, states)
+    return 0
 
 
 async def recent_tracks(
@@ -222,4 +336,21 @@ async def recent_tracks(
         "WHERE t.track IS NOT NULL",
         [w[0] for w in windows], [w[1] for w in windows], [w[2] for w in windows])
     return {r["vehicle_id"]: r["track"] for r in rows}
+
+
+async def claim_due_vehicles(conn: asyncpg.Connection, as_of: datetime | None, limit: int) -> list[Record]:
+    """Vehicles due for a trailing evaluation (`evaluation_due_at` at or before `as_of`, None: the
+    database clock), most overdue first, row-locked SKIP LOCKED: a vehicle another worker (replica)
+    claimed, or an ingest is moving right now, is left to it or to the next round."""
+    return await conn.fetch(
+        f"SELECT {_INGEST_VEHICLE_COLUMNS} FROM vehicles "
+        "WHERE evaluation_due_at <= COALESCE($1::timestamptz, clock_timestamp()) "
+        "ORDER BY evaluation_due_at LIMIT $2 FOR UPDATE SKIP LOCKED", as_of, limit)
+
+
+async def mark_evaluated(conn: asyncpg.Connection, vehicle_ids: Sequence[str]) -> None:
+    """The vehicles (row-locked by the caller) evaluated at their newest fix: nothing due."""
+    await conn.execute(
+        "UPDATE vehicles SET last_evaluated_at = GREATEST(last_evaluated_at, last_fix_at), evaluation_due_at = NULL "
+        "WHERE vehicle_id = ANY($1::text[])", list(vehicle_ids))
 

@@ -15,6 +15,7 @@ from services.tracking.registry import repository
 from services.tracking.registry.models import StaleScanResult, StationPut, StationRead, VehiclePut, VehicleRead
 from services.tracking.shipments import evaluation
 from services.tracking.shipments.models import PositionRead
+from services.tracking.shipments.repository import claim_evaluations
 from shared.auth import Principal
 from shared.clock import utcnow
 from shared.context import uow
@@ -127,7 +128,10 @@ async def stale_scan(rt: TrackingRuntime, *, now: datetime) -> StaleScanResult:
     now = now.astimezone(UTC)
     stale = evaluated = events = 0
     async with uow(rt) as conn:
-        for v in await repository.silent_vehicles(conn, silent_since=now - timedelta(minutes=cfg.no_signal_minutes)):
+        silent = await repository.silent_vehicles(conn, silent_since=now - timedelta(minutes=cfg.no_signal_minutes))
+        # one evaluator per vehicle: one an ingest is evaluating right now is evidently not silent
+        claimed = await claim_evaluations(conn, [v["vehicle_id"] for v in silent]) if silent else set()
+        for v in silent:
             if stale_event_due(last_fix_at=v["last_fix_at"], now=now, flagged_for_fix_at=v["stale_flagged_for"],
                                cfg=cfg):
                 waybills = await repository.waybills_on_board(conn, v["vehicle_id"])
@@ -138,6 +142,8 @@ async def stale_scan(rt: TrackingRuntime, *, now: datetime) -> StaleScanResult:
                 await repository.mark_stale_reported(conn, v["vehicle_id"], v["last_fix_at"])
                 stale += 1
                 STALE_EVENTS.inc()
+            if v["vehicle_id"] not in claimed:
+                continue
             result = await evaluation.evaluate_vehicle(conn, eta=cfg, vehicle=v, now=now, silent=True)
             evaluated += result.shipments
             events += result.events

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -99,6 +99,8 @@ async def _tracks(conn: asyncpg.Connection, reporting: dict[str, Any], at: dict[
 class Evaluation:
     shipments: int = 0
     events: int = 0
+    # the delay states to write, when the caller writes them (`evaluate_vehicles(save=False)`)
+    states: list[tuple[str, DelayState]] = field(default_factory=list)
 
 
 async def evaluate_vehicle(conn: asyncpg.Connection, *, eta: EtaConfig, vehicle: asyncpg.Record | dict[str, Any],
@@ -110,7 +112,7 @@ async def evaluate_vehicle(conn: asyncpg.Connection, *, eta: EtaConfig, vehicle:
 async def evaluate_vehicles(conn: asyncpg.Connection, *, eta: EtaConfig,
                             vehicles: Sequence[asyncpg.Record | dict[str, Any]], now: datetime | None = None,
                             silent: bool = False, only: Sequence[str] | None = None,
-                            shipments: Sequence[asyncpg.Record] | None = None) -> Evaluation:
+                            shipments: Sequence[asyncpg.Record] | None = None, save: bool = True) -> Evaluation:
     """ETA and delay of every in-transit shipment on board the vehicles, inside the caller's
     transaction; emits delayed / recovered through the outbox.
 
@@ -123,7 +125,8 @@ async def evaluate_vehicles(conn: asyncpg.Connection, *, eta: EtaConfig,
     path of ingest. The shipments of all of them (with their stations) and their sampled tracks
     are read in two queries (a third for the few tracks the short lookback does not settle, see
     `domain.track.track_lookback`), and the delay states written in one statement, instead of a handful
-    of round trips per vehicle.
+    of round trips per vehicle. `save=False`: the states are returned (`Evaluation.states`) for the
+    caller to write, inside the same transaction, before it commits (`repository.delay_states_arrays`).
     """
     cfg = eta
     result = Evaluation()
@@ -190,8 +193,10 @@ async def evaluate_vehicles(conn: asyncpg.Connection, *, eta: EtaConfig,
         if decision.emits:
             result.events += 1
             DELAY_EVENTS.labels(decision.event.value).inc()
-    if changed:
+    if changed and save:
         await repository.save_delay_states(conn, changed)
+    elif changed:  # the caller writes them, in a statement it sends anyway (feeds.ingest)
+        result.states = changed
     EVALUATED.inc(result.shipments)
     return result
 

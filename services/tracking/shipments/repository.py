@@ -72,7 +72,7 @@ def on_board_query(first: int) -> str:
     # Per vehicle (LATERAL, `shipments_on_vehicle_idx`), whatever the planner thinks of the
     # array's size: as `vehicle_id = ANY($1)` a prepared statement's generic plan read every
     # in-transit shipment of the company through `shipments_status_idx` for each group commit.
-    # Locks: vehicle by vehicle (the caller holds the vehicles' locks, taken in id order, and a
+    # Locks: vehicle by vehicle (the caller holds the vehicles' evaluation claims, and a
     # shipment is on one vehicle), in waybill order within each.
     return (
         f"SELECT s.* FROM (SELECT DISTINCT unnest({ids}::text[]) AS id ORDER BY 1) AS v "
@@ -93,6 +93,22 @@ async def on_board_many(conn: asyncpg.Connection, vehicle_ids: Sequence[str],
     """In-transit shipments carried by the vehicles (or just those of `only`), in waybill order,
     locked for the delay evaluation (see `on_board_query` for the order the locks are taken in)."""
     return await conn.fetch(_ON_BOARD, list(vehicle_ids), None if only is None else list(only))
+
+
+# One evaluator per vehicle at a time, whoever evaluates (an ingest, the trailing evaluation
+# worker, the stale sweep): a transaction-scoped advisory lock on the vehicle id. It is only ever
+# tried, never waited for, so it cannot take part in a deadlock; a vehicle another transaction
+# holds is deferred (`vehicles.evaluation_due_at`), not queued behind it. Scans judge one shipment
+# under that shipment's row lock, which the evaluators take too (`on_board_query`).
+EVALUATION_LOCK_NAMESPACE = 0x4C435645
+EVALUATION_LOCK = f"pg_try_advisory_xact_lock({EVALUATION_LOCK_NAMESPACE}, hashtext({{}}))"
+
+
+async def claim_evaluations(conn: asyncpg.Connection, vehicle_ids: Sequence[str]) -> set[str]:
+    """Those of the vehicles whose evaluation this transaction now holds (`EVALUATION_LOCK`)."""
+    rows = await conn.fetch(f"SELECT id FROM unnest($1::text[]) AS id WHERE {EVALUATION_LOCK.format('id')}",
+                            sorted(set(vehicle_ids)))
+    return {r["id"] for r in rows}
 
 
 # The list's filters, on the shipments (or the search's matches) read as `s`: $1 status, $2
@@ -171,23 +187,37 @@ async def insert_scan(conn: asyncpg.Connection, waybill_no: str, *, type_: str, 
         waybill_no, type_, station, at, vehicle_id, pieces, actor)
 
 
-async def save_delay_states(conn: asyncpg.Connection, states: Sequence[tuple[str, DelayState]]) -> None:
-    """The shipments' new delay states, in one statement (an evaluation saves one per shipment of
-    every vehicle of a batch)."""
-    rows = [(waybill_no, st.eta, st.delayed, st.delay_minutes, None if st.reason is None else st.reason.value,
-             st.notified_eta, st.evaluated_at, st.notified_at) for waybill_no, st in states]
-    await conn.execute(
-        """
+DELAY_STATE_ARRAYS = 8  # the parameters of `save_delay_states_sql`, as `delay_states_arrays` makes them
+
+
+def save_delay_states_sql(first: int) -> str:
+    """The UPDATE of `save_delay_states`, its `DELAY_STATE_ARRAYS` parameters numbered from `first` on
+    (alone, or as a data-modifying CTE of the statement that ends an ingest)."""
+    p = [f"${first + i}" for i in range(DELAY_STATE_ARRAYS)]
+    return f"""
         UPDATE shipments s SET eta = n.eta, delayed = n.delayed, delay_minutes = n.delay_minutes,
                delay_reason = n.delay_reason, notified_eta = n.notified_eta, evaluated_at = n.evaluated_at,
                delay_notified_at = n.delay_notified_at, updated_at = now()
-        FROM unnest($1::text[], $2::timestamptz[], $3::boolean[], $4::int[], $5::text[], $6::timestamptz[],
-                    $7::timestamptz[], $8::timestamptz[])
+        FROM unnest({p[0]}::text[], {p[1]}::timestamptz[], {p[2]}::boolean[], {p[3]}::int[], {p[4]}::text[],
+                    {p[5]}::timestamptz[], {p[6]}::timestamptz[], {p[7]}::timestamptz[])
              AS n(waybill_no, eta, delayed, delay_minutes, delay_reason, notified_eta, evaluated_at,
                   delay_notified_at)
-        WHERE s.waybill_no = n.waybill_no
-        """,
-        *([r[i] for r in rows] for i in range(8)))
+        WHERE s.waybill_no = n.waybill_no"""
+
+
+_SAVE_DELAY_STATES = save_delay_states_sql(1)
+
+
+def delay_states_arrays(states: Sequence[tuple[str, DelayState]]) -> list[list[Any]]:
+    rows = [(waybill_no, st.eta, st.delayed, st.delay_minutes, None if st.reason is None else st.reason.value,
+             st.notified_eta, st.evaluated_at, st.notified_at) for waybill_no, st in states]
+    return [[r[i] for r in rows] for i in range(DELAY_STATE_ARRAYS)]
+
+
+async def save_delay_states(conn: asyncpg.Connection, states: Sequence[tuple[str, DelayState]]) -> None:
+    """The shipments' new delay states, in one statement (an evaluation saves one per shipment of
+    every vehicle of a batch)."""
+    await conn.execute(_SAVE_DELAY_STATES, *delay_states_arrays(states))
 
 
 # --- CSV imports --------------------------------------------------------------------------------
