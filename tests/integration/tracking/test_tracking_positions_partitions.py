@@ -62,7 +62,10 @@ async def pool(infra: Infra) -> AsyncIterator[asyncpg.Pool]:
     try:
         yield p
     finally:
-        await p.close()
+        try:  # a failed test may leave a connection acquired: never hang the suite on it
+            await asyncio.wait_for(p.close(), timeout=10)
+        except TimeoutError:
+            p.terminate()
         conn = await asyncpg.connect(infra.database_url)
         try:
             await conn.execute(f"DROP SCHEMA {schema} CASCADE")
@@ -78,8 +81,7 @@ def _row(vid: str, at: datetime, lat: float = 31.0) -> tuple[Any, ...]:
 async def _insert(conn: asyncpg.Connection, rows: list[tuple[Any, ...]]) -> int:
     """Through the ingest's own statements: a few fixes by INSERT ... unnest ... ON CONFLICT, many by COPY."""
     async with conn.transaction():
-        stored, _ = await repository.store_fixes(conn, rows, [])
-    return stored
+        return await repository.store_positions(conn, sorted(rows, key=lambda r: (r[0], r[1])), all_new=False)
 
 
 async def _where(conn: asyncpg.Connection, vid: str) -> dict[datetime, str]:
