@@ -223,6 +223,15 @@ async def recent_tracks(
     return {r["vehicle_id"]: r["track"] for r in rows}
 
 
+async def newest_samples(conn: asyncpg.Connection, vehicle_id: str, since: datetime,
+                         limit: int) -> list[Record]:
+    """The vehicle's newest `limit` sampled fixes from `since` on, newest first (a backward range of
+    positions_sampled_idx): the track the desk draws."""
+    return await conn.fetch(
+        "SELECT at, lat, lon, speed_kmh FROM positions WHERE vehicle_id = $1 AND at >= $2 AND sampled "
+        "ORDER BY at DESC LIMIT $3", vehicle_id, since, limit)
+
+
 async def delete_positions_before(conn: asyncpg.Connection, before: datetime, batch: int) -> int:
     status: str = await conn.execute(
         "DELETE FROM positions WHERE ctid = ANY(ARRAY(SELECT ctid FROM positions WHERE at < $1 LIMIT $2))",
