@@ -25,6 +25,7 @@ class Desk:
     late: str = ""
     on_time: str = ""
     gz: str = ""
+    track: list[tuple[float, float]] = field(default_factory=list)  # the vehicle's fixes, oldest first
 
     @contextmanager
     def session(self, username: str) -> Iterator[httpx.Client]:
@@ -49,7 +50,7 @@ def desk(stack: Stack, infra: Infra) -> Desk:
     d.late = world.shipment(1, promised_hours=2)
     d.on_time = world.shipment(2, promised_hours=72)
     d.gz = world.shipment(3, destination="GZ", phone="13911115678", depart=False)
-    world.fix()
+    d.track = world.drive()
     for username, role, extra in (
             (f"staff{suffix}".lower(), "staff", ()),
             (f"sup{suffix}".lower(), "supervisor", ()),

@@ -113,6 +113,22 @@ class World:
                 "speed_kmh": speed, "heading": 280.0}]})
             assert r.status_code in (200, 201, 202), r.text
 
+    def drive(self, *, to: tuple[float, float] = (31.25, 121.40), minutes: int = 8) -> list[tuple[float, float]]:
+        """The world's vehicle drives west out of Shanghai for `minutes`, a fix every 2 minutes, its
+        newest fix now at `to` (still in Shanghai: late for anything due within hours). The fixes'
+        (lat, lon), oldest first: the track the waybill's map draws."""
+        start = (31.2304, 121.4737)
+        now = datetime.now(UTC)
+        steps = minutes // 2
+        points = [(start[0] + (to[0] - start[0]) * i / steps, start[1] + (to[1] - start[1]) * i / steps)
+                  for i in range(steps + 1)]
+        with self.tracking as t:
+            r = t.post("/v1/positions", headers=self.headers("carrier", carrier="CARR1"), json={"positions": [{
+                "vehicle_id": self.vehicle, "at": (now - timedelta(minutes=minutes - 2 * i)).isoformat(),
+                "lat": lat, "lon": lon, "speed_kmh": 60.0, "heading": 280.0} for i, (lat, lon) in enumerate(points)]})
+            assert r.status_code in (200, 201, 202), r.text
+        return points
+
     def get(self, waybill: str) -> dict[str, Any]:
         with self.tracking as t:
             return t.get(f"/v1/shipments/{waybill}", headers=self.headers("admin")).json()  # type: ignore[no-any-return]
