@@ -47,7 +47,7 @@ def desk(stack: Stack, infra: Infra) -> Desk:
     suffix = unique()[:5]
     world = World(stack.url("tracking"), infra.auth_secret, suffix).build()
     d = Desk(url=stack.url("web"), world=world, env=stack.service_env("web"))
-    d.late = world.shipment(1, promised_hours=2)
+    d.late = world.shipment(1, promised_hours=2, departed_minutes_ago=65)  # before the vehicle's drive
     d.on_time = world.shipment(2, promised_hours=72)
     d.gz = world.shipment(3, destination="GZ", phone="13911115678", depart=False)
     d.track = world.drive()
