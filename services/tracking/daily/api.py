@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
@@ -15,22 +14,23 @@ from services.tracking.domain.reports import csv_bytes, render_csv
 from services.tracking.domain.volume import CSV_COLUMNS, csv_records
 from shared.clock import business_day, utcnow
 from shared.csvout import wants_csv
-from shared.types import STATION_CODE_PATTERN
+from shared.types import STATION_CODE_PATTERN, Day
 
 router = APIRouter(tags=["tracking-desk"])
 
-Day = Annotated[date | None, Query(description="a calendar day in Asia/Shanghai (default: today)")]
+# A calendar day within the business years (shared.types.Day: 1970-2999), so its bounds never overflow.
+DayParam = Annotated[Day | None, Query(description="a calendar day in Asia/Shanghai (default: today)")]
 
 
 @router.get("/v1/reports/notes", response_model=NotesReport)
-async def notes_report(rt: RuntimeDep, _: DeskOnly, date: Day = None) -> NotesReport:
+async def notes_report(rt: RuntimeDep, _: DeskOnly, date: DayParam = None) -> NotesReport:
     """Tracking notes (追踪记录) written that day, per person: how many, about how many waybills."""
     return await service.notes_report(rt, day=date or business_day(utcnow()))
 
 
 @router.get("/v1/reports/daily-volume", response_model=DailyVolume,
             responses={200: {"content": {"text/csv": {}}}})
-async def daily_volume(request: Request, rt: RuntimeDep, principal: DeskOrBranch, date: Day = None,
+async def daily_volume(request: Request, rt: RuntimeDep, principal: DeskOrBranch, date: DayParam = None,
                        station: Annotated[str | None, Query(pattern=STATION_CODE_PATTERN)] = None) -> Any:
     """每天的货量: per station, the shipments, pieces, weight and volume registered, departed,
     arrived and delivered that day. A branch: its own station. `Accept: text/csv` for the sheet."""

@@ -22,7 +22,7 @@ from services.tracking.registry.models import (
 from shared.clock import utcnow
 from shared.errors import ErrorResponse, Invalid
 from shared.pagination import MAX_LIMIT, Page, decode_cursor, encode_cursor
-from shared.types import IDENTIFIER_PATTERN, STATION_CODE_PATTERN
+from shared.types import IDENTIFIER_PATTERN, STATION_CODE_PATTERN, Instant
 
 router = APIRouter(tags=["tracking"])
 
@@ -82,7 +82,7 @@ async def get_vehicle(vehicle_id: VehicleIdPath, rt: RuntimeDep, principal: Desk
 
 @router.get("/v1/vehicles/{vehicle_id}/track", response_model=VehicleTrack, responses=E404)
 async def vehicle_track(vehicle_id: VehicleIdPath, rt: RuntimeDep, principal: AnyRole,
-                        since: Annotated[AwareDatetime | None, Query(
+                        since: Annotated[Instant | None, Query(
                             description="from this time (default: a day before the newest fix)")] = None,
                         limit: Annotated[int, Query(ge=1, le=DISPLAY_TRACK_MAX_POINTS)] = 500) -> VehicleTrack:
     """The vehicle's recent track, oldest first: one fix a sample interval (`LCS_TRACK_SAMPLE_SECONDS`)

@@ -157,7 +157,8 @@ def test_vehicle_track_oldest_first_sampled_scoped(api, infra: Infra) -> None:  
     assert api.get(f"/v1/vehicles/{vid}/track", headers=infra.headers("carrier", carrier="CARR2")).status_code == 404
     assert api.get(f"/v1/vehicles/V{unique()}/track", headers=infra.headers("staff")).status_code == 404
     # Bad input: a naive time, a limit out of range.
-    for params in ({"since": "2026-01-01T00:00:00"}, {"limit": 0}, {"limit": 100_000}):
+    for params in ({"since": "2026-01-01T00:00:00"}, {"since": "0001-01-01T00:00:00+14:00"}, {"limit": 0},
+                   {"limit": 100_000}):
         assert api.get(f"/v1/vehicles/{vid}/track", headers=infra.headers("staff"),
                        params=params).status_code == 422
     # A vehicle that never reported has nothing to draw.
@@ -240,8 +241,9 @@ async def test_notes_written_per_person_on_a_business_day(stack: Stack, infra: I
         # Desk roles only; a day is a date.
         r = await d.c.get("/v1/reports/notes", headers=d.branch(origin), params={"date": away.isoformat()})
         assert r.status_code == 403
-        r = await d.c.get("/v1/reports/notes", headers=d.admin, params={"date": "2026-13-01"})
-        assert r.status_code == 422
+        for bad in ("2026-13-01", "9999-12-31", "0001-01-01"):
+            r = await d.c.get("/v1/reports/notes", headers=d.admin, params={"date": bad})
+            assert r.status_code == 422, (bad, r.text)
 
 
 # --- 5. the daily volume -------------------------------------------------------------------
@@ -307,7 +309,7 @@ async def test_daily_volume_per_station_and_stage(stack: Stack, infra: Infra, db
         assert lines[0]["arrived_pieces"] == "13" and lines[0]["delivered_weight_kg"] == "120.5"
         assert lines[0]["registered_shipments"] == "0"
 
-        for params in ({"date": "yesterday"}, {"station": "bad code!"}):
+        for params in ({"date": "yesterday"}, {"station": "bad code!"}, {"date": "9999-12-31"}, {"date": "0001-01-01"}):
             r = await d.c.get("/v1/reports/daily-volume", headers=d.admin, params=params)
             assert r.status_code == 422, (params, r.text)
         r = await d.c.get("/v1/reports/daily-volume", headers=infra.headers("carrier", carrier="CARR1"))
