@@ -137,7 +137,9 @@ def test_the_reports_index_is_a_table_of_what_each_report_shows(desk: Desk) -> N
         page = c.get("/desk/reports").text
     table = page.split('data-testid="reports"')[1].split("</table>")[0]
     names = re.findall(r'data-report="([^"]+)"', table)
-    assert names == ["daily-work", "daily-volume", "in-transit", "exceptions", "receipts-month", "complaints-month"]
+    assert names == ["daily-work", "daily-volume", "in-transit", "storage", "exceptions", "receipts-month",
+                     "complaints-month"]
+    assert "reportinfo_" not in table and "period_" not in table  # every report is described in words
     row = table.split('data-report="daily-volume"')[1].split("</tr>")[0]
     assert "每个站点当天登记、发车、到达、签收" in row
     for fmt in ("csv", "xlsx"):

@@ -1,19 +1,18 @@
 """HTTP routes of the day's reports: `GET /v1/reports/notes`, `GET /v1/reports/daily-volume`
-(JSON, or CSV with `Accept: text/csv`)."""
+(JSON, or CSV / XLSX by `Accept`, through `shared.tabular` like every report)."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Query, Request
 
 from services.tracking.context import DeskOnly, DeskOrBranch, RuntimeDep
 from services.tracking.daily import service
 from services.tracking.daily.models import DailyVolume, NotesReport
-from services.tracking.domain.reports import csv_bytes, render_csv
-from services.tracking.domain.volume import CSV_COLUMNS, csv_records
+from services.tracking.domain.volume import SHEET_COLUMNS, csv_records
 from shared.clock import business_day, utcnow
-from shared.csvout import wants_csv
+from shared.tabular import REPORT_RESPONSES, Table, columns, negotiate, respond
 from shared.types import STATION_CODE_PATTERN, Day
 
 router = APIRouter(tags=["tracking-desk"])
@@ -22,22 +21,27 @@ router = APIRouter(tags=["tracking-desk"])
 DayParam = Annotated[Day | None, Query(description="a calendar day in Asia/Shanghai (default: today)")]
 
 
-@router.get("/v1/reports/notes", response_model=NotesReport)
-async def notes_report(rt: RuntimeDep, _: DeskOnly, date: DayParam = None) -> NotesReport:
+NOTES_COLUMNS = columns("actor", ("notes", "int"), ("waybills", "int"))
+
+
+@router.get("/v1/reports/notes", response_model=NotesReport, responses=REPORT_RESPONSES)
+async def notes_report(request: Request, rt: RuntimeDep, _: DeskOnly, date: DayParam = None) -> Any:
     """Tracking notes (追踪记录) written that day, per person: how many, about how many waybills."""
-    return await service.notes_report(rt, day=date or business_day(utcnow()))
+    fmt = negotiate(request)
+    day = date or business_day(utcnow())
+    report = await service.notes_report(rt, day=day)
+    return respond(fmt, json=report, table=lambda: Table(
+        f"notes-{day:%Y%m%d}", NOTES_COLUMNS, [row.model_dump() for row in report.rows]))
 
 
-@router.get("/v1/reports/daily-volume", response_model=DailyVolume,
-            responses={200: {"content": {"text/csv": {}}}})
+@router.get("/v1/reports/daily-volume", response_model=DailyVolume, responses=REPORT_RESPONSES)
 async def daily_volume(request: Request, rt: RuntimeDep, principal: DeskOrBranch, date: DayParam = None,
                        station: Annotated[str | None, Query(pattern=STATION_CODE_PATTERN)] = None) -> Any:
     """每天的货量: per station, the shipments, pieces, weight and volume registered, departed,
-    arrived and delivered that day. A branch: its own station. `Accept: text/csv` for the sheet."""
+    arrived and delivered that day. A branch: its own station. As a sheet (`Accept: text/csv` or
+    XLSX): one line per station."""
+    fmt = negotiate(request)
     day = date or business_day(utcnow())
     rows = await service.volume_rows(rt, principal=principal, day=day, station=station)
-    if wants_csv(request):
-        return Response(csv_bytes(render_csv(csv_records(rows), CSV_COLUMNS), excel_bom=True),
-                        media_type="text/csv; charset=utf-8",
-                        headers={"Content-Disposition": f'attachment; filename="daily-volume-{day:%Y%m%d}.csv"'})
-    return DailyVolume.model_validate({"date": day, "rows": rows})
+    return respond(fmt, json=DailyVolume.model_validate({"date": day, "rows": rows}),
+                   table=lambda: Table(f"daily-volume-{day:%Y%m%d}", SHEET_COLUMNS, csv_records(rows)))

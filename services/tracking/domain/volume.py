@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from shared.tabular import Column, ColumnType, columns
+
 
 class Stage(StrEnum):
     REGISTERED = "registered"  # registered at its origin that day
@@ -28,8 +30,12 @@ class Stage(StrEnum):
 SCAN_STAGES: dict[str, Stage] = {"departed": Stage.DEPARTED, "departed_transfer": Stage.DEPARTED,
                                  "arrived_transfer": Stage.ARRIVED, "arrived": Stage.ARRIVED}
 
-CSV_COLUMNS: tuple[str, ...] = ("station", *(f"{stage.value}_{m}" for stage in Stage
-                                             for m in ("shipments", "pieces", "weight_kg", "volume_m3")))
+# The sheet's columns (CSV and XLSX through `shared.tabular`): station, then each stage's four measures.
+MEASURES: tuple[tuple[str, ColumnType], ...] = (("shipments", "int"), ("pieces", "int"), ("weight_kg", "number"),
+                                               ("volume_m3", "number"))
+SHEET_COLUMNS: tuple[Column, ...] = columns(
+    "station", *((f"{stage.value}_{measure}", kind) for stage in Stage for measure, kind in MEASURES))
+CSV_COLUMNS: tuple[str, ...] = tuple(c.key for c in SHEET_COLUMNS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +80,6 @@ def daily_volume(movements: Iterable[Movement]) -> list[dict[str, Any]]:
 
 
 def csv_records(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The rows flattened for the CSV sheet (`CSV_COLUMNS`: station, then registered_shipments ...)."""
+    """The rows flattened for the sheet (`SHEET_COLUMNS`: station, then registered_shipments ...)."""
     return [{"station": r["station"], **{f"{s.value}_{k}": v for s in Stage for k, v in r[s.value].items()}}
             for r in rows]

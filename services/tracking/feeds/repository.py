@@ -1,6 +1,7 @@
 """SQL of the position feeds: the vehicles an ingest locks, the fixes it stores (`positions`,
-and each vehicle moved to its newest fix with its stored track), the sampled tracks read back,
-the retention sweep. Every function takes the connection of the caller's transaction."""
+and each vehicle moved to its newest fix with its stored track), the sampled tracks read back.
+Every function takes the connection of the caller's transaction. (The partitions of `positions`
+and their retention: feeds.partitions.)"""
 
 from __future__ import annotations
 
@@ -226,14 +227,7 @@ async def recent_tracks(
 async def newest_samples(conn: asyncpg.Connection, vehicle_id: str, since: datetime,
                          limit: int) -> list[Record]:
     """The vehicle's newest `limit` sampled fixes from `since` on, newest first (a backward range of
-    positions_sampled_idx): the track the desk draws."""
+    positions_sampled_idx in each day's partition): the track the desk draws."""
     return await conn.fetch(
         "SELECT at, lat, lon, speed_kmh FROM positions WHERE vehicle_id = $1 AND at >= $2 AND sampled "
         "ORDER BY at DESC LIMIT $3", vehicle_id, since, limit)
-
-
-async def delete_positions_before(conn: asyncpg.Connection, before: datetime, batch: int) -> int:
-    status: str = await conn.execute(
-        "DELETE FROM positions WHERE ctid = ANY(ARRAY(SELECT ctid FROM positions WHERE at < $1 LIMIT $2))",
-        before, batch)
-    return int(status.split()[-1])

@@ -11,7 +11,7 @@ from python_multipart.exceptions import MultipartParseError
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from services.tracking.context import DeskOrBranch, RuntimeDep
+from services.tracking.context import DeskOrBranch, RuntimeDep, ShipmentReader
 from services.tracking.shipments import service
 from services.tracking.shipments.models import (
     ImportResultOut,
@@ -48,7 +48,7 @@ async def create_shipment(body: ShipmentCreate, rt: RuntimeDep, principal: DeskO
 @router.get("/v1/shipments", response_model=Page[ShipmentSummary])
 async def list_shipments(
     rt: RuntimeDep,
-    principal: DeskOrBranch,
+    principal: ShipmentReader,
     status: Literal["registered", "in_transit", "arrived", "out_for_delivery", "delivered", "exception"]
     | None = None,
     station: Annotated[str | None, Query(pattern=STATION_CODE_PATTERN)] = None,
@@ -63,7 +63,8 @@ async def list_shipments(
                                                    "or the consignee (desk roles only)")] = None,
 ) -> Page[ShipmentSummary]:
     """Shipments by waybill number (keyset); with `delayed=true` the newest delay first
-    (`delayed_since`, then waybill number). A branch token sees only those touching its station.
+    (`delayed_since`, then waybill number). A branch token sees only those touching its station, a
+    customer token only its own (the shipper's customer id).
     `q` and `phone` search; each result carries the shipper's name and the consignee's, masked."""
     if delayed is True:
         after_delay = _delay_key(cursor)
@@ -96,7 +97,9 @@ def _delay_key(cursor: str | None) -> DelayKey | None:
 
 
 @router.get("/v1/shipments/{waybill_no}", response_model=ShipmentRead, responses=E404)
-async def get_shipment(waybill_no: WaybillPath, rt: RuntimeDep, principal: DeskOrBranch) -> ShipmentRead:
+async def get_shipment(waybill_no: WaybillPath, rt: RuntimeDep, principal: ShipmentReader) -> ShipmentRead:
+    """The waybill and its timeline. A customer token: its own waybills only (any other is 404),
+    without the vehicle, its position, the desk's notes or staff names."""
     return await service.get_shipment(rt, principal=principal, waybill_no=waybill_no)
 
 

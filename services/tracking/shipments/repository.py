@@ -133,10 +133,12 @@ DelayKey = tuple[datetime | None, str]  # a row's place in the delayed list: (de
 async def list_shipments(conn: asyncpg.Connection, *, status: str | None, station: str | None,
                          branch: str | None, delayed: bool | None, after: str | None, limit: int,
                          text: TextQuery | None = None, phone: PhoneQuery | None = None,
-                         by_delay: bool = False, after_delay: DelayKey | None = None) -> list[Record]:
+                         customer: str | None = None, by_delay: bool = False,
+                         after_delay: DelayKey | None = None) -> list[Record]:
     """Keyset page on waybill_no, or with `by_delay` on (delayed_since newest first, waybill_no)
     from `after_delay`. `status` is the displayed status (`exception` = open exceptions); `text`
-    and `phone` narrow it to a search's matches."""
+    and `phone` narrow it to a search's matches; `customer` to one customer's shipments (through
+    the customer-id index, like a search)."""
     args: list[Any] = [status, station, branch, delayed, None if by_delay else after]
     conditions = []
     if text is not None:
@@ -147,6 +149,9 @@ async def list_shipments(conn: asyncpg.Connection, *, status: str | None, statio
         column = "phone_hashes" if phone.hash is not None else "phone_last4"
         args.append(phone.hash if phone.hash is not None else phone.last4)
         conditions.append(f"{column} @> ARRAY[${len(args)}::text]")
+    if customer is not None:
+        args.append(customer)
+        conditions.append(f"(shipper->>'customer_id') = ${len(args)}")
     source = _SEARCH.format(conditions=" AND ".join(conditions)) if conditions else "SELECT * FROM shipments s"
     keyset, order = "", "s.waybill_no"
     if by_delay:
@@ -226,3 +231,8 @@ async def complete_import(conn: asyncpg.Connection, file_sha256: str, waybills: 
         "UPDATE shipment_imports SET registered = $2, waybills = $3::text[] WHERE file_sha256 = $1",
         file_sha256, len(waybills), list(waybills),
     )
+
+
+async def delivered_outside_window(conn: asyncpg.Connection, waybill_no: str) -> bool:
+    """Whether the signed delivery missed its appointment's window (deliveries.outside_window)."""
+    return bool(await conn.fetchval("SELECT outside_window FROM deliveries WHERE waybill_no = $1", waybill_no))

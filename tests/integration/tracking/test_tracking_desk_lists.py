@@ -4,8 +4,6 @@ of exceptions, the notes written per person and day, the daily volume — each w
 
 from __future__ import annotations
 
-import csv
-import io
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -29,6 +27,7 @@ from tests.integration.tracking.core_support import (
     scan,
 )
 from tests.integration.tracking.test_tracking_desk_support import desk, resident_id
+from tests.support.sheets import CSV_ACCEPT, XLSX_ACCEPT, assert_not_acceptable, csv_rows, xlsx_rows
 
 SH = (31.2304, 121.4737)
 WX = (31.4912, 120.3119)
@@ -234,6 +233,15 @@ async def test_notes_written_per_person_on_a_business_day(stack: Stack, infra: I
             assert mine == [{"actor": f"staff:{who}", "notes": len(expected),
                              "waybills": len({no for no, t in zip((first, first, second), recorded, strict=True)
                                               if business_day(t) == day})}]
+        # The same rows as a sheet (shared.tabular), typed.
+        day = min(days)
+        sheet = await d.c.get("/v1/reports/notes", headers={**d.admin, **CSV_ACCEPT}, params={"date": day.isoformat()})
+        line = next(r for r in csv_rows(sheet) if r["actor"] == f"staff:{who}")
+        assert int(line["notes"]) == sum(1 for t in recorded if business_day(t) == day)
+        header, cells, _ = xlsx_rows(await d.c.get("/v1/reports/notes", headers={**d.admin, **XLSX_ACCEPT},
+                                                   params={"date": day.isoformat()}))
+        assert header == ["actor", "notes", "waybills"]
+        assert next(r for r in cells if r["actor"].value == f"staff:{who}")["notes"].data_type == "n"
         # Another day has none of them.
         away = min(days) - timedelta(days=3)
         report = await d.ok("GET", "/v1/reports/notes", params={"date": away.isoformat()})
@@ -299,15 +307,21 @@ async def test_daily_volume_per_station_and_stage(stack: Stack, infra: Infra, db
                                params={"date": (day - timedelta(days=2)).isoformat(), "station": origin})
         assert other_day["rows"] == []
 
-        # CSV: the same numbers, one line per station, Excel's BOM, the formula rule of shared.csvout.
-        r = await d.c.get("/v1/reports/daily-volume", headers={**d.admin, "Accept": "text/csv"},
+        # CSV and XLSX (shared.tabular): the same numbers, one line per station, typed cells.
+        r = await d.c.get("/v1/reports/daily-volume", headers={**d.admin, **CSV_ACCEPT},
                           params={"date": day.isoformat(), "station": dest})
-        assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
         assert r.content.startswith("\ufeff".encode())
-        lines = list(csv.DictReader(io.StringIO(r.content.decode("utf-8-sig"))))
+        lines = csv_rows(r)
         assert len(lines) == 1 and lines[0]["station"] == dest
         assert lines[0]["arrived_pieces"] == "13" and lines[0]["delivered_weight_kg"] == "120.5"
         assert lines[0]["registered_shipments"] == "0"
+        header, cells, _ = xlsx_rows(await d.c.get("/v1/reports/daily-volume", headers={**d.admin, **XLSX_ACCEPT},
+                                                   params={"date": day.isoformat(), "station": dest}))
+        assert header[:3] == ["station", "registered_shipments", "registered_pieces"]
+        [cell] = cells
+        assert cell["arrived_pieces"].value == 13 and cell["arrived_weight_kg"].value == pytest.approx(156.65)
+        assert_not_acceptable(await d.c.get("/v1/reports/daily-volume", headers={**d.admin, "Accept": "text/html"},
+                                            params={"date": day.isoformat()}))
 
         for params in ({"date": "yesterday"}, {"station": "bad code!"}, {"date": "9999-12-31"}, {"date": "0001-01-01"}):
             r = await d.c.get("/v1/reports/daily-volume", headers=d.admin, params=params)
