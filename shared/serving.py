@@ -71,4 +71,5 @@ def server_config(app: Any, settings: Settings, *, port: int, grace_seconds: flo
     return uvicorn.Config(app, host=settings.host, port=port, log_config=None, access_log=False,
                           timeout_graceful_shutdown=int(grace_seconds), lifespan="off", server_header=False,
                           http=Protocol, timeout_keep_alive=settings.http_keep_alive_seconds,
-                          limit_concurrency=settings.http_max_concurrency)
+                          limit_concurrency=settings.http_max_concurrency,
+                          proxy_headers=True, forwarded_allow_ips=settings.forwarded_allow_ips)

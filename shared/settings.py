@@ -10,7 +10,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_SECRET = "dev-secret-change-me"  # noqa: S105 - the documented dev default, refused elsewhere
@@ -82,6 +82,14 @@ class Settings(BaseSettings):
     http_max_concurrency: int = Field(
         default=2048, ge=16,
         description="Connections plus in-flight requests per process; beyond it new requests get 503 at once.")
+    forwarded_allow_ips: str = Field(
+        default="127.0.0.1", max_length=2000,
+        validation_alias=AliasChoices("LCS_FORWARDED_ALLOW_IPS", "FORWARDED_ALLOW_IPS"),
+        description="Addresses or networks (comma-separated, CIDR allowed, `*` = any) whose `X-Forwarded-For` "
+                    "and `X-Forwarded-Proto` are believed (uvicorn's `--forwarded-allow-ips`; uvicorn's own "
+                    "`FORWARDED_ALLOW_IPS` is read too). Behind an ingress, its controller's addresses: else "
+                    "every client has the controller's address (web's per-address sign-in limit counts them "
+                    "all as one). Never wider than what only the proxy can reach from.")
 
     # What the API documents (OpenAPI `servers` and `info`) say about where and whose the API is.
     api_server_url: str = Field(

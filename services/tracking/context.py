@@ -41,6 +41,7 @@ RuntimeDep = Annotated[TrackingRuntime, Depends(runtime)]
 FEED_ROLES: frozenset[Role] = frozenset(("admin", "carrier"))
 
 AnyRole = Annotated[Principal, Depends(require_roles("admin", "supervisor", "staff", "branch", "carrier"))]
+DeskOnly = Annotated[Principal, Depends(require_roles(*DESK))]
 DeskOrBranch = Annotated[Principal, Depends(require_roles(*DESK, "branch"))]
 # Reads a key-account customer may make too, of its own shipments only (the use cases scope them).
 ShipmentReader = Annotated[Principal, Depends(require_roles(*DESK, "branch", "customer"))]

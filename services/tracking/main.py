@@ -8,6 +8,7 @@ from typing import Any
 
 from services.tracking.appointments.api import router as appointments_router
 from services.tracking.context import TrackingContext, TrackingRuntime
+from services.tracking.daily.api import router as daily_router
 from services.tracking.desk.api import router as desk_router
 from services.tracking.feeds.api import osmand_fast, positions_fast
 from services.tracking.feeds.api import router as feeds_router
@@ -66,8 +67,8 @@ SPEC = ServiceSpec(
     package_dir=Path(__file__).parent,
     # The device feed first: routes are matched in order, and /osmand is the request every
     # phone sends every few seconds (each route tried before it costs it microseconds).
-    routers=[feeds_router, registry_router, shipments_router, desk_router, import_router, appointments_router,
-             storage_router, public_router],
+    routers=[feeds_router, registry_router, shipments_router, desk_router, daily_router, import_router,
+             appointments_router, storage_router, public_router],
     # ... and its usual form is answered in front of FastAPI altogether (feeds.api.osmand_fast).
     fast_routes={"/osmand": osmand_fast},
     # ... and the batch API's, behind the guard (feeds.api.positions_fast).

@@ -7,6 +7,7 @@ test_checkov.py."""
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
 import subprocess
@@ -461,3 +462,22 @@ def test_network_policy_lets_web_reach_the_backends_only_on_their_ports() -> Non
     assert policy["spec"]["podSelector"]["matchLabels"]["app.kubernetes.io/name"] == "web"
     ports = {p["port"] for rule in policy["spec"]["egress"] for p in rule["ports"]}
     assert ports == {port for name, port in SERVICES.items() if name != "web"}
+
+
+def test_prod_web_believes_forwarded_addresses_from_the_ingress_network_only() -> None:
+    """Behind the Ingress, web's per-address sign-in limit must see the client's address, which
+    only the controller's X-Forwarded-For carries: uvicorn trusts it from a named network, never
+    from anyone (`*`). The other services answer no browser and trust no proxy."""
+    objs = rendered("overlays/prod")
+    for deployment in lcs_deployments(objs):
+        name = deployment["metadata"]["name"]
+        (container,) = [c for c in containers(pod_spec(deployment)) if c["name"] == name]
+        env = {e["name"]: e.get("value") for e in container.get("env", [])}
+        if name != "web":
+            assert "LCS_FORWARDED_ALLOW_IPS" not in env and "FORWARDED_ALLOW_IPS" not in env, name
+            continue
+        allowed = [part.strip() for part in env["LCS_FORWARDED_ALLOW_IPS"].split(",")]
+        assert allowed and "*" not in allowed
+        for part in allowed:
+            network = ipaddress.ip_network(part)
+            assert network.is_private and network.prefixlen >= 8, part

@@ -207,6 +207,10 @@ def test_a_branch_cannot_read_or_change_what_does_not_touch_its_station(stack: S
     if flow.exception_id:
         expect_hidden("tracking GET photos of the shipment's exception (foreign branch)",
                       t.get(f"/v1/exceptions/{flow.exception_id}/photos", headers=foreign))
+        expect_not_listed("tracking GET /v1/exceptions (foreign branch)",
+                          t.get("/v1/exceptions", params={"limit": 500}, headers=foreign), "id", flow.exception_id)
+    expect_hidden(f"tracking GET /v1/vehicles/{flow.vehicle_id}/track (foreign branch)",
+                  t.get(f"/v1/vehicles/{flow.vehicle_id}/track", headers=foreign))
     # registering for another origin
     stolen = f"WX{flow.suffix}9999"
     body = flow.steps["register"].request.content.decode().replace(flow.waybill, stolen)

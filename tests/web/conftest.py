@@ -25,6 +25,7 @@ class Desk:
     late: str = ""
     on_time: str = ""
     gz: str = ""
+    track: list[tuple[float, float]] = field(default_factory=list)  # the vehicle's fixes, oldest first
 
     @contextmanager
     def session(self, username: str) -> Iterator[httpx.Client]:
@@ -46,10 +47,10 @@ def desk(stack: Stack, infra: Infra) -> Desk:
     suffix = unique()[:5]
     world = World(stack.url("tracking"), infra.auth_secret, suffix).build()
     d = Desk(url=stack.url("web"), world=world, env=stack.service_env("web"))
-    d.late = world.shipment(1, promised_hours=2)
+    d.late = world.shipment(1, promised_hours=2, departed_minutes_ago=65)  # before the vehicle's drive
     d.on_time = world.shipment(2, promised_hours=72)
     d.gz = world.shipment(3, destination="GZ", phone="13911115678", depart=False)
-    world.fix()
+    d.track = world.drive()
     for username, role, extra in (
             (f"staff{suffix}".lower(), "staff", ()),
             (f"sup{suffix}".lower(), "supervisor", ()),

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
 import tempfile
 import threading
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -155,6 +157,9 @@ def test_search_box_by_keyboard_goes_to_the_waybill(browser: WebDriver, desk: De
     reason = browser.find_element(By.CSS_SELECTOR, "[data-testid=delay-reason]").text
     assert "延误" in reason
     wait(browser).until(ec.presence_of_element_located((By.CSS_SELECTOR, "[data-testid=map][data-ready='1']")))
+    # The vehicle's recent track (tracking's /v1/vehicles/{id}/track) is drawn as a line of its own.
+    track = browser.find_elements(By.CSS_SELECTOR, "[data-testid=map] path[stroke='#d9480f'][fill='none']")
+    assert len(track) == 1 and (track[0].get_attribute("d") or "").count("L") >= 2  # a line, not a dot
     shoot(browser, shots, "shipment")
 
 
@@ -423,6 +428,53 @@ def test_the_exceptions_screen_resolves_an_exception(browser: WebDriver, desk: D
         By.CSS_SELECTOR, f"[data-testid=open-exceptions] [data-exception-id='{exception_id}']"))
 
 
+def test_retry_on_a_failed_notice_requeues_it(browser: WebDriver, desk: Desk, stack: Stack, shots: Path) -> None:
+    """The SMS and SMTP stand-ins refuse: the delay notices of a late waybill fail. Once they accept
+    again, the Retry button on the notifications screen puts the notice back in the queue (it then
+    goes out)."""
+    sinks = httpx.Client(base_url=stack.url("sinks"), timeout=10)
+    notifier = desk.env["LCS_NOTIFIER_URL"]
+
+    def notices(waybill: str) -> list[dict[str, Any]]:
+        r = httpx.get(notifier + "/v1/notifications", headers=desk.world.headers("admin"), timeout=10,
+                      params={"waybill_no": waybill, "limit": 50})
+        assert r.status_code == 200, r.text
+        return list(r.json()["items"])
+
+    try:
+        sinks.put("/control", json={"sms": "reject", "fallback": "reject", "smtp": "reject"}).raise_for_status()
+        # a consignee of its own: no hourly limit shared with the world's other waybills holds it back
+        waybill = desk.world.shipment(80, promised_hours=1.5, phone=f"139{secrets.randbelow(10**8):08d}")
+        desk.world.fix(lat=31.24, lon=121.39)  # still in Shanghai: late, the customers are told
+        failed: list[dict[str, Any]] = []
+        wait(browser, 30).until(lambda _: failed.extend(
+            n for n in notices(waybill) if n["status"] == "failed" and n["to"]) or bool(failed))
+    finally:
+        sinks.put("/control", json={"sms": "ok", "fallback": "ok", "smtp": "ok"})
+        sinks.close()
+    target = failed[0]["id"]
+    row_css = f"[data-testid=notifications] [data-notification-id='{target}']"
+    sign_in(browser, desk, user(desk, "staff"))
+    browser.get(desk.url + "/desk/notifications?status=failed")
+    button = wait(browser).until(ec.element_to_be_clickable((By.CSS_SELECTOR, f"{row_css} [data-testid=retry] button")))
+    assert browser.find_element(By.CSS_SELECTOR, row_css).get_attribute("data-status") == "failed"
+    shoot(browser, shots, "notifications")
+    button.click()
+    wait(browser).until(ec.staleness_of(button))
+    assert not browser.find_elements(By.CSS_SELECTOR, "[data-testid=form-error]")
+
+    def requeued(b: WebDriver) -> bool:
+        rows = b.find_elements(By.CSS_SELECTOR, row_css)
+        if rows and rows[0].get_attribute("data-status") in ("queued", "sent"):
+            return True
+        b.get(desk.url + "/desk/notifications")  # the list as it is now
+        return False
+
+    wait(browser, 30).until(requeued)
+    assert not browser.find_elements(By.CSS_SELECTOR, f"{row_css} [data-testid=retry]")
+    assert next(n for n in notices(waybill) if n["id"] == target)["status"] in ("queued", "sent")
+
+
 def test_a_page_says_so_when_the_desks_database_is_down(browser: WebDriver, desk: Desk, stack: Stack,
                                                         shots: Path) -> None:
     with desk_behind_relay(desk, stack) as (relayed, relay):
@@ -442,9 +494,9 @@ def test_a_page_says_so_when_the_desks_database_is_down(browser: WebDriver, desk
 def test_every_screen_renders_chinese_and_fits_a_phone(browser: WebDriver, desk: Desk, shots: Path) -> None:
     sign_in(browser, desk, user(desk, "sup"))
     wait(browser).until(ec.url_to_be(desk.url + "/desk/"))
-    # receipts, exceptions: shot by their own tests, with something on them
+    # receipts, exceptions, notifications: shot by their own tests, with something on them
     for name, path in (("", "/desk/receipts"), ("", "/desk/exceptions"),
-                       ("notifications", "/desk/notifications"), ("reports", "/desk/reports"),
+                       ("", "/desk/notifications"), ("reports", "/desk/reports"),
                        ("report-receipts-month", "/desk/reports/receipts-month"),
                        ("report-daily-work", "/desk/reports/daily-work"),
                        ("report-daily-volume", "/desk/reports/daily-volume")):

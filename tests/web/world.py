@@ -3,6 +3,7 @@ stations, a vehicle on the road, waybills (one made late by a GPS fix), desk acc
 
 from __future__ import annotations
 
+import math
 import subprocess
 import sys
 import time
@@ -69,7 +70,8 @@ class World:
         return self
 
     def shipment(self, n: int, *, origin: str = "SH", destination: str = "WX", promised_hours: float = 30,
-                 phone: str = "13900001234", depart: bool = True, payment: str = "prepaid") -> str:
+                 phone: str = "13900001234", depart: bool = True, payment: str = "prepaid",
+                 departed_minutes_ago: float = 10) -> str:
         waybill = f"SH{self.suffix}{n:03d}"
         now = datetime.now(UTC)
         with self.tracking as t:
@@ -87,7 +89,8 @@ class World:
             if depart:
                 r = t.post(f"/v1/shipments/{waybill}/scans", headers=self.headers("admin"), json={
                     "type": "departed", "station": self.codes[origin],
-                    "at": (now - timedelta(minutes=10)).isoformat(), "vehicle_id": self.vehicle, "pieces": 10})
+                    "at": (now - timedelta(minutes=departed_minutes_ago)).isoformat(), "vehicle_id": self.vehicle,
+                    "pieces": 10})
                 assert r.status_code in (200, 201), r.text
         self.waybills.append(waybill)
         return waybill
@@ -112,6 +115,23 @@ class World:
                 "vehicle_id": self.vehicle, "at": datetime.now(UTC).isoformat(), "lat": lat, "lon": lon,
                 "speed_kmh": speed, "heading": 280.0}]})
             assert r.status_code in (200, 201, 202), r.text
+
+    def drive(self, *, start: tuple[float, float] = (31.02, 121.86), to: tuple[float, float] = (31.25, 121.40),
+              minutes: int = 60) -> list[tuple[float, float]]:
+        """The world's vehicle drives in from the coast across Shanghai for `minutes` (about 50 km/h),
+        a fix every 2 minutes, bending north on the way, its newest fix now at `to` (still in
+        Shanghai: late for anything due within hours). The fixes' (lat, lon), oldest first: the
+        track the waybill's map draws."""
+        now = datetime.now(UTC)
+        steps = minutes // 2
+        points = [(start[0] + (to[0] - start[0]) * i / steps + 0.05 * math.sin(math.pi * i / steps),
+                   start[1] + (to[1] - start[1]) * i / steps) for i in range(steps + 1)]
+        with self.tracking as t:
+            r = t.post("/v1/positions", headers=self.headers("carrier", carrier="CARR1"), json={"positions": [{
+                "vehicle_id": self.vehicle, "at": (now - timedelta(minutes=minutes - 2 * i)).isoformat(),
+                "lat": lat, "lon": lon, "speed_kmh": 50.0, "heading": 300.0} for i, (lat, lon) in enumerate(points)]})
+            assert r.status_code in (200, 201, 202), r.text
+        return points
 
     def get(self, waybill: str) -> dict[str, Any]:
         with self.tracking as t:

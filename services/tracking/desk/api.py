@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, File, Path, Query, Request, Response, UploadFile
 from fastapi.responses import StreamingResponse
@@ -32,9 +32,9 @@ from services.tracking.domain.exceptions import EXCEPTION_COLUMNS, exception_csv
 from services.tracking.domain.reports import IN_TRANSIT_COLUMNS, in_transit_csv_records
 from shared.clock import BUSINESS_TZ, NaiveTime, require_aware, utcnow
 from shared.errors import ErrorResponse, Invalid, TooLarge
-from shared.pagination import BIGINT_MAX, MAX_LIMIT, Page, decode_cursor, encode_cursor
+from shared.pagination import BIGINT_MAX, MAX_LIMIT, Page, decode_cursor, encode_cursor, read_cursor
 from shared.tabular import REPORT_RESPONSES, Table, negotiate, respond
-from shared.types import DayOrInstant, in_business_range, period_end, period_start
+from shared.types import STATION_CODE_PATTERN, DayOrInstant, in_business_range, period_end, period_start
 
 router = APIRouter(tags=["tracking-desk"])
 
@@ -93,6 +93,22 @@ async def list_notes(waybill_no: Waybill, rt: RuntimeDep, principal: DeskOrBranc
 async def report_exception(waybill_no: Waybill, body: ExceptionCreate, rt: RuntimeDep,
                            principal: DeskOrBranch) -> ExceptionRead:
     return await service.report_exception(rt, principal=principal, waybill_no=waybill_no, body=body)
+
+
+@router.get("/v1/exceptions", response_model=Page[ExceptionRead])
+async def list_exceptions(rt: RuntimeDep, principal: DeskOrBranch,
+                          status: Literal["open", "resolved"] | None = None,
+                          station: Annotated[str | None, Query(pattern=STATION_CODE_PATTERN,
+                                                               description="reported at this station")] = None,
+                          cursor: Annotated[str | None, Query(max_length=200)] = None,
+                          limit: Limit = 50) -> Page[ExceptionRead]:
+    """Cargo exceptions, newest first; a branch sees those at its station or on a shipment from or
+    to it."""
+    key = read_cursor(cursor, datetime, uuid.UUID)
+    items, nxt = await service.list_exceptions(rt, principal=principal, status=status, station=station,
+                                               before=None if key is None else (key[0], key[1]), limit=limit)
+    return Page[ExceptionRead](items=items,
+                               next_cursor=None if nxt is None else encode_cursor(nxt[0].isoformat(), str(nxt[1])))
 
 
 @router.get("/v1/exceptions/{exception_id}", response_model=ExceptionRead, responses=_404)

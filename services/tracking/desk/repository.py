@@ -22,7 +22,7 @@ _SHIPMENT_COLUMNS = (
     "cargo, pieces, status, pieces_arrived, "
     "last_scan_at, open_exceptions, delivered_at, "
     # the delay state, which a note's reason may change
-    "delayed, notified_eta, delay_minutes, delay_reason, eta, evaluated_at, delay_notified_at"
+    "delayed, notified_eta, delay_minutes, delay_reason, eta, evaluated_at, delay_notified_at, delayed_since"
 )
 
 
@@ -140,6 +140,24 @@ async def get_exception(conn: asyncpg.Connection, exception_id: uuid.UUID, *,
     if lock:
         sql += " FOR UPDATE OF e"
     return await conn.fetchrow(sql, exception_id)
+
+
+ExceptionKey = tuple[datetime, uuid.UUID]  # an exception's place in the list: (reported_at, id), newest first
+
+
+async def list_exceptions(conn: asyncpg.Connection, *, status: str | None, station: str | None, branch: str | None,
+                          before: ExceptionKey | None, limit: int) -> list[asyncpg.Record]:
+    """Exceptions newest first (keyset `before`): open or resolved or both, at `station`, and for
+    a branch those at its station or on a shipment from or to it. The status is written into the
+    statement, so an open list walks `cargo_exceptions_open_idx`."""
+    where = {"open": " AND e.resolved_at IS NULL", "resolved": " AND e.resolved_at IS NOT NULL"}.get(status or "", "")
+    return await conn.fetch(
+        _EXCEPTION_SELECT + """
+        WHERE ($1::text IS NULL OR e.station = $1)
+          AND ($2::text IS NULL OR e.station = $2 OR s.origin = $2 OR s.destination = $2)
+          AND ($3::timestamptz IS NULL OR (e.reported_at, e.id) < ($3, $4::uuid))""" + where + """
+        ORDER BY e.reported_at DESC, e.id DESC LIMIT $5""",
+        station, branch, None if before is None else before[0], None if before is None else before[1], limit)
 
 
 async def resolve_exception(conn: asyncpg.Connection, exception_id: uuid.UUID, *, at: datetime, by: str,

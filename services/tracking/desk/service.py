@@ -322,6 +322,18 @@ async def get_exception(rt: TrackingRuntime, *, principal: Principal, exception_
     return read
 
 
+async def list_exceptions(rt: TrackingRuntime, *, principal: Principal, status: str | None, station: str | None,
+                          before: repository.ExceptionKey | None,
+                          limit: int) -> tuple[list[ExceptionRead], repository.ExceptionKey | None]:
+    """Exceptions newest first, open or resolved or both, at a station; a branch sees those at its
+    station or on a shipment from or to it (as `get_exception`). The next page's key, if any."""
+    async with rt.pool.acquire() as conn:
+        rows = await repository.list_exceptions(conn, status=status, station=station,
+                                                branch=_branch_filter(principal), before=before, limit=limit + 1)
+    items = [_exception_read(r) for r in rows[:limit]]
+    return items, ((items[-1].reported_at, items[-1].id) if len(rows) > limit and items else None)
+
+
 async def resolve_exception(rt: TrackingRuntime, *, principal: Principal, exception_id: uuid.UUID,
                             resolution: str | None) -> ExceptionRead:
     """Close an open exception (409 `already_resolved` the second time)."""

@@ -87,6 +87,7 @@ class DelayState:
     eta: datetime | None = None  # the latest ETA, notified or not
     evaluated_at: datetime | None = None
     notified_at: datetime | None = None  # the "now" of the last `delayed` notice
+    delayed_since: datetime | None = None  # when the current delay was first detected (None: on time)
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +127,10 @@ def evaluate_delay(
     * late -> on time (ETA <= promised_at + grace - recovery_margin): ``recovered``.
     * ``now`` older than the previous evaluation (an out-of-order fix): nothing changes.
 
+    ``delayed_since`` is the "now" of the first detection, kept while the shipment stays late
+    (a state late without one, written by an earlier release, takes this ``now``), and cleared
+    on recovery.
+
     The reason is ``note_reason`` (a staff note's, read with `domain.notes.stored_note_reason`) when
     there is one, else ``inferred_reason``.
     """
@@ -141,19 +146,21 @@ def evaluate_delay(
 
     if not previous.delayed:
         if eta > late_after:
-            state = DelayState(True, eta, late_by, reason, eta, now, notified_at=now)
+            state = DelayState(True, eta, late_by, reason, eta, now, notified_at=now, delayed_since=now)
             return DelayDecision(state, DelayEvent.DELAYED)
         return DelayDecision(DelayState(False, None, 0, None, eta, now), DelayEvent.NONE)
 
     if eta <= late_after - minutes(cfg.recovery_margin_minutes):
         return DelayDecision(DelayState(False, None, 0, None, eta, now), DelayEvent.RECOVERED)
 
+    since = previous.delayed_since or now
     notified = previous.notified_eta
     rested = previous.notified_at is None or now - previous.notified_at >= minutes(cfg.renotify_min_minutes)
     if notified is None or (eta - notified >= minutes(cfg.worsen_step_minutes) and rested):
-        return DelayDecision(DelayState(True, eta, late_by, reason, eta, now, notified_at=now), DelayEvent.DELAYED)
-    return DelayDecision(DelayState(True, notified, late_by, reason, eta, now, notified_at=previous.notified_at),
-                         DelayEvent.NONE)
+        return DelayDecision(DelayState(True, eta, late_by, reason, eta, now, notified_at=now, delayed_since=since),
+                             DelayEvent.DELAYED)
+    return DelayDecision(DelayState(True, notified, late_by, reason, eta, now, notified_at=previous.notified_at,
+                                    delayed_since=since), DelayEvent.NONE)
 
 
 # An evaluation that only refreshes the ETA is written when the ETA moved by this much or the
@@ -165,8 +172,8 @@ ETA_SAVE_MAX_AGE = timedelta(minutes=1)
 def delay_state_worth_saving(previous: DelayState, new: DelayState) -> bool:
     """Whether an evaluation's state must be written to the shipment.
 
-    Everything the delay rules decide on (delayed, the notified ETA and time, the delay
-    minutes, the reason) is written whenever it changes. An evaluation that only refreshes the
+    Everything the delay rules decide on (delayed and since when, the notified ETA and time, the
+    delay minutes, the reason) is written whenever it changes. An evaluation that only refreshes the
     ETA and its time is written when the ETA moved by at least `ETA_SAVE_STEP` or the stored
     evaluation is `ETA_SAVE_MAX_AGE` old. Why: a device reporting every second re-evaluates its
     shipments every second, and rewriting each shipment's row for an ETA that moved by seconds
@@ -174,8 +181,9 @@ def delay_state_worth_saving(previous: DelayState, new: DelayState) -> bool:
     sees stays at most a minute behind. The rules lose nothing: the stored `evaluated_at` (which makes an older
     "now" change nothing) lags by at most that minute, and an older fix never advances its
     vehicle, so it is not evaluated at all."""
-    if (new.delayed, new.notified_eta, new.delay_minutes, new.reason, new.notified_at) != (
-            previous.delayed, previous.notified_eta, previous.delay_minutes, previous.reason, previous.notified_at):
+    if (new.delayed, new.notified_eta, new.delay_minutes, new.reason, new.notified_at, new.delayed_since) != (
+            previous.delayed, previous.notified_eta, previous.delay_minutes, previous.reason, previous.notified_at,
+            previous.delayed_since):
         return True
     if new.eta is None or previous.eta is None or new.evaluated_at is None or previous.evaluated_at is None:
         return (new.eta, new.evaluated_at) != (previous.eta, previous.evaluated_at)

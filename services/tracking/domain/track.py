@@ -201,3 +201,31 @@ def evaluation_due(newest_fix_at: datetime, last_evaluated_at: datetime | None,
     if last_evaluated_at is None or cfg.evaluation_interval_seconds <= 0:
         return True
     return newest_fix_at - last_evaluated_at >= timedelta(seconds=cfg.evaluation_interval_seconds)
+
+
+# --- the track the desk draws (GET /v1/vehicles/{id}/track) ---------------------------------
+
+# Without `since`, the desk's map shows the vehicle's last day before its newest fix.
+DISPLAY_TRACK_DEFAULT = timedelta(hours=24)
+DISPLAY_TRACK_MAX_POINTS = 5000
+
+
+def display_track_since(since: datetime | None, newest_fix_at: datetime | None) -> datetime | None:
+    """Where the drawn track starts: `since` when given, else a day before the newest fix (None:
+    the vehicle never reported, there is nothing to draw)."""
+    if since is not None:
+        return since
+    return None if newest_fix_at is None else newest_fix_at - DISPLAY_TRACK_DEFAULT
+
+
+def display_track(samples: Sequence[tuple[datetime, float, float, float | None]],
+                  newest: tuple[datetime, float, float, float | None] | None, *, since: datetime,
+                  limit: int) -> list[tuple[datetime, float, float, float | None]]:
+    """The points the desk draws, oldest first: the vehicle's sampled fixes from `since` on (as
+    `sample_track` thinned them: one a `track_sample_seconds`, every late fix) with its newest fix
+    last, which the sampling may have passed over; of more than `limit`, the newest `limit` (the
+    map is about where the truck is going, not where it began)."""
+    points = sorted((p for p in samples if p[0] >= since), key=lambda p: p[0])
+    if newest is not None and newest[0] >= since and (not points or points[-1][0] < newest[0]):
+        points.append(newest)
+    return points[-limit:] if limit > 0 else []

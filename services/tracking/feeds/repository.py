@@ -354,3 +354,10 @@ async def mark_evaluated(conn: asyncpg.Connection, vehicle_ids: Sequence[str]) -
         "UPDATE vehicles SET last_evaluated_at = GREATEST(last_evaluated_at, last_fix_at), evaluation_due_at = NULL "
         "WHERE vehicle_id = ANY($1::text[])", list(vehicle_ids))
 
+async def newest_samples(conn: asyncpg.Connection, vehicle_id: str, since: datetime,
+                         limit: int) -> list[Record]:
+    """The vehicle's newest `limit` sampled fixes from `since` on, newest first (a backward range of
+    positions_sampled_idx in each day's partition): the track the desk draws."""
+    return await conn.fetch(
+        "SELECT at, lat, lon, speed_kmh FROM positions WHERE vehicle_id = $1 AND at >= $2 AND sampled "
+        "ORDER BY at DESC LIMIT $3", vehicle_id, since, limit)

@@ -9,12 +9,20 @@ from fastapi import APIRouter, Path, Query, Response
 from pydantic import AwareDatetime
 
 from services.tracking.context import AdminOnly, AdminOrCarrier, AnyRole, DeskOrCarrier, RuntimeDep
+from services.tracking.domain.track import DISPLAY_TRACK_MAX_POINTS
 from services.tracking.registry import service
-from services.tracking.registry.models import StaleScanResult, StationPut, StationRead, VehiclePut, VehicleRead
+from services.tracking.registry.models import (
+    StaleScanResult,
+    StationPut,
+    StationRead,
+    VehiclePut,
+    VehicleRead,
+    VehicleTrack,
+)
 from shared.clock import utcnow
 from shared.errors import ErrorResponse, Invalid
 from shared.pagination import MAX_LIMIT, Page, decode_cursor, encode_cursor
-from shared.types import IDENTIFIER_PATTERN, STATION_CODE_PATTERN
+from shared.types import IDENTIFIER_PATTERN, STATION_CODE_PATTERN, Instant
 
 router = APIRouter(tags=["tracking"])
 
@@ -70,6 +78,17 @@ async def put_vehicle(vehicle_id: VehicleIdPath, body: VehiclePut, response: Res
 @router.get("/v1/vehicles/{vehicle_id}", response_model=VehicleRead, responses=E404)
 async def get_vehicle(vehicle_id: VehicleIdPath, rt: RuntimeDep, principal: DeskOrCarrier) -> VehicleRead:
     return await service.get_vehicle(rt, principal=principal, vehicle_id=vehicle_id)
+
+
+@router.get("/v1/vehicles/{vehicle_id}/track", response_model=VehicleTrack, responses=E404)
+async def vehicle_track(vehicle_id: VehicleIdPath, rt: RuntimeDep, principal: AnyRole,
+                        since: Annotated[Instant | None, Query(
+                            description="from this time (default: a day before the newest fix)")] = None,
+                        limit: Annotated[int, Query(ge=1, le=DISPLAY_TRACK_MAX_POINTS)] = 500) -> VehicleTrack:
+    """The vehicle's recent track, oldest first: one fix a sample interval (`LCS_TRACK_SAMPLE_SECONDS`)
+    and its newest fix; of more than `limit`, the newest. Desk roles; a carrier its own vehicles;
+    a branch while a shipment on board touches its station; 404 otherwise."""
+    return await service.vehicle_track(rt, principal=principal, vehicle_id=vehicle_id, since=since, limit=limit)
 
 
 # --- admin ------------------------------------------------------------------------------

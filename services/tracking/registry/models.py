@@ -64,3 +64,18 @@ class StaleScanResult(BaseModel):
     stale_vehicles: int  # vehicles newly reported stale (once per silence)
     evaluated_shipments: int
     events: int
+
+
+# --- a vehicle's recent track -------------------------------------------------------------
+
+
+class TrackPoint(BaseModel):
+    at: datetime
+    lat: float
+    lon: float
+    speed_kmh: float | None = None
+
+
+class VehicleTrack(BaseModel):
+    vehicle_id: str
+    points: list[TrackPoint] = Field(description="oldest first: one fix a sample interval, the newest fix last")

@@ -82,6 +82,15 @@ async def waybills_on_board(conn: asyncpg.Connection, vehicle_id: str) -> list[s
     return [r["waybill_no"] for r in rows]
 
 
+async def carries_for_station(conn: asyncpg.Connection, vehicle_id: str, station: str) -> bool:
+    """Whether a shipment on board the vehicle touches the station (origin, a transfer or the
+    destination): what lets that station's branch see the vehicle's track."""
+    found: bool = await conn.fetchval(
+        "SELECT EXISTS (SELECT 1 FROM shipments WHERE vehicle_id = $1 "
+        "AND (origin = $2 OR destination = $2 OR via @> ARRAY[$2]))", vehicle_id, station)
+    return found
+
+
 async def silent_vehicles(conn: asyncpg.Connection, *, silent_since: datetime) -> list[Record]:
     """Vehicles silent since at least `silent_since` that either owe a stale notice (a new
     silence) or carry in-transit shipments (re-evaluated with reason no_signal). A vehicle

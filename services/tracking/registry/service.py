@@ -11,12 +11,22 @@ from prometheus_client import Counter
 from services.tracking.context import SOURCE, TrackingRuntime
 from services.tracking.domain.stale import is_stale, stale_event_due
 from services.tracking.domain.stations import sees_station_contacts
+from services.tracking.domain.track import display_track, display_track_since
+from services.tracking.feeds import repository as feeds_repository
 from services.tracking.registry import repository
-from services.tracking.registry.models import StaleScanResult, StationPut, StationRead, VehiclePut, VehicleRead
+from services.tracking.registry.models import (
+    StaleScanResult,
+    StationPut,
+    StationRead,
+    TrackPoint,
+    VehiclePut,
+    VehicleRead,
+    VehicleTrack,
+)
 from services.tracking.shipments import evaluation
 from services.tracking.shipments.models import PositionRead
 from services.tracking.shipments.repository import claim_evaluations
-from shared.auth import Principal
+from shared.auth import DESK, Principal
 from shared.clock import utcnow
 from shared.context import uow
 from shared.errors import Conflict, Forbidden, NotFound
@@ -102,6 +112,31 @@ async def get_vehicle(rt: TrackingRuntime, *, principal: Principal, vehicle_id: 
     if view is None or (principal.role == "carrier" and view.carrier != principal.carrier):
         raise NotFound.of("vehicle", vehicle_id)
     return view
+
+
+async def vehicle_track(rt: TrackingRuntime, *, principal: Principal, vehicle_id: str, since: datetime | None,
+                        limit: int) -> VehicleTrack:
+    """The vehicle's recent track as the desk draws it (`domain.track.display_track`): its
+    sampled fixes from `since` (default: a day before its newest fix), its newest fix last.
+    Desk roles; a carrier its own vehicles; a branch while a shipment on board touches its
+    station. 404 otherwise (existence does not leak)."""
+    async with rt.pool.acquire() as conn:
+        row = await repository.get_vehicle(conn, vehicle_id)
+        visible = row is not None and (
+            principal.role in DESK
+            or (principal.role == "carrier" and row["carrier"] == principal.carrier)
+            or (principal.role == "branch" and principal.branch is not None
+                and await repository.carries_for_station(conn, vehicle_id, principal.branch)))
+        if row is None or not visible:
+            raise NotFound.of("vehicle", vehicle_id)
+        start = display_track_since(since, row["last_fix_at"])
+        samples = [] if start is None else await feeds_repository.newest_samples(conn, vehicle_id, start, limit)
+    newest = None if row["last_fix_at"] is None else (
+        row["last_fix_at"], row["last_lat"], row["last_lon"], row["last_speed_kmh"])
+    points = [] if start is None else display_track(
+        [(r["at"], r["lat"], r["lon"], r["speed_kmh"]) for r in samples], newest, since=start, limit=limit)
+    return VehicleTrack(vehicle_id=vehicle_id, points=[
+        TrackPoint(at=at, lat=lat, lon=lon, speed_kmh=speed) for at, lat, lon, speed in points])
 
 
 async def _vehicle_view(rt: TrackingRuntime, conn: asyncpg.Connection, vehicle_id: str) -> VehicleRead | None:

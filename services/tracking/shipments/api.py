@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Request
@@ -21,8 +22,9 @@ from services.tracking.shipments.models import (
     ShipmentRegistered,
     ShipmentSummary,
 )
+from services.tracking.shipments.repository import DelayKey
 from shared.errors import ErrorResponse, Invalid, TooLarge, UnsupportedMedia
-from shared.pagination import MAX_LIMIT, Page, decode_cursor, encode_cursor
+from shared.pagination import MAX_LIMIT, Page, decode_cursor, encode_cursor, read_cursor
 from shared.types import STATION_CODE_PATTERN, WAYBILL_NO_PATTERN
 
 router = APIRouter(tags=["tracking"])
@@ -60,14 +62,38 @@ async def list_shipments(
                                        description="a whole phone number or its last 4 digits, of the shipper "
                                                    "or the consignee (desk roles only)")] = None,
 ) -> Page[ShipmentSummary]:
-    """Shipments by waybill number (keyset); a branch token sees only those touching its station, a
+    """Shipments by waybill number (keyset); with `delayed=true` the newest delay first
+    (`delayed_since`, then waybill number). A branch token sees only those touching its station, a
     customer token only its own (the shipper's customer id).
     `q` and `phone` search; each result carries the shipper's name and the consignee's, masked."""
+    if delayed is True:
+        after_delay = _delay_key(cursor)
+        items, more = await service.list_shipments(rt, principal=principal, status=status, station=station,
+                                                   delayed=delayed, q=q, phone=phone, after=None,
+                                                   after_delay=after_delay, limit=limit)
+        last = items[-1] if more and items else None
+        return Page(items=items, next_cursor=None if last is None else encode_cursor(
+            None if last.delayed_since is None else last.delayed_since.isoformat(), last.waybill_no))
     key = decode_cursor(cursor, 1)
     items, more = await service.list_shipments(rt, principal=principal, status=status, station=station,
                                                delayed=delayed, q=q, phone=phone,
                                                after=None if key is None else str(key[0]), limit=limit)
     return Page(items=items, next_cursor=encode_cursor(items[-1].waybill_no) if more and items else None)
+
+
+def _delay_key(cursor: str | None) -> DelayKey | None:
+    """The delayed list's cursor: (delayed_since or null, waybill_no); 422 `invalid_cursor` else."""
+    key = decode_cursor(cursor, 2)
+    if key is None:
+        return None
+    since, waybill_no = key
+    if since is None:
+        parts = read_cursor(encode_cursor(waybill_no), str)
+        assert parts is not None
+        return None, parts[0]
+    parts = read_cursor(cursor, datetime, str)
+    assert parts is not None
+    return parts[0], parts[1]
 
 
 @router.get("/v1/shipments/{waybill_no}", response_model=ShipmentRead, responses=E404)

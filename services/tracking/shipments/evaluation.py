@@ -62,7 +62,7 @@ def route_of(row: asyncpg.Record) -> Route:
 def _previous_state(row: asyncpg.Record) -> DelayState:
     return DelayState(delayed=row["delayed"], notified_eta=row["notified_eta"], delay_minutes=row["delay_minutes"],
                       reason=known_reason(row["delay_reason"]), eta=row["eta"], evaluated_at=row["evaluated_at"],
-                      notified_at=row["delay_notified_at"])
+                      notified_at=row["delay_notified_at"], delayed_since=row["delayed_since"])
 
 
 async def _tracks(conn: asyncpg.Connection, reporting: dict[str, Any], at: dict[str, datetime],

@@ -142,6 +142,8 @@ class ShipmentFields(BaseModel):  # what every shipment answer carries
     delayed: bool
     delay_minutes: int
     delay_reason: str | None = None
+    delayed_since: datetime | None = Field(
+        default=None, description="when the current delay was first detected; null when not delayed")
     vehicle_id: str | None = None
     pieces: int
     pieces_arrived: int

@@ -78,7 +78,8 @@ def on_board_query(first: int) -> str:
         f"SELECT s.* FROM (SELECT DISTINCT unnest({ids}::text[]) AS id ORDER BY 1) AS v "
         "CROSS JOIN LATERAL (SELECT s.waybill_no, s.vehicle_id, s.origin, s.destination, s.via, s.reached_via, "
         "s.promised_at, s.delayed, s.notified_eta, s.delay_minutes, s.delay_reason, s.eta, s.evaluated_at, "
-        "s.delay_notified_at, s.note_reason, ARRAY(SELECT ROW(st.code, st.lat, st.lon) FROM stations st "
+        "s.delay_notified_at, s.delayed_since, s.note_reason, "
+        "ARRAY(SELECT ROW(st.code, st.lat, st.lon) FROM stations st "
         "                  WHERE st.code = s.destination OR st.code = ANY(s.via)) AS station_points "
         "FROM shipments s WHERE s.vehicle_id = v.id AND s.status = 'in_transit' "
         f"AND ({only}::text[] IS NULL OR s.waybill_no = ANY({only}::text[])) "
@@ -136,14 +137,25 @@ _SEARCH = ("WITH hits AS MATERIALIZED (SELECT waybill_no AS hit FROM shipments W
            "(SELECT * FROM shipments WHERE waybill_no = hits.hit LIMIT 1) AS s")
 
 
+# The delayed list's keyset, newest delay first (`shipments_delayed_since_idx`): after a row late
+# since $a (waybill $b), or after a row without a time (written by an earlier release; those last).
+_AFTER_DELAY = (" AND (s.delayed_since < ${a} OR (s.delayed_since = ${a} AND s.waybill_no > ${b}) "
+                "OR s.delayed_since IS NULL)")
+_AFTER_UNTIMED_DELAY = " AND s.delayed_since IS NULL AND s.waybill_no > ${b}"
+
+DelayKey = tuple[datetime | None, str]  # a row's place in the delayed list: (delayed_since, waybill_no)
+
+
 async def list_shipments(conn: asyncpg.Connection, *, status: str | None, station: str | None,
                          branch: str | None, delayed: bool | None, after: str | None, limit: int,
                          text: TextQuery | None = None, phone: PhoneQuery | None = None,
-                         customer: str | None = None) -> list[Record]:
-    """Keyset page on waybill_no. `status` is the displayed status (`exception` = open exceptions);
-    `text` and `phone` narrow it to a search's matches; `customer` to one customer's shipments
-    (through the customer-id index, like a search)."""
-    args: list[Any] = [status, station, branch, delayed, after]
+                         customer: str | None = None, by_delay: bool = False,
+                         after_delay: DelayKey | None = None) -> list[Record]:
+    """Keyset page on waybill_no, or with `by_delay` on (delayed_since newest first, waybill_no)
+    from `after_delay`. `status` is the displayed status (`exception` = open exceptions); `text`
+    and `phone` narrow it to a search's matches; `customer` to one customer's shipments (through
+    the customer-id index, like a search)."""
+    args: list[Any] = [status, station, branch, delayed, None if by_delay else after]
     conditions = []
     if text is not None:
         n = len(args)
@@ -157,8 +169,19 @@ async def list_shipments(conn: asyncpg.Connection, *, status: str | None, statio
         args.append(customer)
         conditions.append(f"(shipper->>'customer_id') = ${len(args)}")
     source = _SEARCH.format(conditions=" AND ".join(conditions)) if conditions else "SELECT * FROM shipments s"
+    keyset, order = "", "s.waybill_no"
+    if by_delay:
+        order = "s.delayed_since DESC NULLS LAST, s.waybill_no"
+        if after_delay is not None:
+            since, waybill_no = after_delay
+            if since is None:
+                args.append(waybill_no)
+                keyset = _AFTER_UNTIMED_DELAY.format(b=len(args))
+            else:
+                args += [since, waybill_no]
+                keyset = _AFTER_DELAY.format(a=len(args) - 1, b=len(args))
     args.append(limit)
-    return await conn.fetch(f"{source} {_FILTERS} ORDER BY s.waybill_no LIMIT ${len(args)}", *args)
+    return await conn.fetch(f"{source} {_FILTERS}{keyset} ORDER BY {order} LIMIT ${len(args)}", *args)
 
 
 # --- the parties' phone keys of shipments registered before they were kept (migration 0009) -----
@@ -187,7 +210,7 @@ async def insert_scan(conn: asyncpg.Connection, waybill_no: str, *, type_: str, 
         waybill_no, type_, station, at, vehicle_id, pieces, actor)
 
 
-DELAY_STATE_ARRAYS = 8  # the parameters of `save_delay_states_sql`, as `delay_states_arrays` makes them
+DELAY_STATE_ARRAYS = 9  # the parameters of `save_delay_states_sql`, as `delay_states_arrays` makes them
 
 
 def save_delay_states_sql(first: int) -> str:
@@ -197,11 +220,11 @@ def save_delay_states_sql(first: int) -> str:
     return f"""
         UPDATE shipments s SET eta = n.eta, delayed = n.delayed, delay_minutes = n.delay_minutes,
                delay_reason = n.delay_reason, notified_eta = n.notified_eta, evaluated_at = n.evaluated_at,
-               delay_notified_at = n.delay_notified_at, updated_at = now()
+               delay_notified_at = n.delay_notified_at, delayed_since = n.delayed_since, updated_at = now()
         FROM unnest({p[0]}::text[], {p[1]}::timestamptz[], {p[2]}::boolean[], {p[3]}::int[], {p[4]}::text[],
-                    {p[5]}::timestamptz[], {p[6]}::timestamptz[], {p[7]}::timestamptz[])
+                    {p[5]}::timestamptz[], {p[6]}::timestamptz[], {p[7]}::timestamptz[], {p[8]}::timestamptz[])
              AS n(waybill_no, eta, delayed, delay_minutes, delay_reason, notified_eta, evaluated_at,
-                  delay_notified_at)
+                  delay_notified_at, delayed_since)
         WHERE s.waybill_no = n.waybill_no"""
 
 
@@ -210,7 +233,7 @@ _SAVE_DELAY_STATES = save_delay_states_sql(1)
 
 def delay_states_arrays(states: Sequence[tuple[str, DelayState]]) -> list[list[Any]]:
     rows = [(waybill_no, st.eta, st.delayed, st.delay_minutes, None if st.reason is None else st.reason.value,
-             st.notified_eta, st.evaluated_at, st.notified_at) for waybill_no, st in states]
+             st.notified_eta, st.evaluated_at, st.notified_at, st.delayed_since) for waybill_no, st in states]
     return [[r[i] for r in rows] for i in range(DELAY_STATE_ARRAYS)]
 
 

@@ -40,6 +40,7 @@ from services.tracking.shipments.models import (
     ShipmentSummary,
     TimelineEntry,
 )
+from services.tracking.shipments.repository import DelayKey
 from shared.auth import DESK, Principal
 from shared.clock import utcnow
 from shared.context import uow
@@ -216,6 +217,7 @@ def _common_fields(row: asyncpg.Record) -> dict[str, Any]:
         "origin": row["origin"], "destination": row["destination"], "via": list(row["via"]),
         "promised_at": row["promised_at"], "eta": row["eta"], "delayed": row["delayed"],
         "delay_minutes": row["delay_minutes"], "delay_reason": row["delay_reason"],
+        "delayed_since": row["delayed_since"] if row["delayed"] else None,
         "vehicle_id": row["vehicle_id"], "pieces": row["pieces"], "pieces_arrived": row["pieces_arrived"],
         "registered_at": row["registered_at"],
     }
@@ -265,11 +267,12 @@ def _customer_read(row: asyncpg.Record, entries: list[asyncpg.Record], *, appoin
 
 async def list_shipments(rt: TrackingRuntime, *, principal: Principal, status: str | None, station: str | None,
                          delayed: bool | None, q: str | None = None, phone: str | None = None, after: str | None,
-                         limit: int) -> tuple[list[ShipmentSummary], bool]:
+                         limit: int, after_delay: DelayKey | None = None) -> tuple[list[ShipmentSummary], bool]:
     """A keyset page of shipments (a branch sees those touching its station, a customer its own), narrowed by a
     search: `q` a waybill-number prefix, a customer id or the start of the customer's name;
     `phone` a whole phone or its last 4 digits, of either party (desk roles only: 403 otherwise).
-    Whether more follow."""
+    `delayed=True` lists the newest delay first (keyset `after_delay`), else by waybill number
+    (keyset `after`). Whether more follow."""
     if phone is not None and principal.role not in DESK:
         raise Forbidden("forbidden", f"role {principal.role} may not search by phone")
     text = None if q is None else text_query(q)
@@ -278,7 +281,8 @@ async def list_shipments(rt: TrackingRuntime, *, principal: Principal, status: s
     async with rt.pool.acquire() as conn:
         rows = await repository.list_shipments(conn, status=status, station=station, branch=branch, delayed=delayed,
                                                after=after, limit=limit + 1, text=text, phone=by_phone,
-                                               customer=principal.own_customer)
+                                               customer=principal.own_customer,
+                                               by_delay=delayed is True, after_delay=after_delay)
     if principal.role == "customer":
         rows = [{**r, "vehicle_id": None} for r in rows]
     items = [ShipmentSummary(**_common_fields(r), shipper_name=(r["shipper"] or {}).get("name"),

@@ -77,7 +77,7 @@ async def _shipment_page(rt: WebRuntime, request: Request, person: Person, waybi
         request, "desk/shipment.html", status=status, person=person, waybill_no=waybill_no,
         shipment=shipment, receipt=got["receipt"], complaints=got["complaints"],
         notifications=got["notifications"], entries=views.timeline_entries(shipment, got["notifications"]),
-        map_data=views.map_data(shipment, got["stations"], s.map_tile_url, s.map_tile_attribution),
+        map_data=views.map_data(shipment, got["stations"], s.map_tile_url, s.map_tile_attribution, got["track"]),
         errors=errors or {}, values=values or {})
 
 

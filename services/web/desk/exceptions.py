@@ -24,8 +24,8 @@ async def _exceptions_page(rt: WebRuntime, request: Request, person: Person, *, 
                            status: int = 200) -> Response:
     days = max(1, min(days, 31))
     got = await service.parts({
-        "summary": ("tracking", service.exceptions_open(rt, caller=person.caller, days=days)),
-        "open": ("tracking", service.open_exceptions(rt, caller=person.caller, days=days)),
+        "summary": ("tracking", service.exceptions_summary(rt, caller=person.caller, days=days)),
+        "open": ("tracking", service.open_exceptions(rt, caller=person.caller)),
     })
     return rt.context.templates.render(request, "desk/exceptions.html", status=status, person=person,
                                        exceptions=got["summary"], open=got["open"], days=days, error=error,

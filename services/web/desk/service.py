@@ -11,6 +11,7 @@ import re
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
+from urllib.parse import quote
 
 from services.web.backends.client import BackendError, Caller
 from services.web.context import WebRuntime
@@ -20,10 +21,9 @@ from services.web.domain.search import Query, classify
 from shared.clock import utcnow
 
 LIST_LIMIT = 50
-# The waybills whose timelines the exceptions screen reads while tracking has no list of
-# open exceptions (web-backend-needs.md, "Open exceptions").
-OPEN_EXCEPTION_WAYBILLS = 60
 OPEN_EXCEPTIONS_ROUTE = "/v1/exceptions"
+TRACK_ROUTE = "/v1/vehicles/{vehicle_id}/track"
+TRACK_POINTS = 500
 
 
 def _items(page: Any) -> list[dict[str, Any]]:
@@ -75,29 +75,29 @@ async def receipts_due(rt: WebRuntime, *, caller: Caller) -> list[dict[str, Any]
     return rules.receipts_by_deadline(items)[:LIST_LIMIT]
 
 
-async def exceptions_open(rt: WebRuntime, *, caller: Caller, days: int = 7) -> list[dict[str, Any]]:
-    """Exceptions still open at the end of the last `days` days, per station and kind, from the
-    weekly summary (tracking has no list of open exceptions yet: see web-backend-needs.md)."""
+async def exceptions_summary(rt: WebRuntime, *, caller: Caller, days: int = 7) -> list[dict[str, Any]]:
+    """The last `days` days' exceptions per station and kind, the rows with some still open at
+    the end (tracking's weekly summary)."""
     now = utcnow()
     report = await rt.context.backends.tracking.get(
         caller, "/v1/reports/exceptions", {"from": (now - timedelta(days=days)).isoformat(), "to": now.isoformat()})
     return [r for r in report.get("rows", []) if r.get("open_at_end")]
 
 
-async def open_exceptions(rt: WebRuntime, *, caller: Caller, days: int = 7) -> list[dict[str, Any]]:
-    """Each exception still open, newest first, with its id (to resolve it). Tracking's
-    `GET /v1/exceptions?status=open` when the deployed tracking has it; else the waybills of
-    the last `days` days' summary rows with open exceptions, each one's timeline read."""
+async def open_exceptions(rt: WebRuntime, *, caller: Caller, limit: int = 200) -> list[dict[str, Any]]:
+    """Each exception still open, newest first, with its id (to resolve it): tracking's
+    `GET /v1/exceptions?status=open`; a tracking whose OpenAPI does not declare it is said to
+    lack it (unsupported), never guessed at."""
     b = rt.context.backends
-    if await rt.context.capabilities.has_param(b.tracking, "get", OPEN_EXCEPTIONS_ROUTE, "status"):
-        page = await b.tracking.get(caller, OPEN_EXCEPTIONS_ROUTE, {"status": "open", "limit": 200})
-        return _items(page)
-    rows = await exceptions_open(rt, caller=caller, days=days)
-    waybills = list(dict.fromkeys(w for r in rows for w in r.get("waybills", [])))[:OPEN_EXCEPTION_WAYBILLS]
-    found = await asyncio.gather(*(part("tracking", b.tracking.get(caller, f"/v1/shipments/{w}")) for w in waybills))
-    items = [x for w, p in zip(waybills, found, strict=True) if p.ok
-             for x in rules.open_exceptions(w, p.data.get("timeline", []))]
-    return sorted(items, key=lambda x: str(x.get("reported_at")), reverse=True)
+    if not await rt.context.capabilities.has_param(b.tracking, "get", OPEN_EXCEPTIONS_ROUTE, "status"):
+        raise BackendError("tracking", 405, "unsupported", f"GET {OPEN_EXCEPTIONS_ROUTE}?status= is not available "
+                                                           "in tracking")
+    return _items(await b.tracking.get(caller, OPEN_EXCEPTIONS_ROUTE, {"status": "open", "limit": limit}))
+
+
+async def exceptions_open(rt: WebRuntime, *, caller: Caller) -> list[dict[str, Any]]:
+    """The workbench's open exceptions, newest first."""
+    return await open_exceptions(rt, caller=caller, limit=LIST_LIMIT)
 
 
 LISTS: dict[str, tuple[str, Callable[..., Awaitable[Any]]]] = {
@@ -135,8 +135,23 @@ async def shipment(rt: WebRuntime, *, caller: Caller, waybill_no: str) -> dict[s
     route: list[str] = []
     if s.ok:
         route = [s.data["origin"], *s.data.get("via", []), s.data["destination"]]
-    got["stations"] = Part("tracking", await _stations(rt, caller, route))
+    stations, got["track"] = await asyncio.gather(_stations(rt, caller, route), track(rt, caller=caller, shipment=s))
+    got["stations"] = Part("tracking", stations)
     return got
+
+
+async def track(rt: WebRuntime, *, caller: Caller, shipment: Part) -> Part:
+    """The recent track of the vehicle carrying the shipment, since it departed (tracking's
+    `GET /v1/vehicles/{id}/track`): no vehicle, or a tracking without the route, draws none."""
+    vehicle_id = shipment.data.get("vehicle_id") if shipment.ok else None
+    b = rt.context.backends
+    if not vehicle_id or not await rt.context.capabilities.has_route(b.tracking, "get", TRACK_ROUTE):
+        return Part("tracking", {"points": []})
+    params: dict[str, Any] = {"limit": TRACK_POINTS}
+    if shipment.data.get("departed_at"):
+        params["since"] = shipment.data["departed_at"]
+    return await part("tracking", b.tracking.get(caller, TRACK_ROUTE.format(vehicle_id=quote(vehicle_id, safe="")),
+                                                 params))
 
 
 async def timeline(rt: WebRuntime, *, caller: Caller, waybill_no: str) -> Part:

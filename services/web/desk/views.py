@@ -26,8 +26,11 @@ def timeline_entries(shipment: Part, notifications: Part | None = None) -> list[
     return sorted(entries, key=lambda e: str(parse_time(e["at"]) or ""))
 
 
-def map_data(shipment: Part, stations: Part, tile_url: str | None, attribution: str) -> str:
-    """What map.js draws, as JSON for a data attribute (escaped by the template)."""
+def map_data(shipment: Part, stations: Part, tile_url: str | None, attribution: str,
+             track: Part | None = None) -> str:
+    """What map.js draws, as JSON for a data attribute (escaped by the template): the route's
+    stations, the vehicle's recent track (oldest first, tracking's `/v1/vehicles/{id}/track`)
+    and its last position."""
     data: dict[str, Any] = {"tiles": tile_url, "attribution": attribution, "stations": [], "track": [],
                             "position": None}
     if stations.ok:
@@ -38,7 +41,8 @@ def map_data(shipment: Part, stations: Part, tile_url: str | None, attribution: 
         if pos:
             data["position"] = {"lat": pos["lat"], "lon": pos["lon"], "at": pos["at"],
                                 "label": shipment.data.get("vehicle_id") or ""}
-        data["track"] = [[p["lat"], p["lon"]] for p in shipment.data.get("recent_track", []) or []]
+    if track is not None and track.ok:
+        data["track"] = [[p["lat"], p["lon"]] for p in track.data.get("points", [])]
     return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
 
 

@@ -3,8 +3,8 @@
 - a complaint is *at risk* while it still owes its first response and that is due within
   2 minutes (or already past), or when it has breached a deadline;
 - a receipt belongs on the workbench when it is overdue or due within 3 days;
-- delayed shipments: the longest delay first (the backend does not yet say when a delay
-  began; see docs/services/web-backend-needs.md), then by waybill number;
+- delayed shipments: the newest delay first (tracking's `delayed_since`), then by waybill number;
+  from a tracking without it, the longest delay first;
 - a callback is due once its time has come, soonest first;
 - which buttons a receipt row offers, by its status (the receipts service decides; these only
   choose what to offer): cancelling only for cash on delivery, never while sealed in an envelope;
@@ -75,7 +75,15 @@ def receipts_by_deadline(items: Iterable[Row]) -> list[Row]:
 
 
 def delayed_order(items: Iterable[Row]) -> list[Row]:
-    return sorted(items, key=lambda s: (-(s.get("delay_minutes") or 0), str(s.get("waybill_no"))))
+    """The newest delay first (`delayed_since`; one without the time after those with it), then
+    by waybill number. From a tracking that does not say when delays began: the longest first."""
+    rows = list(items)
+    if any(s.get("delayed_since") for s in rows):
+        def since(s: Row) -> float:
+            at = parse_time(s.get("delayed_since"))
+            return -at.timestamp() if at is not None else float("inf")
+        return sorted(rows, key=lambda s: (since(s), str(s.get("waybill_no"))))
+    return sorted(rows, key=lambda s: (-(s.get("delay_minutes") or 0), str(s.get("waybill_no"))))
 
 
 def callbacks_due(items: Iterable[Row], now: datetime) -> list[Row]:

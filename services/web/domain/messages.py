@@ -284,6 +284,37 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "report_exceptions": ("异常汇总", "Exception summary"),
     "report_receipts-month": ("月末回单报表", "Receipts month-end"),
     "report_complaints-month": ("月度客诉报表", "Complaints of the month"),
+    "reportinfo_daily-work": ("每位客服当天的来电、追踪记录、催回单、回电、认领、答复和解决的投诉",
+                              "per staff member that day: calls, tracking notes, receipts chased, callbacks, "
+                              "complaints claimed, answered and resolved"),
+    "reportinfo_daily-volume": ("每个站点当天登记、发车、到达、签收的票数、件数、重量和体积",
+                                "per station that day: shipments, pieces, weight and volume registered, departed, "
+                                "arrived and delivered"),
+    "reportinfo_in-transit": ("每辆在途车辆的最后定位、无信号时长和车上运单（08:00 核查）",
+                              "every vehicle on the road: last fix, silence, the waybills on board (the 08:00 check)"),
+    "reportinfo_storage": ("在目的站等待提货或送货的货物：到达时间、暂存天数、预约及是否爽约，可按站点、客户筛选",
+                           "goods waiting at their destination: arrived at, days in storage, the appointment and "
+                           "whether it was missed; by station and customer"),
+    "reportinfo_exceptions": ("所选期间各站点、各类型的货物异常，件数和未结数",
+                              "the period's cargo exceptions per station and kind: pieces, still open"),
+    "reportinfo_receipts-month": ("各区域当月应回、按时、超期、未回、异常、遗失的回单和罚款",
+                                  "per region that month: receipts required, on time, late, outstanding, abnormal, "
+                                  "lost, penalties"),
+    "reportinfo_complaints-month": ("当月投诉按类别、渠道统计，响应和解决时长，满意度",
+                                    "the month's complaints by category and channel, response and resolution "
+                                    "times, satisfaction"),
+    "report_name": ("报表", "Report"),
+    "report_shows": ("内容", "What it shows"),
+    "report_period": ("期间", "Period"),
+    "report_formats": ("格式", "Formats"),
+    "period_now": ("当前", "now"),
+    "period_day": ("某一天", "a day"),
+    "period_range": ("日期范围", "a date range"),
+    "period_month": ("某个月", "a month"),
+    "period_stock": ("当前（按站点、客户）", "now, by station and customer"),
+    "open_report": ("打开", "Open"),
+    "late_since": ("延误始于", "late since"),
+    "all_stations": ("全部站点", "all stations"),
 }
 
 

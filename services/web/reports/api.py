@@ -33,7 +33,7 @@ def download(rows: list[dict[str, Any]], columns: tuple[Column, ...], name: str,
 
 @router.get("/desk/reports")
 async def reports_index(request: Request, rt: RuntimeDep, person: PersonDep) -> Response:
-    return rt.context.templates.render(request, "desk/reports.html", person=person, reports=list(REPORTS))
+    return rt.context.templates.render(request, "desk/reports.html", person=person, reports=list(REPORTS.values()))
 
 
 @router.get("/desk/reports/{name}")

@@ -83,6 +83,12 @@ def test_receipts_due_within_three_days_or_overdue_earliest_first() -> None:
 def test_delays_longest_first_and_callbacks_due_marked() -> None:
     assert [s["waybill_no"] for s in delayed_order([{"waybill_no": "A", "delay_minutes": 5},
                                                     {"waybill_no": "B", "delay_minutes": 50}])] == ["B", "A"]
+    # With tracking's delayed_since: the newest delay first, whatever its minutes; one without last.
+    since = [{"waybill_no": "A", "delay_minutes": 90, "delayed_since": (NOW - timedelta(hours=3)).isoformat()},
+             {"waybill_no": "B", "delay_minutes": 5, "delayed_since": (NOW - timedelta(minutes=10)).isoformat()},
+             {"waybill_no": "C", "delay_minutes": 500, "delayed_since": None},
+             {"waybill_no": "D", "delay_minutes": 1, "delayed_since": (NOW - timedelta(minutes=10)).isoformat()}]
+    assert [s["waybill_no"] for s in delayed_order(since)] == ["B", "D", "A", "C"]
     out = callbacks_due([{"callback_due": (NOW + timedelta(hours=1)).isoformat()},
                          {"callback_due": (NOW - timedelta(minutes=1)).isoformat()}], NOW)
     assert [c["due"] for c in out] == [True, False]

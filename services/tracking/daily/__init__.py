@@ -1,0 +1,1 @@
+"""The day's reports: tracking notes written per person, and the daily volume per station."""
