@@ -116,6 +116,10 @@ WORDS: dict[str, dict[str, tuple[str, str]]] = {
         "id_number_missing": ("缺身份证号", "ID number missing"), "copies_short": ("份数不足", "copies short"),
         "signed_with_exception": ("异常签收", "signed with exceptions"),
     },
+    "appointment_status": {
+        "requested": ("已预约", "requested"), "confirmed": ("已确认", "confirmed"),
+        "cancelled": ("已取消", "cancelled"), "missed": ("未送达", "missed"), "done": ("已送货", "done"),
+    },
     "handover_to": {"customer": ("客户", "customer"), "sales": ("业务员", "salesperson")},
     "payment": {"prepaid": ("预付", "prepaid"), "cod": ("现付", "cash on delivery"), "monthly": ("月结", "monthly")},
     "channel": {
