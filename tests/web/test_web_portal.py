@@ -230,11 +230,13 @@ def test_the_portal_says_which_backend_is_down_and_renders_the_rest(desk: Desk, 
         with degraded.session(user(desk, "cust")) as c:
             page = c.get(f"/portal/shipments/{desk.late}")
             assert page.status_code == 200
-            assert 'data-backend="receipts"' in page.text and 'data-backend="complaints"' in page.text
-            assert 'data-testid="timeline"' in page.text
+            assert 'data-backend="receipts" data-problem="unavailable"' in page.text
+            assert 'data-backend="complaints" data-problem="unavailable"' in page.text
+            if _customer_scope(desk):
+                assert 'data-testid="timeline"' in page.text and 'data-testid="status"' in page.text
             for path in ("/portal/receipts", "/portal/complaints"):
                 r = c.get(path)
-                assert r.status_code == 200 and 'data-testid="unavailable"' in r.text, path
+                assert r.status_code == 200 and 'data-problem="unavailable"' in r.text, path
             assert c.get("/portal/").status_code == 200
     finally:
         proc.stop()
