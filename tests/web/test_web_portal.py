@@ -240,3 +240,26 @@ def test_the_portal_says_which_backend_is_down_and_renders_the_rest(desk: Desk, 
             assert c.get("/portal/").status_code == 200
     finally:
         proc.stop()
+
+
+def test_a_customer_opens_a_complaint_about_its_waybill_and_follows_it(desk: Desk) -> None:
+    with desk.session(user(desk, "cust")) as c:
+        page = c.get("/portal/complaints", params={"waybill": desk.on_time})
+        assert page.status_code == 200 and f'value="{desk.on_time}"' in page.text  # prefilled from the waybill
+        r = c.post("/portal/complaints", data={
+            "waybill_no": desk.on_time.lower(), "caller_name": "王经理", "phone": "13900003333", "category": "delay",
+            "description": "<i>几号能到？</i>", "csrf": _csrf(page.text)})
+        if not _customer_scope(desk):
+            assert r.status_code == 503 and 'data-testid="form-error"' in r.text
+            return
+        assert r.status_code == 303, r.text
+        location = r.headers["location"]
+        assert location.startswith("/portal/complaints/")
+        ticket = c.get(location)
+        assert ticket.status_code == 200 and 'data-status="open"' in ticket.text
+        assert "&lt;i&gt;几号能到？&lt;/i&gt;" in ticket.text and "<i>几号能到" not in ticket.text
+        listed = c.get("/portal/complaints")
+        assert f'data-complaint-id="{location.rsplit("/", 1)[1]}"' in listed.text
+        # the rival customer does not find it
+        with desk.session(user(desk, "rival")) as rival:
+            assert rival.get(location).status_code == 404

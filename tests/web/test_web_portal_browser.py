@@ -213,9 +213,9 @@ def test_an_appointment_request(browser: WebDriver, desk: Desk, shots: Path, sto
     errors = browser.find_elements(By.CSS_SELECTOR, "[data-testid=form-error]")
     assert not errors, errors[0].text
     shoot(browser, shots, "portal-shipment")
-    if tracking_offers(desk, "get", "/v1/appointments"):
-        item = one_of(browser, "[data-testid=appointments] [data-appointment]")
-        assert "14:00" in browser.find_element(By.CSS_SELECTOR, item).text
+    current = browser.find_element(By.CSS_SELECTOR, "[data-testid=current-appointment]")
+    assert f"{day.isoformat()} 14:00–17:00" in current.text
+    assert current.get_attribute("data-outcome") == "pending"
 
 
 def test_the_portal_fits_a_phone(browser: WebDriver, desk: Desk, shots: Path, stored: str) -> None:

@@ -84,10 +84,18 @@ def customer_view(shipment: Mapping[str, Any]) -> Row:
         "delivered_at": shipment.get("delivered_at"),
         "cargo": {k: cargo.get(k) for k in ("description", "pieces", "weight_kg", "volume_m3")},
         "consignee_name": mask_name(consignee.get("name")), "consignee_company": consignee.get("company"),
+        "appointment": _appointment(shipment.get("appointment")),
         "signer": delivered["data"].get("signer_name") if delivered else None,
         "signed_at": delivered["at"] if delivered else None,
         "timeline": timeline,
     }
+
+
+def _appointment(a: Any) -> Row | None:
+    """The current delivery appointment: its window and outcome (not who booked it)."""
+    if not isinstance(a, Mapping) or not a.get("window_start"):
+        return None
+    return {k: a.get(k) for k in ("window_start", "window_end", "outcome", "channel")}
 
 
 def exception_ids(view: Mapping[str, Any]) -> list[str]:
@@ -233,7 +241,7 @@ def days_in_storage(arrived_at: Any, as_of: datetime) -> int | None:
 
 
 def appointment_text(a: Any) -> str:
-    """An appointment as one cell: its window in Beijing time (and its status when not plain)."""
+    """An appointment as one cell: its window in Beijing time."""
     if not a:
         return ""
     if isinstance(a, str):
@@ -246,8 +254,7 @@ def appointment_text(a: Any) -> str:
     text = start.astimezone(BUSINESS_TZ).strftime("%Y-%m-%d %H:%M")
     if end is not None:
         text += "–" + end.astimezone(BUSINESS_TZ).strftime("%H:%M")
-    status = a.get("status")
-    return f"{text} ({status})" if status and status not in ("requested", "confirmed", "booked") else text
+    return text
 
 
 def storage_rows(report: Mapping[str, Any] | list[Any], as_of: datetime) -> list[Row]:
@@ -262,6 +269,9 @@ def storage_rows(report: Mapping[str, Any] | list[Any], as_of: datetime) -> list
             "arrived_at": r.get("arrived_at"),
             "days_in_storage": days if days is not None else days_in_storage(r.get("arrived_at"), as_of),
             "appointment": appointment_text(r.get("appointment")),
+            "appointment_outcome": (r.get("appointment") or {}).get("outcome") if isinstance(
+                r.get("appointment"), Mapping) else None,
+            "appointment_missed": bool(r.get("appointment_missed")),
             "consignee_name": r.get("consignee_name"),
         })
     return sorted(rows, key=lambda r: (-(r["days_in_storage"] or 0), str(r["waybill_no"])))

@@ -116,9 +116,10 @@ WORDS: dict[str, dict[str, tuple[str, str]]] = {
         "id_number_missing": ("缺身份证号", "ID number missing"), "copies_short": ("份数不足", "copies short"),
         "signed_with_exception": ("异常签收", "signed with exceptions"),
     },
-    "appointment_status": {
-        "requested": ("已预约", "requested"), "confirmed": ("已确认", "confirmed"),
-        "cancelled": ("已取消", "cancelled"), "missed": ("未送达", "missed"), "done": ("已送货", "done"),
+    "appointment_outcome": {
+        "pending": ("待送货", "pending"), "kept": ("按约送达", "delivered in the window"),
+        "outside_window": ("未按约定时段送达", "delivered outside the window"),
+        "missed": ("预约时段已过，未送达", "window missed"), "superseded": ("已改约", "replaced"),
     },
     "handover_to": {"customer": ("客户", "customer"), "sales": ("业务员", "salesperson")},
     "payment": {"prepaid": ("预付", "prepaid"), "cod": ("现付", "cash on delivery"), "monthly": ("月结", "monthly")},

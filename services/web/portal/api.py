@@ -84,7 +84,7 @@ async def _shipment_page(rt: WebRuntime, request: Request, person: Person, waybi
     can_appoint = await service.can_appoint(rt)
     return _render(rt, request, "portal/shipment.html", person, status=status, waybill_no=waybill_no,
                    shipment=got["shipment"], receipt=got["receipt"], complaints=got["complaints"],
-                   appointments=got["appointments"], photos=got.get("photos"), can_appoint=can_appoint,
+                   photos=got.get("photos"), can_appoint=can_appoint,
                    errors=errors or {}, values=values or {}, today=_today().isoformat(),
                    requested=request.query_params.get("appointment") == "requested")
 
@@ -241,12 +241,53 @@ async def open_complaint(request: Request, rt: RuntimeDep, person: CustomerWrite
     return RedirectResponse(f"/portal/complaints/{quote(str(created['id']))}", status_code=303)
 
 
-@router.get("/portal/complaints/{complaint_id}")
-async def complaint_page(complaint_id: Annotated[str, Path(pattern=r"^[0-9a-fA-F-]{32,36}$")], request: Request,
-                         rt: RuntimeDep, person: CustomerDep) -> Response:
+ComplaintId = Annotated[str, Path(pattern=r"^[0-9a-fA-F-]{32,36}$")]
+
+
+async def _complaint_page(rt: WebRuntime, request: Request, person: Person, complaint_id: str, *,
+                          errors: dict[str, str] | None = None, values: dict[str, str] | None = None,
+                          status: int = 200) -> Response:
     assert person.customer is not None
     got = await service.complaint(rt, caller=person.caller, customer=person.customer, complaint_id=complaint_id)
     if got.problem == "not_found":
         return _not_found(rt, request, person)
-    return _render(rt, request, "portal/complaint.html", person, got=got,
-                   history=rules.customer_history(got.data) if got.ok else [])
+    allowed = set(got.data.get("allowed_actions") or []) if got.ok else set()
+    return _render(rt, request, "portal/complaint.html", person, status=status, got=got, allowed=allowed,
+                   history=rules.customer_history(got.data) if got.ok else [], errors=errors or {},
+                   values=values or {})
+
+
+@router.get("/portal/complaints/{complaint_id}")
+async def complaint_page(complaint_id: ComplaintId, request: Request, rt: RuntimeDep,
+                         person: CustomerDep) -> Response:
+    return await _complaint_page(rt, request, person, complaint_id)
+
+
+async def _complaint_step(rt: WebRuntime, request: Request, person: Person, complaint_id: str, step: str,
+                          body: dict[str, Any], values: dict[str, str]) -> Response:
+    """One step the customer takes on its own complaint (the complaints service decides which)."""
+    try:
+        await write(rt.context.backends.complaints.post(person.caller, f"/v1/complaints/{complaint_id}/{step}",
+                                                        body))
+    except WriteFailed as exc:
+        if exc.error.status == 404:
+            return _not_found(rt, request, person)
+        return await _complaint_page(rt, request, person, complaint_id, errors={step: failure_text(exc, request)},
+                                     values=values, status=failed_status(exc))
+    return RedirectResponse(f"/portal/complaints/{complaint_id}", status_code=303)
+
+
+@router.post("/portal/complaints/{complaint_id}/reply")
+async def reply(complaint_id: ComplaintId, request: Request, rt: RuntimeDep, person: CustomerWriterDep,
+                text: Annotated[str, Form(alias="message", min_length=1, max_length=2000)]) -> Response:
+    return await _complaint_step(rt, request, person, complaint_id, "customer-reply",
+                                 {"message": text.strip(), "channel": "web"}, {"message": text})
+
+
+@router.post("/portal/complaints/{complaint_id}/survey")
+async def survey(complaint_id: ComplaintId, request: Request, rt: RuntimeDep, person: CustomerWriterDep,
+                 score: Annotated[int, Form(ge=1, le=5)],
+                 comment: Annotated[str, Form(max_length=2000)] = "") -> Response:
+    return await _complaint_step(rt, request, person, complaint_id, "survey",
+                                 {"score": score, "comment": comment.strip() or None},
+                                 {"score": str(score), "comment": comment})

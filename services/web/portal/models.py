@@ -29,6 +29,7 @@ STORAGE_COLUMNS = (
     Column("weight_kg", "重量kg weight", "float"), Column("volume_m3", "体积m³ volume", "float"),
     Column("arrived_at", "到达时间 arrived (北京时间)", "time"),
     Column("days_in_storage", "暂存天数 days in storage", "int"), Column("appointment", "预约送货 appointment"),
+    Column("appointment_missed", "预约未送 appointment missed", "bool"),
 )
 
 RECEIPT_COLUMNS = (

@@ -26,7 +26,6 @@ PAGE = 200
 MAX_ROWS = 2000  # a filter reads at most this many of the customer's shipments (the page says so)
 ARRIVAL_READS = 200  # shipments whose arrival time is read for one day's list
 STORAGE_ROUTE = "/v1/reports/storage"
-APPOINTMENTS_ROUTE = "/v1/appointments"
 APPOINT_ROUTE = "/v1/shipments/{waybill_no}/appointments"
 
 
@@ -66,14 +65,13 @@ async def shipments(rt: WebRuntime, *, caller: Caller, f: rules.ShipmentFilter) 
 
 
 async def shipment(rt: WebRuntime, *, caller: Caller, customer: str, waybill_no: str) -> dict[str, Part]:
-    """One waybill as the customer sees it, its receipt, complaints, appointments and the
-    photos of its exceptions."""
+    """One waybill as the customer sees it (with its current delivery appointment), its receipt,
+    complaints and the photos of its exceptions."""
     b = rt.context.backends
     got = await parts({
         "shipment": ("tracking", b.tracking.get(caller, f"/v1/shipments/{waybill_no}")),
         "receipt": ("receipts", b.receipts.get(caller, f"/v1/receipts/{waybill_no}")),
         "complaints": ("complaints", complaints_of(rt, caller=caller, customer=customer, waybill_no=waybill_no)),
-        "appointments": ("tracking", appointments(rt, caller=caller, waybill_no=waybill_no)),
     })
     s = got["shipment"]
     if s.ok:
@@ -180,18 +178,6 @@ async def storage(rt: WebRuntime, *, caller: Caller, customer: str, station: str
 
 async def can_appoint(rt: WebRuntime) -> bool:
     return await rt.context.capabilities.has_route(rt.context.backends.tracking, "post", APPOINT_ROUTE)
-
-
-async def appointments(rt: WebRuntime, *, caller: Caller, waybill_no: str) -> list[dict[str, Any]] | None:
-    """The waybill's delivery appointments from `GET /v1/appointments`; None while tracking has
-    no such route (the page then shows only what the storage report says)."""
-    tracking, caps = rt.context.backends.tracking, rt.context.capabilities
-    if not await caps.has_route(tracking, "get", APPOINTMENTS_ROUTE):
-        return None
-    params = {"waybill_no": waybill_no} if await caps.has_param(tracking, "get", APPOINTMENTS_ROUTE,
-                                                                   "waybill_no") else {}
-    items, _ = await collect(tracking, caller, APPOINTMENTS_ROUTE, params, max_rows=500)
-    return [a for a in items if a.get("waybill_no") == waybill_no]
 
 
 # --- receipts and complaints --------------------------------------------------------------

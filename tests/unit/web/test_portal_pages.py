@@ -32,13 +32,13 @@ def render(template: str, path: str, lang: str = "zh-CN", **ctx: Any) -> str:
 
 def test_the_waybill_page_shows_what_the_customer_may_see() -> None:
     view = customer_view({**SHIPMENT, "status": "in_transit", "delayed": True, "delay_reason": "traffic_jam",
-                          "delay_minutes": 90, "eta": "2026-12-01T19:30:00+08:00"})
+                          "delay_minutes": 90, "eta": "2026-12-01T19:30:00+08:00", "appointment": {
+                              "window_start": "2026-12-02T09:00:00+08:00", "window_end": "2026-12-02T12:00:00+08:00",
+                              "outcome": "pending", "booked_by": "desk-staff", "contact": "王经理"}})
     html = render("portal/shipment.html", "/portal/shipments/SH1", waybill_no="SH1", shipment=Part("tracking", view),
                   receipt=Part("receipts", {"status": "awaiting_delivery", "due_at": None, "overdue": False}),
                   complaints=Part("complaints", [{"id": "c-1", "category": "delay", "status": "open",
                                                   "opened_at": "2026-12-01T10:00:00+08:00"}]),
-                  appointments=Part("tracking", [{"window_start": "2026-12-02T09:00:00+08:00",
-                                                  "window_end": "2026-12-02T12:00:00+08:00", "status": "requested"}]),
                   photos=Part("tracking", {"e1": [{"id": 7}]}), can_appoint=True, errors={}, values={},
                   today="2026-12-01", requested=True)
     for hook in ('data-testid="status"', 'data-testid="eta"', 'data-testid="delay-reason"', 'data-testid="timeline"',
@@ -47,10 +47,10 @@ def test_the_waybill_page_shows_what_the_customer_may_see() -> None:
         assert hook in html, hook
     assert "堵车" in html and "杨**" in html and "杨民敬" not in html and "V1" not in html
     assert 'src="/portal/shipments/SH1/exceptions/e1/photos/7"' in html
-    assert "2026-12-02 09:00–12:00" in html
+    assert "2026-12-02 09:00–12:00" in html and "待送货" in html and "desk-staff" not in html
     english = render("portal/shipment.html", "/portal/shipments/SH1", lang="en", waybill_no="SH1",
                      shipment=Part("tracking", view), receipt=Part("receipts", None),
-                     complaints=Part("complaints", problem="unavailable"), appointments=Part("tracking", None),
+                     complaints=Part("complaints", problem="unavailable"),
                      photos=None, can_appoint=False, errors={}, values={}, today="2026-12-01", requested=False)
     assert "traffic jam" in english and 'data-backend="complaints" data-problem="unavailable"' in english
     assert "not available online yet" in english
@@ -88,6 +88,8 @@ def test_the_lists_carry_their_hooks() -> None:
     assert 'data-waybill="SH1"' in receipts and "已超期" in receipts and "2026-12-10" in receipts
     complaint = render("portal/complaint.html", "/portal/complaints/x", history=[
         {"at": "2026-12-01T10:00:00+08:00", "action": "respond", "text": "<b>已联系</b>"}],
-        got=Part("complaints", {"status": "responded", "category": "delay", "description": "慢",
-                                "waybill_no": "SH1", "opened_at": "2026-12-01T09:00:00+08:00"}))
+        got=Part("complaints", {"id": "c-1", "status": "responded", "category": "delay", "description": "慢",
+                                "waybill_no": "SH1", "opened_at": "2026-12-01T09:00:00+08:00"}),
+        allowed={"customer_reply"}, errors={}, values={})
     assert "&lt;b&gt;已联系&lt;/b&gt;" in complaint and 'data-status="responded"' in complaint
+    assert 'data-testid="reply-form"' in complaint and 'data-testid="survey-form"' not in complaint

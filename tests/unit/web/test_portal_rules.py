@@ -115,7 +115,7 @@ def test_days_in_storage_are_calendar_days_in_beijing_time() -> None:
         {"waybill_no": "B", "station": "WX", "pieces": 1, "arrived_at": "2026-12-01T10:00:00+08:00",
          "days_in_storage": 4}]}, as_of)
     assert [(r["waybill_no"], r["days_in_storage"]) for r in rows] == [("B", 4), ("A", 1)]
-    assert rows[1]["appointment"] == "2026-12-06 09:00–12:00"
+    assert rows[1]["appointment"] == "2026-12-06 09:00–12:00" and not rows[1]["appointment_missed"]
     assert appointment_text(None) == ""
 
 
