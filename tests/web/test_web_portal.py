@@ -38,6 +38,23 @@ def _customer_scope(desk: Desk) -> bool:
     return r.status_code == 200
 
 
+PNG = bytes.fromhex("89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+                    "1f15c4890000000a49444154789c63000100000500010d0a2db40000000049454e44ae426082")
+
+
+def _exception_with_photo(desk: Desk, waybill: str) -> tuple[str, int]:
+    """An exception on the waybill with one photo, reported as the desk does; their ids."""
+    tracking, admin = desk.env["LCS_TRACKING_URL"], desk.world.headers("admin")
+    r = httpx.post(f"{tracking}/v1/shipments/{waybill}/exceptions", headers=admin, timeout=10, json={
+        "kind": "damage", "pieces": 1, "station": desk.world.codes["SH"], "description": "外箱破损"})
+    assert r.status_code == 201, r.text
+    exception_id = r.json()["id"]
+    r = httpx.post(f"{tracking}/v1/exceptions/{exception_id}/photos", headers=admin, timeout=10,
+                   files={"file": ("box.png", PNG, "image/png")})
+    assert r.status_code in (200, 201), r.text
+    return str(exception_id), int(r.json()["id"])
+
+
 def _tracking_has(desk: Desk, method: str, path: str) -> bool:
     doc = httpx.get(desk.env["LCS_TRACKING_URL"] + "/openapi.json", timeout=10).json()
     return method in doc.get("paths", {}).get(path, {})
@@ -146,12 +163,23 @@ def test_another_customers_waybill_is_the_same_not_found_as_none(desk: Desk) -> 
         assert photo.status_code == 404
         if _customer_scope(desk):
             assert other.status_code == 404 and 'data-code="not_found"' in other.text
-            own = c.get(f"/portal/shipments/{desk.late}")
+            damaged = desk.world.shipment(6, promised_hours=72)
+            exception_id, photo_id = _exception_with_photo(desk, damaged)
+            own = c.get(f"/portal/shipments/{damaged}")
             assert own.status_code == 200 and 'data-testid="status"' in own.text
             assert 'data-testid="timeline"' in own.text and 'data-testid="eta"' in own.text
             # never the vehicle or its position, never the consignee's whole name
             assert desk.world.vehicle not in own.text and "沪A12345" not in own.text
             assert "杨民敬" not in own.text and "121.4" not in own.text
+            # the exception's photo, through the portal, as tracking serves it (sandboxed)
+            src = f"/portal/shipments/{damaged}/exceptions/{exception_id}/photos/{photo_id}"
+            assert f'src="{src}"' in own.text and "外箱破损" in own.text
+            image = c.get(src)
+            assert image.status_code == 200 and image.content == PNG
+            assert image.headers["content-type"] == "image/png"
+            assert "sandbox" in image.headers["content-security-policy"]
+            with desk.session(user(desk, "rival")) as rival:
+                assert rival.get(src).status_code == 404
         # a complaint about another customer's waybill is refused as not found
         page = c.get("/portal/complaints")
         r = c.post("/portal/complaints", data={

@@ -212,6 +212,7 @@ def test_an_appointment_request(browser: WebDriver, desk: Desk, shots: Path, sto
     one_of(browser, "[data-testid=appointment-requested]", "[data-testid=form-error]")
     errors = browser.find_elements(By.CSS_SELECTOR, "[data-testid=form-error]")
     assert not errors, errors[0].text
+    browser.execute_script("window.scrollTo(0, 0)")
     shoot(browser, shots, "portal-shipment")
     current = browser.find_element(By.CSS_SELECTOR, "[data-testid=current-appointment]")
     assert f"{day.isoformat()} 14:00–17:00" in current.text

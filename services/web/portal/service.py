@@ -80,7 +80,9 @@ async def shipment(rt: WebRuntime, *, caller: Caller, customer: str, waybill_no:
             return got
         view = rules.customer_view(s.data)
         got["shipment"] = Part("tracking", view)
-        got["photos"] = await part("tracking", _photos(rt, caller, rules.exception_ids(view)))
+        reported = rules.exception_ids(view)
+        if reported:
+            got["photos"] = await part("tracking", _photos(rt, caller, reported))
     receipt = got["receipt"]
     if receipt.problem == "not_found":  # a waybill without a receipt requirement has no receipt
         got["receipt"] = Part("receipts", None)
