@@ -52,6 +52,20 @@ class Principal(BaseModel, frozen=True):  # frozen: one decoded token's principa
             return self.branch is not None and self.branch in stations
         return False
 
+    @property
+    def own_customer(self) -> str | None:
+        """The customer id a customer token is limited to (None for every other role): lists
+        filter on it, and a record of any other customer (or of none) is answered like an unknown one."""
+        return self.customer if self.role == "customer" else None
+
+    def sees(self, *stations: str | None, customer: str | None) -> bool:
+        """Whether this principal may know of a record touching `stations` whose customer
+        (the shipper's customer id) is `customer`: desk roles always; a branch when it touches
+        its station; a customer when it is its own; anyone else never."""
+        if self.role == "customer":
+            return self.customer is not None and customer == self.customer
+        return self.sees_station(*stations)
+
 
 class _TimeClaims(BaseModel):
     """The registered time claims, numbers as RFC 7519 says (PyJWT takes "123" as well)."""

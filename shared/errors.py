@@ -66,6 +66,12 @@ class NotFound(DomainError):
         return cls("not_found", f"{what} {key} not found")
 
 
+class NotAcceptable(DomainError):
+    """No form of the answer the `Accept` header takes (406)."""
+
+    status = 406
+
+
 class Conflict(DomainError):
     """The request conflicts with the current state: a duplicate, a transition not allowed (409)."""
 

@@ -4,10 +4,20 @@ station codes, plausible phone numbers, e-mail addresses, strict aware times."""
 from __future__ import annotations
 
 import re
-from datetime import date, datetime
-from typing import Annotated
+from datetime import date, datetime, timedelta
+from typing import Annotated, Any
 
-from pydantic import AfterValidator, AwareDatetime, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    Field,
+    PlainValidator,
+    StringConstraints,
+    TypeAdapter,
+    WithJsonSchema,
+)
+
+from shared.clock import day_start
 
 # Free text typed by people: trimmed, bounded.
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
@@ -51,6 +61,43 @@ def in_business_range(value: datetime | date) -> datetime | date:
 # RFC 3339 with an offset: a time without one is refused, never guessed.
 Instant = Annotated[AwareDatetime, AfterValidator(in_business_range)]
 Day = Annotated[date, AfterValidator(in_business_range)]
+# One end of a report's period: a calendar day (YYYY-MM-DD, a day in the business time zone) or
+# an instant with an offset. `period_start` / `period_end` turn it into the instant it means: a
+# day starts the period at its first instant, and ends it after its last (`to` is inclusive as a
+# day, exclusive as an instant: from=2026-12-01&to=2026-12-07 is the week of seven days).
+_DAY_TEXT = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_INSTANT = TypeAdapter(AwareDatetime)
+
+
+def _day_or_instant(value: Any) -> date | datetime:
+    if isinstance(value, str):
+        text = value.strip()
+        value = date.fromisoformat(text) if _DAY_TEXT.fullmatch(text) else _INSTANT.validate_python(text)
+    elif isinstance(value, datetime):
+        value = _INSTANT.validate_python(value)
+    elif not isinstance(value, date):
+        raise ValueError("expected a day (YYYY-MM-DD) or a time with an offset")
+    return in_business_range(value)
+
+
+DayOrInstant = Annotated[
+    date | datetime,
+    PlainValidator(_day_or_instant),
+    WithJsonSchema({"anyOf": [{"type": "string", "format": "date"}, {"type": "string", "format": "date-time"}],
+                    "description": "a calendar day (YYYY-MM-DD, Asia/Shanghai) or an RFC 3339 time with an offset"}),
+]
+
+
+def period_start(value: date | datetime) -> datetime:
+    """The instant a period starting at `value` starts: a day's first instant, or the instant."""
+    return value if isinstance(value, datetime) else day_start(value)
+
+
+def period_end(value: date | datetime) -> datetime:
+    """The instant a period ending at `value` ends (exclusive): the next day's first instant, or the instant."""
+    return value if isinstance(value, datetime) else day_start(value + timedelta(days=1))
+
+
 # A calendar month, YYYY-MM.
 MonthText = Annotated[str, StringConstraints(pattern=r"^(19[7-9]\d|2\d{3})-(0[1-9]|1[0-2])$")]
 

@@ -46,5 +46,9 @@ async def build_context(rt: ComplaintsRuntime) -> ComplaintsContext:
 DeskPrincipal = Annotated[Principal, Depends(require_roles(*DESK))]
 # The desk, or a partner branch system (which files and reads complaints about its own waybills).
 DeskOrBranchPrincipal = Annotated[Principal, Depends(require_roles(*DESK, "branch"))]
+# ... or a key-account customer, which files and follows its own complaints (scoped in the use cases).
+TicketReader = Annotated[Principal, Depends(require_roles(*DESK, "branch", "customer"))]
+# The steps a customer takes on its own ticket (its reply, its rating), or the desk recording them.
+DeskOrCustomerPrincipal = Annotated[Principal, Depends(require_roles(*DESK, "customer"))]
 # Changing SLA policies and running the SLA monitor by hand.
 AdminPrincipal = Annotated[Principal, Depends(require_roles("admin"))]

@@ -46,4 +46,6 @@ RuntimeDep = Annotated[ReceiptsRuntime, Depends(runtime)]
 # Stations (a branch, for what touches its station) and the desk.
 StationOrDesk = Annotated[Principal, Depends(require_roles(*DESK, "branch"))]
 DeskPrincipal = Annotated[Principal, Depends(require_roles(*DESK))]
+# Reads a key-account customer may make too: the receipts of its own shipments (scoped in the use cases).
+ReceiptReader = Annotated[Principal, Depends(require_roles(*DESK, "branch", "customer"))]
 AdminPrincipal = Annotated[Principal, Depends(require_roles("admin"))]

@@ -42,6 +42,8 @@ FEED_ROLES: frozenset[Role] = frozenset(("admin", "carrier"))
 
 AnyRole = Annotated[Principal, Depends(require_roles("admin", "supervisor", "staff", "branch", "carrier"))]
 DeskOrBranch = Annotated[Principal, Depends(require_roles(*DESK, "branch"))]
+# Reads a key-account customer may make too, of its own shipments only (the use cases scope them).
+ShipmentReader = Annotated[Principal, Depends(require_roles(*DESK, "branch", "customer"))]
 DeskOrCarrier = Annotated[Principal, Depends(require_roles(*DESK, "carrier"))]
 AdminOnly = Annotated[Principal, Depends(require_roles("admin"))]
 AdminOrCarrier = Annotated[Principal, Depends(require_roles(*sorted(FEED_ROLES)))]

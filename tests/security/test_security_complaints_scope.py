@@ -135,11 +135,52 @@ def test_a_branch_filing_does_not_reveal_a_key_customer(scene: Scene) -> None:
     assert key.status_code == 201 and nobody.status_code == 201, (key.text, nobody.text)
     for field in ("priority", "language", "first_response_minutes", "resolution_minutes"):
         assert key.json()[field] == nobody.json()[field], field
-    assert key.json()["priority"] == "normal" and key.json()["language"] == "zh-CN"
+    assert key.json()["priority"] is None and key.json()["language"] == "zh-CN"  # a branch never reads priority
     assert key.json()["suggested_reply"] == nobody.json()["suggested_reply"]
+    # ... and what is stored for the desk is what a customer without a file gets
+    assert _stored_priority(scene, key.json()["id"]) == _stored_priority(scene, nobody.json()["id"]) == "normal"
     # a priority the branch names itself is its own input, and kept
     urgent = scene.file(scene.origin, waybill_no=scene.waybill, customer_id=scene.key_customer, priority="urgent")
-    assert urgent.status_code == 201 and urgent.json()["priority"] == "urgent", urgent.text
+    assert urgent.status_code == 201, urgent.text
+    assert _stored_priority(scene, urgent.json()["id"]) == "urgent"
+
+
+def _stored_priority(scene: Scene, complaint_id: str) -> str:
+    return str(_query(scene.infra, "SELECT priority FROM complaints.complaints WHERE id = $1",
+                      uuid.UUID(complaint_id)))
+
+
+def test_a_branch_reading_the_desks_ticket_does_not_learn_the_desks_judgement(scene: Scene) -> None:
+    """The read path (T20): a branch on the route reads a ticket the desk opened for a key
+    customer, in the list and alone, without its priority, proactive flag or SLA targets (which
+    tell a key customer) and with the caller's phone masked; the desk reads it whole. (The desk's
+    filing may fill gaps in the customer file; this caller's phone does not change the file's.)"""
+    staff = scene.infra.headers("staff")
+    desk = scene.complaints.post("/v1/complaints", headers=staff, json={
+        "customer_id": scene.key_customer, "caller_name": "王先生", "phone": "13511112222", "channel": "phone",
+        "category": "delay", "description": "货怎么还没到？", "waybill_no": scene.waybill})
+    assert desk.status_code == 201, desk.text
+    ticket_id = desk.json()["id"]
+    whole = scene.complaints.get(f"/v1/complaints/{ticket_id}", headers=staff).json()
+    assert whole["priority"] == "high" and whole["phone"] == "13511112222"
+    assert whole["first_response_minutes"] is not None
+
+    hidden = ("priority", "proactive", "first_response_minutes", "resolution_minutes",
+              "first_response_due", "resolution_due")
+    branch = scene.branch(scene.dest)
+    one = scene.complaints.get(f"/v1/complaints/{ticket_id}", headers=branch)
+    assert one.status_code == 200, one.text
+    seen = one.json()
+    assert all(seen[name] is None for name in hidden), {name: seen[name] for name in hidden}
+    assert seen["phone"] != "13511112222" and seen["phone"].endswith("2222")
+    assert "13511112222" not in one.text
+    for entry in seen["history"]:
+        assert not set(entry["details"] or {}) & set(hidden), entry
+    listed = scene.complaints.get("/v1/complaints", headers=branch, params={"waybill_no": scene.waybill})
+    assert listed.status_code == 200, listed.text
+    row = next(item for item in listed.json()["items"] if item["id"] == ticket_id)
+    assert row["priority"] is None and row["proactive"] is None and row["first_response_due"] is None
+    assert "13511112222" not in listed.text
 
 
 def test_a_branch_filing_writes_nothing_into_customer_files(scene: Scene) -> None:

@@ -18,6 +18,7 @@ import pytest
 import requests
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, seed, settings
+from hypothesis import strategies as st
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance, status_code_conformance
@@ -49,16 +50,18 @@ def _reproduce(case: Any) -> str:
         return f"{case.method} {case.formatted_path} query={case.query} body={str(case.body)[:500]}"
 
 
-def _fuzz_operation(operation: Any, base_url: str, headers: dict[str, str], session: requests.Session) -> str | None:
+def _fuzz_operation(operation: Any, base_url: str, headers: dict[str, str], session: requests.Session,
+                    strategy: Any = None, checks: list[Any] | None = None) -> str | None:
     failure: dict[str, str] = {}
 
-    @given(case=_strategy(operation))
+    @given(case=strategy if strategy is not None else _strategy(operation))
     @settings(max_examples=EXAMPLES, deadline=None, database=None,
               phases=(Phase.explicit, Phase.generate), suppress_health_check=list(HealthCheck))
     @seed(None if RANDOM else SEED)
     def run(case: Any) -> None:
         try:
-            case.call_and_validate(base_url=base_url, session=session, headers=headers, checks=CHECKS, timeout=30)
+            case.call_and_validate(base_url=base_url, session=session, headers=headers, checks=checks or CHECKS,
+                                   timeout=30)
         # Check failures come as schemathesis' FailureGroup, a BaseExceptionGroup.
         except (Exception, BaseExceptionGroup) as exc:
             text = str(exc)
@@ -87,6 +90,58 @@ def _strategy(operation: Any) -> Any:
     if not _has_negative(operation):
         return positive
     return positive | operation.as_strategy(generation_mode=GenerationMode.NEGATIVE)
+
+
+# Boundary values (issue 22): each boundary case is a schema-conforming case with one leaf of its
+# body, query or path replaced by one of these — past bigint, far or impossible dates and
+# months, NUL inside text — so the value reaches the code past the parts of the request that
+# are still valid. Only "no 5xx" is checked for them.
+BOUNDARY_VALUES: tuple[Any, ...] = (
+    2**63, -(2**63) - 1, 10**30, 1e308, "0000-01-01T00:00:00+00:00", "10000-01-01T00:00:00+00:00",
+    "9999-12-31T23:59:59-14:00", "0001-01-01T00:00:00+14:00", "0001-01-01", "9999-12-31", "0001-01",
+    "\x00", "a\x00b", "x" * 70_000,
+)
+
+
+def _leaves(value: Any, path: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    if isinstance(value, dict):
+        return [leaf for k, v in value.items() for leaf in _leaves(v, (*path, k))] or [path]
+    if isinstance(value, list):
+        return [leaf for i, v in enumerate(value) for leaf in _leaves(v, (*path, i))] or [path]
+    return [path]
+
+
+def _replace(value: Any, path: tuple[Any, ...], new: Any) -> Any:
+    if not path:
+        return new
+    head, rest = path[0], path[1:]
+    if isinstance(value, dict):
+        return {**value, head: _replace(value[head], rest, new)}
+    copy = list(value)
+    copy[head] = _replace(copy[head], rest, new)
+    return copy
+
+
+def _mutated(args: tuple[Any, Any, int]) -> Any:
+    case, value, pick = args
+    targets: list[tuple[str, tuple[Any, ...]]] = []
+    if isinstance(case.body, dict | list):
+        targets += [("body", leaf) for leaf in _leaves(case.body) if leaf]
+    targets += [("query", (k,)) for k in case.query or {}]
+    targets += [("path_parameters", (k,)) for k in case.path_parameters or {}]
+    if not targets:
+        return case
+    where, path = targets[pick % len(targets)]
+    if where == "body":
+        case.body = _replace(case.body, path, value)
+    else:
+        setattr(case, where, {**getattr(case, where), path[0]: str(value)})
+    return case
+
+
+def _boundary_strategy(operation: Any) -> Any:
+    positive = operation.as_strategy(generation_mode=GenerationMode.POSITIVE)
+    return st.tuples(positive, st.sampled_from(BOUNDARY_VALUES), st.integers(0, 10**6)).map(_mutated)
 
 
 def _has_negative(operation: Any) -> bool:
@@ -120,6 +175,12 @@ def test_fuzz_openapi_conformance(stack: Stack, infra: Infra, service: str) -> N
             problem = _fuzz_operation(operation, base_url, headers, session)
             if problem:
                 failures.append(f"--- {service} {operation.method.upper()} {operation.path}\n{problem}")
+            if _has_negative(operation):
+                problem = _fuzz_operation(operation, base_url, headers, session,
+                                          strategy=_boundary_strategy(operation), checks=[not_a_server_error])
+                if problem:
+                    failures.append(f"--- {service} {operation.method.upper()} {operation.path} "
+                                    f"(boundary values)\n{problem}")
     assert count > 0, f"{service} documents no operations"
     if any("Server error" in f for f in failures):
         failures.append(f"--- server-side errors logged by {service}:\n" + _unhandled_errors(stack, service))

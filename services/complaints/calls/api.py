@@ -29,7 +29,8 @@ async def log_call(body: CallCreate, rt: RuntimeDep, principal: DeskPrincipal) -
 @calls.get("/callbacks", response_model=Page[CallbackDue], responses={422: {"model": ErrorResponse}})
 async def list_callbacks(
     rt: RuntimeDep, _: DeskPrincipal,
-    due_before: Instant | None = Query(None, description="only callbacks due by then (RFC 3339 with offset)"),
+    due_before: Annotated[Instant | None, Query(
+        description="only callbacks due by then (RFC 3339 with offset)")] = None,
     customer_id: Identifier | None = None, cursor: paging.Cursor = None, limit: paging.Limit = 50,
 ) -> dict[str, Any]:
     """The callbacks the desk still owes — promised (`outcome: callback`), not yet returned by a

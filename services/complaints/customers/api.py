@@ -10,7 +10,7 @@ from services.complaints.context import DeskPrincipal, RuntimeDep
 from services.complaints.customers import service
 from services.complaints.customers.models import CustomerRead, CustomerUpdate, VisitCreate, VisitRead, VisitsDueRead
 from shared.errors import ErrorResponse
-from shared.types import Identifier
+from shared.types import Identifier, MonthText
 
 E404: dict[int | str, dict[str, Any]] = {404: {"model": ErrorResponse, "description": "no such customer file"}}
 CustomerId = Annotated[Identifier, Path(description="customer id")]
@@ -20,7 +20,7 @@ customers = APIRouter(prefix="/v1/customers", tags=["customers"])
 
 @customers.get("/visits-due", response_model=VisitsDueRead, responses={422: {"model": ErrorResponse}})
 async def visits_due(rt: RuntimeDep, _: DeskPrincipal,
-                     month: str = Query(max_length=7, description="YYYY-MM (desk timezone)")) -> dict[str, Any]:
+                     month: Annotated[MonthText, Query(description="YYYY-MM (desk timezone)")]) -> dict[str, Any]:
     """Key and new customers without a return visit (回访) in the month; key customers first."""
     parsed, due = await service.due_visits(rt, month=month)
     return {"month": str(parsed), "items": [{"customer_id": d.customer_id, "name": d.name,

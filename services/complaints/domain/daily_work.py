@@ -33,6 +33,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from shared.clock import BUSINESS_TZ_NAME
+from shared.tabular import Column
 
 ANSWERS = frozenset({"respond", "ask_customer"})
 
@@ -77,6 +78,8 @@ class WorkRow:
 
 
 COUNTS: tuple[str, ...] = tuple(f.name for f in fields(WorkRow) if f.name != "person")
+# The report as a spreadsheet (`shared.tabular`): the person, then whole-number counts.
+WORK_COLUMNS: tuple[Column, ...] = (Column("person"), *(Column(name, "int") for name in COUNTS))
 SYSTEM = "system"
 
 

@@ -1,5 +1,5 @@
 """The monthly complaints report: counts by category and channel, SLA met shares, median
-first response and resolution, satisfaction; and its long-format CSV rows."""
+first response and resolution, satisfaction; and its long-format rows for the spreadsheets."""
 
 from __future__ import annotations
 
@@ -7,13 +7,14 @@ import statistics
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from services.complaints.domain.care import CSAT_SCORES, csat_average, validate_csat
 from services.complaints.domain.hours import MINUTE, Month, utc
 from services.complaints.domain.vocabulary import Category, Channel
 from shared.clock import BUSINESS_TZ_NAME
-from shared.csvout import to_csv
+from shared.tabular import Column, Table, columns, csv_text
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,42 +148,49 @@ def monthly_report(
 
 
 # ---------------------------------------------------------------------------
-# CSV
+# As a spreadsheet (CSV and XLSX are written by `shared.tabular`)
 # ---------------------------------------------------------------------------
 
 REPORT_COLUMNS = ("metric", "key", "value")
+# `value` holds counts (whole numbers), shares and minutes (two decimals) and the month (text).
+REPORT_TABLE_COLUMNS: tuple[Column, ...] = columns("metric", "key", ("value", "auto"))
+_HUNDREDTH = Decimal("0.01")
 
 
-def _csv_number(value: float | None) -> str:
-    return "" if value is None else f"{value:.2f}"
+def _two_decimals(value: float | None) -> Decimal | None:
+    return None if value is None else Decimal(str(value)).quantize(_HUNDREDTH, rounding=ROUND_HALF_UP)
 
 
-def report_csv_rows(report: ComplaintsReport) -> list[dict[str, str]]:
+def report_table_rows(report: ComplaintsReport) -> list[dict[str, Any]]:
     """The report in long format (``metric, key, value``), one figure per row.
 
     Long format keeps one stable header whatever categories or channels exist,
-    which spreadsheets pivot easily. Shares are 0..1 with up to two decimals;
+    which spreadsheets pivot easily. Shares are 0..1 with two decimals;
     empty values mean "no data".
     """
-    rows: list[tuple[str, str, str]] = [("month", "", str(report.month)), ("total", "", str(report.total))]
-    rows += [("by_category", str(k), str(v)) for k, v in report.by_category.items()]
-    rows += [("by_channel", str(k), str(v)) for k, v in report.by_channel.items()]
+    rows: list[tuple[str, str, Any]] = [("month", "", str(report.month)), ("total", "", report.total)]
+    rows += [("by_category", str(k), v) for k, v in report.by_category.items()]
+    rows += [("by_channel", str(k), v) for k, v in report.by_channel.items()]
     for name, outcome in (("first_response", report.first_response), ("resolution", report.resolution)):
         rows += [
-            (f"{name}_met", "", str(outcome.met)),
-            (f"{name}_breached", "", str(outcome.breached)),
-            (f"{name}_met_share", "", _csv_number(outcome.met_share)),
+            (f"{name}_met", "", outcome.met),
+            (f"{name}_breached", "", outcome.breached),
+            (f"{name}_met_share", "", _two_decimals(outcome.met_share)),
         ]
     rows += [
-        ("median_first_response_minutes", "", _csv_number(report.median_first_response_minutes)),
-        ("median_resolution_minutes", "", _csv_number(report.median_resolution_minutes)),
-        ("csat_average", "", _csv_number(report.csat_average)),
-        ("csat_count", "", str(report.csat_count)),
+        ("median_first_response_minutes", "", _two_decimals(report.median_first_response_minutes)),
+        ("median_resolution_minutes", "", _two_decimals(report.median_resolution_minutes)),
+        ("csat_average", "", _two_decimals(report.csat_average)),
+        ("csat_count", "", report.csat_count),
     ]
-    rows += [("csat_distribution", str(k), str(v)) for k, v in report.csat_distribution.items()]
+    rows += [("csat_distribution", str(k), v) for k, v in report.csat_distribution.items()]
     return [dict(zip(REPORT_COLUMNS, row, strict=True)) for row in rows]
+
+
+def report_table(report: ComplaintsReport) -> Table:
+    return Table(f"complaints-{report.month}", REPORT_TABLE_COLUMNS, report_table_rows(report))
 
 
 def render_report_csv(report: ComplaintsReport) -> str:
     """The report as CSV text (``shared.csvout``: one writer, formula cells neutralised)."""
-    return to_csv(report_csv_rows(report), REPORT_COLUMNS)
+    return csv_text(report_table(report))

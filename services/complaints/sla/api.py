@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
@@ -40,8 +40,9 @@ async def put_sla_policies(body: SlaPoliciesIn, rt: RuntimeDep, principal: Admin
 
 @admin.post("/sla-scan", response_model=SlaScanRead)
 async def sla_scan(rt: RuntimeDep, _: AdminPrincipal,
-                   now: Instant | None = Query(None, description="the clock to scan at (RFC 3339 with offset); "
-                                                                 "defaults to the current time")) -> dict[str, Any]:
+                   now: Annotated[Instant | None, Query(
+                       description="the clock to scan at (RFC 3339 with offset); defaults to the current time")] = None,
+                   ) -> dict[str, Any]:
     """Run the SLA monitor once, at a chosen time: each breach recorded and announced once."""
     at = now or utcnow()
     checked, found = await service.scan_sla(rt, now=at)

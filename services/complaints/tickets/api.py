@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Path, Query
 
 from services.complaints import paging
-from services.complaints.context import DeskOrBranchPrincipal, DeskPrincipal, RuntimeDep
+from services.complaints.context import DeskOrCustomerPrincipal, DeskPrincipal, RuntimeDep, TicketReader
 from services.complaints.domain.tickets import Action, response_action
 from services.complaints.tickets import service
 from services.complaints.tickets.models import (
@@ -47,13 +47,17 @@ def _reason(body: EscalateIn | ReopenIn | CloseIn | None) -> dict[str, Any]:
 
 @complaints.post("", status_code=201, response_model=ComplaintRead,
              responses={**E404, 422: {"model": ErrorResponse}})
-async def open_complaint(body: ComplaintCreate, rt: RuntimeDep, principal: DeskOrBranchPrincipal) -> dict[str, Any]:
+async def open_complaint(body: ComplaintCreate, rt: RuntimeDep, principal: TicketReader) -> dict[str, Any]:
     """Open a ticket. The answer carries the due times, the live shipment snapshot and a suggested reply.
 
     A `branch` token files through the partner system: `channel` must be `partner`, and a
     `waybill_no` it names must be one it can see (its station on the shipment's route),
     else 404 `not_found` as for a read of that shipment. Its filing does not use or
     change the customer file of `customer_id`.
+
+    A `customer` token files for itself (`customer_id` its own or absent; another is 403),
+    through the `web` channel, without a `priority`, and only about its own waybill (any other
+    is 404 `not_found`, nothing stored); the answer leaves out the desk's workings.
     """
     new = service.NewComplaint(
         caller_name=body.caller_name, phone=body.phone, channel=body.channel, category=body.category,
@@ -64,7 +68,7 @@ async def open_complaint(body: ComplaintCreate, rt: RuntimeDep, principal: DeskO
 
 @complaints.get("", response_model=Page[ComplaintSummary], responses={422: {"model": ErrorResponse}})
 async def list_complaints(
-    rt: RuntimeDep, principal: DeskOrBranchPrincipal,
+    rt: RuntimeDep, principal: TicketReader,
     status: TicketStatusName | None = None,
     breached: bool | None = Query(None, description="past a deadline (recorded, or running past due)"),
     customer_id: Identifier | None = None, waybill_no: WaybillNo | None = None,
@@ -72,19 +76,23 @@ async def list_complaints(
     assigned_to: Identifier | None = Query(None, description="the tickets this desk member claimed"),
     cursor: paging.Cursor = None, limit: paging.Limit = 50,
 ) -> dict[str, Any]:
-    """Newest first, keyset-paginated; phones and e-mails masked. A branch sees its stations' tickets."""
+    """Newest first, keyset-paginated; phones and e-mails masked. A branch sees its stations' tickets;
+    a customer its own, without the desk's workings."""
     rows = await service.list_complaints(rt, principal=principal, status=status, breached=breached,
                                          customer_id=customer_id, waybill_no=waybill_no, category=category,
                                          assigned_to=assigned_to, after=paging.after(cursor), limit=limit + 1)
     rows, next_cursor = paging.page(rows, limit, "opened_at")
-    items = [{**r, "phone": mask_phone(r["phone"]), "email": mask_email(r["email"])} for r in rows]
+    items = rows if principal.role == "customer" else [  # a customer's rows come masked
+        service.as_seen_by(principal, {**r, "phone": mask_phone(r["phone"]), "email": mask_email(r["email"])})
+        for r in rows]
     return {"items": items, "next_cursor": next_cursor}
 
 
 @complaints.get("/{complaint_id}", response_model=ComplaintRead, responses=E404)
-async def get_complaint(complaint_id: ComplaintId, rt: RuntimeDep, principal: DeskOrBranchPrincipal
+async def get_complaint(complaint_id: ComplaintId, rt: RuntimeDep, principal: TicketReader
                         ) -> dict[str, Any]:
-    """The ticket with its history and the shipment snapshot refreshed from the read model."""
+    """The ticket with its history and the shipment snapshot refreshed from the read model. A
+    customer token: its own tickets only (any other is 404), without the desk's workings."""
     return await service.get_complaint(rt, principal=principal, complaint_id=complaint_id)
 
 
@@ -111,8 +119,9 @@ async def respond(complaint_id: ComplaintId, body: ResponseCreate, rt: RuntimeDe
 
 @complaints.post("/{complaint_id}/customer-reply", response_model=ComplaintRead, responses=STEP_RESPONSES)
 async def customer_reply(complaint_id: ComplaintId, body: CustomerReplyCreate, rt: RuntimeDep,
-                         principal: DeskPrincipal) -> dict[str, Any]:
-    """The customer answered (recorded by staff): the SLA clock resumes."""
+                         principal: DeskOrCustomerPrincipal) -> dict[str, Any]:
+    """The customer answered (recorded by staff, or sent by the customer's own token on its own
+    ticket): the SLA clock resumes."""
     step = service.Step(Action.CUSTOMER_REPLY, body.model_dump())
     return await service.take_step(rt, principal=principal, complaint_id=complaint_id, step=step)
 
@@ -142,8 +151,9 @@ async def reopen(complaint_id: ComplaintId, rt: RuntimeDep, principal: DeskPrinc
 
 @complaints.post("/{complaint_id}/survey", response_model=ComplaintRead, responses=STEP_RESPONSES)
 async def survey(complaint_id: ComplaintId, body: SurveyIn, rt: RuntimeDep,
-                 principal: DeskPrincipal) -> dict[str, Any]:
-    """Record the customer's satisfaction (1..5); closes a resolved ticket."""
+                 principal: DeskOrCustomerPrincipal) -> dict[str, Any]:
+    """Record the customer's satisfaction (1..5; by staff, or by the customer's own token on its
+    own ticket); closes a resolved ticket."""
     step = service.Step(Action.SURVEY, body.model_dump(), score=body.score, comment=body.comment)
     return await service.take_step(rt, principal=principal, complaint_id=complaint_id, step=step)
 

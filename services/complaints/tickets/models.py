@@ -126,19 +126,21 @@ class ComplaintRead(BaseModel):
     waybill_no: str | None
     channel: str
     category: str
-    priority: str
+    priority: str | None = Field(description="null for a branch or a customer token (the desk's judgement)")
     description: str
-    proactive: bool
-    assigned_role: str
+    proactive: bool | None = Field(description="null for a branch")
+    assigned_role: str | None = Field(description="null for a customer token")
     assigned_to: str | None = Field(default=None, description="the desk member working it (user name); null: "
                                                               "not claimed")
     claimed_at: datetime | None = None
     opened_at: datetime
-    opened_by: str
-    first_response_minutes: int = Field(description="SLA target copied from the policy at opening")
-    resolution_minutes: int = Field(description="SLA target copied from the policy at opening")
-    first_response_due: datetime | None = Field(description="null while the clock is paused")
-    resolution_due: datetime | None = Field(description="null while the clock is paused")
+    opened_by: str | None = Field(description="null for a customer token")
+    first_response_minutes: int | None = Field(description="SLA target copied from the policy at opening; "
+                                                          "null for a branch or a customer token")
+    resolution_minutes: int | None = Field(description="SLA target copied from the policy at opening; "
+                                                      "null for a branch or a customer token")
+    first_response_due: datetime | None = Field(description="null while the clock is paused, and for a branch")
+    resolution_due: datetime | None = Field(description="null while the clock is paused, and for a branch")
     first_responded_at: datetime | None
     resolved_at: datetime | None
     escalated_at: datetime | None
@@ -150,7 +152,7 @@ class ComplaintRead(BaseModel):
     breached: bool
     paused: bool
     allowed_actions: list[str]
-    suggested_reply: str
+    suggested_reply: str | None = Field(description="the desk's script; null for a customer token")
     shipment: ShipmentRead | None
     history: list[HistoryEntry] | None = None
 
@@ -167,9 +169,9 @@ class ComplaintSummary(BaseModel):
     waybill_no: str | None
     channel: str
     category: str
-    priority: str
-    proactive: bool
-    assigned_role: str
+    priority: str | None = Field(description="null for a branch or a customer token")
+    proactive: bool | None = Field(description="null for a branch")
+    assigned_role: str | None = Field(description="null for a customer token")
     assigned_to: str | None = None
     claimed_at: datetime | None = None
     opened_at: datetime

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -26,6 +26,7 @@ from prometheus_client import Counter
 from services.complaints.context import ComplaintsRuntime
 from services.complaints.customers.repository import customer_seen, get_customer
 from services.complaints.customers.service import is_key
+from services.complaints.domain import customer_view
 from services.complaints.domain.claims import decide_claim
 from services.complaints.domain.replies import ShipmentSnapshot, suggested_reply
 from services.complaints.domain.shipments import ShipmentView
@@ -40,6 +41,7 @@ from services.complaints.domain.tickets import (
     default_priority,
     open_ticket,
 )
+from services.complaints.domain.visibility import partner_view
 from services.complaints.domain.vocabulary import Category, Channel, Priority, parse_language
 from services.complaints.shipments.repository import load_shipment
 from services.complaints.sla.repository import load_policies
@@ -48,7 +50,7 @@ from services.complaints.tickets.lifecycle import SOURCE, complainant, state_of
 from shared.auth import Principal
 from shared.clock import utcnow
 from shared.context import uow
-from shared.errors import Invalid, NotFound
+from shared.errors import Forbidden, Invalid, NotFound
 from shared.events import ComplaintClosed, ComplaintOpened, ComplaintReopened, ComplaintResolved, ComplaintResponded
 from shared.metrics import count
 from shared.outbox import publish
@@ -113,15 +115,32 @@ async def complaint_view(conn: asyncpg.Connection, rt: ComplaintsRuntime, row: R
     return data
 
 
+def as_seen_by(principal: Principal, ticket: dict[str, Any]) -> dict[str, Any]:
+    """A ticket as the caller may read it: a branch through `domain.visibility.partner_view`
+    (without the desk's judgement of the caller), its own customer through
+    `domain.customer_view.ticket` (without the desk's workings), the desk whole."""
+    if principal.role == "branch":
+        return partner_view(ticket)
+    if principal.role == "customer":
+        return customer_view.ticket(ticket)
+    return ticket
+
+
 def _sees(principal: Principal, view: ShipmentView | None) -> bool:
-    """Desk roles see every shipment; a branch one that touches its station (see `ShipmentView`)."""
+    """Desk roles see every shipment; a branch one that touches its station (see `ShipmentView`);
+    a customer its own (the shipper's customer id)."""
+    if principal.role == "customer":
+        return view is not None and principal.sees(customer=view.customer_id)
     if principal.role != "branch":
         return principal.sees_station()
     return view is not None and principal.sees_station(*view.stations)
 
 
 async def _sees_ticket(conn: asyncpg.Connection, principal: Principal, row: Row) -> bool:
-    """Desk roles see every ticket; a branch only those about a waybill it sees."""
+    """Desk roles see every ticket; a branch only those about a waybill it sees; a customer
+    only its own (the ticket's customer id)."""
+    if principal.role == "customer":
+        return principal.sees(customer=row["customer_id"])
     if principal.role != "branch":
         return principal.sees_station()
     if not row["waybill_no"]:
@@ -134,7 +153,7 @@ async def get_complaint(rt: ComplaintsRuntime, *, principal: Principal, complain
         row = await repository.get_complaint(conn, complaint_id)
         if row is None or not await _sees_ticket(conn, principal, row):
             raise NotFound.of("complaint", complaint_id)
-        return await complaint_view(conn, rt, row, with_history=True)
+        return as_seen_by(principal, await complaint_view(conn, rt, row, with_history=True))
 
 
 async def list_complaints(rt: ComplaintsRuntime, *, principal: Principal, status: str | None,
@@ -142,11 +161,17 @@ async def list_complaints(rt: ComplaintsRuntime, *, principal: Principal, status
                           category: str | None, after: tuple[datetime, uuid.UUID] | None, limit: int,
                           assigned_to: str | None = None) -> list[Row]:
     station = principal.branch if principal.role == "branch" else None
+    own = principal.own_customer
+    if principal.role == "customer":
+        if own is None or customer_id not in (None, own):
+            return []  # another customer's tickets: none, like a customer with none
+        customer_id = own
     async with rt.pool.acquire() as conn:
-        return await repository.list_complaints(conn, now=utcnow(), status=status, breached=breached,
+        rows = await repository.list_complaints(conn, now=utcnow(), status=status, breached=breached,
                                                 customer_id=customer_id, waybill_no=waybill_no, category=category,
                                                 assigned_to=assigned_to, station=station or None, after=after,
                                                 limit=limit)
+    return [customer_view.ticket(r) for r in rows] if principal.role == "customer" else rows
 
 
 # --- opening tickets -----------------------------------------------------------------------
@@ -219,6 +244,8 @@ async def open_complaint(rt: ComplaintsRuntime, *, principal: Principal, new: Ne
     if branch and new.channel is not Channel.PARTNER:
         raise Invalid("channel_not_allowed", "a branch files complaints through the partner channel",
                       {"channel": new.channel, "allowed": [Channel.PARTNER.value]})
+    if principal.role == "customer":
+        new = _customer_filing(principal, new)
     now = utcnow()
     async with uow(rt) as conn:
         view = await load_shipment(conn, new.waybill_no) if new.waybill_no else None
@@ -228,7 +255,20 @@ async def open_complaint(rt: ComplaintsRuntime, *, principal: Principal, new: Ne
         assert ticket is not None
         row = await repository.get_complaint(conn, ticket["id"])
         assert row is not None
-        return await complaint_view(conn, rt, row, with_history=True, now=now)
+        return as_seen_by(principal, await complaint_view(conn, rt, row, with_history=True, now=now))
+
+
+def _customer_filing(principal: Principal, new: NewComplaint) -> NewComplaint:
+    """A key-account customer files for itself (its own customer id, 403 for another), through
+    the web channel (422 `channel_not_allowed`), without choosing a priority (the desk's rule)."""
+    if new.customer_id is not None and new.customer_id != principal.customer:
+        raise Forbidden("forbidden", "a customer files complaints for itself only", {"field": "customer_id"})
+    if new.channel is not Channel.WEB:
+        raise Invalid("channel_not_allowed", "a customer files complaints through the web channel",
+                      {"channel": new.channel, "allowed": [Channel.WEB.value]})
+    if new.priority is not None:
+        raise Invalid("priority_not_allowed", "the desk sets a complaint's priority", {"field": "priority"})
+    return replace(new, customer_id=principal.customer)
 
 
 async def open_care_ticket(conn: asyncpg.Connection, rt: ComplaintsRuntime, view: ShipmentView) -> bool:
@@ -302,7 +342,7 @@ async def take_step(rt: ComplaintsRuntime, *, principal: Principal, complaint_id
     now = utcnow()
     async with uow(rt) as conn:
         row = await repository.get_complaint(conn, complaint_id, for_update=True)
-        if row is None:
+        if row is None or not await _sees_ticket(conn, principal, row):
             raise NotFound.of("complaint", complaint_id)
         before = state_of(row)
         at = max(now, row["last_action_at"])
@@ -329,7 +369,7 @@ async def take_step(rt: ComplaintsRuntime, *, principal: Principal, complaint_id
         count(STEPS_TAKEN.labels(step.action.value))
         fresh = await repository.get_complaint(conn, complaint_id)
         assert fresh is not None
-        return await complaint_view(conn, rt, fresh, with_history=True, now=at)
+        return as_seen_by(principal, await complaint_view(conn, rt, fresh, with_history=True, now=at))
 
 
 # --- who works a ticket ----------------------------------------------------------------------
@@ -357,4 +397,4 @@ async def claim(rt: ComplaintsRuntime, *, principal: Principal, complaint_id: uu
             count(STEPS_TAKEN.labels("claim"))
         fresh = await repository.get_complaint(conn, complaint_id)
         assert fresh is not None
-        return await complaint_view(conn, rt, fresh, with_history=True, now=at)
+        return as_seen_by(principal, await complaint_view(conn, rt, fresh, with_history=True, now=at))

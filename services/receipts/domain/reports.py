@@ -28,6 +28,7 @@ from services.receipts.domain.lifecycle import ReceiptStatus
 from services.receipts.domain.times import aware, zone
 from shared.clock import BUSINESS_TZ_NAME
 from shared.errors import Invalid
+from shared.tabular import Column
 
 # ASCII only: ``\d`` would otherwise accept full-width digits such as "２０２６".
 _MONTH_RE = re.compile(r"(\d{4})-(\d{2})", re.ASCII)
@@ -118,6 +119,9 @@ class RegionReportRow:
 REPORT_COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(RegionReportRow))
 _COUNTS = tuple(c for c in REPORT_COLUMNS if c != "region" and not c.endswith("_cny"))
 _MONEY = tuple(c for c in REPORT_COLUMNS if c.endswith("_cny"))
+# ... typed for the spreadsheets (`shared.tabular`): counts are whole numbers, penalties CNY.
+REPORT_TABLE_COLUMNS: tuple[Column, ...] = tuple(
+    Column(c, "text" if c == "region" else "money" if c in _MONEY else "int") for c in REPORT_COLUMNS)
 
 _CENT = Decimal("0.01")
 

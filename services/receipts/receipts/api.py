@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
 
-from services.receipts.context import DeskPrincipal, RuntimeDep, StationOrDesk
+from services.receipts.context import DeskPrincipal, ReceiptReader, RuntimeDep, StationOrDesk
 from services.receipts.domain.lifecycle import ReceiptStatus
 from services.receipts.receipts import service
 from services.receipts.receipts.models import (
@@ -37,16 +37,18 @@ AsOf = Annotated[Instant | None, Query(description="RFC 3339 with offset; defaul
 
 
 @router.get("/receipts/{waybill_no}", response_model=ReceiptRead, responses=R404, tags=["receipts"])
-async def get_receipt(waybill_no: WaybillPath, rt: RuntimeDep, principal: StationOrDesk,
+async def get_receipt(waybill_no: WaybillPath, rt: RuntimeDep, principal: ReceiptReader,
                       as_of: AsOf = None) -> dict[str, Any]:
-    """The receipt, its deadlines, `overdue` at `as_of` (default now) and its custody chain."""
+    """The receipt, its deadlines, `overdue` at `as_of` (default now) and its custody chain. A
+    customer token: its own shipments' receipts only (any other is 404), custody without the
+    desk's notes or staff names, no station contact."""
     return await service.get_receipt(rt, principal=principal, waybill_no=waybill_no, as_of=as_of)
 
 
 @router.get("/receipts", response_model=Page[ReceiptSummary], tags=["receipts"])
 async def list_receipts(
     rt: RuntimeDep,
-    principal: StationOrDesk,
+    principal: ReceiptReader,
     status: Annotated[ReceiptStatus | None, Query()] = None,
     overdue: Annotated[bool | None, Query()] = None,
     station: Annotated[StationCode | None, Query(description="origin or destination")] = None,
@@ -55,7 +57,8 @@ async def list_receipts(
     cursor: Annotated[str | None, Query(max_length=200)] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50,
 ) -> dict[str, Any]:
-    """Receipts by waybill number, filtered; a branch sees those from or to its station only."""
+    """Receipts by waybill number, filtered; a branch sees those from or to its station only, a
+    customer token its own shipments' receipts only."""
     key = read_cursor(cursor, str)
     after = key[0] if key is not None else None
     items, last = await service.list_receipts(rt, principal=principal, status=status, overdue=overdue,

@@ -103,6 +103,7 @@ def _receipt_values(event: ShipmentRegistered) -> dict[str, Any]:
         "region": (destination_region or "unknown")[:100],
         "station_contact": contact,
         "registered_at": event.registered_at,
+        "customer_id": event.shipper.customer_id if event.shipper is not None else None,
     }
 
 

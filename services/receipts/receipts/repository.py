@@ -84,13 +84,13 @@ _RECEIPT_COLUMNS = (
     "waybill_no, status, required, req_signature, req_stamp, req_id_number, req_copies, payment, origin, "
     "destination, via, transfers, origin_region, destination_region, region, station_contact, registered_at, "
     "arrived_at, delivered_at, due_at, final_due_at, anomalies, abnormal_at, returned_at, lost_at, "
-    "envelope_id, courier_no, chase_done, created_at, updated_at"
+    "envelope_id, courier_no, chase_done, customer_id, created_at, updated_at"
 )
 
 _INSERTABLE = (
     "waybill_no", "status", "required", "req_signature", "req_stamp", "req_id_number", "req_copies", "payment",
     "origin", "destination", "via", "transfers", "origin_region", "destination_region", "region",
-    "station_contact", "registered_at",
+    "station_contact", "registered_at", "customer_id",
 )
 
 # Columns a use case may change; custody is a separate, insert-only table.
@@ -106,6 +106,7 @@ _INSERTABLE_TYPES = {
     "req_stamp": "boolean", "req_id_number": "boolean", "req_copies": "integer", "payment": "text",
     "origin": "text", "destination": "text", "via": "text[]", "transfers": "integer", "origin_region": "text",
     "destination_region": "text", "region": "text", "station_contact": "jsonb", "registered_at": "timestamptz",
+    "customer_id": "text",
 }
 _INSERT_RECEIPTS = (
     f"INSERT INTO receipts ({', '.join(_INSERTABLE)}) SELECT {', '.join(_INSERTABLE)} "
@@ -172,9 +173,12 @@ async def list_receipts(
     branch: str | None,
     after: str | None,
     limit: int,
+    customer: str | None = None,
 ) -> list[asyncpg.Record]:
-    """Keyset page ordered by waybill_no; ``branch`` restricts to receipts touching that station."""
+    """Keyset page ordered by waybill_no; ``branch`` restricts to receipts touching that station,
+    ``customer`` to one customer's receipts."""
     f = Filters()
+    f.equals("customer_id", customer)
     f.equals("status", status)
     for code in (station, branch):
         if code is not None:

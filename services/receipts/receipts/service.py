@@ -71,7 +71,8 @@ def summary(row: Mapping[str, Any], as_of: datetime) -> dict[str, Any]:
 
 
 def _visible(principal: Principal, row: Mapping[str, Any] | None) -> bool:
-    return row is not None and access.visible(principal, row["origin"], row["destination"])
+    return row is not None and access.visible(principal, row["origin"], row["destination"],
+                                              customer=row["customer_id"])
 
 
 async def get_receipt(rt: ReceiptsRuntime, *, principal: Principal, waybill_no: str,
@@ -83,6 +84,13 @@ async def get_receipt(rt: ReceiptsRuntime, *, principal: Principal, waybill_no: 
         if row is None or not _visible(principal, row):
             raise NotFound.of("receipt", waybill_no)
         custody = await repository.custody_of(conn, waybill_no)
+    if principal.role == "customer":  # its own receipt: status and deadlines, not the desk's workings
+        return {**_detail(row, as_of, [access.custody_for_customer(dict(c)) for c in custody]),
+                "allowed_actions": [], "station_contact": None}
+    return _detail(row, as_of, [dict(c) for c in custody])
+
+
+def _detail(row: Mapping[str, Any], as_of: datetime, custody: list[dict[str, Any]]) -> dict[str, Any]:
     return {
         **summary(row, as_of),
         "requirements": {"signature": row["req_signature"], "stamp": row["req_stamp"],
@@ -98,7 +106,7 @@ async def get_receipt(rt: ReceiptsRuntime, *, principal: Principal, waybill_no: 
         "as_of": as_of,
         "allowed_actions": actions_for(ReceiptStatus(row["status"]), Payment(row["payment"])),
         "station_contact": row["station_contact"],
-        "custody": [dict(c) for c in custody],
+        "custody": custody,
     }
 
 
@@ -108,11 +116,13 @@ async def list_receipts(rt: ReceiptsRuntime, *, principal: Principal, status: Re
     """A page of summaries and the waybill number to continue after (None at the end)."""
     as_of = as_of or utcnow()
     branch = access.branch_scope(principal)
-    if branch is None and principal.role not in DESK:
+    customer = principal.own_customer
+    if branch is None and customer is None and principal.role not in DESK:
         return [], None
     async with rt.pool.acquire() as conn:
         rows = await repository.list_receipts(conn, status=status.value if status else None, overdue=overdue,
-                                              as_of=as_of, station=station, region=region, branch=branch,
+                                              as_of=as_of, station=station, region=region,
+                                              branch=None if customer else branch, customer=customer,
                                               after=after, limit=limit + 1)
     more = len(rows) > limit
     rows = rows[:limit]

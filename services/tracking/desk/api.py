@@ -14,7 +14,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, File, Path, Query, Request, Response, UploadFile
 from fastapi.responses import FileResponse
 
-from services.tracking.context import DeskOrBranch, RuntimeDep
+from services.tracking.context import DeskOrBranch, RuntimeDep, ShipmentReader
 from services.tracking.desk import service
 from services.tracking.desk.models import (
     DeliveryCreate,
@@ -28,12 +28,13 @@ from services.tracking.desk.models import (
     NoteRead,
     PhotoRead,
 )
-from services.tracking.domain.exceptions import EXCEPTION_CSV_COLUMNS, exception_csv_records, report_period
-from services.tracking.domain.reports import IN_TRANSIT_CSV_COLUMNS, csv_bytes, in_transit_csv_records, render_csv
+from services.tracking.domain.exceptions import EXCEPTION_COLUMNS, exception_csv_records, report_period
+from services.tracking.domain.reports import IN_TRANSIT_COLUMNS, in_transit_csv_records
 from shared.clock import BUSINESS_TZ, NaiveTime, require_aware, utcnow
-from shared.csvout import wants_csv
 from shared.errors import ErrorResponse, Invalid, TooLarge
 from shared.pagination import BIGINT_MAX, MAX_LIMIT, Page, decode_cursor, encode_cursor
+from shared.tabular import REPORT_RESPONSES, Table, negotiate, respond
+from shared.types import DayOrInstant, in_business_range, period_end, period_start
 
 router = APIRouter(tags=["tracking-desk"])
 
@@ -42,12 +43,6 @@ Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
 
 _404: dict[int | str, dict[str, Any]] = {404: {"model": ErrorResponse, "description": "unknown or not visible"}}
 _409: dict[int | str, dict[str, Any]] = {409: {"model": ErrorResponse, "description": "state conflict"}}
-_CSV: dict[int | str, dict[str, Any]] = {200: {"content": {"text/csv": {}}}}
-
-
-def _csv(records: list[dict[str, Any]], columns: tuple[str, ...], filename: str) -> Response:
-    return Response(csv_bytes(render_csv(records, columns), excel_bom=True), media_type="text/csv; charset=utf-8",
-                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})
 
 
 # --- delivery ---------------------------------------------------------------------------------
@@ -101,7 +96,8 @@ async def report_exception(waybill_no: Waybill, body: ExceptionCreate, rt: Runti
 
 
 @router.get("/v1/exceptions/{exception_id}", response_model=ExceptionRead, responses=_404)
-async def get_exception(exception_id: uuid.UUID, rt: RuntimeDep, principal: DeskOrBranch) -> ExceptionRead:
+async def get_exception(exception_id: uuid.UUID, rt: RuntimeDep, principal: ShipmentReader) -> ExceptionRead:
+    """One exception; a customer token: of its own shipments only (404 otherwise), staff shown by role."""
     return await service.get_exception(rt, principal=principal, exception_id=exception_id)
 
 
@@ -131,7 +127,7 @@ async def upload_photo(exception_id: uuid.UUID, response: Response, rt: RuntimeD
 
 
 @router.get("/v1/exceptions/{exception_id}/photos", response_model=Page[PhotoRead], responses=_404)
-async def list_photos(exception_id: uuid.UUID, rt: RuntimeDep, principal: DeskOrBranch,
+async def list_photos(exception_id: uuid.UUID, rt: RuntimeDep, principal: ShipmentReader,
                       cursor: Annotated[str | None, Query(max_length=200)] = None,
                       limit: Limit = 100) -> Page[PhotoRead]:
     key = decode_cursor(cursor, 1)
@@ -149,7 +145,7 @@ async def list_photos(exception_id: uuid.UUID, rt: RuntimeDep, principal: DeskOr
             responses={**_404, 200: {"content": {"image/jpeg": {}, "image/png": {}, "image/webp": {},
                                                  "image/gif": {}}}})
 async def get_photo(exception_id: uuid.UUID, photo_id: Annotated[int, Path(ge=1, le=BIGINT_MAX)], rt: RuntimeDep,
-                    principal: DeskOrBranch) -> FileResponse:
+                    principal: ShipmentReader) -> FileResponse:
     """The photo's bytes, as an attachment in a sandbox: a file that is also HTML or script (a
     polyglot) is never rendered or run as a page of this origin."""
     photo = await service.photo_file(rt, principal=principal, exception_id=exception_id, photo_id=photo_id)
@@ -166,33 +162,42 @@ async def get_photo(exception_id: uuid.UUID, photo_id: Annotated[int, Path(ge=1,
 
 def _aware(value: datetime | None, name: str) -> datetime | None:
     try:
-        return None if value is None else require_aware(value, name)
+        aware = None if value is None else require_aware(value, name)
     except NaiveTime as exc:
         raise Invalid("validation_error", f"{name} must carry a timezone offset") from exc
+    if aware is not None:
+        try:
+            in_business_range(aware)
+        except ValueError as exc:
+            raise Invalid("validation_error", f"{name}: {exc}") from exc
+    return aware
 
 
-@router.get("/v1/reports/in-transit", response_model=InTransitReport, responses=_CSV)
+@router.get("/v1/reports/in-transit", response_model=InTransitReport, responses=REPORT_RESPONSES)
 async def in_transit_report(request: Request, rt: RuntimeDep, principal: DeskOrBranch,
                             as_of: Annotated[datetime | None, Query(
                                 description="evaluate at this time (default: now)")] = None) -> Any:
-    """The 08:00 check; `Accept: text/csv` for the printable sheet (one line per vehicle and shipment)."""
+    """The 08:00 check. As a sheet (`Accept: text/csv` or XLSX): one line per vehicle and shipment."""
+    fmt = negotiate(request)
     now = _aware(as_of, "as_of") or utcnow()
     rows, headings = await service.in_transit_rows(rt, principal=principal, now=now)
-    if wants_csv(request):
-        return _csv(in_transit_csv_records(rows), IN_TRANSIT_CSV_COLUMNS,
-                    f"in-transit-{now.astimezone(BUSINESS_TZ):%Y%m%d-%H%M}.csv")
-    return service.in_transit_report(rows, now, headings)
+    return respond(fmt, json=service.in_transit_report(rows, now, headings),
+                   table=lambda: Table(f"in-transit-{now.astimezone(BUSINESS_TZ):%Y%m%d-%H%M}", IN_TRANSIT_COLUMNS,
+                                       in_transit_csv_records(rows)))
 
 
 @router.get("/v1/reports/exceptions", response_model=ExceptionSummaryOut, response_model_by_alias=True,
-            responses=_CSV)
+            responses=REPORT_RESPONSES)
 async def exception_report(request: Request, rt: RuntimeDep, principal: DeskOrBranch,
-                           start: Annotated[datetime | None, Query(alias="from")] = None,
-                           end: Annotated[datetime | None, Query(alias="to")] = None) -> Any:
-    """Exceptions reported in [from, to) by station and kind (default: the current business week)."""
-    start, end = report_period(_aware(start, "from"), _aware(end, "to"), utcnow())
-    summary = await service.exception_summary(rt, principal=principal, start=start, end=end)
-    if wants_csv(request):
-        return _csv(exception_csv_records(summary), EXCEPTION_CSV_COLUMNS,
-                    f"exceptions-{start.astimezone(BUSINESS_TZ):%Y%m%d}.csv")
-    return service.exception_summary_out(summary)
+                           start: Annotated[DayOrInstant | None, Query(alias="from")] = None,
+                           end: Annotated[DayOrInstant | None, Query(alias="to")] = None) -> Any:
+    """Exceptions reported in the period by station and kind (default: the current business week).
+    `from` and `to` are days (YYYY-MM-DD, Beijing time; `to` is included) or instants with an offset
+    (`to` excluded); with one of them, the period is the 7 days from or to it."""
+    fmt = negotiate(request)
+    start_at, end_at = report_period(None if start is None else period_start(start),
+                                     None if end is None else period_end(end), utcnow())
+    summary = await service.exception_summary(rt, principal=principal, start=start_at, end=end_at)
+    return respond(fmt, json=service.exception_summary_out(summary),
+                   table=lambda: Table(f"exceptions-{start_at.astimezone(BUSINESS_TZ):%Y%m%d}", EXCEPTION_COLUMNS,
+                                       exception_csv_records(summary)))

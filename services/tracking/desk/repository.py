@@ -18,7 +18,8 @@ import asyncpg
 # --- shipments, as the desk reads and locks them ---------------------------------------
 
 _SHIPMENT_COLUMNS = (
-    "waybill_no, origin, destination, via, consignee, cargo, pieces, status, pieces_arrived, "
+    "waybill_no, origin, destination, via, consignee, shipper->>'customer_id' AS customer_id, "
+    "cargo, pieces, status, pieces_arrived, "
     "last_scan_at, open_exceptions, delivered_at, "
     # the delay state, which a note's reason may change
     "delayed, notified_eta, delay_minutes, delay_reason, eta, evaluated_at, delay_notified_at"
@@ -108,7 +109,7 @@ async def list_notes(conn: asyncpg.Connection, waybill_no: str, after: tuple[dat
 # --- exceptions and photos ----------------------------------------------------------------
 
 _EXCEPTION_SELECT = """
-    SELECT e.*, s.origin, s.destination,
+    SELECT e.*, s.origin, s.destination, s.shipper->>'customer_id' AS customer_id,
            (SELECT count(*) FROM exception_photos p WHERE p.exception_id = e.id) AS photos
     FROM cargo_exceptions e JOIN shipments s ON s.waybill_no = e.waybill_no
 """

@@ -39,6 +39,7 @@ from services.tracking.desk.models import (
     OnBoardOut,
     PhotoRead,
 )
+from services.tracking.domain import customer_view
 from services.tracking.domain.exceptions import ExceptionKind, ExceptionRecord, ExceptionSummary, summarise_exceptions
 from services.tracking.domain.reports import (
     HANDLING_LABELS_ZH,
@@ -94,7 +95,7 @@ async def _visible_shipment(conn: asyncpg.Connection, waybill_no: str, principal
                             lock: bool = False) -> asyncpg.Record:
     """The shipment, or 404 when it does not exist or the branch may not see it (no leak)."""
     shipment = await repository.get_shipment(conn, waybill_no, lock=lock)
-    if shipment is None or not principal.sees_station(*_route_stations(shipment)):
+    if shipment is None or not principal.sees(*_route_stations(shipment), customer=shipment["customer_id"]):
         raise NotFound.of("shipment", waybill_no)
     return shipment
 
@@ -266,7 +267,8 @@ def _exception_read(row: asyncpg.Record) -> ExceptionRead:
 async def _visible_exception(conn: asyncpg.Connection, exception_id: uuid.UUID, principal: Principal, *,
                              lock: bool = False) -> asyncpg.Record:
     row = await repository.get_exception(conn, exception_id, lock=lock)
-    if row is None or not principal.sees_station(row["station"], row["origin"], row["destination"]):
+    if row is None or not principal.sees(row["station"], row["origin"], row["destination"],
+                                         customer=row["customer_id"]):
         raise NotFound.of("exception", str(exception_id))
     return row
 
@@ -307,7 +309,11 @@ async def report_exception(rt: TrackingRuntime, *, principal: Principal, waybill
 
 async def get_exception(rt: TrackingRuntime, *, principal: Principal, exception_id: uuid.UUID) -> ExceptionRead:
     async with rt.pool.acquire() as conn:
-        return _exception_read(await _visible_exception(conn, exception_id, principal))
+        read = _exception_read(await _visible_exception(conn, exception_id, principal))
+    if principal.role == "customer":  # the role that acted, never the person
+        read = read.model_copy(update={"reported_by": customer_view.actor_role(read.reported_by),
+                                       "resolved_by": customer_view.actor_role(read.resolved_by)})
+    return read
 
 
 async def resolve_exception(rt: TrackingRuntime, *, principal: Principal, exception_id: uuid.UUID,
@@ -409,6 +415,8 @@ async def list_photos(rt: TrackingRuntime, *, principal: Principal, exception_id
         await _visible_exception(conn, exception_id, principal)
         rows = await repository.list_photos(conn, exception_id, after, limit + 1)
     items = [_photo_read(r) for r in rows[:limit]]
+    if principal.role == "customer":  # the role that uploaded, never the person
+        items = [p.model_copy(update={"uploaded_by": customer_view.actor_role(p.uploaded_by)}) for p in items]
     return items, (items[-1].id if len(rows) > limit and items else None)
 
 

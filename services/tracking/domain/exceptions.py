@@ -13,6 +13,7 @@ from typing import Any
 from services.tracking.domain.times import utc
 from shared.clock import business_day, day_start
 from shared.errors import Invalid
+from shared.tabular import Column, columns
 
 
 class ExceptionKind(StrEnum):
@@ -113,7 +114,9 @@ def summarise_exceptions(
     return ExceptionSummary(start, end, rows, dict(by_kind), dict(by_station), sum(r.count for r in rows))
 
 
-EXCEPTION_CSV_COLUMNS = ("station", "kind", "count", "pieces", "open_at_end", "waybills")
+EXCEPTION_COLUMNS: tuple[Column, ...] = columns(
+    "station", "kind", ("count", "int"), ("pieces", "int"), ("open_at_end", "int"), "waybills")
+EXCEPTION_CSV_COLUMNS: tuple[str, ...] = tuple(c.key for c in EXCEPTION_COLUMNS)
 
 
 def exception_csv_records(summary: ExceptionSummary) -> list[dict[str, Any]]:

@@ -1,25 +1,19 @@
 """The 08:00 in-transit check (each vehicle on the road, its last fix and age, what the driver
-must be told about the cargo on board) and the CSV form of the desk's reports.
-
-Every CSV cell is written by `shared.csvout` (its one formula rule on every text cell); this
-module only says how a value reads in the desk's sheets (`csv_value`).
-"""
+must be told about the cargo on board) and its columns as a spreadsheet (`shared.tabular`
+writes the CSV and XLSX forms)."""
 
 from __future__ import annotations
 
-import math
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from enum import StrEnum
 from typing import Any
 
 from services.tracking.domain.config import DEFAULT_ETA_CONFIG, EtaConfig
 from services.tracking.domain.stale import is_stale
 from services.tracking.domain.times import utc
-from shared.clock import BUSINESS_TZ
-from shared.csvout import to_csv
+from shared.tabular import Column, columns
 
 HANDLING_LABELS_ZH: Mapping[str, str] = {
     "dangerous": "危险品",
@@ -117,29 +111,16 @@ def build_in_transit_report(
     return rows
 
 
-IN_TRANSIT_CSV_COLUMNS = (
-    "vehicle_id",
-    "plate",
-    "carrier",
-    "driver_name",
-    "driver_phone",
-    "last_fix_at",
-    "fix_age_minutes",
-    "stale",
-    "lat",
-    "lon",
-    "speed_kmh",
-    "waybill_no",
-    "destination",
-    "promised_at",
-    "eta",
-    "delayed",
-    "dangerous",
-    "fragile",
-    "keep_upright",
-    "moisture_sensitive",
-    "handling",
+# The printable sheet: one line per (vehicle, shipment), typed for the spreadsheet.
+IN_TRANSIT_COLUMNS: tuple[Column, ...] = columns(
+    "vehicle_id", "plate", "carrier", "driver_name", "driver_phone",
+    ("last_fix_at", "datetime"), ("fix_age_minutes", "int"), ("stale", "bool"),
+    ("lat", "number"), ("lon", "number"), ("speed_kmh", "number"),
+    "waybill_no", "destination", ("promised_at", "datetime"), ("eta", "datetime"),
+    ("delayed", "bool"), ("dangerous", "bool"), ("fragile", "bool"), ("keep_upright", "bool"),
+    ("moisture_sensitive", "bool"), "handling",
 )
+IN_TRANSIT_CSV_COLUMNS: tuple[str, ...] = tuple(c.key for c in IN_TRANSIT_COLUMNS)
 
 
 def in_transit_csv_records(rows: Iterable[InTransitRow]) -> list[dict[str, Any]]:
@@ -174,31 +155,3 @@ def in_transit_csv_records(rows: Iterable[InTransitRow]) -> list[dict[str, Any]]
                 }
             )
     return records
-
-
-def csv_value(value: Any) -> Any:
-    """A report value as the desk's sheets show it: times in business time (RFC 3339, with the
-    offset), booleans as true/false, numbers as numbers (at most 6 decimals), nothing as empty.
-    Text stays text, for `shared.csvout.csv_cell` to neutralise."""
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, datetime):
-        return value.astimezone(BUSINESS_TZ).isoformat() if value.tzinfo else value.isoformat()
-    if isinstance(value, StrEnum):
-        return value.value
-    if isinstance(value, float) and math.isfinite(value):
-        rounded = round(value, 6)
-        return int(rounded) if rounded.is_integer() else rounded
-    return value
-
-
-def render_csv(records: Iterable[Mapping[str, Any]], columns: Sequence[str]) -> str:
-    """Records as CSV text with a header line (encode it with `csv_bytes`)."""
-    return to_csv(({c: csv_value(r.get(c)) for c in columns} for r in records), columns)
-
-
-def csv_bytes(text: str, *, excel_bom: bool = False) -> bytes:
-    """UTF-8 bytes of CSV text; ``excel_bom`` prepends a BOM so Excel shows Chinese correctly."""
-    return ("\ufeff" if excel_bom else "").encode() + text.encode("utf-8")

@@ -45,7 +45,7 @@ from services.tracking.shipments import evaluation
 from shared.auth import Principal
 from shared.clock import utcnow
 from shared.context import uow
-from shared.errors import BadRequest, DomainError, Forbidden, Invalid
+from shared.errors import BadRequest, DomainError, Invalid
 from shared.types import is_identifier
 
 log = logging.getLogger("lcs.tracking.feeds")
@@ -186,16 +186,14 @@ async def _ingest_batch_once(rt: TrackingRuntime, principal: Principal, items: S
                              vouch_new: bool) -> IngestResult:
     async with uow(rt) as conn:
         vehicles = await repository.lock_vehicles(conn, ids)
+        if principal.role == "carrier":  # another carrier's vehicle is answered as an unknown one (T21)
+            vehicles = {v: row for v, row in vehicles.items() if row["carrier"] == principal.carrier}
         if not ids <= vehicles.keys():
             unknown = [{"index": n, "field": "vehicle_id", "problem": f"vehicle {i.vehicle_id} is not registered"}
                        for n, i in enumerate(items) if i.vehicle_id not in vehicles]
             POSITIONS.labels("batch", "rejected").inc(len(items))
             raise Invalid("unknown_vehicle", f"position {unknown[0]['index']}: {unknown[0]['problem']}",
                           unknown[:100])
-        if principal.role == "carrier" and any(vehicles[v]["carrier"] != principal.carrier for v in ids):
-            foreign = [n for n, i in enumerate(items) if vehicles[i.vehicle_id]["carrier"] != principal.carrier]
-            raise Forbidden("forbidden", f"position {foreign[0]}: vehicle of another carrier",
-                            [{"index": n, "field": "vehicle_id"} for n in foreign[:100]])
         return await ingest(conn, eta=rt.context.eta, items=items, vehicles=vehicles, vouch_new=vouch_new)
 
 
@@ -216,8 +214,8 @@ def unknown_device(device_id: str) -> BadRequest:
 
 
 async def ingest_traccar(rt: TrackingRuntime, *, principal: Principal, body: Mapping[str, Any]) -> IngestResult:
-    """Traccar's JSON forwarding of one position: 422 for bad content, 400 `unknown_device`, 403
-    for another carrier's vehicle."""
+    """Traccar's JSON forwarding of one position: 422 for bad content, 400 `unknown_device` (also
+    for a device on another carrier's vehicle: a carrier learns nothing of other carriers' fleets)."""
     try:
         fix = checked_fix(parse_traccar_forward(body), now=utcnow(), limits=rt.context.limits)
     except DomainError:
@@ -225,11 +223,10 @@ async def ingest_traccar(rt: TrackingRuntime, *, principal: Principal, body: Map
         raise
     async with uow(rt) as conn:
         vehicle = (await repository.lock_vehicles_by_device(conn, [fix.device_id])).get(fix.device_id)
-        if vehicle is None:
+        if vehicle is None or (principal.role == "carrier" and vehicle["carrier"] != principal.carrier):
+            # another carrier's device is answered as an unknown one (T21)
             POSITIONS.labels("traccar", "unknown_device").inc()
             raise unknown_device(fix.device_id)
-        if principal.role == "carrier" and vehicle["carrier"] != principal.carrier:
-            raise Forbidden("forbidden", "the device belongs to another carrier's vehicle")
         vehicle_id = vehicle["vehicle_id"]
         result = await ingest(conn, eta=rt.context.eta, items=[Incoming.from_fix(vehicle_id, fix)],
                               vehicles={vehicle_id: vehicle})

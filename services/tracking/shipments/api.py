@@ -10,7 +10,7 @@ from python_multipart.exceptions import MultipartParseError
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from services.tracking.context import DeskOrBranch, RuntimeDep
+from services.tracking.context import DeskOrBranch, RuntimeDep, ShipmentReader
 from services.tracking.shipments import service
 from services.tracking.shipments.models import (
     ImportResultOut,
@@ -46,7 +46,7 @@ async def create_shipment(body: ShipmentCreate, rt: RuntimeDep, principal: DeskO
 @router.get("/v1/shipments", response_model=Page[ShipmentSummary])
 async def list_shipments(
     rt: RuntimeDep,
-    principal: DeskOrBranch,
+    principal: ShipmentReader,
     status: Literal["registered", "in_transit", "arrived", "out_for_delivery", "delivered", "exception"]
     | None = None,
     station: Annotated[str | None, Query(pattern=STATION_CODE_PATTERN)] = None,
@@ -60,7 +60,8 @@ async def list_shipments(
                                        description="a whole phone number or its last 4 digits, of the shipper "
                                                    "or the consignee (desk roles only)")] = None,
 ) -> Page[ShipmentSummary]:
-    """Shipments by waybill number (keyset); a branch token sees only those touching its station.
+    """Shipments by waybill number (keyset); a branch token sees only those touching its station, a
+    customer token only its own (the shipper's customer id).
     `q` and `phone` search; each result carries the shipper's name and the consignee's, masked."""
     key = decode_cursor(cursor, 1)
     items, more = await service.list_shipments(rt, principal=principal, status=status, station=station,
@@ -70,7 +71,9 @@ async def list_shipments(
 
 
 @router.get("/v1/shipments/{waybill_no}", response_model=ShipmentRead, responses=E404)
-async def get_shipment(waybill_no: WaybillPath, rt: RuntimeDep, principal: DeskOrBranch) -> ShipmentRead:
+async def get_shipment(waybill_no: WaybillPath, rt: RuntimeDep, principal: ShipmentReader) -> ShipmentRead:
+    """The waybill and its timeline. A customer token: its own waybills only (any other is 404),
+    without the vehicle, its position, the desk's notes or staff names."""
     return await service.get_shipment(rt, principal=principal, waybill_no=waybill_no)
 
 

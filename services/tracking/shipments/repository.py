@@ -122,9 +122,11 @@ _SEARCH = ("WITH hits AS MATERIALIZED (SELECT waybill_no AS hit FROM shipments W
 
 async def list_shipments(conn: asyncpg.Connection, *, status: str | None, station: str | None,
                          branch: str | None, delayed: bool | None, after: str | None, limit: int,
-                         text: TextQuery | None = None, phone: PhoneQuery | None = None) -> list[Record]:
+                         text: TextQuery | None = None, phone: PhoneQuery | None = None,
+                         customer: str | None = None) -> list[Record]:
     """Keyset page on waybill_no. `status` is the displayed status (`exception` = open exceptions);
-    `text` and `phone` narrow it to a search's matches."""
+    `text` and `phone` narrow it to a search's matches; `customer` to one customer's shipments
+    (through the customer-id index, like a search)."""
     args: list[Any] = [status, station, branch, delayed, after]
     conditions = []
     if text is not None:
@@ -135,6 +137,9 @@ async def list_shipments(conn: asyncpg.Connection, *, status: str | None, statio
         column = "phone_hashes" if phone.hash is not None else "phone_last4"
         args.append(phone.hash if phone.hash is not None else phone.last4)
         conditions.append(f"{column} @> ARRAY[${len(args)}::text]")
+    if customer is not None:
+        args.append(customer)
+        conditions.append(f"(shipper->>'customer_id') = ${len(args)}")
     source = _SEARCH.format(conditions=" AND ".join(conditions)) if conditions else "SELECT * FROM shipments s"
     args.append(limit)
     return await conn.fetch(f"{source} {_FILTERS} ORDER BY s.waybill_no LIMIT ${len(args)}", *args)

@@ -16,6 +16,7 @@ from prometheus_client import Counter
 from pydantic import ValidationError
 
 from services.tracking.context import SOURCE, TrackingRuntime
+from services.tracking.domain import customer_view
 from services.tracking.domain.scans import (
     Scan,
     ScanState,
@@ -129,7 +130,10 @@ def _scan_state(row: asyncpg.Record) -> ScanState:
 
 
 def _visible(row: asyncpg.Record | None, principal: Principal) -> bool:
-    return row is not None and principal.sees_station(row["origin"], row["destination"], *row["via"])
+    """Whether the principal may know of this shipment: its stations for a branch, its shipper's
+    customer id for a customer (`Principal.sees`)."""
+    return row is not None and principal.sees(row["origin"], row["destination"], *row["via"],
+                                              customer=(row["shipper"] or {}).get("customer_id"))
 
 
 async def record_scan(rt: TrackingRuntime, *, principal: Principal, waybill_no: str, body: ScanIn) -> ScanResult:
@@ -224,6 +228,8 @@ async def get_shipment(rt: TrackingRuntime, *, principal: Principal, waybill_no:
             raise NotFound.of("shipment", waybill_no)
         vehicle = await get_vehicle(conn, row["vehicle_id"]) if row["vehicle_id"] else None
         entries = await timeline.entries(conn, waybill_no)
+    if principal.role == "customer":
+        return _customer_read(row, entries)
     return ShipmentRead(
         **_common_fields(row),
         last_position=None if vehicle is None else PositionRead.of_vehicle(vehicle),
@@ -235,10 +241,24 @@ async def get_shipment(rt: TrackingRuntime, *, principal: Principal, waybill_no:
     )
 
 
+def _customer_read(row: asyncpg.Record, entries: list[asyncpg.Record]) -> ShipmentRead:
+    """The shipment as its own customer sees it (`domain.customer_view`): no vehicle, no live
+    position, no desk notes, no staff names or ID numbers."""
+    shown = ((e, customer_view.timeline_entry(e["kind"], e["data"] or {})) for e in entries)
+    return ShipmentRead(
+        **{**_common_fields(row), "vehicle_id": None}, last_position=None,
+        payment=row["payment"], shipper=_masked_party(row["shipper"]), consignee=_masked_party(row["consignee"]),
+        cargo=row["cargo"], receipt=row["receipt"], departed_at=row["departed_at"],
+        final_arrived_at=row["final_arrived_at"], delivered_at=row["delivered_at"],
+        open_exceptions=row["open_exceptions"],
+        timeline=[TimelineEntry(at=e["at"], kind=e["kind"], data=data) for e, data in shown if data is not None],
+    )
+
+
 async def list_shipments(rt: TrackingRuntime, *, principal: Principal, status: str | None, station: str | None,
                          delayed: bool | None, q: str | None = None, phone: str | None = None, after: str | None,
                          limit: int) -> tuple[list[ShipmentSummary], bool]:
-    """A keyset page of shipments (a branch sees those touching its station), narrowed by a
+    """A keyset page of shipments (a branch sees those touching its station, a customer its own), narrowed by a
     search: `q` a waybill-number prefix, a customer id or the start of the customer's name;
     `phone` a whole phone or its last 4 digits, of either party (desk roles only: 403 otherwise).
     Whether more follow."""
@@ -249,7 +269,10 @@ async def list_shipments(rt: TrackingRuntime, *, principal: Principal, status: s
     branch = principal.branch if principal.role == "branch" else None
     async with rt.pool.acquire() as conn:
         rows = await repository.list_shipments(conn, status=status, station=station, branch=branch, delayed=delayed,
-                                               after=after, limit=limit + 1, text=text, phone=by_phone)
+                                               after=after, limit=limit + 1, text=text, phone=by_phone,
+                                               customer=principal.own_customer)
+    if principal.role == "customer":
+        rows = [{**r, "vehicle_id": None} for r in rows]
     items = [ShipmentSummary(**_common_fields(r), shipper_name=(r["shipper"] or {}).get("name"),
                              consignee_name=mask_name((r["consignee"] or {}).get("name"))) for r in rows[:limit]]
     return items, len(rows) > limit

@@ -195,8 +195,8 @@ def test_a_full_batch_of_5000_is_stored(api, infra: Infra) -> None:  # type: ign
 def test_roles_and_carriers(api, infra: Infra) -> None:  # type: ignore[no-untyped-def]
     vid, _ = new_vehicle(api, infra, carrier="CARR1")
     item = [fix(vid, now(), 31.2, 121.4)]
-    r = post_positions(api, infra, item, carrier="CARR2")
-    assert r.status_code == 403 and r.json()["error"]["code"] == "forbidden"
+    r = post_positions(api, infra, item, carrier="CARR2")  # another carrier's vehicle reads as unknown
+    assert r.status_code == 422 and r.json()["error"]["code"] == "unknown_vehicle"
     assert api.post("/v1/positions", headers=infra.headers("staff"), json={"positions": item}).status_code == 403
     assert api.post("/v1/positions", json={"positions": item}).status_code == 401
     assert api.post("/v1/positions", headers=infra.headers("admin"), json={"positions": item}).status_code == 200
@@ -248,7 +248,7 @@ def test_the_batch_fast_route_and_fastapis_route_answer_alike(api, infra: Infra)
         (carrier, {"positions": [fix(vid, t + minutes(1), 31.2, 121.4)]}, 200),
         (carrier, {"positions": [fix(vid, t + minutes(2), 95.0, 121.4)]}, 422),  # out of range
         (carrier, {"positions": [{**fix(vid, t, 31.2, 121.4), "altitude": 3}]}, 422),  # pydantic's
-        (carrier, {"positions": [fix(other, t + minutes(3), 31.2, 121.4)]}, 403),  # another carrier's
+        (carrier, {"positions": [fix(other, t + minutes(3), 31.2, 121.4)]}, 422),  # another carrier's: unknown
         (carrier, {"positions": [fix(f"NOPE{unique()}", t, 31.2, 121.4)]}, 422),  # unknown
         (staff, {"positions": [fix(vid, t + minutes(4), 31.2, 121.4)]}, 403),  # role
         ({"Authorization": "Bearer not-a-token"}, {"positions": []}, 401),
@@ -396,7 +396,7 @@ def test_traccar_forwarding(api, infra: Infra) -> None:  # type: ignore[no-untyp
     p = last_position(api, infra, vid)
     assert p["lat"] == 31.3 and p["speed_kmh"] == pytest.approx(55.56) and p["heading"] == 180
     r = api.post("/v1/ingest/traccar", headers=infra.headers("carrier", carrier="CARR2"), json=body)
-    assert r.status_code == 403
+    assert r.status_code == 400 and r.json()["error"]["code"] == "unknown_device"  # another carrier's
     unknown = {**body, "device": {"uniqueId": f"NOPE{unique()}"}}
     r = api.post("/v1/ingest/traccar", headers=carrier, json=unknown)
     assert r.status_code == 400 and r.json()["error"]["code"] == "unknown_device"

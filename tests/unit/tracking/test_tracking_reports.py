@@ -1,4 +1,4 @@
-"""The 08:00 in-transit check, the weekly exception summary and CSV rendering."""
+"""The 08:00 in-transit check, the weekly exception summary and their sheets' columns."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from services.tracking.domain.exceptions import (
+    EXCEPTION_COLUMNS,
     EXCEPTION_CSV_COLUMNS,
     ExceptionKind,
     ExceptionRecord,
@@ -17,15 +18,15 @@ from services.tracking.domain.exceptions import (
     summarise_exceptions,
 )
 from services.tracking.domain.reports import (
+    IN_TRANSIT_COLUMNS,
     IN_TRANSIT_CSV_COLUMNS,
     OnBoardShipment,
     VehicleSnapshot,
     build_in_transit_report,
-    csv_bytes,
     in_transit_csv_records,
-    render_csv,
 )
 from shared.errors import DomainError
+from shared.tabular import Table, csv_text
 
 EIGHT_AM = datetime(2026, 11, 28, 0, 0, tzinfo=UTC)  # 08:00 Asia/Shanghai
 
@@ -63,7 +64,7 @@ def test_in_transit_csv() -> None:
     vehicles = [VehicleSnapshot("V1", "沪A12345", last_fix_at=EIGHT_AM - timedelta(minutes=5), lat=31.2,
                                 lon=121.4, speed_kmh=55.5)]
     rows = build_in_transit_report(vehicles, [shipment("W1", "V1", fragile=True, keep_upright=True)], EIGHT_AM)
-    text = render_csv(in_transit_csv_records(rows), IN_TRANSIT_CSV_COLUMNS)
+    text = csv_text(Table("in-transit", IN_TRANSIT_COLUMNS, in_transit_csv_records(rows)))
     parsed = list(csv.DictReader(io.StringIO(text)))
     assert list(parsed[0].keys()) == list(IN_TRANSIT_CSV_COLUMNS)
     line = parsed[0]
@@ -97,7 +98,8 @@ def test_exception_summary_by_station_and_kind() -> None:
     assert summary.by_kind == {"damage": 2, "shortage": 1, "wet": 1}
     assert summary.by_station == {"NJ01": 3, "WX02": 1}
 
-    text = render_csv(exception_csv_records(summary), EXCEPTION_CSV_COLUMNS)
+    text = csv_text(Table("exceptions", EXCEPTION_COLUMNS, exception_csv_records(summary)))
+    assert text.splitlines()[0] == ",".join(EXCEPTION_CSV_COLUMNS)
     assert text.splitlines()[0] == "station,kind,count,pieces,open_at_end,waybills"
     assert text.splitlines()[1] == "NJ01,damage,2,3,1,W1|W2"
 
@@ -106,10 +108,3 @@ def test_exception_summary_period_must_be_forward() -> None:
     with pytest.raises(DomainError) as err:
         summarise_exceptions([], start=EIGHT_AM, end=EIGHT_AM)
     assert err.value.code == "invalid_period"
-
-
-def test_csv_rendering_is_safe_for_spreadsheets_and_utf8() -> None:
-    text = render_csv([{"a": "=HYPERLINK(\"x\")", "b": -3, "c": None, "d": "杨民敬, 经理"}], ["a", "b", "c", "d"])
-    assert text == 'a,b,c,d\r\n"\'=HYPERLINK(""x"")",-3,,"杨民敬, 经理"\r\n'
-    assert csv_bytes(text).decode("utf-8") == text
-    assert csv_bytes(text, excel_bom=True).startswith(b"\xef\xbb\xbf")
