@@ -121,6 +121,9 @@ async def request_appointment(waybill_no: Waybill, request: Request, rt: Runtime
     waybill_no = waybill_no.upper()
     values = {"date": day, "start": start, "end": end, "contact": contact, "note": note}
     lang = language_of(request)
+    if not await service.can_appoint(rt):
+        return await _shipment_page(rt, request, person, waybill_no, status=503, values={"appointment": values},
+                                    errors={"appointment": message("appointments_unavailable", lang)})
     try:
         window_start, window_end = rules.delivery_window(day, start, end, utcnow())
     except Invalid as exc:
@@ -129,9 +132,6 @@ async def request_appointment(waybill_no: Waybill, request: Request, rt: Runtime
     if not contact.strip():
         return await _shipment_page(rt, request, person, waybill_no, status=422, values={"appointment": values},
                                     errors={"appointment": message("refused_contact_required", lang)})
-    if not await service.can_appoint(rt):
-        return await _shipment_page(rt, request, person, waybill_no, status=503, values={"appointment": values},
-                                    errors={"appointment": message("appointments_unavailable", lang)})
     body = {"window_start": window_start.isoformat(), "window_end": window_end.isoformat(),
             "contact": contact.strip(), "channel": "portal", "note": note.strip() or None}
     try:
