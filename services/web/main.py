@@ -25,7 +25,7 @@ from services.web.backends.capabilities import Capabilities
 from services.web.backends.client import Backend, Backends
 from services.web.context import WebContext, WebRuntime
 from services.web.desk import api as desk_api
-from services.web.desk import complaints, exceptions, in_transit, notifications, receipts
+from services.web.desk import appointments, complaints, exceptions, in_transit, notifications, receipts
 from services.web.domain.messages import message
 from services.web.live import api as live_api
 from services.web.live.handlers import CONSUMES, handlers_for
@@ -161,8 +161,9 @@ SPEC = ServiceSpec(
     description="The CS desk and the key-account portal in the browser: a backend-for-frontend over the "
                 "four services' /v1 APIs, with live updates from lcs.events over Server-Sent Events.",
     package_dir=HERE,
-    routers=[people_api.router, desk_api.router, in_transit.router, complaints.router, receipts.router,
-             exceptions.router, notifications.router, reports_api.router, live_api.router, portal_api.router],
+    routers=[people_api.router, desk_api.router, appointments.router, in_transit.router, complaints.router,
+             receipts.router, exceptions.router, notifications.router, reports_api.router, live_api.router,
+             portal_api.router],
     settings_cls=WebSettings,
     consumes=CONSUMES,
     handlers=handlers_for,

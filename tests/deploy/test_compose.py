@@ -61,11 +61,11 @@ def test_environment_is_dev_only_and_complete(compose: dict[str, Any]) -> None:
     assert compose["services"]["sms-gateway"]["command"][:2] == ["shared.devtools.sinks", "--host"]
 
 
-def test_photo_store_is_a_volume(compose: dict[str, Any]) -> None:
+def test_photos_are_kept_in_postgres_not_on_a_volume(compose: dict[str, Any]) -> None:
     tracking = compose["services"]["tracking"]
-    photo_dir = tracking["environment"]["LCS_PHOTO_DIR"]
-    assert f"photos:{photo_dir}" in tracking["volumes"]
-    assert "photos" in compose["volumes"]
+    assert tracking["environment"].get("LCS_PHOTO_STORE", "postgres") == "postgres"
+    assert "volumes" not in tracking
+    assert "photos" not in compose["volumes"]
 
 
 def test_graceful_shutdown_is_not_cut_short(compose: dict[str, Any]) -> None:

@@ -190,7 +190,7 @@ def test_every_service_has_a_disruption_budget(overlay: str) -> None:
         assert pdb["spec"]["selector"] == workload["spec"]["selector"]
 
 
-def test_tracking_autoscales_on_cpu_and_keeps_photos_on_a_volume(overlay: str) -> None:
+def test_tracking_autoscales_on_cpu_and_needs_no_shared_volume(overlay: str) -> None:
     objs = rendered(overlay)
     (hpa,) = [h for h in of_kind(objs, "HorizontalPodAutoscaler") if h["metadata"]["name"] == "tracking"]
     assert hpa["apiVersion"] == "autoscaling/v2"
@@ -198,17 +198,16 @@ def test_tracking_autoscales_on_cpu_and_keeps_photos_on_a_volume(overlay: str) -
     assert [m["resource"]["name"] for m in hpa["spec"]["metrics"]] == ["cpu"]
     tracking = next(d for d in lcs_deployments(objs) if d["metadata"]["name"] == "tracking")
     assert "replicas" not in tracking["spec"], "the HPA owns tracking's replica count"
-    (pvc,) = of_kind(objs, "PersistentVolumeClaim")
-    volumes = {v["name"]: v for v in pod_spec(tracking)["volumes"]}
-    assert volumes["photos"]["persistentVolumeClaim"]["claimName"] == pvc["metadata"]["name"]
+    # Exception photos are kept in PostgreSQL (LCS_PHOTO_STORE's default): the replicas share no
+    # volume, so none needs ReadWriteMany storage. (The dev stand-in PostgreSQL keeps its own claim.)
+    claims = [v for d in lcs_deployments(objs) for v in pod_spec(d).get("volumes", [])
+              if "persistentVolumeClaim" in v]
+    assert claims == []
+    assert not [p for p in of_kind(objs, "PersistentVolumeClaim") if "photo" in p["metadata"]["name"]]
     env_from = pod_spec(tracking)["containers"][0]["envFrom"]
-    config = next(
-        o for o in of_kind(objs, "ConfigMap")
-        if o["metadata"]["name"] in [e["configMapRef"]["name"] for e in env_from if "configMapRef" in e]
-        and "LCS_PHOTO_DIR" in o["data"]
-    )
-    mounts = {m["name"]: m["mountPath"] for m in pod_spec(tracking)["containers"][0]["volumeMounts"]}
-    assert mounts["photos"] == config["data"]["LCS_PHOTO_DIR"]
+    configs = [o for o in of_kind(objs, "ConfigMap")
+               if o["metadata"]["name"] in [e["configMapRef"]["name"] for e in env_from if "configMapRef" in e]]
+    assert all(o["data"].get("LCS_PHOTO_STORE", "postgres") == "postgres" for o in configs)
 
 
 # ------------------------------------------------------------------------- secrets

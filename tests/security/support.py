@@ -14,13 +14,14 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import asyncpg
 import httpx
 import jwt
 from fastapi.routing import APIRoute
 
 from shared.auth import ROLES
 from shared.devtools.stack import Stack
-from tests.conftest import Infra
+from tests.conftest import Infra, run_sync
 from tests.support.wait import NotYet, eventually_sync
 
 SERVICES = ("tracking", "receipts", "complaints", "notifier")
@@ -285,3 +286,17 @@ def wait_for(fetch: Callable[[], Any], ok: Callable[[Any], bool], timeout: float
     with contextlib.suppress(NotYet):
         eventually_sync(probe, timeout=timeout)
     return last[0]
+
+
+# --- the database as the desk cannot see it -----------------------------------------------
+
+
+def query_value(infra: Infra, sql: str, *args: Any) -> Any:
+    """One value straight from the test database (what was stored, whatever the API says)."""
+    async def go() -> Any:
+        conn = await asyncpg.connect(infra.database_url)
+        try:
+            return await conn.fetchval(sql, *args)
+        finally:
+            await conn.close()
+    return run_sync(go())

@@ -18,23 +18,12 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import asyncpg
 import httpx
 import pytest
 
 from shared.devtools.stack import Stack
-from tests.conftest import Infra, run_sync
-from tests.security.support import need, wait_for
-
-
-def _query(infra: Infra, sql: str, *args: Any) -> Any:
-    async def go() -> Any:
-        conn = await asyncpg.connect(infra.database_url)
-        try:
-            return await conn.fetchval(sql, *args)
-        finally:
-            await conn.close()
-    return run_sync(go())
+from tests.conftest import Infra
+from tests.security.support import need, query_value, wait_for
 
 
 class Scene:
@@ -68,7 +57,7 @@ class Scene:
             "promised_at": (datetime.now(UTC) + timedelta(days=2)).isoformat(), "payment": "prepaid",
             "receipt": {"required": False, "signature": False, "stamp": False, "id_number": False, "copies": 1}})
         assert r.status_code == 201, r.text
-        known = wait_for(lambda: _query(infra, "SELECT origin FROM complaints.shipments WHERE waybill_no = $1",
+        known = wait_for(lambda: query_value(infra, "SELECT origin FROM complaints.shipments WHERE waybill_no = $1",
                                         self.waybill), lambda origin: origin == self.origin)
         assert known == self.origin, "complaints never learned the registration"
 
@@ -81,7 +70,7 @@ class Scene:
         return self.complaints.post("/v1/complaints", headers=self.branch(station), json=payload)
 
     def tickets_about(self, waybill: str) -> int:
-        return int(_query(self.infra, "SELECT count(*) FROM complaints.complaints WHERE waybill_no = $1", waybill))
+        return int(query_value(self.infra, "SELECT count(*) FROM complaints.complaints WHERE waybill_no = $1", waybill))
 
 
 @pytest.fixture(scope="module")
@@ -146,7 +135,7 @@ def test_a_branch_filing_does_not_reveal_a_key_customer(scene: Scene) -> None:
 
 
 def _stored_priority(scene: Scene, complaint_id: str) -> str:
-    return str(_query(scene.infra, "SELECT priority FROM complaints.complaints WHERE id = $1",
+    return str(query_value(scene.infra, "SELECT priority FROM complaints.complaints WHERE id = $1",
                       uuid.UUID(complaint_id)))
 
 
@@ -197,7 +186,7 @@ def test_a_branch_filing_writes_nothing_into_customer_files(scene: Scene) -> Non
         assert after[field] == before[field], field
     assert after["phone"] == "13600000000" and after["email"] is None
     assert scene.complaints.get(f"/v1/customers/{unknown}", headers=staff).status_code == 404
-    assert _query(scene.infra, "SELECT count(*) FROM complaints.customers WHERE customer_id = $1", unknown) == 0
+    assert query_value(scene.infra, "SELECT count(*) FROM complaints.customers WHERE customer_id = $1", unknown) == 0
     # A branch cannot read customer files at all (so nothing it wrote could reach it either).
     assert scene.complaints.get(f"/v1/customers/{scene.key_customer}",
                                 headers=scene.branch(scene.origin)).status_code == 403

@@ -48,6 +48,7 @@ WORDS: dict[str, dict[str, tuple[str, str]]] = {
         "note": ("追踪记录", "tracking note"),
         "exception": ("货物异常", "exception"),
         "delivered": ("签收", "delivered"),
+        "appointment": ("预约送货", "delivery booked"),
         "notice": ("通知", "notice"),
     },
     "exception_kind": {
@@ -116,11 +117,6 @@ WORDS: dict[str, dict[str, tuple[str, str]]] = {
         "id_number_missing": ("缺身份证号", "ID number missing"), "copies_short": ("份数不足", "copies short"),
         "signed_with_exception": ("异常签收", "signed with exceptions"),
     },
-    "appointment_outcome": {
-        "pending": ("待送货", "pending"), "kept": ("按约送达", "delivered in the window"),
-        "outside_window": ("未按约定时段送达", "delivered outside the window"),
-        "missed": ("预约时段已过，未送达", "window missed"), "superseded": ("已改约", "replaced"),
-    },
     "handover_to": {"customer": ("客户", "customer"), "sales": ("业务员", "salesperson")},
     "payment": {"prepaid": ("预付", "prepaid"), "cod": ("现付", "cash on delivery"), "monthly": ("月结", "monthly")},
     "channel": {
@@ -132,6 +128,11 @@ WORDS: dict[str, dict[str, tuple[str, str]]] = {
         "throttled": ("超出频率限制", "over the hourly limit"), "quiet_hours": ("免打扰时段", "quiet hours"),
         "no_recipient": ("无联系方式", "no recipient"), "opted_out": ("已退订", "opted out"),
         "rolled_up": ("已并入汇总", "rolled into a summary"),
+    },
+    "appointment_outcome": {
+        "pending": ("待送货", "pending"), "kept": ("按约送达", "kept"),
+        "outside_window": ("未按约定时段送达", "delivered outside the window"),
+        "missed": ("已错过", "missed"), "superseded": ("已改约", "superseded"),
     },
     "role": {
         "admin": ("管理员", "administrator"), "supervisor": ("客服主管", "supervisor"),
