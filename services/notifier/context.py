@@ -12,6 +12,7 @@ import httpx
 from fastapi import Depends
 
 from services.notifier.delivery.senders import EmailSender, SmsSender
+from services.notifier.domain.links import TrackingLinks
 from services.notifier.domain.recipients import NotifierConfig
 from services.notifier.settings import NotifierSettings
 from services.notifier.templates.renderer import TemplateRenderer
@@ -29,6 +30,8 @@ class NotifierContext:
     sms: SmsSender
     http: httpx.AsyncClient  # the SMS gateways' connection pool (closed by the dispatcher on shutdown)
     rng: random.Random  # the retry back-off's jitter
+    # Signs the public tracking link of notices to shippers and consignees; None: no links.
+    links: TrackingLinks | None = None
 
 
 NotifierRuntime = Runtime[NotifierSettings, NotifierContext]

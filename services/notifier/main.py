@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import random
 from collections.abc import Mapping
 from pathlib import Path
@@ -14,6 +15,7 @@ from services.notifier.delivery.dispatcher import dispatch_worker
 from services.notifier.delivery.senders import EmailSender, SmsSender
 from services.notifier.digest import api as digest_api
 from services.notifier.digest import service as digest
+from services.notifier.domain.links import tracking_links
 from services.notifier.domain.recipients import NotifierConfig
 from services.notifier.domain.vocabulary import Language
 from services.notifier.notifications import api as notifications_api
@@ -26,6 +28,8 @@ from services.notifier.templates.renderer import TemplateRenderer
 from shared import events
 from shared.bus import Handler
 from shared.runtime import PeriodicSpec, ServiceSpec, run
+
+log = logging.getLogger("lcs.notifier")
 
 
 async def build_context(rt: NotifierRuntime) -> NotifierContext:
@@ -40,8 +44,12 @@ async def build_context(rt: NotifierRuntime) -> NotifierContext:
         retry_base_s=s.retry_base_seconds,
         retry_cap_s=s.retry_cap_seconds,
     )
+    links = tracking_links(s.public_base_url, s.link_keys(), s.link_lifetime())
+    if links is None:
+        log.warning("notices carry no public tracking link: %s", "LCS_PUBLIC_BASE_URL is not set"
+                    if not s.public_base_url else "LCS_PUBLIC_LINK_KEYS is not set")
     return NotifierContext(policy=policy, renderer=TemplateRenderer(), email=EmailSender(s), sms=SmsSender(s, http),
-                           http=http, rng=random.SystemRandom())
+                           http=http, rng=random.SystemRandom(), links=links)
 
 
 def handlers(rt: NotifierRuntime) -> Mapping[str, Handler]:

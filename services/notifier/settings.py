@@ -8,10 +8,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, field_validator
 
 from shared.clock import BUSINESS_TZ_NAME
-from shared.settings import Settings
+from shared.links import PublicLinkSettings
 
 
-class NotifierSettings(Settings):
+class NotifierSettings(PublicLinkSettings):
     # E-mail over SMTP (STARTTLS / implicit TLS and auth are optional).
     smtp_host: str = "127.0.0.1"
     smtp_port: int = Field(default=25, ge=1, le=65535)
@@ -37,8 +37,10 @@ class NotifierSettings(Settings):
     # At most this many messages per recipient and channel in any rolling hour; more are rolled
     # up into one summary, sent when the hour has room again.
     throttle_per_hour: int = Field(default=10, ge=1)
-    # The public site's address: a summary SMS too long to list its waybills points to
-    # `<it>/track`. Unset: the SMS says how many and asks to call or reply instead.
+    # The public site's address. Notices to shippers and consignees carry a signed link to the
+    # waybill's tracking page (`<it>/t/<token>`, shared.links); a summary SMS too long to list its
+    # waybills points to `<it>/track`. Unset: no links (said at start-up); the summary SMS says how
+    # many and asks to call or reply instead.
     public_base_url: str | None = Field(default=None, pattern=r"^(https?://\S+)?$", max_length=200)
     # An event's CloudEvents `time` is used as the decision time when it is later than the
     # wall clock, but never more than this far ahead (a publisher with a wrong clock).

@@ -13,6 +13,7 @@ from services.tracking.feeds.api import osmand_fast, positions_fast
 from services.tracking.feeds.api import router as feeds_router
 from services.tracking.feeds.group_commit import OsmandGroupCommit, run_osmand_group_commit
 from services.tracking.feeds.partitions import run_maintenance
+from services.tracking.public.api import router as public_router
 from services.tracking.registry import service as registry
 from services.tracking.registry.api import router as registry_router
 from services.tracking.settings import TrackingSettings
@@ -65,12 +66,13 @@ SPEC = ServiceSpec(
     # The device feed first: routes are matched in order, and /osmand is the request every
     # phone sends every few seconds (each route tried before it costs it microseconds).
     routers=[feeds_router, registry_router, shipments_router, desk_router, import_router, appointments_router,
-             storage_router],
+             storage_router, public_router],
     # ... and its usual form is answered in front of FastAPI altogether (feeds.api.osmand_fast).
     fast_routes={"/osmand": osmand_fast},
     # ... and the batch API's, behind the guard (feeds.api.positions_fast).
     guarded_fast_routes={"/v1/positions": positions_fast},
     settings_cls=TrackingSettings,
+    tags={"public": "The public's view of a waybill, already redacted, for web's tracking page (role `public`)."},
     context=build_context,
     periodic=[
         PeriodicSpec(name="stale-vehicles",

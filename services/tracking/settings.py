@@ -13,10 +13,10 @@ from pydantic import Field, model_validator
 
 from services.tracking.domain.config import EtaConfig
 from services.tracking.domain.fixes import PositionLimits
-from shared.settings import Settings
+from shared.links import PublicLinkSettings
 
 
-class TrackingSettings(Settings):
+class TrackingSettings(PublicLinkSettings):
     # --- ETA and delay (domain.config.EtaConfig) ---
     road_factor: float = Field(default=1.3, gt=0, le=10)
     min_speed_kmh: float = Field(default=30.0, gt=0, le=300)

@@ -106,6 +106,8 @@ class Stack:
         env.setdefault("LCS_SMS_FALLBACK_URL", f"{self.url('sinks')}/fallback/sms")
         env["LCS_PORT"] = str(self.ports[name])
         env["PYTHONUNBUFFERED"] = "1"
+        if name == "notifier":  # notices link to this stack's public tracking page
+            env.setdefault("LCS_PUBLIC_BASE_URL", self.url("web"))
         if name == "web":  # the desk calls the four backends of this stack
             for backend in ("tracking", "receipts", "complaints", "notifier"):
                 env.setdefault(f"LCS_{backend.upper()}_URL", self.url(backend))
@@ -300,6 +302,8 @@ def run_demo() -> None:
         print(f"\nthe CS desk: {stack.url('web')}/desk/   sign in as admin"
               + (f", password: {desk_password}" if desk_password else " (password as printed on first run; "
                  "reset: python -m services.web users password admin)"))
+        print(f"public tracking: {stack.url('web')}/track   (no sign-in; notices to shippers and consignees "
+              "link to it)")
         print(f"\nadmin token (7 days):\n  export TOKEN={admin}\n\nCtrl-C stops everything.", flush=True)
         while not stop["now"]:
             for proc in stack.procs.values():

@@ -39,7 +39,7 @@ CRD_KINDS = {
     ("postgresql.cnpg.io/v1", "ScheduledBackup"): "cnpg-scheduledbackup.json",
     ("monitoring.coreos.com/v1", "ServiceMonitor"): "servicemonitor.json",
 }
-SECRET_ENV = {"LCS_AUTH_SECRET", "LCS_ID_HASH_KEY", "LCS_SMTP_PASSWORD", "LCS_SMS_TOKEN"}
+SECRET_ENV = {"LCS_AUTH_SECRET", "LCS_ID_HASH_KEY", "LCS_SMTP_PASSWORD", "LCS_SMS_TOKEN", "LCS_PUBLIC_LINK_KEYS"}
 URL_ENV = {"LCS_DATABASE_URL", "LCS_AMQP_URL"}
 # The release pipeline replaces this digest (docs/OPERATIONS.md, "Images").
 PLACEHOLDER_DIGEST = "sha256:" + "0" * 64
@@ -216,13 +216,16 @@ NEEDS = {
     "migrate": {"LCS_AUTH_SECRET", "LCS_ID_HASH_KEY", "LCS_DATABASE_URL"},
     "service": {"LCS_AUTH_SECRET", "LCS_ID_HASH_KEY", "LCS_DATABASE_URL", "LCS_AMQP_URL"},
     "notifier": {"LCS_SMTP_PASSWORD", "LCS_SMS_TOKEN"},
+    "links": {"LCS_PUBLIC_LINK_KEYS"},  # who signs (notifier) or verifies (tracking) public links
 }
 
 
 def _needs(workload: dict[str, Any], container: dict[str, Any]) -> set[str]:
     if container["name"] == "migrate":
         return NEEDS["migrate"]
-    return NEEDS["service"] | (NEEDS["notifier"] if workload["metadata"]["name"] == "notifier" else set())
+    name = workload["metadata"]["name"]
+    return NEEDS["service"] | (NEEDS["notifier"] if name == "notifier" else set()) \
+        | (NEEDS["links"] if name in ("notifier", "tracking") else set())
 
 
 @pytest.mark.parametrize("path", ["base", "overlays/prod"])

@@ -27,6 +27,7 @@ from services.notifier.context import SOURCE, NotifierRuntime
 from services.notifier.delivery.repository import wake_dispatcher
 from services.notifier.domain.decisions import decide, decision_time, schedule
 from services.notifier.domain.idempotency import idempotency_key, normalize_address, undelivered_key
+from services.notifier.domain.links import LINKED_AUDIENCES, sms_fits_with_link
 from services.notifier.domain.preferences import QuietHours
 from services.notifier.domain.recipients import (
     Contact,
@@ -39,7 +40,7 @@ from services.notifier.domain.recipients import (
 from services.notifier.domain.retries import check_retryable
 from services.notifier.domain.summaries import SUMMARY_TEMPLATE, summary_item
 from services.notifier.domain.throttling import THROTTLED_AUDIENCES, WINDOW
-from services.notifier.domain.vocabulary import ACTIVE_STATUSES, Channel, Status
+from services.notifier.domain.vocabulary import ACTIVE_STATUSES, Channel, Language, Status
 from services.notifier.notifications import repository
 from services.notifier.notifications.bindings import BINDINGS, subject_waybill
 from services.notifier.recipients.repository import preferences
@@ -53,6 +54,7 @@ from services.notifier.shipments.repository import (
 )
 from services.notifier.summaries.repository import follow, members_of
 from services.notifier.summaries.service import find_open_summary, hold
+from services.notifier.templates.renderer import Rendered, TemplateRenderer
 from shared.auth import Principal
 from shared.clock import utcnow
 from shared.context import uow
@@ -157,6 +159,16 @@ async def _failed(conn: asyncpg.Connection, *, nid: uuid.UUID, event_id: uuid.UU
         template=delivery.template, error=error, attempts=0, waybill_no=waybill_no), source=SOURCE)
 
 
+def render_notice(renderer: TemplateRenderer, *, template: str, channel: Channel, language: Language,
+                  data: dict[str, Any], link: str | None) -> Rendered:
+    """One notice with its public tracking link (`domain/links.py`); an SMS that the link would
+    take past `SMS_PARTS_WITH_LINK` parts goes without it."""
+    rendered = renderer.render(template, channel, language, {**data, "link": link})
+    if link and channel is Channel.SMS and not sms_fits_with_link(rendered.text):
+        rendered = renderer.render(template, channel, language, {**data, "link": None})
+    return rendered
+
+
 async def queue(conn: asyncpg.Connection, *, rt: NotifierRuntime, delivery: Delivery, context: dict[str, Any],
                 event_id: uuid.UUID, event_type: str, waybill_no: str | None, now: datetime, key: str,
                 throttle: bool = True) -> bool:
@@ -176,9 +188,13 @@ async def queue(conn: asyncpg.Connection, *, rt: NotifierRuntime, delivery: Deli
     status, reason, error = str(decision.status), decision.reason, None
     subject, text, html = None, "", None
     language = delivery.language
+    links = rt.context.links
+    link = links.for_waybill(waybill_no, now) if links and waybill_no and delivery.audience in LINKED_AUDIENCES \
+        else None
     try:
-        rendered = rt.context.renderer.render(delivery.template, channel, delivery.language,
-                                              {**context, "recipient_name": delivery.name})
+        rendered = render_notice(rt.context.renderer, template=delivery.template, channel=channel,
+                                 language=delivery.language, data={**context, "recipient_name": delivery.name},
+                                 link=link)
         subject, text, html, language = rendered.subject, rendered.text, rendered.html, rendered.language
     except Exception as exc:  # noqa: BLE001 - a template error fails this message, visibly
         status, reason, error = str(Status.FAILED), None, f"template: {type(exc).__name__}: {exc}"[:500]

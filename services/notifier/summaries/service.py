@@ -19,6 +19,7 @@ from services.notifier.context import SOURCE, NotifierRuntime
 from services.notifier.delivery.repository import wake_dispatcher
 from services.notifier.domain.decisions import Decision, schedule_summary
 from services.notifier.domain.idempotency import summary_key
+from services.notifier.domain.links import summary_links
 from services.notifier.domain.recipients import Delivery
 from services.notifier.domain.summaries import (
     SUMMARY_EVENT_TYPE,
@@ -27,7 +28,6 @@ from services.notifier.domain.summaries import (
     fitting,
     sms_forms,
     summary_context,
-    tracking_link,
 )
 from services.notifier.domain.throttling import OpenSummary
 from services.notifier.domain.vocabulary import REASON_ROLLED_UP, REASON_THROTTLED, Channel, Language, Status
@@ -114,8 +114,14 @@ async def _refresh(conn: asyncpg.Connection, *, rt: NotifierRuntime, summary_id:
     urgent = any(m["urgent"] for m in held)
     channel = delivery.channel
     try:
-        rendered = render_summary(rt.context.renderer, link=tracking_link(rt.settings.public_base_url),
-                                  channel=channel, language=delivery.language, name=delivery.name, items=items)
+        # The first link the summary carries as it is rendered (an SMS falls back to "call us"
+        # when a link does not fit one SMS: then the next, shorter one is tried).
+        for link in summary_links(rt.context.links, rt.settings.public_base_url, [i.waybill_no for i in items],
+                                  summary["decided_at"]):
+            rendered = render_summary(rt.context.renderer, link=link, channel=channel, language=delivery.language,
+                                      name=delivery.name, items=items)
+            if link is None or link in rendered.text:
+                break
     except Exception as exc:  # noqa: BLE001 - a template error fails the summary (and what it holds), visibly
         await _template_failed(conn, summary=summary, error=f"template: {type(exc).__name__}: {exc}"[:500])
         return

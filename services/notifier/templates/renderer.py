@@ -235,9 +235,9 @@ class TemplateRenderer:
         channel = Channel(channel)
         language = self._pick_language(template, channel, language)
         env = self._envs[language]
-        # ``recipient_name`` is optional everywhere; give it a value so StrictUndefined lets
-        # the greeting test it.
-        context = {"recipient_name": None, **data}
+        # ``recipient_name`` and ``link`` (the public tracking link) are optional everywhere; give
+        # them a value so StrictUndefined lets the templates test them.
+        context = {"recipient_name": None, "link": None, **data}
         if channel is Channel.SMS:
             text = env.get_template(f"{template}.sms.{language}.j2").render(context)
             return Rendered(subject=None, text=text.strip(), html=None, language=language)
