@@ -58,6 +58,7 @@ def test_environment_is_dev_only_and_complete(compose: dict[str, Any]) -> None:
     notifier = compose["services"]["notifier"]["environment"]
     assert notifier["LCS_SMTP_HOST"] == "mailpit" and notifier["LCS_SMTP_PORT"] == "1025"
     assert notifier["LCS_SMS_URL"].startswith("http://sms-gateway:8025")
+    assert notifier["LCS_WECOM_BASE_URL"] == "http://sms-gateway:8025/wecom"  # never a real group from dev
     assert compose["services"]["sms-gateway"]["command"][:2] == ["shared.devtools.sinks", "--host"]
 
 

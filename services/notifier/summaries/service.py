@@ -18,9 +18,9 @@ from services.notifier import metrics
 from services.notifier.context import SOURCE, NotifierRuntime
 from services.notifier.delivery.repository import wake_dispatcher
 from services.notifier.domain.decisions import Decision, schedule_summary
-from services.notifier.domain.idempotency import summary_key
+from services.notifier.domain.idempotency import fallback_key, summary_key
 from services.notifier.domain.links import summary_links
-from services.notifier.domain.recipients import Delivery
+from services.notifier.domain.recipients import Delivery, mask_address
 from services.notifier.domain.summaries import (
     SUMMARY_EVENT_TYPE,
     SUMMARY_TEMPLATE,
@@ -37,7 +37,6 @@ from services.notifier.templates.renderer import Rendered, TemplateRenderer
 from shared.events import NotificationFailed
 from shared.metrics import count
 from shared.outbox import publish
-from shared.pii import mask_contact
 
 log = logging.getLogger("lcs.notifier")
 
@@ -54,10 +53,10 @@ async def find_open_summary(conn: asyncpg.Connection, recipient_key: str) -> Ope
 
 def render_summary(renderer: TemplateRenderer, *, link: str | None, channel: Channel, language: Language,
                    name: str | None, items: Sequence[SummaryItem]) -> Rendered:
-    """The summary of ``items``: an e-mail lists every one; an SMS takes the first form that
-    fits one SMS (`domain/summaries.py`)."""
+    """The summary of ``items``: an e-mail lists every one, a group message as many as fit the
+    robot's limit; an SMS takes the first form that fits one SMS (`domain/summaries.py`)."""
     context: dict[str, Any] = {**summary_context(items, link=link), "recipient_name": name}
-    if channel is Channel.EMAIL:
+    if channel is not Channel.SMS:
         return renderer.render(SUMMARY_TEMPLATE, channel, language, context)
     candidates = [renderer.render(SUMMARY_TEMPLATE, channel, language, {**context, "form": str(form)})
                   for form in sms_forms(link)]
@@ -99,6 +98,9 @@ async def _open(conn: asyncpg.Connection, *, member: dict[str, Any], due: dateti
         # The summary's place in the throttle window is the time it is due.
         "decided_at": due, "subject": None, "body_text": "", "body_html": None,
         "status": str(Status.DEFERRED), "reason": REASON_THROTTLED, "next_attempt_at": due, "last_error": None,
+        # A group summary that cannot be delivered goes by e-mail (its variables: `_refresh`).
+        "fallback": ({"to": member["fallback"]["to"], "key": fallback_key(key), "context": {}}
+                     if member.get("fallback") else None),
     })
     count(metrics.NOTIFICATIONS.labels(member["channel"], "none", str(Status.DEFERRED)))
     return summary_id
@@ -131,6 +133,10 @@ async def _refresh(conn: asyncpg.Connection, *, rt: NotifierRuntime, summary_id:
         conn, summary_id, subject=rendered.subject, text=rendered.text, html=rendered.html,
         language=str(rendered.language), urgent=urgent, quiet_hours=delivery.quiet_hours.as_dict(),
         status=str(decision.status), reason=decision.reason, next_attempt_at=decision.not_before)
+    if summary["fallback"] is not None:
+        context = {**summary_context(items, link=tracking_link(rt.settings.public_base_url)),
+                   "recipient_name": delivery.name}
+        await repository.set_fallback(conn, summary_id, {**summary["fallback"], "context": context})
     await repository.follow(conn, summary_id, status=str(Status.DEFERRED), next_attempt_at=decision.not_before)
     await wake_dispatcher(conn)
 
@@ -145,5 +151,5 @@ async def _template_failed(conn: asyncpg.Connection, *, summary: asyncpg.Record,
     count(metrics.NOTIFICATIONS.labels(summary["channel"], "none", str(Status.FAILED)), 1 + held)
     await publish(conn, NotificationFailed(
         notification_id=str(summary["id"]), event_id=str(summary["event_id"]), channel=summary["channel"],
-        to=mask_contact(summary["to_address"]) or "", template=SUMMARY_TEMPLATE, error=error, attempts=0,
+        to=mask_address(summary["channel"], summary["to_address"]), template=SUMMARY_TEMPLATE, error=error, attempts=0,
         waybill_no=None), source=SOURCE)

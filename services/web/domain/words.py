@@ -111,6 +111,8 @@ WORDS: dict[str, dict[str, tuple[str, str]]] = {
         "complaint_resolved": ("投诉解决", "complaint resolved"),
         "complaint_sla_breached": ("投诉超时", "complaint past its SLA"),
         "daily_arrivals": ("每日到货", "daily arrivals"),
+        "delivery_appointed": ("预约送货确认", "delivery appointment"),
+        "storage_report": ("暂存报表", "storage report"), "summary": ("汇总通知", "summary"),
     },
     "complaint_action": {
         "open": ("登记", "opened"), "claim": ("认领", "claimed"), "respond": ("答复", "answered"),
@@ -141,6 +143,7 @@ WORDS: dict[str, dict[str, tuple[str, str]]] = {
         "phone": ("电话", "phone"), "sms": ("短信", "SMS"), "email": ("邮件", "e-mail"), "web": ("网页", "web"),
         "chat": ("在线", "chat"), "wechat": ("微信", "WeChat"), "visit": ("上门", "visit"),
         "partner": ("网点系统", "partner system"), "portal": ("门户", "portal"),
+        "wecom": ("企业微信群", "WeChat Work group"),
     },
     "notification_reason": {
         "throttled": ("超出频率限制", "over the hourly limit"), "quiet_hours": ("免打扰时段", "quiet hours"),
