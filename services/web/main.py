@@ -34,6 +34,7 @@ from services.web.live.listener import listen
 from services.web.people import api as people_api
 from services.web.people.api import SignInRequired, login_redirect
 from services.web.people.repository import delete_expired_sessions
+from services.web.portal import api as portal_api
 from services.web.public import api as public_api
 from services.web.public import service as public_service
 from services.web.reports import api as reports_api
@@ -52,7 +53,7 @@ log = logging.getLogger("lcs.web")
 logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per backend call is noise
 HERE = Path(__file__).parent
 PUBLIC_PREFIXES = ("/track", "/t/")  # the public tracking page: no sign-in, its own page for errors
-HTML_PREFIXES = ("/desk", "/login", "/logout", "/account", "/lang", *PUBLIC_PREFIXES)
+HTML_PREFIXES = ("/desk", "/portal", "/login", "/logout", "/account", "/lang", *PUBLIC_PREFIXES)
 
 
 async def build_context(rt: Runtime[Any, Any]) -> WebContext:
@@ -116,7 +117,8 @@ def configure_app(app: FastAPI, rt: Runtime[Any, Any]) -> None:
         if isinstance(exc, DomainError):
             code = exc.code if exc.status in (403, 404) or exc.code == "csrf_refused" else "error"
             code = "not_found" if exc.status == 404 else code
-            return page(request, exc.status, code if code != "not_on_desk" else "forbidden", exc.message)
+            code = "forbidden" if code in ("not_on_desk", "not_a_customer") else code
+            return page(request, exc.status, code, exc.message)
         if isinstance(exc, RequestValidationError) and request.url.path.startswith(PUBLIC_PREFIXES):
             return public_api.invalid_page(rt, request)
         if isinstance(exc, RequestValidationError):
@@ -163,12 +165,12 @@ def _sweep_job(rt: Runtime[Any, Any]) -> Job:
 SPEC = ServiceSpec(
     name="web",
     title="LCS web",
-    description="The CS desk in the browser: a backend-for-frontend over the four services' /v1 APIs, "
-                "with live updates from lcs.events over Server-Sent Events.",
+    description="The CS desk and the key-account portal in the browser: a backend-for-frontend over the "
+                "four services' /v1 APIs, with live updates from lcs.events over Server-Sent Events.",
     package_dir=HERE,
     routers=[people_api.router, public_api.router, desk_api.router, appointments.router, in_transit.router,
              complaints.router, receipts.router, exceptions.router, notifications.router, reports_api.router,
-             live_api.router],
+             live_api.router, portal_api.router],
     settings_cls=WebSettings,
     consumes=CONSUMES,
     handlers=handlers_for,

@@ -26,16 +26,17 @@ class Desk:
     on_time: str = ""
     gz: str = ""
     track: list[tuple[float, float]] = field(default_factory=list)  # the vehicle's fixes, oldest first
+    other_customer: str = ""  # a waybill of another customer than the world's
 
     @contextmanager
-    def session(self, username: str) -> Iterator[httpx.Client]:
+    def session(self, username: str, next_: str = "/desk/") -> Iterator[httpx.Client]:
         """An HTTP client signed in as `username` (cookies kept)."""
         with httpx.Client(base_url=self.url, timeout=15, follow_redirects=False) as client:
             page = client.get("/login")
             token = re.search(r'name="csrf" value="([^"]+)"', page.text)
             assert token, page.text
             r = client.post("/login", data={"username": username, "password": self.passwords[username],
-                                            "csrf": token.group(1), "next": "/desk/"})
+                                            "csrf": token.group(1), "next": next_})
             assert r.status_code == 303, r.text
             yield client
 
@@ -50,13 +51,16 @@ def desk(stack: Stack, infra: Infra) -> Desk:
     d.late = world.shipment(1, promised_hours=2, departed_minutes_ago=65)  # before the vehicle's drive
     d.on_time = world.shipment(2, promised_hours=72)
     d.gz = world.shipment(3, destination="GZ", phone="13911115678", depart=False)
+    d.other_customer = world.shipment(4, destination="GZ", customer=f"D{suffix}", depart=False)
     d.track = world.drive()
     for username, role, extra in (
             (f"staff{suffix}".lower(), "staff", ()),
             (f"sup{suffix}".lower(), "supervisor", ()),
             (f"gz{suffix}".lower(), "branch", ("--branch", world.codes["GZ"])),
             (f"lock{suffix}".lower(), "staff", ()),
-            (f"gone{suffix}".lower(), "staff", ())):
+            (f"gone{suffix}".lower(), "staff", ()),
+            (f"cust{suffix}".lower(), "customer", ("--customer", world.customer, "--display-name", "无锡精工")),
+            (f"rival{suffix}".lower(), "customer", ("--customer", f"D{suffix}"))):
         d.passwords[username] = add_user(d.env, username, role, *extra)
     return d
 

@@ -44,6 +44,11 @@ class World:
     vehicle: str = ""
     waybills: list[str] = field(default_factory=list)
 
+    @property
+    def customer(self) -> str:
+        """The customer id of the world's shipments (unless one names another)."""
+        return f"C{self.suffix}"
+
     def headers(self, role: str, **kw: str) -> dict[str, str]:
         return {"Authorization": "Bearer " + issue_token(self.secret, sub=f"world-{role}", role=role,  # type: ignore[arg-type]
                                                          ttl_seconds=3600, **kw)}
@@ -71,14 +76,14 @@ class World:
 
     def shipment(self, n: int, *, origin: str = "SH", destination: str = "WX", promised_hours: float = 30,
                  phone: str = "13900001234", depart: bool = True, payment: str = "prepaid",
-                 departed_minutes_ago: float = 10) -> str:
+                 departed_minutes_ago: float = 10, customer: str | None = None) -> str:
         waybill = f"SH{self.suffix}{n:03d}"
         now = datetime.now(UTC)
         with self.tracking as t:
             r = t.post("/v1/shipments", headers=self.headers("admin"), json={
                 "waybill_no": waybill, "origin": self.codes[origin], "destination": self.codes[destination],
                 "via": [self.codes["NJ"]] if destination == "WX" else [],
-                "shipper": {"customer_id": f"C{self.suffix}", "name": "无锡精工", "phone": "13800000000",
+                "shipper": {"customer_id": customer or self.customer, "name": "无锡精工", "phone": "13800000000",
                             "email": f"ops.{self.suffix.lower()}@example.com"},
                 "consignee": {"name": "杨民敬", "phone": phone, "email": None, "company": None},
                 "cargo": {"description": "轴承", "pieces": 10, "weight_kg": 120.5, "volume_m3": 1.2,
@@ -107,6 +112,14 @@ class World:
                 "signed_at": now.isoformat(), "signer_name": "杨民敬", "signer_id_type": "id_card",
                 "signer_id_number": resident_id(), "delegate": None, "company_stamp": False, "pieces": 10})
             assert r.status_code == 201, r.text
+
+    def arrive(self, waybill: str, *, at: str = "WX", minutes_ago: int = 5) -> None:
+        """Every piece of the waybill arrives at station `at` (its destination): in storage there."""
+        when = datetime.now(UTC) - timedelta(minutes=minutes_ago)
+        with self.tracking as t:
+            r = t.post(f"/v1/shipments/{waybill}/scans", headers=self.headers("admin"), json={
+                "type": "arrived", "station": self.codes[at], "at": when.isoformat(), "pieces": 10})
+            assert r.status_code in (200, 201), r.text
 
     def fix(self, *, lat: float = 31.25, lon: float = 121.40, speed: float = 60.0) -> None:
         """A GPS fix of the world's vehicle (still in Shanghai: late for anything due within hours)."""

@@ -17,7 +17,7 @@ from services.web.backends.client import BackendDown
 from services.web.context import RuntimeDep, WebRuntime
 from services.web.desk import service, views
 from services.web.domain.messages import message
-from services.web.people.api import PersonDep, WriterDep, safe_next
+from services.web.people.api import PersonDep, SignInRequired, WriterDep, current_person, home_of, safe_next
 from services.web.people.models import Person
 from services.web.templating import LANG_COOKIE, language_of
 from shared.clock import utcnow
@@ -28,8 +28,13 @@ Waybill = Annotated[str, Path(pattern=r"^[A-Za-z0-9-]{4,40}$")]
 
 
 @router.get("/")
-async def root() -> Response:
-    return RedirectResponse("/desk/", status_code=303)
+async def root(request: Request, rt: RuntimeDep) -> Response:
+    """The signed-in person's start page (the portal for a customer), else the desk's sign-in."""
+    try:
+        person = await current_person(request, rt)
+    except SignInRequired:
+        return RedirectResponse("/desk/", status_code=303)
+    return RedirectResponse(home_of(person), status_code=303)
 
 
 @router.get("/lang/{code}")

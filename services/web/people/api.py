@@ -70,7 +70,15 @@ async def desk_person(person: Annotated[Person, Depends(current_person)]) -> Per
     return person
 
 
-async def csrf(request: Request, person: Annotated[Person, Depends(desk_person)]) -> Person:
+async def customer_person(person: Annotated[Person, Depends(current_person)]) -> Person:
+    """The portal is a key account's own view: a desk account is refused rather than shown an
+    empty portal as if it were a customer (its token would see every customer's goods)."""
+    if person.role != "customer" or not person.customer:
+        raise Forbidden("not_a_customer", "the portal is for key-account customer accounts")
+    return person
+
+
+async def _checked_csrf(request: Request, person: Person) -> Person:
     sent = request.headers.get("x-csrf-token")
     if not sent:
         form = await request.form()
@@ -81,8 +89,31 @@ async def csrf(request: Request, person: Annotated[Person, Depends(desk_person)]
     return person
 
 
+async def csrf(request: Request, person: Annotated[Person, Depends(desk_person)]) -> Person:
+    return await _checked_csrf(request, person)
+
+
+async def portal_csrf(request: Request, person: Annotated[Person, Depends(customer_person)]) -> Person:
+    return await _checked_csrf(request, person)
+
+
 PersonDep = Annotated[Person, Depends(desk_person)]
 WriterDep = Annotated[Person, Depends(csrf)]
+CustomerDep = Annotated[Person, Depends(customer_person)]
+CustomerWriterDep = Annotated[Person, Depends(portal_csrf)]
+
+
+def home_of(person: Person) -> str:
+    """Where a person starts: a customer in the portal, everyone else on the desk."""
+    return "/portal/" if person.role == "customer" else "/desk/"
+
+
+def landing(person: Person, target: str) -> str:
+    """The page asked for, unless it belongs to the other side: a customer never lands on the
+    desk, a desk account never in the portal."""
+    if person.role == "customer":
+        return target if target.startswith(("/portal", "/account")) else "/portal/"
+    return "/desk/" if target.startswith("/portal") else target
 
 
 def _login_token(rt: WebRuntime, nonce: str) -> str:
@@ -142,9 +173,7 @@ async def post_login(request: Request, rt: RuntimeDep, username: Annotated[str, 
         if limiter is not None:
             await limiter.take(address_key)
         return login_page(rt, request, status=401, error="sign_in_failed", username=username)
-    target = safe_next(next_)
-    if signed.person.role == "customer" and target.startswith("/desk"):
-        target = "/account"
+    target = landing(signed.person, safe_next(next_))
     response = RedirectResponse(target, status_code=303)
     response.set_cookie(SESSION_COOKIE, cookies.sign(rt.settings.session_key(), signed.session_id),
                         max_age=rt.settings.session_idle_minutes * 60, **_cookie_args(rt))  # type: ignore[arg-type]

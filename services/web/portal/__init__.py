@@ -1,0 +1,1 @@
+"""The key-account portal: a customer's own shipments, arrivals, storage, receipts, complaints."""

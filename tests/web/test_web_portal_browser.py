@@ -1,0 +1,249 @@
+"""The key-account portal in a real browser (Debian chromium + chromium-driver, headless,
+offline), as a customer uses it: the storage report and its Excel file, the daily arrival
+list, a delivery appointment, on a desk-sized screen and on a phone.
+
+Waits are on observables only. Until the backends offer a part (customer tokens, the storage
+report, appointments), the test checks that the page says it is unavailable instead.
+Screenshots go to $LCS_SCREENSHOT_DIR when set (the docs' images are made that way).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+from openpyxl import load_workbook
+
+from shared.clock import BUSINESS_TZ
+from tests.web.conftest import Desk, user
+from tests.web.world import wait_for
+
+selenium = pytest.importorskip("selenium")
+from selenium import webdriver  # noqa: E402
+from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.remote.webdriver import WebDriver  # noqa: E402
+from selenium.webdriver.support import expected_conditions as ec  # noqa: E402
+from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+DRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
+WAIT = 15
+
+
+@pytest.fixture(scope="module")
+def downloads() -> Iterator[Path]:
+    path = Path(tempfile.mkdtemp(prefix="lcs-downloads-"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def browser(downloads: Path) -> Iterator[WebDriver]:
+    if not (os.path.exists(CHROMIUM) and os.path.exists(DRIVER)):
+        pytest.skip("chromium and chromium-driver are not installed (scripts/ensure-infra.sh installs them)")
+    os.environ["SE_OFFLINE"] = "true"  # selenium manager must not download anything
+    profile = tempfile.mkdtemp(prefix="lcs-chromium-")
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage",
+                 "--window-size=1366,900", "--lang=zh-CN", f"--user-data-dir={profile}"):
+        options.add_argument(flag)
+    options.add_experimental_option("prefs", {
+        "intl.accept_languages": "zh-CN,zh", "download.default_directory": str(downloads),
+        "download.prompt_for_download": False, "safebrowsing.enabled": False})
+    options.set_capability("goog:loggingPrefs", {"performance": "ALL", "browser": "ALL"})
+    driver = webdriver.Chrome(options=options, service=webdriver.ChromeService(executable_path=DRIVER))
+    driver.execute_cdp_cmd("Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(downloads)})
+    try:
+        yield driver
+    finally:
+        driver.quit()
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def shots() -> Path:
+    target = os.environ.get("LCS_SCREENSHOT_DIR")
+    path = Path(target) if target else Path(tempfile.mkdtemp(prefix="lcs-shots-"))
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def wait(driver: WebDriver, timeout: float = WAIT) -> WebDriverWait:
+    return WebDriverWait(driver, timeout, poll_frequency=0.1)
+
+
+def shoot(driver: WebDriver, shots: Path, name: str) -> None:
+    driver.save_screenshot(str(shots / f"{name}.png"))
+
+
+def sign_in_customer(driver: WebDriver, desk: Desk) -> None:
+    name = user(desk, "cust")
+    driver.delete_all_cookies()
+    driver.get(desk.url + "/login")
+    driver.find_element(By.NAME, "username").send_keys(name)
+    driver.find_element(By.NAME, "password").send_keys(desk.passwords[name])
+    driver.find_element(By.CSS_SELECTOR, "[data-testid=login-submit]").click()
+    wait(driver).until(ec.url_to_be(desk.url + "/portal/"))  # a customer lands in the portal
+
+
+def tracking_offers(desk: Desk, method: str, path: str) -> bool:
+    doc = httpx.get(desk.env["LCS_TRACKING_URL"] + "/openapi.json", timeout=10).json()
+    return method in doc.get("paths", {}).get(path, {})
+
+
+def customer_scope(desk: Desk) -> bool:
+    r = httpx.get(desk.env["LCS_TRACKING_URL"] + "/v1/shipments", params={"limit": 1}, timeout=10,
+                  headers=desk.world.headers("customer", customer=desk.world.customer))
+    return r.status_code == 200
+
+
+def one_of(driver: WebDriver, *css: str) -> str:
+    """Wait until one of the selectors is on the page; which one."""
+    found: list[str] = []
+
+    def seen(d: WebDriver) -> bool:
+        found[:] = [c for c in css if d.find_elements(By.CSS_SELECTOR, c)]
+        return bool(found)
+    wait(driver).until(seen)
+    return found[0]
+
+
+@pytest.fixture(scope="module")
+def stored(desk: Desk) -> str:
+    """A waybill of the customer that reached its destination and waits there."""
+    waybill = desk.world.shipment(70, destination="WX", promised_hours=48)
+    desk.world.arrive(waybill, at="WX")
+    return waybill
+
+
+def test_the_shipments_list_and_its_filters(browser: WebDriver, desk: Desk, shots: Path, stored: str) -> None:
+    sign_in_customer(browser, desk)
+    got = one_of(browser, f"[data-testid=shipments] [data-waybill='{desk.late}']", "[data-testid=unavailable]")
+    if customer_scope(desk):
+        assert got.startswith("[data-testid=shipments]")
+        assert not browser.find_elements(By.CSS_SELECTOR, f"[data-waybill='{desk.other_customer}']")
+        form = browser.find_element(By.CSS_SELECTOR, "[data-testid=shipment-filters]")
+        form.find_element(By.NAME, "destination").send_keys(desk.world.codes["GZ"])
+        form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+        wait(browser).until(lambda d: "destination=" in d.current_url)
+        rows = browser.find_elements(By.CSS_SELECTOR, "[data-testid=shipments] tbody tr[data-waybill]")
+        assert [r.get_attribute("data-waybill") for r in rows] == [desk.gz]
+        browser.get(desk.url + "/portal/")
+        one_of(browser, f"[data-testid=shipments] [data-waybill='{desk.late}']")
+    shoot(browser, shots, "portal-shipments")
+
+
+def test_the_storage_report_and_its_excel_download(browser: WebDriver, desk: Desk, shots: Path, stored: str,
+                                                   downloads: Path) -> None:
+    sign_in_customer(browser, desk)
+    browser.find_element(By.CSS_SELECTOR, "[data-testid=portal-nav] a[href='/portal/storage']").click()
+    wait(browser).until(ec.url_to_be(desk.url + "/portal/storage"))
+    got = one_of(browser, f"[data-testid=storage-report] tr[data-waybill='{stored}']", "[data-testid=unavailable]")
+    shoot(browser, shots, "portal-storage")
+    if not (customer_scope(desk) and tracking_offers(desk, "get", "/v1/reports/storage")):
+        assert got == "[data-testid=unavailable]"
+        assert not browser.find_elements(By.CSS_SELECTOR, "[data-testid=storage-report]")
+        return
+    row = browser.find_element(By.CSS_SELECTOR, f"[data-testid=storage-report] tr[data-waybill='{stored}']")
+    assert row.find_element(By.CSS_SELECTOR, "[data-col=pieces]").text == "10"
+    assert row.find_element(By.CSS_SELECTOR, "[data-col=days]").text == "0"
+    assert not browser.find_elements(By.CSS_SELECTOR, f"[data-waybill='{desk.other_customer}']")
+    before = set(downloads.iterdir())
+    browser.find_element(By.CSS_SELECTOR, "[data-testid=download-xlsx]").click()
+    done = wait_for(lambda: [p for p in downloads.iterdir() if p not in before and p.suffix == ".xlsx"],
+                    lambda new: bool(new))
+    ws = load_workbook(io.BytesIO(done[0].read_bytes())).active
+    header = [c.value for c in ws[1]]
+    rows = {r[0]: dict(zip(header, r, strict=True)) for r in ws.iter_rows(min_row=2, values_only=True)}
+    assert rows[stored]["件数 pieces"] == 10 and rows[stored]["暂存天数 days in storage"] == 0
+    assert rows[stored]["重量kg weight"] == 120.5 and desk.other_customer not in rows
+
+
+def test_the_daily_arrival_list(browser: WebDriver, desk: Desk, shots: Path, stored: str) -> None:
+    sign_in_customer(browser, desk)
+    today = datetime.now(BUSINESS_TZ).date().isoformat()
+    browser.get(f"{desk.url}/portal/arrivals?date={today}")
+    got = one_of(browser, f"[data-testid=arrivals] tr[data-waybill='{stored}']", "[data-testid=unavailable]")
+    shoot(browser, shots, "portal-arrivals")
+    if not customer_scope(desk):
+        assert got == "[data-testid=unavailable]"
+        return
+    table = browser.find_element(By.CSS_SELECTOR, "[data-testid=arrivals]")
+    assert table.get_attribute("data-date") == today
+    row = table.find_element(By.CSS_SELECTOR, f"tr[data-waybill='{stored}']")
+    assert row.get_attribute("data-kind") == "arrived"
+    assert not table.find_elements(By.CSS_SELECTOR, f"[data-waybill='{desk.other_customer}']")
+
+
+def test_an_appointment_request(browser: WebDriver, desk: Desk, shots: Path, stored: str) -> None:
+    sign_in_customer(browser, desk)
+    browser.get(f"{desk.url}/portal/shipments/{stored}")
+    if not customer_scope(desk):
+        one_of(browser, "[data-testid=unavailable]")
+        shoot(browser, shots, "portal-shipment")
+        return
+    one_of(browser, "[data-testid=status]")
+    assert "杨民敬" not in browser.page_source and desk.world.vehicle not in browser.page_source
+    if not tracking_offers(desk, "post", "/v1/shipments/{waybill_no}/appointments"):
+        one_of(browser, "[data-testid=appointment] [data-testid=unavailable]")
+        assert not browser.find_elements(By.CSS_SELECTOR, "[data-testid=appointment-form]")
+        shoot(browser, shots, "portal-shipment")
+        return
+    form = browser.find_element(By.CSS_SELECTOR, "[data-testid=appointment-form]")
+    day = (datetime.now(BUSINESS_TZ) + timedelta(days=1)).date()
+    date_box = form.find_element(By.NAME, "date")
+    browser.execute_script("arguments[0].value = arguments[1]", date_box, day.isoformat())
+    for name, value in (("start", "14:00"), ("end", "17:00")):
+        browser.execute_script("arguments[0].value = arguments[1]", form.find_element(By.NAME, name), value)
+    form.find_element(By.NAME, "contact").send_keys("王经理 13900002222")
+    form.find_element(By.NAME, "note").send_keys("请走后门")
+    form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    one_of(browser, "[data-testid=appointment-requested]", "[data-testid=form-error]")
+    errors = browser.find_elements(By.CSS_SELECTOR, "[data-testid=form-error]")
+    assert not errors, errors[0].text
+    browser.execute_script("window.scrollTo(0, 0)")
+    shoot(browser, shots, "portal-shipment")
+    current = browser.find_element(By.CSS_SELECTOR, "[data-testid=current-appointment]")
+    assert f"{day.isoformat()} 14:00–17:00" in current.text
+    assert current.get_attribute("data-outcome") == "pending"
+
+
+def test_the_portal_fits_a_phone(browser: WebDriver, desk: Desk, shots: Path, stored: str) -> None:
+    sign_in_customer(browser, desk)
+    browser.set_window_size(390, 844)
+    try:
+        for name, path in (("phone-portal-shipments", "/portal/"), ("phone-portal-storage", "/portal/storage"),
+                           ("", f"/portal/shipments/{desk.late}"), ("", "/portal/complaints")):
+            browser.get(desk.url + path)
+            wait(browser).until(ec.presence_of_element_located((By.CSS_SELECTOR, "[data-testid=portal-nav]")))
+            overflow = browser.execute_script("return document.documentElement.scrollWidth - window.innerWidth")
+            assert overflow <= 1, f"{path} scrolls sideways on a phone by {overflow}px"
+            if name:
+                shoot(browser, shots, name)
+    finally:
+        browser.set_window_size(1366, 900)
+
+
+def test_no_request_left_127_0_0_1(browser: WebDriver) -> None:
+    hosts = set()
+    for entry in browser.get_log("performance"):
+        message = json.loads(entry["message"])["message"]
+        if message.get("method") == "Network.requestWillBeSent":
+            parts = urlsplit(message["params"]["request"]["url"])
+            if parts.scheme not in ("data", "blob", "about", "chrome"):
+                hosts.add(parts.hostname)
+    assert hosts <= {"127.0.0.1"}, hosts
+    severe = [e for e in browser.get_log("browser")
+              if e["level"] == "SEVERE" and "Content Security Policy" in e["message"]]
+    assert not severe, severe
