@@ -93,9 +93,10 @@ async def late_shipments(http: httpx.AsyncClient, admin: dict[str, str], n: int,
     setup = world.Setup(http, admin)
     now = datetime.now(UTC)
     out = [(f"LDV{tag}{i:03d}", f"LDW{tag}{i:03d}") for i in range(n)]
+    digits = secrets.randbelow(10_000)
     await asyncio.gather(*(setup.vehicle_with_shipment(
         v, f"LDD{tag}{i:03d}", w, promised_at=now + timedelta(hours=3), departed_at=now - timedelta(minutes=10),
-        phone=f"136{i:04d}{tag[:4]}", email=f"live{tag}{i}@example.com") for i, (v, w) in enumerate(out)))
+        phone=f"136{i:04d}{digits:04d}", email=f"live{tag}{i}@example.com") for i, (v, w) in enumerate(out)))
     return out
 
 
@@ -106,24 +107,28 @@ class LiveDesk:
 
     def __init__(self, *, web_url: str, web_port: int, web_pid: int, tracking_url: str, carrier: dict[str, str],
                  admin: dict[str, str], web_env: dict[str, str], tmp: Path, streams: int, users: int,
-                 samples: int) -> None:
+                 sessions: int, samples: int, sampler: Any = None) -> None:
         self.web_url, self.web_port, self.web_pid = web_url, web_port, web_pid
         self.tracking_url, self.carrier, self.admin = tracking_url, carrier, admin
         self.web_env, self.tmp = web_env, tmp
         self.streams, self.users, self.samples = streams, users, samples
+        self.sessions = max(1, min(sessions, streams))
+        self.sampler = sampler  # bench.main.RssSampler: its phase "live" while the streams are open
+        self.warm = max(1, streams // 10)  # streams opened first: the one-time costs of the route
 
     async def run(self, rss_kib: Any, cpu_of: Any) -> dict[str, Any]:
-        out: dict[str, Any] = {"streams": self.streams, "users": self.users, "samples": self.samples}
+        out: dict[str, Any] = {"streams": self.streams, "users": self.users, "samples": self.samples,
+                               "sessions": self.sessions, "warm": self.warm}
         async with httpx.AsyncClient(base_url=self.tracking_url, timeout=30) as http:
             tag = uuid.uuid4().hex[:4].upper()
             targets = await late_shipments(http, self.admin, self.samples, tag)
             t0 = time.perf_counter()
-            cookies = await sessions(self.web_env, self.web_url, self.streams, self.users)
+            cookies = await sessions(self.web_env, self.web_url, self.sessions, self.users)
             out["sign_in_s"] = time.perf_counter() - t0
             await asyncio.sleep(1.0)
             out["rss_idle_kib"] = rss_kib(self.web_pid)
             spec = {"host": "127.0.0.1", "port": self.web_port, "streams": self.streams, "cookies": cookies,
-                    "ready_timeout": 120, "event_timeout": 30}
+                    "first": self.warm, "ready_timeout": 120, "event_timeout": 30}
             path = self.tmp / f"live-{tag}.json"
             path.write_text(json.dumps(spec))
             proc = await asyncio.create_subprocess_exec(
@@ -131,10 +136,19 @@ class LiveDesk:
                 stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
             assert proc.stdin is not None and proc.stdout is not None
             try:
+                if self.sampler is not None:
+                    self.sampler.phase = "live"
+                line = (await asyncio.wait_for(proc.stdout.readline(), 180)).decode().strip()
+                if line != f"ready {self.warm}":
+                    raise RuntimeError(f"the stream holder did not start: {line[:500]}")
+                await asyncio.sleep(1.0)
+                out["rss_warm_kib"] = rss_kib(self.web_pid)
+                proc.stdin.write(b"open\n")
+                await proc.stdin.drain()
                 t0 = time.perf_counter()
                 line = (await asyncio.wait_for(proc.stdout.readline(), 180)).decode().strip()
-                if line != "ready":
-                    raise RuntimeError(f"the stream holder did not start: {line[:500]}")
+                if line != f"ready {self.streams}":
+                    raise RuntimeError(f"the stream holder did not open every stream: {line[:500]}")
                 out["open_s"] = time.perf_counter() - t0
                 await asyncio.sleep(1.0)  # the streams' first frames are flushed and their buffers settled
                 out["rss_open_kib"] = max(rss_kib(self.web_pid) or 0 for _ in range(3))
@@ -174,6 +188,9 @@ class LiveDesk:
                    closed_early=result["closed_early"], holder_errors=result["errors"])
         idle, opened = out.get("rss_idle_kib"), out.get("rss_open_kib")
         out["kib_per_stream"] = (opened - idle) / self.streams if idle and opened else None
+        warm = out.get("rss_warm_kib")
+        out["kib_per_stream_marginal"] = (opened - warm) / (self.streams - self.warm) \
+            if warm and opened and self.streams > self.warm else None
         if lat:
             out["mean_ms"] = statistics.fmean(lat)
         return out

@@ -74,7 +74,8 @@ class Config:
     profile: bool
     pool_max: int            # LCS_POOL_MAX_SIZE of each service (the services' default is 10)
     live_streams: int = 500  # "Live desk": open /desk/events streams on the one web worker
-    live_users: int = 10     # desk accounts the streams' sessions belong to (one session per stream)
+    live_users: int = 10     # desk accounts the streams' sessions belong to
+    live_sessions: int = 50  # sessions (sign-ins) the streams share, like tabs: argon2 makes a sign-in cost
     live_samples: int = 10   # delays fanned out, one after the other
     page_reps: int = 20      # "Desk pages at scale": timed renders of each page at each size
     desk_delayed: int = 1_000    # the desk's live part at both sizes (issue 24): delayed shipments,
@@ -83,7 +84,7 @@ class Config:
 
 
 CONFIGS = {
-    "tiny": Config(1.5, 0.5, 8, 2, 5, 200, 1000, 4, 0.2, 3, False, 4, live_streams=20, live_users=2,
+    "tiny": Config(1.5, 0.5, 8, 2, 5, 200, 1000, 4, 0.2, 3, False, 4, live_streams=20, live_users=2, live_sessions=4,
                    live_samples=2, page_reps=3, desk_delayed=50, desk_complaints=10, desk_at_risk=100),
     "normal": Config(8.0, 1.5, 32, 4, 25, 5000, 5000, 40, 0.25, 15, True, 10),
     "large": Config(8.0, 1.5, 32, 4, 25, 5000, 5000, 40, 0.25, 15, True, 10),
@@ -764,9 +765,8 @@ class Bench:
         ld = live.LiveDesk(web_url=self.stack.url("web"), web_port=self.stack.ports["web"], web_pid=self.pids["web"],
                            tracking_url=self.stack.url("tracking"), carrier=self.carrier, admin=self.admin,
                            web_env=self.stack.service_env("web"), tmp=self.tmp, streams=cfg.live_streams,
-                           users=cfg.live_users, samples=cfg.live_samples)
-        if self.web_sampler is not None:
-            self.web_sampler.phase = "live"
+                           users=cfg.live_users, sessions=cfg.live_sessions, samples=cfg.live_samples,
+                           sampler=self.web_sampler)
         try:
             res = await ld.run(rss_kib, _cpu_of)
         finally:

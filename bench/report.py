@@ -170,9 +170,10 @@ def _web_rows(r: Results, targets: dict[str, float]) -> list[tuple[str, str, str
         p99, per = lv.get("p99_ms"), lv.get("kib_per_stream")
         complete = lv.get("deliveries") == lv.get("expected") and not lv.get("problems")
         holder = lv.get("holder_cpu_s", 0.0) / lv["holder_wall_s"] if lv.get("holder_wall_s") else None
-        how = (f"{lv['streams']} `GET /desk/events` streams open at once on web's one uvicorn worker, "
-               f"{lv['streams']} sessions of {lv['users']} staff accounts (made with `python -m services.web users "
-               f"add`, signed in through the `/login` form in {_n(lv.get('sign_in_s'), ' s', 1)}); "
+        how = (f"{lv['streams']} `GET /desk/events` streams open at once on web's one uvicorn worker, sharing "
+               f"{lv.get('sessions')} sessions (tabs) of {lv['users']} staff accounts (made with `python -m "
+               f"services.web users add`, signed in through the `/login` form in {_n(lv.get('sign_in_s'), ' s', 1)}: "
+               f"argon2id makes a sign-in cost tens of MiB and a good part of a second, so not one per stream); "
                f"{lv['samples']} positions posted to tracking one at a time, each making one in-transit shipment "
                f"late; from the position's HTTP 200 to each stream's `live` frame naming that waybill "
                f"({lv.get('deliveries')} of {lv.get('expected')} frames arrived; max {_n(lv.get('max_ms'), ' ms')}); "
@@ -192,7 +193,10 @@ def _web_rows(r: Results, targets: dict[str, float]) -> list[tuple[str, str, str
                      _verdict(None if per is None else per <= targets["live_kib_per_stream"]),
                      f"(web's VmRSS with the {lv['streams']} streams open, "
                      f"{_n((lv.get('rss_open_kib') or 0) / 1024, ' MiB', 1)}, minus before they were opened and "
-                     f"after the sign-ins, {_n((lv.get('rss_idle_kib') or 0) / 1024, ' MiB', 1)}) ÷ {lv['streams']}"))
+                     f"after the sign-ins, {_n((lv.get('rss_idle_kib') or 0) / 1024, ' MiB', 1)}) ÷ {lv['streams']}; "
+                     f"the streams after the first {lv.get('warm')} (which pay the route's one-time costs): "
+                     f"{_n(lv.get('kib_per_stream_marginal'), ' KiB', 1)} each; one reading, so a garbage "
+                     f"collection or an allocator arena can move it by a few MiB either way"))
     pg = r.pages
     if pg:
         small, big = pg.get("small", {}), pg.get("big", {})
