@@ -747,7 +747,8 @@ class Bench:
                 await data.desk_extras(self.cfg.desk_delayed, self.cfg.desk_at_risk)
                 if self.web_sampler is not None:
                     self.web_sampler.phase = "pages"
-                pages[name] = await desk.measure(conn, self.stack.url("web"), cookie, self.cfg.page_reps)
+                pages[name] = await desk.measure(conn, self.stack.url("web"), cookie, self.cfg.page_reps,
+                                                 attribute=name == "big")
                 if self.web_sampler is not None:
                     self.web_sampler.phase = None
                 log(f"desk pages at {name} size: " + ", ".join(

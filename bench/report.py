@@ -129,9 +129,11 @@ def render(r: Results, targets: dict[str, float], batch: int) -> str:
         f"Scale **{r.scale}**, {r.runs} run(s) per figure; the whole run took {r.notes.get('total_s', 0):.0f} s.",
         "",
         "Every figure is measured against a ceiling taken in the same run on the same machine, because absolute "
-        "numbers on a shared machine drift: the ratio is what the targets of issue 9 are about. The stack is the "
-        "real one (`shared.devtools.Stack`: the four services, one uvicorn worker each, plus the SMTP/SMS sinks) "
-        "on a database and a RabbitMQ vhost of its own, removed at the end. Load goes to loopback only.",
+        "numbers on a shared machine drift: the ratio is what the targets of issues 9 and 24 are about, or a bound "
+        "(a latency, a page's server time, memory per stream) measured in the same run. The stack is the real "
+        "one (`shared.devtools.Stack`: the four backends and web, one uvicorn worker each, plus the SMTP/SMS "
+        "sinks) on a database and a RabbitMQ vhost of its own, removed at the end. Load goes to loopback only. "
+        "`python -m bench --only live,desk,track` (or letters, `--only LDT`) measures only some figures.",
         "",
         "## Machine",
         "",
@@ -439,6 +441,21 @@ decoding frames in Python (about a fifth of each consumer), pydantic validating 
 
 **Figure 4, latency.** The stages in the table show where the time goes: relay → quorum-queue confirm →
 notifier consumer transaction, then the dispatcher's claim, SMTP and SMS.
+
+**Figures 7 to 9, the web service (issue 24).** Figure 7 measures the live path of a delay: tracking's
+evaluation and outbox, the relay and RabbitMQ, web's consumer (one `pg_notify` in its inbox transaction),
+web's LISTEN connection and `LiveHub.publish`, which copies the message into every open stream's queue;
+each stream's generator then writes one chunk. The stream holder (bench/live_client.py) is one process
+with a bare asyncio protocol per stream, stamping each read as it arrives: its CPU share while it waits
+is in the row, so a slow holder would show. Memory per stream is the growth of web's RSS from before the
+streams to all of them open (the first tenth are opened first: the route's one-time costs — imports,
+compiled templates, allocator arenas — land there, and the rest give the marginal cost). Figure 8
+renders the desk's pages through web at figure 5's two sizes with the desk's live part (delayed
+shipments, open complaints, receipts at risk) the same at both; the indexes named are those whose
+`pg_stat_user_indexes.idx_scan` moved during one extra render and not during an equal wait without one,
+and "tables read whole" those whose `seq_scan` moved (small tables are read whole by design: the plans
+choose it). Figure 9 is the public `/track` form with the right digits, per request one waybill lookup
+in tracking plus web's per-address limiter and audit.
 
 **Figure 5.** Every query is an index range read whose result size does not grow with history (see the
 index list above), so ratios around 1× are the expected result; at one to a few milliseconds per query, the
