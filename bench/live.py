@@ -133,7 +133,8 @@ class LiveDesk:
             path.write_text(json.dumps(spec))
             proc = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "bench.live_client", str(path), cwd=ROOT, stdin=asyncio.subprocess.PIPE,
-                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+                limit=64 * 1024 * 1024)  # the last line holds every arrival time
             assert proc.stdin is not None and proc.stdout is not None
             try:
                 if self.sampler is not None:
