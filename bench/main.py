@@ -1,5 +1,6 @@
 """`python -m bench`: start the real stack on its own database and vhost, measure the ceilings
-and the figures of issue 9 in the same run, and rewrite docs/BENCHMARKS.md.
+and the figures of issue 9 (1-6) and issue 24 (7 live desk, 8 desk pages at scale, 9 public
+tracking page: the web service) in the same run, and rewrite docs/BENCHMARKS.md.
 
 Every figure is the median of LCS_BENCH_RUNS runs (default 3); sizes follow LCS_BENCH_SCALE
 (tiny | normal | large; default large, the issue's 1,000,000 shipments, 1,000,000 receipts and
