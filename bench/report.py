@@ -104,7 +104,9 @@ def render(r: Results, targets: dict[str, float], batch: int) -> str:
                      f"≤ {targets['scale']:g}×", _verdict(None if ratio is None else ratio <= targets["scale"]),
                      f"median of {cfg.reps} after 3 warm-ups, at the small and the big size (below); "
                      f"indexes: {', '.join(f'`{i}`' for i in big['indexes']) or 'none (seq scan)'}"
-                     + (f"; {big['rows']} rows" if "rows" in big else "")))
+                     + (f"; {big['rows']} rows" if "rows" in big else "")
+                     + (f"; partitions read: {', '.join(f'`{p}`' for p in big['partitions'])}"
+                        if big.get("partitions") else "")))
     rows += _web_rows(r, targets)
     for svc, phases in sorted(r.rss.items()):
         idle, load = phases.get("idle"), phases.get("load")

@@ -2,8 +2,9 @@
 
 Claims: `sub`, `role` (admin | supervisor | staff | branch | carrier | customer), `branch`
 (station code, for branch tokens), `carrier` (for carrier tokens), `customer` (customer id,
-for customer tokens), `exp`. Claims are checked strictly: a non-empty `sub`, numeric times,
-known roles, identifiers of the shared patterns, and a token of at most 4 KiB.
+for customer tokens), `exp`. Role `public` is web's own, minted for the public tracking page: it
+may call tracking's `/v1/public/...` view and nothing else. Claims are checked strictly: a
+non-empty `sub`, numeric times, known roles, identifiers of the shared patterns, and a token of at most 4 KiB.
 
 Ops mint tokens with `python -m shared.auth issue --role branch --branch SH01`.
 """
@@ -26,8 +27,8 @@ from pydantic import BaseModel, Field, StrictFloat, StrictInt, ValidationError
 from shared.errors import Forbidden, Unauthorized
 from shared.types import Identifier, StationCode
 
-Role = Literal["admin", "supervisor", "staff", "branch", "carrier", "customer"]
-ROLES: tuple[Role, ...] = ("admin", "supervisor", "staff", "branch", "carrier", "customer")
+Role = Literal["admin", "supervisor", "staff", "branch", "carrier", "customer", "public"]
+ROLES: tuple[Role, ...] = ("admin", "supervisor", "staff", "branch", "carrier", "customer", "public")
 MAX_TOKEN_BYTES = 4096
 DESK: tuple[Role, ...] = ("admin", "supervisor", "staff")  # the customer-service desk
 

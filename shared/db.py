@@ -10,7 +10,8 @@ safe: the second waits, then finds nothing left to do.
 A migration whose first line is `-- lcs:no-transaction` runs outside a transaction, one
 statement at a time (statements end with `;` at the end of a line): for `CREATE INDEX
 CONCURRENTLY` on a big table, which must not hold the table's write lock for the whole
-build while the old release keeps serving. It is recorded only once every statement
+build while the old release keeps serving (a `DO $$ ... $$;` block is one statement, one
+transaction of its own). It is recorded only once every statement
 succeeded, so write it to be re-runnable from the top (e.g. `DROP INDEX CONCURRENTLY IF
 EXISTS` first: a build that died half-way leaves an invalid index behind).
 """
@@ -21,6 +22,7 @@ import asyncio
 import contextlib
 import hashlib
 import logging
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -69,6 +71,7 @@ async def _no_session_state(conn: asyncpg.Connection) -> None:
 
 
 NO_TRANSACTION = "-- lcs:no-transaction"
+_DOLLAR_QUOTE = re.compile(r"\$(?:[A-Za-z_][A-Za-z0-9_]*)?\$")
 
 
 @dataclass(frozen=True)
@@ -81,14 +84,22 @@ class Migration:
         return not self.sql.lstrip().startswith(NO_TRANSACTION)
 
     def statements(self) -> list[str]:
-        """The statements of a no-transaction migration, in order (comments dropped)."""
+        """The statements of a no-transaction migration, in order (comments dropped). A `;` inside
+        a dollar-quoted body (`DO $$ ... $$;`, `$fn$ ... $fn$`) does not end the statement (string
+        literals are not parsed: write no `$$` inside one)."""
         out: list[str] = []
         current: list[str] = []
+        quote: str | None = None  # the dollar-quote tag the current line is inside of
         for line in self.sql.splitlines():
             if line.strip().startswith("--") and not current:
                 continue
             current.append(line)
-            if line.rstrip().endswith(";"):
+            for tag in _DOLLAR_QUOTE.findall(line):
+                if quote is None:
+                    quote = tag
+                elif tag == quote:
+                    quote = None
+            if quote is None and line.rstrip().endswith(";"):
                 out.append("\n".join(current).strip())
                 current = []
         if "\n".join(current).strip():

@@ -251,6 +251,22 @@ class ShipmentDelivered(Event):
 
 
 @event_type
+class DeliveryAppointed(Event):
+    """A delivery window agreed with the consignee (预约送货); it supersedes any earlier one for
+    the waybill. ``booked_by`` is the actor who booked it (``staff:li``, ``customer:lenovo``)."""
+
+    TYPE: ClassVar[str] = "tracking.delivery.appointed.v1"
+    appointment_id: str
+    waybill_no: str
+    station: str
+    window_start: AwareDatetime
+    window_end: AwareDatetime
+    channel: Literal["phone", "email", "portal"]
+    note: str | None = None
+    booked_by: str
+
+
+@event_type
 class ExceptionReported(Event):
     TYPE: ClassVar[str] = "tracking.exception.reported.v1"
     exception_id: str

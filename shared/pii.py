@@ -12,6 +12,8 @@ import re
 
 _PHONE = re.compile(r"(?<!\d)(\+?86[- ]?)?(1[3-9]\d)(\d{4})(\d{4})(?!\d)")
 _EMAIL = re.compile(r"([A-Za-z0-9._%+\-])[A-Za-z0-9._%+\-]*@([A-Za-z0-9.\-]+\.[A-Za-z]{2,})")
+# A secret in a URL's query (a WeChat Work robot's `?key=`, an `access_token=`): four characters kept.
+_URL_SECRET = re.compile(r"([?&](?:key|token|access_token|secret)=)([^&\s\"'#]{0,4})[^&\s\"'#]*")
 _ID18 = re.compile(r"(?<![0-9A-Za-z])(\d{6})(\d{8})(\d{3}[\dXx])(?![0-9A-Za-z])")
 
 
@@ -62,7 +64,8 @@ def mask_contact(value: str | None) -> str | None:
 
 
 def mask_text(text: str) -> str:
-    """Scrub every phone number, e-mail address and ID number inside free text."""
+    """Scrub every phone number, e-mail address, ID number and URL secret inside free text."""
+    text = _URL_SECRET.sub(lambda m: f"{m.group(1)}{m.group(2)}****", text)
     text = _ID18.sub(lambda m: "*" * 14 + m.group(3), text)  # group 3 is the last 4 characters
     text = _EMAIL.sub(lambda m: f"{m.group(1)}***@{m.group(2)}", text)
     return _PHONE.sub(lambda m: f"{m.group(1) or ''}{m.group(2)}****{m.group(4)}", text)

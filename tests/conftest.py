@@ -96,6 +96,8 @@ class Infra:
     amqp_url: str
     auth_secret: str
     id_hash_key: str
+    # The public links' key ring (tracking verifies, the notifier signs): the first signs, both verify.
+    link_keys: str = ""
 
     def env(self, **extra: str) -> dict[str, str]:
         return {
@@ -104,6 +106,7 @@ class Infra:
             "LCS_AMQP_URL": self.amqp_url,
             "LCS_AUTH_SECRET": self.auth_secret,
             "LCS_ID_HASH_KEY": self.id_hash_key,
+            "LCS_PUBLIC_LINK_KEYS": self.link_keys,
             "LCS_RETRY_DELAYS_MS": "[200,400]",
             "LCS_OUTBOX_POLL_SECONDS": "0.5",
             "LCS_SHUTDOWN_GRACE_SECONDS": "10",
@@ -159,6 +162,7 @@ def infra() -> Iterator[Infra]:
         amqp_url=stackmod.with_vhost(ADMIN_AMQP_URL, run_id),
         auth_secret=secrets.token_urlsafe(48),
         id_hash_key=secrets.token_urlsafe(48),
+        link_keys=f"new:{secrets.token_urlsafe(48)},old:{secrets.token_urlsafe(48)}",
     )
     try:
         yield infra

@@ -11,8 +11,10 @@ from typing import Annotated
 import httpx
 from fastapi import Depends
 
-from services.notifier.delivery.senders import EmailSender, SmsSender
+from services.notifier.delivery.senders import EmailSender, SmsSender, WecomSender
+from services.notifier.domain.links import TrackingLinks
 from services.notifier.domain.recipients import NotifierConfig
+from services.notifier.domain.vocabulary import Channel
 from services.notifier.settings import NotifierSettings
 from services.notifier.templates.renderer import TemplateRenderer
 from shared.auth import DESK, Principal, require_roles
@@ -27,8 +29,16 @@ class NotifierContext:
     renderer: TemplateRenderer
     email: EmailSender
     sms: SmsSender
-    http: httpx.AsyncClient  # the SMS gateways' connection pool (closed by the dispatcher on shutdown)
+    wecom: WecomSender
+    http: httpx.AsyncClient  # the SMS gateways' and robots' connection pool (closed by the dispatcher on shutdown)
     rng: random.Random  # the retry back-off's jitter
+    # Signs the public tracking link of notices to shippers and consignees; None: no links.
+    links: TrackingLinks | None = None
+
+    def sender(self, channel: Channel) -> EmailSender | SmsSender | WecomSender:
+        if channel is Channel.WECOM:
+            return self.wecom
+        return self.sms if channel is Channel.SMS else self.email
 
 
 NotifierRuntime = Runtime[NotifierSettings, NotifierContext]

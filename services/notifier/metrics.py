@@ -24,3 +24,8 @@ RETRIES_REQUESTED = Counter("lcs_notifier_retries_requested_total", "Notificatio
 # Messages the hourly throttle held and rolled up into a summary (they go inside it).
 ROLLED_UP = Counter("lcs_notifier_rolled_up_total", "Messages held by the throttle and rolled up into a summary",
                     ["channel"])
+# Group robot messages that failed for good and were sent by e-mail instead.
+FALLBACKS = Counter("lcs_notifier_fallbacks_total", "Failed messages sent again on another channel",
+                    ["channel", "to_channel"])
+# The key accounts' storage reports queued (or found queued already).
+STORAGE_REPORTS = Counter("lcs_notifier_storage_reports_total", "Storage reports queued or skipped", ["outcome"])

@@ -6,18 +6,21 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from services.tracking.appointments.api import router as appointments_router
 from services.tracking.context import TrackingContext, TrackingRuntime
 from services.tracking.desk.api import router as desk_router
 from services.tracking.feeds.api import osmand_fast, positions_fast
 from services.tracking.feeds.api import router as feeds_router
 from services.tracking.feeds.group_commit import OsmandGroupCommit, run_osmand_group_commit
-from services.tracking.feeds.retention import sweep_positions
+from services.tracking.feeds.partitions import run_maintenance
+from services.tracking.public.api import router as public_router
 from services.tracking.registry import service as registry
 from services.tracking.registry.api import router as registry_router
 from services.tracking.settings import TrackingSettings
 from services.tracking.shipments import service as shipments
 from services.tracking.shipments.api import import_router
 from services.tracking.shipments.api import router as shipments_router
+from services.tracking.storage.api import router as storage_router
 from shared.context import Runtime
 from shared.runtime import PeriodicSpec, ServiceSpec, run
 from shared.scheduler import Job
@@ -40,9 +43,9 @@ async def _backfill_phone_keys(rt: TrackingRuntime) -> None:
     await shipments.backfill_phone_keys(rt)
 
 
-def _retention_job(rt: TrackingRuntime) -> Job:
+def _partitions_job(rt: TrackingRuntime) -> Job:
     async def job(now: datetime) -> None:
-        await sweep_positions(rt, now=now)
+        await run_maintenance(rt, now=now)
     return job
 
 
@@ -50,7 +53,7 @@ def _stale_interval(settings: TrackingSettings) -> float:
     return settings.stale_check_interval_seconds
 
 
-def _retention_interval(settings: TrackingSettings) -> float:
+def _partitions_interval(settings: TrackingSettings) -> float:
     return settings.positions_sweep_interval_seconds
 
 
@@ -58,24 +61,27 @@ SPEC = ServiceSpec(
     name="tracking",
     title="LCS tracking",
     description="Waybills, vehicles, GPS feeds (batch, OsmAnd, Traccar), ETA and delay detection, scans, "
-                "and the desk's deliveries, notes, exceptions, reports and bulk import.",
+                "and the desk's deliveries, notes, exceptions, reports, delivery appointments and bulk import.",
     package_dir=Path(__file__).parent,
     # The device feed first: routes are matched in order, and /osmand is the request every
     # phone sends every few seconds (each route tried before it costs it microseconds).
-    routers=[feeds_router, registry_router, shipments_router, desk_router, import_router],
+    routers=[feeds_router, registry_router, shipments_router, desk_router, import_router, appointments_router,
+             storage_router, public_router],
     # ... and its usual form is answered in front of FastAPI altogether (feeds.api.osmand_fast).
     fast_routes={"/osmand": osmand_fast},
     # ... and the batch API's, behind the guard (feeds.api.positions_fast).
     guarded_fast_routes={"/v1/positions": positions_fast},
     settings_cls=TrackingSettings,
+    tags={"public": "The public's view of a waybill, already redacted, for web's tracking page (role `public`)."},
     context=build_context,
     periodic=[
         PeriodicSpec(name="stale-vehicles",
                      interval_seconds=_stale_interval,
                      job=_stale_job),
-        PeriodicSpec(name="positions-retention",
-                     interval_seconds=_retention_interval,
-                     job=_retention_job),
+        # the partitions of positions: created ahead, expired ones dropped (feeds.partitions)
+        PeriodicSpec(name="positions-partitions",
+                     interval_seconds=_partitions_interval,
+                     job=_partitions_job),
     ],
     workers=[run_osmand_group_commit, _backfill_phone_keys],
     body_limits={"/v1/positions": 8_000_000, "/v1/shipments/import": 20_000_000,

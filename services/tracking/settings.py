@@ -7,14 +7,16 @@ rules and their configuration read the same.
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field, model_validator
 
 from services.tracking.domain.config import EtaConfig
 from services.tracking.domain.fixes import PositionLimits
-from shared.settings import Settings
+from shared.links import PublicLinkSettings
 
 
-class TrackingSettings(Settings):
+class TrackingSettings(PublicLinkSettings):
     # --- ETA and delay (domain.config.EtaConfig) ---
     road_factor: float = Field(default=1.3, gt=0, le=10)
     min_speed_kmh: float = Field(default=30.0, gt=0, le=300)
@@ -46,9 +48,22 @@ class TrackingSettings(Settings):
     position_max_speed_kmh: float = Field(default=300.0, gt=0)
     position_max_future_minutes: float = Field(default=5.0, ge=0, le=24 * 60)
     positions_max_batch: int = Field(default=5000, ge=1, le=50_000)
-    positions_retention_days: int = Field(default=90, ge=1, le=3650)
-    positions_sweep_interval_seconds: float = Field(default=3600.0, gt=0)
-    positions_sweep_batch: int = Field(default=50_000, ge=100, le=1_000_000)
+    positions_retention_days: int = Field(
+        default=90, ge=1, le=3650,
+        description="Fixes are kept this many days (up to one day more: a day's partition of positions is "
+                    "dropped once its last fix has expired).")
+    positions_sweep_interval_seconds: float = Field(
+        default=3600.0, gt=0,
+        description="How often the partitions of positions are maintained: the coming days' created, "
+                    "expired ones dropped (feeds.partitions; one replica at a time).")
+    positions_sweep_batch: int = Field(
+        default=50_000, ge=100, le=1_000_000,
+        description="Expired fixes deleted per statement where a partition spans many days (the legacy "
+                    "partition of the rows before partitioning, the default partition).")
+    positions_partition_ahead_days: int = Field(
+        default=7, ge=1, le=60,
+        description="Daily partitions of positions are created this many days ahead (fixes of a day "
+                    "without one still land, in the default partition, and are moved at the next run).")
     # /osmand group commit: at most this many fixes share one transaction.
     osmand_group_max: int = Field(default=500, ge=1, le=10_000)
     # ... and this many group commits may be in flight at once (each holds a pool connection).
@@ -60,7 +75,12 @@ class TrackingSettings(Settings):
     stale_check_interval_seconds: float = Field(default=300.0, gt=0)
 
     # --- the desk (desk/) and the CSV import ---
-    photo_dir: str = ".run/photos"
+    photo_store: Literal["postgres", "filesystem"] = Field(
+        default="postgres",
+        description="Where exception photos' bytes are kept (desk.photos): `postgres` (table photo_blobs, every "
+                    "replica reads it) or `filesystem` (LCS_PHOTO_DIR; every replica must mount the same "
+                    "directory).")
+    photo_dir: str = Field(default=".run/photos", description="The photo directory of LCS_PHOTO_STORE=filesystem.")
     photo_max_bytes: int = Field(default=5_000_000, ge=1024)
     import_max_rows: int = Field(default=10_000, ge=1)
     import_max_bytes: int = Field(default=20_000_000, ge=1024)

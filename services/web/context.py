@@ -30,6 +30,8 @@ class WebContext:
     # Failed sign-ins per client address and minute, counted in PostgreSQL (every replica
     # counts into the same window); None when the limit is off.
     login_limiter: SharedWindows | None = None
+    # Public tracking look-ups per client address and minute (PostgreSQL); None when off.
+    public_limiter: SharedWindows | None = None
 
 
 WebRuntime = Runtime[WebSettings, WebContext]

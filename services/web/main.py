@@ -25,7 +25,7 @@ from services.web.backends.capabilities import Capabilities
 from services.web.backends.client import Backend, Backends
 from services.web.context import WebContext, WebRuntime
 from services.web.desk import api as desk_api
-from services.web.desk import complaints, exceptions, in_transit, notifications, receipts
+from services.web.desk import appointments, complaints, exceptions, in_transit, notifications, receipts
 from services.web.domain.messages import message
 from services.web.live import api as live_api
 from services.web.live.handlers import CONSUMES, handlers_for
@@ -34,6 +34,8 @@ from services.web.live.listener import listen
 from services.web.people import api as people_api
 from services.web.people.api import SignInRequired, login_redirect
 from services.web.people.repository import delete_expired_sessions
+from services.web.public import api as public_api
+from services.web.public import service as public_service
 from services.web.reports import api as reports_api
 from services.web.security import SecurityHeaders, content_security_policy
 from services.web.settings import WebSettings
@@ -49,7 +51,8 @@ from shared.settings import Settings
 log = logging.getLogger("lcs.web")
 logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per backend call is noise
 HERE = Path(__file__).parent
-HTML_PREFIXES = ("/desk", "/login", "/logout", "/account", "/lang")
+PUBLIC_PREFIXES = ("/track", "/t/")  # the public tracking page: no sign-in, its own page for errors
+HTML_PREFIXES = ("/desk", "/login", "/logout", "/account", "/lang", *PUBLIC_PREFIXES)
 
 
 async def build_context(rt: Runtime[Any, Any]) -> WebContext:
@@ -67,7 +70,8 @@ async def build_context(rt: Runtime[Any, Any]) -> WebContext:
                           notifier=backend("notifier", s.notifier_url)),
         capabilities=Capabilities(), hub=LiveHub(s.sse_queue_size), templates=Templates(), hasher=hasher,
         dummy_hash=await asyncio.to_thread(hasher.hash, "not-a-password: equal work for unknown users"),
-        login_limiter=SharedWindows(rt.pool, s.login_failures_per_address) if s.login_failures_per_address else None)
+        login_limiter=SharedWindows(rt.pool, s.login_failures_per_address) if s.login_failures_per_address else None,
+        public_limiter=SharedWindows(rt.pool, s.public_lookups_per_address) if s.public_lookups_per_address else None)
 
 
 async def live_worker(rt: Runtime[Any, Any]) -> None:
@@ -113,6 +117,8 @@ def configure_app(app: FastAPI, rt: Runtime[Any, Any]) -> None:
             code = exc.code if exc.status in (403, 404) or exc.code == "csrf_refused" else "error"
             code = "not_found" if exc.status == 404 else code
             return page(request, exc.status, code if code != "not_on_desk" else "forbidden", exc.message)
+        if isinstance(exc, RequestValidationError) and request.url.path.startswith(PUBLIC_PREFIXES):
+            return public_api.invalid_page(rt, request)
         if isinstance(exc, RequestValidationError):
             return page(request, 422, "error", "; ".join(str(e.get("msg")) for e in exc.errors()[:3]))
         log.error("unhandled error", extra={"path": request.url.path}, exc_info=exc)
@@ -150,6 +156,7 @@ def _sweep_interval(settings: Settings) -> float:
 def _sweep_job(rt: Runtime[Any, Any]) -> Job:
     async def job(now: Any) -> None:
         await delete_expired_sessions(rt.pool, utcnow())
+        await public_service.sweep(rt)
     return job
 
 
@@ -159,8 +166,9 @@ SPEC = ServiceSpec(
     description="The CS desk in the browser: a backend-for-frontend over the four services' /v1 APIs, "
                 "with live updates from lcs.events over Server-Sent Events.",
     package_dir=HERE,
-    routers=[people_api.router, desk_api.router, in_transit.router, complaints.router, receipts.router,
-             exceptions.router, notifications.router, reports_api.router, live_api.router],
+    routers=[people_api.router, public_api.router, desk_api.router, appointments.router, in_transit.router,
+             complaints.router, receipts.router, exceptions.router, notifications.router, reports_api.router,
+             live_api.router],
     settings_cls=WebSettings,
     consumes=CONSUMES,
     handlers=handlers_for,

@@ -40,6 +40,19 @@ class WebSettings(Settings):
     login_failures_per_address: int = Field(default=10, ge=0, le=100_000,
                                             description="failed sign-ins per client address and minute; 0 = no limit")
 
+    # The public tracking page (/track, /t/{token}): look-ups per client address and minute; wrong
+    # digits per waybill before it refuses digit checks, and for how long; how long the audit log
+    # of look-ups is kept.
+    public_lookups_per_address: int = Field(default=10, ge=0, le=100_000,
+                                            description="public look-ups per client address and minute; 0 = no limit")
+    public_digit_failures: int = Field(default=5, ge=1, le=100,
+                                       description="wrong phone digits on one waybill before it refuses digit checks")
+    public_digit_lock_minutes: int = Field(default=30, ge=1, le=24 * 60,
+                                           description="how long a waybill refuses digit checks (and the window "
+                                                       "its wrong digits are counted in)")
+    public_lookup_retention_days: int = Field(default=90, ge=1, le=3650,
+                                              description="how long the audit log of public look-ups is kept")
+
     # Live updates (Server-Sent Events).
     sse_heartbeat_seconds: float = Field(default=15.0, gt=0, le=120)
     sse_queue_size: int = Field(default=256, ge=8, le=10_000)

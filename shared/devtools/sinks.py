@@ -1,13 +1,19 @@
-"""Stand-ins for the outside world, for the demo and the tests: an SMTP sink and an
-SMS gateway, with an HTTP API to read what arrived and to make them misbehave.
+"""Stand-ins for the outside world, for the demo and the tests: an SMTP sink, an SMS gateway
+and WeChat Work group robots, with an HTTP API to read what arrived and to make them misbehave.
 
     python -m shared.devtools.sinks --smtp-port 1025 --http-port 8025
 
 HTTP:
 - `POST /sms` — the gateway (`{"to", "text"}`, optional bearer token) → `{"id"}`;
   `POST /fallback/sms` — a second gateway with its own mode.
-- `GET /sms`, `GET /fallback/sms`, `GET /emails` — what was received.
-- `PUT /control` — `{"sms": "ok|fail|timeout|reject", "fallback": ..., "smtp": "ok|tempfail|reject"}`.
+- `POST /wecom/cgi-bin/webhook/send?key=...` — group robots (base URL `<sinks>/wecom`):
+  `{"msgtype": "markdown", "markdown": {"content"}}` → `{"errcode": 0, "errmsg": "ok"}`, as the real
+  one answers (errcode 40008 for another msgtype, 45002 for content over 4096 bytes).
+- `GET /sms`, `GET /fallback/sms`, `GET /emails` (attachments base64-encoded), `GET /wecom` — what was
+  received.
+- `PUT /control` — `{"sms": "ok|fail|timeout|reject", "fallback": ..., "smtp": "ok|tempfail|reject",
+  "wecom": "ok|ratelimit|invalid|fail"}` (ratelimit: errcode 45009; invalid: errcode 93000, a
+  removed robot; fail: HTTP 503).
 - `DELETE /messages` — forget everything received.
 """
 
@@ -15,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import email
 import email.policy
 import itertools
@@ -28,6 +35,8 @@ from pydantic import BaseModel
 
 SmsMode = Literal["ok", "fail", "timeout", "reject"]
 SmtpMode = Literal["ok", "tempfail", "reject"]
+WecomMode = Literal["ok", "ratelimit", "invalid", "fail"]
+WECOM_MAX_BYTES = 4096
 
 
 @dataclass
@@ -35,9 +44,11 @@ class SinkState:
     sms: list[dict[str, Any]] = field(default_factory=list)
     fallback_sms: list[dict[str, Any]] = field(default_factory=list)
     emails: list[dict[str, Any]] = field(default_factory=list)
-    modes: dict[str, str] = field(default_factory=lambda: {"sms": "ok", "fallback": "ok", "smtp": "ok"})
+    wecom: list[dict[str, Any]] = field(default_factory=list)
+    modes: dict[str, str] = field(default_factory=lambda: {"sms": "ok", "fallback": "ok", "smtp": "ok",
+                                                           "wecom": "ok"})
     ids: itertools.count[int] = field(default_factory=itertools.count)
-    attempts: dict[str, int] = field(default_factory=lambda: {"sms": 0, "fallback": 0, "smtp": 0})
+    attempts: dict[str, int] = field(default_factory=lambda: {"sms": 0, "fallback": 0, "smtp": 0, "wecom": 0})
 
 
 class SmtpHandler:
@@ -54,8 +65,14 @@ class SmtpHandler:
         raw = envelope.content if isinstance(envelope.content, bytes) else str(envelope.content).encode()
         msg = email.message_from_bytes(raw, policy=email.policy.default)
         text = html = None
+        attachments: list[dict[str, Any]] = []
         for part in msg.walk():
-            if part.get_content_type() == "text/plain" and text is None:
+            if part.is_attachment():
+                payload = part.get_payload(decode=True)
+                payload = payload if isinstance(payload, bytes) else b""
+                attachments.append({"filename": part.get_filename(), "content_type": part.get_content_type(),
+                                    "content_b64": base64.b64encode(payload).decode("ascii")})
+            elif part.get_content_type() == "text/plain" and text is None:
                 text = part.get_content()
             elif part.get_content_type() == "text/html" and html is None:
                 html = part.get_content()
@@ -63,6 +80,7 @@ class SmtpHandler:
             "id": next(self.state.ids), "from": envelope.mail_from, "to": list(envelope.rcpt_tos),
             "subject": str(msg["subject"] or ""), "text": text, "html": html,
             "message_id": str(msg["message-id"] or ""), "idempotency_key": str(msg["x-lcs-idempotency-key"] or ""),
+            "attachments": attachments,
         })
         return "250 OK"
 
@@ -71,6 +89,7 @@ class Control(BaseModel):
     sms: SmsMode | None = None
     fallback: SmsMode | None = None
     smtp: SmtpMode | None = None
+    wecom: WecomMode | None = None
 
 
 def build_app(state: SinkState) -> FastAPI:
@@ -103,6 +122,35 @@ def build_app(state: SinkState) -> FastAPI:
     async def fallback_sms(request: Request) -> JSONResponse:
         return await gateway(request, "fallback", state.fallback_sms)
 
+    @app.post("/wecom/cgi-bin/webhook/send")
+    async def wecom_robot(request: Request, key: str = "") -> JSONResponse:
+        state.attempts["wecom"] += 1
+        mode = state.modes["wecom"]
+        if mode == "fail":
+            return JSONResponse({"error": "robot unavailable"}, status_code=503)
+        if mode == "ratelimit":
+            return JSONResponse({"errcode": 45009, "errmsg": "api freq out of limit"})
+        if mode == "invalid" or not key:
+            return JSONResponse({"errcode": 93000, "errmsg": "invalid webhook url"})
+        try:
+            body = await request.json()
+        except ValueError:
+            return JSONResponse({"errcode": 40058, "errmsg": "invalid json"})
+        markdown = body.get("markdown") if isinstance(body, dict) else None
+        if not isinstance(body, dict) or body.get("msgtype") != "markdown" or not isinstance(markdown, dict):
+            return JSONResponse({"errcode": 40008, "errmsg": "invalid message type"})
+        content = str(markdown.get("content") or "")
+        if not content:
+            return JSONResponse({"errcode": 44004, "errmsg": "empty content"})
+        if len(content.encode("utf-8")) > WECOM_MAX_BYTES:
+            return JSONResponse({"errcode": 45002, "errmsg": "content size out of limit"})
+        state.wecom.append({"id": next(state.ids), "key": key, "msgtype": "markdown", "content": content})
+        return JSONResponse({"errcode": 0, "errmsg": "ok"})
+
+    @app.get("/wecom")
+    async def list_wecom() -> list[dict[str, Any]]:
+        return state.wecom
+
     @app.get("/sms")
     async def list_sms() -> list[dict[str, Any]]:
         return state.sms
@@ -130,6 +178,7 @@ def build_app(state: SinkState) -> FastAPI:
         state.sms.clear()
         state.fallback_sms.clear()
         state.emails.clear()
+        state.wecom.clear()
         return {"status": "cleared"}
 
     @app.get("/livez")

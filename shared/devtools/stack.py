@@ -104,8 +104,11 @@ class Stack:
         env.setdefault("LCS_SMTP_PORT", str(self.ports["smtp"]))
         env.setdefault("LCS_SMS_URL", f"{self.url('sinks')}/sms")
         env.setdefault("LCS_SMS_FALLBACK_URL", f"{self.url('sinks')}/fallback/sms")
+        env.setdefault("LCS_WECOM_BASE_URL", f"{self.url('sinks')}/wecom")
         env["LCS_PORT"] = str(self.ports[name])
         env["PYTHONUNBUFFERED"] = "1"
+        if name == "notifier":  # notices link to this stack's public tracking page
+            env.setdefault("LCS_PUBLIC_BASE_URL", self.url("web"))
         if name == "web":  # the desk calls the four backends of this stack
             for backend in ("tracking", "receipts", "complaints", "notifier"):
                 env.setdefault(f"LCS_{backend.upper()}_URL", self.url(backend))
@@ -235,6 +238,8 @@ def outside_world(env: dict[str, str], sinks_url: str, smtp_port: int) -> Outsid
       unless `LCS_SUPERVISOR_EMAIL` is set, so SLA breaches have somewhere to go;
     * SMS not overridden (`LCS_SMS_URL`): the sink's gateway and its fallback gateway;
     * `LCS_SMS_URL` overridden: the fallback is `LCS_SMS_FALLBACK_URL` if given, otherwise off.
+    * WeChat Work group robots: under the sinks' `/wecom` while the stack runs its own sinks, unless
+      `LCS_WECOM_BASE_URL` says otherwise (a demo never posts into a real group by accident).
       It is not guessed from the primary (a wrong guess answers 404, a permanent failure, where
       a transient failure of the primary would have been retried), nor left pointing at the
       sinks, which are no gateway of that primary's.
@@ -264,7 +269,15 @@ def outside_world(env: dict[str, str], sinks_url: str, smtp_port: int) -> Outsid
         extra["LCS_SMS_FALLBACK_URL"] = ""  # off: not the sinks' fallback of the stack's own gateway
         lines.append(f"sms         {env['LCS_SMS_URL']}, no fallback (LCS_SMS_URL is overridden; "
                      f"set LCS_SMS_FALLBACK_URL for one)")
-    return OutsideWorld(env=extra, own_sinks=not (smtp_overridden and sms_overridden), lines=lines)
+    own_sinks = not (smtp_overridden and sms_overridden)
+    if env.get("LCS_WECOM_BASE_URL"):
+        lines.append(f"wecom       {env['LCS_WECOM_BASE_URL']} (LCS_WECOM_BASE_URL)")
+    elif own_sinks:
+        extra["LCS_WECOM_BASE_URL"] = f"{sinks_url}/wecom"
+        lines.append(f"wecom       group robots on {sinks_url}/wecom, read at {sinks_url}/wecom")
+    else:
+        lines.append("wecom       https://qyapi.weixin.qq.com (the real group robots; LCS_WECOM_BASE_URL unset)")
+    return OutsideWorld(env=extra, own_sinks=own_sinks, lines=lines)
 
 
 def run_demo() -> None:
@@ -300,6 +313,8 @@ def run_demo() -> None:
         print(f"\nthe CS desk: {stack.url('web')}/desk/   sign in as admin"
               + (f", password: {desk_password}" if desk_password else " (password as printed on first run; "
                  "reset: python -m services.web users password admin)"))
+        print(f"public tracking: {stack.url('web')}/track   (no sign-in; notices to shippers and consignees "
+              "link to it)")
         print(f"\nadmin token (7 days):\n  export TOKEN={admin}\n\nCtrl-C stops everything.", flush=True)
         while not stop["now"]:
             for proc in stack.procs.values():

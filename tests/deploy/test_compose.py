@@ -58,14 +58,15 @@ def test_environment_is_dev_only_and_complete(compose: dict[str, Any]) -> None:
     notifier = compose["services"]["notifier"]["environment"]
     assert notifier["LCS_SMTP_HOST"] == "mailpit" and notifier["LCS_SMTP_PORT"] == "1025"
     assert notifier["LCS_SMS_URL"].startswith("http://sms-gateway:8025")
+    assert notifier["LCS_WECOM_BASE_URL"] == "http://sms-gateway:8025/wecom"  # never a real group from dev
     assert compose["services"]["sms-gateway"]["command"][:2] == ["shared.devtools.sinks", "--host"]
 
 
-def test_photo_store_is_a_volume(compose: dict[str, Any]) -> None:
+def test_photos_are_kept_in_postgres_not_on_a_volume(compose: dict[str, Any]) -> None:
     tracking = compose["services"]["tracking"]
-    photo_dir = tracking["environment"]["LCS_PHOTO_DIR"]
-    assert f"photos:{photo_dir}" in tracking["volumes"]
-    assert "photos" in compose["volumes"]
+    assert tracking["environment"].get("LCS_PHOTO_STORE", "postgres") == "postgres"
+    assert "volumes" not in tracking
+    assert "photos" not in compose["volumes"]
 
 
 def test_graceful_shutdown_is_not_cut_short(compose: dict[str, Any]) -> None:

@@ -39,7 +39,7 @@ CRD_KINDS = {
     ("postgresql.cnpg.io/v1", "ScheduledBackup"): "cnpg-scheduledbackup.json",
     ("monitoring.coreos.com/v1", "ServiceMonitor"): "servicemonitor.json",
 }
-SECRET_ENV = {"LCS_AUTH_SECRET", "LCS_ID_HASH_KEY", "LCS_SMTP_PASSWORD", "LCS_SMS_TOKEN"}
+SECRET_ENV = {"LCS_AUTH_SECRET", "LCS_ID_HASH_KEY", "LCS_SMTP_PASSWORD", "LCS_SMS_TOKEN", "LCS_PUBLIC_LINK_KEYS"}
 URL_ENV = {"LCS_DATABASE_URL", "LCS_AMQP_URL"}
 # The release pipeline replaces this digest (docs/OPERATIONS.md, "Images").
 PLACEHOLDER_DIGEST = "sha256:" + "0" * 64
@@ -190,7 +190,7 @@ def test_every_service_has_a_disruption_budget(overlay: str) -> None:
         assert pdb["spec"]["selector"] == workload["spec"]["selector"]
 
 
-def test_tracking_autoscales_on_cpu_and_keeps_photos_on_a_volume(overlay: str) -> None:
+def test_tracking_autoscales_on_cpu_and_needs_no_shared_volume(overlay: str) -> None:
     objs = rendered(overlay)
     (hpa,) = [h for h in of_kind(objs, "HorizontalPodAutoscaler") if h["metadata"]["name"] == "tracking"]
     assert hpa["apiVersion"] == "autoscaling/v2"
@@ -198,17 +198,16 @@ def test_tracking_autoscales_on_cpu_and_keeps_photos_on_a_volume(overlay: str) -
     assert [m["resource"]["name"] for m in hpa["spec"]["metrics"]] == ["cpu"]
     tracking = next(d for d in lcs_deployments(objs) if d["metadata"]["name"] == "tracking")
     assert "replicas" not in tracking["spec"], "the HPA owns tracking's replica count"
-    (pvc,) = of_kind(objs, "PersistentVolumeClaim")
-    volumes = {v["name"]: v for v in pod_spec(tracking)["volumes"]}
-    assert volumes["photos"]["persistentVolumeClaim"]["claimName"] == pvc["metadata"]["name"]
+    # Exception photos are kept in PostgreSQL (LCS_PHOTO_STORE's default): the replicas share no
+    # volume, so none needs ReadWriteMany storage. (The dev stand-in PostgreSQL keeps its own claim.)
+    claims = [v for d in lcs_deployments(objs) for v in pod_spec(d).get("volumes", [])
+              if "persistentVolumeClaim" in v]
+    assert claims == []
+    assert not [p for p in of_kind(objs, "PersistentVolumeClaim") if "photo" in p["metadata"]["name"]]
     env_from = pod_spec(tracking)["containers"][0]["envFrom"]
-    config = next(
-        o for o in of_kind(objs, "ConfigMap")
-        if o["metadata"]["name"] in [e["configMapRef"]["name"] for e in env_from if "configMapRef" in e]
-        and "LCS_PHOTO_DIR" in o["data"]
-    )
-    mounts = {m["name"]: m["mountPath"] for m in pod_spec(tracking)["containers"][0]["volumeMounts"]}
-    assert mounts["photos"] == config["data"]["LCS_PHOTO_DIR"]
+    configs = [o for o in of_kind(objs, "ConfigMap")
+               if o["metadata"]["name"] in [e["configMapRef"]["name"] for e in env_from if "configMapRef" in e]]
+    assert all(o["data"].get("LCS_PHOTO_STORE", "postgres") == "postgres" for o in configs)
 
 
 # ------------------------------------------------------------------------- secrets
@@ -217,13 +216,16 @@ NEEDS = {
     "migrate": {"LCS_AUTH_SECRET", "LCS_ID_HASH_KEY", "LCS_DATABASE_URL"},
     "service": {"LCS_AUTH_SECRET", "LCS_ID_HASH_KEY", "LCS_DATABASE_URL", "LCS_AMQP_URL"},
     "notifier": {"LCS_SMTP_PASSWORD", "LCS_SMS_TOKEN"},
+    "links": {"LCS_PUBLIC_LINK_KEYS"},  # who signs (notifier) or verifies (tracking) public links
 }
 
 
 def _needs(workload: dict[str, Any], container: dict[str, Any]) -> set[str]:
     if container["name"] == "migrate":
         return NEEDS["migrate"]
-    return NEEDS["service"] | (NEEDS["notifier"] if workload["metadata"]["name"] == "notifier" else set())
+    name = workload["metadata"]["name"]
+    return NEEDS["service"] | (NEEDS["notifier"] if name == "notifier" else set()) \
+        | (NEEDS["links"] if name in ("notifier", "tracking") else set())
 
 
 @pytest.mark.parametrize("path", ["base", "overlays/prod"])

@@ -17,7 +17,7 @@ from __future__ import annotations
 import struct
 import uuid
 import zlib
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import httpx
@@ -46,6 +46,9 @@ SCOPED: frozenset[tuple[str, str, str]] = frozenset({
     ("tracking", "GET", "/v1/exceptions/{exception_id}"),
     ("tracking", "GET", "/v1/exceptions/{exception_id}/photos"),
     ("tracking", "GET", "/v1/exceptions/{exception_id}/photos/{photo_id}"),
+    ("tracking", "POST", "/v1/shipments/{waybill_no}/appointments"),
+    ("tracking", "GET", "/v1/appointments"),
+    ("tracking", "GET", "/v1/reports/storage"),
     ("receipts", "GET", "/v1/receipts"),
     ("receipts", "GET", "/v1/receipts/{waybill_no}"),
     ("complaints", "POST", "/v1/complaints"),
@@ -272,6 +275,46 @@ def test_tracking_a_customer_reads_its_own_shipments_only(scene: Scene) -> None:
     timeline = t.get(f"/v1/shipments/{wb}", headers=scene.admin).json()["timeline"]
     check.that("no customer write was stored", "customer" not in str([e["data"] for e in timeline
                                                                         if e["kind"] in ("note", "exception")]))
+    check.done()
+
+
+def test_tracking_a_customer_books_and_reads_storage_for_its_own_goods_only(scene: Scene) -> None:
+    t, mine, theirs, wb = scene.tracking, scene.customer(scene.mine), scene.customer(scene.theirs), scene.waybill
+    check = Check()
+    unknown_wb = f"WK{uuid.uuid4().hex[:8].upper()}"
+    start = (datetime.now(UTC) + timedelta(days=1)).replace(microsecond=0)
+    window = {"window_start": start.isoformat(), "window_end": (start + timedelta(hours=2)).isoformat(),
+              "contact": "杨民敬", "channel": "portal", "note": None}
+    day = start.astimezone(timezone(timedelta(hours=8))).date().isoformat()
+
+    # another customer's waybill: 404 exactly like an unknown one, nothing stored
+    check.like_unknown("POST an appointment on another customer's waybill",
+                       t.post(f"/v1/shipments/{wb}/appointments", headers=theirs, json=window),
+                       t.post(f"/v1/shipments/{unknown_wb}/appointments", headers=theirs, json=window), wb, unknown_wb)
+    check.that("nothing booked by the other customer",
+               t.get(f"/v1/shipments/{wb}", headers=scene.admin).json().get("appointment") is None)
+    # positive control: the owner books its own, and sees who booked it by role only
+    r = t.post(f"/v1/shipments/{wb}/appointments", headers=mine, json=window)
+    if check.status("own appointment", r, 201):
+        own = t.get(f"/v1/shipments/{wb}", headers=mine).json()
+        check.that("own shipment shows the appointment, booked by role",
+                   (own.get("appointment") or {}).get("booked_by") == "customer", own.get("appointment"))
+    # the day's appointments: its own only
+    check.that("the other customer's day leaves the waybill out",
+               wb not in _ids(t.get("/v1/appointments", params={"date": day}, headers=theirs), "waybill_no"))
+    check.that("the owner's day holds it",
+               wb in _ids(t.get("/v1/appointments", params={"date": day}, headers=mine), "waybill_no"))
+    # the storage report: its own goods only; asking for another customer's is refused
+    rows = t.get("/v1/reports/storage", headers=mine)
+    if check.status("own storage report", rows, 200):
+        listed = {r["waybill_no"] for r in rows.json()["rows"]}
+        check.that("own storage report: its waybill, nobody else's", wb in listed and scene.their_waybill
+                   not in listed and {r["customer_id"] for r in rows.json()["rows"]} == {scene.mine}, listed)
+    other = t.get("/v1/reports/storage", headers=theirs)
+    check.that("the other customer's storage report leaves the waybill out", other.status_code == 200 and
+               wb not in {r["waybill_no"] for r in other.json()["rows"]}, describe(other))
+    check.status("storage report naming another customer", t.get("/v1/reports/storage",
+                 params={"customer_id": scene.mine}, headers=theirs), 403)
     check.done()
 
 

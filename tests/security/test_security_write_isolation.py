@@ -127,6 +127,9 @@ def probes(f: Flow) -> list[Probe]:
         branch_waybill("/v1/shipments/{id}/delivery", lambda fl, _: {
             "signed_at": _now(1), "signer_name": "外人", "signer_id_type": "id_card", "signer_id_number": None,
             "delegate": None, "company_stamp": False, "pieces": 10}),
+        branch_waybill("/v1/shipments/{id}/appointments", lambda fl, _: {
+            "window_start": _now(-24 * 60), "window_end": _now(-26 * 60), "contact": "外人", "channel": "phone",
+            "note": "foreign appointment"}),
         exception("/v1/exceptions/{id}/photos", photo),
         exception("/v1/exceptions/{id}/resolve", resolve),
         branch_waybill("/v1/receipts/{id}/receive", lambda fl, _: {"at": _now(1), "note": "foreign"},

@@ -184,7 +184,7 @@ def test_a_backend_down_leaves_the_rest_of_the_page(desk: Desk, stack: Stack) ->
                                   "/desk/exceptions", "/desk/notifications", "/desk/reports",
                                   "/desk/reports/exceptions", "/desk/reports/receipts-month",
                                   "/desk/reports/complaints-month", "/desk/reports/daily-work",
-                                  "/desk/reports/daily-volume"])
+                                  "/desk/reports/daily-volume", "/desk/reports/storage", "/desk/appointments"])
 def test_every_desk_page_renders(desk: Desk, path: str) -> None:
     with desk.session(user(desk, "sup")) as c:
         r = c.get(path)

@@ -1,4 +1,5 @@
-"""The outside world: e-mail over SMTP (aiosmtplib) and SMS over HTTP gateways (httpx).
+"""The outside world: e-mail over SMTP (aiosmtplib), SMS over HTTP gateways and WeChat Work group
+robots (httpx).
 
 A sender takes one stored, already rendered message and answers with the outcome of every
 provider call it made (for the audit) and the final result. Failures are classified with
@@ -21,6 +22,7 @@ import aiosmtplib
 import httpx
 
 from services.notifier import metrics
+from services.notifier.domain import wecom
 from services.notifier.domain.retries import classify_failure
 from services.notifier.domain.vocabulary import Channel, FailureKind
 from services.notifier.settings import NotifierSettings
@@ -32,6 +34,15 @@ ERROR_MAX = 500
 
 
 @dataclass(frozen=True)
+class Attachment:
+    """A file sent with an e-mail (the storage report's spreadsheet)."""
+
+    name: str
+    content_type: str  # e.g. application/vnd.openxmlformats-officedocument.spreadsheetml.sheet
+    content: bytes
+
+
+@dataclass(frozen=True)
 class OutgoingMessage:
     notification_id: str
     idempotency_key: str
@@ -40,6 +51,7 @@ class OutgoingMessage:
     subject: str | None
     text: str
     html: str | None
+    attachment: Attachment | None = None
 
 
 @dataclass(frozen=True)
@@ -58,6 +70,7 @@ class SendResult:
     error: str | None = None
     provider_message_id: str | None = None
     calls: list[ProviderCall] = field(default_factory=list)
+    retry_after: float | None = None  # the provider asked us to wait at least this long (seconds)
 
 
 def _describe(exc: BaseException) -> str:
@@ -84,6 +97,11 @@ class EmailSender:
         email.set_content(msg.text)
         if msg.html is not None:
             email.add_alternative(msg.html, subtype="html")
+        if msg.attachment is not None:
+            # multipart/mixed: the text and HTML alternatives, then the file.
+            maintype, _, subtype = msg.attachment.content_type.partition("/")
+            email.add_attachment(msg.attachment.content, maintype=maintype, subtype=subtype,
+                                 filename=msg.attachment.name)
         return email
 
     async def send(self, msg: OutgoingMessage) -> SendResult:
@@ -175,6 +193,56 @@ class SmsSender:
         kind = classify_failure(http_status=response.status_code)
         error = f"HTTP {response.status_code}: {response.text[:200]}"
         return SendResult(False, provider, kind, error, calls=[ProviderCall(provider, str(kind), error, ms)])
+
+
+class WecomSender:
+    """A key account's WeChat Work group, through its group robot's webhook (`domain/wecom.py`).
+
+    The robot has no idempotency header: a send that crashed after the robot took it may post
+    the message twice (at least once, as SMTP without a Message-ID check would be)."""
+
+    provider = "wecom"
+
+    def __init__(self, settings: NotifierSettings, client: httpx.AsyncClient) -> None:
+        self.s = settings
+        self.client = client
+
+    async def send(self, msg: OutgoingMessage) -> SendResult:
+        key = msg.to
+        if not wecom.is_robot_key(key):
+            return self._failed(classify_failure(invalid_address=True), "invalid group robot key", 0)
+        if not wecom.fits(msg.text):
+            # The renderer keeps every message within the limit; this is the last guard.
+            return self._failed(FailureKind.PERMANENT, f"markdown content over {wecom.MARKDOWN_MAX_BYTES} bytes", 0)
+        started = time.perf_counter()
+        try:
+            response = await self.client.post(
+                wecom.webhook_url(self.s.wecom_base_url, key),
+                json={"msgtype": "markdown", "markdown": {"content": msg.text}}, timeout=self.s.wecom_timeout)
+        except httpx.HTTPError as exc:
+            ms = _elapsed_ms(started, Channel.WECOM, self.provider)
+            # httpx puts the URL (and so the key) in some messages: never let it into the audit.
+            error = wecom.scrub(_describe(exc), key) if str(exc) else f"{type(exc).__name__} after {ms} ms"
+            return self._failed(classify_failure(error=exc), error, ms)
+        ms = _elapsed_ms(started, Channel.WECOM, self.provider)
+        if not response.is_success:
+            error = wecom.scrub(f"HTTP {response.status_code}: {response.text[:200]}", key)
+            return self._failed(classify_failure(http_status=response.status_code), error, ms)
+        try:
+            body = response.json()
+            errcode = int(body["errcode"])
+            errmsg = str(body.get("errmsg", ""))[:200]
+        except (ValueError, KeyError, TypeError):
+            return self._failed(FailureKind.TRANSIENT, f"unreadable answer: {response.text[:200]}", ms)
+        if errcode == wecom.ERRCODE_OK:
+            return SendResult(True, self.provider, calls=[ProviderCall(self.provider, "ok", None, ms)])
+        result = self._failed(classify_failure(robot_errcode=errcode), f"errcode {errcode}: {errmsg}", ms)
+        if errcode == wecom.ERRCODE_RATE_LIMITED:
+            result.retry_after = wecom.RATE_LIMIT_RETRY_S
+        return result
+
+    def _failed(self, kind: FailureKind, error: str, ms: int) -> SendResult:
+        return SendResult(False, self.provider, kind, error, calls=[ProviderCall(self.provider, str(kind), error, ms)])
 
 
 def _elapsed_ms(started: float, channel: Channel, provider: str) -> int:

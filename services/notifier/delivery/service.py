@@ -11,10 +11,11 @@ import asyncpg
 
 from services.notifier import metrics
 from services.notifier.context import SOURCE, NotifierRuntime
-from services.notifier.delivery import repository
-from services.notifier.delivery.senders import OutgoingMessage, SendResult
+from services.notifier.delivery import fallback, repository
+from services.notifier.delivery.senders import Attachment, OutgoingMessage, SendResult
 from services.notifier.domain.decisions import schedule
 from services.notifier.domain.preferences import QuietHours
+from services.notifier.domain.recipients import mask_address
 from services.notifier.domain.retries import next_retry_delay, should_retry
 from services.notifier.domain.summaries import SUMMARY_TEMPLATE
 from services.notifier.domain.vocabulary import Channel, FailureKind
@@ -23,7 +24,6 @@ from shared.clock import utcnow
 from shared.context import uow
 from shared.events import NotificationFailed, NotificationSent
 from shared.outbox import publish
-from shared.pii import mask_contact
 
 log = logging.getLogger("lcs.notifier")
 
@@ -36,11 +36,13 @@ async def dispatch_one(rt: NotifierRuntime, *, now: datetime | None = None, wayb
         if row is None:
             return False
         channel = Channel(row["channel"])
+        attachment = None
+        if row["attachment"] is not None:
+            attachment = Attachment(row["attachment_name"], row["attachment_type"], bytes(row["attachment"]))
         message = OutgoingMessage(notification_id=str(row["id"]), idempotency_key=row["idempotency_key"],
                                   channel=channel, to=row["to_address"], subject=row["subject"],
-                                  text=row["body_text"], html=row["body_html"])
-        sender = rt.context.sms if channel is Channel.SMS else rt.context.email
-        result = await sender.send(message)
+                                  text=row["body_text"], html=row["body_html"], attachment=attachment)
+        result = await rt.context.sender(channel).send(message)
         attempt = row["attempts"] + 1
         await repository.record_attempts(conn, row["id"], attempt,
                                          [(c.provider, c.outcome, c.error, c.duration_ms) for c in result.calls])
@@ -62,7 +64,7 @@ async def dispatch_pass(rt: NotifierRuntime, *, now: datetime | None = None, way
 async def _settle(conn: asyncpg.Connection, rt: NotifierRuntime, *, row: asyncpg.Record, result: SendResult,
                   attempt: int, at: datetime) -> None:
     channel = row["channel"]
-    masked = mask_contact(row["to_address"]) or ""
+    masked = mask_address(channel, row["to_address"])
     if result.ok:
         sent_at = utcnow()
         await repository.mark_sent(conn, row["id"], attempts=attempt, provider=result.provider,
@@ -84,6 +86,8 @@ async def _settle(conn: asyncpg.Connection, rt: NotifierRuntime, *, row: asyncpg
     tries = attempt - row["attempts_before_retry"]
     if should_retry(kind, tries, policy.max_attempts):
         delay = next_retry_delay(tries, policy.retry_base_s, policy.retry_cap_s, rt.context.rng)
+        # A rate-limited group robot: not before its window has room again.
+        delay = max(delay, result.retry_after or 0.0)
         # A retry of a non-urgent SMS must not ring at night either.
         decision = schedule(channel=Channel(channel), urgent=row["urgent"], at=at + timedelta(seconds=delay),
                             quiet_hours=QuietHours.from_dict(row["quiet_hours"]))
@@ -105,3 +109,5 @@ async def _settle(conn: asyncpg.Connection, rt: NotifierRuntime, *, row: asyncpg
     metrics.NOTIFICATIONS.labels(channel, result.provider, "failed").inc()
     log.warning("notification failed", extra={"notification_id": str(row["id"]), "kind": str(kind),
                                               "attempts": attempt, "error": error})
+    if row["fallback"] is not None:
+        await fallback.send_by_email(conn, rt=rt, failed=row)

@@ -14,6 +14,7 @@ from services.notifier.domain.vocabulary import (
     REASON_QUIET_HOURS,
     REASON_ROLLED_UP,
     REASON_THROTTLED,
+    RINGING_CHANNELS,
     Channel,
     Status,
 )
@@ -52,7 +53,7 @@ def decide(
       ``rolled_up``, urgent or not: the limit exists to stop floods (e.g. a shipment flapping
       between delayed and recovered), and the summary carries every held message at the latest
       one window later (`domain/throttling.py`);
-    * non-urgent SMS in quiet hours → ``deferred`` to the end of the window;
+    * non-urgent SMS (and group robot message) in quiet hours → ``deferred`` to the end of the window;
     * urgent SMS (a delay) go out at night: the customer needs the revised time in order to
       plan, and the issue defers only non-urgent SMS;
     * e-mail is never deferred — it does not ring.
@@ -78,7 +79,7 @@ def schedule(*, channel: Channel, urgent: bool, at: datetime, quiet_hours: Quiet
     """When a message allowed to go at ``at`` goes: then, or — a non-urgent SMS inside the
     recipient's quiet hours — at their end (``deferred``, ``quiet_hours``). Used for a new
     message, for a retry after a failure, and for a notification the desk sends again."""
-    if channel is Channel.SMS and not urgent:
+    if channel in RINGING_CHANNELS and not urgent:
         until = quiet_until(at, quiet_hours)
         if until is not None:
             return Decision(status=Status.DEFERRED, not_before=until, reason=REASON_QUIET_HOURS)

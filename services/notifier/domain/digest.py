@@ -82,9 +82,11 @@ class ArrivalDigest:
         }
 
 
-def digest_key(customer_id: str, day: date) -> str:
-    """Idempotency key of one customer's report for one (local) day: sent once per day."""
-    raw = "\x1f".join(("digest", customer_id, day.isoformat()))
+def digest_key(customer_id: str, day: date, channel: str = "email") -> str:
+    """Idempotency key of one customer's report for one (local) day on one channel: sent once per
+    day (the e-mail's key is the one reports had before there were other channels)."""
+    parts = ("digest", customer_id, day.isoformat()) + (() if channel == "email" else (channel,))
+    raw = "\x1f".join(parts)
     return hashlib.sha256(raw.encode("utf-8")).hexdigest()
 
 

@@ -10,8 +10,11 @@ from services.notifier.domain.vocabulary import Channel
 
 def normalize_address(channel: Channel | str, to: str) -> str:
     """Canonical form of an address, so that ``A@x.com`` and ``a@x.com `` are one recipient."""
-    if Channel(channel) is Channel.EMAIL:
+    channel = Channel(channel)
+    if channel is Channel.EMAIL:
         return to.strip().casefold()
+    if channel is Channel.WECOM:
+        return to.strip()  # a robot key: case matters
     return "".join(ch for ch in to if ch not in " -()\t")
 
 
@@ -34,4 +37,16 @@ def undelivered_key(event_id: str) -> str:
 def summary_key(first_member_key: str) -> str:
     """Key of the summary a held message opens: one summary per message that opened one."""
     raw = "\x1f".join(("summary", first_member_key))
+    return hashlib.sha256(raw.encode("utf-8")).hexdigest()
+
+
+def appointment_dedupe_id(appointment_id: str) -> str:
+    """What an appointment confirmation is keyed on instead of the event id: the appointment. The
+    same booking published twice (two events) is confirmed once; a new booking (a new id) again."""
+    return "\x1f".join(("appointment", appointment_id))
+
+
+def fallback_key(key: str) -> str:
+    """Key of the e-mail that stands in for a group message with no e-mail of its own (a summary)."""
+    raw = "\x1f".join(("fallback", key))
     return hashlib.sha256(raw.encode("utf-8")).hexdigest()

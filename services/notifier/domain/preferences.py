@@ -38,8 +38,11 @@ DEFAULT_QUIET_HOURS = QuietHours(start=time(22, 0), end=time(8, 0), tz=BUSINESS_
 class ChannelPreferences:
     sms: bool = True
     email: bool = True
+    wecom: bool = True  # only with a group robot webhook
 
     def allows(self, channel: Channel) -> bool:
+        if channel is Channel.WECOM:
+            return self.wecom
         return self.sms if channel is Channel.SMS else self.email
 
 
@@ -53,6 +56,7 @@ class Preferences:
     language: Language = Language.ZH_CN
     channels: ChannelPreferences = field(default_factory=ChannelPreferences)
     quiet_hours: QuietHours = DEFAULT_QUIET_HOURS
+    wecom_key: str | None = None  # the key of the account's group robot (a secret; `domain/wecom.py`)
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any]) -> Preferences:
@@ -63,8 +67,10 @@ class Preferences:
             phone=opt_str(raw.get("phone")),
             email=opt_str(raw.get("email")),
             language=opt_language(raw.get("language")) or Language.ZH_CN,
-            channels=ChannelPreferences(sms=bool(channels.get("sms", True)), email=bool(channels.get("email", True))),
+            channels=ChannelPreferences(sms=bool(channels.get("sms", True)), email=bool(channels.get("email", True)),
+                                        wecom=bool(channels.get("wecom", True))),
             quiet_hours=QuietHours.from_dict(quiet) if quiet else DEFAULT_QUIET_HOURS,
+            wecom_key=opt_str(raw.get("wecom_key")),
         )
 
 

@@ -20,6 +20,8 @@ from services.notifier.domain.vocabulary import (
     opt_language,
     opt_str,
 )
+from services.notifier.domain.wecom import mask_key
+from shared.pii import mask_contact
 
 
 @dataclass(frozen=True)
@@ -98,6 +100,8 @@ class Delivery:
     urgent: bool
     name: str | None = None
     quiet_hours: QuietHours = DEFAULT_QUIET_HOURS
+    # A group robot message that cannot be delivered is sent to this e-mail address instead.
+    fallback_to: str | None = None
 
 
 def resolve_recipients(
@@ -191,6 +195,7 @@ def _delivery(route: Route, contact: Contact, prefs: Preferences | None, config:
         urgent=route.urgent,
         name=(prefs.name if prefs and prefs.name else contact.name),
         quiet_hours=prefs.quiet_hours if prefs else config.default_quiet_hours,
+        fallback_to=_address(Channel.EMAIL, contact, prefs) if channel is Channel.WECOM else None,
     )
 
 
@@ -230,6 +235,9 @@ def _language_for(contact: Contact, prefs: Preferences | None, config: NotifierC
 
 
 def _address(channel: Channel, contact: Contact, prefs: Preferences | None) -> str | None:
+    if channel is Channel.WECOM:
+        # Only the account's own preferences name a group; events never carry one.
+        return prefs.wecom_key if prefs else None
     if channel is Channel.SMS:
         return (prefs.phone if prefs else None) or contact.phone
     return (prefs.email if prefs else None) or contact.email
@@ -238,3 +246,13 @@ def _address(channel: Channel, contact: Contact, prefs: Preferences | None) -> s
 def template_context(delivery: Delivery, data: EventData) -> dict[str, Any]:
     """The variables a template sees: the event data plus who it is addressed to."""
     return {**data, "recipient_name": delivery.name, "audience": str(delivery.audience)}
+
+
+def mask_address(channel: Channel | str, address: str) -> str:
+    """An address as the audit and the events show it: ``138****0000``, ``o***@example.com``, a
+    group robot's key cut to ``693a****``; empty when there was none."""
+    if not address:
+        return ""
+    if Channel(channel) is Channel.WECOM:
+        return mask_key(address)
+    return mask_contact(address) or ""

@@ -12,6 +12,7 @@ from services.notifier.domain.vocabulary import (
     FailureKind,
     Status,
 )
+from services.notifier.domain.wecom import TRANSIENT_ERRCODES
 from shared.errors import Conflict
 
 
@@ -30,16 +31,20 @@ def classify_failure(
     smtp_code: int | None = None,
     invalid_address: bool = False,
     error: BaseException | None = None,
+    robot_errcode: int | None = None,
 ) -> FailureKind:
     """Transient (retry later) or permanent (give up now).
 
-    Permanent: an invalid address, SMTP 5xx, HTTP 4xx (but 408/429). Transient: timeouts,
+    Permanent: an invalid address, SMTP 5xx, HTTP 4xx (but 408/429), a group robot's non-zero
+    errcode other than 45009 (rate limited) and -1 (busy) (`domain/wecom.py`). Transient: timeouts,
     connection errors, HTTP 5xx, SMTP 4xx. An ``error`` carrying an SMTP ``code`` or an HTTP
     ``response.status_code`` is judged by that code. Anything unrecognised is transient: the
     retry limit bounds the cost, while a wrong "permanent" would lose a message.
     """
     if invalid_address:
         return FailureKind.PERMANENT
+    if robot_errcode is not None:
+        return FailureKind.TRANSIENT if robot_errcode in TRANSIENT_ERRCODES else FailureKind.PERMANENT
     if error is not None and http_status is None and smtp_code is None:
         smtp_code, http_status = _codes_of(error)
     if smtp_code is not None:

@@ -66,6 +66,9 @@ def _is_out_for_delivery_scan(data: EventData) -> bool:
 
 _BOTH = (Channel.SMS, Channel.EMAIL)
 _EMAIL = (Channel.EMAIL,)
+# A key account's group (its preferences name a group robot) hears about delays and exceptions
+# of its shipments, besides SMS and e-mail.
+_BOTH_AND_GROUP = (Channel.SMS, Channel.EMAIL, Channel.WECOM)
 
 # The one table. Order inside a tuple matters only for de-duplication: when two routes
 # reach the same address on the same channel, the first wins (the shipper before the
@@ -74,7 +77,7 @@ ROUTES: Mapping[str, tuple[Route, ...]] = MappingProxyType(
     {
         "tracking.shipment.departed.v1": (Route(Audience.SHIPPER, _BOTH, "departed", when=_departed_on_time),),
         "tracking.shipment.delayed.v1": (
-            Route(Audience.SHIPPER, _BOTH, "delayed", urgent=True),
+            Route(Audience.SHIPPER, _BOTH_AND_GROUP, "delayed", urgent=True),
             Route(Audience.CONSIGNEE, _BOTH, "delayed", urgent=True),
         ),
         "tracking.shipment.recovered.v1": (
@@ -92,7 +95,10 @@ ROUTES: Mapping[str, tuple[Route, ...]] = MappingProxyType(
             Route(Audience.CONSIGNEE, _BOTH, "out_for_delivery", when=_is_out_for_delivery_scan),
         ),
         "tracking.shipment.delivered.v1": (Route(Audience.SHIPPER, _BOTH, "delivered"),),
-        "tracking.exception.reported.v1": (Route(Audience.SHIPPER, _BOTH, "exception_reported"),),
+        "tracking.exception.reported.v1": (Route(Audience.SHIPPER, _BOTH_AND_GROUP, "exception_reported"),),
+        # A delivery booked with the consignee (与客户预约送货) is confirmed to them; keyed on the
+        # appointment, so a booking published twice is confirmed once and a new booking again.
+        "tracking.delivery.appointed.v1": (Route(Audience.CONSIGNEE, _BOTH, "delivery_appointed"),),
         "receipts.receipt.overdue.v1": (Route(Audience.STATION_CONTACT, _BOTH, "receipt_overdue"),),
         # A receipt missing from its envelope is chased at once with the sending station.
         "receipts.receipt.lost.v1": (Route(Audience.STATION_CONTACT, _BOTH, "receipt_lost", urgent=True),),
@@ -117,8 +123,9 @@ NOT_NOTIFIED: frozenset[str] = frozenset(
     }
 )
 
-# The template that the digest job renders; it is not driven by an event.
-DIGEST_TEMPLATE = "daily_arrivals"
+# The templates the scheduled reports render; they are not driven by an event.
+DIGEST_TEMPLATE = "daily_arrivals"  # e-mail, and the account's group when it has one
+STORAGE_REPORT_TEMPLATE = "storage_report"  # e-mail
 
 
 def routes_for(event_type: str, data: EventData) -> tuple[Route, ...]:
@@ -132,5 +139,6 @@ def route_templates() -> dict[str, frozenset[Channel]]:
     for routes in ROUTES.values():
         for route in routes:
             used.setdefault(route.template, set()).update(route.channels)
-    used.setdefault(DIGEST_TEMPLATE, set()).add(Channel.EMAIL)
+    used.setdefault(DIGEST_TEMPLATE, set()).update((Channel.EMAIL, Channel.WECOM))
+    used.setdefault(STORAGE_REPORT_TEMPLATE, set()).add(Channel.EMAIL)
     return {name: frozenset(channels) for name, channels in used.items()}

@@ -62,6 +62,7 @@ _LINE_FIELDS: Mapping[str, tuple[str | None, str | None, str | None]] = {
     "out_for_delivery": ("at", None, None),
     "delivered": ("signed_at", None, None),
     "exception_reported": (None, "kind", None),
+    "delivery_appointed": ("window_start", None, None),
     "complaint_opened": (None, "category", "complaint_id"),
     "complaint_responded": (None, None, "complaint_id"),
     "complaint_resolved": (None, None, "complaint_id"),

@@ -19,6 +19,12 @@ class Audience(StrEnum):
 class Channel(StrEnum):
     SMS = "sms"
     EMAIL = "email"
+    WECOM = "wecom"  # a key account's WeChat Work group, through its group robot (`domain/wecom.py`)
+
+
+# Channels that make a phone ring (an SMS, a group chat message): a non-urgent message on one
+# waits for the end of the recipient's quiet hours. E-mail does not ring.
+RINGING_CHANNELS: frozenset[Channel] = frozenset({Channel.SMS, Channel.WECOM})
 
 
 class Language(StrEnum):

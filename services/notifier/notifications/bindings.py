@@ -19,12 +19,14 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
+from services.notifier.domain.idempotency import appointment_dedupe_id
 from services.notifier.domain.routing import ROUTES
 from shared.events import (
     ComplaintOpened,
     ComplaintResolved,
     ComplaintResponded,
     ComplaintSlaBreached,
+    DeliveryAppointed,
     Event,
     ExceptionReported,
     ReceiptLost,
@@ -50,6 +52,8 @@ class EventBinding:
     context: Callable[[Any], Context]
     needs_shipment: bool = False
     routing: Callable[[Any], Context] | None = None
+    # What the notifications are keyed on instead of the event id (None: the event id).
+    dedupe_id: Callable[[Any], str] | None = None
 
     def routing_data(self, event: Event) -> Context:
         base = event.model_dump(mode="json")
@@ -100,6 +104,11 @@ def _receipt_lost(e: ReceiptLost) -> Context:
             "to_station": e.to_station, "due_at": _iso(e.due_at) if e.due_at else None}
 
 
+def _appointed(e: DeliveryAppointed) -> Context:
+    return {"waybill_no": e.waybill_no, "appointment_id": e.appointment_id, "station": e.station,
+            "window_start": _iso(e.window_start), "window_end": _iso(e.window_end), "note": e.note}
+
+
 def _complainant(e: ComplaintOpened | ComplaintResponded | ComplaintResolved) -> Context:
     c = e.complainant
     return {"caller_name": c.caller_name, "phone": c.phone, "email": c.email,
@@ -132,6 +141,10 @@ BINDINGS: Mapping[str, EventBinding] = MappingProxyType({
     ShipmentOutForDelivery.TYPE: EventBinding(ShipmentOutForDelivery, _out_for_delivery, needs_shipment=True),
     ShipmentDelivered.TYPE: EventBinding(ShipmentDelivered, _delivered, needs_shipment=True),
     ExceptionReported.TYPE: EventBinding(ExceptionReported, _exception, needs_shipment=True),
+    # Confirmed once per appointment (a booking published twice is one booking), to the consignee
+    # the shipment's registration named.
+    DeliveryAppointed.TYPE: EventBinding(DeliveryAppointed, _appointed, needs_shipment=True,
+                                         dedupe_id=lambda e: appointment_dedupe_id(e.appointment_id)),
     ReceiptOverdue.TYPE: EventBinding(ReceiptOverdue, _receipt_overdue),
     ReceiptLost.TYPE: EventBinding(ReceiptLost, _receipt_lost),
     ComplaintOpened.TYPE: EventBinding(ComplaintOpened, _complaint_opened, routing=_complainant),

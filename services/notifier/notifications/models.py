@@ -18,7 +18,8 @@ class NotificationRead(BaseModel):
     event_id: uuid.UUID
     event_type: str
     channel: ChannelName
-    to: str = Field(description="masked: 138****0000 / o***@example.com; empty when there was no recipient")
+    to: str = Field(description="masked: 138****0000 / o***@example.com / a group robot's key as 693a****; "
+                                "empty when there was no recipient")
     template: str
     language: LanguageCode
     status: StatusName
@@ -37,6 +38,8 @@ class NotificationRead(BaseModel):
     rolled_into: uuid.UUID | None = Field(
         default=None, description="a message held by the hourly throttle: the summary (a notification, template "
                                   "`summary`) it went or goes inside; it takes the summary's outcome")
+    fallback_of: uuid.UUID | None = Field(
+        default=None, description="an e-mail sent instead of a group robot message that failed: that message")
     created_at: datetime
 
 

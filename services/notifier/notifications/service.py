@@ -25,21 +25,24 @@ import asyncpg
 from services.notifier import metrics
 from services.notifier.context import SOURCE, NotifierRuntime
 from services.notifier.delivery.repository import wake_dispatcher
+from services.notifier.delivery.senders import Attachment
 from services.notifier.domain.decisions import decide, decision_time, schedule
 from services.notifier.domain.idempotency import idempotency_key, normalize_address, undelivered_key
+from services.notifier.domain.links import LINKED_AUDIENCES, sms_fits_with_link
 from services.notifier.domain.preferences import QuietHours
 from services.notifier.domain.recipients import (
     Contact,
     Delivery,
     ShipmentContacts,
     Undelivered,
+    mask_address,
     resolve_recipients,
     undelivered,
 )
 from services.notifier.domain.retries import check_retryable
 from services.notifier.domain.summaries import SUMMARY_TEMPLATE, summary_item
 from services.notifier.domain.throttling import THROTTLED_AUDIENCES, WINDOW
-from services.notifier.domain.vocabulary import ACTIVE_STATUSES, Channel, Status
+from services.notifier.domain.vocabulary import ACTIVE_STATUSES, Channel, Language, Status
 from services.notifier.notifications import repository
 from services.notifier.notifications.bindings import BINDINGS, subject_waybill
 from services.notifier.recipients.repository import preferences
@@ -47,17 +50,20 @@ from services.notifier.shipments.repository import (
     get_shipment,
     lock_waybill,
     park_event,
+    set_appointment,
     set_arrived,
     set_delivered,
     set_eta,
 )
 from services.notifier.summaries.repository import follow, members_of
 from services.notifier.summaries.service import find_open_summary, hold
+from services.notifier.templates.renderer import Rendered, TemplateRenderer
 from shared.auth import Principal
 from shared.clock import utcnow
 from shared.context import uow
 from shared.errors import NotFound
 from shared.events import (
+    DeliveryAppointed,
     Envelope,
     Event,
     NotificationFailed,
@@ -69,14 +75,14 @@ from shared.events import (
 )
 from shared.metrics import count
 from shared.outbox import publish
-from shared.pii import mask_contact
 
 log = logging.getLogger("lcs.notifier")
 
 
-def masked(address: str) -> str:
-    """An address as the audit and the events show it (`138****0000`, `o***@example.com`)."""
-    return (mask_contact(address) or "") if address else ""
+def masked(channel: Channel | str, address: str) -> str:
+    """An address as the audit and the events show it (`138****0000`, `o***@example.com`, a
+    group robot's key as `693a****`)."""
+    return mask_address(channel, address)
 
 
 # --------------------------------------------------------------------------- from events
@@ -100,7 +106,10 @@ async def on_event(conn: asyncpg.Connection, *, rt: NotifierRuntime, event: Even
         return
     contacts = None
     if shipment is not None:
-        await _track_shipment(conn, event, envelope)
+        if not await _track_shipment(conn, event, envelope):
+            log.info("stale event: a newer one was applied already; nothing to tell",
+                     extra={"type": envelope.type, "waybill_no": waybill_no})
+            return
         contacts = ShipmentContacts(waybill_no=shipment["waybill_no"],
                                     shipper=Contact.from_dict(shipment["shipper"]),
                                     consignee=Contact.from_dict(shipment["consignee"]))
@@ -118,22 +127,31 @@ async def on_event(conn: asyncpg.Connection, *, rt: NotifierRuntime, event: Even
                                      waybill_no=waybill_no, now=now)
         return
     context = binding.context(event)
+    # What a message is keyed on: the event, or (an appointment) what the event is about.
+    dedupe = binding.dedupe_id(event) if binding.dedupe_id is not None else str(envelope.id)
     for delivery in sorted(deliveries, key=lambda d: (str(d.channel), normalize_address(d.channel, d.to))):
         await queue(conn, rt=rt, delivery=delivery, context=context, event_id=envelope.id,
                     event_type=envelope.type, waybill_no=waybill_no, now=now,
-                    key=idempotency_key(str(envelope.id), delivery.channel, delivery.to),
-                    throttle=delivery.audience in THROTTLED_AUDIENCES)
+                    key=idempotency_key(dedupe, delivery.channel, delivery.to),
+                    throttle=delivery.audience in THROTTLED_AUDIENCES,
+                    fallback_key=(idempotency_key(dedupe, Channel.EMAIL, delivery.fallback_to)
+                                  if delivery.fallback_to else None))
 
 
-async def _track_shipment(conn: asyncpg.Connection, event: Event, envelope: Envelope) -> None:
-    """Keep the times the daily arrival report needs."""
+async def _track_shipment(conn: asyncpg.Connection, event: Event, envelope: Envelope) -> bool:
+    """Keep what the daily reports need (ETA, arrival, delivery, the appointment); False when the
+    event is stale and tells nothing any more (an appointment superseded by a newer booking)."""
     if isinstance(event, ShipmentDeparted | ShipmentDelayed | ShipmentRecovered):
         if event.eta is not None:
             await set_eta(conn, event.waybill_no, event.eta, envelope.time, event.promised_at)
-    elif isinstance(event, ShipmentArrived) and event.final:
-        await set_arrived(conn, event.waybill_no, event.arrived_at)
+    elif isinstance(event, ShipmentArrived):
+        await set_arrived(conn, event.waybill_no, event.arrived_at if event.final else None,
+                          pieces_arrived=event.pieces_arrived, batch_at=event.arrived_at)
     elif isinstance(event, ShipmentDelivered):
         await set_delivered(conn, event.waybill_no, event.delivered_at)
+    elif isinstance(event, DeliveryAppointed):
+        return await set_appointment(conn, event.waybill_no, event.model_dump(mode="json"), envelope.time)
+    return True
 
 
 def _row(delivery: Delivery, *, nid: uuid.UUID, key: str, event_id: uuid.UUID, event_type: str,
@@ -153,15 +171,30 @@ def _row(delivery: Delivery, *, nid: uuid.UUID, key: str, event_id: uuid.UUID, e
 async def _failed(conn: asyncpg.Connection, *, nid: uuid.UUID, event_id: uuid.UUID, delivery: Delivery,
                   error: str, waybill_no: str | None) -> None:
     await publish(conn, NotificationFailed(
-        notification_id=str(nid), event_id=str(event_id), channel=str(delivery.channel), to=masked(delivery.to),
+        notification_id=str(nid), event_id=str(event_id), channel=str(delivery.channel),
+        to=masked(delivery.channel, delivery.to),
         template=delivery.template, error=error, attempts=0, waybill_no=waybill_no), source=SOURCE)
+
+
+def render_notice(renderer: TemplateRenderer, *, template: str, channel: Channel, language: Language,
+                  data: dict[str, Any], link: str | None) -> Rendered:
+    """One notice with its public tracking link (`domain/links.py`); an SMS that the link would
+    take past `SMS_PARTS_WITH_LINK` parts goes without it."""
+    rendered = renderer.render(template, channel, language, {**data, "link": link})
+    if link and channel is Channel.SMS and not sms_fits_with_link(rendered.text):
+        rendered = renderer.render(template, channel, language, {**data, "link": None})
+    return rendered
 
 
 async def queue(conn: asyncpg.Connection, *, rt: NotifierRuntime, delivery: Delivery, context: dict[str, Any],
                 event_id: uuid.UUID, event_type: str, waybill_no: str | None, now: datetime, key: str,
-                throttle: bool = True) -> bool:
+                throttle: bool = True, fallback_key: str | None = None,
+                attachment: Attachment | None = None) -> bool:
     """Decide, render and store one delivery (the caller's transaction); True when this call created it.
-    A message the throttle holds is stored in the recipient's summary (`summaries.service.hold`)."""
+    A message the throttle holds is stored in the recipient's summary (`summaries.service.hold`).
+    A group message keeps what its e-mail fallback needs (`delivery/fallback.py`): the address,
+    `fallback_key` (the key the notice's own e-mail has) and the template variables. An e-mail
+    may carry one `attachment` (stored with the message)."""
     channel = delivery.channel
     recipient_key = f"{channel}:{normalize_address(channel, delivery.to)}"
     await repository.lock_recipient(conn, recipient_key)
@@ -176,9 +209,13 @@ async def queue(conn: asyncpg.Connection, *, rt: NotifierRuntime, delivery: Deli
     status, reason, error = str(decision.status), decision.reason, None
     subject, text, html = None, "", None
     language = delivery.language
+    links = rt.context.links
+    link = links.for_waybill(waybill_no, now) if links and waybill_no and delivery.audience in LINKED_AUDIENCES \
+        else None
     try:
-        rendered = rt.context.renderer.render(delivery.template, channel, delivery.language,
-                                              {**context, "recipient_name": delivery.name})
+        rendered = render_notice(rt.context.renderer, template=delivery.template, channel=channel,
+                                 language=delivery.language, data={**context, "recipient_name": delivery.name},
+                                 link=link)
         subject, text, html, language = rendered.subject, rendered.text, rendered.html, rendered.language
     except Exception as exc:  # noqa: BLE001 - a template error fails this message, visibly
         status, reason, error = str(Status.FAILED), None, f"template: {type(exc).__name__}: {exc}"[:500]
@@ -186,6 +223,12 @@ async def queue(conn: asyncpg.Connection, *, rt: NotifierRuntime, delivery: Deli
     nid = uuid.uuid4()
     row = {**_row(delivery, nid=nid, key=key, event_id=event_id, event_type=event_type, waybill_no=waybill_no,
                   now=now), "language": str(language), "subject": subject, "body_text": text, "body_html": html}
+    if attachment is not None:
+        row.update({"attachment_name": attachment.name, "attachment_type": attachment.content_type,
+                    "attachment": attachment.content})
+    if delivery.fallback_to and fallback_key:
+        row["fallback"] = {"to": delivery.fallback_to, "key": fallback_key,
+                           "context": {**context, "recipient_name": delivery.name}}
     if decision.rolled_up and error is None:
         return await hold(conn, rt=rt, delivery=delivery, decision=decision, member=row,
                           item=summary_item(delivery.template, context))
@@ -242,12 +285,12 @@ def view(row: asyncpg.Record) -> dict[str, Any]:
     """A notification as the audit shows it: the address masked."""
     return {
         "id": row["id"], "event_id": row["event_id"], "event_type": row["event_type"], "channel": row["channel"],
-        "to": masked(row["to_address"]), "template": row["template"], "language": row["language"],
+        "to": masked(row["channel"], row["to_address"]), "template": row["template"], "language": row["language"],
         "status": row["status"], "reason": row["reason"], "attempts": row["attempts"],
         "provider": row["provider"], "sent_at": row["sent_at"],
         "next_attempt_at": row["next_attempt_at"] if row["status"] in ACTIVE_STATUSES else None,
         "last_error": row["last_error"], "waybill_no": row["waybill_no"], "customer_id": row["customer_id"],
-        "rolled_into": row["rolled_into"], "created_at": row["created_at"],
+        "rolled_into": row["rolled_into"], "fallback_of": row["fallback_of"], "created_at": row["created_at"],
     }
 
 

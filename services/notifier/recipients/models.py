@@ -13,7 +13,7 @@ from shared.clock import BUSINESS_TZ_NAME
 from shared.types import Email, Name, Phone
 
 LanguageCode = Literal["zh-CN", "en"]
-ChannelName = Literal["sms", "email"]
+ChannelName = Literal["sms", "email", "wecom"]
 
 
 class Strict(BaseModel):
@@ -25,6 +25,15 @@ class Strict(BaseModel):
 class ChannelsIn(Strict):
     sms: bool = True
     email: bool = True
+    wecom: bool = Field(default=True, description="the account's WeChat Work group (with `wecom_webhook` only)")
+
+
+class StorageReportIn(Strict):
+    """The daily storage report (货物暂存报表) by e-mail: off by default; sent once the local hour
+    (`LCS_DIGEST_TZ`) reaches `hour`. Key customers only."""
+
+    enabled: bool = False
+    hour: int = Field(default=9, ge=0, le=23)
 
 
 # A wall-clock time of day, "HH:MM" (seconds allowed on input). JSON Schema's `time` format
@@ -68,6 +77,12 @@ class RecipientPut(Strict):
     channels: ChannelsIn = Field(default_factory=ChannelsIn)
     quiet_hours: QuietHoursIn = Field(default_factory=lambda: QuietHoursIn(start=time(22), end=time(8)))
     key_customer: bool = False
+    wecom_webhook: str | None = Field(
+        default=None, min_length=1, max_length=300,
+        description="the account's WeChat Work group robot webhook, as the robot's settings show it "
+                    "(`https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=...`). A secret: write-only "
+                    "(shown masked); leave it out to keep the stored one, `null` removes it")
+    storage_report: StorageReportIn = Field(default_factory=StorageReportIn)
 
 
 class RecipientRead(BaseModel):
@@ -79,5 +94,7 @@ class RecipientRead(BaseModel):
     channels: ChannelsIn
     quiet_hours: QuietHoursIn
     key_customer: bool
+    wecom_webhook: str | None = Field(description="masked: the key's first four characters")
+    storage_report: StorageReportIn
     updated_at: datetime
     updated_by: str

@@ -28,20 +28,23 @@ async def upsert_shipments(conn: asyncpg.Connection, registrations: Sequence[Shi
     await conn.execute(
         """
         INSERT INTO shipments (waybill_no, origin, destination, via, shipper, consignee, shipper_customer_id,
-                               pieces, promised_at, registered_at)
+                               pieces, weight_kg, volume_m3, promised_at, registered_at)
         SELECT * FROM jsonb_to_recordset($1::jsonb) AS r(
             waybill_no text, origin text, destination text, via text[], shipper jsonb, consignee jsonb,
-            shipper_customer_id text, pieces integer, promised_at timestamptz, registered_at timestamptz)
+            shipper_customer_id text, pieces integer, weight_kg numeric, volume_m3 numeric,
+            promised_at timestamptz, registered_at timestamptz)
         ON CONFLICT (waybill_no) DO UPDATE SET
             origin = EXCLUDED.origin, destination = EXCLUDED.destination, via = EXCLUDED.via,
             shipper = EXCLUDED.shipper, consignee = EXCLUDED.consignee,
             shipper_customer_id = EXCLUDED.shipper_customer_id, pieces = EXCLUDED.pieces,
+            weight_kg = EXCLUDED.weight_kg, volume_m3 = EXCLUDED.volume_m3,
             promised_at = EXCLUDED.promised_at, registered_at = EXCLUDED.registered_at, updated_at = now()
         WHERE shipments.registered_at <= EXCLUDED.registered_at
         """,
         [{"waybill_no": e.waybill_no, "origin": e.origin, "destination": e.destination, "via": list(e.via),
           "shipper": e.shipper.model_dump(mode="json"), "consignee": e.consignee.model_dump(mode="json"),
-          "shipper_customer_id": e.shipper.customer_id, "pieces": e.cargo.pieces, "promised_at": e.promised_at,
+          "shipper_customer_id": e.shipper.customer_id, "pieces": e.cargo.pieces, "weight_kg": e.cargo.weight_kg,
+          "volume_m3": e.cargo.volume_m3, "promised_at": e.promised_at,
           "registered_at": e.registered_at} for e in ordered],
     )
 
@@ -73,9 +76,25 @@ async def set_eta(conn: asyncpg.Connection, waybill_no: str, eta: datetime, as_o
         waybill_no, eta, as_of, promised_at)
 
 
-async def set_arrived(conn: asyncpg.Connection, waybill_no: str, arrived_at: datetime) -> None:
-    await conn.execute("UPDATE shipments SET arrived_at = $2, updated_at = now() WHERE waybill_no = $1",
-                       waybill_no, arrived_at)
+async def set_arrived(conn: asyncpg.Connection, waybill_no: str, arrived_at: datetime | None, *,
+                      pieces_arrived: int, batch_at: datetime) -> None:
+    """A batch at the destination: the pieces there so far (the most any scan said) and when the
+    first came (storage starts then); `arrived_at` once every piece is in (the final batch)."""
+    await conn.execute(
+        "UPDATE shipments SET arrived_at = coalesce($2, arrived_at), pieces_arrived = greatest(pieces_arrived, $3), "
+        "first_arrived_at = least(coalesce(first_arrived_at, $4), $4), updated_at = now() WHERE waybill_no = $1",
+        waybill_no, arrived_at, pieces_arrived, batch_at)
+
+
+async def set_appointment(conn: asyncpg.Connection, waybill_no: str, appointment: dict[str, Any],
+                          as_of: datetime) -> bool:
+    """The shipment's current delivery appointment, unless a newer booking was applied already
+    (events may come out of order); True when this one is current."""
+    current = await conn.fetchval(
+        "UPDATE shipments SET appointment = $2, appointment_as_of = $3, updated_at = now() "
+        "WHERE waybill_no = $1 AND (appointment_as_of IS NULL OR appointment_as_of <= $3) RETURNING true",
+        waybill_no, appointment, as_of)
+    return bool(current)
 
 
 async def set_delivered(conn: asyncpg.Connection, waybill_no: str, delivered_at: datetime) -> None:
@@ -88,6 +107,15 @@ async def shipments_of_customer(conn: asyncpg.Connection, customer_id: str, sinc
     return list(await conn.fetch(
         "SELECT * FROM shipments WHERE shipper_customer_id = $1 AND (arrived_at IS NULL OR arrived_at >= $2) "
         "ORDER BY waybill_no LIMIT 5000", customer_id, since))
+
+
+async def in_storage_of_customer(conn: asyncpg.Connection, customer_id: str, as_of: datetime,
+                                 limit: int = 5000) -> list[asyncpg.Record]:
+    """A key customer's shipments with goods at their destination station by `as_of`, not delivered."""
+    return list(await conn.fetch(
+        "SELECT * FROM shipments WHERE shipper_customer_id = $1 AND first_arrived_at IS NOT NULL "
+        "AND first_arrived_at <= $2 AND (delivered_at IS NULL OR delivered_at > $2) "
+        "ORDER BY first_arrived_at, waybill_no LIMIT $3", customer_id, as_of, limit))
 
 
 async def park_event(conn: asyncpg.Connection, *, event_id: uuid.UUID, waybill_no: str, type_: str,

@@ -62,3 +62,8 @@ async def follow(conn: asyncpg.Connection, summary_id: uuid.UUID, *, status: str
         "updated_at = now() WHERE rolled_into = $1",
         summary_id, status, next_attempt_at, provider, sent_at, error)
     return int(result.rsplit(" ", 1)[-1])
+
+
+async def set_fallback(conn: asyncpg.Connection, summary_id: uuid.UUID, fallback: dict[str, Any]) -> None:
+    """What a group summary's e-mail fallback says (rendered again with the summary)."""
+    await conn.execute("UPDATE notifications SET fallback = $2 WHERE id = $1", summary_id, fallback)

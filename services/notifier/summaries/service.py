@@ -18,8 +18,9 @@ from services.notifier import metrics
 from services.notifier.context import SOURCE, NotifierRuntime
 from services.notifier.delivery.repository import wake_dispatcher
 from services.notifier.domain.decisions import Decision, schedule_summary
-from services.notifier.domain.idempotency import summary_key
-from services.notifier.domain.recipients import Delivery
+from services.notifier.domain.idempotency import fallback_key, summary_key
+from services.notifier.domain.links import summary_links
+from services.notifier.domain.recipients import Delivery, mask_address
 from services.notifier.domain.summaries import (
     SUMMARY_EVENT_TYPE,
     SUMMARY_TEMPLATE,
@@ -27,7 +28,6 @@ from services.notifier.domain.summaries import (
     fitting,
     sms_forms,
     summary_context,
-    tracking_link,
 )
 from services.notifier.domain.throttling import OpenSummary
 from services.notifier.domain.vocabulary import REASON_ROLLED_UP, REASON_THROTTLED, Channel, Language, Status
@@ -37,7 +37,6 @@ from services.notifier.templates.renderer import Rendered, TemplateRenderer
 from shared.events import NotificationFailed
 from shared.metrics import count
 from shared.outbox import publish
-from shared.pii import mask_contact
 
 log = logging.getLogger("lcs.notifier")
 
@@ -54,10 +53,10 @@ async def find_open_summary(conn: asyncpg.Connection, recipient_key: str) -> Ope
 
 def render_summary(renderer: TemplateRenderer, *, link: str | None, channel: Channel, language: Language,
                    name: str | None, items: Sequence[SummaryItem]) -> Rendered:
-    """The summary of ``items``: an e-mail lists every one; an SMS takes the first form that
-    fits one SMS (`domain/summaries.py`)."""
+    """The summary of ``items``: an e-mail lists every one, a group message as many as fit the
+    robot's limit; an SMS takes the first form that fits one SMS (`domain/summaries.py`)."""
     context: dict[str, Any] = {**summary_context(items, link=link), "recipient_name": name}
-    if channel is Channel.EMAIL:
+    if channel is not Channel.SMS:
         return renderer.render(SUMMARY_TEMPLATE, channel, language, context)
     candidates = [renderer.render(SUMMARY_TEMPLATE, channel, language, {**context, "form": str(form)})
                   for form in sms_forms(link)]
@@ -99,6 +98,9 @@ async def _open(conn: asyncpg.Connection, *, member: dict[str, Any], due: dateti
         # The summary's place in the throttle window is the time it is due.
         "decided_at": due, "subject": None, "body_text": "", "body_html": None,
         "status": str(Status.DEFERRED), "reason": REASON_THROTTLED, "next_attempt_at": due, "last_error": None,
+        # A group summary that cannot be delivered goes by e-mail (its variables: `_refresh`).
+        "fallback": ({"to": member["fallback"]["to"], "key": fallback_key(key), "context": {}}
+                     if member.get("fallback") else None),
     })
     count(metrics.NOTIFICATIONS.labels(member["channel"], "none", str(Status.DEFERRED)))
     return summary_id
@@ -114,8 +116,14 @@ async def _refresh(conn: asyncpg.Connection, *, rt: NotifierRuntime, summary_id:
     urgent = any(m["urgent"] for m in held)
     channel = delivery.channel
     try:
-        rendered = render_summary(rt.context.renderer, link=tracking_link(rt.settings.public_base_url),
-                                  channel=channel, language=delivery.language, name=delivery.name, items=items)
+        # The first link the summary carries as it is rendered (an SMS falls back to "call us"
+        # when a link does not fit one SMS: then the next, shorter one is tried).
+        for link in summary_links(rt.context.links, rt.settings.public_base_url, [i.waybill_no for i in items],
+                                  summary["decided_at"]):
+            rendered = render_summary(rt.context.renderer, link=link, channel=channel, language=delivery.language,
+                                      name=delivery.name, items=items)
+            if link is None or link in rendered.text:
+                break
     except Exception as exc:  # noqa: BLE001 - a template error fails the summary (and what it holds), visibly
         await _template_failed(conn, summary=summary, error=f"template: {type(exc).__name__}: {exc}"[:500])
         return
@@ -125,6 +133,12 @@ async def _refresh(conn: asyncpg.Connection, *, rt: NotifierRuntime, summary_id:
         conn, summary_id, subject=rendered.subject, text=rendered.text, html=rendered.html,
         language=str(rendered.language), urgent=urgent, quiet_hours=delivery.quiet_hours.as_dict(),
         status=str(decision.status), reason=decision.reason, next_attempt_at=decision.not_before)
+    if summary["fallback"] is not None:
+        # an e-mail has room for the best link (the one waybill's own page, else the form)
+        best = summary_links(rt.context.links, rt.settings.public_base_url, [i.waybill_no for i in items],
+                             summary["decided_at"])[0]
+        context = {**summary_context(items, link=best), "recipient_name": delivery.name}
+        await repository.set_fallback(conn, summary_id, {**summary["fallback"], "context": context})
     await repository.follow(conn, summary_id, status=str(Status.DEFERRED), next_attempt_at=decision.not_before)
     await wake_dispatcher(conn)
 
@@ -139,5 +153,5 @@ async def _template_failed(conn: asyncpg.Connection, *, summary: asyncpg.Record,
     count(metrics.NOTIFICATIONS.labels(summary["channel"], "none", str(Status.FAILED)), 1 + held)
     await publish(conn, NotificationFailed(
         notification_id=str(summary["id"]), event_id=str(summary["event_id"]), channel=summary["channel"],
-        to=mask_contact(summary["to_address"]) or "", template=SUMMARY_TEMPLATE, error=error, attempts=0,
+        to=mask_address(summary["channel"], summary["to_address"]), template=SUMMARY_TEMPLATE, error=error, attempts=0,
         waybill_no=None), source=SOURCE)

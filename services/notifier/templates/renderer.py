@@ -1,11 +1,16 @@
 """Rendering notification templates (the Jinja2 files beside this module).
 
-File names say what a file is: ``<name>.sms.<language>.j2`` for an SMS and, for an e-mail,
-three parts ``<name>.email.<language>.subject.j2`` / ``.txt.j2`` / ``.html.j2``. Files whose
-name starts with ``_`` are layouts that the e-mail parts extend.
+File names say what a file is: ``<name>.sms.<language>.j2`` for an SMS, for an e-mail
+three parts ``<name>.email.<language>.subject.j2`` / ``.txt.j2`` / ``.html.j2``, and
+``<name>.wecom.<language>.j2`` for a WeChat Work group robot's markdown. Files whose name
+starts with ``_`` are layouts that the e-mail parts extend.
 
 * Autoescaping is on for ``.html.j2`` only: a consignee called ``<script>`` must be inert in
   the HTML part yet read as typed in the plain-text part and the SMS.
+* Group robot markdown: every ``{{ value }}`` is made inert (``domain/wecom.markdown_text``: a
+  ``[link](...)`` in a consignee's name stays text) and the message is kept within the robot's
+  4096 bytes: a template shows ``rows[:limit]`` of its lists and says how many it left out, and
+  the renderer picks the largest ``limit`` that fits (``fit_markdown``).
 * ``StrictUndefined``: a template asking for a field the event lacks fails loudly (and the
   delivery fails visibly) instead of sending "您好，您的运单已于 发车".
 * One Jinja environment per language, so the filters (``local_time``, ``delay_reason``, ...)
@@ -28,6 +33,7 @@ from zoneinfo import ZoneInfo
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from services.notifier.domain.vocabulary import Channel, Language
+from services.notifier.domain.wecom import fit_markdown, markdown_text
 from services.notifier.templates.samples import SAMPLE_DATA
 from shared.clock import BUSINESS_TZ_NAME
 
@@ -35,7 +41,7 @@ TEMPLATES_DIR = Path(__file__).resolve().parent
 DEFAULT_LANGUAGE = Language.ZH_CN
 
 _FILE_RE = re.compile(
-    r"^(?P<name>[a-z0-9_]+)\.(?P<channel>sms|email)\.(?P<language>[A-Za-z]{2}(?:-[A-Za-z]{2})?)"
+    r"^(?P<name>[a-z0-9_]+)\.(?P<channel>sms|email|wecom)\.(?P<language>[A-Za-z]{2}(?:-[A-Za-z]{2})?)"
     r"(?:\.(?P<part>subject|txt|html))?\.j2$"
 )
 
@@ -176,6 +182,15 @@ def _filters(language: Language, tz: str) -> dict[str, Callable[..., Any]]:
             return f"{value.day} {_EN_MONTHS[value.month - 1]} {value.year}"
         return f"{value.year}年{value.month}月{value.day}日"
 
+    def time_window(start: datetime | str, end: datetime | str) -> str:
+        """``12月2日 14:00–16:00`` / ``2 Dec 14:00-16:00`` (a GSM-7 hyphen: an en dash would make an
+        English SMS UCS-2); both ends in full across midnight."""
+        first, last = _as_aware(start).astimezone(zone), _as_aware(end).astimezone(zone)
+        dash = "-" if language is Language.EN else "–"
+        if first.date() == last.date():
+            return f"{local_time(first)}{dash}{last:%H:%M}"
+        return f"{local_time(first)} {dash} {local_time(last)}"
+
     def duration(minutes: int | float) -> str:
         """``1小时30分钟`` / ``1 h 30 min``."""
         hours, mins = divmod(round(minutes), 60)
@@ -187,6 +202,7 @@ def _filters(language: Language, tz: str) -> dict[str, Callable[..., Any]]:
     return {
         "local_time": local_time,
         "local_date": local_date,
+        "time_window": time_window,
         "duration": duration,
         **{vocabulary: _label(vocabulary, language) for vocabulary in _LABELS},
     }
@@ -204,6 +220,7 @@ class TemplateRenderer:
         self._dir = Path(templates_dir)
         loader = FileSystemLoader(self._dir)
         self._envs: dict[Language, Environment] = {}
+        self._markdown_envs: dict[Language, Environment] = {}
         for language in Language:
             env = Environment(
                 loader=loader,
@@ -214,6 +231,11 @@ class TemplateRenderer:
             )
             env.filters.update(_filters(language, tz))
             self._envs[language] = env
+            # Markdown, not HTML: `finalize` makes every value inert markdown text instead.
+            markdown = Environment(loader=loader, autoescape=False, undefined=StrictUndefined,  # noqa: S701
+                                   trim_blocks=True, lstrip_blocks=True, finalize=markdown_text)
+            markdown.filters.update(_filters(language, tz))
+            self._markdown_envs[language] = markdown
         # Templates ship with the service and do not change at run time: index them once.
         self._files = frozenset(path.name for path in self._dir.glob("*.j2"))
         self._index = self._available()
@@ -235,12 +257,17 @@ class TemplateRenderer:
         channel = Channel(channel)
         language = self._pick_language(template, channel, language)
         env = self._envs[language]
-        # ``recipient_name`` is optional everywhere; give it a value so StrictUndefined lets
-        # the greeting test it.
-        context = {"recipient_name": None, **data}
+        # ``recipient_name`` and ``link`` (the public tracking link) are optional everywhere; give
+        # them a value so StrictUndefined lets the templates test them.
+        context = {"recipient_name": None, "link": None, **data}
         if channel is Channel.SMS:
             text = env.get_template(f"{template}.sms.{language}.j2").render(context)
             return Rendered(subject=None, text=text.strip(), html=None, language=language)
+        if channel is Channel.WECOM:
+            markdown = self._markdown_envs[language].get_template(f"{template}.wecom.{language}.j2")
+            longest = max((len(v) for v in context.values() if isinstance(v, list)), default=0)
+            text = fit_markdown(lambda limit: markdown.render({**context, "limit": limit}).strip(), longest)
+            return Rendered(subject=None, text=text, html=None, language=language)
         stem = f"{template}.email.{language}"
         subject = env.get_template(f"{stem}.subject.j2").render(context)
         text = env.get_template(f"{stem}.txt.j2").render(context)

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Path, Query, Request, Response, UploadFile
-from fastapi.responses import FileResponse
+from fastapi.responses import StreamingResponse
 
 from services.tracking.context import DeskOrBranch, RuntimeDep, ShipmentReader
 from services.tracking.desk import service
@@ -141,20 +141,22 @@ async def list_photos(exception_id: uuid.UUID, rt: RuntimeDep, principal: Shipme
     return Page[PhotoRead](items=items, next_cursor=encode_cursor(nxt) if nxt is not None else None)
 
 
-@router.get("/v1/exceptions/{exception_id}/photos/{photo_id}", response_class=FileResponse,
+@router.get("/v1/exceptions/{exception_id}/photos/{photo_id}", response_class=StreamingResponse,
             responses={**_404, 200: {"content": {"image/jpeg": {}, "image/png": {}, "image/webp": {},
                                                  "image/gif": {}}}})
 async def get_photo(exception_id: uuid.UUID, photo_id: Annotated[int, Path(ge=1, le=BIGINT_MAX)], rt: RuntimeDep,
-                    principal: ShipmentReader) -> FileResponse:
+                    principal: ShipmentReader) -> StreamingResponse:
     """The photo's bytes, as an attachment in a sandbox: a file that is also HTML or script (a
     polyglot) is never rendered or run as a page of this origin."""
     photo = await service.photo_file(rt, principal=principal, exception_id=exception_id, photo_id=photo_id)
     extension = photo.content_type.removeprefix("image/")
-    return FileResponse(photo.path, media_type=photo.content_type,
-                        headers={"X-Content-Type-Options": "nosniff", "Cache-Control": "private, max-age=3600",
-                                 "ETag": f'"{photo.sha256}"',
-                                 "Content-Disposition": f'attachment; filename="photo-{photo_id}.{extension}"',
-                                 "Content-Security-Policy": "sandbox; default-src 'none'"})
+    # streamed from the photo store in chunks (desk.photos), never read whole into memory
+    return StreamingResponse(photo.chunks, media_type=photo.content_type,
+                             headers={"Content-Length": str(photo.size),
+                                      "X-Content-Type-Options": "nosniff", "Cache-Control": "private, max-age=3600",
+                                      "ETag": f'"{photo.sha256}"',
+                                      "Content-Disposition": f'attachment; filename="photo-{photo_id}.{extension}"',
+                                      "Content-Security-Policy": "sandbox; default-src 'none'"})
 
 
 # --- reports ----------------------------------------------------------------------------------

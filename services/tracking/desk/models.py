@@ -65,6 +65,8 @@ class DeliveryRead(BaseModel):
     station: str
     recorded_by: str
     recorded_at: datetime
+    appointment_id: str | None = Field(default=None, description="the appointment current at signing")
+    outside_window: bool = Field(default=False, description="signed outside that appointment's window")
 
 
 # --- notes ------------------------------------------------------------------------------

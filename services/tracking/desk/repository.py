@@ -41,15 +41,16 @@ async def insert_delivery(conn: asyncpg.Connection, values: dict[str, Any]) -> a
         """
         INSERT INTO deliveries (waybill_no, signed_at, signer_name, signer_id_type, signer_id_hash,
                                 signer_id_last4, delegated, delegate_name, delegate_id_hash, delegate_id_last4,
-                                consignee_id_hash, consignee_id_last4, company_stamp, pieces, station, recorded_by)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
+                                consignee_id_hash, consignee_id_last4, company_stamp, pieces, station, recorded_by,
+                                appointment_id, outside_window)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
         RETURNING *
         """,
         values["waybill_no"], values["signed_at"], values["signer_name"], values["signer_id_type"],
         values["signer_id_hash"], values["signer_id_last4"], values["delegated"], values["delegate_name"],
         values["delegate_id_hash"], values["delegate_id_last4"], values["consignee_id_hash"],
         values["consignee_id_last4"], values["company_stamp"], values["pieces"], values["station"],
-        values["recorded_by"],
+        values["recorded_by"], values.get("appointment_id"), values.get("outside_window", False),
     )
     assert row is not None
     return row

@@ -8,20 +8,18 @@ half-stored.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import logging
-import os
-import tempfile
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import asyncpg
 from prometheus_client import Counter
 
+from services.tracking.appointments import repository as appointments_repository
 from services.tracking.context import SOURCE, TrackingRuntime
 from services.tracking.desk import repository
 from services.tracking.desk.models import (
@@ -39,7 +37,9 @@ from services.tracking.desk.models import (
     OnBoardOut,
     PhotoRead,
 )
+from services.tracking.desk.photos import photo_store
 from services.tracking.domain import customer_view
+from services.tracking.domain.appointments import Window, signed_outside
 from services.tracking.domain.exceptions import ExceptionKind, ExceptionRecord, ExceptionSummary, summarise_exceptions
 from services.tracking.domain.reports import (
     HANDLING_LABELS_ZH,
@@ -116,6 +116,8 @@ def _delivery_read(row: asyncpg.Record) -> DeliveryRead:
         signer_id_type=row["signer_id_type"], signer_id_number=masked_id(row["signer_id_last4"]),
         delegated=row["delegated"], delegate=delegate, company_stamp=row["company_stamp"], pieces=row["pieces"],
         station=row["station"], recorded_by=row["recorded_by"], recorded_at=row["recorded_at"],
+        appointment_id=None if row["appointment_id"] is None else str(row["appointment_id"]),
+        outside_window=row["outside_window"],
     )
 
 
@@ -176,6 +178,9 @@ async def record_delivery(rt: TrackingRuntime, *, principal: Principal, waybill_
         delegate_hash, delegate_last4 = hashed(delegate.id_number if delegate else None)
         consignee_hash, consignee_last4 = hashed(delegate.consignee_id_number if delegate else None)
         station = shipment["destination"]
+        appointment = await appointments_repository.current(conn, waybill_no)
+        outside = signed_outside(None if appointment is None else Window(appointment["window_start"],
+                                                                         appointment["window_end"]), body.signed_at)
         row = await repository.insert_delivery(conn, {
             "waybill_no": waybill_no, "signed_at": body.signed_at, "signer_name": body.signer_name,
             "signer_id_type": body.signer_id_type, "signer_id_hash": signer_hash, "signer_id_last4": signer_last4,
@@ -184,13 +189,14 @@ async def record_delivery(rt: TrackingRuntime, *, principal: Principal, waybill_
             "consignee_id_hash": consignee_hash, "consignee_id_last4": consignee_last4,
             "company_stamp": body.company_stamp, "pieces": body.pieces, "station": station,
             "recorded_by": principal.actor,
+            "appointment_id": None if appointment is None else appointment["id"], "outside_window": outside,
         })
         await repository.mark_delivered(conn, waybill_no, body.signed_at)
         await timeline.append(conn, waybill_no, body.signed_at, "delivered", {
             "signer_name": body.signer_name, "signer_id_type": body.signer_id_type,
             "signer_id_number": masked_id(signer_last4 or ""), "delegated": delegated,
             "company_stamp": body.company_stamp, "pieces": body.pieces, "station": station,
-            "by": principal.actor,
+            "outside_window": outside, "by": principal.actor,
         })
         await publish(conn, ShipmentDelivered(
             waybill_no=waybill_no, delivered_at=body.signed_at, signer_name=body.signer_name, delegated=delegated,
@@ -354,27 +360,6 @@ def sniff_image(data: bytes) -> str | None:
     return None
 
 
-def _photo_path(rt: TrackingRuntime, sha256: str) -> Path:
-    return Path(rt.settings.photo_dir) / sha256
-
-
-def _write_photo(path: Path, data: bytes) -> None:
-    """Content-addressed, atomic: a reader never sees a partial file; the same bytes are written once."""
-    if path.exists() and path.stat().st_size == len(data):
-        return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".upload-")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _photo_read(row: asyncpg.Record) -> PhotoRead:
     return PhotoRead(id=row["id"], exception_id=row["exception_id"], sha256=row["sha256"],
                      size_bytes=row["size_bytes"], content_type=row["content_type"], filename=row["filename"],
@@ -398,9 +383,9 @@ async def add_photo(rt: TrackingRuntime, *, principal: Principal, exception_id: 
         await _visible_exception(conn, exception_id, principal, lock=True)
         if await repository.count_photos(conn, exception_id) >= MAX_PHOTOS_PER_EXCEPTION:
             raise Conflict("too_many_photos", f"an exception holds at most {MAX_PHOTOS_PER_EXCEPTION} photos")
-        # The file is written before the commit: if the commit fails, an unreferenced
-        # content-addressed file remains (harmless; re-uploading reuses it).
-        await asyncio.to_thread(_write_photo, _photo_path(rt, sha256), data)
+        # Kept under its SHA-256 by the configured store (desk.photos), in this transaction (PostgreSQL)
+        # or just before its commit (a file: if the commit fails, an unreferenced file remains, harmless).
+        await photo_store(rt).put(conn, sha256, data)
         row, created = await repository.insert_photo(conn, exception_id=exception_id, sha256=sha256,
                                                      size_bytes=len(data), content_type=content_type,
                                                      filename=filename, uploaded_by=principal.actor)
@@ -422,23 +407,27 @@ async def list_photos(rt: TrackingRuntime, *, principal: Principal, exception_id
 
 @dataclass(frozen=True)
 class PhotoFile:
-    path: Path
     content_type: str
     sha256: str
+    size: int
+    chunks: AsyncIterator[bytes]
 
 
 async def photo_file(rt: TrackingRuntime, *, principal: Principal, exception_id: uuid.UUID,
                      photo_id: int) -> PhotoFile:
+    """The photo's bytes, streamed from the store (desk.photos), with what the response says of them."""
     async with rt.pool.acquire() as conn:
         await _visible_exception(conn, exception_id, principal)
         row = await repository.get_photo(conn, exception_id, photo_id)
     if row is None:
         raise NotFound.of("photo", str(photo_id))
-    path = _photo_path(rt, row["sha256"])
-    if not await asyncio.to_thread(path.is_file):
-        log.error("photo file missing", extra={"exception_id": str(exception_id), "photo_id": photo_id})
+    stored = await photo_store(rt).open(row["sha256"])
+    if stored is None:
+        log.error("photo file missing", extra={"exception_id": str(exception_id), "photo_id": photo_id,
+                                               "store": rt.settings.photo_store})
         raise NotFound("photo_file_missing", f"the file of photo {photo_id} is missing from storage")
-    return PhotoFile(path=path, content_type=row["content_type"], sha256=row["sha256"])
+    return PhotoFile(content_type=row["content_type"], sha256=row["sha256"], size=stored.size,
+                     chunks=stored.chunks)
 
 
 # --- reports --------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from typing import Any
 from shared.pii import mask_name
 
 # Timeline entries the customer sees; `note` (the desk's 追踪记录) is internal.
-SHOWN_KINDS = frozenset({"registered", "scan", "delayed", "recovered", "exception", "delivered"})
+SHOWN_KINDS = frozenset({"registered", "scan", "delayed", "recovered", "exception", "delivered", "appointment"})
 # Keys never shown to a customer, whatever the entry: staff identities, the vehicle, ID documents.
 HIDDEN_KEYS = frozenset({"by", "vehicle_id", "note_id", "contact", "channel", "note", "signer_id_number",
                          "signer_id_type"})

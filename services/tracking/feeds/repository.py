@@ -1,6 +1,7 @@
 """SQL of the position feeds: the vehicles an ingest locks, the fixes it stores (`positions`,
-and each vehicle moved to its newest fix with its stored track), the sampled tracks read back,
-the retention sweep. Every function takes the connection of the caller's transaction."""
+and each vehicle moved to its newest fix with its stored track), the sampled tracks read back.
+Every function takes the connection of the caller's transaction. (The partitions of `positions`
+and their retention: feeds.partitions.)"""
 
 from __future__ import annotations
 
@@ -222,9 +223,3 @@ async def recent_tracks(
         [w[0] for w in windows], [w[1] for w in windows], [w[2] for w in windows])
     return {r["vehicle_id"]: r["track"] for r in rows}
 
-
-async def delete_positions_before(conn: asyncpg.Connection, before: datetime, batch: int) -> int:
-    status: str = await conn.execute(
-        "DELETE FROM positions WHERE ctid = ANY(ARRAY(SELECT ctid FROM positions WHERE at < $1 LIMIT $2))",
-        before, batch)
-    return int(status.split()[-1])

@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from services.tracking.appointments.models import AppointmentRead
 from services.tracking.domain.scans import ScanType
 from shared.types import (
     Email,
@@ -163,6 +164,10 @@ class ShipmentRead(ShipmentFields):
     final_arrived_at: datetime | None = None
     delivered_at: datetime | None = None
     open_exceptions: int
+    appointment: AppointmentRead | None = Field(default=None, description="the current delivery appointment "
+                                                                          "(预约送货) and its outcome")
+    outside_window: bool = Field(default=False, description="the delivery was signed outside the appointment's "
+                                                            "window")
     timeline: list[TimelineEntry]
 
 

@@ -208,3 +208,8 @@ async def complete_import(conn: asyncpg.Connection, file_sha256: str, waybills: 
         "UPDATE shipment_imports SET registered = $2, waybills = $3::text[] WHERE file_sha256 = $1",
         file_sha256, len(waybills), list(waybills),
     )
+
+
+async def delivered_outside_window(conn: asyncpg.Connection, waybill_no: str) -> bool:
+    """Whether the signed delivery missed its appointment's window (deliveries.outside_window)."""
+    return bool(await conn.fetchval("SELECT outside_window FROM deliveries WHERE waybill_no = $1", waybill_no))

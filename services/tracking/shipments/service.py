@@ -15,6 +15,8 @@ import asyncpg
 from prometheus_client import Counter
 from pydantic import ValidationError
 
+from services.tracking.appointments import service as appointments
+from services.tracking.appointments.models import AppointmentRead
 from services.tracking.context import SOURCE, TrackingRuntime
 from services.tracking.domain import customer_view
 from services.tracking.domain.scans import (
@@ -228,29 +230,35 @@ async def get_shipment(rt: TrackingRuntime, *, principal: Principal, waybill_no:
             raise NotFound.of("shipment", waybill_no)
         vehicle = await get_vehicle(conn, row["vehicle_id"]) if row["vehicle_id"] else None
         entries = await timeline.entries(conn, waybill_no)
+        appointment = await appointments.current_of(conn, waybill_no, delivered_at=row["delivered_at"], now=utcnow())
+        outside_window = bool(row["delivered_at"]) and await repository.delivered_outside_window(conn, waybill_no)
     if principal.role == "customer":
-        return _customer_read(row, entries)
+        return _customer_read(row, entries, appointment=appointment, outside_window=outside_window)
     return ShipmentRead(
         **_common_fields(row),
         last_position=None if vehicle is None else PositionRead.of_vehicle(vehicle),
         payment=row["payment"], shipper=_masked_party(row["shipper"]), consignee=_masked_party(row["consignee"]),
         cargo=row["cargo"], receipt=row["receipt"], departed_at=row["departed_at"],
         final_arrived_at=row["final_arrived_at"], delivered_at=row["delivered_at"],
-        open_exceptions=row["open_exceptions"],
+        open_exceptions=row["open_exceptions"], appointment=appointment, outside_window=outside_window,
         timeline=[TimelineEntry(at=e["at"], kind=e["kind"], data=e["data"]) for e in entries],
     )
 
 
-def _customer_read(row: asyncpg.Record, entries: list[asyncpg.Record]) -> ShipmentRead:
+def _customer_read(row: asyncpg.Record, entries: list[asyncpg.Record], *, appointment: AppointmentRead | None,
+                   outside_window: bool) -> ShipmentRead:
     """The shipment as its own customer sees it (`domain.customer_view`): no vehicle, no live
-    position, no desk notes, no staff names or ID numbers."""
+    position, no desk notes, no staff names or ID numbers (the appointment says who booked it by
+    role only)."""
+    if appointment is not None:
+        appointment = appointment.model_copy(update={"booked_by": customer_view.actor_role(appointment.booked_by)})
     shown = ((e, customer_view.timeline_entry(e["kind"], e["data"] or {})) for e in entries)
     return ShipmentRead(
         **{**_common_fields(row), "vehicle_id": None}, last_position=None,
         payment=row["payment"], shipper=_masked_party(row["shipper"]), consignee=_masked_party(row["consignee"]),
         cargo=row["cargo"], receipt=row["receipt"], departed_at=row["departed_at"],
         final_arrived_at=row["final_arrived_at"], delivered_at=row["delivered_at"],
-        open_exceptions=row["open_exceptions"],
+        open_exceptions=row["open_exceptions"], appointment=appointment, outside_window=outside_window,
         timeline=[TimelineEntry(at=e["at"], kind=e["kind"], data=data) for e, data in shown if data is not None],
     )
 

@@ -81,7 +81,7 @@ class Backend:
         cached = self._tokens.get(caller)
         if cached is not None and cached[1] > now:
             return cached[0]
-        if caller.role not in ("admin", "supervisor", "staff", "branch", "customer"):
+        if caller.role not in ("admin", "supervisor", "staff", "branch", "customer", "public"):
             raise BackendError(self.name, 403, "role_not_supported", f"role {caller.role} has no backend access")
         token = issue_token(self.secret, sub=caller.sub, role=caller.role,  # type: ignore[arg-type]
                             branch=caller.branch, customer=caller.customer, ttl_seconds=self.token_ttl)
@@ -90,8 +90,9 @@ class Backend:
         self._tokens[caller] = (token, now + self.token_ttl / 2)
         return token
 
-    async def get(self, caller: Caller, path: str, params: Mapping[str, Any] | None = None) -> Any:
-        response = await self.request(caller, "GET", path, params=params)
+    async def get(self, caller: Caller, path: str, params: Mapping[str, Any] | None = None, *,
+                  headers: Mapping[str, str] | None = None) -> Any:
+        response = await self.request(caller, "GET", path, params=params, headers=headers)
         return response.json()
 
     async def post(self, caller: Caller, path: str, json: Any = None, *,
@@ -100,8 +101,9 @@ class Backend:
         return response.json() if response.content else None
 
     async def request(self, caller: Caller, method: str, path: str, *, params: Mapping[str, Any] | None = None,
-                      json: Any = None, files: Any = None, accept: str = "application/json") -> httpx.Response:
-        headers = {"Authorization": f"Bearer {self.token(caller)}", "Accept": accept}
+                      json: Any = None, files: Any = None, accept: str = "application/json",
+                      headers: Mapping[str, str] | None = None) -> httpx.Response:
+        headers = {**(headers or {}), "Authorization": f"Bearer {self.token(caller)}", "Accept": accept}
         clean = {k: v for k, v in (params or {}).items() if v is not None and v != ""}
         attempts = 1 + (self.retries if method == "GET" else 0)
         reason = ""

@@ -33,6 +33,24 @@ WORDS: dict[str, dict[str, tuple[str, str]]] = {
         "delivered": ("已签收", "delivered"),
         "exception": ("异常", "exception"),
     },
+    "public_stage": {
+        "registered": ("已揽收", "registered"),
+        "in_transit": ("运输中", "in transit"),
+        "arrived": ("已到达", "arrived"),
+        "out_for_delivery": ("派送中", "out for delivery"),
+        "delivered": ("已签收", "delivered"),
+    },
+    "public_event": {
+        "registered": ("已揽收", "registered"),
+        "departed": ("已发车", "departed"),
+        "arrived_transfer": ("到达中转站", "reached a transfer station"),
+        "departed_transfer": ("离开中转站", "left a transfer station"),
+        "arrived": ("到达目的站", "arrived at the destination station"),
+        "out_for_delivery": ("开始派送", "out for delivery"),
+        "delayed": ("运输延误", "delayed"),
+        "recovered": ("恢复正常运输", "back on schedule"),
+        "delivered": ("已签收", "delivered"),
+    },
     "scan": {
         "departed": ("发车", "departed"),
         "arrived_transfer": ("到达中转站", "arrived at transfer"),
@@ -48,6 +66,7 @@ WORDS: dict[str, dict[str, tuple[str, str]]] = {
         "note": ("追踪记录", "tracking note"),
         "exception": ("货物异常", "exception"),
         "delivered": ("签收", "delivered"),
+        "appointment": ("预约送货", "delivery booked"),
         "notice": ("通知", "notice"),
     },
     "exception_kind": {
@@ -92,6 +111,8 @@ WORDS: dict[str, dict[str, tuple[str, str]]] = {
         "complaint_resolved": ("投诉解决", "complaint resolved"),
         "complaint_sla_breached": ("投诉超时", "complaint past its SLA"),
         "daily_arrivals": ("每日到货", "daily arrivals"),
+        "delivery_appointed": ("预约送货确认", "delivery appointment"),
+        "storage_report": ("暂存报表", "storage report"), "summary": ("汇总通知", "summary"),
     },
     "complaint_action": {
         "open": ("登记", "opened"), "claim": ("认领", "claimed"), "respond": ("答复", "answered"),
@@ -122,11 +143,17 @@ WORDS: dict[str, dict[str, tuple[str, str]]] = {
         "phone": ("电话", "phone"), "sms": ("短信", "SMS"), "email": ("邮件", "e-mail"), "web": ("网页", "web"),
         "chat": ("在线", "chat"), "wechat": ("微信", "WeChat"), "visit": ("上门", "visit"),
         "partner": ("网点系统", "partner system"), "portal": ("门户", "portal"),
+        "wecom": ("企业微信群", "WeChat Work group"),
     },
     "notification_reason": {
         "throttled": ("超出频率限制", "over the hourly limit"), "quiet_hours": ("免打扰时段", "quiet hours"),
         "no_recipient": ("无联系方式", "no recipient"), "opted_out": ("已退订", "opted out"),
         "rolled_up": ("已并入汇总", "rolled into a summary"),
+    },
+    "appointment_outcome": {
+        "pending": ("待送货", "pending"), "kept": ("按约送达", "kept"),
+        "outside_window": ("未按约定时段送达", "delivered outside the window"),
+        "missed": ("已错过", "missed"), "superseded": ("已改约", "superseded"),
     },
     "role": {
         "admin": ("管理员", "administrator"), "supervisor": ("客服主管", "supervisor"),

@@ -11,7 +11,7 @@ from services.web.backends.client import Caller
 from services.web.context import WebRuntime
 from services.web.domain.sheets import Column
 
-Period = Literal["now", "day", "range", "month"]
+Period = Literal["now", "day", "range", "month", "stock"]  # stock: as of now, by station and customer
 
 
 @dataclass
@@ -87,4 +87,17 @@ DAILY_VOLUME_COLUMNS = (
     Column("station", "站点 station"),
     *(Column(f"{stage}_{key}", f"{stage_title} {title}", kind)  # type: ignore[arg-type]
       for stage, stage_title in VOLUME_STAGES for key, title, kind in VOLUME_MEASURES),
+)
+
+# 货物暂存报表: goods waiting at their destination station (split shipments: the arrived pieces).
+STORAGE_COLUMNS = (
+    Column("waybill_no", "运单号 waybill"), Column("customer_id", "客户 customer"), Column("station", "站点 station"),
+    Column("status", "状态 status"), Column("pieces", "到件 pieces", "int"),
+    Column("pieces_total", "总件数 pieces total", "int"), Column("weight_kg", "重量kg weight", "float"),
+    Column("volume_m3", "体积m³ volume", "float"), Column("arrived_at", "到站 arrived (北京时间)", "time"),
+    Column("days_in_storage", "暂存天数 days in storage", "int"),
+    Column("appointment_start", "预约开始 appointment from (北京时间)", "time"),
+    Column("appointment_end", "预约结束 appointment to (北京时间)", "time"),
+    Column("appointment_outcome", "预约结果 appointment outcome"),
+    Column("appointment_missed", "错过预约 appointment missed", "bool"),
 )

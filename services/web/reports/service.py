@@ -14,6 +14,7 @@ from typing import Any
 from services.web.backends.client import BackendDown, BackendError, Caller
 from services.web.context import WebRuntime
 from services.web.desk import service, views
+from services.web.domain.appointments import storage_rows
 from services.web.domain.daywork import merge_daily_work, person_of
 from services.web.people import repository
 from services.web.reports.models import (
@@ -23,6 +24,7 @@ from services.web.reports.models import (
     EXCEPTION_COLUMNS,
     IN_TRANSIT_COLUMNS,
     RECEIPTS_MONTH_COLUMNS,
+    STORAGE_COLUMNS,
     VOLUME_MEASURES,
     VOLUME_STAGES,
     Loaded,
@@ -34,6 +36,7 @@ from shared.errors import Invalid
 DAILY_WORK_ROUTE = "/v1/reports/complaints/daily-work"
 NOTES_ROUTE = "/v1/reports/notes"
 DAILY_VOLUME_ROUTE = "/v1/reports/daily-volume"
+STORAGE_ROUTE = "/v1/reports/storage"
 
 
 def today() -> date:
@@ -150,10 +153,22 @@ async def daily_volume(rt: WebRuntime, caller: Caller, params: dict[str, str]) -
     return Loaded(rows)
 
 
+async def storage(rt: WebRuntime, caller: Caller, params: dict[str, str]) -> Loaded:
+    """货物暂存报表 from tracking's `GET /v1/reports/storage`, narrowed by station and customer."""
+    tracking = rt.context.backends.tracking
+    if not await rt.context.capabilities.has_param(tracking, "get", STORAGE_ROUTE, "station"):
+        raise unsupported("tracking", STORAGE_ROUTE)
+    station = (params.get("station") or "").strip().upper() or None
+    customer = (params.get("customer_id") or "").strip() or None
+    return Loaded(storage_rows(await tracking.get(caller, STORAGE_ROUTE,
+                                                  {"station": station, "customer_id": customer})))
+
+
 REPORTS: dict[str, Report] = {r.name: r for r in (
     Report("daily-work", "complaints", DAILY_WORK_COLUMNS, daily_work, "day"),
     Report("daily-volume", "tracking", DAILY_VOLUME_COLUMNS, daily_volume, "day"),
     Report("in-transit", "tracking", IN_TRANSIT_COLUMNS, in_transit, "now"),
+    Report("storage", "tracking", STORAGE_COLUMNS, storage, "stock"),
     Report("exceptions", "tracking", EXCEPTION_COLUMNS, exceptions, "range"),
     Report("receipts-month", "receipts", RECEIPTS_MONTH_COLUMNS, receipts_month, "month"),
     Report("complaints-month", "complaints", COMPLAINTS_MONTH_COLUMNS, complaints_month, "month"),

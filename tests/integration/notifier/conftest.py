@@ -154,6 +154,14 @@ class Kit:
     def emails_to(self, address: str) -> list[dict[str, Any]]:
         return [e for e in self.sinks.get("/emails").json() if address in e["to"]]
 
+    def group_messages(self, key: str) -> list[dict[str, Any]]:
+        """What the WeChat Work group robot stand-in received for the robot `key`."""
+        return [m for m in self.sinks.get("/wecom").json() if m["key"] == key]
+
+    def webhook(self, key: str) -> str:
+        """A group robot's webhook as its settings show it, on the stand-in (LCS_WECOM_BASE_URL)."""
+        return f"{self.stack.url('sinks')}/wecom/cgi-bin/webhook/send?key={key}"
+
     # --- events ---------------------------------------------------------------------------
 
     def party(self, *, with_phone: bool = True, with_email: bool = True) -> Party:
@@ -185,6 +193,6 @@ def kit(stack: Stack, infra: Infra) -> Iterator[Kit]:
     try:
         yield k
     finally:
-        k.control(sms="ok", fallback="ok", smtp="ok")
+        k.control(sms="ok", fallback="ok", smtp="ok", wecom="ok")
         k.api.close()
         k.sinks.close()

@@ -42,7 +42,7 @@ def test_preferences_win_over_the_event_and_a_channel_can_be_switched_off(kit: K
     assert not kit.sms_to(shipper.phone)  # type: ignore[arg-type]
 
     r = kit.api.get(f"/v1/recipients/{shipper.customer_id}", headers=kit.infra.headers("staff"))
-    assert r.status_code == 200 and r.json()["channels"] == {"sms": False, "email": True}
+    assert r.status_code == 200 and r.json()["channels"] == {"sms": False, "email": True, "wecom": True}
 
 
 def test_recipient_input_is_checked_and_nothing_half_stored(kit: Kit) -> None:

@@ -90,12 +90,12 @@ def test_a_key_account_with_30_delays_hears_about_every_one(kit: Kit) -> None:
     individually = {w for w in waybills for m in mails if m is not summary_mail and w in m["subject"]}
     assert individually | held_mail == set(waybills) and not individually & held_mail
 
-    # SMS: 10 on their own and one summary within one SMS: the count, and (no public base URL in
-    # this stack) "call or reply" instead of a link.
+    # SMS: 10 on their own and one summary within one SMS: the count, and the public tracking
+    # page's form (the stack's LCS_PUBLIC_BASE_URL: 20 waybills have no one page of their own).
     texts = [m["text"] for m in kit.sms_to(shipper.phone)]  # type: ignore[arg-type]
     assert len(texts) == LIMIT + 1
     [summary_sms] = [t for t in texts if "20票货物延误" in t]
-    assert "致电客服或回复" in summary_sms and "http" not in summary_sms
+    assert f"详见{kit.stack.url('web')}/track " in summary_sms and "/t/" not in summary_sms
     assert sms_info(summary_sms).segments == 1
 
 

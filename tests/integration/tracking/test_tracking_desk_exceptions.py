@@ -4,14 +4,15 @@ photos: real images only (magic bytes), size limit, stored by sha256, served bac
 from __future__ import annotations
 
 import hashlib
+import random
 import struct
 import zlib
-from pathlib import Path
 
 import asyncpg
 
+from services.tracking.desk.photos import CHUNK_BYTES
 from services.tracking.settings import TrackingSettings
-from shared.devtools.stack import ROOT, Stack
+from shared.devtools.stack import Stack
 from tests.conftest import Infra
 from tests.integration.tracking.test_tracking_desk_support import desk, outbox
 
@@ -99,8 +100,7 @@ async def test_bad_exception_reports(stack: Stack, infra: Infra, db: asyncpg.Con
 
 async def test_photos(stack: Stack, infra: Infra, db: asyncpg.Connection) -> None:
     settings = TrackingSettings(env="dev")
-    photo_dir = Path(settings.photo_dir)
-    photo_dir = photo_dir if photo_dir.is_absolute() else ROOT / photo_dir
+    assert settings.photo_store == "postgres"  # the default, which the stack runs with
     async with desk(stack, infra) as d:
         origin, dest = await d.route()
         no = await d.arrived(origin, dest)
@@ -112,9 +112,23 @@ async def test_photos(stack: Stack, infra: Infra, db: asyncpg.Connection) -> Non
         digest = hashlib.sha256(image).hexdigest()
         assert photo["sha256"] == digest and photo["size_bytes"] == len(image)
         assert photo["content_type"] == "image/png"
-        assert (photo_dir / digest).read_bytes() == image
+        assert await db.fetchval("SELECT data FROM tracking.photo_blobs WHERE sha256 = $1", digest) == image
         again = await d.ok("POST", url, 200, files={"file": ("again.png", image, "image/png")})
         assert again["id"] == photo["id"]
+        # the same bytes on another exception: a photo of that exception, the bytes still kept once
+        exc2 = (await d.ok("POST", f"/v1/shipments/{no}/exceptions", 201, json=report(dest)))["id"]
+        other_photo = await d.ok("POST", f"/v1/exceptions/{exc2}/photos", 201,
+                                 files={"file": ("same.png", image, "image/png")})
+        assert other_photo["sha256"] == digest and other_photo["id"] != photo["id"]
+        assert await db.fetchval("SELECT count(*) FROM tracking.photo_blobs WHERE sha256 = $1", digest) == 1
+        assert (await d.c.get(other_photo["url"], headers=d.admin)).content == image
+        # a photo of several chunks (desk.photos.CHUNK_BYTES) comes back byte for byte
+        large = b"\x89PNG\r\n\x1a\n" + random.Random(7).randbytes(3 * CHUNK_BYTES + 12_345)
+        large_photo = await d.ok("POST", f"/v1/exceptions/{exc2}/photos", 201,
+                                 files={"file": ("large.png", large, "image/png")})
+        served_large = await d.c.get(large_photo["url"], headers=d.admin)
+        assert served_large.status_code == 200 and served_large.content == large
+        assert served_large.headers["content-length"] == str(len(large))
         # The type comes from the bytes, not from the name or the declared type.
         for data in (JPEG, GIF, WEBP):
             stored = await d.ok("POST", url, 201, files={"file": ("photo.bin", data, "application/octet-stream")})
@@ -123,6 +137,9 @@ async def test_photos(stack: Stack, infra: Infra, db: asyncpg.Connection) -> Non
         served = await d.c.get(photo["url"], headers=d.admin)
         assert served.status_code == 200 and served.content == image
         assert served.headers["content-type"] == "image/png"
+        assert served.headers["content-length"] == str(len(image))
+        assert served.headers["etag"] == f'"{digest}"'
+        assert served.headers["cache-control"] == "private, max-age=3600"
         # a polyglot (an image that is also HTML or script) is never a page of this origin
         photo_id = photo["id"]
         assert served.headers["content-disposition"] == f'attachment; filename="photo-{photo_id}.png"'

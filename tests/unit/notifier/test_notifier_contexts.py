@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from services.notifier.domain.preferences import Preferences
 from services.notifier.domain.recipients import NotifierConfig, ShipmentContacts, resolve_recipients
 from services.notifier.domain.routing import ROUTES
 from services.notifier.domain.vocabulary import Channel, Language
@@ -19,6 +20,7 @@ from shared.events import (
     ComplaintResponded,
     ComplaintSlaBreached,
     Contact,
+    DeliveryAppointed,
     Event,
     ExceptionReported,
     ReceiptLost,
@@ -47,6 +49,9 @@ EVENTS: list[Event] = [
     ShipmentDelivered(waybill_no=W, delivered_at=T, signer_name="杨民敬", pieces=10),
     ExceptionReported(exception_id="E1", waybill_no=W, kind="damage", pieces=1, station="NJ01",
                       description="外箱破损", reported_at=T),
+    DeliveryAppointed(appointment_id="AP1", waybill_no=W, station="WX02", window_start=T + timedelta(days=1),
+                      window_end=T + timedelta(days=1, hours=2), channel="phone", note="先电话联系",
+                      booked_by="staff:li"),
     ReceiptOverdue(waybill_no=W, stage="due", due_at=T, status="signed", destination="WX02", days_overdue=2,
                    station_contact=Contact(name="王站长", phone="13700000000", email="wx02@example.com")),
     ReceiptLost(waybill_no=W, envelope_id="ENV1", courier_no="SF1234567890", from_station="WX02", to_station="SH01",
@@ -72,10 +77,14 @@ def test_every_routed_event_type_of_the_catalogue_is_bound() -> None:
     assert set(BINDINGS) <= set(ROUTES)
 
 
+# The shipper is a key account with a WeChat Work group: its routes reach the group too.
+GROUP = {"C100": Preferences(email="ops@example.com", wecom_key="693a91f6-7f3c-4a4b-9b1e-0c2d3e4f5a6b")}
+
+
 @pytest.mark.parametrize("event", EVENTS, ids=lambda e: e.TYPE)
 def test_each_event_renders_for_every_recipient_in_both_languages(event: Event) -> None:
     binding = BINDINGS[event.TYPE]
-    deliveries = resolve_recipients(event.TYPE, binding.routing_data(event), CONTACTS, {},
+    deliveries = resolve_recipients(event.TYPE, binding.routing_data(event), CONTACTS, GROUP,
                                     NotifierConfig(supervisor_email="lead@example.com"))
     assert deliveries, event.TYPE
     for delivery in deliveries:
@@ -85,6 +94,15 @@ def test_each_event_renders_for_every_recipient_in_both_languages(event: Event) 
             assert rendered.text.strip()
             if delivery.channel is Channel.EMAIL:
                 assert rendered.subject and rendered.html
+            if delivery.channel is Channel.WECOM:  # the fallback e-mail renders from the same variables
+                assert delivery.fallback_to == "ops@example.com"
+                assert renderer.render(delivery.template, Channel.EMAIL, language, binding.context(event)).html
+
+
+def test_a_key_account_group_hears_of_delays_and_exceptions_only() -> None:
+    grouped = {e.TYPE for e in EVENTS for d in resolve_recipients(
+        e.TYPE, BINDINGS[e.TYPE].routing_data(e), CONTACTS, GROUP, NotifierConfig()) if d.channel is Channel.WECOM}
+    assert grouped == {"tracking.shipment.delayed.v1", "tracking.exception.reported.v1"}
 
 
 def test_the_complainant_is_addressed_from_the_nested_contact() -> None:

@@ -123,9 +123,41 @@ def test_supervisor_is_reached_by_email_only() -> None:
 
 def test_route_templates_lists_every_template_and_its_channels() -> None:
     used = route_templates()
-    assert used["delayed"] == {Channel.SMS, Channel.EMAIL}
+    assert used["delayed"] == {Channel.SMS, Channel.EMAIL, Channel.WECOM}
     assert used["complaint_sla_breached"] == {Channel.EMAIL}
-    assert used["daily_arrivals"] == {Channel.EMAIL}
+    assert used["daily_arrivals"] == {Channel.EMAIL, Channel.WECOM}
+    assert used["storage_report"] == {Channel.EMAIL}
+    assert used["delivery_appointed"] == {Channel.SMS, Channel.EMAIL}
+
+
+KEY = "693a91f6-7f3c-4a4b-9b1e-0c2d3e4f5a6b"
+
+
+def test_a_group_robot_is_reached_only_through_the_accounts_own_preferences() -> None:
+    group = Preferences(email="group-owner@example.com", wecom_key=KEY)
+    deliveries = resolve_recipients("tracking.shipment.delayed.v1", WAYBILL, CONTACTS, {"C100": group}, CONFIG)
+    [robot] = [d for d in deliveries if d.channel is Channel.WECOM]
+    assert (robot.to, robot.audience, robot.urgent) == (KEY, Audience.SHIPPER, True)
+    assert robot.fallback_to == "group-owner@example.com"  # where it goes when the group cannot be reached
+    assert all(d.fallback_to is None for d in deliveries if d.channel is not Channel.WECOM)
+    # no robot in the preferences, or the group switched off: nothing for the group
+    assert not [d for d in resolve_recipients("tracking.shipment.delayed.v1", WAYBILL, CONTACTS, {}, CONFIG)
+                if d.channel is Channel.WECOM]
+    off = Preferences(wecom_key=KEY, channels=ChannelPreferences(wecom=False))
+    assert not [d for d in resolve_recipients("tracking.shipment.delayed.v1", WAYBILL, CONTACTS, {"C100": off},
+                                              CONFIG) if d.channel is Channel.WECOM]
+    # departures and arrivals are not group news
+    assert not [d for d in resolve_recipients("tracking.shipment.departed.v1", DEPARTED, CONTACTS,
+                                              {"C100": group}, CONFIG) if d.channel is Channel.WECOM]
+
+
+def test_an_appointment_is_confirmed_to_the_consignee_on_sms_and_email() -> None:
+    consignee = {**REGISTERED, "consignee": {"name": "杨民敬", "phone": "13900000000", "email": "yang@example.com"}}
+    deliveries = resolve_recipients("tracking.delivery.appointed.v1", WAYBILL,
+                                    ShipmentContacts.from_registered(consignee), {}, CONFIG)
+    assert {(d.audience, str(d.channel), d.to, d.template) for d in deliveries} == {
+        (Audience.CONSIGNEE, "sms", "13900000000", "delivery_appointed"),
+        (Audience.CONSIGNEE, "email", "yang@example.com", "delivery_appointed")}
 
 
 # ---------------------------------------------------------------- recipients

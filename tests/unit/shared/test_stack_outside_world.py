@@ -11,7 +11,7 @@ SINKS = "http://127.0.0.1:8025"
 def test_by_default_the_sinks_take_everything_and_the_supervisor_has_a_mailbox_on_them() -> None:
     world = outside_world({}, SINKS, 1025)
     assert world.own_sinks
-    assert world.env == {"LCS_SUPERVISOR_EMAIL": DEV_SUPERVISOR_EMAIL}
+    assert world.env == {"LCS_SUPERVISOR_EMAIL": DEV_SUPERVISOR_EMAIL, "LCS_WECOM_BASE_URL": f"{SINKS}/wecom"}
     banner = "\n".join(world.lines)
     assert DEV_SUPERVISOR_EMAIL in banner and f"{SINKS}/fallback/sms" in banner
 
@@ -42,3 +42,15 @@ def test_an_overridden_smtp_server_gets_no_dev_supervisor_and_keeps_its_own_port
     both = outside_world({"LCS_SMTP_HOST": "mail.example.com", "LCS_SMTP_PORT": "587",
                           "LCS_SMS_URL": "https://sms.example.com/send"}, SINKS, 1025)
     assert not both.own_sinks and both.env["LCS_SMTP_PORT"] == "587"
+
+
+def test_group_robots_are_the_sinks_unless_a_base_url_is_given_and_never_guessed_real_by_accident() -> None:
+    assert outside_world({}, SINKS, 1025).env["LCS_WECOM_BASE_URL"] == f"{SINKS}/wecom"
+    given = outside_world({"LCS_WECOM_BASE_URL": "http://robots.test"}, SINKS, 1025)
+    assert "LCS_WECOM_BASE_URL" not in given.env
+    assert any("http://robots.test" in line for line in given.lines)
+    # Both SMTP and SMS overridden: no sinks run, so the real robots it is (and the banner says so).
+    real = outside_world({"LCS_SMTP_HOST": "mail.example.com", "LCS_SMS_URL": "https://sms.example.com/send"},
+                         SINKS, 1025)
+    assert "LCS_WECOM_BASE_URL" not in real.env
+    assert any("qyapi.weixin.qq.com" in line for line in real.lines)

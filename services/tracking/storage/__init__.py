@@ -1,0 +1,1 @@
+"""The temporary-storage report (货物暂存报表): goods waiting at their destination station."""

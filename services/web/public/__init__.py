@@ -1,0 +1,1 @@
+"""The public tracking page: /track (waybill number, optional phone digits) and /t/{token}."""

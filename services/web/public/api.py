@@ -1,0 +1,77 @@
+"""The public tracking page: `GET /track` (the form; `?waybill=` looks up at once), `POST /track`
+(waybill number and optionally the last 4 digits of a party's phone), `GET /t/{token}` (a signed
+link from a notice: the detailed view without digits). No sign-in, no script.
+
+Answers: 200 with the view; 404 for an unknown number, wrong digits or a bad link (one page for
+all of them); 422 for a number that cannot be one or digits that are not 4; 429 with
+`Retry-After` for the address's limit and a waybill's digit lock; 503 when tracking cannot answer.
+"""
+
+from __future__ import annotations
+
+import math
+import unicodedata
+from datetime import date
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Query, Request
+from fastapi.responses import Response
+
+from services.web.context import RuntimeDep, WebRuntime
+from services.web.domain.public import eta_text
+from services.web.people.api import client_address
+from services.web.public import service
+from services.web.public.service import Lookup
+from services.web.templating import language_of
+
+router = APIRouter(include_in_schema=False)
+
+STATUS = {"coarse": 200, "detailed": 200, "not_found": 404, "invalid": 422, "rate_limited": 429, "locked": 429,
+          "unavailable": 503}
+
+
+def _digits(text: str) -> str | None:
+    """The digits as typed: full-width ones read as ASCII, spaces dropped; empty = none given."""
+    value = "".join(c for c in unicodedata.normalize("NFKC", text) if not c.isspace())
+    return value or None
+
+
+def _page(rt: WebRuntime, request: Request, result: Lookup | None) -> Response:
+    view = result.view if result else None
+    eta = (view or {}).get("eta")
+    text = eta_text(date.fromisoformat(eta["day"]), eta["half"], language_of(request)) if eta else ""
+    response = rt.context.templates.render(
+        request, "public/track.html", status=STATUS[result.outcome] if result else 200,
+        outcome=result.outcome if result else None, view=view, waybill=result.waybill if result else "",
+        eta_text=text)
+    if result and result.retry_after:
+        response.headers["Retry-After"] = str(max(1, math.ceil(result.retry_after)))
+    if request.url.path.startswith("/t/"):
+        response.headers["Referrer-Policy"] = "no-referrer"  # the token is a key: never pass it on
+    return response
+
+
+def invalid_page(rt: WebRuntime, request: Request) -> Response:
+    """A form the route could not even read (a field over its length): the page, 422."""
+    return _page(rt, request, Lookup("invalid"))
+
+
+@router.get("/track")
+async def track_form(request: Request, rt: RuntimeDep,
+                     waybill: Annotated[str, Query(max_length=100)] = "") -> Response:
+    if not waybill.strip():
+        return _page(rt, request, None)
+    return _page(rt, request, await service.look_up(rt, address=client_address(request), waybill_text=waybill,
+                                                    digits=None))
+
+
+@router.post("/track")
+async def track(request: Request, rt: RuntimeDep, waybill: Annotated[str, Form(max_length=100)] = "",
+                phone4: Annotated[str, Form(max_length=20)] = "") -> Response:
+    return _page(rt, request, await service.look_up(rt, address=client_address(request), waybill_text=waybill,
+                                                    digits=_digits(phone4)))
+
+
+@router.get("/t/{token}")
+async def track_link(token: str, request: Request, rt: RuntimeDep) -> Response:
+    return _page(rt, request, await service.open_link(rt, address=client_address(request), token=token))

@@ -1,0 +1,44 @@
+"""web's own tables of the public page: the digit lock per waybill, the audit log of look-ups."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import asyncpg
+
+from services.web.domain.public import DigitLock
+
+
+async def digit_lock(conn: asyncpg.Connection, waybill_hash: bytes, *, for_update: bool = False) -> DigitLock | None:
+    row = await conn.fetchrow("SELECT failures, first_at, locked_until FROM public_digit_failures "
+                              "WHERE waybill_hash = $1" + (" FOR UPDATE" if for_update else ""), waybill_hash)
+    return None if row is None else DigitLock(failures=row["failures"], first_at=row["first_at"],
+                                              locked_until=row["locked_until"])
+
+
+async def save_digit_lock(conn: asyncpg.Connection, waybill_hash: bytes, state: DigitLock) -> None:
+    await conn.execute(
+        "INSERT INTO public_digit_failures (waybill_hash, failures, first_at, locked_until) VALUES ($1, $2, $3, $4) "
+        "ON CONFLICT (waybill_hash) DO UPDATE SET failures = $2, first_at = $3, locked_until = $4",
+        waybill_hash, state.failures, state.first_at, state.locked_until)
+
+
+async def lock_row(conn: asyncpg.Connection, waybill_hash: bytes) -> None:
+    """Serialise the failures of one waybill across replicas (the row may not exist yet)."""
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended('public-digits:' || encode($1, 'hex'), 0))",
+                       waybill_hash)
+
+
+async def log_lookup(conn: asyncpg.Connection, *, at: datetime, address: str, via: str, waybill_suffix: str | None,
+                     digits: str | None, outcome: str) -> None:
+    await conn.execute(
+        "INSERT INTO public_lookups (at, address, via, waybill_suffix, digits, outcome) "
+        "VALUES ($1, $2, $3, $4, $5, $6)",
+        at, address[:100], via, waybill_suffix, digits, outcome)
+
+
+async def sweep(conn: asyncpg.Connection, *, now: datetime, retention: timedelta, lock: timedelta) -> None:
+    """The look-ups past their retention, and digit counts that neither lock nor count any more."""
+    await conn.execute("DELETE FROM public_lookups WHERE at < $1", now - retention)
+    await conn.execute("DELETE FROM public_digit_failures WHERE first_at < $1 "
+                       "AND (locked_until IS NULL OR locked_until < $2)", now - lock, now)

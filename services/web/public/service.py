@@ -1,0 +1,129 @@
+"""The public page's look-ups: limits, the call to tracking's redacted view, the audit log.
+
+Order of a look-up: the number is normalised (shared.links.normalise_waybill) → the address's
+limit (10 a minute, PostgreSQL) → with digits, the waybill's digit lock → tracking's
+`GET /v1/public/shipments` with web's service role `public` (tracking checks the digits or the
+link, in constant time, and answers one 404 for every refusal) → wrong or unknown with digits
+counts one failure on that waybill → one audit row. An unknown number and wrong digits take the
+same path and give the same page.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from prometheus_client import Counter
+
+from services.web.backends.client import BackendDown, BackendError, Caller
+from services.web.context import WebRuntime
+from services.web.domain import public
+from services.web.domain.public import Outcome
+from services.web.public import repository
+from shared.clock import utcnow
+from shared.context import uow
+from shared.links import TOKEN_MAX_LENGTH, normalise_waybill
+
+log = logging.getLogger("lcs.web")
+
+LOOKUPS = Counter("lcs_web_public_lookups_total", "Public tracking look-ups by way in and outcome", ["via", "outcome"])
+# web's own principal towards tracking's public view: role `public`, nothing else.
+PUBLIC_CALLER = Caller(sub="web-public-page", role="public")
+PATH = "/v1/public/shipments"
+
+
+@dataclass(frozen=True)
+class Lookup:
+    outcome: Outcome
+    waybill: str | None = None  # as normalised (shown back in the form)
+    view: dict[str, Any] | None = None
+    retry_after: float = 0.0
+
+
+async def _audit(rt: WebRuntime, *, address: str, via: str, waybill: str | None, digits: str | None,
+                 result: Lookup) -> Lookup:
+    LOOKUPS.labels(via, result.outcome).inc()
+    async with uow(rt) as conn:
+        await repository.log_lookup(conn, at=utcnow(), address=address, via=via,
+                                    waybill_suffix=public.waybill_suffix(waybill),
+                                    digits=public.masked_digits(digits), outcome=result.outcome)
+    return result
+
+
+async def _over_limit(rt: WebRuntime, address: str) -> float:
+    limiter = rt.context.public_limiter
+    return await limiter.take(f"public-lookups:{address}") if limiter is not None else 0.0
+
+
+async def _ask_tracking(rt: WebRuntime, *, params: dict[str, str], headers: dict[str, str]) -> dict[str, Any] | None:
+    """The redacted view, or None for tracking's one 404 (unknown, wrong digits, bad link)."""
+    try:
+        view: dict[str, Any] = await rt.context.backends.tracking.get(PUBLIC_CALLER, PATH, params, headers=headers)
+    except BackendError as exc:
+        if exc.status == 404 and not isinstance(exc, BackendDown):
+            return None
+        raise
+    return view
+
+
+async def look_up(rt: WebRuntime, *, address: str, waybill_text: str, digits: str | None) -> Lookup:
+    """The form: a waybill number, optionally the last 4 digits of a party's phone."""
+    s = rt.settings
+    waybill = normalise_waybill(waybill_text)
+    audit: dict[str, Any] = {"address": address, "via": "form", "waybill": waybill, "digits": digits}
+    wait = await _over_limit(rt, address)
+    if wait:
+        return await _audit(rt, **audit, result=Lookup("rate_limited", waybill, retry_after=wait))
+    if waybill is None or (digits is not None and not public.is_digits(digits)):
+        return await _audit(rt, **audit, result=Lookup("invalid", waybill))
+    key = public.waybill_hash(waybill)
+    if digits is not None:
+        async with rt.pool.acquire() as conn:
+            state = await repository.digit_lock(conn, key)
+        if state is not None and state.locked(utcnow()):
+            return await _audit(rt, **audit, result=Lookup("locked", waybill, retry_after=state.wait_seconds(utcnow())))
+    try:
+        view = await _ask_tracking(rt, params={"waybill_no": waybill},
+                                   headers={"X-Phone-Last4": digits} if digits is not None else {})
+    except BackendError:  # BackendDown included: tracking cannot answer now
+        return await _audit(rt, **audit, result=Lookup("unavailable", waybill))
+    if view is None:
+        if digits is not None:
+            lock = timedelta(minutes=s.public_digit_lock_minutes)
+            async with uow(rt) as conn:
+                await repository.lock_row(conn, key)
+                state = await repository.digit_lock(conn, key, for_update=True)
+                await repository.save_digit_lock(conn, key, public.after_failure(
+                    state, utcnow(), limit=s.public_digit_failures, lock=lock))
+        return await _audit(rt, **audit, result=Lookup("not_found", waybill))
+    return await _audit(rt, **audit, result=Lookup("detailed" if view.get("detailed") else "coarse", waybill, view))
+
+
+async def open_link(rt: WebRuntime, *, address: str, token: str) -> Lookup:
+    """A signed link (`/t/{token}`): tracking verifies it; forged and expired ones are not found."""
+    audit: dict[str, Any] = {"address": address, "via": "link", "waybill": None, "digits": None}
+    wait = await _over_limit(rt, address)
+    if wait:
+        return await _audit(rt, **audit, result=Lookup("rate_limited", retry_after=wait))
+    if not token or len(token) > TOKEN_MAX_LENGTH or not token.isascii():
+        return await _audit(rt, **audit, result=Lookup("not_found"))
+    try:
+        view = await _ask_tracking(rt, params={}, headers={"X-Tracking-Link": token})
+    except BackendError as exc:
+        # A token tracking would not even read (422) is as unknown as a forged one.
+        outcome: Outcome = "not_found" if exc.status == 422 else "unavailable"
+        return await _audit(rt, **audit, result=Lookup(outcome))
+    if view is None:
+        return await _audit(rt, **audit, result=Lookup("not_found"))
+    waybill = str(view.get("waybill_no") or "")
+    return await _audit(rt, **{**audit, "waybill": waybill}, result=Lookup("detailed", waybill, view))
+
+
+async def sweep(rt: WebRuntime) -> None:
+    """Periodic: the audit log past its retention, digit counts that no longer count."""
+    s = rt.settings
+    async with uow(rt) as conn:
+        await repository.sweep(conn, now=utcnow(), retention=timedelta(days=s.public_lookup_retention_days),
+                               lock=timedelta(minutes=s.public_digit_lock_minutes))

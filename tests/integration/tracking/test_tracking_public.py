@@ -1,0 +1,209 @@
+"""GET /v1/public/shipments: the public's view of a waybill, for web's tracking page only.
+
+The number alone gives the stage and city; the right last-4 digits of either party's phone or a
+signed link give the city-level timeline, half-day ETA, delay reason and masked signer; one 404
+for every refusal; never a coordinate, phone, ID number, vehicle or the desk's words."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+
+from shared.devtools.stack import Stack
+from shared.links import LinkKeys, sign
+from tests.conftest import Infra, unique
+from tests.integration.tracking.core_support import (
+    World,
+    add_vehicle,
+    client,
+    fix,
+    make_world,
+    minutes,
+    now,
+    post_positions,
+    register,
+    scan,
+    shipment_body,
+)
+from tests.web.world import resident_id
+
+SH = (31.2304, 121.4737)
+PATH = "/v1/public/shipments"
+ROLES_REFUSED = ("admin", "supervisor", "staff", "branch", "carrier", "customer")
+# What may never leave this route: the parties' phones (core_support's bodies), coordinates, the
+# vehicle, its plate and driver, ID numbers, the desk's note and exception texts.
+SECRETS = ("13800000000", "13900000000", "0000", "沪A12345", "王师傅", "13700000000", "31.23", "121.47",
+           "lat", "lon", "vehicle", "plate", "phone", "id_number", "杨民敬", "民敬", "客户来电", "外箱破损")
+
+
+@pytest.fixture(scope="module")
+def api(stack: Stack):  # type: ignore[no-untyped-def]
+    with client(stack.url("tracking")) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def world(api, infra: Infra) -> World:  # type: ignore[no-untyped-def]
+    return make_world(api, infra)
+
+
+def public(infra: Infra) -> dict[str, str]:
+    return infra.headers("public", sub="web-public-page")
+
+
+def look(api: httpx.Client, infra: Infra, waybill: str | None = None, *, digits: str | None = None,
+         link: str | None = None) -> httpx.Response:
+    headers = public(infra)
+    if digits is not None:
+        headers["X-Phone-Last4"] = digits
+    if link is not None:
+        headers["X-Tracking-Link"] = link
+    return api.get(PATH, params={"waybill_no": waybill} if waybill is not None else {}, headers=headers)
+
+
+def assert_redacted(body: Any, vehicle: str) -> None:
+    text = json.dumps(body, ensure_ascii=False)
+    for secret in (*SECRETS, vehicle):
+        assert secret not in text, (secret, text)
+
+
+def ring(infra: Infra) -> LinkKeys:
+    keys = LinkKeys.parse(infra.link_keys)
+    assert keys is not None
+    return keys
+
+
+@pytest.fixture(scope="module")
+def late(api, infra: Infra, world: World) -> tuple[str, str]:  # type: ignore[no-untyped-def]
+    """A waybill SH → NJ → WX, departed, then late (the truck crawls in Shanghai), with a note and
+    an exception the public must not see."""
+    vid = f"V{unique()}"
+    add_vehicle(api, infra, vid, f"D{unique()}")
+    t0 = now() - minutes(150)
+    waybill = register(api, infra, world, promised_at=t0 + minutes(180))
+    assert scan(api, infra, waybill, "departed", world.sh, t0, vid).status_code == 201
+    assert post_positions(api, infra, [fix(vid, t0 + minutes(60), *SH, speed=5.0)]).status_code == 200
+    assert post_positions(api, infra, [fix(vid, now() - minutes(1), *SH, speed=5.0)]).status_code == 200
+    admin = infra.headers("admin")
+    r = api.post(f"/v1/shipments/{waybill}/notes", headers=admin, json={
+        "at": now().isoformat(), "contact": "杨民敬 13900000000", "channel": "phone", "delayed": True,
+        "reason": "traffic_jam", "note": "客户来电催货"})
+    assert r.status_code == 201, r.text
+    r = api.post(f"/v1/shipments/{waybill}/exceptions", headers=admin, json={
+        "kind": "damage", "pieces": 1, "station": world.sh, "description": "外箱破损"})
+    assert r.status_code == 201, r.text
+    shipment = api.get(f"/v1/shipments/{waybill}", headers=admin).json()
+    assert shipment["delayed"] is True and shipment["eta"] is not None, shipment
+    return waybill, vid
+
+
+def test_the_number_alone_gives_the_stage_and_the_city(api, infra: Infra, late) -> None:  # type: ignore[no-untyped-def]
+    waybill, vid = late
+    r = look(api, infra, waybill)
+    assert r.status_code == 200, r.text
+    assert r.json() == {"waybill_no": waybill, "stage": "in_transit", "city": "上海", "detailed": False, "eta": None,
+                        "delayed": None, "delay_reason": None, "timeline": None, "signer": None}
+    for typed in (waybill.lower(), f" {waybill[:4]} {waybill[4:]} ", waybill.translate(
+            {c: c + 0xFEE0 for c in range(0x21, 0x7F)})):  # lower case, spaces, full-width forms
+        assert look(api, infra, typed).json()["waybill_no"] == waybill
+
+
+def test_the_right_digits_of_either_party_give_the_detailed_view(api, infra: Infra, late) -> None:  # type: ignore[no-untyped-def]
+    waybill, vid = late
+    r = look(api, infra, waybill, digits="0000")  # both parties' phones end 0000 here
+    assert r.status_code == 200, r.text
+    view = r.json()
+    assert view["detailed"] is True and view["stage"] == "in_transit" and view["city"] == "上海"
+    assert view["delayed"] is True and view["delay_reason"] == "traffic_jam"  # the note's reason, as a code
+    assert set(view["eta"]) == {"day", "half"} and view["eta"]["half"] in ("am", "pm")
+    events = [e["event"] for e in view["timeline"]]
+    assert events[0] == "departed" and "delayed" in events and set(events) <= {"registered", "departed", "delayed"}
+    assert view["timeline"][0]["city"] == "上海"
+    assert [e["reason"] for e in view["timeline"] if e["event"] == "delayed"][0] == "slow_progress"
+    assert view["signer"] is None
+    assert_redacted(view, vid)
+
+
+def test_the_digits_of_either_party_and_no_other_open_the_details(api, infra: Infra, world: World) -> None:  # type: ignore[no-untyped-def]
+    waybill = f"T{unique()}"
+    body = shipment_body(waybill, world, promised_at=now() + timedelta(days=2))
+    body["shipper"]["phone"], body["consignee"]["phone"] = "+8613811112222", "13933334444"
+    assert api.post("/v1/shipments", headers=infra.headers("admin"), json=body).status_code == 201
+    assert look(api, infra, waybill, digits="2222").json()["detailed"] is True
+    assert look(api, infra, waybill, digits="4444").json()["detailed"] is True
+    for wrong in ("1111", "3333", "0000", "2224"):
+        assert look(api, infra, waybill, digits=wrong).status_code == 404
+
+
+def test_unknown_waybill_wrong_digits_and_bad_links_get_one_answer(api, infra: Infra, late) -> None:  # type: ignore[no-untyped-def]
+    waybill, _ = late
+    answers = [look(api, infra, f"NO{unique()}", digits="0000"), look(api, infra, waybill, digits="1234"),
+               look(api, infra, f"NO{unique()}"),
+               look(api, infra, link=sign(ring(infra), waybill, datetime.now(UTC) - timedelta(seconds=1))),
+               look(api, infra, link=sign(ring(infra), waybill, datetime.now(UTC) + timedelta(days=1))[:-2] + "AA"),
+               look(api, infra, link=sign(LinkKeys.parse("new:" + "x" * 40),  # type: ignore[arg-type]
+                                          waybill, datetime.now(UTC) + timedelta(days=1)))]
+    assert {r.status_code for r in answers} == {404}
+    assert len({r.text for r in answers}) == 1, [r.text for r in answers]
+    assert waybill not in answers[1].text
+
+
+def test_a_signed_link_opens_the_detailed_view_with_either_key_of_the_ring(api, infra: Infra, late) -> None:  # type: ignore[no-untyped-def]
+    waybill, vid = late
+    keys = ring(infra)
+    old = LinkKeys(signing="old", keys=keys.keys)  # signed before the rotation put "new" first
+    for signer in (keys, old):
+        r = look(api, infra, link=sign(signer, waybill, datetime.now(UTC) + timedelta(days=30)))
+        assert r.status_code == 200, r.text
+        assert r.json()["detailed"] is True and r.json()["waybill_no"] == waybill
+        assert_redacted(r.json(), vid)
+
+
+def test_delivered_shows_the_signer_masked_and_no_eta(api, infra: Infra, world: World) -> None:  # type: ignore[no-untyped-def]
+    vid = f"V{unique()}"
+    add_vehicle(api, infra, vid, f"D{unique()}")
+    t0 = now() - minutes(120)
+    waybill = register(api, infra, world, promised_at=t0 + minutes(600), pieces=2, via=[])
+    assert scan(api, infra, waybill, "departed", world.sh, t0, vid).status_code == 201
+    assert scan(api, infra, waybill, "arrived", world.wx, t0 + minutes(90), vid, pieces=2).status_code == 201
+    r = api.post(f"/v1/shipments/{waybill}/delivery", headers=infra.headers("admin"), json={
+        "signed_at": (t0 + minutes(100)).isoformat(), "signer_name": "杨民敬", "signer_id_type": "id_card",
+        "signer_id_number": resident_id(), "delegate": None, "company_stamp": False, "pieces": 2})
+    assert r.status_code == 201, r.text
+    assert look(api, infra, waybill).json()["stage"] == "delivered"
+    view = look(api, infra, waybill, digits="0000").json()
+    assert view["stage"] == "delivered" and view["city"] == "无锡" and view["eta"] is None
+    assert view["signer"]["name"] == "杨**"
+    assert datetime.fromisoformat(view["signer"]["signed_at"]) == t0 + minutes(100)
+    assert [(e["event"], e["city"]) for e in view["timeline"]] == [
+        ("departed", "上海"), ("arrived", "无锡"), ("delivered", "无锡"), ("registered", "上海")]
+    assert_redacted(view, vid)
+
+
+@pytest.mark.parametrize("role", ROLES_REFUSED)
+def test_no_other_role_may_ask(api, infra: Infra, late, role: str) -> None:  # type: ignore[no-untyped-def]
+    waybill, _ = late
+    claims = {"branch": {"branch": "SH01"}, "carrier": {"carrier": "CARR1"}, "customer": {"customer": "C100"}}
+    r = api.get(PATH, params={"waybill_no": waybill}, headers=infra.headers(role, **claims.get(role, {})))  # type: ignore[arg-type]
+    assert r.status_code == 403 and r.json()["error"]["code"] == "forbidden"
+    assert api.get(PATH, params={"waybill_no": waybill}).status_code == 401
+
+
+def test_the_public_role_may_ask_nothing_else(api, infra: Infra, late) -> None:  # type: ignore[no-untyped-def]
+    waybill, _ = late
+    for path in (f"/v1/shipments/{waybill}", "/v1/shipments", "/v1/reports/in-transit"):
+        assert api.get(path, headers=public(infra)).status_code == 403, path
+
+
+def test_bad_queries_are_422(api, infra: Infra, late) -> None:  # type: ignore[no-untyped-def]
+    waybill, _ = late
+    token = sign(ring(infra), waybill, datetime.now(UTC) + timedelta(days=1))
+    assert look(api, infra, waybill, digits="12a4").status_code == 422
+    assert look(api, infra, waybill, link=token).status_code == 422  # a number or a link, not both
+    assert look(api, infra, link=token, digits="0000").status_code == 422
+    assert api.get(PATH, headers=public(infra)).status_code == 422
+
