@@ -5,8 +5,8 @@ the same at both.
 Each page is fetched by a signed-in staff session: 3 warm-ups, then `reps` timed renders one
 after the other (loopback round trip: web's server time plus well under a millisecond). Which
 indexes the backends' queries used is read from PostgreSQL's own counters: the bench database's
-`pg_stat_user_indexes.idx_scan` and `pg_stat_user_tables.seq_scan` before and after one more
-render, minus what the same wait shows without a render (the relays' and consumers' polling).
+`pg_stat_user_indexes.idx_scan` and `pg_stat_user_tables.seq_scan` around two more renders,
+minus what equal waits without a render show (the relays' and consumers' polling, sweeps).
 """
 
 from __future__ import annotations
@@ -51,12 +51,16 @@ async def _moved(conn: asyncpg.Connection, action: Any) -> dict[tuple[str, str],
 
 
 async def used_by(conn: asyncpg.Connection, action: Any) -> dict[str, list[str]]:
-    """The indexes (and tables read whole) that `action` made the backends use."""
+    """The indexes (and tables read whole) that `action` made the backends use: what moved in
+    both of two renders and in none of three equal waits around them (a background job of the
+    services — a sweep, the relay — moves its own counters now and then, not at every render)."""
     await asyncio.sleep(STATS_FLUSH_S)  # what ran before (the timed renders) is reported first
-    noise = await _moved(conn, None)
-    moved = await _moved(conn, action)
-    noise2 = await _moved(conn, None)
-    quiet = {k for k in moved if k not in noise and k not in noise2}
+    noise = set(await _moved(conn, None))
+    first = set(await _moved(conn, action))
+    noise |= set(await _moved(conn, None))
+    second = set(await _moved(conn, action))
+    noise |= set(await _moved(conn, None))
+    quiet = (first & second) - noise
     return {"indexes": sorted(name for kind, name in quiet if kind == "index"),
             "seq_scans": sorted(name for kind, name in quiet if kind == "seq")}
 
@@ -64,7 +68,7 @@ async def used_by(conn: asyncpg.Connection, action: Any) -> dict[str, list[str]]
 async def measure(conn: asyncpg.Connection, web: str, cookie: str, reps: int,
                   attribute: bool = True) -> dict[str, dict[str, Any]]:
     """Each page's render times; with `attribute`, also the indexes its backends' queries used
-    (about 8 s of waiting per page: the bench does it at the big size only)."""
+    (about 12 s of waiting per page: the bench does it at the big size only)."""
     out: dict[str, dict[str, Any]] = {}
     async with httpx.AsyncClient(base_url=web, timeout=60, headers={"Cookie": f"lcs_session={cookie}"},
                                  follow_redirects=False) as http:

@@ -454,7 +454,7 @@ streams to all of them open (the first tenth are opened first: the route's one-t
 compiled templates, allocator arenas — land there, and the rest give the marginal cost). Figure 8
 renders the desk's pages through web at figure 5's two sizes with the desk's live part (delayed
 shipments, open complaints, receipts at risk) the same at both; the indexes named are those whose
-`pg_stat_user_indexes.idx_scan` moved during one extra render and not during an equal wait without one,
+`pg_stat_user_indexes.idx_scan` moved during each of two extra renders and not during equal waits without one,
 and "tables read whole" those whose `seq_scan` moved (small tables are read whole by design: the plans
 choose it). Figure 9 is the public `/track` form with the right digits, per request one waybill lookup
 in tracking plus web's per-address limiter and audit.
