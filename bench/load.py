@@ -147,13 +147,28 @@ def _makers(spec: dict[str, Any], conn_index: int) -> Callable[[int], bytes]:
             body = ('{"positions":[' + ",".join(parts) + "]}").encode()
             return _request("POST", "/v1/positions", host, hdrs, body)
         return batch
+    if mode == "track":
+        # The public tracking page's form with the right digits, a different waybill each time:
+        # waybill k's consignee phone ends in k mod 10,000 (bench/scale.py).
+        hdrs = {**headers, "Content-Type": "application/x-www-form-urlencoded"}
+        pool = int(spec["waybills"])
+        conns = int(spec["connections"])
+
+        def track(n: int) -> bytes:
+            k = (conn_index + n * conns) % pool
+            body = f"waybill=S{k:09d}&phone4={k % 10000:04d}".encode()
+            return _request("POST", "/track", host, hdrs, body)
+        return track
     raise ValueError(f"unknown mode {mode}")
 
 
 async def _connection(spec: dict[str, Any], index: int, t_start: float, t_count: float, t_end: float,
                       out: dict[str, Any]) -> None:
     make = _makers(spec, index)
-    reader, writer = await asyncio.open_connection(spec["host"], spec["port"])
+    # `source_addresses`: each connection from its own loopback address 127.0.0.2.. (a limit per
+    # client address then counts each connection on its own)
+    local = (f"127.0.0.{2 + index % 250}", 0) if spec.get("source_addresses") else None
+    reader, writer = await asyncio.open_connection(spec["host"], spec["port"], local_addr=local)
     rate = float(spec.get("rate") or 0)
     interval = spec["connections"] / rate if rate > 0 else 0.0
     next_at = t_start + (index * interval / spec["connections"] if interval else 0.0)

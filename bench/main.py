@@ -1,5 +1,6 @@
 """`python -m bench`: start the real stack on its own database and vhost, measure the ceilings
-and the figures of issue 9 in the same run, and rewrite docs/BENCHMARKS.md.
+and the figures of issue 9 (1-6) and issue 24 (7 live desk, 8 desk pages at scale, 9 public
+tracking page: the web service) in the same run, and rewrite docs/BENCHMARKS.md.
 
 Every figure is the median of LCS_BENCH_RUNS runs (default 3); sizes follow LCS_BENCH_SCALE
 (tiny | normal | large; default large, the issue's 1,000,000 shipments, 1,000,000 receipts and
@@ -31,7 +32,7 @@ from typing import Any
 import asyncpg
 import httpx
 
-from bench import machine, profiling, scale, world
+from bench import desk, live, machine, profiling, scale, world
 from bench.report import render
 from shared.auth import issue_token
 from shared.devtools import stack as stackmod
@@ -50,7 +51,13 @@ ROOT = Path(__file__).resolve().parents[1]
 ADMIN_DB_URL = os.environ.get("LCS_BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 ADMIN_AMQP_URL = os.environ.get("LCS_BENCH_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
 BATCH = 500                 # positions per POST /v1/positions (the issue's figure 1)
-TARGETS = {"batch": 0.4, "osmand": 0.5, "pipeline": 0.5, "p99_ms": 250.0, "scale": 2.0}
+TARGETS = {"batch": 0.4, "osmand": 0.5, "pipeline": 0.5, "p99_ms": 250.0, "scale": 2.0,
+           "live_p99_ms": 1000.0, "live_kib_per_stream": 50.0, "page_p95_ms": 300.0, "track": 0.3,
+           "track_p99_ms": 50.0}
+# --only: figure letters, or these names (comma-separated)
+FIGURE_NAMES = {"ceilings": "123", "batch": "1", "osmand": "2", "pipeline": "3", "latency": "4", "scale": "5",
+                "profiles": "p", "live": "L", "desk": "D", "track": "T"}
+ALL_FIGURES = "12345pLDT"
 
 
 @dataclass(frozen=True)
@@ -67,10 +74,19 @@ class Config:
     reps: int                # repetitions per scale query
     profile: bool
     pool_max: int            # LCS_POOL_MAX_SIZE of each service (the services' default is 10)
+    live_streams: int = 500  # "Live desk": open /desk/events streams on the one web worker
+    live_users: int = 10     # desk accounts the streams' sessions belong to
+    live_sessions: int = 50  # sessions (sign-ins) the streams share, like tabs: argon2 makes a sign-in cost
+    live_samples: int = 10   # delays fanned out, one after the other
+    page_reps: int = 20      # "Desk pages at scale": timed renders of each page at each size
+    desk_delayed: int = 1_000    # the desk's live part at both sizes (issue 24): delayed shipments,
+    desk_complaints: int = 500   # open complaints,
+    desk_at_risk: int = 2_000    # receipts due within three days
 
 
 CONFIGS = {
-    "tiny": Config(1.5, 0.5, 8, 2, 5, 200, 1000, 4, 0.2, 3, False, 4),
+    "tiny": Config(1.5, 0.5, 8, 2, 5, 200, 1000, 4, 0.2, 3, False, 4, live_streams=20, live_users=2, live_sessions=4,
+                   live_samples=2, page_reps=3, desk_delayed=50, desk_complaints=10, desk_at_risk=100),
     "normal": Config(8.0, 1.5, 32, 4, 25, 5000, 5000, 40, 0.25, 15, True, 10),
     "large": Config(8.0, 1.5, 32, 4, 25, 5000, 5000, 40, 0.25, 15, True, 10),
 }
@@ -90,6 +106,9 @@ class Results:
     profiles: dict[str, Any] = field(default_factory=dict)
     cpu: dict[str, dict[str, float]] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
+    live: dict[str, Any] = field(default_factory=dict)
+    pages: dict[str, Any] = field(default_factory=dict)
+    track: dict[str, Any] = field(default_factory=dict)
 
     def add(self, key: str, value: float) -> None:
         self.values.setdefault(key, []).append(value)
@@ -265,6 +284,7 @@ class Bench:
         self.feed_cursor = self.t_ref - timedelta(hours=self.history_hours)
         self.world = world.World()
         self.sampler: RssSampler | None = None
+        self.web_sampler: RssSampler | None = None
 
     def next_base(self) -> datetime:
         """The first fix time of the next load run: after every fix an earlier run sent (`load`
@@ -712,19 +732,105 @@ class Bench:
         await self.quiesce(conn)
 
     async def f5_scale(self, conn: asyncpg.Connection, http: httpx.AsyncClient) -> None:
+        """Figure 5 and, on the same data, "Desk pages at scale" (D) and "Public tracking page" (T).
+        The desk's live part is added after figure 5's queries at each size and removed before the
+        next, so figure 5 measures what it always did."""
         small, big, label = scale.SIZES[self.scale_name]
-        data = scale.ScaleData(conn, datetime.now(UTC))
+        data = scale.ScaleData(conn, datetime.now(UTC), self.stack.env["LCS_ID_HASH_KEY"])
         await data.empty()
+        want = self.wanted
         out: dict[str, Any] = {"label": label, "small": small, "big": big}
+        pages: dict[str, Any] = {"delayed": self.cfg.desk_delayed, "at_risk": self.cfg.desk_at_risk}
+        cookie = ""
+        if "D" in want:
+            cookie = (await live.sessions(self.stack.service_env("web"), self.stack.url("web"), 1, 1))[0]
+            pages["complaints"] = await desk.open_complaints(http, self.stack.url("complaints"), self.admin,
+                                                             self.cfg.desk_complaints, [])
         for name, size in (("small", small), ("big", big)):
             secs = await data.grow_to(size)
             out[f"{name}_load_s"] = secs
             out[f"{name}_counts"] = await data.counts()
-            out[name + "_results"] = await scale.measure(conn, http, self.stack.url("tracking"), self.admin,
-                                                         data.now, data.positions_end, self.cfg.reps)
-            log(f"figure 5 at {name} size ({secs:.0f} s to load): "
-                + ", ".join(f"{k} {v['ms']:.2f} ms" for k, v in out[name + "_results"].items()))
-        self.r.scale_rows = out
+            if "5" in want:
+                out[name + "_results"] = await scale.measure(conn, http, self.stack.url("tracking"), self.admin,
+                                                             data.now, data.positions_end, self.cfg.reps)
+                log(f"figure 5 at {name} size ({secs:.0f} s to load): "
+                    + ", ".join(f"{k} {v['ms']:.2f} ms" for k, v in out[name + "_results"].items()))
+            if "D" in want:
+                await data.desk_extras(self.cfg.desk_delayed, self.cfg.desk_at_risk)
+                if self.web_sampler is not None:
+                    self.web_sampler.phase = "pages"
+                pages[name] = await desk.measure(conn, self.stack.url("web"), cookie, self.cfg.page_reps,
+                                                 attribute=name == "big")
+                if self.web_sampler is not None:
+                    self.web_sampler.phase = None
+                log(f"desk pages at {name} size: " + ", ".join(
+                    f"{k} p95 {v['p95_ms']:.0f} ms" if "p95_ms" in v else f"{k} {v}" for k, v in pages[name].items()))
+                await data.remove_desk_extras()
+        if "5" in want:
+            self.r.scale_rows = out
+        if "D" in want:
+            self.r.pages = pages
+        if "T" in want:
+            await self.f_track(big.shipments)
+
+    async def f_live(self) -> None:
+        cfg = self.cfg
+        ld = live.LiveDesk(web_url=self.stack.url("web"), web_port=self.stack.ports["web"], web_pid=self.pids["web"],
+                           tracking_url=self.stack.url("tracking"), carrier=self.carrier, admin=self.admin,
+                           web_env=self.stack.service_env("web"), tmp=self.tmp, streams=cfg.live_streams,
+                           users=cfg.live_users, sessions=cfg.live_sessions, samples=cfg.live_samples,
+                           sampler=self.web_sampler)
+        try:
+            res = await ld.run(rss_kib, _cpu_of)
+        finally:
+            if self.web_sampler is not None:
+                self.web_sampler.phase = None
+        self.r.live = res
+        self.r.errors += [f"Live desk: {p}" for p in res["problems"] + res["holder_errors"]]
+        log(f"live desk: {res['streams']} streams, p50 {res['p50_ms']} ms, p99 {res['p99_ms']} ms, "
+            f"{res['deliveries']}/{res['expected']} deliveries, {res['kib_per_stream']} KiB per stream")
+
+    async def f_track(self, waybills: int) -> None:
+        """Public tracking page: `POST /track` with the right digits, a different waybill each time,
+        at full speed with C2's connection count, then paced at half that rate for its p99."""
+        async with httpx.AsyncClient(base_url=self.stack.url("web"), timeout=30) as client:
+            probe = await client.post("/track", data={"waybill": "S000000001", "phone4": "0001"})
+        if probe.status_code in (404, 405):
+            self.r.track = {"absent": True}
+            log("public tracking page: not available (no /track in web)")
+            return
+        if self.r.median("c2") is None:
+            await self.settle()
+            await self.c2_bare()
+        if probe.status_code != 200:
+            self.r.errors.append(f"Public tracking page: the probe gave {probe.status_code} {probe.text[:200]}")
+        spec = http_spec(self.stack.ports["web"], "track", self.cfg, waybills=waybills, source_addresses=True)
+        if self.web_sampler is not None:
+            self.web_sampler.phase = "track"
+        try:
+            await self._track_runs(spec, waybills)
+        finally:
+            if self.web_sampler is not None:
+                self.web_sampler.phase = None
+
+    async def _track_runs(self, spec: dict[str, Any], waybills: int) -> None:
+        for run in range(self.runs):
+            await self.settle()
+            cpu = self.cpu_mark()
+            res = await run_load(spec, self.tmp)
+            self.cpu_add("T public tracking page, per request", cpu, self.load_units(res["rate"]))
+            self._check(res, "Public tracking page")
+            self.r.add("track", res["rate"])
+            self.r.add("track_p50_ms", res["p50_ms"] or 0)
+            log(f"public tracking page run {run + 1}: {res['rate']:,.0f} req/s (p50 {res['p50_ms']} ms)")
+        full = self.r.median("track") or 0.0
+        if full:
+            await self.settle()
+            res = await run_load({**spec, "rate": full / 2, "offset": 10_000_000}, self.tmp)
+            self._check(res, "Public tracking page at half rate")
+            self.r.track = {"half_rate": full / 2, "achieved": res["rate"], "p50_ms": res["p50_ms"],
+                            "p99_ms": res["p99_ms"], "waybills": waybills}
+            log(f"public tracking page at half rate: {res['rate']:,.0f} req/s, p99 {res['p99_ms']} ms")
 
     async def main(self) -> None:
         cfg = self.cfg
@@ -778,12 +884,21 @@ class Bench:
                         await self.f4_latency(conn, http)
                     sampler.phase = None
                     self.r.rss = sampler.peaks
-                conn = await reopen(conn, self.db_url)
-                if "p" in want:
-                    await self.profiles(conn)
-                conn = await reopen(conn, self.db_url)
-                if "5" in want:
-                    await self.f5_scale(conn, http)
+                # the web service's memory under its own figures (idle: before the first of them)
+                with RssSampler({"web": pids["web"]}) as web_sampler:
+                    self.web_sampler = web_sampler
+                    web_sampler.snapshot("idle")
+                    if "L" in want:
+                        await self.settle()
+                        await self.f_live()
+                    conn = await reopen(conn, self.db_url)
+                    if "p" in want:
+                        await self.profiles(conn)
+                    conn = await reopen(conn, self.db_url)
+                    if set("5DT") & set(want):
+                        await self.f5_scale(conn, http)
+                    self.r.notes["web_rss"] = web_sampler.peaks.get("web", {})
+                    self.web_sampler = None
         finally:
             await conn.close()
 
@@ -793,10 +908,31 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--scale", choices=sorted(CONFIGS), default=os.environ.get("LCS_BENCH_SCALE", "large"))
     p.add_argument("--runs", type=int, default=int(os.environ.get("LCS_BENCH_RUNS", "3")))
     p.add_argument("--output", type=Path, default=ROOT / "docs" / "BENCHMARKS.md")
-    p.add_argument("--only", default="12345p",
-                   help="figures to measure, e.g. '12' (p = profiles); a partial run is for quick iteration "
-                        "while optimising: give it its own --output, docs/BENCHMARKS.md wants the full run")
-    return p.parse_args(argv)
+    p.add_argument("--only", default=ALL_FIGURES,
+                   help="figures to measure: letters, e.g. '12' (p = profiles, L = live desk, D = desk pages, "
+                        "T = public tracking page), or names, e.g. 'live,desk' (" + ", ".join(FIGURE_NAMES) + "); "
+                        "a partial run is for quick iteration while optimising: give it its own --output, "
+                        "docs/BENCHMARKS.md wants the full run")
+    args = p.parse_args(argv)
+    args.only = figures_of(args.only, p)
+    return args
+
+
+def figures_of(only: str, parser: argparse.ArgumentParser | None = None) -> str:
+    """`--only`'s figure letters: '12L' as given, or names 'live,desk' mapped to theirs."""
+    if "," in only or only in FIGURE_NAMES:
+        letters = ""
+        for name in (n.strip() for n in only.split(",") if n.strip()):
+            if name not in FIGURE_NAMES and name not in ALL_FIGURES:
+                if parser is not None:
+                    parser.error(f"--only: unknown figure {name!r}")
+                raise ValueError(name)
+            letters += FIGURE_NAMES.get(name, name)
+        return letters
+    unknown = set(only) - set(ALL_FIGURES)
+    if unknown and parser is not None:
+        parser.error(f"--only: unknown figure letter(s) {''.join(sorted(unknown))}")
+    return only
 
 
 def _drop_database(name: str) -> None:
@@ -848,6 +984,9 @@ def main(argv: list[str] | None = None) -> None:
         stack = stackmod.Stack.with_free_ports({
             "LCS_ENV": "test", "LCS_DATABASE_URL": db_url, "LCS_AMQP_URL": amqp_url, "LCS_AUTH_SECRET": secret,
             "LCS_ID_HASH_KEY": secrets.token_urlsafe(48), "LCS_RATE_LIMIT_PER_MINUTE": "0",
+            # the public tracking page's limit per client address stays on, raised to its maximum
+            # (100,000 a minute), and its load comes from 32 loopback addresses (bench/load.py)
+            "LCS_PUBLIC_LOOKUPS_PER_ADDRESS": "100000",
             "LCS_POOL_MAX_SIZE": str(cfg.pool_max),
             "LCS_SHUTDOWN_GRACE_SECONDS": "10", "LCS_PHOTO_DIR": str(tmp / "photos"),
         }, tmp / "logs")

@@ -124,12 +124,22 @@ def render(r: Results, targets: dict[str, float], batch: int) -> str:
                      + (f"; {big['rows']} rows" if "rows" in big else "")
                      + (f"; partitions read: {', '.join(f'`{p}`' for p in big['partitions'])}"
                         if big.get("partitions") else "")))
+    rows += _web_rows(r, targets)
     for svc, phases in sorted(r.rss.items()):
         idle, load = phases.get("idle"), phases.get("load")
         rows.append((f"6 RSS {svc}", f"{_n(idle / 1024 if idle else None, ' MiB', 1)} idle → "
                      f"{_n(load / 1024 if load else None, ' MiB', 1)} under load", "—", "—", "—", "info",
                      "VmRSS from /proc/<pid>/status: after setup, before load; peak sampled every 0.2 s during "
                      "figures 1–4"))
+    web = r.notes.get("web_rss") or {}
+    if web:
+        def mib(phase: str) -> str:
+            return _n(web[phase] / 1024, " MiB", 1) if web.get(phase) else "not run"
+        rows.append(("6 RSS web under its own figures", f"{mib('idle')} idle → {mib('live')} (7) · "
+                     f"{mib('pages')} (8) · {mib('track')} (9)", "—", "—", "—", "info",
+                     "web's VmRSS before figure 7 (after figures 1–4), then its peak, sampled every 0.2 s, "
+                     "during figure 7 (the open streams), figure 8 (the desk's pages) and figure 9 (the public "
+                     "page)"))
 
     out = [
         "# Benchmarks",
@@ -138,9 +148,11 @@ def render(r: Results, targets: dict[str, float], batch: int) -> str:
         f"Scale **{r.scale}**, {r.runs} run(s) per figure; the whole run took {r.notes.get('total_s', 0):.0f} s.",
         "",
         "Every figure is measured against a ceiling taken in the same run on the same machine, because absolute "
-        "numbers on a shared machine drift: the ratio is what the targets of issue 9 are about. The stack is the "
-        "real one (`shared.devtools.Stack`: the four services, one uvicorn worker each, plus the SMTP/SMS sinks) "
-        "on a database and a RabbitMQ vhost of its own, removed at the end. Load goes to loopback only.",
+        "numbers on a shared machine drift: the ratio is what the targets of issues 9 and 24 are about, or a bound "
+        "(a latency, a page's server time, memory per stream) measured in the same run. The stack is the real "
+        "one (`shared.devtools.Stack`: the four backends and web, one uvicorn worker each, plus the SMTP/SMS "
+        "sinks) on a database and a RabbitMQ vhost of its own, removed at the end. Load goes to loopback only. "
+        "`python -m bench --only live,desk,track` (or letters, `--only LDT`) measures only some figures.",
         "",
         FIGURE_1_SHAPES,
         "",
@@ -167,6 +179,98 @@ def render(r: Results, targets: dict[str, float], batch: int) -> str:
     out += _cpu_section(r)
     out += _limits_section(r)
     return "\n".join(out) + "\n"
+
+
+PAGE_LABELS = {"workbench": "workbench `/desk/`", "search": "search by last 4 digits",
+               "waybill": "waybill page", "storage": "storage report"}
+
+
+def _web_rows(r: Results, targets: dict[str, float]) -> list[tuple[str, str, str, str, str, str, str]]:
+    """Figures 7 to 9: the web service (issue 24)."""
+    rows: list[tuple[str, str, str, str, str, str, str]] = []
+    lv = r.live
+    if lv:
+        p99, per = lv.get("p99_ms"), lv.get("kib_per_stream")
+        complete = lv.get("deliveries") == lv.get("expected") and not lv.get("problems")
+        holder = lv.get("holder_cpu_s", 0.0) / lv["holder_wall_s"] if lv.get("holder_wall_s") else None
+        how = (f"{lv['streams']} `GET /desk/events` streams open at once on web's one uvicorn worker, sharing "
+               f"{lv.get('sessions')} sessions (tabs) of {lv['users']} staff accounts (made with `python -m "
+               f"services.web users add`, signed in through the `/login` form in {_n(lv.get('sign_in_s'), ' s', 1)}: "
+               f"argon2id makes a sign-in cost tens of MiB and a good part of a second, so not one per stream); "
+               f"{lv['samples']} positions posted to tracking one at a time, each making one in-transit shipment "
+               f"late; from the position's HTTP 200 to each stream's `live` frame naming that waybill "
+               f"({lv.get('deliveries')} of {lv.get('expected')} frames arrived; max {_n(lv.get('max_ms'), ' ms')}); "
+               f"the streams are held by bench/live_client.py, one process on uvloop with a bare asyncio "
+               f"protocol per stream that stamps each read before parsing it: it was busy "
+               f"{_n(100 * holder if holder is not None else None, '%')} of the time it waited (CPU / wall "
+               f"clock), web spent {_n(lv.get('web_cpu_s'), ' CPU s', 2)} on the {lv['samples']} fan-outs")
+        rows.append(("7 Live desk: delay to every stream p50", _n(lv.get("p50_ms"), " ms"), "—", "—", "—", "info",
+                     "see p99 row"))
+        rows.append(("7 Live desk: delay to every stream p99", _n(p99, " ms"), "—",
+                     _n(p99 / targets["live_p99_ms"] if p99 is not None else None, "", 2),
+                     f"≤ {targets['live_p99_ms']:g} ms", _verdict(None if p99 is None else p99 <= targets["live_p99_ms"]
+                                                                  and complete), how))
+        rows.append(("7 Live desk: memory per open stream", _n(per, " KiB", 1), "—",
+                     _n(per / targets["live_kib_per_stream"] if per is not None else None, "", 2),
+                     f"≤ {targets['live_kib_per_stream']:g} KiB",
+                     _verdict(None if per is None else per <= targets["live_kib_per_stream"]),
+                     f"(web's VmRSS with the {lv['streams']} streams open, "
+                     f"{_n((lv.get('rss_open_kib') or 0) / 1024, ' MiB', 1)}, minus before they were opened and "
+                     f"after the sign-ins, {_n((lv.get('rss_idle_kib') or 0) / 1024, ' MiB', 1)}) ÷ {lv['streams']}; "
+                     f"the streams after the first {lv.get('warm')} (which pay the route's one-time costs): "
+                     f"{_n(lv.get('kib_per_stream_marginal'), ' KiB', 1)} each; one reading, so a garbage "
+                     f"collection or an allocator arena can move it by a few MiB either way"))
+    pg = r.pages
+    if pg:
+        small, big = pg.get("small", {}), pg.get("big", {})
+        for key, label in PAGE_LABELS.items():
+            s, b = small.get(key), big.get(key)
+            if not s or not b:
+                continue
+            if s.get("absent") or b.get("absent"):
+                rows.append((f"8 Desk pages at scale: {label}", "not available", "—", "—", "—", "n/a",
+                             "web answers 404: the page is not in this build"))
+                continue
+            if "p95_ms" not in s or "p95_ms" not in b:
+                rows.append((f"8 Desk pages at scale: {label}", "error", "—", "—", "—", "**missed**",
+                             f"{s.get('error') or b.get('error')}"))
+                continue
+            ratio = b["p50_ms"] / s["p50_ms"] if s["p50_ms"] else None
+            ok = ratio is not None and ratio <= targets["scale"] and b["p95_ms"] <= targets["page_p95_ms"]
+            rows.append((f"8 Desk pages at scale: {label}",
+                         f"p50 {s['p50_ms']:.1f} → {b['p50_ms']:.1f} ms; p95 {s['p95_ms']:.1f} → {b['p95_ms']:.1f} ms",
+                         "—", _n(ratio, "×", 2), f"≤ {targets['scale']:g}× and p95 ≤ {targets['page_p95_ms']:g} ms",
+                         _verdict(ok),
+                         f"through web with a staff session, {b['reps']} renders after warm-ups at figure 5's small "
+                         f"and big size plus the desk's live part ({pg.get('delayed')} delayed shipments, "
+                         f"{pg.get('complaints')} open complaints, {pg.get('at_risk')} receipts due within 3 days); "
+                         f"ratio of the medians; indexes the backends' queries used (big): "
+                         f"{', '.join(f'`{i}`' for i in b.get('indexes', [])) or 'none'}; tables read whole: "
+                         f"{', '.join(f'`{t}`' for t in b.get('seq_scans', [])) or 'none'}"))
+    tr = r.track
+    if tr.get("absent"):
+        rows.append(("9 Public tracking page", "not available", "—", "—", "—", "n/a",
+                     "web has no `/track` in this build (the page lands with the public tracking work)"))
+    elif tr or r.values.get("track"):
+        c2 = r.median("c2")
+        rate = r.median("track")
+        ratio = rate / c2 if rate is not None and c2 else None
+        rows.append(("9 Public tracking page", _n(rate, " req/s"), f"C2 {_n(c2)}", _n(ratio, "", 3),
+                     f"≥ {targets['track']:g}×C2", _verdict(None if ratio is None else ratio >= targets["track"]),
+                     f"`POST /track` with the right last 4 digits, a different waybill each request (of "
+                     f"{tr.get('waybills', 0):,} at figure 5's big size), HTML, C2's generator with {r.cfg.conns} "
+                     f"keep-alive connections; the rate limits on: each connection from its own loopback address "
+                     f"(127.0.0.2 ..), and the bench sets `LCS_PUBLIC_LOOKUPS_PER_ADDRESS` to its maximum, 100,000 "
+                     f"a minute (the default, 10, is for people); p50 {_n(r.median('track_p50_ms'), ' ms', 1)}; "
+                     f"median of {r.runs} run(s)"))
+        p99 = tr.get("p99_ms")
+        rows.append(("9 Public tracking page p99 at half rate", _n(p99, " ms", 1), "—",
+                     _n(p99 / targets["track_p99_ms"] if p99 is not None else None, "", 2),
+                     f"≤ {targets['track_p99_ms']:g} ms",
+                     _verdict(None if p99 is None else p99 <= targets["track_p99_ms"]),
+                     f"the same load paced at half the rate above ({_n(tr.get('half_rate'), ' req/s')} asked, "
+                     f"{_n(tr.get('achieved'), ' req/s')} done); p50 {_n(tr.get('p50_ms'), ' ms', 1)}"))
+    return rows
 
 
 def _scale_section(sc: dict[str, Any]) -> list[str]:
@@ -213,7 +317,7 @@ def _scale_section(sc: dict[str, Any]) -> list[str]:
 def _cpu_section(r: Results) -> list[str]:
     if not r.cpu:
         return []
-    cols = ["tracking", "receipts", "complaints", "notifier", "postgres", "rabbitmq", "load generator"]
+    cols = ["tracking", "receipts", "complaints", "notifier", "web", "postgres", "rabbitmq", "load generator"]
     try:
         cores = int(str(r.machine.get("Cores", "1")))
     except ValueError:
@@ -359,6 +463,21 @@ decoding frames in Python (about a fifth of each consumer), pydantic validating 
 
 **Figure 4, latency.** The stages in the table show where the time goes: relay → quorum-queue confirm →
 notifier consumer transaction, then the dispatcher's claim, SMTP and SMS.
+
+**Figures 7 to 9, the web service (issue 24).** Figure 7 measures the live path of a delay: tracking's
+evaluation and outbox, the relay and RabbitMQ, web's consumer (one `pg_notify` in its inbox transaction),
+web's LISTEN connection and `LiveHub.publish`, which copies the message into every open stream's queue;
+each stream's generator then writes one chunk. The stream holder (bench/live_client.py) is one process
+with a bare asyncio protocol per stream, stamping each read as it arrives: its CPU share while it waits
+is in the row, so a slow holder would show. Memory per stream is the growth of web's RSS from before the
+streams to all of them open (the first tenth are opened first: the route's one-time costs — imports,
+compiled templates, allocator arenas — land there, and the rest give the marginal cost). Figure 8
+renders the desk's pages through web at figure 5's two sizes with the desk's live part (delayed
+shipments, open complaints, receipts at risk) the same at both; the indexes named are those whose
+`pg_stat_user_indexes.idx_scan` moved during each of two extra renders and not during equal waits without one,
+and "tables read whole" those whose `seq_scan` moved (small tables are read whole by design: the plans
+choose it). Figure 9 is the public `/track` form with the right digits, per request one waybill lookup
+in tracking plus web's per-address limiter and audit.
 
 **Figure 5.** Every query is an index range read whose result size does not grow with history (see the
 index list above), so ratios around 1× are the expected result; at one to a few milliseconds per query, the

@@ -25,6 +25,7 @@ import asyncpg
 import httpx
 
 from services.tracking.feeds.partitions import ensure_partitions, utc_day
+from shared.pii import keyed_hash
 
 FIXES_PER_VEHICLE = 2000     # one a minute: ~33 hours, more than the 24-hour window
 LIVE_IN_TRANSIT = 200        # in-transit shipments (the 08:00 report's content)
@@ -85,24 +86,49 @@ INDEX_NOTES = {
 }
 
 
-def _records_shipments(start: int, stop: int, now: datetime) -> Iterator[tuple[Any, ...]]:
-    shipper = json.dumps({"customer_id": "C1", "name": "无锡精工", "phone": "13800000000", "email": "ops@example.com"})
-    consignee = json.dumps({"name": "杨民敬", "phone": "13900000000", "email": None, "company": None})
+def _records_shipments(start: int, stop: int, now: datetime, hash_key: str) -> Iterator[tuple[Any, ...]]:
+    """Shipment i's consignee phone is 139 followed by i in 8 digits, so its last 4 digits are
+    i mod 10,000: a last-4 search finds size / 10,000 shipments, as with real numbers, and the
+    public tracking page's digits of shipment i are known (figure "Public tracking page")."""
+    shipper_phone = "13800000000"
+    shipper = json.dumps({"customer_id": "C1", "name": "无锡精工", "phone": shipper_phone, "email": "ops@example.com"})
+    shipper_hash = keyed_hash(shipper_phone, hash_key)
     cargo = json.dumps({"description": "轴承", "pieces": 10, "weight_kg": 120.5, "volume_m3": 1.2,
                         "dangerous": False, "fragile": True, "keep_upright": True, "moisture_sensitive": False})
     receipt = json.dumps({"required": True, "signature": True, "stamp": False, "id_number": True, "copies": 1})
     for i in range(start, stop):
         live = i < LIVE_IN_TRANSIT
         reg = now - timedelta(minutes=i % 500_000 + 60)
+        phone = f"139{i % 100_000_000:08d}"
+        consignee = json.dumps({"name": "杨民敬", "phone": phone, "email": None, "company": None})
         yield (f"S{i:09d}", "BSH", "BWX", ["BNJ"], shipper, consignee, cargo, 10, reg + timedelta(days=2), "prepaid",
                receipt, "bench", reg, "in_transit" if live else "delivered", 0 if live else 10,
                reg + timedelta(minutes=30), f"SV{i % 10:06d}" if live else None,
-               None if live else reg + timedelta(days=1))
+               None if live else reg + timedelta(days=1), [shipper_hash, keyed_hash(phone, hash_key)],
+               ["0000", phone[-4:]], False, 0)
+
+
+def _records_delayed(n: int, now: datetime, hash_key: str) -> Iterator[tuple[Any, ...]]:
+    """The desk's live part: `n` in-transit shipments running late (the workbench's first list)."""
+    shipper_phone = "13800000000"
+    shipper = json.dumps({"customer_id": "C2", "name": "苏州精密", "phone": shipper_phone, "email": "ops@example.com"})
+    cargo = json.dumps({"description": "轴承", "pieces": 10, "weight_kg": 120.5, "volume_m3": 1.2,
+                        "dangerous": False, "fragile": True, "keep_upright": True, "moisture_sensitive": False})
+    receipt = json.dumps({"required": True, "signature": True, "stamp": False, "id_number": True, "copies": 1})
+    for i in range(n):
+        phone = f"137{i:08d}"
+        consignee = json.dumps({"name": "李娜", "phone": phone, "email": None, "company": None})
+        reg = now - timedelta(hours=20, minutes=i)
+        yield (f"D{i:09d}", "BSH", "BWX", ["BNJ"], shipper, consignee, cargo, 10, now + timedelta(hours=2),
+               "prepaid", receipt, "bench", reg, "in_transit", 0, reg + timedelta(minutes=30),
+               f"SV{i % 10:06d}", None, [keyed_hash(shipper_phone, hash_key), keyed_hash(phone, hash_key)],
+               ["0000", phone[-4:]], True, 30 + i % 300)
 
 
 SHIPMENT_COLUMNS = ("waybill_no", "origin", "destination", "via", "shipper", "consignee", "cargo", "pieces",
                     "promised_at", "payment", "receipt", "registered_by", "registered_at", "status",
-                    "pieces_arrived", "departed_at", "vehicle_id", "delivered_at")
+                    "pieces_arrived", "departed_at", "vehicle_id", "delivered_at", "phone_hashes", "phone_last4",
+                    "delayed", "delay_minutes")
 
 
 def _records_receipts(start: int, stop: int, now: datetime) -> Iterator[tuple[Any, ...]]:
@@ -112,6 +138,14 @@ def _records_receipts(start: int, stop: int, now: datetime) -> Iterator[tuple[An
         yield (f"S{i:09d}", "awaiting_delivery" if live else "handed_over", True, True, False, True, 1, "prepaid",
                "BSH", "BWX", ["BNJ"], 1, "华东", "华东", "华东", reg, reg + timedelta(days=10),
                not live, reg + timedelta(days=2) if not live else None)
+
+
+def _records_at_risk(n: int, now: datetime) -> Iterator[tuple[Any, ...]]:
+    """The desk's live part: `n` receipts not back yet and due within the next three days."""
+    for i in range(n):
+        reg = now - timedelta(days=8, minutes=i)
+        yield (f"R{i:09d}", "awaiting_delivery", True, True, False, True, 1, "prepaid", "BSH", "BWX", ["BNJ"], 1,
+               "华东", "华东", "华东", reg, now + timedelta(hours=6 + i % 60), False, None)
 
 
 RECEIPT_COLUMNS = ("waybill_no", "status", "required", "req_signature", "req_stamp", "req_id_number", "req_copies",
@@ -145,9 +179,10 @@ async def _copy(conn: asyncpg.Connection, table: str, schema: str, columns: tupl
 
 
 class ScaleData:
-    def __init__(self, conn: asyncpg.Connection, now: datetime) -> None:
+    def __init__(self, conn: asyncpg.Connection, now: datetime, hash_key: str) -> None:
         self.conn = conn
         self.now = now
+        self.hash_key = hash_key
         self.loaded = Size(0, 0, 0)
         self.vehicles = 0
         self.positions_end = now - timedelta(minutes=1)
@@ -175,7 +210,7 @@ class ScaleData:
                           for v in range(self.vehicles, max(v_want, 10))]))
         self.vehicles = max(self.vehicles, v_want, 10)
         await _copy(c, "shipments", "tracking", SHIPMENT_COLUMNS,
-                    _records_shipments(self.loaded.shipments, size.shipments, self.now))
+                    _records_shipments(self.loaded.shipments, size.shipments, self.now, self.hash_key))
         if self.loaded.shipments == 0:
             await c.executemany(
                 "INSERT INTO tracking.timeline (waybill_no, at, kind, data) VALUES ($1, $2, $3, $4)",
@@ -197,6 +232,20 @@ class ScaleData:
             await c.execute(f"VACUUM ANALYZE {table}")
         self.loaded = size
         return time.perf_counter() - t0
+
+    async def desk_extras(self, delayed: int, at_risk: int) -> None:
+        """The live part the desk's pages show, the same at both sizes (added with the small set)."""
+        await _copy(self.conn, "shipments", "tracking", SHIPMENT_COLUMNS,
+                    _records_delayed(delayed, self.now, self.hash_key))
+        await _copy(self.conn, "receipts", "receipts", RECEIPT_COLUMNS, _records_at_risk(at_risk, self.now))
+        for table in ("tracking.shipments", "receipts.receipts"):
+            await self.conn.execute(f"VACUUM ANALYZE {table}")
+
+    async def remove_desk_extras(self) -> None:
+        await self.conn.execute("DELETE FROM tracking.shipments WHERE waybill_no LIKE 'D%'")
+        await self.conn.execute("DELETE FROM receipts.receipts WHERE waybill_no LIKE 'R%'")
+        for table in ("tracking.shipments", "receipts.receipts"):
+            await self.conn.execute(f"VACUUM ANALYZE {table}")
 
     async def counts(self) -> dict[str, int]:
         out = {}
