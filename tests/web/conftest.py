@@ -57,7 +57,8 @@ def desk(stack: Stack, infra: Infra) -> Desk:
             (f"staff{suffix}".lower(), "staff", ()),
             (f"sup{suffix}".lower(), "supervisor", ()),
             (f"gz{suffix}".lower(), "branch", ("--branch", world.codes["GZ"])),
-            (f"lock{suffix}".lower(), "staff", ()),
+            (f"lock{suffix}".lower(), "staff", ()),  # locked out by the lockout tests: no one else uses it
+            (f"mate{suffix}".lower(), "staff", ()),  # a second desk member (claims, hand-overs)
             (f"gone{suffix}".lower(), "staff", ()),
             (f"cust{suffix}".lower(), "customer", ("--customer", world.customer, "--display-name", "无锡精工")),
             (f"rival{suffix}".lower(), "customer", ("--customer", f"D{suffix}"))):

@@ -45,7 +45,7 @@ def test_claiming_a_complaint_from_the_desk(desk: Desk) -> None:
                                              "category": "delay", "description": "货还没到"})
         assert r.status_code == 201, r.text
         cid = r.json()["id"]
-    staff, sup, other = user(desk, "staff"), user(desk, "sup"), user(desk, "lock")
+    staff, sup, other = user(desk, "staff"), user(desk, "sup"), user(desk, "mate")
     with desk.session(staff) as c:
         page = c.get(f"/desk/complaints/{cid}")
         assert 'data-testid="claim-form"' in page.text and 'data-assigned-to=""' in page.text
