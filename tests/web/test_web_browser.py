@@ -13,7 +13,7 @@ import secrets
 import shutil
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -28,10 +28,11 @@ from tests.web.relay import desk_behind_relay
 
 selenium = pytest.importorskip("selenium")
 from selenium import webdriver  # noqa: E402
-from selenium.common.exceptions import StaleElementReferenceException  # noqa: E402
+from selenium.common.exceptions import StaleElementReferenceException, WebDriverException  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.common.keys import Keys  # noqa: E402
 from selenium.webdriver.remote.webdriver import WebDriver  # noqa: E402
+from selenium.webdriver.remote.webelement import WebElement  # noqa: E402
 from selenium.webdriver.support import expected_conditions as ec  # noqa: E402
 from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
 
@@ -81,7 +82,20 @@ def sign_in(driver: WebDriver, desk: Desk, username: str, password: str | None =
     driver.find_element(By.NAME, "password").send_keys(password or desk.passwords[username])
     submit = driver.find_element(By.CSS_SELECTOR, "[data-testid=login-submit]")
     submit.click()
-    wait(driver).until(ec.staleness_of(submit))  # the answer to the sign-in has loaded
+    wait(driver).until(replaced(submit))  # the answer to the sign-in has loaded
+
+
+def replaced(element: WebElement) -> Callable[[WebDriver], bool]:
+    """`ec.staleness_of`, also when chromedriver answers a check on a node of the page just left
+    with "unhandled inspector error: Node with given id does not belong to the document" (a
+    WebDriverException, not a StaleElementReferenceException): that node is gone too."""
+    def gone(_: WebDriver) -> bool:
+        try:
+            element.is_enabled()
+        except WebDriverException:  # StaleElementReferenceException is one
+            return True
+        return False
+    return gone
 
 
 def live_connected(driver: WebDriver) -> None:
@@ -423,7 +437,7 @@ def test_the_exceptions_screen_resolves_an_exception(browser: WebDriver, desk: D
     shoot(browser, shots, "exceptions")
     form.find_element(By.NAME, "resolution").send_keys("已找到，随下一车补送")
     form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
-    wait(browser).until(ec.staleness_of(form))
+    wait(browser).until(replaced(form))
     wait(browser).until(lambda b: not b.find_elements(
         By.CSS_SELECTOR, f"[data-testid=open-exceptions] [data-exception-id='{exception_id}']"))
 
@@ -460,7 +474,7 @@ def test_retry_on_a_failed_notice_requeues_it(browser: WebDriver, desk: Desk, st
     assert browser.find_element(By.CSS_SELECTOR, row_css).get_attribute("data-status") == "failed"
     shoot(browser, shots, "notifications")
     button.click()
-    wait(browser).until(ec.staleness_of(button))
+    wait(browser).until(replaced(button))
     assert not browser.find_elements(By.CSS_SELECTOR, "[data-testid=form-error]")
 
     def requeued(b: WebDriver) -> bool:

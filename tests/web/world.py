@@ -43,6 +43,7 @@ class World:
     codes: dict[str, str] = field(default_factory=dict)
     vehicle: str = ""
     waybills: list[str] = field(default_factory=list)
+    destinations: dict[str, str] = field(default_factory=dict)  # waybill -> destination key (SH, WX, GZ ...)
 
     @property
     def customer(self) -> str:
@@ -77,7 +78,11 @@ class World:
     def shipment(self, n: int, *, origin: str = "SH", destination: str = "WX", promised_hours: float = 30,
                  phone: str = "13900001234", depart: bool = True, payment: str = "prepaid",
                  departed_minutes_ago: float = 10, customer: str | None = None) -> str:
+        # `n` is a wish: test files share one world, so a number already taken moves on to a free one
+        while f"SH{self.suffix}{n:03d}" in self.destinations:
+            n = (n + 1) % 1000
         waybill = f"SH{self.suffix}{n:03d}"
+        self.destinations[waybill] = destination
         now = datetime.now(UTC)
         with self.tracking as t:
             r = t.post("/v1/shipments", headers=self.headers("admin"), json={
