@@ -87,7 +87,7 @@ if ! command -v openssl >/dev/null; then
 fi
 # The desk's browser tests drive Debian's chromium headless (fonts-noto-cjk: Chinese must render).
 if [[ "${LCS_SKIP_BROWSER:-}" != 1 ]] && { ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null \
-     || ! fc-list 2>/dev/null | grep -qi "Noto Sans CJK"; }; then
+     || ! fc-list 2>/dev/null | grep -i "Noto Sans CJK" >/dev/null; }; then  # no -q: grep reads it all, so no SIGPIPE fails the pipe
   apt_install chromium chromium-driver fonts-noto-cjk || say "chromium could not be installed: the browser tests will skip"
 fi
 say "PostgreSQL $PG_HOST:$PG_PORT and RabbitMQ $MQ_HOST:$MQ_PORT are up"
