@@ -3,10 +3,13 @@ backends' APIs, and desk accounts made with the web CLI."""
 
 from __future__ import annotations
 
+import os
 import re
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import httpx
 import pytest
@@ -68,3 +71,12 @@ def desk(stack: Stack, infra: Infra) -> Desk:
 
 def user(desk: Desk, prefix: str) -> str:
     return next(u for u in desk.passwords if u.startswith(prefix))
+
+
+@pytest.fixture(scope="module")
+def shots() -> Path:
+    """Where the browser tests save their screenshots (LCS_SCREENSHOT_DIR, else a temporary folder)."""
+    target = os.environ.get("LCS_SCREENSHOT_DIR")
+    path = Path(target) if target else Path(tempfile.mkdtemp(prefix="lcs-shots-"))
+    path.mkdir(parents=True, exist_ok=True)
+    return path

@@ -63,14 +63,6 @@ def browser() -> Iterator[WebDriver]:
         shutil.rmtree(profile, ignore_errors=True)
 
 
-@pytest.fixture(scope="module")
-def shots() -> Path:
-    target = os.environ.get("LCS_SCREENSHOT_DIR")
-    path = Path(target) if target else Path(tempfile.mkdtemp(prefix="lcs-shots-"))
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
 def wait(driver: WebDriver, timeout: float = WAIT) -> WebDriverWait:
     return WebDriverWait(driver, timeout, poll_frequency=0.1)
 

@@ -25,6 +25,7 @@ from openpyxl import load_workbook
 
 from shared.clock import BUSINESS_TZ
 from tests.web.conftest import Desk, user
+from tests.web.test_web_browser import wait
 from tests.web.world import wait_for
 
 selenium = pytest.importorskip("selenium")
@@ -32,11 +33,9 @@ from selenium import webdriver  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.remote.webdriver import WebDriver  # noqa: E402
 from selenium.webdriver.support import expected_conditions as ec  # noqa: E402
-from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 DRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
-WAIT = 15
 
 
 @pytest.fixture(scope="module")
@@ -71,16 +70,6 @@ def browser(downloads: Path) -> Iterator[WebDriver]:
         shutil.rmtree(profile, ignore_errors=True)
 
 
-@pytest.fixture(scope="module")
-def shots() -> Path:
-    target = os.environ.get("LCS_SCREENSHOT_DIR")
-    path = Path(target) if target else Path(tempfile.mkdtemp(prefix="lcs-shots-"))
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
-def wait(driver: WebDriver, timeout: float = WAIT) -> WebDriverWait:
-    return WebDriverWait(driver, timeout, poll_frequency=0.1)
 
 
 def shoot(driver: WebDriver, shots: Path, name: str) -> None:

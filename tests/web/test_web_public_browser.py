@@ -21,6 +21,7 @@ import pytest
 
 from shared.links import LinkKeys, sign
 from tests.web.conftest import Desk
+from tests.web.test_web_browser import wait
 from tests.web.world import wait_for
 
 selenium = pytest.importorskip("selenium")
@@ -28,7 +29,6 @@ from selenium import webdriver  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.remote.webdriver import WebDriver  # noqa: E402
 from selenium.webdriver.support import expected_conditions as ec  # noqa: E402
-from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 DRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
@@ -58,16 +58,6 @@ def browser() -> Iterator[WebDriver]:
         shutil.rmtree(profile, ignore_errors=True)
 
 
-@pytest.fixture(scope="module")
-def shots() -> Path:
-    target = os.environ.get("LCS_SCREENSHOT_DIR")
-    path = Path(target) if target else Path(tempfile.mkdtemp(prefix="lcs-shots-"))
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
-def wait(driver: WebDriver) -> WebDriverWait:
-    return WebDriverWait(driver, 15, poll_frequency=0.1)
 
 
 def result(driver: WebDriver):  # type: ignore[no-untyped-def]

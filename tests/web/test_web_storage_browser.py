@@ -12,7 +12,7 @@ import pytest
 
 from shared.clock import BUSINESS_TZ
 from tests.web.conftest import Desk, user
-from tests.web.test_web_browser import arrives, browser, shoot, shots, sign_in, wait  # noqa: F401 - fixtures
+from tests.web.test_web_browser import arrives, browser, shoot, sign_in, wait  # noqa: F401 - fixtures
 
 selenium = pytest.importorskip("selenium")
 from selenium.webdriver.common.by import By  # noqa: E402
