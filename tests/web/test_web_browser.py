@@ -176,7 +176,7 @@ def test_search_by_the_last_four_digits(browser: WebDriver, desk: Desk) -> None:
         pytest.skip("tracking has no phone search yet: GET /v1/shipments?phone= (whole or last 4 digits of the "
                     "shipper's or consignee's phone; see docs/services/web-backend-needs.md)")
     sign_in(browser, desk, user(desk, "staff"))
-    browser.get(desk.url + "/desk/search?q=5678")
+    browser.get(desk.url + "/desk/search?q=7319")
     wait(browser).until(ec.url_to_be(f"{desk.url}/desk/shipments/{desk.gz}"))
 
 
