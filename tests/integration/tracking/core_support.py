@@ -66,6 +66,13 @@ def add_vehicle(api: httpx.Client, infra: Infra, vehicle_id: str, device_id: str
     assert r.status_code == 201, r.text
 
 
+def new_vehicle(api: httpx.Client, infra: Infra, carrier: str = "CARR1") -> tuple[str, str]:
+    """A vehicle of its own (of `carrier`) for one test: (vehicle id, device id)."""
+    vid, dev = f"V{unique()}", f"D{unique()}"
+    add_vehicle(api, infra, vid, dev, carrier)
+    return vid, dev
+
+
 def shipment_body(waybill: str, world: World, *, promised_at: datetime, pieces: int = 10,
                   via: list[str] | None = None) -> dict[str, Any]:
     return {
@@ -148,3 +155,14 @@ def sql(infra: Infra, query: str, *args: Any) -> list[asyncpg.Record]:
 
 def minutes(n: float) -> timedelta:
     return timedelta(minutes=n)
+
+
+def stored(infra: Infra, vid: str) -> list[datetime]:
+    """The times of the positions stored for a vehicle, oldest first."""
+    return [r["at"] for r in sql(infra, "SELECT at FROM tracking.positions WHERE vehicle_id = $1 ORDER BY at", vid)]
+
+
+def last_position(api: httpx.Client, infra: Infra, vid: str) -> dict[str, Any]:
+    """The vehicle's last position as tracking's API shows it."""
+    position: dict[str, Any] = api.get(f"/v1/vehicles/{vid}", headers=infra.headers("admin")).json()["last_position"]
+    return position

@@ -9,7 +9,6 @@ import contextlib
 from datetime import timedelta
 
 import asyncpg
-import pytest
 
 from services.tracking.domain.fixes import Fix
 from services.tracking.feeds.group_commit import OsmandGroupCommit
@@ -17,22 +16,9 @@ from services.tracking.main import build_context
 from services.tracking.settings import TrackingSettings
 from shared.context import Runtime
 from shared.db import create_pool
-from shared.devtools.stack import Stack
-from tests.conftest import Infra, run_sync, unique
-from tests.integration.tracking.core_support import add_vehicle, client, minutes, now, sql
+from tests.conftest import Infra, run_sync
+from tests.integration.tracking.core_support import minutes, new_vehicle, now, sql
 from tests.support.wait import eventually
-
-
-@pytest.fixture(scope="module")
-def api(stack: Stack):  # type: ignore[no-untyped-def]
-    with client(stack.url("tracking")) as c:
-        yield c
-
-
-def new_device(api, infra: Infra) -> tuple[str, str]:  # type: ignore[no-untyped-def]
-    vid, dev = f"V{unique()}", f"D{unique()}"
-    add_vehicle(api, infra, vid, dev, "CARR1")
-    return vid, dev
 
 
 async def _idle_in_transaction(admin: asyncpg.Connection, pids: set[int]) -> int:
@@ -66,7 +52,7 @@ async def _committer_run(infra: Infra, max_group: int, body):  # type: ignore[no
 
 
 def test_next_begin_rides_on_the_commit_and_an_unused_one_is_rolled_back(api, infra: Infra) -> None:  # type: ignore[no-untyped-def]
-    vid, dev = new_device(api, infra)
+    vid, dev = new_vehicle(api, infra)
     t = now() - minutes(10)
 
     async def body(committer: OsmandGroupCommit, pids: set[int], admin: asyncpg.Connection) -> tuple[int, int]:
@@ -106,7 +92,7 @@ def test_next_begin_rides_on_the_commit_and_an_unused_one_is_rolled_back(api, in
 
 
 def test_a_big_group_with_a_fix_stored_before_takes_the_savepoint_path(api, infra: Infra) -> None:  # type: ignore[no-untyped-def]
-    vid, dev = new_device(api, infra)
+    vid, dev = new_vehicle(api, infra)
     t = now() - minutes(30)
     fixes = [Fix(device_id=dev, at=t + timedelta(seconds=i), lat=31.2 + i / 1e4, lon=121.4) for i in range(100)]
 

@@ -17,7 +17,6 @@ from typing import Any
 
 import asyncpg
 import httpx
-import pytest
 
 from services.tracking.feeds import repository
 from services.tracking.feeds.track_cache import stored_track_covers, unpack_track
@@ -33,11 +32,10 @@ from tests.integration.tracking.core_support import (
     STATIONS,
     World,
     add_vehicle,
-    client,
     events,
     fix,
-    make_world,
     minutes,
+    new_vehicle,
     now,
     post_positions,
     register,
@@ -52,24 +50,12 @@ FAR = (SH[0] + 4.5, SH[1])  # about 500 km from the destination: late with 150 m
 WX = STATIONS["WX"][3:5]  # the destination
 
 
-@pytest.fixture(scope="module")
-def api(stack: Stack):  # type: ignore[no-untyped-def]
-    with client(stack.url("tracking")) as c:
-        yield c
-
-
-@pytest.fixture(scope="module")
-def world(api, infra: Infra) -> World:  # type: ignore[no-untyped-def]
-    return make_world(api, infra)
-
-
 def fleet(api, infra: Infra, world: World, size: int, t0: datetime) -> dict[str, str]:  # type: ignore[no-untyped-def]
     """`size` vehicles, each carrying a shipment (SH → WX, promised 150 minutes after `t0`) that
     departed at `t0`: vehicle id → waybill."""
     carried = {}
     for _ in range(size):
-        vid = f"V{unique()}"
-        add_vehicle(api, infra, vid, f"D{unique()}")
+        vid, _ = new_vehicle(api, infra)
         waybill = register(api, infra, world, promised_at=t0 + minutes(150), via=[])
         assert scan(api, infra, waybill, "departed", world.sh, t0, vid).status_code == 201
         carried[vid] = waybill

@@ -11,46 +11,21 @@ from shared.devtools.stack import Stack
 from tests.conftest import Infra, unique
 from tests.integration.tracking.core_support import (
     World,
-    add_vehicle,
-    client,
     events,
     fix,
-    make_world,
+    last_position,
     minutes,
+    new_vehicle,
     now,
     post_positions,
     register,
     scan,
     short,
     sql,
+    stored,
 )
 
 SH = (31.2304, 121.4737)
-
-
-@pytest.fixture(scope="module")
-def api(stack: Stack):  # type: ignore[no-untyped-def]
-    with client(stack.url("tracking")) as c:
-        yield c
-
-
-@pytest.fixture(scope="module")
-def world(api, infra: Infra) -> World:  # type: ignore[no-untyped-def]
-    return make_world(api, infra)
-
-
-def new_vehicle(api, infra: Infra, carrier: str = "CARR1") -> tuple[str, str]:  # type: ignore[no-untyped-def]
-    vid, dev = f"V{unique()}", f"D{unique()}"
-    add_vehicle(api, infra, vid, dev, carrier)
-    return vid, dev
-
-
-def stored(infra: Infra, vid: str) -> list[datetime]:
-    return [r["at"] for r in sql(infra, "SELECT at FROM tracking.positions WHERE vehicle_id = $1 ORDER BY at", vid)]
-
-
-def last_position(api, infra: Infra, vid: str) -> dict:  # type: ignore[no-untyped-def]
-    return api.get(f"/v1/vehicles/{vid}", headers=infra.headers("admin")).json()["last_position"]
 
 
 # --- the batch API ----------------------------------------------------------------------

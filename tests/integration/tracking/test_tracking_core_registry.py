@@ -6,30 +6,8 @@ from datetime import timedelta
 
 import pytest
 
-from shared.devtools.stack import Stack
 from tests.conftest import Infra, unique
-from tests.integration.tracking.core_support import (
-    World,
-    add_vehicle,
-    client,
-    events,
-    make_world,
-    now,
-    register,
-    shipment_body,
-    sql,
-)
-
-
-@pytest.fixture(scope="module")
-def api(stack: Stack):  # type: ignore[no-untyped-def]
-    with client(stack.url("tracking")) as c:
-        yield c
-
-
-@pytest.fixture(scope="module")
-def world(api, infra: Infra) -> World:  # type: ignore[no-untyped-def]
-    return make_world(api, infra)
+from tests.integration.tracking.core_support import World, events, new_vehicle, now, register, shipment_body, sql
 
 
 def test_station_put_creates_then_replaces_and_is_listed(api, infra: Infra) -> None:  # type: ignore[no-untyped-def]
@@ -68,8 +46,7 @@ def test_station_code_and_roles(api, infra: Infra) -> None:  # type: ignore[no-u
 
 
 def test_vehicle_registry_masks_the_driver_and_guards_devices(api, infra: Infra) -> None:  # type: ignore[no-untyped-def]
-    vid, dev = f"V{unique()}", f"D{unique()}"
-    add_vehicle(api, infra, vid, dev)
+    vid, dev = new_vehicle(api, infra)
     v = api.get(f"/v1/vehicles/{vid}", headers=infra.headers("staff")).json()
     assert v["driver_phone"] == "137****0000" and v["last_position"] is None and v["stale"] is True
     assert v["shipments"] == [] and v["device_id"] == dev

@@ -22,18 +22,14 @@ from __future__ import annotations
 import math
 from datetime import datetime
 
-import pytest
-
-from shared.devtools.stack import Stack
-from tests.conftest import Infra, unique
+from tests.conftest import Infra
 from tests.integration.tracking.core_support import (
     STATIONS,
-    add_vehicle,
-    client,
     events,
     fix,
     make_world,
     minutes,
+    new_vehicle,
     now,
     post_positions,
     register,
@@ -87,16 +83,9 @@ def trace(t0: datetime) -> tuple[list[tuple[datetime, float, float, float]], dat
     return fixes, passed_nj
 
 
-@pytest.fixture(scope="module")
-def api(stack: Stack):  # type: ignore[no-untyped-def]
-    with client(stack.url("tracking")) as c:
-        yield c
-
-
 def test_replayed_trace_gives_exactly_the_expected_delay_notices(api, infra: Infra) -> None:  # type: ignore[no-untyped-def]
     world = make_world(api, infra)
-    vid = f"V{unique()}"
-    add_vehicle(api, infra, vid, f"D{unique()}")
+    vid, _ = new_vehicle(api, infra)
     t0 = (now() - minutes(540)).replace(second=0, microsecond=0)
     fixes, passed_nj = trace(t0)
     assert fixes[-1][0] <= now()

@@ -4,18 +4,13 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-import pytest
-
-from shared.devtools.stack import Stack
 from tests.conftest import Infra, unique
 from tests.integration.tracking.core_support import (
     World,
-    add_vehicle,
-    client,
     events,
     fix,
-    make_world,
     minutes,
+    new_vehicle,
     now,
     post_positions,
     register,
@@ -23,17 +18,6 @@ from tests.integration.tracking.core_support import (
     short,
     sql,
 )
-
-
-@pytest.fixture(scope="module")
-def api(stack: Stack):  # type: ignore[no-untyped-def]
-    with client(stack.url("tracking")) as c:
-        yield c
-
-
-@pytest.fixture(scope="module")
-def world(api, infra: Infra) -> World:  # type: ignore[no-untyped-def]
-    return make_world(api, infra)
 
 
 def test_a_split_shipment_arrives_in_batches_and_only_the_last_is_final(api, infra: Infra, world: World) -> None:  # type: ignore[no-untyped-def]
@@ -135,8 +119,7 @@ def test_scan_bad_inputs(api, infra: Infra, world: World) -> None:  # type: igno
 
 
 def test_departure_of_a_reporting_truck_carries_an_eta(api, infra: Infra, world: World) -> None:  # type: ignore[no-untyped-def]
-    vid = f"V{unique()}"
-    add_vehicle(api, infra, vid, f"D{unique()}")
+    vid, _ = new_vehicle(api, infra)
     t = now() - minutes(2)
     assert post_positions(api, infra, [fix(vid, t, 31.2304, 121.4737, 80.0)]).status_code == 200
     waybill = register(api, infra, world, promised_at=now() + timedelta(days=1))

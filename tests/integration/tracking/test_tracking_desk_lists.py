@@ -16,11 +16,10 @@ from shared.devtools.stack import Stack
 from tests.conftest import Infra, unique
 from tests.integration.tracking.core_support import (
     World,
-    add_vehicle,
-    client,
     fix,
     make_world,
     minutes,
+    new_vehicle,
     now,
     post_positions,
     register,
@@ -31,18 +30,6 @@ from tests.support.sheets import CSV_ACCEPT, XLSX_ACCEPT, assert_not_acceptable,
 
 SH = (31.2304, 121.4737)
 WX = (31.4912, 120.3119)
-
-
-@pytest.fixture(scope="module")
-def api(stack: Stack):  # type: ignore[no-untyped-def]
-    with client(stack.url("tracking")) as c:
-        yield c
-
-
-def new_vehicle(api: httpx.Client, infra: Infra, carrier: str = "CARR1") -> str:
-    vid = f"V{unique()}"
-    add_vehicle(api, infra, vid, f"D{unique()}", carrier)
-    return vid
 
 
 def delayed_page(api: httpx.Client, infra: Infra, station: str, **params: Any) -> dict[str, Any]:
@@ -62,11 +49,11 @@ def test_delayed_since_is_the_first_detection_kept_while_late_and_cleared_on_rec
     world: World = make_world(api, infra)
     promised = now() + minutes(5)
     t0 = now() - minutes(60)
-    first_vid, second_vid = new_vehicle(api, infra), new_vehicle(api, infra)
+    first_vid, second_vid = new_vehicle(api, infra)[0], new_vehicle(api, infra)[0]
     first = register(api, infra, world, promised_at=promised, via=[])
     second = register(api, infra, world, promised_at=promised, via=[])
     on_time = register(api, infra, world, promised_at=promised + timedelta(days=1), via=[])
-    for waybill, vid in ((first, first_vid), (second, second_vid), (on_time, new_vehicle(api, infra))):
+    for waybill, vid in ((first, first_vid), (second, second_vid), (on_time, new_vehicle(api, infra)[0])):
         assert scan(api, infra, waybill, "departed", world.sh, t0, vid).status_code == 201
 
     detected = t0 + minutes(10)
@@ -117,7 +104,7 @@ def test_delayed_since_is_the_first_detection_kept_while_late_and_cleared_on_rec
 
 def test_vehicle_track_oldest_first_sampled_scoped(api, infra: Infra) -> None:  # type: ignore[no-untyped-def]
     world: World = make_world(api, infra)
-    vid = new_vehicle(api, infra, carrier="CARR1")
+    vid, _ = new_vehicle(api, infra, carrier="CARR1")
     waybill = register(api, infra, world, promised_at=now() + timedelta(days=1), via=[])
     t0 = now() - minutes(60)
     assert scan(api, infra, waybill, "departed", world.sh, t0, vid).status_code == 201
@@ -161,7 +148,7 @@ def test_vehicle_track_oldest_first_sampled_scoped(api, infra: Infra) -> None:  
         assert api.get(f"/v1/vehicles/{vid}/track", headers=infra.headers("staff"),
                        params=params).status_code == 422
     # A vehicle that never reported has nothing to draw.
-    quiet = new_vehicle(api, infra)
+    quiet, _ = new_vehicle(api, infra)
     assert api.get(f"/v1/vehicles/{quiet}/track", headers=infra.headers("staff")).json()["points"] == []
 
 

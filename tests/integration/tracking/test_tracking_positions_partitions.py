@@ -37,7 +37,7 @@ from shared.db import create_pool, migrate, migrations_for
 from shared.devtools.stack import Stack
 from shared.migrate import service_dir
 from tests.conftest import Infra, unique
-from tests.integration.tracking.core_support import add_vehicle, client, fix, post_positions, sql
+from tests.integration.tracking.core_support import client, fix, new_vehicle, post_positions, sql
 
 BEFORE = "0016_positions_partitioned"
 TRACK_SQL = ("SELECT at, lat, lon, speed_kmh FROM positions WHERE vehicle_id = $1 AND at BETWEEN $2 AND $3 "
@@ -210,8 +210,7 @@ async def test_fixes_land_in_their_days_partition_or_the_default_one_until_moved
 
 def test_fixes_posted_through_the_api_land_in_todays_partition(stack: Stack, infra: Infra) -> None:
     with client(stack.url("tracking")) as api:
-        vid, dev = f"V{unique()}", f"D{unique()}"
-        add_vehicle(api, infra, vid, dev)
+        vid, dev = new_vehicle(api, infra)
         t = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=1)
         assert post_positions(api, infra, [fix(vid, t, 31.2, 121.4)]).status_code == 200
         r = api.get("/osmand", params={"id": dev, "lat": 31.21, "lon": 121.41, "timestamp": int(t.timestamp()) + 30})

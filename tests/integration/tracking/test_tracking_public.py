@@ -13,16 +13,13 @@ from typing import Any
 import httpx
 import pytest
 
-from shared.devtools.stack import Stack
 from shared.links import LinkKeys, sign
 from tests.conftest import Infra, unique
 from tests.integration.tracking.core_support import (
     World,
-    add_vehicle,
-    client,
     fix,
-    make_world,
     minutes,
+    new_vehicle,
     now,
     post_positions,
     register,
@@ -38,17 +35,6 @@ ROLES_REFUSED = ("admin", "supervisor", "staff", "branch", "carrier", "customer"
 # vehicle, its plate and driver, ID numbers, the desk's note and exception texts.
 SECRETS = ("13800000000", "13900000000", "0000", "沪A12345", "王师傅", "13700000000", "31.23", "121.47",
            "lat", "lon", "vehicle", "plate", "phone", "id_number", "杨民敬", "民敬", "客户来电", "外箱破损")
-
-
-@pytest.fixture(scope="module")
-def api(stack: Stack):  # type: ignore[no-untyped-def]
-    with client(stack.url("tracking")) as c:
-        yield c
-
-
-@pytest.fixture(scope="module")
-def world(api, infra: Infra) -> World:  # type: ignore[no-untyped-def]
-    return make_world(api, infra)
 
 
 def public(infra: Infra) -> dict[str, str]:
@@ -81,8 +67,7 @@ def ring(infra: Infra) -> LinkKeys:
 def late(api, infra: Infra, world: World) -> tuple[str, str]:  # type: ignore[no-untyped-def]
     """A waybill SH → NJ → WX, departed, then late (the truck crawls in Shanghai), with a note and
     an exception the public must not see."""
-    vid = f"V{unique()}"
-    add_vehicle(api, infra, vid, f"D{unique()}")
+    vid, _ = new_vehicle(api, infra)
     t0 = now() - minutes(150)
     waybill = register(api, infra, world, promised_at=t0 + minutes(180))
     assert scan(api, infra, waybill, "departed", world.sh, t0, vid).status_code == 201
@@ -164,8 +149,7 @@ def test_a_signed_link_opens_the_detailed_view_with_either_key_of_the_ring(api, 
 
 
 def test_delivered_shows_the_signer_masked_and_no_eta(api, infra: Infra, world: World) -> None:  # type: ignore[no-untyped-def]
-    vid = f"V{unique()}"
-    add_vehicle(api, infra, vid, f"D{unique()}")
+    vid, _ = new_vehicle(api, infra)
     t0 = now() - minutes(120)
     waybill = register(api, infra, world, promised_at=t0 + minutes(600), pieces=2, via=[])
     assert scan(api, infra, waybill, "departed", world.sh, t0, vid).status_code == 201

@@ -9,21 +9,13 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from services.tracking.domain.track import epoch_micros
 from services.tracking.feeds.track_cache import STORED_TRACK_MAX_ROWS, stored_track_covers, unpack_track
-from shared.devtools.stack import Stack
-from tests.conftest import Infra, unique
-from tests.integration.tracking.core_support import add_vehicle, client, fix, minutes, now, post_positions, sql
-
-
-@pytest.fixture(scope="module")
-def api(stack: Stack):  # type: ignore[no-untyped-def]
-    with client(stack.url("tracking")) as c:
-        yield c
+from tests.conftest import Infra
+from tests.integration.tracking.core_support import fix, minutes, new_vehicle, now, post_positions, sql
 
 
 def vehicle_row(infra: Infra, vid: str) -> Any:
@@ -69,8 +61,7 @@ step = st.tuples(
 @given(steps=st.lists(step, min_size=1, max_size=6))
 def test_a_trusted_stored_track_is_exactly_the_sampled_fixes_it_copies(api, infra: Infra,  # type: ignore[no-untyped-def]
                                                                       steps) -> None:
-    vid, dev = f"V{unique()}", f"D{unique()}"
-    add_vehicle(api, infra, vid, dev)
+    vid, dev = new_vehicle(api, infra)
     t0 = now() - timedelta(hours=4)
     for seconds, how, with_speed in steps:
         speed = 55.0 if with_speed else None
@@ -89,8 +80,7 @@ def test_a_trusted_stored_track_is_exactly_the_sampled_fixes_it_copies(api, infr
 
 
 def test_a_live_feed_keeps_its_track_trusted_and_bounded(api, infra: Infra) -> None:  # type: ignore[no-untyped-def]
-    vid, _ = f"V{unique()}", None
-    add_vehicle(api, infra, vid, f"D{unique()}")
+    vid, _ = new_vehicle(api, infra)
     t0 = now() - timedelta(hours=2)
     for k in range(6):  # 20 minutes a batch, a fix every 20 s
         fixes = [fix(vid, t0 + timedelta(seconds=k * 1200 + s), 31.2, 121.4 + s * 1e-5) for s in range(0, 1200, 20)]
@@ -104,8 +94,7 @@ def test_a_live_feed_keeps_its_track_trusted_and_bounded(api, infra: Infra) -> N
 
 
 def test_an_earlier_release_writing_fixes_makes_the_track_untrusted_then_rebuilt(api, infra: Infra) -> None:  # type: ignore[no-untyped-def]
-    vid = f"V{unique()}"
-    add_vehicle(api, infra, vid, f"D{unique()}")
+    vid, _ = new_vehicle(api, infra)
     t0 = now() - timedelta(hours=1)
     assert post_positions(api, infra, [fix(vid, t0 + minutes(m), 31.2, 121.4 + m * 1e-3) for m in range(5)]
                           ).status_code == 200
@@ -125,8 +114,7 @@ def test_an_earlier_release_writing_fixes_makes_the_track_untrusted_then_rebuilt
 
 
 def test_a_duplicate_fix_clears_the_track_and_the_next_fix_rebuilds_it(api, infra: Infra) -> None:  # type: ignore[no-untyped-def]
-    vid = f"V{unique()}"
-    add_vehicle(api, infra, vid, f"D{unique()}")
+    vid, _ = new_vehicle(api, infra)
     t0 = now() - timedelta(hours=1)
     first = [fix(vid, t0 + minutes(m), 31.2, 121.4) for m in range(3)]
     assert post_positions(api, infra, first).status_code == 200
@@ -144,8 +132,7 @@ def test_a_batch_meeting_a_fix_stored_behind_its_vehicles_back_is_retried_and_ke
     """A COPYed batch of fixes all newer than their vehicle's newest skips the savepoint; a fix
     someone stored without moving the vehicle makes that COPY fail, and the batch is retried the
     careful way: stored once, the rest kept, the track still exact."""
-    vid = f"V{unique()}"
-    add_vehicle(api, infra, vid, f"D{unique()}")
+    vid, _ = new_vehicle(api, infra)
     t0 = now() - timedelta(hours=1)
     assert post_positions(api, infra, [fix(vid, t0, 31.2, 121.4)]).status_code == 200
     behind = t0 + timedelta(seconds=30)
