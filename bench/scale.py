@@ -25,6 +25,7 @@ import asyncpg
 import httpx
 
 from services.tracking.feeds.partitions import ensure_partitions, utc_day
+from shared.devtools.plans import plan_nodes
 from shared.pii import keyed_hash
 
 FIXES_PER_VEHICLE = 2000     # one a minute: ~33 hours, more than the 24-hour window
@@ -256,18 +257,10 @@ class ScaleData:
 
 def _plan_names(plan: Any, key: str) -> list[str]:
     found: list[str] = []
-
-    def walk(node: Any) -> None:
-        if isinstance(node, dict):
-            name = node.get(key)
-            if name and name not in found:
-                found.append(name)
-            for v in node.values():
-                walk(v)
-        elif isinstance(node, list):
-            for v in node:
-                walk(v)
-    walk(plan)
+    for node in plan_nodes(plan):
+        name = node.get(key)
+        if name and name not in found:
+            found.append(name)
     return found
 
 

@@ -34,6 +34,7 @@ from services.tracking.feeds.partitions import (
 from services.tracking.settings import TrackingSettings
 from shared.context import Runtime
 from shared.db import create_pool, migrate, migrations_for
+from shared.devtools.plans import plan_nodes
 from shared.devtools.stack import Stack
 from shared.migrate import service_dir
 from tests.conftest import Infra, unique
@@ -404,50 +405,15 @@ async def test_reads_across_partition_boundaries_return_every_row_and_are_pruned
 
 
 def _relations(plan: Any) -> set[str]:
-    found: set[str] = set()
-
-    def walk(node: Any) -> None:
-        if isinstance(node, dict):
-            if "Relation Name" in node:
-                found.add(node["Relation Name"])
-            for v in node.values():
-                walk(v)
-        elif isinstance(node, list):
-            for v in node:
-                walk(v)
-    walk(plan)
-    return found
+    return {node["Relation Name"] for node in plan_nodes(plan) if "Relation Name" in node}
 
 
 def _index_names(plan: Any) -> set[str]:
-    found: set[str] = set()
-
-    def walk(node: Any) -> None:
-        if isinstance(node, dict):
-            if "Index Name" in node:
-                found.add(node["Index Name"])
-            for v in node.values():
-                walk(v)
-        elif isinstance(node, list):
-            for v in node:
-                walk(v)
-    walk(plan)
-    return found
+    return {node["Index Name"] for node in plan_nodes(plan) if "Index Name" in node}
 
 
 def _executed(plan: Any) -> set[str]:
     """The relations an EXPLAIN ANALYZE's plan really scanned (a run-time pruned subplan is either left
     out or shown never executed)."""
-    found: set[str] = set()
-
-    def walk(node: Any) -> None:
-        if isinstance(node, dict):
-            if "Relation Name" in node and node.get("Actual Loops", 1) > 0:
-                found.add(node["Relation Name"])
-            for v in node.values():
-                walk(v)
-        elif isinstance(node, list):
-            for v in node:
-                walk(v)
-    walk(plan)
-    return found
+    return {node["Relation Name"] for node in plan_nodes(plan)
+            if "Relation Name" in node and node.get("Actual Loops", 1) > 0}
