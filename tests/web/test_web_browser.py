@@ -8,26 +8,21 @@ are made that way: LCS_SCREENSHOT_DIR=docs/services/img), else to a temporary di
 from __future__ import annotations
 
 import json
-import os
 import secrets
-import shutil
-import tempfile
 import threading
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 import pytest
 
 from shared.devtools.stack import Stack
-from tests.web.conftest import Desk, user
+from tests.web.conftest import Desk, chromium, csp_violations, requests_sent, user
 from tests.web.relay import desk_behind_relay
 
 selenium = pytest.importorskip("selenium")
-from selenium import webdriver  # noqa: E402
 from selenium.common.exceptions import StaleElementReferenceException, WebDriverException  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.common.keys import Keys  # noqa: E402
@@ -36,31 +31,13 @@ from selenium.webdriver.remote.webelement import WebElement  # noqa: E402
 from selenium.webdriver.support import expected_conditions as ec  # noqa: E402
 from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-DRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 WAIT = 15
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[WebDriver]:
-    if not (os.path.exists(CHROMIUM) and os.path.exists(DRIVER)):
-        pytest.skip("chromium and chromium-driver are not installed (scripts/ensure-infra.sh installs them)")
-    os.environ["SE_OFFLINE"] = "true"  # selenium manager must not download anything
-    profile = tempfile.mkdtemp(prefix="lcs-chromium-")
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage",
-                 "--window-size=1366,900", "--lang=zh-CN", f"--user-data-dir={profile}"):
-        options.add_argument(flag)
-    options.add_experimental_option("prefs", {"intl.accept_languages": "zh-CN,zh"})
-    options.set_capability("goog:loggingPrefs", {"performance": "ALL", "browser": "ALL"})
-    driver = webdriver.Chrome(options=options, service=webdriver.ChromeService(executable_path=DRIVER))
-    try:
+    with chromium() as driver:
         yield driver
-    finally:
-        driver.quit()
-        shutil.rmtree(profile, ignore_errors=True)
 
 
 def wait(driver: WebDriver, timeout: float = WAIT) -> WebDriverWait:
@@ -106,6 +83,22 @@ def arrives(driver: WebDriver, css: str) -> None:
 
 def shoot(driver: WebDriver, shots: Path, name: str) -> None:
     driver.save_screenshot(str(shots / f"{name}.png"))
+
+
+def fit_a_phone(driver: WebDriver, desk: Desk, shots: Path, ready: str, pages: tuple[tuple[str, str], ...]) -> None:
+    """Each of `pages` (screenshot name or "", path), in a phone-sized window (390×844) once `ready`
+    (a CSS selector) shows, must not scroll sideways; the window is desk-sized (1366×900) again after."""
+    driver.set_window_size(390, 844)
+    try:
+        for name, path in pages:
+            driver.get(desk.url + path)
+            wait(driver).until(ec.presence_of_element_located((By.CSS_SELECTOR, ready)))
+            overflow = driver.execute_script("return document.documentElement.scrollWidth - window.innerWidth")
+            assert overflow <= 1, f"{path} scrolls sideways on a phone by {overflow}px"
+            if name:
+                shoot(driver, shots, name)
+    finally:
+        driver.set_window_size(1366, 900)
 
 
 def open_complaint(desk: Desk, caller_name: str, phone: str, category: str, description: str,
@@ -511,32 +504,15 @@ def test_every_screen_renders_chinese_and_fits_a_phone(browser: WebDriver, desk:
         assert "工作台" in browser.find_element(By.TAG_NAME, "nav").text
         if name:
             shoot(browser, shots, name)
-    browser.set_window_size(390, 844)
-    try:
-        for name, path in (("phone-workbench", "/desk/"), ("phone-shipment", f"/desk/shipments/{desk.late}")):
-            browser.get(desk.url + path)
-            wait(browser).until(ec.presence_of_element_located((By.CSS_SELECTOR, "[data-testid=search]")))
-            overflow = browser.execute_script("return document.documentElement.scrollWidth - window.innerWidth")
-            assert overflow <= 1, f"{path} scrolls sideways on a phone by {overflow}px"
-            shoot(browser, shots, name)
-    finally:
-        browser.set_window_size(1366, 900)
+    fit_a_phone(browser, desk, shots, "[data-testid=search]",
+                (("phone-workbench", "/desk/"), ("phone-shipment", f"/desk/shipments/{desk.late}")))
 
 
 def test_no_request_left_127_0_0_1(browser: WebDriver) -> None:
     """Every request the browser made in this module went to the desk on 127.0.0.1 (or was data:)."""
-    hosts = set()
-    for entry in browser.get_log("performance"):
-        message = json.loads(entry["message"])["message"]
-        if message.get("method") == "Network.requestWillBeSent":
-            url = message["params"]["request"]["url"]
-            parts = urlsplit(url)
-            if parts.scheme in ("data", "blob", "about", "chrome"):
-                continue
-            hosts.add(parts.hostname)
+    hosts = {url.hostname for url in requests_sent(browser)}
     assert hosts <= {"127.0.0.1"}, hosts
-    severe = [e for e in browser.get_log("browser")
-              if e["level"] == "SEVERE" and "Content Security Policy" in e["message"]]
+    severe = csp_violations(browser)
     assert not severe, severe
 
 

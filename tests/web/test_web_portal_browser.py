@@ -10,32 +10,25 @@ Screenshots go to $LCS_SCREENSHOT_DIR when set (the docs' images are made that w
 from __future__ import annotations
 
 import io
-import json
-import os
 import shutil
 import tempfile
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import httpx
 import pytest
 from openpyxl import load_workbook
 
 from shared.clock import BUSINESS_TZ
-from tests.web.conftest import Desk, user
-from tests.web.test_web_browser import wait
+from tests.web.conftest import Desk, chromium, csp_violations, requests_sent, user
+from tests.web.test_web_browser import fit_a_phone, shoot, wait
 from tests.web.world import wait_for
 
 selenium = pytest.importorskip("selenium")
-from selenium import webdriver  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.remote.webdriver import WebDriver  # noqa: E402
 from selenium.webdriver.support import expected_conditions as ec  # noqa: E402
-
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-DRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 
 
 @pytest.fixture(scope="module")
@@ -47,33 +40,10 @@ def downloads() -> Iterator[Path]:
 
 @pytest.fixture(scope="module")
 def browser(downloads: Path) -> Iterator[WebDriver]:
-    if not (os.path.exists(CHROMIUM) and os.path.exists(DRIVER)):
-        pytest.skip("chromium and chromium-driver are not installed (scripts/ensure-infra.sh installs them)")
-    os.environ["SE_OFFLINE"] = "true"  # selenium manager must not download anything
-    profile = tempfile.mkdtemp(prefix="lcs-chromium-")
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage",
-                 "--window-size=1366,900", "--lang=zh-CN", f"--user-data-dir={profile}"):
-        options.add_argument(flag)
-    options.add_experimental_option("prefs", {
-        "intl.accept_languages": "zh-CN,zh", "download.default_directory": str(downloads),
-        "download.prompt_for_download": False, "safebrowsing.enabled": False})
-    options.set_capability("goog:loggingPrefs", {"performance": "ALL", "browser": "ALL"})
-    driver = webdriver.Chrome(options=options, service=webdriver.ChromeService(executable_path=DRIVER))
-    driver.execute_cdp_cmd("Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(downloads)})
-    try:
+    with chromium(downloads=downloads) as driver:
         yield driver
-    finally:
-        driver.quit()
-        shutil.rmtree(profile, ignore_errors=True)
 
 
-
-
-def shoot(driver: WebDriver, shots: Path, name: str) -> None:
-    driver.save_screenshot(str(shots / f"{name}.png"))
 
 
 def sign_in_customer(driver: WebDriver, desk: Desk) -> None:
@@ -212,29 +182,13 @@ def test_an_appointment_request(browser: WebDriver, desk: Desk, shots: Path, sto
 
 def test_the_portal_fits_a_phone(browser: WebDriver, desk: Desk, shots: Path, stored: str) -> None:
     sign_in_customer(browser, desk)
-    browser.set_window_size(390, 844)
-    try:
-        for name, path in (("phone-portal-shipments", "/portal/"), ("phone-portal-storage", "/portal/storage"),
-                           ("", f"/portal/shipments/{desk.late}"), ("", "/portal/complaints")):
-            browser.get(desk.url + path)
-            wait(browser).until(ec.presence_of_element_located((By.CSS_SELECTOR, "[data-testid=portal-nav]")))
-            overflow = browser.execute_script("return document.documentElement.scrollWidth - window.innerWidth")
-            assert overflow <= 1, f"{path} scrolls sideways on a phone by {overflow}px"
-            if name:
-                shoot(browser, shots, name)
-    finally:
-        browser.set_window_size(1366, 900)
+    fit_a_phone(browser, desk, shots, "[data-testid=portal-nav]",
+                (("phone-portal-shipments", "/portal/"), ("phone-portal-storage", "/portal/storage"),
+                 ("", f"/portal/shipments/{desk.late}"), ("", "/portal/complaints")))
 
 
 def test_no_request_left_127_0_0_1(browser: WebDriver) -> None:
-    hosts = set()
-    for entry in browser.get_log("performance"):
-        message = json.loads(entry["message"])["message"]
-        if message.get("method") == "Network.requestWillBeSent":
-            parts = urlsplit(message["params"]["request"]["url"])
-            if parts.scheme not in ("data", "blob", "about", "chrome"):
-                hosts.add(parts.hostname)
+    hosts = {url.hostname for url in requests_sent(browser)}
     assert hosts <= {"127.0.0.1"}, hosts
-    severe = [e for e in browser.get_log("browser")
-              if e["level"] == "SEVERE" and "Content Security Policy" in e["message"]]
+    severe = csp_violations(browser)
     assert not severe, severe

@@ -6,56 +6,31 @@ headless, offline; waits on observables only. Screenshots go to $LCS_SCREENSHOT_
 
 from __future__ import annotations
 
-import json
-import os
 import secrets
-import shutil
-import tempfile
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import httpx
 import pytest
 
 from shared.links import LinkKeys, sign
-from tests.web.conftest import Desk
+from tests.web.conftest import Desk, chromium, requests_sent
 from tests.web.test_web_browser import wait
 from tests.web.world import wait_for
 
 selenium = pytest.importorskip("selenium")
-from selenium import webdriver  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.remote.webdriver import WebDriver  # noqa: E402
 from selenium.webdriver.support import expected_conditions as ec  # noqa: E402
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-DRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 PHONE = (390, 844)
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[WebDriver]:
-    if not (os.path.exists(CHROMIUM) and os.path.exists(DRIVER)):
-        pytest.skip("chromium and chromium-driver are not installed (scripts/ensure-infra.sh installs them)")
-    os.environ["SE_OFFLINE"] = "true"  # selenium manager must not download anything
-    profile = tempfile.mkdtemp(prefix="lcs-chromium-public-")
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage",
-                 "--window-size=1024,800", "--lang=zh-CN", f"--user-data-dir={profile}"):
-        options.add_argument(flag)
-    options.add_experimental_option("prefs", {"intl.accept_languages": "zh-CN,zh",
-                                              "profile.managed_default_content_settings.javascript": 2})
-    options.set_capability("goog:loggingPrefs", {"performance": "ALL", "browser": "ALL"})
-    driver = webdriver.Chrome(options=options, service=webdriver.ChromeService(executable_path=DRIVER))
-    try:
+    with chromium(window=(1024, 800), profile_prefix="lcs-chromium-public-", javascript=False) as driver:
         yield driver
-    finally:
-        driver.quit()
-        shutil.rmtree(profile, ignore_errors=True)
 
 
 
@@ -164,14 +139,10 @@ def test_a_locked_waybill_gets_the_429_page(browser: WebDriver, desk: Desk, shot
 
 
 def test_no_request_left_127_0_0_1_and_no_script_ran(browser: WebDriver) -> None:
-    hosts = set()
-    for entry in browser.get_log("performance"):
-        message = json.loads(entry["message"])["message"]
-        if message.get("method") == "Network.requestWillBeSent":
-            parts = urlsplit(message["params"]["request"]["url"])
-            if parts.scheme not in ("data", "blob", "about", "chrome"):
-                hosts.add(parts.hostname)
-                assert not parts.path.endswith(".js"), parts.path
+    urls = requests_sent(browser)
+    scripts = [url.path for url in urls if url.path.endswith(".js")]
+    assert not scripts, scripts
+    hosts = {url.hostname for url in urls}
     assert hosts <= {"127.0.0.1"}, hosts
     # (network errors are expected here: the 404 and 429 answers themselves, the absent favicon)
     severe = [e for e in browser.get_log("browser") if e["level"] == "SEVERE" and e["source"] != "network"]
