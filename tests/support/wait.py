@@ -22,7 +22,8 @@ from __future__ import annotations
 import asyncio
 import inspect
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -47,49 +48,60 @@ def _failure(probe: Probe, what: str | None, timeout: float, last: Any, error: B
     return NotYet(f"{_describe(probe, what)}: not true within {timeout:g} s; {detail}"[:4000])
 
 
+class _Poll:
+    """One wait's bookkeeping, the same in both flavours: the last value or error, the deadline,
+    and the pause between polls."""
+
+    def __init__(self, probe: Probe, *, timeout: float, what: str | None,
+                 retry_on: tuple[type[BaseException], ...], clock: Callable[[], float]) -> None:
+        self.probe, self.timeout, self.what, self.retry_on, self.clock = probe, timeout, what, retry_on, clock
+        self.deadline = clock() + timeout
+        self.pause = FIRST_PAUSE
+        self.value: Any = None
+        self.error: BaseException | None = None
+
+    @contextmanager
+    def attempt(self) -> Iterator[None]:
+        """Around one poll, which sets `value`: a failed assertion or a `retry_on` error is kept
+        as `error` (and `value` stays None) for the next poll to try again."""
+        self.value, self.error = None, None
+        again: tuple[type[BaseException], ...] = (AssertionError, *self.retry_on)
+        try:
+            yield
+        except again as exc:
+            self.error = exc
+
+    def next_pause(self) -> float:
+        """The pause before the next poll; past the deadline, NotYet with the last value or error."""
+        if self.clock() >= self.deadline:
+            raise _failure(self.probe, self.what, self.timeout, self.value, self.error) from self.error
+        pause, self.pause = self.pause, min(self.pause * 2, MAX_PAUSE)
+        return pause
+
+
 async def eventually(probe: Probe, *, timeout: float = TIMEOUT, what: str | None = None,
                      retry_on: tuple[type[BaseException], ...] = ()) -> Any:
     """Poll `probe()` (a value or an awaitable) until it is truthy; return that value."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    pause = FIRST_PAUSE
+    poll = _Poll(probe, timeout=timeout, what=what, retry_on=retry_on, clock=asyncio.get_running_loop().time)
     while True:
-        last: Any = None
-        error: BaseException | None = None
-        try:
-            last = probe()
-            if inspect.isawaitable(last):
-                last = await last
-        except (AssertionError, *retry_on) as exc:
-            error = exc
-        else:
-            if last:
-                return last
-        if loop.time() >= deadline:
-            raise _failure(probe, what, timeout, last, error) from error
-        await asyncio.sleep(pause)  # the poll interval (the one pause of the suite's waits)
-        pause = min(pause * 2, MAX_PAUSE)
+        with poll.attempt():
+            value = probe()
+            poll.value = await value if inspect.isawaitable(value) else value
+        if poll.value:
+            return poll.value
+        await asyncio.sleep(poll.next_pause())  # the poll interval (the one pause of the suite's waits)
 
 
 def eventually_sync(probe: Callable[[], T], *, timeout: float = TIMEOUT, what: str | None = None,
                     retry_on: tuple[type[BaseException], ...] = ()) -> T:
     """`eventually` for synchronous tests (the probe must not return an awaitable)."""
-    deadline = time.monotonic() + timeout
-    pause = FIRST_PAUSE
+    poll = _Poll(probe, timeout=timeout, what=what, retry_on=retry_on, clock=time.monotonic)
     while True:
-        last: Any = None
-        error: BaseException | None = None
-        try:
-            last = probe()
-        except (AssertionError, *retry_on) as exc:
-            error = exc
-        else:
-            if last:
-                return last
-        if time.monotonic() >= deadline:
-            raise _failure(probe, what, timeout, last, error) from error
-        time.sleep(pause)  # the poll interval (the one pause of the suite's waits)
-        pause = min(pause * 2, MAX_PAUSE)
+        with poll.attempt():
+            poll.value = probe()
+        if poll.value:
+            return poll.value
+        time.sleep(poll.next_pause())  # the poll interval (the one pause of the suite's waits)
 
 
 async def holds_after(check: Probe, *, marker: Probe, timeout: float = TIMEOUT, what: str | None = None,
