@@ -127,6 +127,20 @@ def test_search_by_whole_waybill_redirects_and_a_prefix_or_phone_says_when_it_ca
             assert "phone" in r.text
 
 
+def test_a_last4_search_shows_one_page_and_says_more_match(desk: Desk) -> None:
+    """More hits than a page: the first 25 by waybill number, and a line that says more match."""
+    made = sorted(desk.world.shipment(500 + n, destination="GZ", phone="13911118642", depart=False)
+                  for n in range(26))
+    with desk.session(user(desk, "staff")) as c:
+        r = c.get("/desk/search", params={"q": "8642"})
+        assert r.status_code == 200, r.text
+        rows = re.findall(r'<li data-waybill="([^"]+)"', r.text)
+        assert rows == made[:25]
+        assert 'data-testid="search-more"' in r.text and "25" in r.text.split('data-testid="search-more"')[1]
+        r = c.get("/desk/search", params={"q": "7319"})  # one hit: straight to its page
+        assert r.status_code == 303 and 'search-more' not in r.text
+
+
 def test_in_transit_downloads_csv_with_bom_and_a_typed_xlsx(desk: Desk) -> None:
     with desk.session(user(desk, "staff")) as c:
         csv = c.get("/desk/in-transit", params={"format": "csv"})

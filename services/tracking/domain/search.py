@@ -38,9 +38,17 @@ class PhoneKeys:
     last4: list[str]
 
 
+# How many parties' phones a shipment keeps (shipper, consignee): the last-4 search reads one
+# ordered index per slot (tracking migration 0019), so a shipment never keeps more.
+PHONE_SLOTS = 2
+
+
 def phone_keys(phones: Iterable[str | None], key: str) -> PhoneKeys:
-    """The keys of the parties' phones (each number once; a party without a phone adds none)."""
+    """The keys of the parties' phones (each number once; a party without a phone adds none),
+    at most `PHONE_SLOTS` of them."""
     numbers = list(dict.fromkeys(d for d in (phone_digits(p) for p in phones if p) if d))
+    if len(numbers) > PHONE_SLOTS:
+        raise ValueError(f"a shipment keeps the phones of at most {PHONE_SLOTS} parties")
     return PhoneKeys(hashes=[keyed_hash(n, key) for n in numbers], last4=list(dict.fromkeys(n[-4:] for n in numbers)))
 
 

@@ -137,6 +137,20 @@ _SEARCH = ("WITH hits AS MATERIALIZED (SELECT waybill_no AS hit FROM shipments W
            "(SELECT * FROM shipments WHERE waybill_no = hits.hit LIMIT 1) AS s")
 
 
+# A search by the last 4 digits of a phone and nothing else ($1; $2 the keyset, '' from the start;
+# $3 the page size): each party's slot of `phone_last4` (at most `domain.search.PHONE_SLOTS`) is a
+# B-tree range already in waybill order (migration 0019), so the page is the merge of the first
+# $3 of each, whatever the number of matches (a big company's last 4 digits match thousands). A
+# shipment's last-4s are distinct (domain.search.phone_keys), so no match is in both slots.
+_LAST4_PAGE = (
+    "WITH hits AS MATERIALIZED ("
+    "(SELECT waybill_no AS hit FROM shipments WHERE phone_last4[1] = $1 AND waybill_no > $2 ORDER BY waybill_no "
+    "LIMIT $3) UNION ALL "
+    "(SELECT waybill_no FROM shipments WHERE phone_last4[2] = $1 AND waybill_no > $2 ORDER BY waybill_no LIMIT $3) "
+    "ORDER BY hit LIMIT $3) "
+    "SELECT s.* FROM hits CROSS JOIN LATERAL "
+    "(SELECT * FROM shipments WHERE waybill_no = hits.hit LIMIT 1) AS s ORDER BY s.waybill_no")
+
 # The delayed list's keyset, newest delay first (`shipments_delayed_since_idx`): after a row late
 # since $a (waybill $b), or after a row without a time (written by an earlier release; those last).
 _AFTER_DELAY = (" AND (s.delayed_since < ${a} OR (s.delayed_since = ${a} AND s.waybill_no > ${b}) "
@@ -168,6 +182,10 @@ async def list_shipments(conn: asyncpg.Connection, *, status: str | None, statio
     if customer is not None:
         args.append(customer)
         conditions.append(f"(shipper->>'customer_id') = ${len(args)}")
+    if (phone is not None and phone.last4 is not None and len(conditions) == 1 and not by_delay
+            and status is None and station is None and branch is None and delayed is None):
+        # the desk's search by last 4 digits alone: only the page is read (`_LAST4_PAGE`)
+        return await conn.fetch(_LAST4_PAGE, phone.last4, after or "", limit)
     source = _SEARCH.format(conditions=" AND ".join(conditions)) if conditions else "SELECT * FROM shipments s"
     keyset, order = "", "s.waybill_no"
     if by_delay:

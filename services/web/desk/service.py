@@ -21,6 +21,7 @@ from services.web.domain.search import Query, classify
 from shared.clock import utcnow
 
 LIST_LIMIT = 50
+SEARCH_PAGE = 25  # a search's hits on one page, by waybill number; the page says when more match
 OPEN_EXCEPTIONS_ROUTE = "/v1/exceptions"
 TRACK_ROUTE = "/v1/vehicles/{vehicle_id}/track"
 TRACK_POINTS = 500
@@ -179,17 +180,17 @@ async def search(rt: WebRuntime, *, caller: Caller, text: str) -> tuple[Query, d
             return query, found
     param = {"waybill": "q", "customer": "q", "phone": "phone", "phone_last4": "phone"}[query.kind]
     if await caps.has_param(b.tracking, "get", "/v1/shipments", param):
-        found["shipments"] = await part("tracking", _shipments_page(rt, caller, {param: query.value}))
+        page = await part("tracking", b.tracking.get(caller, "/v1/shipments",
+                                                     {param: query.value, "limit": SEARCH_PAGE}))
+        found["shipments"] = page if not page.ok else Part("tracking", _items(page.data))
+        if page.ok and isinstance(page.data, dict) and page.data.get("next_cursor"):
+            found["more"] = Part("tracking", SEARCH_PAGE)  # more match than the page shows
     else:
         found["shipments"] = Part("tracking", problem="unsupported",
                                   message=f"GET /v1/shipments?{param}= is not available in tracking")
     if query.kind in ("customer", "waybill") and re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", query.value):
         found["customer"] = await part("complaints", b.complaints.get(caller, f"/v1/customers/{query.value}"))
     return query, found
-
-
-async def _shipments_page(rt: WebRuntime, caller: Caller, params: dict[str, str]) -> list[dict[str, Any]]:
-    return _items(await rt.context.backends.tracking.get(caller, "/v1/shipments", {**params, "limit": 100}))
 
 
 # --- queues -------------------------------------------------------------------------------

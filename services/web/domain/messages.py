@@ -34,6 +34,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "search_unavailable_phone_last4": ("暂不支持按电话后4位查找", "search by phone unavailable"),
     "search_unavailable_customer": ("暂不支持按客户查找运单", "search by customer unavailable"),
     "no_hits": ("没有找到", "no matches"),
+    "search_more": ("仅显示前 {n} 条（按运单号）；更多匹配：请输入完整电话或运单号缩小范围",
+                    "the first {n} by waybill number; more match: type the whole phone or waybill number"),
     "sign_in": ("登录", "Sign in"),
     "sign_out": ("退出", "Sign out"),
     "username": ("用户名", "Username"),

@@ -86,6 +86,47 @@ async def test_search_by_waybill_prefix_customer_and_phone(stack: Stack, infra: 
             assert r.status_code == 422 and r.json()["error"]["code"] == code, (params, r.text)
 
 
+async def test_last4_pages_read_both_parties_slots_in_waybill_order(stack: Stack, infra: Infra,
+                                                                    db: asyncpg.Connection) -> None:
+    """The last-4 search alone reads each party's slot in waybill order (`_LAST4_PAGE`); paged
+    by its cursor it lists exactly the shipments whose shipper or consignee phone ends so, the
+    same as the search beside another condition (the GIN path) and as the stored keys say."""
+    async with desk(stack, infra) as d:
+        origin, dest = await d.route()
+        u = unique()
+        last4 = f"9{int(u[-6:], 16) % 1000:03d}"  # 9xxx: no fixed test phone ends so
+        # the digits in the shipper's slot, the consignee's, both (kept once), and a shipment without them
+        parties = [("13900001111", f"1370000{last4}"), (f"1380000{last4}", "13700002222"),
+                   (f"1380000{last4}", f"1360000{last4}"), (f"1350000{last4}", "13400003333"),
+                   ("13300004444", f"1320000{last4}"), ("13100005555", "13000006666")]
+        for n, (shipper_phone, consignee_phone) in enumerate(parties):
+            await register(d, origin, dest, f"SL{u}{n}", customer=f"CL{u}", name="尾号测试",
+                           shipper_phone=shipper_phone, consignee_phone=consignee_phone)
+        truth = [r["waybill_no"] for r in await db.fetch(
+            "SELECT waybill_no FROM tracking.shipments WHERE $1 = ANY(phone_last4) ORDER BY waybill_no", last4)]
+        assert {f"SL{u}{n}" for n in range(5)} <= set(truth) and f"SL{u}5" not in truth
+        paged: list[str] = []
+        cursor: str | None = None
+        while True:
+            params = {"phone": last4, "limit": "2", **({"cursor": cursor} if cursor else {})}
+            page = await d.ok("GET", "/v1/shipments", params=params)
+            assert len(page["items"]) <= 2
+            paged += [s["waybill_no"] for s in page["items"]]
+            cursor = page["next_cursor"]
+            if cursor is None:
+                break
+        assert paged == truth
+        assert [s["waybill_no"] for s in await found(d, phone=last4, status="registered")] == [
+            w for w in truth if (await d.ok("GET", f"/v1/shipments/{w}"))["status"] == "registered"]
+        # the index serves the slot's range in order (seq scans off: a test table is small)
+        await db.execute("SET enable_seqscan = off")
+        plan = await db.fetchval(
+            "EXPLAIN (FORMAT JSON) SELECT waybill_no FROM tracking.shipments WHERE phone_last4[2] = $1 "
+            "AND waybill_no > '' ORDER BY waybill_no LIMIT 3", last4)
+        await db.execute("RESET enable_seqscan")
+        assert "shipments_phone_last4_second_idx" in str(plan)
+
+
 async def test_shipments_registered_before_the_keys_are_keyed_at_start(stack: Stack, infra: Infra,
                                                                        db: asyncpg.Connection) -> None:
     async with desk(stack, infra) as d:

@@ -25,6 +25,9 @@ def test_a_shipments_keys_hold_each_partys_phone_once() -> None:
     assert keys.last4 == ["0000", "1234"]
     assert phone_keys([None, ""], KEY).hashes == []
     assert keyed_hash("13800000000", KEY) != keyed_hash("13800000000", "another key")
+    # one ordered index per party's slot serves the last-4 search: never a third slot
+    with pytest.raises(ValueError, match="at most 2"):
+        phone_keys(["13800000000", "13900001234", "13700005678"], KEY)
 
 
 def test_a_phone_query_is_the_last_4_digits_or_a_whole_number() -> None:
