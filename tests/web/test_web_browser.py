@@ -173,6 +173,17 @@ def test_search_by_the_last_four_digits(browser: WebDriver, desk: Desk) -> None:
     wait(browser).until(ec.url_to_be(f"{desk.url}/desk/shipments/{desk.gz}"))
 
 
+def test_a_search_with_many_hits_shows_a_page_and_says_so(browser: WebDriver, desk: Desk, shots: Path) -> None:
+    for n in range(26):  # 26 consignees whose phones end in 3579: one more than the page shows
+        desk.world.shipment(600 + n, destination="GZ", phone="13911113579", depart=False)
+    sign_in(browser, desk, user(desk, "staff"))
+    browser.get(desk.url + "/desk/search?q=3579")
+    more = wait(browser).until(ec.presence_of_element_located((By.CSS_SELECTOR, "[data-testid=search-more]")))
+    assert "25" in more.text
+    assert len(browser.find_elements(By.CSS_SELECTOR, "[data-testid=search-results] li[data-waybill]")) == 25
+    shoot(browser, shots, "search-more")
+
+
 def test_a_note_with_a_script_is_shown_as_text(browser: WebDriver, desk: Desk) -> None:
     sign_in(browser, desk, user(desk, "staff"))
     browser.get(f"{desk.url}/desk/shipments/{desk.on_time}")

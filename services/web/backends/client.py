@@ -71,7 +71,7 @@ class Backend:
         self.client = httpx.AsyncClient(
             base_url=base_url.rstrip("/"), transport=transport,
             timeout=httpx.Timeout(timeout, connect=connect_timeout),
-            limits=httpx.Limits(max_connections=64, max_keepalive_connections=16, keepalive_expiry=30),
+            limits=httpx.Limits(max_connections=64, max_keepalive_connections=64, keepalive_expiry=30),
             headers={"User-Agent": "lcs-web"}, follow_redirects=False)
         self._tokens: dict[Caller, tuple[str, float]] = {}
 
