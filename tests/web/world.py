@@ -6,7 +6,6 @@ from __future__ import annotations
 import math
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -15,6 +14,7 @@ from typing import Any
 import httpx
 
 from shared.auth import issue_token
+from tests.support.wait import eventually_sync
 
 STATIONS = {
     "SH": ("上海", "华东", 31.2304, 121.4737),
@@ -25,14 +25,11 @@ STATIONS = {
 
 
 def wait_for(fetch: Callable[[], Any], ok: Callable[[Any], bool], timeout: float = 20.0) -> Any:
-    deadline = time.monotonic() + timeout
-    value = fetch()
-    while not ok(value):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not reached in {timeout}s; last: {value!r}")
-        time.sleep(0.2)
+    """`fetch()` once `ok` holds of it (tests.support.wait polls; a falsy value may be the one)."""
+    def probe() -> tuple[Any] | None:
         value = fetch()
-    return value
+        return (value,) if ok(value) else None
+    return eventually_sync(probe, timeout=timeout, what="the web world's condition")[0]
 
 
 @dataclass
