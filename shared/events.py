@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any, ClassVar, Literal
 
 import orjson
@@ -191,6 +192,24 @@ class ShipmentDeparted(Event):
     eta: AwareDatetime | None = None
     promised_at: AwareDatetime | None = None
     destination: str | None = None
+
+
+class DelayReason(StrEnum):
+    """The codes `ShipmentDelayed.reason` carries: why a shipment is late, inferred from the
+    vehicle's track (vehicle_stopped, no_signal, slow_progress) or stated by staff in a note.
+    Tracking decides with them; complaints and the notifier put them into words. The field
+    stays a plain string: a consumer reads a code it does not know (a later release may add
+    one) as `other`, or as its own fallback."""
+
+    TRAFFIC_JAM = "traffic_jam"
+    BREAKDOWN = "breakdown"
+    CUSTOMS_INSPECTION = "customs_inspection"
+    WEATHER = "weather"
+    FORCE_MAJEURE = "force_majeure"
+    VEHICLE_STOPPED = "vehicle_stopped"
+    NO_SIGNAL = "no_signal"
+    SLOW_PROGRESS = "slow_progress"
+    OTHER = "other"
 
 
 @event_type

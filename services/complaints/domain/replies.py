@@ -17,7 +17,6 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from enum import StrEnum
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -27,20 +26,9 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from services.complaints.domain.sla import QUOTE_MINUTES
 from services.complaints.domain.vocabulary import Category, Language
 from shared.clock import BUSINESS_TZ_NAME, require_aware
+from shared.events import DelayReason
 
 TEMPLATES = Path(__file__).resolve().parents[1] / "templates" / "replies"
-
-
-class DelayReason(StrEnum):
-    TRAFFIC_JAM = "traffic_jam"
-    BREAKDOWN = "breakdown"
-    CUSTOMS_INSPECTION = "customs_inspection"
-    WEATHER = "weather"
-    FORCE_MAJEURE = "force_majeure"
-    VEHICLE_STOPPED = "vehicle_stopped"
-    NO_SIGNAL = "no_signal"
-    SLOW_PROGRESS = "slow_progress"
-    OTHER = "other"
 
 
 def parse_delay_reason(value: str | None) -> DelayReason | None:

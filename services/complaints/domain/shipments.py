@@ -20,23 +20,12 @@ from datetime import datetime
 from typing import Any
 
 from services.complaints.domain.replies import ShipmentPosition, ShipmentSnapshot, parse_delay_reason
-from shared.events import (
-    Event,
-    ExceptionReported,
-    Position,
-    ShipmentArrived,
-    ShipmentDelayed,
-    ShipmentDelivered,
-    ShipmentDeparted,
-    ShipmentOutForDelivery,
-    ShipmentRecovered,
-    ShipmentRegistered,
-)
+from shared import events
 
 # The events that feed the read model (the service consumes exactly these).
-TRACKING_EVENTS: tuple[type[Event], ...] = (
-    ShipmentRegistered, ShipmentDeparted, ShipmentDelayed, ShipmentRecovered, ShipmentArrived,
-    ShipmentOutForDelivery, ShipmentDelivered, ExceptionReported,
+TRACKING_EVENTS: tuple[type[events.Event], ...] = (
+    events.ShipmentRegistered, events.ShipmentDeparted, events.ShipmentDelayed, events.ShipmentRecovered,
+    events.ShipmentArrived, events.ShipmentOutForDelivery, events.ShipmentDelivered, events.ExceptionReported,
 )
 
 # Ties between two status events at the same instant go to the later stage.
@@ -164,13 +153,13 @@ def _set_vehicle(view: ShipmentView, vehicle_id: str | None, at: datetime) -> di
     return {}
 
 
-def _gps(view: ShipmentView, position: Position | None) -> dict[str, Any]:
+def _gps(view: ShipmentView, position: events.Position | None) -> dict[str, Any]:
     if position is None:
         return {}
     return _set_position(view, position.at, lat=position.lat, lon=position.lon)
 
 
-def event_time(event: Event, envelope_time: datetime) -> datetime:
+def event_time(event: events.Event, envelope_time: datetime) -> datetime:
     """The time an event speaks about (see the module docstring)."""
     for name in ("registered_at", "arrived_at", "delivered_at", "reported_at", "detected_at", "at"):
         value = getattr(event, name, None)
@@ -179,11 +168,11 @@ def event_time(event: Event, envelope_time: datetime) -> datetime:
     return envelope_time
 
 
-def apply(view: ShipmentView, event: Event, envelope_time: datetime) -> ShipmentView:
+def apply(view: ShipmentView, event: events.Event, envelope_time: datetime) -> ShipmentView:
     """The view after `event`; applying an event twice or late changes nothing more."""
     at = event_time(event, envelope_time)
     changes: dict[str, Any] = {}
-    if isinstance(event, ShipmentRegistered):
+    if isinstance(event, events.ShipmentRegistered):
         names = dict(view.station_names)
         for ref in (event.origin_station, event.destination_station):
             if ref is not None and ref.name:
@@ -197,7 +186,7 @@ def apply(view: ShipmentView, event: Event, envelope_time: datetime) -> Shipment
             promised_at=view.promised_at or event.promised_at,
         )
         changes.update(_set_status(view, "registered", at))
-    elif isinstance(event, ShipmentDeparted):
+    elif isinstance(event, events.ShipmentDeparted):
         changes.update(_set_status(view, "in_transit", at))
         changes.update(_set_position(view, at, station=event.station))
         changes["stations"] = _with_station(view, event.station, event.destination)
@@ -206,12 +195,12 @@ def apply(view: ShipmentView, event: Event, envelope_time: datetime) -> Shipment
             if event.promised_at is not None:
                 changes["promised_at"] = event.promised_at
         changes.update(_set_vehicle(view, event.vehicle_id, at))
-    elif isinstance(event, ShipmentDelayed | ShipmentRecovered):
-        delayed = isinstance(event, ShipmentDelayed)
+    elif isinstance(event, events.ShipmentDelayed | events.ShipmentRecovered):
+        delayed = isinstance(event, events.ShipmentDelayed)
         if _newer(at, view.delay_at) or (at == view.delay_at and delayed):
             changes.update(delayed=delayed, delay_at=at,
-                           delay_minutes=event.delay_minutes if isinstance(event, ShipmentDelayed) else None,
-                           delay_reason=event.reason if isinstance(event, ShipmentDelayed) else None)
+                           delay_minutes=event.delay_minutes if isinstance(event, events.ShipmentDelayed) else None,
+                           delay_reason=event.reason if isinstance(event, events.ShipmentDelayed) else None)
         if _newer(at, view.eta_at) or at == view.eta_at:
             changes.update(eta=event.eta, eta_at=at, promised_at=event.promised_at)
         changes.update(_gps(view, event.last_position))
@@ -221,20 +210,20 @@ def apply(view: ShipmentView, event: Event, envelope_time: datetime) -> Shipment
         if view.status in (None, "registered"):
             # A delay is measured on the road: the goods have left even if the scan is not in yet.
             changes.update(_set_status(view, "in_transit", at))
-    elif isinstance(event, ShipmentArrived):
+    elif isinstance(event, events.ShipmentArrived):
         changes.update(_set_status(view, "arrived" if event.final else "in_transit", at))
         changes.update(_set_position(view, at, station=event.station))
         changes["stations"] = _with_station(view, event.station)
-    elif isinstance(event, ShipmentOutForDelivery):
+    elif isinstance(event, events.ShipmentOutForDelivery):
         changes.update(_set_status(view, "out_for_delivery", at))
         changes.update(_set_position(view, at, station=event.station))
         changes["stations"] = _with_station(view, event.station)
-    elif isinstance(event, ShipmentDelivered):
+    elif isinstance(event, events.ShipmentDelivered):
         changes.update(_set_status(view, "delivered", at))
         if event.station:
             changes.update(_set_position(view, at, station=event.station))
             changes["stations"] = _with_station(view, event.station)
-    elif isinstance(event, ExceptionReported):
+    elif isinstance(event, events.ExceptionReported):
         changes.update(_set_status(view, "exception", at))
         changes["stations"] = _with_station(view, event.station)
         if _newer(at, view.exception_at):

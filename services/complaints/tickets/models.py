@@ -115,13 +115,17 @@ class HistoryEntry(BaseModel):
     details: dict[str, Any]
 
 
-class ComplaintRead(BaseModel):
+class _ComplaintHead(BaseModel):
+    # The fields a ticket and its list row both begin with, in the contract's order.
     id: uuid.UUID
     status: TicketStatusName
     customer_id: str | None
     caller_name: str
     phone: str | None
     email: str | None
+
+
+class ComplaintRead(_ComplaintHead):
     language: str
     waybill_no: str | None
     channel: str
@@ -157,15 +161,9 @@ class ComplaintRead(BaseModel):
     history: list[HistoryEntry] | None = None
 
 
-class ComplaintSummary(BaseModel):
+class ComplaintSummary(_ComplaintHead):
     """A list row: personal data masked."""
 
-    id: uuid.UUID
-    status: TicketStatusName
-    customer_id: str | None
-    caller_name: str
-    phone: str | None
-    email: str | None
     waybill_no: str | None
     channel: str
     category: str

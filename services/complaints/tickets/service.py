@@ -27,20 +27,12 @@ from services.complaints.context import ComplaintsRuntime
 from services.complaints.customers.repository import customer_seen, get_customer
 from services.complaints.customers.service import is_key
 from services.complaints.domain import customer_view
+from services.complaints.domain import tickets as ticket_rules
 from services.complaints.domain.claims import decide_claim
 from services.complaints.domain.replies import ShipmentSnapshot, suggested_reply
 from services.complaints.domain.shipments import ShipmentView
 from services.complaints.domain.sla import breaches, find_sla_policy, first_response_due, resolution_due
-from services.complaints.domain.tickets import (
-    ACTIVE_STATUSES,
-    Action,
-    TicketStatus,
-    allowed_actions,
-    apply_action,
-    can_transition,
-    default_priority,
-    open_ticket,
-)
+from services.complaints.domain.tickets import Action, TicketStatus
 from services.complaints.domain.visibility import partner_view
 from services.complaints.domain.vocabulary import Category, Channel, Priority, parse_language
 from services.complaints.shipments.repository import load_shipment
@@ -95,7 +87,7 @@ async def complaint_view(conn: asyncpg.Connection, rt: ComplaintsRuntime, row: R
     current = now or utcnow()
     recorded = await repository.breach_kinds(conn, row["id"])
     running = {k.value for k in breaches(state, current, rt.context.hours)} \
-        if state.status in ACTIVE_STATUSES else set()
+        if state.status in ticket_rules.ACTIVE_STATUSES else set()
     kinds = sorted(set(recorded) | running)
     data = {k: row[k] for k in (
         "id", "status", "customer_id", "caller_name", "phone", "email", "language", "waybill_no", "channel",
@@ -106,7 +98,7 @@ async def complaint_view(conn: asyncpg.Connection, rt: ComplaintsRuntime, row: R
         "resolution", "csat_score", "csat_comment")}
     data.update(
         breaches=kinds, breached=bool(kinds), paused=state.paused,
-        allowed_actions=sorted(a.value for a in allowed_actions(state.status)),
+        allowed_actions=sorted(a.value for a in ticket_rules.allowed_actions(state.status)),
         suggested_reply=_reply(rt, row, view) if view is not None else row["suggested_reply"],
         shipment=view.to_public() if view is not None else row["shipment"],
     )
@@ -201,9 +193,9 @@ async def _open(conn: asyncpg.Connection, rt: ComplaintsRuntime, new: NewComplai
                 if customer_file and new.customer_id else None)
     key = await is_key(conn, rt, customer, at=now)
     language = parse_language(new.language or (customer or {}).get("language"))
-    priority = new.priority or default_priority(new.category, key_customer=key)
+    priority = new.priority or ticket_rules.default_priority(new.category, key_customer=key)
     policy = find_sla_policy(await load_policies(conn), new.category, priority)
-    state = open_ticket(opened_at=now, policy=policy)
+    state = ticket_rules.open_ticket(opened_at=now, policy=policy)
     hours = rt.context.hours
     ticket: Row = {
         "id": uuid.uuid4(), "customer_id": new.customer_id, "caller_name": new.caller_name, "phone": new.phone,
@@ -346,9 +338,9 @@ async def take_step(rt: ComplaintsRuntime, *, principal: Principal, complaint_id
             raise NotFound.of("complaint", complaint_id)
         before = state_of(row)
         at = max(now, row["last_action_at"])
-        if not can_transition(before.status, step.action):
+        if not ticket_rules.can_transition(before.status, step.action):
             STEPS_REFUSED.labels(step.action.value).inc()
-        after = apply_action(before, step.action, at, resolution=step.resolution, score=step.score)
+        after = ticket_rules.apply_action(before, step.action, at, resolution=step.resolution, score=step.score)
         fields = lifecycle.state_fields(rt, before, after, at)
         if step.action is Action.ESCALATE:
             fields["assigned_role"] = "supervisor"

@@ -5,6 +5,8 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any
 
+from shared.events import DelayReason as DelayReason  # the codes a delay carries; templates put them into words
+
 
 class Audience(StrEnum):
     """Who a route addresses; each audience has its own way of finding the address."""
@@ -45,20 +47,6 @@ class Status(StrEnum):
 class FailureKind(StrEnum):
     TRANSIENT = "transient"
     PERMANENT = "permanent"
-
-
-class DelayReason(StrEnum):
-    """Reason codes a delay can carry; templates translate them into plain words."""
-
-    TRAFFIC_JAM = "traffic_jam"
-    BREAKDOWN = "breakdown"
-    CUSTOMS_INSPECTION = "customs_inspection"
-    WEATHER = "weather"
-    FORCE_MAJEURE = "force_majeure"
-    VEHICLE_STOPPED = "vehicle_stopped"
-    NO_SIGNAL = "no_signal"
-    SLOW_PROGRESS = "slow_progress"
-    OTHER = "other"
 
 
 # Why a notification is not (yet) sent, as stored in its `reason` and shown in the audit.

@@ -16,21 +16,7 @@ from enum import StrEnum
 from services.tracking.domain.config import DEFAULT_ETA_CONFIG, EtaConfig
 from services.tracking.domain.times import minutes, utc
 from shared.errors import Invalid
-
-
-class DelayReason(StrEnum):
-    """Why a shipment is late: inferred from the feed, or stated by staff in a note."""
-
-    VEHICLE_STOPPED = "vehicle_stopped"
-    NO_SIGNAL = "no_signal"
-    SLOW_PROGRESS = "slow_progress"
-    TRAFFIC_JAM = "traffic_jam"
-    BREAKDOWN = "breakdown"
-    CUSTOMS_INSPECTION = "customs_inspection"
-    WEATHER = "weather"
-    FORCE_MAJEURE = "force_majeure"
-    OTHER = "other"
-
+from shared.events import DelayReason
 
 INFERRED_REASONS = frozenset({DelayReason.VEHICLE_STOPPED, DelayReason.NO_SIGNAL, DelayReason.SLOW_PROGRESS})
 # The reasons a staff note may carry (the contract's `reason` enum on notes).

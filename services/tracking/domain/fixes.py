@@ -40,7 +40,7 @@ class PositionLike(Protocol):
 
 
 class ReportedPosition(PositionLike, Protocol):
-    """An item of a position batch: a :class:`PositionReport` or the API's parsed item."""
+    """An item of a position batch of ``POST /v1/positions`` (the feeds' ``Incoming``)."""
 
     @property
     def vehicle_id(self) -> str: ...
@@ -66,18 +66,6 @@ class Fix:
     @property
     def point(self) -> GeoPoint:
         return GeoPoint(self.lat, self.lon)
-
-
-@dataclass(frozen=True, slots=True)
-class PositionReport:
-    """One item of the batch ``POST /v1/positions`` body."""
-
-    vehicle_id: str
-    at: datetime
-    lat: float
-    lon: float
-    speed_kmh: float | None = None
-    heading: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,26 +28,14 @@ from shared.context import Runtime
 from shared.db import create_pool
 from shared.devtools.stack import Stack
 from tests.conftest import Infra, run_sync, unique
-from tests.integration.tracking.core_support import (
-    STATIONS,
-    World,
-    add_vehicle,
-    events,
-    fix,
-    minutes,
-    new_vehicle,
-    now,
-    post_positions,
-    register,
-    scan,
-    sql,
-)
+from tests.integration.tracking import core_support as core
+from tests.integration.tracking.core_support import World, fix, minutes, now
 from tests.integration.tracking.test_tracking_stored_track import sampled_since
 from tests.support.wait import eventually
 
 SH = (31.2304, 121.4737)
 FAR = (SH[0] + 4.5, SH[1])  # about 500 km from the destination: late with 150 minutes to go
-WX = STATIONS["WX"][3:5]  # the destination
+WX = core.STATIONS["WX"][3:5]  # the destination
 
 
 def fleet(api, infra: Infra, world: World, size: int, t0: datetime) -> dict[str, str]:  # type: ignore[no-untyped-def]
@@ -55,17 +43,17 @@ def fleet(api, infra: Infra, world: World, size: int, t0: datetime) -> dict[str,
     departed at `t0`: vehicle id → waybill."""
     carried = {}
     for _ in range(size):
-        vid, _ = new_vehicle(api, infra)
-        waybill = register(api, infra, world, promised_at=t0 + minutes(150), via=[])
-        assert scan(api, infra, waybill, "departed", world.sh, t0, vid).status_code == 201
+        vid, _ = core.new_vehicle(api, infra)
+        waybill = core.register(api, infra, world, promised_at=t0 + minutes(150), via=[])
+        assert core.scan(api, infra, waybill, "departed", world.sh, t0, vid).status_code == 201
         carried[vid] = waybill
     return carried
 
 
 def vehicles(infra: Infra, ids: list[str]) -> dict[str, Any]:
-    rows = sql(infra, "SELECT vehicle_id, last_fix_at, last_lat, last_lon, last_evaluated_at, evaluation_due_at, "
-                      "last_sample_at, recent_track, recent_track_since, recent_track_sample_at "
-                      "FROM tracking.vehicles WHERE vehicle_id = ANY($1::text[])", ids)
+    rows = core.sql(infra, "SELECT vehicle_id, last_fix_at, last_lat, last_lon, last_evaluated_at, evaluation_due_at, "
+                           "last_sample_at, recent_track, recent_track_since, recent_track_sample_at "
+                           "FROM tracking.vehicles WHERE vehicle_id = ANY($1::text[])", ids)
     return {r["vehicle_id"]: r for r in rows}
 
 
@@ -104,7 +92,7 @@ def test_overlapping_batches_of_the_whole_fleet_lose_nothing_and_notify_once(  #
     assert [r.status_code for r in responses] == [200] * len(batches), [r.text for r in responses if r.is_error]
     assert sum(r.json()["stored"] for r in responses) == len(everything)
 
-    counts = {r["vehicle_id"]: r["n"] for r in sql(
+    counts = {r["vehicle_id"]: r["n"] for r in core.sql(
         infra, "SELECT vehicle_id, count(*) AS n FROM tracking.positions WHERE vehicle_id = ANY($1::text[]) "
                "GROUP BY vehicle_id", ids)}
     assert counts == dict.fromkeys(ids, 30)
@@ -122,8 +110,8 @@ def test_overlapping_batches_of_the_whole_fleet_lose_nothing_and_notify_once(  #
                    for r in now_rows.values())
     run_sync(eventually(settled, timeout=90, what="every vehicle evaluated at its newest fix"))
     for vid, waybill in carried.items():
-        assert len(events(infra, waybill, "delayed")) == 1, vid
-        assert events(infra, waybill, "recovered") == []
+        assert len(core.events(infra, waybill, "delayed")) == 1, vid
+        assert core.events(infra, waybill, "recovered") == []
         shipment = api.get(f"/v1/shipments/{waybill}", headers=infra.headers("admin")).json()
         assert shipment["delayed"] is True
     # a stored track the service would trust is still exactly the sampled fixes it copies
@@ -140,22 +128,22 @@ def test_a_final_fix_within_the_interval_is_evaluated_after_it_without_another( 
     trailing evaluation."""
     t0 = now() - minutes(10)
     (vid, waybill), = fleet(api, infra, world, 1, t0).items()
-    r = post_positions(api, infra, [fix(vid, t0 + minutes(1), *FAR, 70.0)])
+    r = core.post_positions(api, infra, [fix(vid, t0 + minutes(1), *FAR, 70.0)])
     assert r.status_code == 200 and r.json()["evaluated_shipments"] == 1
-    assert len(events(infra, waybill, "delayed")) == 1
+    assert len(core.events(infra, waybill, "delayed")) == 1
     near = (WX[0] + 0.027, WX[1])  # 3 km north of the destination
-    r = post_positions(api, infra, [fix(vid, t0 + minutes(1) + timedelta(seconds=5), *near, 70.0)])
+    r = core.post_positions(api, infra, [fix(vid, t0 + minutes(1) + timedelta(seconds=5), *near, 70.0)])
     assert r.status_code == 200 and r.json()["evaluated_shipments"] == 0
     assert vehicles(infra, [vid])[vid]["evaluation_due_at"] is not None
 
-    recovered = run_sync(eventually(lambda: events(infra, waybill, "recovered"), timeout=90,
+    recovered = run_sync(eventually(lambda: core.events(infra, waybill, "recovered"), timeout=90,
                                     what="the trailing evaluation's recovered notice"))
     assert len(recovered) == 1
     shipment = api.get(f"/v1/shipments/{waybill}", headers=infra.headers("admin")).json()
     assert shipment["delayed"] is False
     v = vehicles(infra, [vid])[vid]
     assert v["last_evaluated_at"] == t0 + minutes(1) + timedelta(seconds=5) and v["evaluation_due_at"] is None
-    assert len(events(infra, waybill, "delayed")) == 1
+    assert len(core.events(infra, waybill, "delayed")) == 1
 
 
 async def _runtime(infra: Infra, size: int) -> AsyncIterator[Runtime[Any, Any]]:
@@ -188,18 +176,18 @@ def test_two_workers_never_evaluate_the_same_vehicle_twice(api, infra: Infra, wo
     carried = fleet(api, infra, world, 8, t0)
     ids = sorted(carried)
     near = (WX[0] + 0.027, WX[1])
-    assert post_positions(api, infra, [fix(v, t0 + minutes(1), *FAR, 70.0) for v in ids]).status_code == 200
-    r = post_positions(api, infra, [fix(v, t0 + minutes(1) + timedelta(seconds=5), *near, 70.0) for v in ids])
+    assert core.post_positions(api, infra, [fix(v, t0 + minutes(1), *FAR, 70.0) for v in ids]).status_code == 200
+    r = core.post_positions(api, infra, [fix(v, t0 + minutes(1) + timedelta(seconds=5), *near, 70.0) for v in ids])
     assert r.status_code == 200 and r.json()["evaluated_shipments"] == 0
     # due an hour from now: out of the service's own worker's reach, due for the two below
-    sql(infra, "UPDATE tracking.vehicles SET evaluation_due_at = now() + interval '1 hour' "
-               "WHERE vehicle_id = ANY($1::text[])", ids)
+    core.sql(infra, "UPDATE tracking.vehicles SET evaluation_due_at = now() + interval '1 hour' "
+                    "WHERE vehicle_id = ANY($1::text[])", ids)
     first, second = run_sync(_two_workers(infra, now() + timedelta(hours=2)))
     assert not set(first) & set(second) and len(first) + len(second) == len(set(first) | set(second))
     assert set(ids) <= set(first) | set(second)
     for waybill in carried.values():
-        assert len(events(infra, waybill, "recovered")) == 1
-        assert len(events(infra, waybill, "delayed")) == 1
+        assert len(core.events(infra, waybill, "recovered")) == 1
+        assert len(core.events(infra, waybill, "delayed")) == 1
     assert all(v["evaluation_due_at"] is None for v in vehicles(infra, ids).values())
 
 
@@ -225,9 +213,11 @@ async def _held_evaluation(infra: Infra, vid: str, as_of: datetime) -> tuple[lis
 def test_a_vehicle_another_transaction_evaluates_stays_due(api, infra: Infra, world: World) -> None:  # type: ignore[no-untyped-def]
     t0 = now() - minutes(10)
     (vid, _), = fleet(api, infra, world, 1, t0).items()
-    assert post_positions(api, infra, [fix(vid, t0 + minutes(1), *FAR, 70.0)]).status_code == 200
-    assert post_positions(api, infra, [fix(vid, t0 + minutes(1) + timedelta(seconds=5), *FAR, 70.0)]).status_code == 200
-    sql(infra, "UPDATE tracking.vehicles SET evaluation_due_at = now() + interval '1 hour' WHERE vehicle_id = $1", vid)
+    assert core.post_positions(api, infra, [fix(vid, t0 + minutes(1), *FAR, 70.0)]).status_code == 200
+    later = t0 + minutes(1) + timedelta(seconds=5)
+    assert core.post_positions(api, infra, [fix(vid, later, *FAR, 70.0)]).status_code == 200
+    core.sql(infra, "UPDATE tracking.vehicles SET evaluation_due_at = now() + interval '1 hour' "
+                    "WHERE vehicle_id = $1", vid)
     done, still_due = run_sync(_held_evaluation(infra, vid, now() + timedelta(hours=2)))
     assert vid not in done and still_due
     first, second = run_sync(_two_workers(infra, now() + timedelta(hours=2)))
@@ -258,7 +248,7 @@ def test_begin_and_claim_claims_as_claim_vehicles(api, infra: Infra) -> None:  #
     the next statement in a transaction-local setting) reads and claims what the plain way does."""
     ids = [f"V{unique()}" for _ in range(3)]
     for vid in ids:
-        add_vehicle(api, infra, vid, f"D{unique()}")
+        core.add_vehicle(api, infra, vid, f"D{unique()}")
     fast, plain = run_sync(_both_claims(infra, [*ids, "NOT'REGISTERED"], ids[1]))
     assert fast.claimed == plain.claimed == {ids[0], ids[2]}
     assert fast.rows.keys() == plain.rows.keys() == set(ids)

@@ -14,17 +14,8 @@ import pytest
 from shared.clock import business_day
 from shared.devtools.stack import Stack
 from tests.conftest import Infra, unique
-from tests.integration.tracking.core_support import (
-    World,
-    fix,
-    make_world,
-    minutes,
-    new_vehicle,
-    now,
-    post_positions,
-    register,
-    scan,
-)
+from tests.integration.tracking import core_support as core
+from tests.integration.tracking.core_support import World, fix, minutes, now
 from tests.integration.tracking.test_tracking_desk_support import desk, resident_id
 from tests.support.sheets import CSV_ACCEPT, XLSX_ACCEPT, assert_not_acceptable, csv_rows, xlsx_rows
 
@@ -46,28 +37,28 @@ def delayed_page(api: httpx.Client, infra: Infra, station: str, **params: Any) -
 def test_delayed_since_is_the_first_detection_kept_while_late_and_cleared_on_recovery(  # type: ignore[no-untyped-def]
         api, infra: Infra) -> None:
     """SH → WX, 148 km of road: a truck in Shanghai 5 minutes before the promised time is late."""
-    world: World = make_world(api, infra)
+    world: World = core.make_world(api, infra)
     promised = now() + minutes(5)
     t0 = now() - minutes(60)
-    first_vid, second_vid = new_vehicle(api, infra)[0], new_vehicle(api, infra)[0]
-    first = register(api, infra, world, promised_at=promised, via=[])
-    second = register(api, infra, world, promised_at=promised, via=[])
-    on_time = register(api, infra, world, promised_at=promised + timedelta(days=1), via=[])
-    for waybill, vid in ((first, first_vid), (second, second_vid), (on_time, new_vehicle(api, infra)[0])):
-        assert scan(api, infra, waybill, "departed", world.sh, t0, vid).status_code == 201
+    first_vid, second_vid = core.new_vehicle(api, infra)[0], core.new_vehicle(api, infra)[0]
+    first = core.register(api, infra, world, promised_at=promised, via=[])
+    second = core.register(api, infra, world, promised_at=promised, via=[])
+    on_time = core.register(api, infra, world, promised_at=promised + timedelta(days=1), via=[])
+    for waybill, vid in ((first, first_vid), (second, second_vid), (on_time, core.new_vehicle(api, infra)[0])):
+        assert core.scan(api, infra, waybill, "departed", world.sh, t0, vid).status_code == 201
 
     detected = t0 + minutes(10)
-    assert post_positions(api, infra, [fix(first_vid, detected, *SH, 60.0)]).status_code == 200
+    assert core.post_positions(api, infra, [fix(first_vid, detected, *SH, 60.0)]).status_code == 200
     shipment = api.get(f"/v1/shipments/{first}", headers=infra.headers("admin")).json()
     assert shipment["delayed"] is True
     assert datetime.fromisoformat(shipment["delayed_since"]) == detected
     # Still late at a later fix: the delay began when it was first detected.
-    assert post_positions(api, infra, [fix(first_vid, detected + minutes(5), *SH, 50.0)]).status_code == 200
+    assert core.post_positions(api, infra, [fix(first_vid, detected + minutes(5), *SH, 50.0)]).status_code == 200
     shipment = api.get(f"/v1/shipments/{first}", headers=infra.headers("admin")).json()
     assert shipment["delayed"] is True and datetime.fromisoformat(shipment["delayed_since"]) == detected
 
     later = t0 + minutes(30)
-    assert post_positions(api, infra, [fix(second_vid, later, *SH, 60.0)]).status_code == 200
+    assert core.post_positions(api, infra, [fix(second_vid, later, *SH, 60.0)]).status_code == 200
 
     # Newest delay first, also through the cursor; the summary carries the time too.
     page = delayed_page(api, infra, world.sh)
@@ -87,13 +78,13 @@ def test_delayed_since_is_the_first_detection_kept_while_late_and_cleared_on_rec
     assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_cursor"
 
     # Recovered: the time is cleared, and it leaves the delayed list.
-    assert post_positions(api, infra, [fix(first_vid, detected + minutes(20), WX[0] + 0.01, WX[1] + 0.01,
-                                            90.0)]).status_code == 200
+    assert core.post_positions(api, infra, [fix(first_vid, detected + minutes(20), WX[0] + 0.01, WX[1] + 0.01,
+                                                 90.0)]).status_code == 200
     shipment = api.get(f"/v1/shipments/{first}", headers=infra.headers("admin")).json()
     assert shipment["delayed"] is False and shipment["delayed_since"] is None
     assert [s["waybill_no"] for s in delayed_page(api, infra, world.sh)["items"]] == [second]
     # A branch not on the route sees none of them.
-    other = make_world(api, infra)
+    other = core.make_world(api, infra)
     r = api.get("/v1/shipments", headers=infra.headers("branch", branch=other.sh),
                 params={"delayed": "true", "station": world.sh})
     assert r.status_code == 200 and r.json()["items"] == []
@@ -103,16 +94,16 @@ def test_delayed_since_is_the_first_detection_kept_while_late_and_cleared_on_rec
 
 
 def test_vehicle_track_oldest_first_sampled_scoped(api, infra: Infra) -> None:  # type: ignore[no-untyped-def]
-    world: World = make_world(api, infra)
-    vid, _ = new_vehicle(api, infra, carrier="CARR1")
-    waybill = register(api, infra, world, promised_at=now() + timedelta(days=1), via=[])
+    world: World = core.make_world(api, infra)
+    vid, _ = core.new_vehicle(api, infra, carrier="CARR1")
+    waybill = core.register(api, infra, world, promised_at=now() + timedelta(days=1), via=[])
     t0 = now() - minutes(60)
-    assert scan(api, infra, waybill, "departed", world.sh, t0, vid).status_code == 201
+    assert core.scan(api, infra, waybill, "departed", world.sh, t0, vid).status_code == 201
     # Every 5 minutes, and a fix 10 s after one (the one-a-minute sampling passes over it).
     times = [t0 + minutes(5 * i) for i in range(8)]
     fixes = [fix(vid, t, SH[0] + 0.01 * i, SH[1] - 0.02 * i, 50.0 + i) for i, t in enumerate(times)]
     fixes.append(fix(vid, times[2] + timedelta(seconds=10), 0.0 + SH[0], SH[1], 1.0))
-    assert post_positions(api, infra, fixes).status_code == 200
+    assert core.post_positions(api, infra, fixes).status_code == 200
 
     r = api.get(f"/v1/vehicles/{vid}/track", headers=infra.headers("staff"))
     assert r.status_code == 200, r.text
@@ -130,13 +121,13 @@ def test_vehicle_track_oldest_first_sampled_scoped(api, infra: Infra) -> None:  
 
     # A newest fix that the sampling passes over is still the track's last point.
     last = times[-1] + timedelta(seconds=20)
-    assert post_positions(api, infra, [fix(vid, last, 31.5, 121.0, 40.0)]).status_code == 200
+    assert core.post_positions(api, infra, [fix(vid, last, 31.5, 121.0, 40.0)]).status_code == 200
     points = api.get(f"/v1/vehicles/{vid}/track", headers=infra.headers("staff")).json()["points"]
     assert datetime.fromisoformat(points[-1]["at"]) == last and len(points) == len(times) + 1
 
     # Scope: a branch on the route of a shipment on board, its own carrier; nobody else.
     assert api.get(f"/v1/vehicles/{vid}/track", headers=infra.headers("branch", branch=world.wx)).status_code == 200
-    other = make_world(api, infra)
+    other = core.make_world(api, infra)
     assert api.get(f"/v1/vehicles/{vid}/track",
                    headers=infra.headers("branch", branch=other.sh)).status_code == 404
     assert api.get(f"/v1/vehicles/{vid}/track", headers=infra.headers("carrier", carrier="CARR1")).status_code == 200
@@ -148,7 +139,7 @@ def test_vehicle_track_oldest_first_sampled_scoped(api, infra: Infra) -> None:  
         assert api.get(f"/v1/vehicles/{vid}/track", headers=infra.headers("staff"),
                        params=params).status_code == 422
     # A vehicle that never reported has nothing to draw.
-    quiet, _ = new_vehicle(api, infra)
+    quiet, _ = core.new_vehicle(api, infra)
     assert api.get(f"/v1/vehicles/{quiet}/track", headers=infra.headers("staff")).json()["points"] == []
 
 

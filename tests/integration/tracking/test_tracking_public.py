@@ -15,17 +15,8 @@ import pytest
 
 from shared.links import LinkKeys, sign
 from tests.conftest import Infra, unique
-from tests.integration.tracking.core_support import (
-    World,
-    fix,
-    minutes,
-    new_vehicle,
-    now,
-    post_positions,
-    register,
-    scan,
-    shipment_body,
-)
+from tests.integration.tracking import core_support as core
+from tests.integration.tracking.core_support import World, fix, minutes, now
 from tests.web.world import resident_id
 
 SH = (31.2304, 121.4737)
@@ -67,12 +58,12 @@ def ring(infra: Infra) -> LinkKeys:
 def late(api, infra: Infra, world: World) -> tuple[str, str]:  # type: ignore[no-untyped-def]
     """A waybill SH → NJ → WX, departed, then late (the truck crawls in Shanghai), with a note and
     an exception the public must not see."""
-    vid, _ = new_vehicle(api, infra)
+    vid, _ = core.new_vehicle(api, infra)
     t0 = now() - minutes(150)
-    waybill = register(api, infra, world, promised_at=t0 + minutes(180))
-    assert scan(api, infra, waybill, "departed", world.sh, t0, vid).status_code == 201
-    assert post_positions(api, infra, [fix(vid, t0 + minutes(60), *SH, speed=5.0)]).status_code == 200
-    assert post_positions(api, infra, [fix(vid, now() - minutes(1), *SH, speed=5.0)]).status_code == 200
+    waybill = core.register(api, infra, world, promised_at=t0 + minutes(180))
+    assert core.scan(api, infra, waybill, "departed", world.sh, t0, vid).status_code == 201
+    assert core.post_positions(api, infra, [fix(vid, t0 + minutes(60), *SH, speed=5.0)]).status_code == 200
+    assert core.post_positions(api, infra, [fix(vid, now() - minutes(1), *SH, speed=5.0)]).status_code == 200
     admin = infra.headers("admin")
     r = api.post(f"/v1/shipments/{waybill}/notes", headers=admin, json={
         "at": now().isoformat(), "contact": "杨民敬 13900000000", "channel": "phone", "delayed": True,
@@ -115,7 +106,7 @@ def test_the_right_digits_of_either_party_give_the_detailed_view(api, infra: Inf
 
 def test_the_digits_of_either_party_and_no_other_open_the_details(api, infra: Infra, world: World) -> None:  # type: ignore[no-untyped-def]
     waybill = f"T{unique()}"
-    body = shipment_body(waybill, world, promised_at=now() + timedelta(days=2))
+    body = core.shipment_body(waybill, world, promised_at=now() + timedelta(days=2))
     body["shipper"]["phone"], body["consignee"]["phone"] = "+8613811112222", "13933334444"
     assert api.post("/v1/shipments", headers=infra.headers("admin"), json=body).status_code == 201
     assert look(api, infra, waybill, digits="2222").json()["detailed"] is True
@@ -149,11 +140,11 @@ def test_a_signed_link_opens_the_detailed_view_with_either_key_of_the_ring(api, 
 
 
 def test_delivered_shows_the_signer_masked_and_no_eta(api, infra: Infra, world: World) -> None:  # type: ignore[no-untyped-def]
-    vid, _ = new_vehicle(api, infra)
+    vid, _ = core.new_vehicle(api, infra)
     t0 = now() - minutes(120)
-    waybill = register(api, infra, world, promised_at=t0 + minutes(600), pieces=2, via=[])
-    assert scan(api, infra, waybill, "departed", world.sh, t0, vid).status_code == 201
-    assert scan(api, infra, waybill, "arrived", world.wx, t0 + minutes(90), vid, pieces=2).status_code == 201
+    waybill = core.register(api, infra, world, promised_at=t0 + minutes(600), pieces=2, via=[])
+    assert core.scan(api, infra, waybill, "departed", world.sh, t0, vid).status_code == 201
+    assert core.scan(api, infra, waybill, "arrived", world.wx, t0 + minutes(90), vid, pieces=2).status_code == 201
     r = api.post(f"/v1/shipments/{waybill}/delivery", headers=infra.headers("admin"), json={
         "signed_at": (t0 + minutes(100)).isoformat(), "signer_name": "杨民敬", "signer_id_type": "id_card",
         "signer_id_number": resident_id(), "delegate": None, "company_stamp": False, "pieces": 2})

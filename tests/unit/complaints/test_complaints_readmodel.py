@@ -9,23 +9,7 @@ import pytest
 
 from services.complaints.domain.shipments import ShipmentView, apply, event_time
 from services.complaints.settings import ComplaintsSettings
-from shared.events import (
-    Cargo,
-    Consignee,
-    Event,
-    ExceptionReported,
-    Position,
-    ReceiptRequirements,
-    ShipmentArrived,
-    ShipmentDelayed,
-    ShipmentDelivered,
-    ShipmentDeparted,
-    ShipmentOutForDelivery,
-    ShipmentRecovered,
-    ShipmentRegistered,
-    Shipper,
-    StationRef,
-)
+from shared import events
 
 T0 = datetime(2026, 11, 28, 0, 0, tzinfo=UTC)
 NO = "WB1"
@@ -35,35 +19,36 @@ def at(hours: float) -> datetime:
     return T0 + timedelta(hours=hours)
 
 
-def registered() -> ShipmentRegistered:
-    return ShipmentRegistered(
+def registered() -> events.ShipmentRegistered:
+    return events.ShipmentRegistered(
         waybill_no=NO, origin="SH01", destination="WX02", via=["NJ01"],
-        destination_station=StationRef(code="WX02", name="无锡站"),
-        shipper=Shipper(customer_id="C100", name="无锡精工"), consignee=Consignee(name="杨民敬"),
-        cargo=Cargo(description="轴承", pieces=10), promised_at=at(48), payment="prepaid",
-        receipt=ReceiptRequirements(), registered_at=at(0))
+        destination_station=events.StationRef(code="WX02", name="无锡站"),
+        shipper=events.Shipper(customer_id="C100", name="无锡精工"), consignee=events.Consignee(name="杨民敬"),
+        cargo=events.Cargo(description="轴承", pieces=10), promised_at=at(48), payment="prepaid",
+        receipt=events.ReceiptRequirements(), registered_at=at(0))
 
 
-def delayed(minutes: int = 90, reason: str = "traffic_jam", position_at: float | None = None) -> ShipmentDelayed:
-    position = Position(at=at(position_at), lat=31.0, lon=120.0) if position_at is not None else None
-    return ShipmentDelayed(waybill_no=NO, eta=at(50), promised_at=at(48), delay_minutes=minutes, reason=reason,
-                           last_position=position)
+def delayed(minutes: int = 90, reason: str = "traffic_jam",
+            position_at: float | None = None) -> events.ShipmentDelayed:
+    position = events.Position(at=at(position_at), lat=31.0, lon=120.0) if position_at is not None else None
+    return events.ShipmentDelayed(waybill_no=NO, eta=at(50), promised_at=at(48), delay_minutes=minutes,
+                                  reason=reason, last_position=position)
 
 
-def recovered() -> ShipmentRecovered:
-    return ShipmentRecovered(waybill_no=NO, eta=at(47), promised_at=at(48))
+def recovered() -> events.ShipmentRecovered:
+    return events.ShipmentRecovered(waybill_no=NO, eta=at(47), promised_at=at(48))
 
 
-def fold(events: list[tuple[Event, datetime]]) -> ShipmentView:
+def fold(timeline: list[tuple[events.Event, datetime]]) -> ShipmentView:
     view = ShipmentView(waybill_no=NO)
-    for event, when in events:
+    for event, when in timeline:
         view = apply(view, event, when)
     return view
 
 
 def test_event_time_is_the_business_time_or_the_envelope_time() -> None:
     assert event_time(registered(), at(9)) == at(0)
-    assert event_time(ShipmentDeparted(waybill_no=NO, station="SH01", at=at(2)), at(9)) == at(2)
+    assert event_time(events.ShipmentDeparted(waybill_no=NO, station="SH01", at=at(2)), at(9)) == at(2)
     assert event_time(recovered(), at(9)) == at(9)
 
 
@@ -77,16 +62,16 @@ def test_a_stale_recovery_does_not_clear_a_newer_delay() -> None:
 
 
 def test_every_order_of_the_same_events_gives_the_same_view() -> None:
-    events = [
+    timeline = [
         (registered(), at(0)),
-        (ShipmentDeparted(waybill_no=NO, station="SH01", at=at(1), eta=at(40)), at(1)),
+        (events.ShipmentDeparted(waybill_no=NO, station="SH01", at=at(1), eta=at(40)), at(1)),
         (delayed(position_at=3), at(3)),
         (recovered(), at(4)),
-        (ShipmentArrived(waybill_no=NO, station="WX02", arrived_at=at(6), pieces=10, pieces_arrived=10,
-                         pieces_total=10, final=True), at(6)),
-        (ShipmentOutForDelivery(waybill_no=NO, station="WX02", at=at(7)), at(7)),
+        (events.ShipmentArrived(waybill_no=NO, station="WX02", arrived_at=at(6), pieces=10, pieces_arrived=10,
+                                pieces_total=10, final=True), at(6)),
+        (events.ShipmentOutForDelivery(waybill_no=NO, station="WX02", at=at(7)), at(7)),
     ]
-    views = [fold(list(order)) for order in itertools.permutations(events)]
+    views = [fold(list(order)) for order in itertools.permutations(timeline)]
     first = views[0]
     assert all(v == first for v in views)
     assert first.status == "out_for_delivery" and not first.delayed and first.eta == at(47)
@@ -103,20 +88,20 @@ def test_applying_an_event_twice_changes_nothing_more() -> None:
 
 def test_partial_arrival_keeps_it_in_transit_and_delivery_wins() -> None:
     view = fold([(registered(), at(0)),
-                 (ShipmentArrived(waybill_no=NO, station="WX02", arrived_at=at(5), pieces=4, pieces_arrived=4,
-                                  pieces_total=10, final=False), at(5))])
+                 (events.ShipmentArrived(waybill_no=NO, station="WX02", arrived_at=at(5), pieces=4,
+                                         pieces_arrived=4, pieces_total=10, final=False), at(5))])
     assert view.status == "in_transit"
-    view = apply(view, ShipmentDelivered(waybill_no=NO, delivered_at=at(9), signer_name="杨民敬", pieces=10,
-                                         station="WX02"), at(9))
+    view = apply(view, events.ShipmentDelivered(waybill_no=NO, delivered_at=at(9), signer_name="杨民敬",
+                                                pieces=10, station="WX02"), at(9))
     assert view.status == "delivered"
-    view = apply(view, ShipmentDeparted(waybill_no=NO, station="NJ01", at=at(3)), at(3))
+    view = apply(view, events.ShipmentDeparted(waybill_no=NO, station="NJ01", at=at(3)), at(3))
     assert view.status == "delivered"
 
 
 def test_exception_is_kept_and_shown() -> None:
     view = fold([(registered(), at(0)),
-                 (ExceptionReported(exception_id="E1", waybill_no=NO, kind="damage", pieces=1, station="NJ01",
-                                    description="外箱破损", reported_at=at(4)), at(4))])
+                 (events.ExceptionReported(exception_id="E1", waybill_no=NO, kind="damage", pieces=1,
+                                           station="NJ01", description="外箱破损", reported_at=at(4)), at(4))])
     assert view.status == "exception" and view.exception is not None and view.exception["kind"] == "damage"
     assert view.snapshot().status == "exception"
     assert view.to_public()["exception"]["station"] == "NJ01"

@@ -10,12 +10,12 @@ from services.tracking.domain.config import EtaConfig
 from services.tracking.domain.delay import DelayReason
 from services.tracking.domain.fixes import (
     Fix,
-    PositionReport,
     position_problems,
     validate_fix,
     validate_position_batch,
 )
 from services.tracking.domain.track import infer_delay_reason, recent_average_speed_kmh, sample_track
+from services.tracking.feeds.models import Incoming
 from services.tracking.feeds.parsing import (
     parse_osmand,
     parse_osmand_json,
@@ -253,8 +253,8 @@ def test_validate_fix_raises_invalid_position() -> None:
 
 
 def test_batch_rejects_everything_and_names_the_bad_index() -> None:
-    items = [PositionReport("V1", AT, 31.0, 121.0, 60.0, 0.0) for _ in range(5)]
-    items[3] = PositionReport("V1", AT, 31.0, 200.0, 60.0, 0.0)
+    items = [Incoming("V1", AT, 31.0, 121.0, 60.0, 0.0) for _ in range(5)]
+    items[3] = Incoming("V1", AT, 31.0, 200.0, 60.0, 0.0)
     with pytest.raises(DomainError) as err:
         validate_position_batch(items, now=AT)
     assert err.value.code == "invalid_position"
@@ -264,7 +264,7 @@ def test_batch_rejects_everything_and_names_the_bad_index() -> None:
 
 
 def test_batch_size_limit() -> None:
-    item = PositionReport("V1", AT, 31.0, 121.0)
+    item = Incoming("V1", AT, 31.0, 121.0)
     with pytest.raises(DomainError) as err:
         validate_position_batch([item] * 5001, now=AT)
     assert err.value.code == "batch_too_large"
@@ -316,7 +316,6 @@ def test_the_sampled_track_tells_the_same_story_as_the_dense_one() -> None:
 
 def test_an_incoming_fix_is_its_copy_record() -> None:
     """ingest COPYs `(*incoming, sampled)` as is: the tuple's order is the table's column list."""
-    from services.tracking.feeds.models import Incoming
     from services.tracking.feeds.repository import POSITION_COLUMNS
 
     assert (*Incoming._fields, "sampled") == POSITION_COLUMNS

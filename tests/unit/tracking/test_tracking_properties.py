@@ -11,10 +11,11 @@ from hypothesis import strategies as st
 from services.tracking.domain.config import EtaConfig
 from services.tracking.domain.delay import DelayEvent, DelayReason, DelayState, evaluate_delay
 from services.tracking.domain.eta import estimate_eta
-from services.tracking.domain.fixes import PositionReport, position_problems, validate_position_batch
+from services.tracking.domain.fixes import position_problems, validate_position_batch
 from services.tracking.domain.geo import EARTH_RADIUS_KM, GeoPoint, haversine_km
 from services.tracking.domain.scans import Route, Scan, ScanState, ScanType, apply_scan
 from services.tracking.domain.signing import is_plausible_resident_id, resident_id_check_char
+from services.tracking.feeds.models import Incoming
 from shared.errors import DomainError
 
 T0 = datetime(2026, 11, 28, 2, 0, tzinfo=UTC)
@@ -172,7 +173,7 @@ def test_batch_check_agrees_with_the_position_rules(lat: float, lon: float, spee
     at = (T0 + timedelta(minutes=ahead)).astimezone(tz) if tz is not None else T0.replace(tzinfo=None)
     problems = position_problems(lat=lat, lon=lon, at=at, now=T0, speed_kmh=speed, heading=heading)
     try:
-        validate_position_batch([PositionReport("V1", at, lat, lon, speed, heading)], now=T0)
+        validate_position_batch([Incoming("V1", at, lat, lon, speed, heading)], now=T0)
     except DomainError as err:
         assert problems, err.details
         assert [d["field"] for d in err.details] == [p.field for p in problems]
