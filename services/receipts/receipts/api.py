@@ -3,11 +3,12 @@ station may act is checked by the use case on the locked row."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
 
-from services.receipts.context import DeskPrincipal, ReceiptReader, RuntimeDep, StationOrDesk
+from services.receipts.context import DeskPrincipal, ReceiptReader, ReceiptsRuntime, RuntimeDep, StationOrDesk
 from services.receipts.domain.lifecycle import ReceiptStatus
 from services.receipts.receipts import service
 from services.receipts.receipts.models import (
@@ -20,6 +21,7 @@ from services.receipts.receipts.models import (
     ReSignCreate,
     WriteOffCreate,
 )
+from shared.auth import Principal
 from shared.errors import ErrorResponse
 from shared.pagination import MAX_LIMIT, Page, encode_cursor, read_cursor
 from shared.types import Instant, StationCode, WaybillNo
@@ -66,58 +68,62 @@ async def list_receipts(
     return {"items": items, "next_cursor": encode_cursor(last) if last else None}
 
 
-@router.post("/receipts/{waybill_no}/inspection", response_model=ReceiptRead, responses={**R404, **R409},
-             tags=["receipt actions"])
+def _action(step: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """A receipt action's route: `POST /receipts/{waybill_no}/{step}`, answered with the receipt after it."""
+    return router.post(f"/receipts/{{waybill_no}}/{step}", response_model=ReceiptRead, responses={**R404, **R409},
+                       tags=["receipt actions"])
+
+
+async def _read_back(rt: ReceiptsRuntime, principal: Principal, waybill_no: str) -> dict[str, Any]:
+    return await service.get_receipt(rt, principal=principal, waybill_no=waybill_no)
+
+
+@_action("inspection")
 async def inspect(waybill_no: WaybillPath, body: InspectionCreate, rt: RuntimeDep,
                   principal: StationOrDesk) -> dict[str, Any]:
     """Inspect a signed receipt: `qualified`, or `abnormal` with anomalies (emits receipts.receipt.abnormal.v1)."""
     await service.inspect(rt, principal=principal, waybill_no=waybill_no, result=body.result,
                           anomalies=body.anomalies, by=body.by, at=body.at)
-    return await service.get_receipt(rt, principal=principal, waybill_no=waybill_no)
+    return await _read_back(rt, principal, waybill_no)
 
 
-@router.post("/receipts/{waybill_no}/re-sign", response_model=ReceiptRead, responses={**R404, **R409},
-             tags=["receipt actions"])
+@_action("re-sign")
 async def re_sign(waybill_no: WaybillPath, body: ReSignCreate, rt: RuntimeDep,
                   principal: StationOrDesk) -> dict[str, Any]:
     """An abnormal receipt signed again at the destination (`abnormal` → `signed`)."""
     await service.re_sign(rt, principal=principal, waybill_no=waybill_no, at=body.at, by=body.by)
-    return await service.get_receipt(rt, principal=principal, waybill_no=waybill_no)
+    return await _read_back(rt, principal, waybill_no)
 
 
-@router.post("/receipts/{waybill_no}/handover", response_model=ReceiptRead, responses={**R404, **R409},
-             tags=["receipt actions"])
+@_action("handover")
 async def hand_over(waybill_no: WaybillPath, body: HandoverCreate, rt: RuntimeDep,
                     principal: StationOrDesk) -> dict[str, Any]:
     """A received receipt handed to the customer or the account's salesperson."""
     await service.hand_over(rt, principal=principal, waybill_no=waybill_no, to=body.to, recipient=body.recipient,
                             at=body.at)
-    return await service.get_receipt(rt, principal=principal, waybill_no=waybill_no)
+    return await _read_back(rt, principal, waybill_no)
 
 
-@router.post("/receipts/{waybill_no}/write-off", response_model=ReceiptRead, responses={**R404, **R409},
-             tags=["receipt actions"])
+@_action("write-off")
 async def write_off(waybill_no: WaybillPath, body: WriteOffCreate, rt: RuntimeDep,
                     principal: StationOrDesk) -> dict[str, Any]:
     """A received receipt collected by the customer in person (核销)."""
     await service.write_off(rt, principal=principal, waybill_no=waybill_no, at=body.at, collector=body.collector)
-    return await service.get_receipt(rt, principal=principal, waybill_no=waybill_no)
+    return await _read_back(rt, principal, waybill_no)
 
 
-@router.post("/receipts/{waybill_no}/cancel", response_model=ReceiptRead, responses={**R404, **R409},
-             tags=["receipt actions"])
+@_action("cancel")
 async def cancel(waybill_no: WaybillPath, rt: RuntimeDep, principal: DeskPrincipal,
                  body: CancelCreate | None = None) -> dict[str, Any]:
     """Cancel a cash-on-delivery receipt (others: 409 `cancel_requires_cod`)."""
     body = body or CancelCreate()
     await service.cancel(rt, principal=principal, waybill_no=waybill_no, at=body.at, reason=body.reason)
-    return await service.get_receipt(rt, principal=principal, waybill_no=waybill_no)
+    return await _read_back(rt, principal, waybill_no)
 
 
-@router.post("/receipts/{waybill_no}/receive", response_model=ReceiptRead, responses={**R404, **R409},
-             tags=["receipt actions"])
+@_action("receive")
 async def receive_found(waybill_no: WaybillPath, body: ReceiveCreate, rt: RuntimeDep,
                         principal: StationOrDesk) -> dict[str, Any]:
     """A receipt flagged lost that turned up at the origin (`lost` → `received`)."""
     await service.receive_found(rt, principal=principal, waybill_no=waybill_no, at=body.at, note=body.note)
-    return await service.get_receipt(rt, principal=principal, waybill_no=waybill_no)
+    return await _read_back(rt, principal, waybill_no)
