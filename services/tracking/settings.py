@@ -36,7 +36,8 @@ class TrackingSettings(PublicLinkSettings):
     track_sample_seconds: float = Field(
         default=60.0, ge=0, le=3600,
         description="The delay rules read each vehicle's track thinned to one fix per this many seconds "
-                    "(plus its newest and every late fix); every fix is stored. 0 = read every fix.")
+                    "(plus its newest; late fixes a step or more old, one a step); every fix is stored. "
+                    "0 = read every fix.")
     evaluation_interval_seconds: float = Field(
         default=15.0, ge=0, le=3600,
         description="A live feed re-evaluates a vehicle's shipments (ETA, delay) at most once per this many "

@@ -168,20 +168,29 @@ def sample_track(
     Why: those rules look back an hour. A 1 Hz feed would make every evaluation read 3,600
     fixes per vehicle, although one fix a minute tells the same story about a truck's speed
     and stops (and a regular sample is closer to the time-weighted mean than a burst). So a
-    live fix is sampled when it is at least ``track_sample_seconds`` after the previous
-    sample. A late fix, older than the newest sample (a device uploading what it buffered
-    offline), is always sampled: the thinning never hides history that arrives out of order.
+    live fix is sampled when it is at least ``track_sample_seconds`` (one step) after the
+    previous sample. A late fix, older than the newest sample, is thinned the same way among
+    the late fixes it arrives with, one a step, when it is at least a step older than the
+    newest sample (a device uploading what it buffered offline: the thinning never hides that
+    history); a late fix within the step before the newest sample is not (a forwarder's
+    concurrent batches arrive seconds out of order: that step is the newest sample's own, and
+    sampling each such fix would make the sampled track as dense as the feed).
     Every fix is stored either way; the vehicle's newest fix is always read too.
     """
     step = timedelta(seconds=cfg.track_sample_seconds)
     flags: list[bool] = []
     next_due = None if last_sample_at is None else last_sample_at + step  # once per sample, not per fix
+    old_before = None if last_sample_at is None else last_sample_at - step  # late and a step older, or more
+    late_due: datetime | None = None  # the next late fix sampled (one a step among the late ones)
     for at in times:
         if next_due is None or at >= next_due:
             flags.append(True)
             last_sample_at, next_due = at, at + step
+        elif old_before is not None and at <= old_before and (late_due is None or at >= late_due):
+            flags.append(True)
+            late_due = at + step
         else:
-            flags.append(at < last_sample_at)  # type: ignore[operator]  # next_due set: so is last_sample_at
+            flags.append(False)
     return flags, last_sample_at
 
 
@@ -222,7 +231,7 @@ def display_track(samples: Sequence[tuple[datetime, float, float, float | None]]
                   newest: tuple[datetime, float, float, float | None] | None, *, since: datetime,
                   limit: int) -> list[tuple[datetime, float, float, float | None]]:
     """The points the desk draws, oldest first: the vehicle's sampled fixes from `since` on (as
-    `sample_track` thinned them: one a `track_sample_seconds`, every late fix) with its newest fix
+    `sample_track` thinned them: one a `track_sample_seconds`, late ones too) with its newest fix
     last, which the sampling may have passed over; of more than `limit`, the newest `limit` (the
     map is about where the truck is going, not where it began)."""
     points = sorted((p for p in samples if p[0] >= since), key=lambda p: p[0])

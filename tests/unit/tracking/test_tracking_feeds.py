@@ -274,7 +274,7 @@ def test_batch_size_limit() -> None:
 # --- the sampled track the delay rules read ---------------------------------------------
 
 
-def test_sample_track_keeps_one_live_fix_a_minute_and_every_late_fix() -> None:
+def test_sample_track_keeps_one_live_fix_a_minute_and_one_late_fix_a_minute() -> None:
     cfg = EtaConfig(track_sample_seconds=60)
     times = [AT + timedelta(seconds=s) for s in range(0, 181)]  # a 1 Hz feed for 3 minutes
     flags, last = sample_track(times, None, cfg)
@@ -285,10 +285,15 @@ def test_sample_track_keeps_one_live_fix_a_minute_and_every_late_fix() -> None:
     # the next batch continues from the vehicle's newest sample, not from its own first fix
     flags, last = sample_track([AT + timedelta(seconds=200), AT + timedelta(seconds=240)], last, cfg)
     assert flags == [False, True] and last == AT + timedelta(seconds=240)
-    # fixes older than the newest sample (a device's offline buffer) are all read; the same time is not
-    flags, last = sample_track([AT + timedelta(seconds=5), AT + timedelta(seconds=6), AT + timedelta(seconds=240)],
-                               last, cfg)
-    assert flags == [True, True, False] and last == AT + timedelta(seconds=240)
+    # fixes a minute or more older than the newest sample (a device's offline buffer): one a minute
+    # of them too; the newest sample's time again is not
+    buffered = [AT + timedelta(seconds=s) for s in (5, 6, 64, 65, 170, 181)]
+    flags, last = sample_track([*buffered, AT + timedelta(seconds=240)], last, cfg)
+    assert flags == [True, False, False, True, True, False, False] and last == AT + timedelta(seconds=240)
+    # late by less than a minute (a forwarder's concurrent batches, seconds out of order): that
+    # minute is the newest sample's own, so none of them is sampled; a live fix still is
+    flags, last = sample_track([AT + timedelta(seconds=s) for s in (200, 215, 239, 300)], last, cfg)
+    assert flags == [False, False, False, True] and last == AT + timedelta(seconds=300)
 
 
 def test_sample_track_zero_reads_every_fix() -> None:
