@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
 
-from services.receipts.context import DeskPrincipal, ReceiptReader, ReceiptsRuntime, RuntimeDep, StationOrDesk
+from services.receipts.context import DeskPrincipal, ReceiptReader, RuntimeDep, StationOrDesk
 from services.receipts.domain.lifecycle import ReceiptStatus
 from services.receipts.receipts import service
 from services.receipts.receipts.models import (
@@ -21,7 +21,6 @@ from services.receipts.receipts.models import (
     ReSignCreate,
     WriteOffCreate,
 )
-from shared.auth import Principal
 from shared.errors import ErrorResponse
 from shared.pagination import MAX_LIMIT, Page, encode_cursor, read_cursor
 from shared.types import Instant, StationCode, WaybillNo
@@ -74,17 +73,13 @@ def _action(step: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
                        tags=["receipt actions"])
 
 
-async def _read_back(rt: ReceiptsRuntime, principal: Principal, waybill_no: str) -> dict[str, Any]:
-    return await service.get_receipt(rt, principal=principal, waybill_no=waybill_no)
-
-
 @_action("inspection")
 async def inspect(waybill_no: WaybillPath, body: InspectionCreate, rt: RuntimeDep,
                   principal: StationOrDesk) -> dict[str, Any]:
     """Inspect a signed receipt: `qualified`, or `abnormal` with anomalies (emits receipts.receipt.abnormal.v1)."""
     await service.inspect(rt, principal=principal, waybill_no=waybill_no, result=body.result,
                           anomalies=body.anomalies, by=body.by, at=body.at)
-    return await _read_back(rt, principal, waybill_no)
+    return await service.get_receipt(rt, principal=principal, waybill_no=waybill_no)
 
 
 @_action("re-sign")
@@ -92,7 +87,7 @@ async def re_sign(waybill_no: WaybillPath, body: ReSignCreate, rt: RuntimeDep,
                   principal: StationOrDesk) -> dict[str, Any]:
     """An abnormal receipt signed again at the destination (`abnormal` → `signed`)."""
     await service.re_sign(rt, principal=principal, waybill_no=waybill_no, at=body.at, by=body.by)
-    return await _read_back(rt, principal, waybill_no)
+    return await service.get_receipt(rt, principal=principal, waybill_no=waybill_no)
 
 
 @_action("handover")
@@ -101,7 +96,7 @@ async def hand_over(waybill_no: WaybillPath, body: HandoverCreate, rt: RuntimeDe
     """A received receipt handed to the customer or the account's salesperson."""
     await service.hand_over(rt, principal=principal, waybill_no=waybill_no, to=body.to, recipient=body.recipient,
                             at=body.at)
-    return await _read_back(rt, principal, waybill_no)
+    return await service.get_receipt(rt, principal=principal, waybill_no=waybill_no)
 
 
 @_action("write-off")
@@ -109,7 +104,7 @@ async def write_off(waybill_no: WaybillPath, body: WriteOffCreate, rt: RuntimeDe
                     principal: StationOrDesk) -> dict[str, Any]:
     """A received receipt collected by the customer in person (核销)."""
     await service.write_off(rt, principal=principal, waybill_no=waybill_no, at=body.at, collector=body.collector)
-    return await _read_back(rt, principal, waybill_no)
+    return await service.get_receipt(rt, principal=principal, waybill_no=waybill_no)
 
 
 @_action("cancel")
@@ -118,7 +113,7 @@ async def cancel(waybill_no: WaybillPath, rt: RuntimeDep, principal: DeskPrincip
     """Cancel a cash-on-delivery receipt (others: 409 `cancel_requires_cod`)."""
     body = body or CancelCreate()
     await service.cancel(rt, principal=principal, waybill_no=waybill_no, at=body.at, reason=body.reason)
-    return await _read_back(rt, principal, waybill_no)
+    return await service.get_receipt(rt, principal=principal, waybill_no=waybill_no)
 
 
 @_action("receive")
@@ -126,4 +121,4 @@ async def receive_found(waybill_no: WaybillPath, body: ReceiveCreate, rt: Runtim
                         principal: StationOrDesk) -> dict[str, Any]:
     """A receipt flagged lost that turned up at the origin (`lost` → `received`)."""
     await service.receive_found(rt, principal=principal, waybill_no=waybill_no, at=body.at, note=body.note)
-    return await _read_back(rt, principal, waybill_no)
+    return await service.get_receipt(rt, principal=principal, waybill_no=waybill_no)
