@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import asyncio
 import statistics
-import time
 from typing import Any
 
 import asyncpg
 import httpx
+
+from bench.live import pct
+from bench.scale import timed_ms
 
 PAGES = {
     "workbench": ("/desk/", "the workbench `/desk/` (its six lists)"),
@@ -86,16 +88,8 @@ async def measure(conn: asyncpg.Connection, web: str, cookie: str, reps: int,
                 r = await http.get(path)
                 if r.status_code != 200:
                     raise RuntimeError(f"{path}: {r.status_code} {r.text[:200]}")
-            for _ in range(2):
-                await get()
-            times = []
-            for _ in range(reps):
-                t0 = time.perf_counter()
-                await get()
-                times.append((time.perf_counter() - t0) * 1000)
-            times.sort()
-            p95 = times[min(len(times) - 1, int(0.95 * len(times)))]
-            out[key] = {"p50_ms": statistics.median(times), "p95_ms": p95,
+            times = await timed_ms(get, reps, warmups=2)
+            out[key] = {"p50_ms": statistics.median(times), "p95_ms": pct(times, 0.95),
                         "bytes": len(first.content), "reps": reps}
             if attribute:
                 out[key].update(await used_by(conn, get))

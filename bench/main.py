@@ -681,9 +681,7 @@ class Bench:
         last = sorted((r["last"].timestamp() - sent[r["waybill_no"]]) * 1000
                       for r in rows if r["last"] and r["n"] == r["sent"])
         missing = len(samples) - len(last)
-
-        def pct(values: list[float], p: float) -> float | None:
-            return values[min(len(values) - 1, int(p * len(values)))] if values else None
+        pct = live.pct
         self.r.latency.update(samples=len(samples), complete=len(last), missing=missing,
                               p50_all=pct(last, 0.5), p99_all=pct(last, 0.99), p50_first=pct(first, 0.5),
                               p99_first=pct(first, 0.99), p50_to_consumed=pct(to_consumed, 0.5),

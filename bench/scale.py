@@ -290,15 +290,21 @@ async def _plan(conn: asyncpg.Connection, sql: str, *args: Any) -> Any:
     return plan
 
 
-async def _median_ms(fn: Any, reps: int) -> float:
-    for _ in range(3):
+async def timed_ms(fn: Any, reps: int, warmups: int = 3) -> list[float]:
+    """`fn()` awaited `warmups` times untimed, then `reps` times one after the other: the
+    wall times in milliseconds, sorted."""
+    for _ in range(warmups):
         await fn()
     times = []
     for _ in range(reps):
         t0 = time.perf_counter()
         await fn()
         times.append((time.perf_counter() - t0) * 1000)
-    return statistics.median(times)
+    return sorted(times)
+
+
+async def _median_ms(fn: Any, reps: int) -> float:
+    return statistics.median(await timed_ms(fn, reps))
 
 
 async def measure(conn: asyncpg.Connection, http: httpx.AsyncClient, tracking: str, admin: dict[str, str],
