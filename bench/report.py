@@ -63,7 +63,8 @@ def render(r: Results, targets: dict[str, float], batch: int) -> str:
               f"own {cfg.vehicles_per_conn} vehicles (every vehicle carries an in-transit shipment, so each batch "
               f"evaluates {cfg.vehicles_per_conn} vehicles' delays), carrier token; positions/s = 200-answered "
               f"batches × {batch} / s; batch p50 {_n(m('batch_p50_ms'), ' ms')}; {runs}")
-    ratio_row("1b Batch ingest, whole fleet per batch", m("batch_fleet"), " positions/s", c1, "C1", targets["batch"],
+    ratio_row("1b Batch ingest, whole fleet per batch", m("batch_fleet"), " positions/s", c1, "C1",
+              targets["batch_fleet"],
               f"as figure 1, but each of the {cfg.batch_conns} connections posts fixes of all "
               f"{cfg.batch_conns * cfg.vehicles_per_conn} vehicles (as a GPS aggregator or a Traccar forwarder "
               f"does): {batch // (cfg.batch_conns * cfg.vehicles_per_conn)} s of 1 Hz fixes per vehicle per batch, "
