@@ -76,7 +76,13 @@ async def ingest(conn: asyncpg.Connection, *, eta: EtaConfig, items: Sequence[In
     this transaction holds its claim and the evaluation interval has passed; otherwise its
     evaluation is deferred (`vehicles.evaluation_due_at`, see `feeds.trailing`) to one interval
     later, unless a later fix's evaluation comes first (within the interval, or another transaction
-    holding the claim: the same bound as a dense feed's notice). The vehicle
+    holding the claim: the same bound as a dense feed's notice). The track is sampled
+    (`domain.track.sample_track`) only by the claim's holder too: claims are taken one after
+    another and each holder reads the row after the previous one committed, so samples follow
+    one another a step apart however many batches of the vehicle are in flight (unclaimed ones,
+    reading the same newest sample, would each sample the same minute: a track as dense as the
+    number of writers, too long for the stored track, read back at every batch). Fixes of an
+    unclaimed vehicle are stored unsampled; its next holder samples on from its newest sample. The vehicle
     rows are locked (id order) only by the statement that ends the transaction,
     `repository.store_fixes`, whose every write holds against what committed meanwhile.
 
@@ -110,7 +116,10 @@ async def ingest(conn: asyncpg.Connection, *, eta: EtaConfig, items: Sequence[In
             once = later = False
         elif later and not (row["last_fix_at"] is None or row["last_fix_at"] < times[0]):
             later = False
-        flags, sample_at = sample_track(times, row["last_sample_at"], eta)
+        if vid in claimed:
+            flags, sample_at = sample_track(times, row["last_sample_at"], eta)
+        else:  # another transaction holds the vehicle: it samples, these fixes are stored unsampled
+            flags, sample_at = [False] * len(times), row["last_sample_at"]
         records.extend(map(operator.add, fixes, map(_FLAG.__getitem__, flags)))  # (*fix, sampled), C-level
         newest = fixes[-1]
         moved = row["last_fix_at"] is None or row["last_fix_at"] < newest.at

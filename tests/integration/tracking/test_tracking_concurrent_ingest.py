@@ -18,6 +18,7 @@ from typing import Any
 import asyncpg
 import httpx
 
+from services.tracking.domain.track import epoch_micros
 from services.tracking.feeds import repository
 from services.tracking.feeds.track_cache import stored_track_covers, unpack_track
 from services.tracking.feeds.trailing import evaluate_due
@@ -254,3 +255,47 @@ def test_begin_and_claim_claims_as_claim_vehicles(api, infra: Infra) -> None:  #
     assert fast.rows.keys() == plain.rows.keys() == set(ids)
     for vid in ids:
         assert {k: v for k, v in fast.rows[vid].items() if k != "claimed"} == dict(plain.rows[vid].items())
+
+
+async def _post_while_held(infra: Infra, url: str, vid: str, positions: list[dict[str, Any]]) -> list[bool]:
+    """The batch posted while another transaction holds the vehicle's evaluation claim (a
+    concurrent batch of the same fleet): the `sampled` flags its fixes were stored with."""
+    conn = await asyncpg.connect(infra.database_url)
+    try:
+        async with conn.transaction():
+            assert await conn.fetchval("SELECT pg_try_advisory_xact_lock($2, hashtext($1))", vid,
+                                       EVALUATION_LOCK_NAMESPACE)
+            async with httpx.AsyncClient(base_url=url, timeout=30) as c:
+                r = await c.post("/v1/positions", headers=infra.headers("carrier", carrier="CARR1"),
+                                 json={"positions": positions})
+            assert r.status_code == 200, r.text
+        return [r["sampled"] for r in await conn.fetch(
+            "SELECT sampled FROM tracking.positions WHERE vehicle_id = $1 AND at = ANY($2::timestamptz[]) ORDER BY at",
+            vid, [datetime.fromisoformat(p["at"]) for p in positions])]
+    finally:
+        await conn.close()
+
+
+def test_only_the_claims_holder_samples_a_vehicles_track(  # type: ignore[no-untyped-def]
+        api, infra: Infra, world: World, stack: Stack) -> None:
+    """Batches of one vehicle in flight at once each read the same newest sample: were each to
+    sample, the track would hold a sample a minute per writer. Only the transaction holding the
+    vehicle's claim samples; the others store their fixes unsampled, and the next holder samples
+    on a step after the newest sample."""
+    t0 = now() - minutes(20)
+    (vid, _), = fleet(api, infra, world, 1, t0).items()
+    assert core.post_positions(api, infra, [fix(vid, t0 + minutes(1), *FAR, 70.0)]).status_code == 200
+    held = [fix(vid, t0 + minutes(3) + timedelta(seconds=s), *FAR, 70.0) for s in (0, 10, 70)]
+    assert run_sync(_post_while_held(infra, stack.url("tracking"), vid, held)) == [False, False, False]
+    v = vehicles(infra, [vid])[vid]
+    assert v["last_fix_at"] == t0 + minutes(4) + timedelta(seconds=10) and v["last_sample_at"] == t0 + minutes(1)
+    # the claim free again: the next batch samples from the newest sample on, one a step
+    assert core.post_positions(api, infra, [fix(vid, t0 + minutes(5) + timedelta(seconds=s), *FAR, 70.0)
+                                            for s in (0, 30, 60)]).status_code == 200
+    assert [at for at, *_ in sampled_since(infra, vid, t0)] == [
+        float(epoch_micros(t0 + minutes(m))) for m in (1, 5, 6)]
+    v = vehicles(infra, [vid])[vid]
+    assert v["last_sample_at"] == t0 + minutes(6)
+    if stored_track_covers(v["recent_track_since"], v["recent_track_sample_at"], v["last_sample_at"],
+                           v["recent_track_since"] or v["last_fix_at"]):
+        assert unpack_track(v["recent_track"]) == sampled_since(infra, vid, v["recent_track_since"])
