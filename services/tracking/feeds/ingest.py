@@ -119,7 +119,7 @@ async def ingest(conn: asyncpg.Connection, *, eta: EtaConfig, items: Sequence[In
         if vid in claimed:
             flags, sample_at = sample_track(times, row["last_sample_at"], eta)
         else:  # another transaction holds the vehicle: it samples, these fixes are stored unsampled
-            flags, sample_at = [False] * len(times), row["last_sample_at"]
+            flags, sample_at = [False] * len(times), None  # None: its newest sample as it is
         records.extend(map(operator.add, fixes, map(_FLAG.__getitem__, flags)))  # (*fix, sampled), C-level
         newest = fixes[-1]
         moved = row["last_fix_at"] is None or row["last_fix_at"] < newest.at
@@ -127,8 +127,10 @@ async def ingest(conn: asyncpg.Connection, *, eta: EtaConfig, items: Sequence[In
                    if flag]
         if moved or samples:
             since = (newest.at if moved else row["last_fix_at"]) - span
-            trusted = stored_track_covers(row["recent_track_since"], row["recent_track_sample_at"],
-                                          row["last_sample_at"], since)
+            # the stored track is the claim holder's to keep (an unclaimed vehicle adds no sample
+            # to it, and its row was read without it): left as it is, trusted or not
+            trusted = vid not in claimed or stored_track_covers(
+                row["recent_track_since"], row["recent_track_sample_at"], row["last_sample_at"], since)
             changed.append(_Change(vid, row, newest if moved else None, sample_at, samples, since, trusted))
     # vehicles whose stored track cannot be trusted: their sampled fixes read back, once, before the
     # new fixes are stored (all of a vehicle's fixes are at or before its newest fix)
@@ -202,7 +204,7 @@ class _Change(NamedTuple):
     vehicle_id: str
     row: asyncpg.Record
     newest: Incoming | None  # its new newest fix, None when the fixes did not advance it
-    sample_at: datetime | None  # its newest sample time afterwards
+    sample_at: datetime | None  # its newest sample time afterwards (None: not claimed, as it is)
     samples: list[list[Any]]  # its new sampled fixes as track rows (domain.track.TrackRow)
     since: datetime  # where its stored track starts afterwards (stored_track_span before its newest fix)
     trusted: bool  # its stored track covers `since` on (track_cache.stored_track_covers)

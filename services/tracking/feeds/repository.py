@@ -23,8 +23,11 @@ from services.tracking.shipments.repository import (
 
 # --- vehicles, as an ingest reads and claims them ----------------------------------------
 
+# {track}: the stored track, read only for the vehicles the ingest claimed (`feeds.ingest.ingest`
+# leaves the others' to their claim's holder), an expression of the claim
 _INGEST_VEHICLE_COLUMNS = ("vehicle_id, device_id, plate, carrier, last_fix_at, last_lat, last_lon, last_speed_kmh, "
-                           "last_heading, last_sample_at, last_evaluated_at, recent_track, recent_track_since, "
+                           "last_heading, last_sample_at, last_evaluated_at, "
+                           "CASE WHEN {claimed} THEN recent_track END AS recent_track, recent_track_since, "
                            "recent_track_sample_at")
 
 
@@ -52,9 +55,11 @@ async def claim_vehicles(conn: asyncpg.Connection, column: str, values: Iterable
         f"WHERE {column} = ANY($1::text[])", keys)
     if not found:
         return Claimed({}, frozenset())
-    rows = await conn.fetch(f"SELECT {_INGEST_VEHICLE_COLUMNS} FROM vehicles WHERE vehicle_id = ANY($1::text[])",
-                            [r["vehicle_id"] for r in found])
-    return Claimed({r["vehicle_id"]: r for r in rows}, frozenset(r["vehicle_id"] for r in found if r["claimed"]))
+    claimed = [r["vehicle_id"] for r in found if r["claimed"]]
+    rows = await conn.fetch(f"SELECT {_INGEST_VEHICLE_COLUMNS.format(claimed='vehicle_id = ANY($2::text[])')} "
+                            "FROM vehicles WHERE vehicle_id = ANY($1::text[])",
+                            [r["vehicle_id"] for r in found], claimed)
+    return Claimed({r["vehicle_id"]: r for r in rows}, frozenset(claimed))
 
 
 def _text_array(values: Sequence[str]) -> str:
@@ -80,9 +85,9 @@ async def begin_and_claim(conn: asyncpg.Connection, vehicle_ids: Iterable[str]) 
         # the other condition then drops (an unknown id's claim is harmless: the batch is refused)
         "BEGIN; SELECT set_config('lcs.claimed', COALESCE(array_agg(id)::text, '{}'), true) "
         f"FROM unnest({_text_array(keys)}) AS id WHERE {EVALUATION_LOCK.format('id')}")
-    rows = await conn.fetch(
-        f"SELECT {_INGEST_VEHICLE_COLUMNS}, vehicle_id = ANY(current_setting('lcs.claimed')::text[]) AS claimed "
-        "FROM vehicles WHERE vehicle_id = ANY($1::text[])", keys)
+    claimed = "vehicle_id = ANY(current_setting('lcs.claimed')::text[])"
+    rows = await conn.fetch(f"SELECT {_INGEST_VEHICLE_COLUMNS.format(claimed=claimed)}, {claimed} AS claimed "
+                            "FROM vehicles WHERE vehicle_id = ANY($1::text[])", keys)
     return Claimed({r["vehicle_id"]: r for r in rows}, frozenset(r["vehicle_id"] for r in rows if r["claimed"]))
 
 
@@ -160,7 +165,8 @@ def _vehicle_fixes_update(first: int, *, store: str = "", save: bool = False) ->
     evaluated shipments' delay states written by it too (their arrays after the vehicles').
 
     It is the only statement of an ingest that locks vehicle rows, in vehicle id order (the
-    `locked` CTE: every ingest locks them in that order, so two never deadlock), and the last one
+    `locked` CTE: every ingest locks them in that order, so two never deadlock; only the rows it
+    changes), and the last one
     before COMMIT, so concurrent ingests of the same vehicles wait for each other only that long.
     What it writes holds whatever committed since the ingest read the rows:
     - the newest fix is a monotonic max (`adv`: only a later fix moves the vehicle);
@@ -178,6 +184,13 @@ def _vehicle_fixes_update(first: int, *, store: str = "", save: bool = False) ->
               "AND n.fresh IS NOT NULL AND n.fresh_from > v.last_sample_at AND n.fresh_from >= v.recent_track_since "
               f"AND octet_length(v.recent_track) + octet_length(n.fresh) <= {STORED_TRACK_MAX_ROWS * 32})")
     adv = "(n.at IS NOT NULL AND (v.last_fix_at IS NULL OR n.at > v.last_fix_at))"
+    # whether the row changes at all: a vehicle a concurrent ingest has moved past every fix of this
+    # one (the usual lot of a forwarder's batch that commits after a later one) is neither locked
+    # nor rewritten (a new row version of a ~1.5 kB row each time). Concurrent commits only move the
+    # newest fix and sample later, so a row left out here would have been left unchanged after its
+    # lock too (FOR UPDATE rechecks this on the newest version of a row it waited for).
+    changes = (f"({adv} OR n.write IS NOT NULL OR n.evaluated_at IS NOT NULL "
+               "OR (n.sample_at IS NOT NULL AND (v.last_sample_at IS NULL OR n.sample_at > v.last_sample_at)))")
     cas = ("(v.recent_track_since IS NOT DISTINCT FROM n.read_since "
            "AND v.recent_track_sample_at IS NOT DISTINCT FROM n.read_stamp "
            "AND v.last_sample_at IS NOT DISTINCT FROM n.read_sample_at "
@@ -191,8 +204,8 @@ def _vehicle_fixes_update(first: int, *, store: str = "", save: bool = False) ->
                                         {p[16]}::bytea[], {p[17]}::timestamptz[])
                    AS n(vehicle_id, at, lat, lon, speed_kmh, heading, sample_at, evaluated_at, due_in, write, since,
                         track, read_since, read_stamp, read_sample_at, read_track, fresh, fresh_from)),
-        locked AS (SELECT vehicle_id FROM vehicles WHERE vehicle_id = ANY({p[0]}::text[])
-                   ORDER BY vehicle_id FOR UPDATE),
+        locked AS (SELECT v.vehicle_id FROM vehicles v JOIN n USING (vehicle_id) WHERE {changes}
+                   ORDER BY v.vehicle_id FOR UPDATE OF v),
         {store + "," if store else ""}
         {f"saved AS ({save_delay_states_sql(first + _VEHICLE_FIX_ARRAYS)} RETURNING 1)," if save else ""}
         moved AS (UPDATE vehicles v SET
@@ -343,7 +356,7 @@ async def claim_due_vehicles(conn: asyncpg.Connection, as_of: datetime | None, l
     database clock), most overdue first, row-locked SKIP LOCKED: a vehicle another worker (replica)
     claimed, or an ingest is moving right now, is left to it or to the next round."""
     return await conn.fetch(
-        f"SELECT {_INGEST_VEHICLE_COLUMNS} FROM vehicles "
+        f"SELECT {_INGEST_VEHICLE_COLUMNS.format(claimed='true')} FROM vehicles "
         "WHERE evaluation_due_at <= COALESCE($1::timestamptz, clock_timestamp()) "
         "ORDER BY evaluation_due_at LIMIT $2 FOR UPDATE SKIP LOCKED", as_of, limit)
 
