@@ -329,19 +329,35 @@ def _cpu_section(r: Results) -> list[str]:
              "machine's noise does to the rates. `postgres` and `rabbitmq` are all of the machine's server "
              "processes (other jobs' share included); the load generator is the bench's own child. With "
              f"{r.machine.get('Cores', '?')} cores, cores / total is the most units per second the machine could "
-             "do if nothing else ran and every process could use every core (one process is one core at most).",
+             "do if nothing else ran and every process could use every core (one process is one core at most). "
+             "Divided by the figure's ceiling of the same run, it is the highest ratio this machine allows the "
+             "figure at that cost per unit (at most): a target above it needs less CPU per unit, not less "
+             "waiting.",
              "",
-             "| figure | units | " + " | ".join(cols) + " | total | cores / total |",
-             "| --- | ---: | " + " | ".join("---:" for _ in cols) + " | ---: | ---: |"]
+             "| figure | units | " + " | ".join(cols) + " | total | cores / total | ratio at most |",
+             "| --- | ---: | " + " | ".join("---:" for _ in cols) + " | ---: | ---: | ---: |"]
     for figure, acc in sorted(r.cpu.items()):
         units = acc.get("units", 0.0)
         if units <= 0:
             continue
         per = {c: acc.get(c, 0.0) / units * 1e6 for c in cols}
         total = sum(per.values())
+        bound = cores * 1e6 / total
+        ceiling = _ceiling_of(r, figure)
+        most = f"{bound / ceiling[1]:.2f}×{ceiling[0]}" if ceiling else "—"
         lines.append(f"| {figure} | {units:,.0f} | " + " | ".join(f"{per[c]:,.0f} µs" for c in cols)
-                     + f" | {total:,.0f} µs | {cores * 1e6 / total:,.0f}/s |")
+                     + f" | {total:,.0f} µs | {bound:,.0f}/s | {most} |")
     return [*lines, ""]
+
+
+# the ceiling each CPU row's figure is a ratio of, by the row's figure number
+_CEILINGS = {"1": "C1", "1b": "C1", "2": "C2", "2a": "C2", "3": "C3", "T": "C2"}
+
+
+def _ceiling_of(r: Results, figure: str) -> tuple[str, float] | None:
+    name = _CEILINGS.get(figure.split(" ", 1)[0])
+    value = r.median(name.lower()) if name else None
+    return (name, value) if name and value else None
 
 
 def _limits_section(r: Results) -> list[str]:
