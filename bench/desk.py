@@ -19,7 +19,7 @@ import asyncpg
 import httpx
 
 from bench.live import pct
-from bench.scale import timed_ms
+from bench.scale import DESK_SEARCH_LAST4, timed_ms
 
 PAGES = {
     "workbench": ("/desk/", "the workbench `/desk/` (its six lists)"),
@@ -28,7 +28,6 @@ PAGES = {
     "storage": ("/desk/reports/storage", "the storage report"),
 }
 STATS_FLUSH_S = 2.0   # an idle PostgreSQL backend reports its counters within about a second (PG 15+)
-SEARCH_LAST4 = "0042"  # ends the consignee phone of shipments 42, 10,042, 20,042, ... (bench/scale.py)
 
 _COUNTERS = (
     "SELECT 'index' AS kind, schemaname || '.' || indexrelname AS name, idx_scan AS n, relname AS rel "
@@ -75,7 +74,7 @@ async def measure(conn: asyncpg.Connection, web: str, cookie: str, reps: int,
     async with httpx.AsyncClient(base_url=web, timeout=60, headers={"Cookie": f"lcs_session={cookie}"},
                                  follow_redirects=False) as http:
         for key, (path_t, _) in PAGES.items():
-            path = path_t.format(last4=SEARCH_LAST4)
+            path = path_t.format(last4=DESK_SEARCH_LAST4)
             first = await http.get(path)
             if first.status_code == 404:
                 out[key] = {"absent": True, "status": 404}
@@ -91,6 +90,10 @@ async def measure(conn: asyncpg.Connection, web: str, cookie: str, reps: int,
             times = await timed_ms(get, reps, warmups=2)
             out[key] = {"p50_ms": statistics.median(times), "p95_ms": pct(times, 0.95),
                         "bytes": len(first.content), "reps": reps}
+            if key == "search":  # how many shipments the digits match (the page shows the first 25)
+                out[key]["matches"] = await conn.fetchval(
+                    "SELECT count(*) FROM tracking.shipments WHERE phone_last4[1] = $1 OR phone_last4[2] = $1",
+                    DESK_SEARCH_LAST4)
             if attribute:
                 out[key].update(await used_by(conn, get))
     return out

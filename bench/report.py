@@ -247,7 +247,11 @@ def _web_rows(r: Results, targets: dict[str, float]) -> list[tuple[str, str, str
                          f"{pg.get('complaints')} open complaints, {pg.get('at_risk')} receipts due within 3 days); "
                          f"ratio of the medians; indexes the backends' queries used (big): "
                          f"{', '.join(f'`{i}`' for i in b.get('indexes', [])) or 'none'}; tables read whole: "
-                         f"{', '.join(f'`{t}`' for t in b.get('seq_scans', [])) or 'none'}"))
+                         f"{', '.join(f'`{t}`' for t in b.get('seq_scans', [])) or 'none'}"
+                         + (f"; the digits match {s['matches']:,} shipments at the small size and "
+                            f"{b['matches']:,} at the big one, the page shows the first 25 at both (page "
+                            f"{s['bytes'] / 1024:.0f} → {b['bytes'] / 1024:.0f} KiB)"
+                            if "matches" in s and "matches" in b else "")))
     tr = r.track
     if tr.get("absent"):
         rows.append(("9 Public tracking page", "not available", "—", "—", "—", "n/a",
