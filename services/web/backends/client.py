@@ -19,6 +19,7 @@ from typing import Any
 import httpx
 from prometheus_client import Counter, Histogram
 
+from services.web.backends.transport import PooledTransport
 from shared.auth import issue_token
 
 log = logging.getLogger("lcs.web.backends")
@@ -68,10 +69,12 @@ class Backend:
         self.secret = secret
         self.token_ttl = token_ttl
         self.retries = retries
+        # at most 64 connections, each kept idle for 4 s, within the backends' own 5 s
+        # (`LCS_HTTP_KEEP_ALIVE_SECONDS`): see backends.transport for why not httpx's pool
         self.client = httpx.AsyncClient(
-            base_url=base_url.rstrip("/"), transport=transport,
+            base_url=base_url.rstrip("/"), transport=transport or PooledTransport(max_connections=64,
+                                                                                 keepalive_expiry=4.0),
             timeout=httpx.Timeout(timeout, connect=connect_timeout),
-            limits=httpx.Limits(max_connections=64, max_keepalive_connections=64, keepalive_expiry=30),
             headers={"User-Agent": "lcs-web"}, follow_redirects=False)
         self._tokens: dict[Caller, tuple[str, float]] = {}
 
