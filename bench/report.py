@@ -515,7 +515,16 @@ shipments, open complaints, receipts at risk) the same at both; the indexes name
 `pg_stat_user_indexes.idx_scan` moved during each of two extra renders and not during equal waits without one,
 and "tables read whole" those whose `seq_scan` moved (small tables are read whole by design: the plans
 choose it). Figure 9 is the public `/track` form with the right digits, per request one waybill lookup
-in tracking plus web's per-address limiter and audit.
+in tracking plus web's per-address limiter and audit. Its cost per request is the two services' HTTP
+stacks, web's backend call and page, and three statements (limiter, look-up, audit): at about 3 ms of
+CPU across the processes (the CPU table), two cores serve some hundreds a second, an order of magnitude
+short of 0.3×C2 (C2's whole request costs about a tenth of a millisecond). The last round halved web's
+share: httpcore's connection pool walked every connection twice per request and asked each idle one
+whether it was still open with a `poll` system call (encode/httpcore#928), so web's CPU per look-up grew
+with the number of concurrent requests (about 2.3 ms at 8, 3.7 to 4.2 ms at 32). Web's calls to the
+backends now go through its own pool (`services/web/backends/transport.py`: idle connections in a stack,
+a closed one known without a system call), and at 32 connections web's share fell to about 1.4 ms and
+the figure doubled (about 250 to 530 requests a second in one measurement).
 
 **Figure 5.** Every query is an index range read whose result size does not grow with history (see the
 index list above), so ratios around 1× are the expected result; at one to a few milliseconds per query, the
