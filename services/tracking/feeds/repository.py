@@ -85,7 +85,10 @@ async def begin_and_claim(conn: asyncpg.Connection, vehicle_ids: Iterable[str]) 
         # the other condition then drops (an unknown id's claim is harmless: the batch is refused)
         "BEGIN; SELECT set_config('lcs.claimed', COALESCE(array_agg(id)::text, '{}'), true) "
         f"FROM unnest({_text_array(keys)}) AS id WHERE {EVALUATION_LOCK.format('id')}")
-    claimed = "vehicle_id = ANY(current_setting('lcs.claimed')::text[])"
+    # the setting read and parsed once (a scalar subquery is an InitPlan; the outer cast keeps ANY
+    # from taking the parentheses for a subquery of rows); as a bare cast it was parsed again for
+    # every row, twice
+    claimed = "vehicle_id = ANY((SELECT current_setting('lcs.claimed')::text[])::text[])"
     rows = await conn.fetch(f"SELECT {_INGEST_VEHICLE_COLUMNS.format(claimed=claimed)}, {claimed} AS claimed "
                             "FROM vehicles WHERE vehicle_id = ANY($1::text[])", keys)
     return Claimed({r["vehicle_id"]: r for r in rows}, frozenset(r["vehicle_id"] for r in rows if r["claimed"]))
