@@ -13,6 +13,7 @@ forwarding through `ingest_batch` and `ingest_traccar` here.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
 import operator
 from collections.abc import Mapping, Sequence
@@ -116,15 +117,17 @@ async def ingest(conn: asyncpg.Connection, *, eta: EtaConfig, items: Sequence[In
             once = later = False
         elif later and not (row["last_fix_at"] is None or row["last_fix_at"] < times[0]):
             later = False
+        samples: list[list[Any]] = []
+        sample_at: datetime | None = None  # None: its newest sample as it is
         if vid in claimed:
             flags, sample_at = sample_track(times, row["last_sample_at"], eta)
+            records.extend(map(operator.add, fixes, map(_FLAG.__getitem__, flags)))  # (*fix, sampled), C-level
+            samples = [[epoch_micros(f.at), f.lat, f.lon, f.speed_kmh]
+                       for f, flag in zip(fixes, flags, strict=True) if flag]
         else:  # another transaction holds the vehicle: it samples, these fixes are stored unsampled
-            flags, sample_at = [False] * len(times), None  # None: its newest sample as it is
-        records.extend(map(operator.add, fixes, map(_FLAG.__getitem__, flags)))  # (*fix, sampled), C-level
+            records.extend(map(operator.add, fixes, itertools.repeat(_FLAG[False])))
         newest = fixes[-1]
         moved = row["last_fix_at"] is None or row["last_fix_at"] < newest.at
-        samples = [[epoch_micros(f.at), f.lat, f.lon, f.speed_kmh] for f, flag in zip(fixes, flags, strict=True)
-                   if flag]
         if moved or samples:
             since = (newest.at if moved else row["last_fix_at"]) - span
             # the stored track is the claim holder's to keep (an unclaimed vehicle adds no sample
