@@ -99,10 +99,10 @@ class PooledTransport(httpx.AsyncBaseTransport):
 
     async def _open(self, request: httpx.Request, timeout: dict[str, float | None]) -> _Connection:
         url = request.url
-        port = url.port or (443 if url.scheme == "https" else 80)
         if url.scheme != "http":
             raise httpx.UnsupportedProtocol(f"backends are reached over plain http, not {url.scheme}",
                                             request=request)
+        port = url.port or 80
         try:
             reader, writer = await asyncio.wait_for(asyncio.open_connection(url.host, port, limit=_MAX_HEAD),
                                                     timeout.get("connect"))
@@ -134,9 +134,7 @@ class PooledTransport(httpx.AsyncBaseTransport):
                              body: bytes) -> tuple[httpx.Response, bool]:
         reader = conn.reader
         try:
-            conn.writer.write(head + body if len(body) < 65536 else head)
-            if len(body) >= 65536:
-                conn.writer.write(body)
+            conn.writer.writelines((head, body))  # one send
             await conn.writer.drain()
             status_and_headers = await reader.readuntil(b"\r\n\r\n")
         except asyncio.IncompleteReadError as exc:
