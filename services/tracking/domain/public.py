@@ -135,14 +135,3 @@ def public_timeline(entries: Sequence[Mapping[str, Any]], city_of: Mapping[str, 
             events.append(PublicEvent(at=at, event="delivered", city=city_of.get(str(data.get("station")))))
             signer = Signer(name=mask_name(str(data.get("signer_name") or "")) or "*", signed_at=at)
     return PublicTimeline(events=events, signer=signer)
-
-
-def stations_named(entries: Sequence[Mapping[str, Any]]) -> set[str]:
-    """Every station code the entries name (to look up their cities)."""
-    codes: set[str] = set()
-    for entry in entries:
-        data = entry["data"] or {}
-        for key in ("origin", "station"):
-            if isinstance(data.get(key), str):
-                codes.add(data[key])
-    return codes

@@ -36,24 +36,25 @@ async def public_shipment(rt: TrackingRuntime, *, principal: Principal, waybill_
     now = utcnow()
     proof = "link" if link is not None else "digits" if phone_last4 is not None else "none"
     number = verify(rt.settings.link_keys(), link, now) if link is not None else normalise_waybill(waybill_no or "")
-    async with rt.pool.acquire() as conn:
-        row = await repository.shipment(conn, number) if number is not None else None
-        proven = link is not None
-        if phone_last4 is not None:
-            proven = public.digits_match(phone_last4, row["phone_last4"] if row is not None else None)
-        if row is None or (phone_last4 is not None and not proven):
-            LOOKUPS.labels(proof, "not_found").inc()
-            raise _not_found()
-        stage = public.stage_of(row["status"])
-        here = public.current_station(stage, origin=row["origin"], destination=row["destination"],
-                                      last_scan_station=row["last_scan_station"])
-        if not proven:
-            cities = await repository.cities(conn, {here})
-            LOOKUPS.labels(proof, "coarse").inc()
-            return PublicShipmentRead(waybill_no=row["waybill_no"], stage=stage.value, city=cities.get(here),
-                                      detailed=False)
-        entries = await repository.timeline(conn, row["waybill_no"])
-        cities = await repository.cities(conn, {here, *public.stations_named(entries)})
+    row = None
+    if number is not None:
+        async with rt.pool.acquire() as conn:
+            row = await repository.view(conn, number, with_timeline=proof != "none")
+    proven = link is not None
+    if phone_last4 is not None:
+        proven = public.digits_match(phone_last4, row["phone_last4"] if row is not None else None)
+    if row is None or (phone_last4 is not None and not proven):
+        LOOKUPS.labels(proof, "not_found").inc()
+        raise _not_found()
+    stage = public.stage_of(row["status"])
+    here = public.current_station(stage, origin=row["origin"], destination=row["destination"],
+                                  last_scan_station=row["last_scan_station"])
+    cities: dict[str, str] = row["cities"] or {}
+    if not proven:
+        LOOKUPS.labels(proof, "coarse").inc()
+        return PublicShipmentRead(waybill_no=row["waybill_no"], stage=stage.value, city=cities.get(here),
+                                  detailed=False)
+    entries = repository.entries(row)
     view = public.public_timeline(entries, cities)
     eta = public.public_eta(row["eta"], stage, now)
     delayed = bool(row["delayed"]) and stage is not public.Stage.DELIVERED

@@ -159,6 +159,24 @@ def test_delivered_shows_the_signer_masked_and_no_eta(api, infra: Infra, world: 
     assert_redacted(view, vid)
 
 
+def test_a_transfer_station_named_only_in_the_timeline_shows_its_city(api, infra: Infra, world: World) -> None:  # type: ignore[no-untyped-def]
+    """The cities come with the row in one statement: a station that is neither the origin, the
+    destination nor the last scan's (the transfer in Nanjing) still gets its city."""
+    vid, _ = core.new_vehicle(api, infra)
+    t0 = now() - minutes(200)
+    waybill = core.register(api, infra, world, promised_at=t0 + minutes(600), via=[world.nj])
+    for type_, station, at in (("departed", world.sh, 0), ("arrived_transfer", world.nj, 60),
+                               ("departed_transfer", world.nj, 80), ("arrived", world.wx, 150)):
+        assert core.scan(api, infra, waybill, type_, station, t0 + minutes(at), vid).status_code == 201
+    view = look(api, infra, waybill, digits="0000").json()
+    assert view["stage"] == "arrived" and view["city"] == "无锡"
+    assert [(e["event"], e["city"]) for e in view["timeline"] if e["event"] != "registered"] == [
+        ("departed", "上海"), ("arrived_transfer", "南京"), ("departed_transfer", "南京"), ("arrived", "无锡")]
+    coarse = look(api, infra, waybill).json()
+    assert coarse == {"waybill_no": waybill, "stage": "arrived", "city": "无锡", "detailed": False, "eta": None,
+                      "delayed": None, "delay_reason": None, "timeline": None, "signer": None}
+
+
 @pytest.mark.parametrize("role", ROLES_REFUSED)
 def test_no_other_role_may_ask(api, infra: Infra, late, role: str) -> None:  # type: ignore[no-untyped-def]
     waybill, _ = late
@@ -182,3 +200,34 @@ def test_bad_queries_are_422(api, infra: Infra, late) -> None:  # type: ignore[n
     assert look(api, infra, link=token, digits="0000").status_code == 422
     assert api.get(PATH, headers=public(infra)).status_code == 422
 
+
+
+def test_the_fast_route_and_fastapis_route_answer_alike(api, infra: Infra, late) -> None:  # type: ignore[no-untyped-def]
+    """The look-up is answered behind the guard but in front of FastAPI (public.api.public_shipment_fast)
+    unless its query is more than one plain `waybill_no`: `&via=fastapi` takes FastAPI's route. Both
+    give the same answers, byte for byte, and the guard counts both under the route."""
+    waybill, _ = late
+    link = sign(ring(infra), waybill, datetime.now(UTC) + timedelta(days=1))
+    staff, anyone = infra.headers("staff"), {"Authorization": "Bearer not-a-token"}
+    cases: list[tuple[dict[str, str], dict[str, str]]] = [  # (query, headers)
+        ({"waybill_no": waybill}, public(infra)),  # coarse
+        ({"waybill_no": waybill}, {**public(infra), "X-Phone-Last4": "0000"}),  # detailed
+        ({"waybill_no": waybill.lower()}, {**public(infra), "X-Phone-Last4": "0000"}),
+        ({"waybill_no": waybill}, {**public(infra), "X-Phone-Last4": "1234"}),  # wrong digits
+        ({"waybill_no": f"NO{unique()}"}, public(infra)),  # unknown
+        ({}, {**public(infra), "X-Tracking-Link": link}),  # a link
+        ({}, {**public(infra), "X-Tracking-Link": link[:-2] + "AA"}),  # forged
+        ({"waybill_no": waybill}, {**public(infra), "X-Tracking-Link": link}),  # both: 422
+        ({}, public(infra)),  # neither: 422
+        ({"waybill_no": waybill}, staff),  # role: 403
+        ({"waybill_no": waybill}, anyone),  # bad token: 401
+    ]
+    for query, headers in cases:
+        answers = [api.get(PATH, params=params, headers=headers) for params in (query, {**query, "via": "fastapi"})]
+        assert (answers[0].status_code, answers[0].content, answers[0].headers.get("www-authenticate")) == \
+            (answers[1].status_code, answers[1].content, answers[1].headers.get("www-authenticate")), \
+            (query, headers, answers[0].text, answers[1].text)
+    metrics = api.get("/metrics").text
+    for status in ("200", "401", "403", "404", "422"):
+        assert f'lcs_http_requests_total{{method="GET",route="{PATH}",service="tracking",status="{status}"}}' \
+            in metrics, status

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -13,8 +14,8 @@ from services.tracking.domain.public import (
     public_eta,
     public_timeline,
     stage_of,
-    stations_named,
 )
+from services.tracking.public.api import public_shipment_fast
 
 T0 = datetime(2026, 12, 1, 1, 0, tzinfo=UTC)  # 09:00 in Beijing
 
@@ -72,7 +73,6 @@ def test_the_timeline_is_at_city_level_and_keeps_the_desk_and_the_vehicle_out() 
                                                   "station": "WX02"}},
     ]
     cities = {"SH01": "上海", "WX02": "无锡", "NJ01": "南京"}
-    assert stations_named(entries) == {"SH01", "WX02", "NJ01"}
     view = public_timeline(entries, cities)
     assert [(e.event, e.city, e.reason) for e in view.events] == [
         ("registered", "上海", None), ("departed", "上海", None), ("delayed", None, "traffic_jam"),
@@ -81,3 +81,30 @@ def test_the_timeline_is_at_city_level_and_keeps_the_desk_and_the_vehicle_out() 
     text = repr(view)
     for secret in ("V-9", "1380000", "1234", "张三", "破损", "杨", "staff:x", "remaining_km"):
         assert secret not in text
+
+
+@pytest.mark.parametrize(("method", "query", "headers"), [
+    ("POST", b"waybill_no=T1", [(b"authorization", b"Bearer x")]),
+    ("GET", b"waybill_no=T1&via=fastapi", [(b"authorization", b"Bearer x")]),
+    ("GET", b"waybill_no=T%201", [(b"authorization", b"Bearer x")]),
+    ("GET", b"waybill_no=T+1", [(b"authorization", b"Bearer x")]),
+    ("GET", b"waybill=T1", [(b"authorization", b"Bearer x")]),
+    ("GET", b"waybill_no=", [(b"authorization", b"Bearer x")]),
+    ("GET", b"waybill_no=" + b"9" * 65, [(b"authorization", b"Bearer x")]),
+    ("GET", b"waybill_no=T1", [(b"authorization", b"Bearer x"), (b"x-phone-last4", b"12a4")]),
+    ("GET", b"waybill_no=T1", [(b"authorization", b"Bearer x"), (b"x-phone-last4", b"1234"),
+                               (b"x-phone-last4", b"1234")]),
+    ("GET", b"", [(b"authorization", b"Bearer x"), (b"x-tracking-link", b"")]),
+    ("GET", b"waybill_no=T1", []),
+    ("GET", b"waybill_no=T1", [(b"authorization", b"Basic eDp5")]),
+])
+def test_the_fast_lookup_declines_what_fastapis_route_must_judge(method: str, query: bytes,
+                                                                 headers: list[tuple[bytes, bytes]]) -> None:
+    """public.api.public_shipment_fast returns None (FastAPI's route answers) before touching
+    the runtime, for every request the route's validation or its dependency must answer."""
+    async def nothing(*_: object) -> object:
+        raise AssertionError("a declined request is neither read nor answered")
+
+    scope = {"type": "http", "method": method, "path": "/v1/public/shipments", "query_string": query,
+             "headers": headers}
+    assert asyncio.run(public_shipment_fast(None, scope, nothing, nothing)) is None  # type: ignore[arg-type]
