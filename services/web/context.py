@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated
 
 from argon2 import PasswordHasher
-from fastapi import Depends
+from fastapi import Depends, Request, Response
 
 from services.web.backends.capabilities import Capabilities
 from services.web.backends.client import Backends
@@ -32,6 +33,9 @@ class WebContext:
     login_limiter: SharedWindows | None = None
     # Public tracking look-ups per client address and minute (PostgreSQL); None when off.
     public_limiter: SharedWindows | None = None
+    # The app's answer to an exception a route raised (main.configure_app's handlers: an HTML
+    # page for a browser), for a fast route that answers without FastAPI's exception middleware.
+    error_page: Callable[[Request, Exception], Awaitable[Response]] | None = None
 
 
 WebRuntime = Runtime[WebSettings, WebContext]

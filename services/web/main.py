@@ -150,6 +150,16 @@ def configure_app(app: FastAPI, rt: Runtime[Any, Any]) -> None:
     for exc_class in DB_UNAVAILABLE:
         app.add_exception_handler(exc_class, db_unavailable)
 
+    async def error_page(request: Request, exc: Exception) -> Response:
+        """What the handlers above answer for `exc`, for a fast route (public.api.track_fast)."""
+        if isinstance(exc, DB_UNAVAILABLE):
+            return await db_unavailable(request, exc)
+        if isinstance(exc, StarletteHTTPException):
+            return await http_error(request, exc)
+        return await domain_error(request, exc)
+
+    rt.context.error_page = error_page
+
 
 def _sweep_interval(settings: Settings) -> float:
     return 3600.0
@@ -178,6 +188,8 @@ SPEC = ServiceSpec(
     workers=[live_worker],
     context=build_context,
     configure_app=configure_app,
+    # The public page's look-up, behind the guard but in front of FastAPI (public.api.track_fast).
+    guarded_fast_routes={"/track": public_api.track_fast},
     body_limits={"/desk/shipments/": 26_000_000},
 )
 

@@ -150,6 +150,30 @@ def test_an_unknown_waybill_and_wrong_digits_get_the_same_page(desk: Desk, late:
     assert 'data-testid="track-error" data-code="not_found"' in wrong.text
 
 
+def test_the_fast_route_and_fastapis_route_answer_alike(desk: Desk, late: str) -> None:
+    """`POST /track` is answered behind the guard but in front of FastAPI (public.api.track_fast)
+    unless it has a query string or is not an urlencoded form: `?via=fastapi` takes FastAPI's
+    route. Both give the same page, status and headers for every outcome, and the guard counts
+    both under the route."""
+    unknown = f"SH{unique()[:10]}".upper()
+    cases = [{"waybill": late, "phone4": "0000"}, {"waybill": late.lower(), "phone4": "０ ０ ０ ０"},
+             {"waybill": late}, {"waybill": late, "phone4": "9999"}, {"waybill": unknown, "phone4": "1234"},
+             {"waybill": "X" * 101, "phone4": "1234"}, {"waybill": late, "phone4": "1" * 21},
+             {"waybill": "no way!"}, {"waybill": late, "phone4": "12"}, {}]
+    for form in cases:
+        answers = []
+        for url in ("/track", "/track?via=fastapi"):
+            with visitor(desk) as c:
+                r = c.post(url, data=form)
+            answers.append((r.status_code, r.text, {k: v for k, v in r.headers.items()
+                                                    if k != "date"}))
+        assert answers[0] == answers[1], (form, answers[0][:2], answers[1][:2])
+    metrics = httpx.get(f"{desk.url}/metrics", timeout=10).text
+    for status in ("200", "404", "422"):
+        assert f'lcs_http_requests_total{{method="POST",route="/track",service="web",status="{status}"}}' \
+            in metrics, status
+
+
 def test_ten_look_ups_a_minute_per_address_then_429_whatever_the_spelling(desk: Desk, late: str) -> None:
     spellings = [late, late.lower(), f" {late[:3]} {late[3:]} ", late.translate(FULL_WIDTH), f"\u3000{late}"]
     statuses: list[int] = []

@@ -16,6 +16,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import Response
+from starlette.exceptions import HTTPException
+from starlette.types import Receive, Scope, Send
 
 from services.web.context import RuntimeDep, WebRuntime
 from services.web.domain.public import eta_text
@@ -25,6 +27,7 @@ from services.web.public.service import Lookup
 from services.web.templating import language_of
 
 router = APIRouter(include_in_schema=False)
+WAYBILL_MAX, PHONE4_MAX = 100, 20  # the form's fields, as typed (before normalising)
 
 STATUS = {"coarse": 200, "detailed": 200, "not_found": 404, "invalid": 422, "rate_limited": 429, "locked": 429,
           "unavailable": 503}
@@ -66,8 +69,9 @@ async def track_form(request: Request, rt: RuntimeDep,
 
 
 @router.post("/track")
-async def track(request: Request, rt: RuntimeDep, waybill: Annotated[str, Form(max_length=100)] = "",
-                phone4: Annotated[str, Form(max_length=20)] = "") -> Response:
+async def track(request: Request, rt: RuntimeDep, waybill: Annotated[str, Form(max_length=WAYBILL_MAX)] = "",
+                phone4: Annotated[str, Form(max_length=PHONE4_MAX)] = "") -> Response:
+    # Usually answered by `track_fast` below; this route takes what that declines.
     return _page(rt, request, await service.look_up(rt, address=client_address(request), waybill_text=waybill,
                                                     digits=_digits(phone4)))
 
@@ -75,3 +79,44 @@ async def track(request: Request, rt: RuntimeDep, waybill: Annotated[str, Form(m
 @router.get("/t/{token}")
 async def track_link(token: str, request: Request, rt: RuntimeDep) -> Response:
     return _page(rt, request, await service.open_link(rt, address=client_address(request), token=token))
+
+
+async def track_fast(rt: WebRuntime, scope: Scope, receive: Receive, send: Send) -> int | None:
+    """`POST /track` answered behind the guard but in front of FastAPI (a guarded
+    `shared.fastpath.routes.FastRoutes` route): the same form parsing (Starlette's), the same
+    look-up and the same pages, the errors answered by the app's own handlers (`error_page`).
+
+    Why: the look-up is the one page anyone may ask for at any rate the limits allow, and
+    FastAPI's routing, dependency solving and form-field validation cost web more CPU than the
+    page's own work. Declined (None), so the route above answers: another method, a query
+    string, a body that is not `application/x-www-form-urlencoded` (a multipart form)."""
+    if scope["method"] != "POST" or scope.get("query_string") or not _urlencoded(scope):
+        return None
+    request = Request(scope, receive)
+    try:
+        try:
+            form = await request.form()
+        except Exception as exc:  # as FastAPI answers a body it cannot parse
+            raise HTTPException(400, "There was an error parsing the body") from exc
+        waybill, phone4 = form.get("waybill", ""), form.get("phone4", "")
+        assert isinstance(waybill, str) and isinstance(phone4, str)  # an urlencoded form holds no files
+        if len(waybill) > WAYBILL_MAX or len(phone4) > PHONE4_MAX:
+            response = invalid_page(rt, request)  # what FastAPI's validation error gives this route
+        else:
+            response = _page(rt, request, await service.look_up(
+                rt, address=client_address(request), waybill_text=waybill, digits=_digits(phone4)))
+    except Exception as exc:
+        if rt.context.error_page is None:
+            raise
+        response = await rt.context.error_page(request, exc)
+    await response(scope, receive, send)
+    return response.status_code
+
+
+def _urlencoded(scope: Scope) -> bool:
+    for name, value in scope["headers"]:
+        if name == b"content-type":
+            media, _, params = value.partition(b";")
+            return media.strip().lower() == b"application/x-www-form-urlencoded" and \
+                params.strip().lower() in (b"", b"charset=utf-8")
+    return False
