@@ -13,6 +13,7 @@ from contextlib import asynccontextmanager
 import httpx
 import pytest
 
+from services.web.backends.client import Backend, BackendDown, Caller
 from services.web.backends.transport import PooledTransport
 from tests.support.wait import eventually
 
@@ -236,3 +237,42 @@ async def test_failures_are_httpx_transport_errors() -> None:
         async with serving(script) as server, client(server, PooledTransport(), timeout=timeout) as c:
             with pytest.raises(error):
                 await c.get("/")
+
+
+async def test_a_backend_call_goes_straight_to_the_pool_signed_and_without_a_cookie_jar() -> None:
+    """`Backend` sends its requests to the transport itself (no httpx client): the caller's token,
+    the query without empty values, the base URL's path; a cookie one answer sets never rides on
+    the next call (that may be another person's); a GET is retried on 503, a POST is not."""
+    answers = [json_response(b'{"n": 1}', extra=b"set-cookie: session=alice\r\n"),
+               json_response(b'{"error": {"code": "unavailable", "message": "busy", "details": null}}',
+                             status=b"503 Service Unavailable"),
+               json_response(b'{"n": 2}'),
+               json_response(b'{"error": {"code": "unavailable", "message": "busy", "details": null}}',
+                             status=b"503 Service Unavailable")]
+
+    async def scripted(server: Server, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while answers:
+            await server.request(reader)
+            writer.write(answers.pop(0))
+            await writer.drain()
+
+    async with serving(scripted) as server:
+        backend = Backend("tracking", f"http://127.0.0.1:{server.port}/base/", secret="s" * 32, token_ttl=60,
+                          timeout=5.0, connect_timeout=5.0, retries=2)
+        alice = Caller(sub="alice", role="staff")
+        try:
+            assert await backend.get(alice, "/v1/shipments", {"q": "S1", "empty": "", "none": None}) == {"n": 1}
+            assert await backend.get(alice, "/v1/shipments/S1") == {"n": 2}  # the 503 retried
+            with pytest.raises(BackendDown):
+                await backend.post(alice, "/v1/calls", json={"a": 1})
+        finally:
+            await backend.aclose()
+    heads = [raw.split(b"\r\n\r\n")[0] for raw in server.requests]
+    assert [h.split(b"\r\n")[0] for h in heads] == [
+        b"GET /base/v1/shipments?q=S1 HTTP/1.1", b"GET /base/v1/shipments/S1 HTTP/1.1",
+        b"GET /base/v1/shipments/S1 HTTP/1.1", b"POST /base/v1/calls HTTP/1.1"]
+    for head in heads:
+        lowered = head.lower()
+        assert b"\r\nauthorization: bearer " in lowered and b"\r\nuser-agent: lcs-web" in lowered
+        assert b"cookie" not in lowered
+    assert server.connections == 1

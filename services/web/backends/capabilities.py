@@ -28,7 +28,7 @@ class Capabilities:
         if cached is not None and cached[1] > now:
             return cached[0]
         try:
-            r = await backend.client.get("/openapi.json")
+            r = await backend.get_unsigned("/openapi.json")
             doc: dict[str, Any] = r.json() if r.status_code == 200 else {}
         except (httpx.HTTPError, ValueError):
             doc = {}

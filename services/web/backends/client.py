@@ -1,10 +1,16 @@
-"""One pooled `httpx.AsyncClient` per backend, called as the signed-in person.
+"""One pooled connection set per backend (backends.transport), called as the signed-in person.
 
 Every call carries a short-lived HS256 JWT minted for that person (same role, branch and
 subject), so each backend applies its own scope rules unchanged: a branch user asking for
 another branch's waybill gets the backend's 404, not a filtered copy. Only idempotent GETs
 are retried (a refused connection, a timeout, 502/503/504); a POST is sent once, and its
 failure is reported to the user with what they typed kept.
+
+Requests go straight to the transport as `httpx.Request`s, not through an `httpx.AsyncClient`:
+the client's layers (base-URL merging, a cookie jar, auth and redirect handling, event hooks)
+did nothing web needs — it follows no redirect, and a cookie one backend answer set must never
+ride on another person's call — and cost a look-up on the public page more CPU than the
+connection's own work.
 """
 
 from __future__ import annotations
@@ -71,11 +77,9 @@ class Backend:
         self.retries = retries
         # at most 64 connections, each kept idle for 4 s, within the backends' own 5 s
         # (`LCS_HTTP_KEEP_ALIVE_SECONDS`): see backends.transport for why not httpx's pool
-        self.client = httpx.AsyncClient(
-            base_url=base_url.rstrip("/"), transport=transport or PooledTransport(max_connections=64,
-                                                                                 keepalive_expiry=4.0),
-            timeout=httpx.Timeout(timeout, connect=connect_timeout),
-            headers={"User-Agent": "lcs-web"}, follow_redirects=False)
+        self.transport = transport or PooledTransport(max_connections=64, keepalive_expiry=4.0)
+        self.base_url = base_url.rstrip("/")
+        self.timeout = httpx.Timeout(timeout, connect=connect_timeout).as_dict()
         self._tokens: dict[Caller, tuple[str, float]] = {}
 
     def token(self, caller: Caller) -> str:
@@ -106,7 +110,8 @@ class Backend:
     async def request(self, caller: Caller, method: str, path: str, *, params: Mapping[str, Any] | None = None,
                       json: Any = None, files: Any = None, accept: str = "application/json",
                       headers: Mapping[str, str] | None = None) -> httpx.Response:
-        headers = {**(headers or {}), "Authorization": f"Bearer {self.token(caller)}", "Accept": accept}
+        headers = {**(headers or {}), "Authorization": f"Bearer {self.token(caller)}", "Accept": accept,
+                   "User-Agent": "lcs-web"}
         clean = {k: v for k, v in (params or {}).items() if v is not None and v != ""}
         attempts = 1 + (self.retries if method == "GET" else 0)
         reason = ""
@@ -115,8 +120,9 @@ class Backend:
                 await asyncio.sleep(BACKOFF_SECONDS[min(attempt - 1, len(BACKOFF_SECONDS) - 1)])
             started = time.perf_counter()
             try:
-                response = await self.client.request(method, path, params=clean, json=json, files=files,
-                                                     headers=headers)
+                response = await self._send(httpx.Request(
+                    method, self.base_url + path, params=clean or None, json=json, files=files, headers=headers,
+                    extensions={"timeout": self.timeout}))
             except httpx.TransportError as exc:
                 reason = f"{type(exc).__name__}"
                 BACKEND_CALLS.labels(self.name, method, "unavailable").inc()
@@ -136,8 +142,22 @@ class Backend:
         log.warning("backend unavailable", extra={"backend": self.name, "path": path, "error": reason})
         raise BackendDown(self.name, reason)
 
+    async def get_unsigned(self, path: str) -> httpx.Response:
+        """A GET without a caller's token (a backend's published OpenAPI), answered as it comes:
+        no retry, no error mapping; raises httpx's errors."""
+        return await self._send(httpx.Request("GET", self.base_url + path, headers={"User-Agent": "lcs-web"},
+                                              extensions={"timeout": self.timeout}))
+
+    async def _send(self, request: httpx.Request) -> httpx.Response:
+        response = await self.transport.handle_async_request(request)
+        try:
+            await response.aread()
+        finally:
+            await response.aclose()
+        return response
+
     async def aclose(self) -> None:
-        await self.client.aclose()
+        await self.transport.aclose()
 
 
 def _error_of(name: str, response: httpx.Response) -> BackendError:
