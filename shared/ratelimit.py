@@ -41,22 +41,30 @@ class SharedWindows:
         self.clock = clock  # epoch seconds; the replicas' clocks agree through NTP
         self._next_sweep = 0.0
 
-    async def take(self, key: str) -> float:
+    async def take(self, key: str, *, conn: asyncpg.Connection | None = None) -> float:
         """0 if the request may go on, else seconds until the caller's window ends.
         When the database cannot answer, the request goes on: it needs the database anyway,
-        and its own handling answers 503."""
+        and its own handling answers 503. `conn`: a connection the caller holds for its next
+        statements (outside a transaction: the count commits at once), instead of the pool's."""
         now = self.clock()
         window_start = now - now % WINDOW_SECONDS
         try:
-            async with self.pool.acquire() as conn:
-                hits = await conn.fetchval(_TAKE, key, window_start)
-                if now >= self._next_sweep:
-                    self._next_sweep = now + SWEEP_EVERY_SECONDS
-                    await conn.execute(_SWEEP, window_start - WINDOW_SECONDS)
+            if conn is not None:
+                hits = await self._take(conn, key, now, window_start)
+            else:
+                async with self.pool.acquire() as pooled:
+                    hits = await self._take(pooled, key, now, window_start)
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             log.warning("rate limit not checked: database unavailable", extra={"error": repr(exc)})
             return 0.0
         return 0.0 if hits <= self.per_minute else window_start + WINDOW_SECONDS - now
+
+    async def _take(self, conn: asyncpg.Connection, key: str, now: float, window_start: float) -> int:
+        hits: int = await conn.fetchval(_TAKE, key, window_start)
+        if now >= self._next_sweep:
+            self._next_sweep = now + SWEEP_EVERY_SECONDS
+            await conn.execute(_SWEEP, window_start - WINDOW_SECONDS)
+        return hits
 
     async def over(self, key: str) -> float:
         """`take` without counting this request: 0 while the caller is within its limit, else

@@ -12,9 +12,11 @@ from fastapi import Depends, Request, Response
 from services.web.backends.capabilities import Capabilities
 from services.web.backends.client import Backends
 from services.web.live.hub import LiveHub
+from services.web.public.repository import LookupRow
 from services.web.settings import WebSettings
 from services.web.templating import Templates
 from shared.context import Runtime, runtime
+from shared.grouped import GroupWriter
 from shared.ratelimit import SharedWindows
 
 
@@ -28,6 +30,8 @@ class WebContext:
     # Verified against when the username is unknown or disabled, so that a sign-in with an
     # unknown name costs the same as one with a wrong password.
     dummy_hash: str
+    # The public page's audit log, written in groups (each look-up waits for its row's commit).
+    lookup_log: GroupWriter[LookupRow]
     # Failed sign-ins per client address and minute, counted in PostgreSQL (every replica
     # counts into the same window); None when the limit is off.
     login_limiter: SharedWindows | None = None

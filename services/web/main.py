@@ -37,6 +37,7 @@ from services.web.people.repository import delete_expired_sessions
 from services.web.portal import api as portal_api
 from services.web.public import api as public_api
 from services.web.public import service as public_service
+from services.web.public.repository import log_lookups
 from services.web.reports import api as reports_api
 from services.web.security import SecurityHeaders, content_security_policy
 from services.web.settings import WebSettings
@@ -44,6 +45,7 @@ from services.web.templating import Templates, language_of
 from shared.clock import utcnow
 from shared.context import Runtime
 from shared.errors import DB_UNAVAILABLE, DomainError, error_response, http_error_response
+from shared.grouped import GroupWriter
 from shared.ratelimit import SharedWindows
 from shared.runtime import PeriodicSpec, ServiceSpec, run
 from shared.scheduler import Job
@@ -71,6 +73,7 @@ async def build_context(rt: Runtime[Any, Any]) -> WebContext:
                           notifier=backend("notifier", s.notifier_url)),
         capabilities=Capabilities(), hub=LiveHub(s.sse_queue_size), templates=Templates(), hasher=hasher,
         dummy_hash=await asyncio.to_thread(hasher.hash, "not-a-password: equal work for unknown users"),
+        lookup_log=GroupWriter(rt.pool, log_lookups, one_statement=True),
         login_limiter=SharedWindows(rt.pool, s.login_failures_per_address) if s.login_failures_per_address else None,
         public_limiter=SharedWindows(rt.pool, s.public_lookups_per_address) if s.public_lookups_per_address else None)
 

@@ -286,9 +286,10 @@ async def _sweep(infra: Infra) -> tuple[set[str], set[str]]:
     old, fresh = f"old-{unique()}", f"fresh-{unique()}"
     conn = await asyncpg.connect(infra.database_url, server_settings={"search_path": "web"})
     try:
-        for address, at in ((old, now - timedelta(days=91)), (fresh, now - timedelta(days=89))):
-            await repository.log_lookup(conn, at=at, address=address, via="form", waybill_suffix=None, digits=None,
-                                        outcome="coarse")
+        await repository.log_lookups(conn, [
+            repository.LookupRow(at=at, address=address, via="form", waybill_suffix=None, digits=None,
+                                 outcome="coarse")
+            for address, at in ((old, now - timedelta(days=91)), (fresh, now - timedelta(days=89)))])
         spent, locked, counting = waybill_hash(old), waybill_hash(fresh), waybill_hash(fresh + "c")
         await conn.executemany(
             "INSERT INTO public_digit_failures (waybill_hash, failures, first_at, locked_until) "

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 import asyncpg
 
@@ -29,12 +31,24 @@ async def lock_row(conn: asyncpg.Connection, waybill_hash: bytes) -> None:
                        waybill_hash)
 
 
-async def log_lookup(conn: asyncpg.Connection, *, at: datetime, address: str, via: str, waybill_suffix: str | None,
-                     digits: str | None, outcome: str) -> None:
+class LookupRow(NamedTuple):
+    """One look-up as the audit log keeps it (already masked)."""
+
+    at: datetime
+    address: str
+    via: str
+    waybill_suffix: str | None
+    digits: str | None
+    outcome: str
+
+
+async def log_lookups(conn: asyncpg.Connection, rows: Sequence[LookupRow]) -> None:
+    """A group of look-ups in one statement (service.LOOKUP_LOG writes them as they come)."""
     await conn.execute(
         "INSERT INTO public_lookups (at, address, via, waybill_suffix, digits, outcome) "
-        "VALUES ($1, $2, $3, $4, $5, $6)",
-        at, address[:100], via, waybill_suffix, digits, outcome)
+        "SELECT * FROM unnest($1::timestamptz[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[])",
+        [r.at for r in rows], [r.address[:100] for r in rows], [r.via for r in rows],
+        [r.waybill_suffix for r in rows], [r.digits for r in rows], [r.outcome for r in rows])
 
 
 async def sweep(conn: asyncpg.Connection, *, now: datetime, retention: timedelta, lock: timedelta) -> None:

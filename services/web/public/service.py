@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+import asyncpg
 from prometheus_client import Counter
 
 from services.web.backends.client import BackendDown, BackendError, Caller
@@ -45,17 +46,16 @@ class Lookup:
 async def _audit(rt: WebRuntime, *, address: str, via: str, waybill: str | None, digits: str | None,
                  result: Lookup) -> Lookup:
     LOOKUPS.labels(via, result.outcome).inc()
-    # one statement, a transaction of its own (no BEGIN/COMMIT round trips on every look-up)
-    async with rt.pool.acquire() as conn:
-        await repository.log_lookup(conn, at=utcnow(), address=address, via=via,
-                                    waybill_suffix=public.waybill_suffix(waybill),
-                                    digits=public.masked_digits(digits), outcome=result.outcome)
+    # committed with the other look-ups of the moment (shared.grouped), before the page is sent
+    await rt.context.lookup_log.write(repository.LookupRow(
+        at=utcnow(), address=address, via=via, waybill_suffix=public.waybill_suffix(waybill),
+        digits=public.masked_digits(digits), outcome=result.outcome))
     return result
 
 
-async def _over_limit(rt: WebRuntime, address: str) -> float:
+async def _over_limit(rt: WebRuntime, address: str, conn: asyncpg.Connection | None = None) -> float:
     limiter = rt.context.public_limiter
-    return await limiter.take(f"public-lookups:{address}") if limiter is not None else 0.0
+    return await limiter.take(f"public-lookups:{address}", conn=conn) if limiter is not None else 0.0
 
 
 async def _ask_tracking(rt: WebRuntime, *, params: dict[str, str], headers: dict[str, str]) -> dict[str, Any] | None:
@@ -74,17 +74,19 @@ async def look_up(rt: WebRuntime, *, address: str, waybill_text: str, digits: st
     s = rt.settings
     waybill = normalise_waybill(waybill_text)
     audit: dict[str, Any] = {"address": address, "via": "form", "waybill": waybill, "digits": digits}
-    wait = await _over_limit(rt, address)
+    valid = waybill is not None and (digits is None or public.is_digits(digits))
+    key = public.waybill_hash(waybill) if waybill is not None else b""
+    state = None
+    async with rt.pool.acquire() as conn:  # the address's limit and the waybill's digit lock: one connection
+        wait = await _over_limit(rt, address, conn)
+        if not wait and valid and digits is not None:
+            state = await repository.digit_lock(conn, key)
     if wait:
         return await _audit(rt, **audit, result=Lookup("rate_limited", waybill, retry_after=wait))
-    if waybill is None or (digits is not None and not public.is_digits(digits)):
+    if waybill is None or not valid:
         return await _audit(rt, **audit, result=Lookup("invalid", waybill))
-    key = public.waybill_hash(waybill)
-    if digits is not None:
-        async with rt.pool.acquire() as conn:
-            state = await repository.digit_lock(conn, key)
-        if state is not None and state.locked(utcnow()):
-            return await _audit(rt, **audit, result=Lookup("locked", waybill, retry_after=state.wait_seconds(utcnow())))
+    if state is not None and state.locked(utcnow()):
+        return await _audit(rt, **audit, result=Lookup("locked", waybill, retry_after=state.wait_seconds(utcnow())))
     try:
         view = await _ask_tracking(rt, params={"waybill_no": waybill},
                                    headers={"X-Phone-Last4": digits} if digits is not None else {})
