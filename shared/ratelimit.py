@@ -40,31 +40,48 @@ class SharedWindows:
         self.per_minute = per_minute
         self.clock = clock  # epoch seconds; the replicas' clocks agree through NTP
         self._next_sweep = 0.0
+        self._reading: dict[str, str] = {}  # take_reading's statements, by their read
 
-    async def take(self, key: str, *, conn: asyncpg.Connection | None = None) -> float:
+    async def take(self, key: str) -> float:
         """0 if the request may go on, else seconds until the caller's window ends.
         When the database cannot answer, the request goes on: it needs the database anyway,
-        and its own handling answers 503. `conn`: a connection the caller holds for its next
-        statements (outside a transaction: the count commits at once), instead of the pool's."""
+        and its own handling answers 503."""
         now = self.clock()
         window_start = now - now % WINDOW_SECONDS
         try:
-            if conn is not None:
-                hits = await self._take(conn, key, now, window_start)
-            else:
-                async with self.pool.acquire() as pooled:
-                    hits = await self._take(pooled, key, now, window_start)
+            async with self.pool.acquire() as conn:
+                hits = await conn.fetchval(_TAKE, key, window_start)
+                await self._sweep(conn, now, window_start)
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             log.warning("rate limit not checked: database unavailable", extra={"error": repr(exc)})
             return 0.0
+        return self._wait(hits, now, window_start)
+
+    async def take_reading(self, key: str, read: str, *args: object) -> tuple[float, asyncpg.Record]:
+        """`take`, and a read of the caller's own in the same statement: one round trip where a
+        request needs both (web's public look-up: the address's limit and the waybill's digit
+        lock). `read` is a SELECT of at most one row whose parameters start at `$3`; the
+        returned record holds its columns, all NULL when it found no row. Unlike `take`, this
+        raises when the database cannot answer: the caller needs what it reads."""
+        now = self.clock()
+        window_start = now - now % WINDOW_SECONDS
+        sql = self._reading.get(read)
+        if sql is None:
+            sql = self._reading[read] = (f"WITH hit AS ({_TAKE}) SELECT (SELECT hits FROM hit) AS window_hits, r.* "
+                                         f"FROM (SELECT 1) AS one LEFT JOIN LATERAL ({read}) AS r ON true")
+        async with self.pool.acquire() as conn:
+            row = await conn.fetchrow(sql, key, window_start, *args)
+            await self._sweep(conn, now, window_start)
+        assert row is not None
+        return self._wait(row["window_hits"], now, window_start), row
+
+    def _wait(self, hits: int, now: float, window_start: float) -> float:
         return 0.0 if hits <= self.per_minute else window_start + WINDOW_SECONDS - now
 
-    async def _take(self, conn: asyncpg.Connection, key: str, now: float, window_start: float) -> int:
-        hits: int = await conn.fetchval(_TAKE, key, window_start)
+    async def _sweep(self, conn: asyncpg.Connection, now: float, window_start: float) -> None:
         if now >= self._next_sweep:
             self._next_sweep = now + SWEEP_EVERY_SECONDS
             await conn.execute(_SWEEP, window_start - WINDOW_SECONDS)
-        return hits
 
     async def over(self, key: str) -> float:
         """`take` without counting this request: 0 while the caller is within its limit, else

@@ -87,3 +87,20 @@ async def test_made_up_tokens_share_their_address_window_and_cannot_clear_others
     for _ in range(LIMIT - 1):
         assert (await one.post("/v1/things", headers={"Authorization": f"Bearer {token}"})).status_code == 200
     assert (await two.post("/v1/things", headers={"Authorization": f"Bearer {token}"})).status_code == 429
+
+
+async def test_take_reading_counts_like_take_and_reads_in_the_same_statement(replicas) -> None:  # type: ignore[no-untyped-def]
+    """`SharedWindows.take_reading`: the same count and wait as `take`, with the caller's own
+    read's columns (all NULL when it finds no row)."""
+    _, _, pool = replicas
+    limiter = SharedWindows(pool, LIMIT, clock=lambda: NOW)
+    read = "SELECT key AS found, hits FROM rate_windows WHERE key = $3 AND window_start = to_timestamp($2)"
+    waits = []
+    for _ in range(LIMIT + 1):
+        wait, row = await limiter.take_reading("address:10.0.0.9", read, "address:10.0.0.8")
+        waits.append(wait)
+        assert row["found"] is None and row["hits"] is None  # the other address has no window yet
+    assert waits == [0.0] * LIMIT + [50.0]
+    assert await limiter.take("address:10.0.0.8") == 0.0
+    wait, row = await limiter.take_reading("address:10.0.0.9", read, "address:10.0.0.8")
+    assert wait == 50.0 and row["found"] == "address:10.0.0.8" and row["hits"] == 1

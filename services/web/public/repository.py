@@ -2,20 +2,35 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import asyncpg
 
 from services.web.domain.public import DigitLock
+from shared.ratelimit import SharedWindows
+
+_DIGIT_LOCK = "SELECT failures, first_at, locked_until FROM public_digit_failures WHERE waybill_hash = {}"
+
+
+def _lock_of(row: Mapping[str, Any] | None) -> DigitLock | None:
+    if row is None or row["first_at"] is None:
+        return None
+    return DigitLock(failures=row["failures"], first_at=row["first_at"], locked_until=row["locked_until"])
 
 
 async def digit_lock(conn: asyncpg.Connection, waybill_hash: bytes, *, for_update: bool = False) -> DigitLock | None:
-    row = await conn.fetchrow("SELECT failures, first_at, locked_until FROM public_digit_failures "
-                              "WHERE waybill_hash = $1" + (" FOR UPDATE" if for_update else ""), waybill_hash)
-    return None if row is None else DigitLock(failures=row["failures"], first_at=row["first_at"],
-                                              locked_until=row["locked_until"])
+    return _lock_of(await conn.fetchrow(_DIGIT_LOCK.format("$1") + (" FOR UPDATE" if for_update else ""),
+                                        waybill_hash))
+
+
+async def take_with_digit_lock(limiter: SharedWindows, address_key: str,
+                               waybill_hash: bytes | None) -> tuple[float, DigitLock | None]:
+    """The address's limit counted and the waybill's digit lock read, in one statement (None:
+    no waybill to read the lock of)."""
+    wait, row = await limiter.take_reading(address_key, _DIGIT_LOCK.format("$3"), waybill_hash)
+    return wait, _lock_of(row)
 
 
 async def save_digit_lock(conn: asyncpg.Connection, waybill_hash: bytes, state: DigitLock) -> None:

@@ -15,13 +15,12 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-import asyncpg
 from prometheus_client import Counter
 
 from services.web.backends.client import BackendDown, BackendError, Caller
 from services.web.context import WebRuntime
 from services.web.domain import public
-from services.web.domain.public import Outcome
+from services.web.domain.public import DigitLock, Outcome
 from services.web.public import repository
 from shared.clock import utcnow
 from shared.context import uow
@@ -53,9 +52,25 @@ async def _audit(rt: WebRuntime, *, address: str, via: str, waybill: str | None,
     return result
 
 
-async def _over_limit(rt: WebRuntime, address: str, conn: asyncpg.Connection | None = None) -> float:
+async def _over_limit(rt: WebRuntime, address: str) -> float:
     limiter = rt.context.public_limiter
-    return await limiter.take(f"public-lookups:{address}", conn=conn) if limiter is not None else 0.0
+    return await limiter.take(_limit_key(address)) if limiter is not None else 0.0
+
+
+async def _limit_and_lock(rt: WebRuntime, address: str, key: bytes | None) -> tuple[float, DigitLock | None]:
+    """The address's limit and, for a look-up with digits (`key`), the waybill's digit lock: one
+    statement when the limit is on."""
+    limiter = rt.context.public_limiter
+    if limiter is not None:
+        return await repository.take_with_digit_lock(limiter, _limit_key(address), key)
+    if key is None:
+        return 0.0, None
+    async with rt.pool.acquire() as conn:
+        return 0.0, await repository.digit_lock(conn, key)
+
+
+def _limit_key(address: str) -> str:
+    return f"public-lookups:{address}"
 
 
 async def _ask_tracking(rt: WebRuntime, *, params: dict[str, str], headers: dict[str, str]) -> dict[str, Any] | None:
@@ -76,11 +91,7 @@ async def look_up(rt: WebRuntime, *, address: str, waybill_text: str, digits: st
     audit: dict[str, Any] = {"address": address, "via": "form", "waybill": waybill, "digits": digits}
     valid = waybill is not None and (digits is None or public.is_digits(digits))
     key = public.waybill_hash(waybill) if waybill is not None else b""
-    state = None
-    async with rt.pool.acquire() as conn:  # the address's limit and the waybill's digit lock: one connection
-        wait = await _over_limit(rt, address, conn)
-        if not wait and valid and digits is not None:
-            state = await repository.digit_lock(conn, key)
+    wait, state = await _limit_and_lock(rt, address, key if valid and digits is not None else None)
     if wait:
         return await _audit(rt, **audit, result=Lookup("rate_limited", waybill, retry_after=wait))
     if waybill is None or not valid:
