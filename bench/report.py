@@ -515,16 +515,20 @@ shipments, open complaints, receipts at risk) the same at both; the indexes name
 `pg_stat_user_indexes.idx_scan` moved during each of two extra renders and not during equal waits without one,
 and "tables read whole" those whose `seq_scan` moved (small tables are read whole by design: the plans
 choose it). Figure 9 is the public `/track` form with the right digits, per request one waybill lookup
-in tracking plus web's per-address limiter and audit. Its cost per request is the two services' HTTP
-stacks, web's backend call and page, and three statements (limiter, look-up, audit): at about 3 ms of
-CPU across the processes (the CPU table), two cores serve some hundreds a second, an order of magnitude
-short of 0.3×C2 (C2's whole request costs about a tenth of a millisecond). The last round halved web's
-share: httpcore's connection pool walked every connection twice per request and asked each idle one
-whether it was still open with a `poll` system call (encode/httpcore#928), so web's CPU per look-up grew
-with the number of concurrent requests (about 2.3 ms at 8, 3.7 to 4.2 ms at 32). Web's calls to the
-backends now go through its own pool (`services/web/backends/transport.py`: idle connections in a stack,
-a closed one known without a system call), and at 32 connections web's share fell to about 1.4 ms and
-the figure doubled (about 250 to 530 requests a second in one measurement).
+in tracking plus web's per-address limiter, digit lock and audit. Its cost per request is the two
+services' HTTP stacks, web's backend call and page, and web's and tracking's statements: at about 1.5 ms
+of CPU across the processes (the CPU table), two cores serve about 1,300 a second at most, well short of
+0.3×C2 (C2's whole request costs under two tenths of a millisecond). Two rounds cut it from 3.2 ms: web's
+calls to the backends go through its own pool (`services/web/backends/transport.py`; httpcore's walked
+every connection twice per request and polled each idle one with a system call, encode/httpcore#928) and
+straight to it, not through an `httpx.AsyncClient` (its URL merging, cookie jar and hooks were half of
+what a call cost); tracking answers the look-up in one statement (the row, the timeline and the stations'
+cities together; it was three) and in front of FastAPI, as web answers `POST /track` (guarded fast
+routes, each with a differential test); web counts the address's limit and reads the digit lock in one
+statement (`SharedWindows.take_reading`; it was two, on two pooled connections) and writes the audit rows
+of concurrent look-ups together (`shared.grouped.GroupWriter`, each page sent once its row is committed;
+it was a statement and a commit per look-up). At the large size: web 1,506 → 725 µs, tracking 866 → 324
+µs, PostgreSQL 714 → 419 µs per look-up, and the figure from about 540 to 1,040 requests a second.
 
 **Figure 5.** Every query is an index range read whose result size does not grow with history (see the
 index list above), so ratios around 1× are the expected result; at one to a few milliseconds per query, the
