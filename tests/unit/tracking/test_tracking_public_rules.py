@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -98,8 +97,8 @@ def test_the_timeline_is_at_city_level_and_keeps_the_desk_and_the_vehicle_out() 
     ("GET", b"waybill_no=T1", []),
     ("GET", b"waybill_no=T1", [(b"authorization", b"Basic eDp5")]),
 ])
-def test_the_fast_lookup_declines_what_fastapis_route_must_judge(method: str, query: bytes,
-                                                                 headers: list[tuple[bytes, bytes]]) -> None:
+async def test_the_fast_lookup_declines_what_fastapis_route_must_judge(method: str, query: bytes,
+                                                                       headers: list[tuple[bytes, bytes]]) -> None:
     """public.api.public_shipment_fast returns None (FastAPI's route answers) before touching
     the runtime, for every request the route's validation or its dependency must answer."""
     async def nothing(*_: object) -> object:
@@ -107,4 +106,4 @@ def test_the_fast_lookup_declines_what_fastapis_route_must_judge(method: str, qu
 
     scope = {"type": "http", "method": method, "path": "/v1/public/shipments", "query_string": query,
              "headers": headers}
-    assert asyncio.run(public_shipment_fast(None, scope, nothing, nothing)) is None  # type: ignore[arg-type]
+    assert await public_shipment_fast(None, scope, nothing, nothing) is None  # type: ignore[arg-type]
