@@ -58,7 +58,7 @@ class LookupRow(NamedTuple):
 
 
 async def log_lookups(conn: asyncpg.Connection, rows: Sequence[LookupRow]) -> None:
-    """A group of look-ups in one statement (service.LOOKUP_LOG writes them as they come)."""
+    """A group of look-ups in one statement (`WebContext.lookup_log` writes them as they come)."""
     await conn.execute(
         "INSERT INTO public_lookups (at, address, via, waybill_suffix, digits, outcome) "
         "SELECT * FROM unnest($1::timestamptz[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[])",
