@@ -5,7 +5,9 @@ of N events was N `send` calls, N TCP segments and N reads for the broker. Over 
 `CoalescingTransport` one turn's writes leave together; `drain` sends what is pending first,
 so waiting for the buffer to empty still means what was written. The connection's frame
 queue holds a whole relay batch, so a batch is queued in one turn without a publisher
-waiting for the writer while holding the channel's lock.
+waiting for the writer while holding the channel's lock. And what the broker sends is read in
+chunks and its hot frames decoded directly (`shared.fastpath.frames`, installed when the first such
+connection opens: aiormq looks its frame reader up process-wide).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import aio_pika
 import aiormq
 from aio_pika.abc import UnderlayConnection
 
+from shared.fastpath import frames
 from shared.fastpath.coalescing import CoalescingTransport
 from shared.settings import OUTBOX_BATCH_MAX
 
@@ -64,6 +67,7 @@ class _AmqpConnection(aiormq.Connection):
 class _Underlay(UnderlayConnection):
     @classmethod
     async def make_connection(cls, url: Any, timeout: Any = None, **kwargs: Any) -> aiormq.abc.AbstractConnection:
+        frames.install()  # the connection reads its frames with `frames.FrameReceiver`
         connection = _AmqpConnection(url, transport_factory=_CoalescingTransportFactory(), **kwargs)
         await asyncio.wait_for(connection.connect({}), timeout=timeout)
         await connection.ready()

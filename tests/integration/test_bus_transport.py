@@ -1,6 +1,7 @@
 """The bus's AMQP transport against the real broker: a relay batch leaves in a few socket writes
-(`shared.fastpath.amqp.CoalescingConnection`), every publish is confirmed, and the broker gets the messages whole
-and in order; and its TLS path (amqps://) against a local TLS server."""
+(`shared.fastpath.amqp.CoalescingConnection`), every publish is confirmed (the confirms read by
+`shared.fastpath.frames`), and the broker gets the messages whole and in order; and its TLS path (amqps://)
+against a local TLS server."""
 
 from __future__ import annotations
 
@@ -13,11 +14,13 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import aio_pika
+import aiormq.connection
 import pytest
 from yarl import URL
 
 from shared.bus import Bus
 from shared.devtools import stack as stackmod
+from shared.fastpath import frames
 from shared.fastpath.amqp import _CoalescingTransportFactory
 from tests.conftest import ADMIN_AMQP_URL
 
@@ -66,6 +69,8 @@ async def test_a_batch_of_publishes_leaves_in_a_few_socket_writes_and_arrives_wh
                                               for body in bodies])
             reads = broker_reads(vhost) - before
             assert results == [None] * 200  # every publish confirmed
+            # ... the confirms read by the buffered frame reader (and the deliveries below too)
+            assert aiormq.connection.FrameReceiver is frames.FrameReceiver
             # One write per publish made the broker read about once per message (over 200); joined,
             # the batch is about 220 kB and a handful of reads. The margin covers the confirms'
             # round trip and the `list_connections` calls themselves.
