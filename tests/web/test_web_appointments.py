@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import io
 import re
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 import httpx
 from openpyxl import load_workbook
 
-from shared.clock import BUSINESS_TZ
+from shared.clock import business_day
+from tests.support.clock import days_during, days_since, earlier_today, today
 from tests.web.conftest import Desk, user
 
 
@@ -22,7 +23,9 @@ def _csrf(page: str) -> str:
 
 
 def tomorrow() -> str:
-    return (datetime.now(BUSINESS_TZ).date() + timedelta(days=1)).isoformat()
+    """Tomorrow's business day (Beijing). A test computes it once and uses that one value
+    throughout: called again, it may name another day once Beijing's midnight has passed."""
+    return (today() + timedelta(days=1)).isoformat()
 
 
 def book(c: httpx.Client, waybill: str, **form: str) -> httpx.Response:
@@ -39,23 +42,24 @@ def appointment_block(page: str) -> str:
 
 def test_booking_from_the_waybill_page(desk: Desk) -> None:
     waybill = desk.world.shipment(71, promised_hours=72)
+    day = tomorrow()
     with desk.session(user(desk, "staff")) as c:
         page = c.get(f"/desk/shipments/{waybill}")
         assert 'data-testid="appointment-form"' in page.text and "尚未预约" in appointment_block(page.text)
         no_token = c.post(f"/desk/shipments/{waybill}/appointments",
-                          data={"day": tomorrow(), "start": "09:00", "end": "12:00", "contact": "x"})
+                          data={"day": day, "start": "09:00", "end": "12:00", "contact": "x"})
         assert no_token.status_code == 403
 
-        r = book(c, waybill)
+        r = book(c, waybill, day=day)
         assert r.status_code == 303 and r.headers["location"] == f"/desk/shipments/{waybill}#appointment"
         block = appointment_block(c.get(f"/desk/shipments/{waybill}").text)
         assert 'data-outcome="pending"' in block and "09:00" in block and "到了先打电话" in block
         stored = desk.world.get(waybill)["appointment"]
-        assert stored["window_start"].startswith(f"{tomorrow()}T01:00:00")  # 09:00 Beijing
+        assert stored["window_start"].startswith(f"{day}T01:00:00")  # 09:00 Beijing
         assert stored["channel"] == "phone" and stored["booked_by"].startswith("staff:")
 
         # a new booking replaces it
-        assert book(c, waybill, start="14:00", end="17:00", channel="email").status_code == 303
+        assert book(c, waybill, day=day, start="14:00", end="17:00", channel="email").status_code == 303
         assert desk.world.get(waybill)["appointment"]["channel"] == "email"
 
 
@@ -74,12 +78,13 @@ def test_a_refused_window_keeps_what_was_typed(desk: Desk) -> None:
 
 def test_the_days_appointments_flag_a_delivery_outside_the_window(desk: Desk) -> None:
     waybill = desk.world.shipment(73, destination="GZ", promised_hours=72)
+    day = tomorrow()
     with desk.session(user(desk, "staff")) as c:
-        assert book(c, waybill).status_code == 303
-    desk.world.deliver(waybill, at="GZ")  # signed today: before tomorrow's window
+        assert book(c, waybill, day=day).status_code == 303
+    desk.world.deliver(waybill, at="GZ")  # signed now: before the window (09:00 on `day`)
     gz = desk.world.codes["GZ"]
     with desk.session(user(desk, "gz")) as c:  # the GZ branch reads its own station's day
-        page = c.get("/desk/appointments", params={"station": gz, "date": tomorrow()})
+        page = c.get("/desk/appointments", params={"station": gz, "date": day})
         assert page.status_code == 200
         table = page.text.split('data-testid="appointments"')[1].split("</table>")[0]
         row = re.search(rf'<tr data-waybill="{waybill}"[^>]*>', table)
@@ -90,18 +95,20 @@ def test_the_days_appointments_flag_a_delivery_outside_the_window(desk: Desk) ->
 
 def test_the_storage_report_screen_and_its_downloads(desk: Desk) -> None:
     waybill = desk.world.shipment(74, destination="GZ", promised_hours=72)
-    now = datetime.now(BUSINESS_TZ)
+    arrived = earlier_today(5)  # on today's business day: 0 days in storage today
     r = httpx.post(f"{desk.world.tracking_url}/v1/shipments/{waybill}/scans", headers=desk.world.headers("admin"),
                    timeout=10, json={"type": "arrived", "station": desk.world.codes["GZ"], "pieces": 4,
-                                     "at": (now - timedelta(minutes=5)).isoformat()})
+                                     "at": arrived.isoformat()})
     assert r.status_code in (200, 201), r.text
     gz = desk.world.codes["GZ"]
     with desk.session(user(desk, "sup")) as c:
-        page = c.get("/desk/reports/storage", params={"station": gz})
+        page, days = days_during(lambda: c.get("/desk/reports/storage", params={"station": gz}))
         assert page.status_code == 200, page.text[:2000]
         row = page.text.split(f'data-waybill="{waybill}"')[1].split("</tr>")[0]
         assert '<td data-key="pieces">4</td>' in row and '<td data-key="pieces_total">10</td>' in row
-        assert '<td data-key="days_in_storage">0</td>' in row
+        # 0 on the day of arrival (1 only if Beijing's midnight passed since the scan)
+        assert any(f'<td data-key="days_in_storage">{n}</td>' in row
+                   for n in days_since(business_day(arrived), days)), row
         assert 'data-testid="download-csv"' in page.text
 
         csv = c.get("/desk/reports/storage", params={"station": gz, "format": "csv"})

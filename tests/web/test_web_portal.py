@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import io
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import httpx
 from openpyxl import load_workbook
 
+from shared.clock import business_day
 from shared.devtools.stack import Stack
+from tests.support.clock import days_during, days_since, today
 from tests.web.conftest import Desk, user
 
 
@@ -129,7 +131,7 @@ def test_a_customer_sees_only_its_own_shipments(desk: Desk) -> None:
         assert desk.gz in kept and desk.late not in kept
         prefix = c.get("/portal/", params={"prefix": desk.late[:-1].lower()})
         assert desk.late in prefix.text
-        tomorrow = (datetime.now(UTC) + timedelta(days=2)).date().isoformat()
+        tomorrow = (today() + timedelta(days=1)).isoformat()  # the business day (Beijing), not UTC's
         later = c.get("/portal/", params={"from": tomorrow})
         assert not re.findall(r'<tr data-waybill="([^"]+)"', later.text)
         bad = c.get("/portal/", params={"from": "yesterday"})
@@ -202,7 +204,7 @@ def test_a_delivery_window_that_ends_before_it_starts_is_refused_with_what_was_t
         has_route = _tracking_has(desk, "post", "/v1/shipments/{waybill_no}/appointments")
         assert ('data-testid="appointment-form"' in page.text) == has_route
         assert ('data-problem="unsupported"' in page.text) == (not has_route)
-        day = (datetime.now(UTC) + timedelta(days=2)).date().isoformat()
+        day = (today() + timedelta(days=2)).isoformat()  # business days (Beijing), as the portal reads them
         r = c.post(f"/portal/shipments/{desk.gz}/appointments", data={
             "date": day, "start": "15:00", "end": "10:00", "contact": "王经理 13900002222", "note": "后门",
             "csrf": _csrf(page.text)})
@@ -221,8 +223,9 @@ def test_a_delivery_window_that_ends_before_it_starts_is_refused_with_what_was_t
 def test_the_storage_report_lists_goods_waiting_at_the_destination(desk: Desk) -> None:
     waybill = desk.world.shipment(5, destination="WX", depart=True)
     desk.world.arrive(waybill, at="WX")
+    arrived = business_day(datetime.fromisoformat(desk.world.get(waybill)["final_arrived_at"]))
     with desk.session(user(desk, "cust")) as c:
-        page = c.get("/portal/storage")
+        page, days = days_during(lambda: c.get("/portal/storage"))
         assert page.status_code == 200
         if not (_customer_scope(desk) and _tracking_has(desk, "get", "/v1/reports/storage")):
             assert 'data-testid="unavailable"' in page.text and 'data-testid="storage-report"' not in page.text
@@ -230,7 +233,10 @@ def test_the_storage_report_lists_goods_waiting_at_the_destination(desk: Desk) -
             return
         row = re.search(rf'<tr data-waybill="{waybill}">(.*?)</tr>', page.text, re.S)
         assert row, page.text
-        assert 'data-col="pieces">10<' in row.group(1) and 'data-col="days">0<' in row.group(1)
+        # 0 on the day of arrival (world.arrive keeps it on today's business day); 1 only if
+        # Beijing's midnight passed since
+        assert 'data-col="pieces">10<' in row.group(1)
+        assert any(f'data-col="days">{n}<' in row.group(1) for n in days_since(arrived, days)), row.group(1)
         assert desk.other_customer not in page.text
         xlsx = c.get("/portal/storage", params={"format": "xlsx"})
         ws = load_workbook(io.BytesIO(xlsx.content)).active
@@ -241,7 +247,7 @@ def test_the_storage_report_lists_goods_waiting_at_the_destination(desk: Desk) -
 
 def test_the_daily_arrival_list_and_receipts(desk: Desk) -> None:
     with desk.session(user(desk, "cust")) as c:
-        page = c.get("/portal/arrivals", params={"date": datetime.now(UTC).date().isoformat()})
+        page = c.get("/portal/arrivals", params={"date": today().isoformat()})  # Beijing's day, not UTC's
         assert page.status_code == 200
         receipts = c.get("/portal/receipts")
         assert receipts.status_code == 200

@@ -13,14 +13,15 @@ import io
 import shutil
 import tempfile
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import httpx
 import pytest
 from openpyxl import load_workbook
 
-from shared.clock import BUSINESS_TZ
+from shared.clock import business_day
+from tests.support.clock import days_during, days_since, today
 from tests.web.conftest import Desk, chromium, csp_violations, requests_sent, user
 from tests.web.test_web_browser import fit_a_phone, shoot, wait
 from tests.web.world import wait_for
@@ -86,6 +87,12 @@ def stored(desk: Desk) -> str:
     return waybill
 
 
+def arrival_day(desk: Desk, waybill: str) -> date:
+    """The business day (Beijing) the waybill arrived: the module's tests run after the fixture
+    made it, possibly past Beijing's midnight."""
+    return business_day(datetime.fromisoformat(desk.world.get(waybill)["final_arrived_at"]))
+
+
 def test_the_shipments_list_and_its_filters(browser: WebDriver, desk: Desk, shots: Path, stored: str) -> None:
     sign_in_customer(browser, desk)
     got = one_of(browser, f"[data-testid=shipments] [data-waybill='{desk.late}']", "[data-testid=unavailable]")
@@ -108,40 +115,52 @@ def test_the_shipments_list_and_its_filters(browser: WebDriver, desk: Desk, shot
 def test_the_storage_report_and_its_excel_download(browser: WebDriver, desk: Desk, shots: Path, stored: str,
                                                    downloads: Path) -> None:
     sign_in_customer(browser, desk)
-    browser.find_element(By.CSS_SELECTOR, "[data-testid=portal-nav] a[href='/portal/storage']").click()
-    wait(browser).until(ec.url_to_be(desk.url + "/portal/storage"))
-    got = one_of(browser, f"[data-testid=storage-report] tr[data-waybill='{stored}']", "[data-testid=unavailable]")
+
+    def open_the_report() -> str:
+        browser.find_element(By.CSS_SELECTOR, "[data-testid=portal-nav] a[href='/portal/storage']").click()
+        wait(browser).until(ec.url_to_be(desk.url + "/portal/storage"))
+        return one_of(browser, f"[data-testid=storage-report] tr[data-waybill='{stored}']",
+                      "[data-testid=unavailable]")
+    got, days = days_during(open_the_report)
     shoot(browser, shots, "portal-storage")
     if not (customer_scope(desk) and tracking_offers(desk, "get", "/v1/reports/storage")):
         assert got == "[data-testid=unavailable]"
         assert not browser.find_elements(By.CSS_SELECTOR, "[data-testid=storage-report]")
         return
     row = browser.find_element(By.CSS_SELECTOR, f"[data-testid=storage-report] tr[data-waybill='{stored}']")
+    # 0 on the day of arrival; more only once Beijing's midnight passed since (the fixture's data
+    # is older than this test)
+    arrived = arrival_day(desk, stored)
     assert row.find_element(By.CSS_SELECTOR, "[data-col=pieces]").text == "10"
-    assert row.find_element(By.CSS_SELECTOR, "[data-col=days]").text == "0"
+    assert int(row.find_element(By.CSS_SELECTOR, "[data-col=days]").text) in days_since(arrived, days)
     assert not browser.find_elements(By.CSS_SELECTOR, f"[data-waybill='{desk.other_customer}']")
     before = set(downloads.iterdir())
-    browser.find_element(By.CSS_SELECTOR, "[data-testid=download-xlsx]").click()
-    done = wait_for(lambda: [p for p in downloads.iterdir() if p not in before and p.suffix == ".xlsx"],
-                    lambda new: bool(new))
+
+    def download() -> list[Path]:
+        browser.find_element(By.CSS_SELECTOR, "[data-testid=download-xlsx]").click()
+        return wait_for(lambda: [p for p in downloads.iterdir() if p not in before and p.suffix == ".xlsx"],  # type: ignore[no-any-return]
+                        lambda new: bool(new))
+    done, days = days_during(download)
     ws = load_workbook(io.BytesIO(done[0].read_bytes())).active
     header = [c.value for c in ws[1]]
     rows = {r[0]: dict(zip(header, r, strict=True)) for r in ws.iter_rows(min_row=2, values_only=True)}
-    assert rows[stored]["件数 pieces"] == 10 and rows[stored]["暂存天数 days in storage"] == 0
+    assert rows[stored]["件数 pieces"] == 10
+    assert rows[stored]["暂存天数 days in storage"] in days_since(arrived, days)
     assert rows[stored]["重量kg weight"] == 120.5 and desk.other_customer not in rows
 
 
 def test_the_daily_arrival_list(browser: WebDriver, desk: Desk, shots: Path, stored: str) -> None:
     sign_in_customer(browser, desk)
-    today = datetime.now(BUSINESS_TZ).date().isoformat()
-    browser.get(f"{desk.url}/portal/arrivals?date={today}")
+    # The day the stored goods arrived (today, unless Beijing's midnight passed since the fixture)
+    day = arrival_day(desk, stored).isoformat()
+    browser.get(f"{desk.url}/portal/arrivals?date={day}")
     got = one_of(browser, f"[data-testid=arrivals] tr[data-waybill='{stored}']", "[data-testid=unavailable]")
     shoot(browser, shots, "portal-arrivals")
     if not customer_scope(desk):
         assert got == "[data-testid=unavailable]"
         return
     table = browser.find_element(By.CSS_SELECTOR, "[data-testid=arrivals]")
-    assert table.get_attribute("data-date") == today
+    assert table.get_attribute("data-date") == day
     row = table.find_element(By.CSS_SELECTOR, f"tr[data-waybill='{stored}']")
     assert row.get_attribute("data-kind") == "arrived"
     assert not table.find_elements(By.CSS_SELECTOR, f"[data-waybill='{desk.other_customer}']")
@@ -162,7 +181,7 @@ def test_an_appointment_request(browser: WebDriver, desk: Desk, shots: Path, sto
         shoot(browser, shots, "portal-shipment")
         return
     form = browser.find_element(By.CSS_SELECTOR, "[data-testid=appointment-form]")
-    day = (datetime.now(BUSINESS_TZ) + timedelta(days=1)).date()
+    day = today() + timedelta(days=1)  # the business day (Beijing), computed once
     date_box = form.find_element(By.NAME, "date")
     browser.execute_script("arguments[0].value = arguments[1]", date_box, day.isoformat())
     for name, value in (("start", "14:00"), ("end", "17:00")):

@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from shared.clock import BUSINESS_TZ
+from tests.support.clock import earlier_today, today
 from tests.web.conftest import Desk, user
 from tests.web.test_web_browser import arrives, browser, shoot, sign_in, wait  # noqa: F401 - fixtures
 
@@ -22,7 +22,8 @@ from selenium.webdriver.support.ui import Select  # noqa: E402
 
 
 def _tomorrow() -> str:
-    return (datetime.now(BUSINESS_TZ).date() + timedelta(days=1)).isoformat()
+    """Tomorrow's business day (Beijing): computed once per test (later, it may be another day)."""
+    return (today() + timedelta(days=1)).isoformat()
 
 
 def _fill_date(driver: WebDriver, field: str, value: str) -> None:
@@ -35,11 +36,12 @@ def _fill_date(driver: WebDriver, field: str, value: str) -> None:
 def test_booking_a_window_and_the_stations_day(browser: WebDriver, desk: Desk, shots: Path) -> None:  # noqa: F811
     waybill = desk.world.shipment(81, destination="GZ", promised_hours=72)
     delivered = desk.world.shipment(82, destination="GZ", promised_hours=72)
+    day = _tomorrow()
     sign_in(browser, desk, user(desk, "staff"))
     for no, start, end, channel in ((waybill, "09:00", "12:00", "phone"), (delivered, "14:00", "17:30", "email")):
         browser.get(f"{desk.url}/desk/shipments/{no}")
         form = wait(browser).until(ec.presence_of_element_located((By.CSS_SELECTOR, "[data-testid=appointment-form]")))
-        _fill_date(browser, "day", _tomorrow())
+        _fill_date(browser, "day", day)
         _fill_date(browser, "start", start)
         _fill_date(browser, "end", end)
         Select(form.find_element(By.NAME, "channel")).select_by_value(channel)
@@ -49,8 +51,8 @@ def test_booking_a_window_and_the_stations_day(browser: WebDriver, desk: Desk, s
     browser.execute_script("document.getElementById('appointment').scrollIntoView()")
     shoot(browser, shots, "appointment")
 
-    desk.world.deliver(delivered, at="GZ")  # signed today, before tomorrow's window
-    browser.get(f"{desk.url}/desk/appointments?station={desk.world.codes['GZ']}&date={_tomorrow()}")
+    desk.world.deliver(delivered, at="GZ")  # signed now, before the window (on `day`)
+    browser.get(f"{desk.url}/desk/appointments?station={desk.world.codes['GZ']}&date={day}")
     flag = wait(browser).until(ec.presence_of_element_located(
         (By.CSS_SELECTOR, f"[data-testid=appointments] tr[data-waybill='{delivered}'][data-flagged=true]")))
     assert "未按约定时段送达" in flag.text
@@ -61,18 +63,20 @@ def test_booking_a_window_and_the_stations_day(browser: WebDriver, desk: Desk, s
 
 def test_the_storage_report_screen(browser: WebDriver, desk: Desk, shots: Path) -> None:  # noqa: F811
     gz = desk.world.codes["GZ"]
-    now = datetime.now(BUSINESS_TZ)
+    arrived = earlier_today(5)
+    day = _tomorrow()
     for n, pieces in ((83, 4), (84, None)):
         no = desk.world.shipment(n, destination="GZ", promised_hours=72)
         r = httpx.post(f"{desk.world.tracking_url}/v1/shipments/{no}/scans", headers=desk.world.headers("admin"),
                        timeout=10, json={"type": "arrived", "station": gz, "pieces": pieces,
-                                         "at": (now - timedelta(minutes=5)).isoformat()})
+                                         "at": arrived.isoformat()})
         assert r.status_code in (200, 201), r.text
         if pieces is None:  # the whole waybill arrived: the consignee books tomorrow morning
-            day = datetime.fromisoformat(_tomorrow() + "T09:00:00+08:00")
+            start = datetime.fromisoformat(day + "T09:00:00+08:00")
             r = httpx.post(f"{desk.world.tracking_url}/v1/shipments/{no}/appointments",
                            headers=desk.world.headers("admin"), timeout=10,
-                           json={"window_start": day.isoformat(), "window_end": (day + timedelta(hours=3)).isoformat(),
+                           json={"window_start": start.isoformat(),
+                                 "window_end": (start + timedelta(hours=3)).isoformat(),
                                  "contact": "杨民敬", "channel": "phone", "note": None})
             assert r.status_code == 201, r.text
     sign_in(browser, desk, user(desk, "sup"))

@@ -109,11 +109,18 @@ def test_the_days_work_counts_the_notes_each_person_wrote(desk: Desk) -> None:
 def test_the_daily_volume_page_shows_trackings_numbers_with_downloads(desk: Desk) -> None:
     sh = desk.world.codes["SH"]
     day = business_day(datetime.fromisoformat(desk.world.get(desk.late)["registered_at"]))
+    # What the world itself did at SH that business day (Beijing): the desk's waybills were all
+    # registered there, two of them departed (one 65 minutes before its registration, so on the
+    # day before when the world was made just after midnight).
+    made = [desk.world.get(w) for w in (desk.late, desk.on_time, desk.gz, desk.other_customer)]
+    registered = sum(business_day(datetime.fromisoformat(s["registered_at"])) == day for s in made)
+    departed = sum(bool(s["departed_at"]) and business_day(datetime.fromisoformat(s["departed_at"])) == day
+                   for s in made)
     with _tracking(desk) as t:
         truth = t.get("/v1/reports/daily-volume", headers=desk.world.headers("admin"),
                       params={"date": day.isoformat(), "station": sh}).json()
     [row] = truth["rows"]
-    assert row["registered"]["shipments"] >= 3 and row["departed"]["shipments"] >= 2
+    assert row["registered"]["shipments"] >= registered >= 1 and row["departed"]["shipments"] >= departed
     with desk.session(user(desk, "staff")) as c:
         page = c.get("/desk/reports/daily-volume", params={"date": day.isoformat(), "station": sh})
         assert page.status_code == 200 and 'data-testid="unavailable"' not in page.text

@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 
 from shared.auth import issue_token
+from tests.support.clock import earlier_today
 from tests.support.wait import eventually_sync
 
 STATIONS = {
@@ -116,8 +117,10 @@ class World:
             assert r.status_code == 201, r.text
 
     def arrive(self, waybill: str, *, at: str = "WX", minutes_ago: int = 5) -> None:
-        """Every piece of the waybill arrives at station `at` (its destination): in storage there."""
-        when = datetime.now(UTC) - timedelta(minutes=minutes_ago)
+        """Every piece of the waybill arrives at station `at` (its destination): in storage there.
+        `minutes_ago`, but never on yesterday's business day (Beijing): goods that "just arrived"
+        are 0 days in storage and on today's arrival list, even a few minutes after midnight."""
+        when = earlier_today(minutes_ago)
         with self.tracking as t:
             r = t.post(f"/v1/shipments/{waybill}/scans", headers=self.headers("admin"), json={
                 "type": "arrived", "station": self.codes[at], "at": when.isoformat(), "pieces": 10})
