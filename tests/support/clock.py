@@ -8,13 +8,14 @@ the data and reading it back:
 
 - `earlier_today(minutes)`: an instant a few minutes ago that is still on today's business
   day (data made "just now" is never on yesterday's);
-- `days_during(action)`: the business days the services may have read while `action` ran (one,
-  or both days when it straddled midnight), so the expectation is the service's own.
+- `days_during(action)` / `days_awaiting(call)`: the business days the services may have read
+  while `action` ran or `call` was awaited (one, or both days when it straddled midnight), so the
+  expectation is the service's own.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import date, datetime, timedelta
 from typing import TypeVar
 
@@ -38,6 +39,14 @@ def days_during(action: Callable[[], T]) -> tuple[T, set[date]]:
     """`action()`'s result and the business days it ran on: the day a service answering it read."""
     first = today()
     result = action()
+    return result, {first, today()}
+
+
+async def days_awaiting(call: Awaitable[T]) -> tuple[T, set[date]]:
+    """`days_during` for an awaitable (a request of an async client): its result and the business
+    days around it."""
+    first = today()
+    result = await call
     return result, {first, today()}
 
 

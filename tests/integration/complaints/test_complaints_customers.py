@@ -8,10 +8,6 @@ from tests.conftest import Infra, unique
 from tests.integration.complaints.support import CST, Api, feed, now, registered, waybill
 
 
-def this_month() -> str:
-    return datetime.now(CST).strftime("%Y-%m")
-
-
 async def test_calls_are_logged_and_listed_masked(api: Api) -> None:
     customer = "C" + unique()
     no = waybill()
@@ -223,10 +219,14 @@ async def test_customer_file_brings_everything_together(api: Api, infra: Infra) 
 
 
 async def test_visits_due_lists_key_and_new_customers_without_a_visit_this_month(api: Api) -> None:
-    month = this_month()
     key, fresh = "K" + unique(), "N" + unique()
     await api.put(f"/v1/customers/{key}", {"name": "重点客户", "key_customer": True})
-    await api.put(f"/v1/customers/{fresh}", {"name": "新客户"})
+    r = await api.put(f"/v1/customers/{fresh}", {"name": "新客户"})
+    # The month (Beijing) the service first saw the newer customer in, not the month it is now:
+    # on a month's last evening the two can differ, and a customer first seen after the month
+    # asked about is not due in it. `key`, seen just before, is new in it too (90 days).
+    seen = datetime.fromisoformat(r.json()["first_seen_at"])
+    month = seen.astimezone(CST).strftime("%Y-%m")
     start_of_month = datetime.fromisoformat(f"{month}-01T00:00:00+08:00")
     last_month_visit = start_of_month - timedelta(days=3)
     r = await api.post(f"/v1/customers/{key}/visits", {"visited_at": last_month_visit.isoformat()})
@@ -244,7 +244,8 @@ async def test_visits_due_lists_key_and_new_customers_without_a_visit_this_month
     assert order.index(key) < order.index(fresh)  # key customers are called first
     assert all("key_customer" in d["reasons"] for d in body["items"][: order.index(key) + 1])
 
-    await api.post(f"/v1/customers/{key}/visits", {"visited_at": now().isoformat(), "channel": "phone"})
+    # visited in the month (now() may be in the next one)
+    await api.post(f"/v1/customers/{key}/visits", {"visited_at": seen.isoformat(), "channel": "phone"})
     due = {d["customer_id"] for d in (await api.get("/v1/customers/visits-due", params={"month": month})).json()
            ["items"]}
     assert key not in due and fresh in due

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from shared.clock import BUSINESS_TZ
+from shared.clock import BUSINESS_TZ, business_day
 from tests.conftest import unique
 from tests.integration.complaints.conftest import Api
 from tests.support.sheets import CSV_ACCEPT, XLSX_ACCEPT, assert_not_acceptable, csv_rows, xlsx_rows
@@ -40,7 +40,9 @@ async def test_daily_work_as_csv_and_xlsx_with_a_formula_looking_name(api: Api) 
         "direction": "inbound", "phone": "13800000000", "caller_name": "李四", "topic": "tracking",
         "outcome": "answered", "customer_id": "C100"})
     assert r.status_code == 201, r.text
-    today = datetime.now(UTC).astimezone(BUSINESS_TZ).date().isoformat()
+    # The day the service filed the call on (Beijing), from its own called_at: a day computed here
+    # after the call is the next one if Beijing's midnight passed in between.
+    today = business_day(datetime.fromisoformat(r.json()["called_at"])).isoformat()
     report = (await api.get("/v1/reports/complaints/daily-work", params={"date": today})).json()
     mine = [p for p in report["people"] if p["person"] == person]
     assert mine and mine[0]["calls_logged"] == 1

@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import base64
 import io
+import uuid
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from openpyxl import load_workbook
 
+from services.notifier.domain.storage import storage_report_key
+from services.notifier.storage.service import _STORAGE_NAMESPACE
 from shared.events import DeliveryAppointed, ShipmentArrived, ShipmentDelivered
 from tests.conftest import unique
 from tests.integration.notifier.conftest import Kit, Party, email, wait_until
@@ -103,7 +106,11 @@ def test_the_job_sends_each_account_its_report_once_its_own_hour_has_come(kit: K
     ten = datetime(day.year, day.month, day.day, 10, 0, tzinfo=shanghai)
 
     def reports_of(party: Party) -> list[dict]:  # type: ignore[type-arg]
-        return [n for n in kit.notifications(customer_id=party.customer_id) if n["template"] == "storage_report"]
+        """`day`'s reports of the account (its identity is the report's key, customer and day): the
+        real job, on the wall clock, may meanwhile send both accounts today's, once their hour has come."""
+        event_id = str(uuid.uuid5(_STORAGE_NAMESPACE, storage_report_key(party.customer_id, day)))
+        return [n for n in kit.notifications(customer_id=party.customer_id)
+                if n["template"] == "storage_report" and n["event_id"] == event_id]
 
     run = kit.api.post("/v1/admin/storage-report", params={"as_of": ten.isoformat()}, headers=kit.admin)
     assert run.status_code == 200 and run.json()["day"] == day.isoformat(), run.text

@@ -6,11 +6,12 @@ import csv
 import io
 from datetime import UTC, datetime, timedelta
 
-from services.tracking.domain.exceptions import EXCEPTION_CSV_COLUMNS
+from services.tracking.domain.exceptions import EXCEPTION_CSV_COLUMNS, business_week
 from services.tracking.domain.reports import IN_TRANSIT_CSV_COLUMNS
 from shared.devtools.stack import Stack
 from tests.conftest import Infra
 from tests.integration.tracking.test_tracking_desk_support import CITIES, desk
+from tests.support.clock import days_awaiting
 
 
 def read_csv(body: bytes) -> list[dict[str, str]]:
@@ -80,12 +81,16 @@ async def test_exception_summary(stack: Stack, infra: Infra) -> None:
         origin, dest = await d.route()
         a = await d.arrived(origin, dest)
         b = await d.arrived(origin, dest)
+        at_dest: list[datetime] = []  # when the service recorded each exception at `dest`
         for no, station, kind, pieces in [(a, dest, "damage", 2), (b, dest, "damage", 1), (b, dest, "shortage", 3),
                                           (a, origin, "wet", 1)]:
-            await d.ok("POST", f"/v1/shipments/{no}/exceptions", 201,
-                       json={"kind": kind, "pieces": pieces, "station": station, "description": "到站验货发现"})
+            made = await d.ok("POST", f"/v1/shipments/{no}/exceptions", 201,
+                              json={"kind": kind, "pieces": pieces, "station": station, "description": "到站验货发现"})
+            if station == dest:
+                at_dest.append(datetime.fromisoformat(made["reported_at"]))
         exc = await d.ok("POST", f"/v1/shipments/{a}/exceptions", 201,
                          json={"kind": "mismatch", "pieces": 1, "station": dest, "description": "运单与货物不符"})
+        at_dest.append(datetime.fromisoformat(exc["reported_at"]))
         await d.ok("POST", f"/v1/exceptions/{exc['id']}/resolve")
 
         now = datetime.now(UTC)
@@ -101,9 +106,13 @@ async def test_exception_summary(stack: Stack, infra: Infra) -> None:
         assert summary["by_station"][dest] == 4 and summary["by_station"][origin] == 1
         assert summary["total"] >= 5
 
-        # The default period is the current business week; today's exceptions are in it.
-        week = await d.ok("GET", "/v1/reports/exceptions")
-        assert week["by_station"].get(dest) == 4
+        # The default period is the current business week (Beijing, Monday to Monday), as the
+        # service reads it when it answers; the exceptions just reported are in it, unless the
+        # week turned (Sunday's midnight, Beijing) since.
+        week, days = await days_awaiting(d.ok("GET", "/v1/reports/exceptions"))
+        start, end = datetime.fromisoformat(week["from"]), datetime.fromisoformat(week["to"])
+        assert (start, end) in {business_week(day) for day in days}, week
+        assert week["by_station"].get(dest) == (sum(start <= t < end for t in at_dest) or None)
 
         other = await d.station("NJ")
         theirs = await d.ok("GET", "/v1/reports/exceptions", headers=d.branch(other), params=period)

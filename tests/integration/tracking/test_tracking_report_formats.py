@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from shared.clock import BUSINESS_TZ, day_start
+from shared.clock import BUSINESS_TZ, business_day, day_start
 from shared.devtools.stack import Stack
 from tests.conftest import Infra, unique
 from tests.integration.tracking.test_tracking_desk_support import desk
@@ -66,10 +66,12 @@ async def test_exception_summary_as_csv_and_xlsx_and_by_calendar_days(stack: Sta
             "promised_at": (now + timedelta(days=2)).isoformat(), "payment": "prepaid"})
         await d.scan(no, "departed", origin, now - timedelta(hours=3))
         await d.scan(no, "arrived", dest, now - timedelta(hours=1))
-        await d.ok("POST", f"/v1/shipments/{no}/exceptions", 201,
-                   json={"kind": "damage", "pieces": 2, "station": dest, "description": "外箱破损"})
+        exc = await d.ok("POST", f"/v1/shipments/{no}/exceptions", 201,
+                         json={"kind": "damage", "pieces": 2, "station": dest, "description": "外箱破损"})
 
-        today = now.astimezone(BUSINESS_TZ).date()
+        # The business day the exception was reported on, as the service stamped it (`now`, taken
+        # before registering, is the day before if Beijing's midnight passed in between).
+        today = business_day(datetime.fromisoformat(exc["reported_at"]))
         by_day = {"from": today.isoformat(), "to": today.isoformat()}
         by_instant = {"from": day_start(today).isoformat(), "to": day_start(today + timedelta(days=1)).isoformat()}
         days = await d.ok("GET", "/v1/reports/exceptions", params=by_day)
