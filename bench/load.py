@@ -9,7 +9,8 @@ during the warm-up are not counted.
     python -m bench.load SPEC.json    # prints {"requests": ..., "seconds": ..., ...}
 
 Spec: {"host", "port", "mode": "get"|"osmand"|"batches", "connections", "duration", "warmup",
-       "rate": total requests/s or 0 (as fast as possible), "headers": {...}, mode-specific keys}.
+       "rate": total requests/s or 0 (as fast as possible), "headers": {...}, mode-specific keys};
+       optional "ports": several replicas of one service, connection i going to ports[i % len(ports)].
 """
 
 from __future__ import annotations
@@ -168,7 +169,8 @@ async def _connection(spec: dict[str, Any], index: int, t_start: float, t_count:
     # `source_addresses`: each connection from its own loopback address 127.0.0.2.. (a limit per
     # client address then counts each connection on its own)
     local = (f"127.0.0.{2 + index % 250}", 0) if spec.get("source_addresses") else None
-    reader, writer = await asyncio.open_connection(spec["host"], spec["port"], local_addr=local)
+    ports = spec.get("ports") or [spec["port"]]
+    reader, writer = await asyncio.open_connection(spec["host"], ports[index % len(ports)], local_addr=local)
     rate = float(spec.get("rate") or 0)
     interval = spec["connections"] / rate if rate > 0 else 0.0
     next_at = t_start + (index * interval / spec["connections"] if interval else 0.0)

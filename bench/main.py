@@ -51,8 +51,10 @@ ROOT = Path(__file__).resolve().parents[1]
 ADMIN_DB_URL = os.environ.get("LCS_BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 ADMIN_AMQP_URL = os.environ.get("LCS_BENCH_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
 BATCH = 500                 # positions per POST /v1/positions (the issue's figure 1)
+REPLICA = "tracking-2"      # figure 1's second tracking process (Stack instance name)
 # issue 24's bars (issue 9's were 0.4 / 0.5 / 0.5): own share, whole fleet, /osmand, the event pipeline
-TARGETS = {"batch": 0.6, "batch_fleet": 0.4, "osmand": 0.8, "pipeline": 0.7, "p99_ms": 250.0, "scale": 2.0,
+TARGETS = {"batch": 0.6, "batch_fleet": 0.4, "batch_2r": 0.6, "batch_fleet_2r": 0.4, "osmand": 0.8, "pipeline": 0.7,
+           "p99_ms": 250.0, "scale": 2.0,
            "live_p99_ms": 1000.0, "live_kib_per_stream": 50.0, "page_p95_ms": 300.0, "track": 0.3,
            "track_p99_ms": 50.0}
 # --only: figure letters, or these names (comma-separated)
@@ -274,6 +276,7 @@ class Bench:
         self.r = results
         self.wanted = "12345p"
         self.pids: dict[str, int] = {}
+        self.replica_pid: int | None = None  # figure 1's second tracking process, while it runs
         self.admin = {"Authorization": f"Bearer {issue_token(secret, sub='bench', role='admin', ttl_seconds=86400)}"}
         self.carrier = {"Authorization": "Bearer " + issue_token(secret, sub="bench-carrier", role="carrier",
                                                                  carrier=world.CARRIER, ttl_seconds=86400)}
@@ -482,7 +485,10 @@ class Bench:
 
     def cpu_mark(self) -> dict[str, float]:
         t = os.times()  # the load generators are this process's children, reaped after each run
-        return {**cpu_seconds(self.pids), "load generator": t.children_user + t.children_system}
+        marks = {**cpu_seconds(self.pids), "load generator": t.children_user + t.children_system}
+        if self.replica_pid is not None:  # a second tracking replica counts as tracking
+            marks["tracking"] = marks.get("tracking", 0.0) + _cpu_of(self.replica_pid)
+        return marks
 
     def cpu_add(self, figure: str, before: dict[str, float], units: float) -> None:
         """Add the CPU spent since `before`, and the units of work done, to the figure's account."""
@@ -500,19 +506,46 @@ class Bench:
     # so concurrent batches carry fixes of the same vehicles. Results key, CPU table row, log label.
     BATCH_SHAPES = (("own", "batch", "1 batch ingest, per position", "own share"),
                     ("whole", "batch_fleet", "1b batch ingest, whole fleet per batch, per position", "whole fleet"))
+    REPLICA_SHAPES = (("own", "batch_2r", "1r batch ingest, two tracking replicas, per position",
+                       "own share, 2 replicas"),
+                      ("whole", "batch_fleet_2r", "1br batch ingest, whole fleet per batch, two tracking replicas, "
+                       "per position", "whole fleet, 2 replicas"))
 
-    async def f1_batches(self) -> None:
-        for run in range(self.runs):
-            for fleet, key, cpu_row, label in self.BATCH_SHAPES:
-                await self.settle()
-                cpu = self.cpu_mark()
-                res = await self._clean_run(lambda attempt, fleet=fleet: self.batch_spec(fleet=fleet),
-                                            f"figure 1 ({label})")
-                self.cpu_add(cpu_row, cpu, self.load_units(res["rate"] * BATCH))
-                self.r.add(key, res["rate"] * BATCH)
-                self.r.add(f"{key}_p50_ms", res["p50_ms"] or 0)
-                log(f"figure 1 ({label}) run {run + 1}: {res['rate'] * BATCH:,.0f} positions/s "
-                    f"({res['rate']:.1f} batches/s, p50 {res['p50_ms'] or 0:.0f} ms)")
+    async def f1_batches(self, replicas: int = 1) -> None:
+        """Figure 1's two shapes; with `replicas` 2, again with a second tracking process on a port
+        of its own (`REPLICA`), the connections alternating between the two as a Kubernetes Service
+        spreads connections over two pods. Python serves a process's requests on one core, and the
+        production overlay runs tracking with 2 to 10 replicas."""
+        ports = [self.stack.ports["tracking"]]
+        if replicas == 2:
+            await asyncio.to_thread(self._start_replica)
+            ports.append(self.stack.ports[REPLICA])
+        try:
+            for run in range(self.runs):
+                for fleet, key, cpu_row, label in self.REPLICA_SHAPES if replicas == 2 else self.BATCH_SHAPES:
+                    await self.settle()
+                    cpu = self.cpu_mark()
+                    res = await self._clean_run(
+                        lambda attempt, fleet=fleet: self.batch_spec(fleet=fleet, ports=ports), f"figure 1 ({label})")
+                    self.cpu_add(cpu_row, cpu, self.load_units(res["rate"] * BATCH))
+                    self.r.add(key, res["rate"] * BATCH)
+                    self.r.add(f"{key}_p50_ms", res["p50_ms"] or 0)
+                    log(f"figure 1 ({label}) run {run + 1}: {res['rate'] * BATCH:,.0f} positions/s "
+                        f"({res['rate']:.1f} batches/s, p50 {res['p50_ms'] or 0:.0f} ms)")
+        finally:
+            if replicas == 2:
+                await asyncio.to_thread(self._stop_replica)
+
+    def _start_replica(self) -> None:
+        self.stack.add_service("tracking", instance=REPLICA)
+        self.stack.start_proc(REPLICA)
+        self.replica_pid = self.stack.procs[REPLICA].popen.pid  # type: ignore[union-attr]
+
+    def _stop_replica(self) -> None:
+        proc = self.stack.procs.pop(REPLICA, None)
+        self.replica_pid = None
+        if proc is not None:
+            proc.stop()
 
     async def tracking_metrics(self) -> dict[str, float]:
         """The group-commit histograms of tracking's /metrics (sums and counts)."""
@@ -869,6 +902,7 @@ class Bench:
                     if "1" in want:
                         await self.settle()
                         await self.f1_batches()
+                        await self.f1_batches(replicas=2)
                     if "2" in want:
                         await self.settle()
                         await self.f2_livez()

@@ -72,6 +72,14 @@ def render(r: Results, targets: dict[str, float], batch: int) -> str:
               f"interleaved and at times out of order; a vehicle is evaluated about once per "
               f"`LCS_EVALUATION_INTERVAL_SECONDS` (15) of its feed, by one batch at a time; batch p50 "
               f"{_n(m('batch_fleet_p50_ms'), ' ms')}; {runs}")
+    for key, label in (("batch_2r", "1r Batch ingest, two tracking replicas"),
+                       ("batch_fleet_2r", "1br Batch ingest, whole fleet per batch, two tracking replicas")):
+        if m(key) is not None:
+            ratio_row(label, m(key), " positions/s", c1, "C1", targets[key],
+                      f"as figure {label.split()[0][:-1]}, with a second tracking process (its own port, "
+                      f"database pool and relay), connections 0 and 2 to one and 1 and 3 to the other, as a "
+                      f"Kubernetes Service spreads connections over two pods (the production overlay runs "
+                      f"2 to 10); batch p50 {_n(m(key + '_p50_ms'), ' ms')}; {runs}")
     livez = m("livez")
     rows.append(("2a HTTP stack alone: tracking `GET /livez`", _n(livez, " req/s"), f"C2 {_n(c2)}",
                  _n(livez / c2 if livez and c2 else None, "", 3), "—", "info",
@@ -355,7 +363,7 @@ def _cpu_section(r: Results) -> list[str]:
 
 
 # the ceiling each CPU row's figure is a ratio of, by the row's figure number
-_CEILINGS = {"1": "C1", "1b": "C1", "2": "C2", "2a": "C2", "3": "C3", "T": "C2"}
+_CEILINGS = {"1": "C1", "1b": "C1", "1r": "C1", "1br": "C1", "2": "C2", "2a": "C2", "3": "C3", "T": "C2"}
 
 
 def _ceiling_of(r: Results, figure: str) -> tuple[str, float] | None:
@@ -433,8 +441,15 @@ the `COPY` (about 15% of tracking's CPU, most of it the `timestamptz` encoder at
 orjson reading the body, the event loop and HTTP, and the evaluation of 25 shipments per batch. The
 next step is more tracking processes (workers or replicas): the batch path holds no state between
 requests, and concurrent batches of the same vehicles wait for each other only for the statement that
-ends each (the vehicles moved, row-locked in id order; evaluations are claimed, never waited for); with
-two cores shared with the database, that is for a bigger machine than this one.
+ends each (the vehicles moved, row-locked in id order; evaluations are claimed, never waited for).
+Sampling PostgreSQL's `pg_stat_activity` during the runs shows why: its backends mostly wait for
+tracking (`ClientRead`, about 60% of the samples of busy backends), then for the WAL flush of the
+commits (about 15%), hardly ever for a row lock (`Lock:transactionid`, 3%). Rows 1r and 1br measure
+that step: a second tracking process on its own port, the four connections alternating between the
+two as a Kubernetes Service spreads them over two pods. In the first measurement (two runs, a busy
+machine) it raised the own-share figure from 0.34 to 0.42×C1 and the whole-fleet one from 0.29 to
+0.33×C1: both processes share two cores with PostgreSQL, so the gain is what the machine's idle share
+allows, not a second core each.
 
 **Figure 1b, whole fleet per batch: the same work as figure 1 plus what four times as many vehicles per
 batch cost (each batch moves 100 vehicle rows instead of 25), about 13 to 14 µs of tracking and 12 to 13
