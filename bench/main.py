@@ -283,8 +283,9 @@ class Bench:
         self.t_ref = datetime.now(UTC)
         # Fix times: every load run's fixes follow the previous run's newest (see `next_base`). The
         # history must hold them all, after the shipments departed and before now: a batch run of
-        # figure 1 takes about 1-3 hours of feed time at this machine's rates, an /osmand run under one.
-        self.history_hours = 8 * runs + 6
+        # figure 1 takes about 1-3 hours of feed time at this machine's rates (four of them per run: two
+        # shapes, one and two tracking replicas), an /osmand run under one.
+        self.history_hours = 16 * runs + 8
         self.feed_cursor = self.t_ref - timedelta(hours=self.history_hours)
         self.world = world.World()
         self.sampler: RssSampler | None = None
@@ -469,7 +470,8 @@ class Bench:
             self._check(res, what + (" (run discarded and repeated)" if attempt < 2 else ""))
             if not res["errors"] and not res.get("connection_failures"):
                 break
-            log(f"{what}: {res['errors']} error responses; repeating the run")
+            log(f"{what}: {res['errors']} error responses {res['status']} {res['samples'][:1]} "
+                f"{res.get('connection_failures') or ''}; repeating the run")
             await asyncio.sleep(3)
         return res
 
