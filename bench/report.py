@@ -514,11 +514,13 @@ sequential scan). This round: what the broker sends is read in chunks and the fr
 a confirm are built directly (`shared.fastpath.frames`; aiormq read each frame in three `readexactly`
 calls and pamqp decoded it field by field, about a fifth of each consumer's CPU): each consumer's CPU per
 event fell by about a fifth (receipts 158 to 124 µs, complaints 184 to 145, notifier 156 to 124 in one
-before/after pair on a busy machine). What is left is spread over the processes: RabbitMQ's three queues,
-pydantic validating each envelope and event (about a sixth of a consumer; one pass over a typed envelope
-instead of two was measured at 15 to 10 µs per event and not taken, since the envelope's `data` would no
-longer be the dictionary its type says), the groups' SQL, and the relay's publishes (pamqp encoding each
-frame, about a fifth of the relay).
+before/after pair on a busy machine). And the envelope is read by orjson and validated in Python mode
+(`shared.wire.read_envelope`): pydantic's JSON parser built the event's `data` about three times slower
+than orjson, 12 against 6 µs per envelope of 1.2 KB (one pass over a typed envelope, 15 to 10 µs with
+the payload, was not taken: the envelope's `data` would no longer be the dictionary its type says).
+What is left is spread over the processes: RabbitMQ's three queues, the groups' SQL, pydantic
+validating each event's payload, and the relay's publishes (pamqp encoding each frame, about a fifth
+of the relay).
 
 **Figure 4, latency.** The stages in the table show where the time goes: relay → quorum-queue confirm →
 notifier consumer transaction, then the dispatcher's claim, SMTP and SMS.
