@@ -284,8 +284,10 @@ class Bench:
         # Fix times: every load run's fixes follow the previous run's newest (see `next_base`). The
         # history must hold them all, after the shipments departed and before now: a batch run of
         # figure 1 takes about 1-3 hours of feed time at this machine's rates (four of them per run: two
-        # shapes, one and two tracking replicas), an /osmand run under one.
-        self.history_hours = 16 * runs + 8
+        # shapes, one and two tracking replicas), an /osmand run under one. A batch carries
+        # BATCH // vehicles_per_conn seconds of each vehicle's feed (20 at the sizes, 100 at
+        # the tiny one, whose few vehicles then use five times the feed), so the history grows with it.
+        self.history_hours = (16 * runs + 8) * max(1, BATCH // cfg.vehicles_per_conn // 20)
         self.feed_cursor = self.t_ref - timedelta(hours=self.history_hours)
         self.world = world.World()
         self.sampler: RssSampler | None = None
