@@ -9,7 +9,7 @@ under load) and cuts frames out of that buffer; `decode` builds the same pamqp o
 four kinds directly. Anything else — a method it does not know, a content header carrying
 `headers` or `timestamp` (their decoders are pamqp's), a frame that does not parse cleanly — goes
 to `pamqp.frame.unmarshal` as before, so its results and its errors are pamqp's own.
-`tests/bus/test_fast_frames.py` checks `decode` against pamqp, frame by frame.
+`tests/unit/shared/test_fast_frames.py` checks `decode` against pamqp, frame by frame.
 """
 
 from __future__ import annotations
@@ -40,13 +40,13 @@ _DELIVER_INDEX = _DELIVER.index.to_bytes(4, "big")
 _ACK_INDEX = _ACK.index.to_bytes(4, "big")
 _NACK_INDEX = _NACK.index.to_bytes(4, "big")
 
-# Basic.Properties in wire order with its flag bit; None marks a property left to pamqp
-# (`headers` is a field table, `timestamp` a datetime): a header carrying one is decoded there.
-_SHORTSTR, _OCTET = 0, 1
-_PROPERTY_ORDER: tuple[tuple[str, int, int | None], ...] = tuple(
-    (name, _PROPERTIES.flags[name],
-     None if name in ("headers", "timestamp") else (_OCTET if name in ("delivery_mode", "priority") else _SHORTSTR))
-    for name in _PROPERTIES.__slots__)
+# Basic.Properties decoded here, in wire order, with its flag bit and whether it is an octet (else a
+# short string). `headers` (a field table) and `timestamp` (a datetime) are left to pamqp: a header
+# carrying either is decoded there, as is one with a second flags word.
+_PAMQP_ONLY = ("headers", "timestamp")
+_PROPERTY_ORDER: tuple[tuple[str, int, bool], ...] = tuple(
+    (name, _PROPERTIES.flags[name], name in ("delivery_mode", "priority"))
+    for name in _PROPERTIES.__slots__ if name not in _PAMQP_ONLY)
 _PAMQP_ONLY_FLAGS = _PROPERTIES.flags["headers"] | _PROPERTIES.flags["timestamp"] | 1  # 1: a second flags word
 _PROPERTY_DEFAULTS = tuple((name, "" if name == "cluster_id" else None) for name in _PROPERTIES.__slots__)
 
@@ -92,13 +92,13 @@ def _content_header(payload: bytes) -> ContentHeader | None:
     for name, default in _PROPERTY_DEFAULTS:
         setattr(properties, name, default)
     at = _CONTENT_HEAD.size
-    for name, flag, kind in _PROPERTY_ORDER:
+    for name, flag, octet in _PROPERTY_ORDER:
         if flags & flag:
             value: str | int
-            if kind == _SHORTSTR:
-                value, at = _short_str(payload, at)
-            else:
+            if octet:
                 value, at = payload[at], at + 1
+            else:
+                value, at = _short_str(payload, at)
             setattr(properties, name, value)
     if at != len(payload):
         raise ValueError("trailing bytes")
@@ -156,19 +156,24 @@ class FrameReceiver(aiormq.connection.FrameReceiver):
         self._buffer = b""
         self._at = 0
 
-    def _next(self) -> tuple[int, int, Any] | None:
+    def _frame_end(self) -> int | None:
+        """Where the next frame ends in the buffer, None until it is all there."""
         buffer, at = self._buffer, self._at
         if len(buffer) - at < _HEAD_SIZE:
             return None
-        if not self.started:
-            if buffer.startswith(b"AMQP", at):
+        end: int = at + _HEAD_SIZE + _FRAME_HEAD.unpack_from(buffer, at)[2] + 1
+        return end if end <= len(buffer) else None
+
+    def _next(self) -> tuple[int, int, Any] | None:
+        if not self.started and len(self._buffer) - self._at >= _HEAD_SIZE:
+            if self._buffer.startswith(b"AMQP", self._at):
                 raise AMQPSyntaxError
             self.started = True
-        end = at + _HEAD_SIZE + _FRAME_HEAD.unpack_from(buffer, at)[2] + 1
-        if end > len(buffer):
+        end = self._frame_end()
+        if end is None:
             return None
-        self._at = end
-        return decode(buffer[at:end])
+        at, self._at = self._at, end
+        return decode(self._buffer[at:end])
 
     async def _fill(self) -> None:
         try:
@@ -189,14 +194,8 @@ class FrameReceiver(aiormq.connection.FrameReceiver):
             if got is not None:
                 return got
             async with self.lock:  # one reader at a time; another may have read our frame meanwhile
-                if self._next_complete():
-                    continue
-                await self._fill()
-
-    def _next_complete(self) -> bool:
-        buffer, at = self._buffer, self._at
-        return (len(buffer) - at >= _HEAD_SIZE
-                and at + _HEAD_SIZE + _FRAME_HEAD.unpack_from(buffer, at)[2] + 1 <= len(buffer))
+                if self._frame_end() is None:
+                    await self._fill()
 
 
 def install() -> None:
