@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import io
 import re
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 import httpx
 from openpyxl import load_workbook
 
-from shared.clock import business_day
 from shared.devtools.stack import Stack
 from tests.support.clock import days_during, days_since, today
 from tests.web.conftest import Desk, user
@@ -223,7 +222,7 @@ def test_a_delivery_window_that_ends_before_it_starts_is_refused_with_what_was_t
 def test_the_storage_report_lists_goods_waiting_at_the_destination(desk: Desk) -> None:
     waybill = desk.world.shipment(5, destination="WX", depart=True)
     desk.world.arrive(waybill, at="WX")
-    arrived = business_day(datetime.fromisoformat(desk.world.get(waybill)["final_arrived_at"]))
+    arrived = desk.world.arrival_day(waybill)
     with desk.session(user(desk, "cust")) as c:
         page, days = days_during(lambda: c.get("/portal/storage"))
         assert page.status_code == 200

@@ -13,14 +13,13 @@ import io
 import shutil
 import tempfile
 from collections.abc import Iterator
-from datetime import date, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
 import pytest
 from openpyxl import load_workbook
 
-from shared.clock import business_day
 from tests.support.clock import days_during, days_since, today
 from tests.web.conftest import Desk, chromium, csp_violations, requests_sent, user
 from tests.web.test_web_browser import fit_a_phone, shoot, wait
@@ -87,12 +86,6 @@ def stored(desk: Desk) -> str:
     return waybill
 
 
-def arrival_day(desk: Desk, waybill: str) -> date:
-    """The business day (Beijing) the waybill arrived: the module's tests run after the fixture
-    made it, possibly past Beijing's midnight."""
-    return business_day(datetime.fromisoformat(desk.world.get(waybill)["final_arrived_at"]))
-
-
 def test_the_shipments_list_and_its_filters(browser: WebDriver, desk: Desk, shots: Path, stored: str) -> None:
     sign_in_customer(browser, desk)
     got = one_of(browser, f"[data-testid=shipments] [data-waybill='{desk.late}']", "[data-testid=unavailable]")
@@ -130,7 +123,7 @@ def test_the_storage_report_and_its_excel_download(browser: WebDriver, desk: Des
     row = browser.find_element(By.CSS_SELECTOR, f"[data-testid=storage-report] tr[data-waybill='{stored}']")
     # 0 on the day of arrival; more only once Beijing's midnight passed since (the fixture's data
     # is older than this test)
-    arrived = arrival_day(desk, stored)
+    arrived = desk.world.arrival_day(stored)
     assert row.find_element(By.CSS_SELECTOR, "[data-col=pieces]").text == "10"
     assert int(row.find_element(By.CSS_SELECTOR, "[data-col=days]").text) in days_since(arrived, days)
     assert not browser.find_elements(By.CSS_SELECTOR, f"[data-waybill='{desk.other_customer}']")
@@ -152,7 +145,7 @@ def test_the_storage_report_and_its_excel_download(browser: WebDriver, desk: Des
 def test_the_daily_arrival_list(browser: WebDriver, desk: Desk, shots: Path, stored: str) -> None:
     sign_in_customer(browser, desk)
     # The day the stored goods arrived (today, unless Beijing's midnight passed since the fixture)
-    day = arrival_day(desk, stored).isoformat()
+    day = desk.world.arrival_day(stored).isoformat()
     browser.get(f"{desk.url}/portal/arrivals?date={day}")
     got = one_of(browser, f"[data-testid=arrivals] tr[data-waybill='{stored}']", "[data-testid=unavailable]")
     shoot(browser, shots, "portal-arrivals")

@@ -8,12 +8,13 @@ import subprocess
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import httpx
 
 from shared.auth import issue_token
+from shared.clock import business_day
 from tests.support.clock import earlier_today
 from tests.support.wait import eventually_sync
 
@@ -154,6 +155,11 @@ class World:
     def get(self, waybill: str) -> dict[str, Any]:
         with self.tracking as t:
             return t.get(f"/v1/shipments/{waybill}", headers=self.headers("admin")).json()  # type: ignore[no-any-return]
+
+    def arrival_day(self, waybill: str) -> date:
+        """The business day (Beijing) the waybill arrived at its destination: a test reading it
+        later may run past Beijing's midnight."""
+        return business_day(datetime.fromisoformat(self.get(waybill)["final_arrived_at"]))
 
 
 def resident_id(first17: str = "32010219900307123") -> str:
