@@ -10,10 +10,10 @@ import itertools
 import logging
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Coroutine, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import aio_pika
 import asyncpg
@@ -39,6 +39,7 @@ from shared.bus import (
 )
 from shared.errors import DB_UNAVAILABLE
 from shared.events import Envelope, UnknownEventType, parse_event
+from shared.fastpath.channel import SyncConsumer
 from shared.wire import read_envelope
 
 log = logging.getLogger("lcs.bus")
@@ -77,6 +78,13 @@ class _Incoming:
     async def nack(self, requeue: bool = True) -> None:
         assert self.delivery_tag is not None
         await self._channel.basic_nack(self.delivery_tag, requeue=requeue)
+
+
+class _Refused(NamedTuple):
+    """A delivery that can never be handled, and why."""
+
+    reason: str
+    type_label: str
 
 
 @dataclass(slots=True)
@@ -267,10 +275,10 @@ class Consumer:
 
         underlay = await channel.get_underlay_channel()
 
-        async def deliver(delivered: DeliveredMessage) -> None:
-            await self._on_message(feed, _Incoming(underlay, delivered))
+        def deliver(delivered: DeliveredMessage) -> Coroutine[Any, Any, None] | None:
+            return self._on_message(feed, _Incoming(underlay, delivered))
 
-        consuming = await underlay.basic_consume(queue.name, deliver)
+        consuming = await underlay.basic_consume(queue.name, SyncConsumer(deliver))
         self._consumer_tag = consuming.consumer_tag
         log.info("consuming", extra={"queue": self.queue_name, "types": sorted(self.handlers),
                                      "group_types": sorted(self.group_handlers),
@@ -334,27 +342,41 @@ class Consumer:
         if feed.worker is not None and not feed.worker.done():
             await asyncio.wait([feed.worker], timeout=wait)
 
-    async def _on_message(self, feed: _Feed, message: _Incoming) -> None:
-        """Check one delivery as it arrives; queue it for the worker if it is valid."""
+    def _on_message(self, feed: _Feed, message: _Incoming) -> Coroutine[Any, Any, None] | None:
+        """Check one delivery as it arrives and queue it for the worker if it is valid: done here,
+        synchronously, in the channel's reader (`shared.fastpath.channel.SyncConsumer`). What needs
+        the broker (a refusal while stopping, a dead-letter) is handed back as a coroutine, which
+        the channel runs as a task of its own."""
         self._received()
-        queued = False
+        if feed.closed:  # a late delivery of a dead channel: it cannot be acked any more
+            self._settled()
+            return None
+        feed.received(message)
+        if self._stopping:
+            return self._settle_after(self._nack(feed, message))
         try:
-            if feed.closed:  # a late delivery of a dead channel: it cannot be acked any more
-                return
-            feed.received(message)
-            if self._stopping:
-                await self._nack(feed, message)
-                return
-            delivery = await self._accept(feed, message)
-            if delivery is not None and not feed.closed:
-                feed.pending.put_nowait(delivery)
-                queued = True  # settled by the worker from here on
-        finally:
-            if not queued:
-                self._settled()
+            accepted = self._accept(message)
+        except Exception:  # a bug, not a bad event: left unsettled, as an exception in its task left it
+            log.exception("delivery not checked", extra={"queue": self.queue_name})
+            self._settled()
+            return None
+        if isinstance(accepted, _Refused):
+            return self._settle_after(self._dead_letter(feed, message, accepted.reason, accepted.type_label))
+        if feed.closed:
+            self._settled()
+            return None
+        feed.pending.put_nowait(_Delivery(feed, message, *accepted))  # settled by the worker from here on
+        return None
 
-    async def _accept(self, feed: _Feed, message: _Incoming) -> _Delivery | None:
-        """The delivery, or None when it cannot ever be handled (then it is dead-lettered)."""
+    async def _settle_after(self, work: Coroutine[Any, Any, None]) -> None:
+        try:
+            await work
+        finally:
+            self._settled()
+
+    def _accept(self, message: _Incoming) -> tuple[Envelope, Any, Handler] | _Refused:
+        """The delivery's envelope, event and handler, or why it cannot ever be handled (then it is
+        dead-lettered)."""
         type_label = message.routing_key or "unknown"
         try:
             if len(message.body) > MAX_EVENT_BYTES:
@@ -366,9 +388,8 @@ class Consumer:
             if handler is None:
                 raise UnknownEventType(f"{self.service} has no handler for {envelope.type}")
         except (ValidationError, ValueError, UnknownEventType) as exc:
-            await self._dead_letter(feed, message, f"malformed: {exc}"[:1000], type_label)
-            return None
-        return _Delivery(feed, message, envelope, event, handler)
+            return _Refused(f"malformed: {exc}"[:1000], type_label)
+        return envelope, event, handler
 
     async def _work(self, feed: _Feed) -> None:
         """The batch worker: take what is waiting (at least one, at most `batch_max`), handle it."""

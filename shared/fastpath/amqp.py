@@ -19,7 +19,7 @@ import aio_pika
 import aiormq
 from aio_pika.abc import UnderlayConnection
 
-from shared.fastpath import frames
+from shared.fastpath import channel, frames
 from shared.fastpath.coalescing import CoalescingTransport
 from shared.settings import OUTBOX_BATCH_MAX
 
@@ -68,6 +68,7 @@ class _Underlay(UnderlayConnection):
     @classmethod
     async def make_connection(cls, url: Any, timeout: Any = None, **kwargs: Any) -> aiormq.abc.AbstractConnection:
         frames.install()  # the connection reads its frames with `frames.FrameReceiver`
+        channel.install()  # ... and opens `channel.Channel`s
         connection = _AmqpConnection(url, transport_factory=_CoalescingTransportFactory(), **kwargs)
         await asyncio.wait_for(connection.connect({}), timeout=timeout)
         await connection.ready()
