@@ -1,7 +1,7 @@
 """The bus's AMQP transport against the real broker: a relay batch leaves in a few socket writes
-(`shared.fastpath.amqp.CoalescingConnection`), every publish is confirmed (the confirms read by
-`shared.fastpath.frames`), and the broker gets the messages whole and in order; and its TLS path (amqps://)
-against a local TLS server."""
+(`shared.fastpath.amqp.CoalescingConnection`), framed as one write-queue item (`shared.fastpath.publish`),
+every publish is confirmed (the confirms read by `shared.fastpath.frames`), and the broker gets the
+messages whole and in order; and its TLS path (amqps://) against a local TLS server."""
 
 from __future__ import annotations
 
@@ -16,11 +16,13 @@ from pathlib import Path
 import aio_pika
 import aiormq.connection
 import pytest
+from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractIncomingMessage, AbstractQueue
 from yarl import URL
 
 from shared.bus import Bus
 from shared.devtools import stack as stackmod
-from shared.fastpath import frames
+from shared.events import CONTENT_TYPE
+from shared.fastpath import frames, publish
 from shared.fastpath.amqp import _CoalescingTransportFactory
 from tests.conftest import ADMIN_AMQP_URL
 
@@ -53,16 +55,32 @@ async def bus_in_own_vhost() -> AsyncIterator[tuple[Bus, str]]:
         stackmod.delete_vhost(vhost)
 
 
+async def bound_queue(channel: AbstractChannel, bus: Bus, name: str) -> tuple[AbstractExchange, AbstractQueue]:
+    """The bus's exchange, and a quorum queue `name` bound to it for ROUTING_KEY."""
+    exchange = await channel.declare_exchange(bus.exchange_name, aio_pika.ExchangeType.TOPIC, durable=True)
+    queue = await channel.declare_queue(name, durable=True, arguments={"x-queue-type": "quorum"})
+    await queue.bind(exchange, routing_key=ROUTING_KEY)
+    return exchange, queue
+
+
+async def take(queue: AbstractQueue, n: int) -> list[AbstractIncomingMessage]:
+    """The queue's next `n` messages, acked."""
+    taken: list[AbstractIncomingMessage] = []
+    async with queue.iterator() as messages:
+        async for message in messages:
+            await message.ack()
+            taken.append(message)
+            if len(taken) == n:
+                break
+    return taken
+
+
 async def test_a_batch_of_publishes_leaves_in_a_few_socket_writes_and_arrives_whole_in_order() -> None:
     async with bus_in_own_vhost() as (bus, url):
         vhost = url.rsplit("/", 1)[1]
         check = await aio_pika.connect(url)
         try:
-            channel = await check.channel()
-            exchange = await channel.declare_exchange(bus.exchange_name, aio_pika.ExchangeType.TOPIC, durable=True)
-            queue = await channel.declare_queue("transport-check", durable=True,
-                                                arguments={"x-queue-type": "quorum"})
-            await queue.bind(exchange, routing_key=ROUTING_KEY)
+            _, queue = await bound_queue(await check.channel(), bus, "transport-check")
             bodies = [f'{{"n": {i}, "pad": "{"x" * 1000}"}}'.encode() for i in range(200)]
             before = broker_reads(vhost)
             results = await bus.publish_many([(body, ROUTING_KEY, str(uuid.uuid4()), ROUTING_KEY)
@@ -75,14 +93,64 @@ async def test_a_batch_of_publishes_leaves_in_a_few_socket_writes_and_arrives_wh
             # the batch is about 220 kB and a handful of reads. The margin covers the confirms'
             # round trip and the `list_connections` calls themselves.
             assert reads < 60, reads
-            received: list[bytes] = []
-            async with queue.iterator() as messages:
-                async for message in messages:
-                    await message.ack()
-                    received.append(message.body)
-                    if len(received) == len(bodies):
-                        break
-            assert received == bodies
+            assert [message.body for message in await take(queue, len(bodies))] == bodies
+        finally:
+            await check.close()
+
+
+async def test_a_relay_batch_is_written_in_one_piece_confirmed_and_arrives_whole_in_order(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """`publish_many` over `shared.fastpath.publish`: the batch goes on the write queue as one item,
+    byte for byte `publish.encode`'s (itself held to pamqp's in tests/unit/shared/test_fast_publish.py);
+    the broker confirms every event; an unroutable one is None, as it always was (returned, then
+    confirmed); one the broker refuses is a nack's `DeliveryError`; the channel's books are clean
+    afterwards; and the consumer gets every routed message whole, with its properties, in order."""
+    async with bus_in_own_vhost() as (bus, url):
+        check = await aio_pika.connect(url)
+        try:
+            channel = await check.channel()
+            exchange, queue = await bound_queue(channel, bus, "fast-publish-check")
+            full = await channel.declare_queue("fast-publish-full", durable=True,
+                                               arguments={"x-max-length": 0, "x-overflow": "reject-publish"})
+            await full.bind(exchange, routing_key="refused.v1")
+            assert bus._channel is not None
+            underlay = await bus._channel.get_underlay_channel()
+            assert isinstance(underlay, aiormq.Channel)
+            # Bodies from empty to a few frames (RabbitMQ's frame_max is 128 KiB).
+            sizes = [300_000 if i % 97 == 0 else i % 7 * 50 for i in range(300)]
+            routed = [((f"{i}:".encode() * size)[:size], ROUTING_KEY, str(uuid.uuid4()), ROUTING_KEY)
+                      for i, size in enumerate(sizes)]
+            unroutable = (b'{"lost": 1}', "nobody.listens.v1", str(uuid.uuid4()), "nobody.listens.v1")
+            refused = (b'{"full": 1}', "refused.v1", str(uuid.uuid4()), "refused.v1")
+            events = [*routed[:100], unroutable, *routed[100:200], refused, *routed[200:]]
+            queued: list[bytes] = []
+            put_nowait = underlay.write_queue.put_nowait
+
+            def record(item: aiormq.abc.ChannelFrame) -> None:
+                queued.append(item.payload)
+                put_nowait(item)
+
+            monkeypatch.setattr(underlay.write_queue, "put_nowait", record)
+            tag_before = underlay.delivery_tag
+            results = await bus.publish_many(events)
+            monkeypatch.undo()
+            expected = publish.encode(underlay.number, underlay.max_content_size, bus.exchange_name, events,
+                                      content_type=CONTENT_TYPE, app_id=bus.service)
+            assert expected is not None and max(len(body) for body, *_ in events) > underlay.max_content_size
+            on_our_channel = [p for p in queued if p[1:3] == underlay.number.to_bytes(2, "big")]
+            assert len(on_our_channel) == 1, f"the batch went as {len(on_our_channel)} write-queue items"
+            same_bytes = on_our_channel[0] == expected
+            assert same_bytes, "the batch's bytes are not publish.encode's"
+            assert underlay.delivery_tag == tag_before + len(events)
+            assert underlay.confirmations == {}
+            assert not set(underlay.message_id_delivery_tag) & {message_id for _, _, message_id, _ in events}
+            refused_at = events.index(refused)
+            assert [r for i, r in enumerate(results) if i != refused_at] == [None] * (len(events) - 1)
+            assert isinstance(results[refused_at], aiormq.exceptions.DeliveryError)
+            received = [(message.body, message.message_id, message.type, message.app_id, message.content_type,
+                         message.delivery_mode) for message in await take(queue, len(routed))]
+            assert received == [(body, message_id, type_, bus.service, CONTENT_TYPE, 2)
+                                for body, _, message_id, type_ in routed]
         finally:
             await check.close()
 
