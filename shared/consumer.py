@@ -490,10 +490,14 @@ class Consumer:
             await self._one_by_one(group)
             return
         per_event = (time.perf_counter() - started) / len(group)
+        outcomes: dict[tuple[str, str], int] = {}  # counted once per group: a locked increment each
         for d, is_fresh in zip(group, fresh, strict=True):
             type_ = d.envelope.type
             self._durations[type_].observe(per_event)
-            self._outcomes[type_, "processed" if is_fresh else "duplicate"].inc()
+            key = (type_, "processed" if is_fresh else "duplicate")
+            outcomes[key] = outcomes.get(key, 0) + 1
+        for key, n in outcomes.items():
+            self._outcomes[key].inc(n)
         await self._ack_group(group)
 
     async def _one_by_one(self, group: list[_Delivery]) -> None:

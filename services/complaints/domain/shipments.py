@@ -15,7 +15,8 @@ CloudEvents `time`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any
 
@@ -168,6 +169,35 @@ def event_time(event: events.Event, envelope_time: datetime) -> datetime:
     return envelope_time
 
 
+_VIEW_FIELDS = frozenset(f.name for f in fields(ShipmentView))
+
+
+def replaced(view: ShipmentView, changes: Mapping[str, Any]) -> ShipmentView:
+    """`dataclasses.replace(view, **changes)`, without the frozen dataclass's `__init__`: that sets
+    each of the 25 fields with an `object.__setattr__` call, for every event the consumer applies
+    (about a tenth of complaints' CPU per event). The attributes are copied and the changes laid
+    over them: the same object, since the view has no `__post_init__` and every field is an init
+    field (`test_replaced_is_dataclasses_replace` holds the two equal). An unknown name is a
+    TypeError, as with `replace`."""
+    unknown = changes.keys() - _VIEW_FIELDS
+    if unknown:
+        raise TypeError(f"ShipmentView has no field {sorted(unknown)[0]!r}")
+    new = object.__new__(ShipmentView)
+    attributes = new.__dict__
+    attributes.update(view.__dict__)
+    attributes.update(changes)
+    return new
+
+
+_BLANK = ShipmentView(waybill_no="")
+
+
+def new_view(waybill_no: str) -> ShipmentView:
+    """`ShipmentView(waybill_no=waybill_no)`, built as `replaced` builds (the frozen `__init__`
+    is most of the cost of a new waybill's view), with a dictionary of names of its own."""
+    return replaced(_BLANK, {"waybill_no": waybill_no, "station_names": {}})
+
+
 def apply(view: ShipmentView, event: events.Event, envelope_time: datetime) -> ShipmentView:
     """The view after `event`; applying an event twice or late changes nothing more."""
     at = event_time(event, envelope_time)
@@ -233,4 +263,4 @@ def apply(view: ShipmentView, event: events.Event, envelope_time: datetime) -> S
                            exception_at=at)
     else:  # pragma: no cover - only registered types are routed here
         raise TypeError(f"not a tracking event: {type(event).__name__}")
-    return replace(view, **changes) if changes else view
+    return replaced(view, changes) if changes else view

@@ -15,7 +15,7 @@ import asyncpg
 from services.complaints.context import ComplaintsRuntime
 from services.complaints.customers.repository import customer_seen, customers_seen
 from services.complaints.domain.care import CustomerSighting, merge_sightings
-from services.complaints.domain.shipments import TRACKING_EVENTS, ShipmentView, apply
+from services.complaints.domain.shipments import TRACKING_EVENTS, ShipmentView, apply, new_view
 from services.complaints.shipments import repository
 from services.complaints.tickets.service import open_care_ticket
 from shared.bus import GroupHandler, Handler, repeated_keys
@@ -79,7 +79,7 @@ async def apply_registrations(conn: asyncpg.Connection, rt: ComplaintsRuntime,
     for event, envelope in events:
         if event.waybill_no not in repeated:
             view = stored.get(event.waybill_no)
-            updated = apply(view or ShipmentView(waybill_no=event.waybill_no), event, envelope.time)
+            updated = apply(view or new_view(event.waybill_no), event, envelope.time)
             if not updated.delayed:
                 if view is None:
                     new.append(updated)

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from services.complaints.domain.shipments import ShipmentView, apply, event_time
+from services.complaints.domain.shipments import ShipmentView, apply, event_time, new_view, replaced
 from services.complaints.settings import ComplaintsSettings
 from shared import events
 
@@ -124,3 +128,58 @@ def test_settings_build_business_hours_and_care_rules() -> None:
         ComplaintsSettings(env="dev", business_hours_start="19:00", business_hours_end="08:00")
     with pytest.raises(ValueError, match="weekdays"):
         ComplaintsSettings(env="dev", business_weekdays=[7])
+
+
+_VALUES: dict[str, st.SearchStrategy[Any]] = {
+    "waybill_no": st.sampled_from(["WB1", "WB2"]),
+    "via": st.lists(st.sampled_from(["NJ01", "SZ02"]), max_size=2).map(tuple),
+    "stations": st.lists(st.sampled_from(["SH01", "WX02"]), max_size=2).map(tuple),
+    "station_names": st.dictionaries(st.sampled_from(["SH01", "WX02"]), st.text(max_size=3), max_size=2),
+    "delayed": st.booleans(),
+    "delay_minutes": st.none() | st.integers(0, 600),
+    "shipper": st.none() | st.fixed_dictionaries({"name": st.text(max_size=3)}),
+    "position": st.none() | st.fixed_dictionaries({"station": st.sampled_from(["SH01", "WX02"])}),
+    "exception": st.none() | st.fixed_dictionaries({"kind": st.text(max_size=3)}),
+}
+_TIMES = st.none() | st.integers(0, 100).map(at)
+
+
+def _value(name: str) -> st.SearchStrategy[Any]:
+    if name in _VALUES:
+        return _VALUES[name]
+    if name.endswith("_at") or name == "eta":
+        return _TIMES
+    return st.none() | st.text(max_size=4)
+
+
+_NAMES = [f.name for f in dataclasses.fields(ShipmentView)]
+_CHANGES = st.lists(st.sampled_from(_NAMES), unique=True).flatmap(
+    lambda names: st.fixed_dictionaries({n: _value(n) for n in names}))
+
+
+@given(before=_CHANGES, changes=_CHANGES)
+def test_replaced_is_dataclasses_replace(before: dict[str, Any], changes: dict[str, Any]) -> None:
+    """The read model's fast `replaced` builds the view `dataclasses.replace` builds, and leaves
+    the view it started from as it was."""
+    view = dataclasses.replace(ShipmentView(waybill_no=NO), **before)
+    kept = dataclasses.replace(view)
+    new = replaced(view, changes)
+    assert new == dataclasses.replace(view, **changes)
+    assert type(new) is ShipmentView and vars(new) == vars(dataclasses.replace(view, **changes))
+    assert view == kept
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        new.status = "x"  # type: ignore[misc]
+
+
+def test_replaced_refuses_an_unknown_field_as_replace_does() -> None:
+    view = ShipmentView(waybill_no=NO)
+    with pytest.raises(TypeError):
+        dataclasses.replace(view, nonsense=1)  # type: ignore[call-arg]
+    with pytest.raises(TypeError):
+        replaced(view, {"nonsense": 1})
+
+
+def test_a_new_view_is_the_dataclasss_own_with_names_of_its_own() -> None:
+    one, two = new_view("WB1"), new_view("WB2")
+    assert one == ShipmentView(waybill_no="WB1") and vars(one) == vars(ShipmentView(waybill_no="WB1"))
+    assert one.station_names is not two.station_names
