@@ -192,10 +192,18 @@ def replaced(view: ShipmentView, changes: Mapping[str, Any]) -> ShipmentView:
 _BLANK = ShipmentView(waybill_no="")
 
 
+def view_of(values: Mapping[str, Any]) -> ShipmentView:
+    """`ShipmentView(**values)` (`waybill_no` among them), built as `replaced` builds: the frozen
+    `__init__` is most of the cost of a view read or begun for an event. A view without
+    `station_names` gets a dictionary of its own, as the field's default factory gives."""
+    if "waybill_no" not in values:
+        raise TypeError("a ShipmentView needs its waybill_no")
+    return replaced(_BLANK, {"station_names": {}, **values})
+
+
 def new_view(waybill_no: str) -> ShipmentView:
-    """`ShipmentView(waybill_no=waybill_no)`, built as `replaced` builds (the frozen `__init__`
-    is most of the cost of a new waybill's view), with a dictionary of names of its own."""
-    return replaced(_BLANK, {"waybill_no": waybill_no, "station_names": {}})
+    """`ShipmentView(waybill_no=waybill_no)`: a waybill's view before its first event."""
+    return view_of({"waybill_no": waybill_no})
 
 
 def apply(view: ShipmentView, event: events.Event, envelope_time: datetime) -> ShipmentView:

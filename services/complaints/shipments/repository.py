@@ -8,7 +8,7 @@ from typing import Any
 
 import asyncpg
 
-from services.complaints.domain.shipments import ShipmentView
+from services.complaints.domain.shipments import ShipmentView, view_of
 
 _VIEW_COLUMNS = ("customer_id", "shipper", "origin", "destination", "destination_name", "via", "stations",
                  "station_names", "registered_at", "promised_at", "status", "status_at", "eta", "eta_at",
@@ -21,7 +21,7 @@ def _view(record: asyncpg.Record) -> ShipmentView:
     data["via"] = tuple(data["via"] or ())
     data["stations"] = tuple(data["stations"] or ())
     data["station_names"] = dict(data["station_names"] or {})
-    return ShipmentView(waybill_no=record["waybill_no"], **data)
+    return view_of({"waybill_no": record["waybill_no"], **data})
 
 
 async def load_shipment(conn: asyncpg.Connection, waybill_no: str) -> ShipmentView | None:

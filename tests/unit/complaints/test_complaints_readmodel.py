@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from services.complaints.domain.shipments import ShipmentView, apply, event_time, new_view, replaced
+from services.complaints.domain.shipments import ShipmentView, apply, event_time, new_view, replaced, view_of
 from services.complaints.settings import ComplaintsSettings
 from shared import events
 
@@ -183,3 +183,12 @@ def test_a_new_view_is_the_dataclasss_own_with_names_of_its_own() -> None:
     one, two = new_view("WB1"), new_view("WB2")
     assert one == ShipmentView(waybill_no="WB1") and vars(one) == vars(ShipmentView(waybill_no="WB1"))
     assert one.station_names is not two.station_names
+
+
+@given(values=_CHANGES)
+def test_a_view_of_values_is_the_dataclasss_own(values: dict[str, Any]) -> None:
+    values = {**values, "waybill_no": values.get("waybill_no", NO)}
+    view = view_of(values)
+    assert view == ShipmentView(**values) and vars(view) == vars(ShipmentView(**values))
+    if "station_names" not in values:
+        assert view.station_names == {} and view.station_names is not view_of(values).station_names
