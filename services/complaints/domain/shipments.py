@@ -135,6 +135,12 @@ def _with_station(view: ShipmentView, *codes: str | None) -> tuple[str, ...]:
 
 
 def _set_status(view: ShipmentView, status: str, at: datetime) -> dict[str, Any]:
+    """The newer status wins (at the same time, the further one). Except registration, every
+    shipment's first state: a movement replaces it and it never replaces a movement, whatever
+    their times say. A scan's or a fix's time (whole seconds, a device's clock) can read a moment
+    before the registration's stamp when the truck leaves right away."""
+    if (status == "registered") != (view.status in (None, "registered")):
+        return {"status": status, "status_at": at} if status != "registered" else {}
     if view.status_at is None or at > view.status_at or (
             at == view.status_at and STATUS_RANK.get(status, 0) > STATUS_RANK.get(view.status or "", -1)):
         return {"status": status, "status_at": at}

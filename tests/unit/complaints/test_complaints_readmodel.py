@@ -192,3 +192,17 @@ def test_a_view_of_values_is_the_dataclasss_own(values: dict[str, Any]) -> None:
     assert view == ShipmentView(**values) and vars(view) == vars(ShipmentView(**values))
     if "station_names" not in values:
         assert view.station_names == {} and view.station_names is not view_of(values).station_names
+
+
+def test_a_departure_stamped_before_the_registration_still_puts_it_on_the_road() -> None:
+    """A scan's time in whole seconds (or a device's clock) can read a moment before the
+    registration's stamp when the truck leaves at once: the shipment is on the road all the same,
+    in either order of the events, and a late registration does not take it back."""
+    reg = events.ShipmentRegistered(**{**registered().model_dump(), "registered_at": at(0) + timedelta(seconds=0.9)})
+    dep = events.ShipmentDeparted(waybill_no=NO, station="SH01", at=at(0), vehicle_id="V1")
+    for first, second in ((reg, dep), (dep, reg)):
+        view = apply(apply(ShipmentView(waybill_no=NO), first, at(1)), second, at(1))
+        assert (view.status, view.status_at) == ("in_transit", at(0))
+    late = delayed(position_at=0)
+    view = apply(apply(ShipmentView(waybill_no=NO), reg, at(1)), late, at(1))
+    assert view.status == "in_transit" and view.delayed
