@@ -25,12 +25,13 @@ from pamqp.body import ContentBody
 from pamqp.exceptions import AMQPSyntaxError
 from pamqp.header import ContentHeader
 
-_FRAME_HEAD = struct.Struct(">BHI")  # type, channel, payload size
+# The frame layout (AMQP 0-9-1, section 4.2.3), shared with `publish`, which writes what this reads.
+FRAME_HEAD = struct.Struct(">BHI")  # type, channel, payload size
 _HEAD_SIZE = 7
-_FRAME_END = 0xCE
-_METHOD, _HEADER, _BODY = 1, 2, 3
+FRAME_END = 0xCE
+METHOD, HEADER, BODY = 1, 2, 3
 _U64 = struct.Struct(">Q")
-_CONTENT_HEAD = struct.Struct(">HHQH")  # class, weight, body size, first property-flags word
+CONTENT_HEAD = struct.Struct(">HHQH")  # class, weight, body size, first property-flags word
 
 _DELIVER = commands.Basic.Deliver
 _ACK = commands.Basic.Ack
@@ -85,13 +86,13 @@ def _confirm(cls: Any, payload: bytes) -> Any:
 
 
 def _content_header(payload: bytes) -> ContentHeader | None:
-    class_id, weight, body_size, flags = _CONTENT_HEAD.unpack_from(payload)
+    class_id, weight, body_size, flags = CONTENT_HEAD.unpack_from(payload)
     if flags & _PAMQP_ONLY_FLAGS:
         return None
     properties = _PROPERTIES.__new__(_PROPERTIES)
     for name, default in _PROPERTY_DEFAULTS:
         setattr(properties, name, default)
-    at = _CONTENT_HEAD.size
+    at = CONTENT_HEAD.size
     for name, flag, octet in _PROPERTY_ORDER:
         if flags & flag:
             value: str | int
@@ -109,11 +110,11 @@ def _content_header(payload: bytes) -> ContentHeader | None:
 
 def _fast(kind: int, payload: bytes) -> Any:
     """The frame's object, or None when pamqp should decode it."""
-    if kind == _BODY:
+    if kind == BODY:
         body = ContentBody.__new__(ContentBody)
         body.value = payload
         return body
-    if kind == _METHOD:
+    if kind == METHOD:
         index = payload[:4]
         if index == _DELIVER_INDEX:
             return _deliver(payload)
@@ -122,7 +123,7 @@ def _fast(kind: int, payload: bytes) -> Any:
         if index == _NACK_INDEX:
             return _confirm(_NACK, payload)
         return None
-    if kind == _HEADER:
+    if kind == HEADER:
         return _content_header(payload)
     return None
 
@@ -130,8 +131,8 @@ def _fast(kind: int, payload: bytes) -> Any:
 def decode(data: bytes) -> tuple[int, int, Any]:
     """One whole frame (`data` is exactly its bytes) as `pamqp.frame.unmarshal` returns it:
     (bytes consumed, channel, frame object)."""
-    kind, channel, size = _FRAME_HEAD.unpack_from(data)
-    if size and len(data) == _HEAD_SIZE + size + 1 and data[-1] == _FRAME_END:
+    kind, channel, size = FRAME_HEAD.unpack_from(data)
+    if size and len(data) == _HEAD_SIZE + size + 1 and data[-1] == FRAME_END:
         try:
             value = _fast(kind, data[_HEAD_SIZE:-1])
         except (ValueError, IndexError, struct.error, UnicodeDecodeError):
@@ -161,7 +162,7 @@ class FrameReceiver(aiormq.connection.FrameReceiver):
         buffer, at = self._buffer, self._at
         if len(buffer) - at < _HEAD_SIZE:
             return None
-        end: int = at + _HEAD_SIZE + _FRAME_HEAD.unpack_from(buffer, at)[2] + 1
+        end: int = at + _HEAD_SIZE + FRAME_HEAD.unpack_from(buffer, at)[2] + 1
         return end if end <= len(buffer) else None
 
     def _next(self) -> tuple[int, int, Any] | None:

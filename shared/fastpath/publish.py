@@ -44,7 +44,6 @@ against RabbitMQ.
 from __future__ import annotations
 
 import asyncio
-import struct
 from collections.abc import Sequence
 from functools import partial
 from typing import Any
@@ -54,12 +53,11 @@ from aiormq.abc import ChannelFrame
 from aiormq.exceptions import ChannelInvalidStateError
 from pamqp import commands
 
+from shared.fastpath.frames import BODY, CONTENT_HEAD, FRAME_END, FRAME_HEAD, HEADER, METHOD
+
 Event = tuple[bytes, str, str, str]  # body, routing key, message id, type
 
-_FRAME_HEAD = struct.Struct(">BHI")  # type, channel, payload size
-_FRAME_END = b"\xce"
-_METHOD, _HEADER, _BODY = 1, 2, 3
-_CONTENT_HEAD = struct.Struct(">HHQH")  # class, weight (0), body size, property flags
+_END = bytes((FRAME_END,))  # the frame-end octet, as bytes to join
 _BASIC = commands.Basic.frame_id
 _PUBLISH_INDEX = commands.Basic.Publish.index.to_bytes(4, "big")  # class 60, method 40
 _TICKET = b"\x00\x00"
@@ -109,8 +107,8 @@ def encode(channel_number: int, max_content_size: int, exchange: str, events: Se
     publish_head = _PUBLISH_INDEX + _TICKET + exchange_bytes
     fixed_flags = _FLAGS | fixed_type[0] | fixed_app[0]
     content_type_bytes, app_bytes = fixed_type[1], fixed_app[1]
-    head = _FRAME_HEAD.pack
-    content_head = _CONTENT_HEAD.pack
+    head = FRAME_HEAD.pack
+    content_head = CONTENT_HEAD.pack  # class, weight (0), body size, property flags
     # A batch has a few distinct routing keys and types: each encoded once.
     routing_keys: dict[str, bytes | None] = {}
     types: dict[str | None, tuple[int, bytes] | None] = {}
@@ -136,18 +134,18 @@ def encode(channel_number: int, max_content_size: int, exchange: str, events: Se
         method = publish_head + key + _MANDATORY
         header = b"".join((content_head(_BASIC, 0, len(body), fixed_flags | kind[0]), content_type_bytes,
                            _PERSISTENT, message_id_bytes, kind[1], app_bytes))
-        append(head(_METHOD, channel_number, len(method)))
+        append(head(METHOD, channel_number, len(method)))
         append(method)
-        append(_FRAME_END)
-        append(head(_HEADER, channel_number, len(header)))
+        append(_END)
+        append(head(HEADER, channel_number, len(header)))
         append(header)
-        append(_FRAME_END)
+        append(_END)
         if body:
             for at in range(0, len(body), max_content_size):
                 chunk = body[at:at + max_content_size]
-                append(head(_BODY, channel_number, len(chunk)))
+                append(head(BODY, channel_number, len(chunk)))
                 append(chunk)
-                append(_FRAME_END)
+                append(_END)
     return b"".join(parts)
 
 
