@@ -139,8 +139,10 @@ def _set_status(view: ShipmentView, status: str, at: datetime) -> dict[str, Any]
     shipment's first state: a movement replaces it and it never replaces a movement, whatever
     their times say. A scan's or a fix's time (whole seconds, a device's clock) can read a moment
     before the registration's stamp when the truck leaves right away."""
-    if (status == "registered") != (view.status in (None, "registered")):
-        return {"status": status, "status_at": at} if status != "registered" else {}
+    if status == "registered" and view.status not in (None, "registered"):
+        return {}  # a registration never replaces a movement
+    if status != "registered" and view.status in (None, "registered"):
+        return {"status": status, "status_at": at}  # a movement replaces the registration (or nothing)
     if view.status_at is None or at > view.status_at or (
             at == view.status_at and STATUS_RANK.get(status, 0) > STATUS_RANK.get(view.status or "", -1)):
         return {"status": status, "status_at": at}
