@@ -25,6 +25,7 @@ import asyncpg
 import httpx
 
 from services.tracking.feeds.partitions import ensure_partitions, utc_day
+from services.tracking.shipments.repository import reconcile_on_board
 from shared.devtools.plans import plan_nodes
 from shared.pii import keyed_hash
 
@@ -48,7 +49,7 @@ SIZES = {
     "large": (Size(10_000, 10_000, 10_000), Size(1_000_000, 1_000_000, 20_000_000), "the issue's large size"),
 }
 
-SHIPMENT_SQL = "SELECT * FROM tracking.shipments WHERE waybill_no = $1"
+SHIPMENT_SQL = "SELECT * FROM tracking.shipments_live WHERE waybill_no = $1"
 TIMELINE_SQL = "SELECT at, kind, data FROM tracking.timeline WHERE waybill_no = $1 ORDER BY at, id"
 CHASE_SQL = (
     "SELECT r.waybill_no, r.status, r.origin, r.destination, r.due_at, r.final_due_at, r.station_contact, "
@@ -59,7 +60,7 @@ CHASE_SQL = (
     "  AND ($2::timestamptz IS NULL OR (r.due_at, r.waybill_no) > ($2::timestamptz, $3::text)) "
     "ORDER BY r.due_at, r.waybill_no LIMIT $4 FOR UPDATE OF r")
 IN_TRANSIT_SQL = (
-    "SELECT waybill_no, vehicle_id, destination, promised_at, eta, delayed, cargo FROM tracking.shipments "
+    "SELECT waybill_no, vehicle_id, destination, promised_at, eta, delayed, cargo FROM tracking.shipments_live "
     "WHERE status = 'in_transit' AND vehicle_id IS NOT NULL "
     "  AND ($1::text IS NULL OR origin = $1 OR destination = $1 OR $1 = ANY(via)) ORDER BY vehicle_id, waybill_no")
 TRACK_SQL = ("SELECT at, lat, lon, speed_kmh FROM tracking.positions WHERE vehicle_id = $1 AND at BETWEEN $2 AND $3 "
@@ -79,6 +80,8 @@ INDEX_NOTES = {
     "shipments_on_vehicle_idx": "partial `shipments (vehicle_id) WHERE status IN ('in_transit','registered')` "
                                 "(0001): only shipments still moving; delivered history is not in it.",
     "shipments_status_idx": "`shipments (status, waybill_no)` (0001): the in-transit rows by status.",
+    "on_board_pkey": "`on_board (vehicle_id, waybill_no)` PK (0020): the live ETA of a shipment on board "
+                     "(`shipments_live`), one index descent per shipment shown.",
     "positions_pkey": "`positions (vehicle_id, at)` PK (0001; partitioned by UTC day since 0016): one vehicle's "
                       "fixes between two times are one contiguous range of each day's index, already in time "
                       "order, and only the days the window touches are read (partition pruning).",
@@ -200,7 +203,7 @@ class ScaleData:
 
     async def empty(self) -> None:
         await self.conn.execute(
-            "TRUNCATE tracking.positions, tracking.shipments, tracking.scans, tracking.timeline, "
+            "TRUNCATE tracking.positions, tracking.on_board, tracking.shipments, tracking.scans, tracking.timeline, "
             "tracking.deliveries, tracking.notes, tracking.exception_photos, tracking.cargo_exceptions CASCADE")
         # custody is append-only (a trigger refuses TRUNCATE); the earlier figures wrote none,
         # so the receipts they created go with plain DELETEs
@@ -216,9 +219,11 @@ class ScaleData:
         v_have = self.loaded.positions // FIXES_PER_VEHICLE
         v_want = max(1, size.positions // FIXES_PER_VEHICLE)
         # vehicles SV000000.. carry the fixes; the first 10 also carry the in-transit shipments
+        new_vehicles = range(self.vehicles, max(v_want, 10))
         await _copy(c, "vehicles", "tracking", ("vehicle_id", "plate", "carrier", "device_id"),
-                    iter([(f"SV{v:06d}", "沪B00000", "SCALECAR", f"SD{v:06d}")
-                          for v in range(self.vehicles, max(v_want, 10))]))
+                    iter([(f"SV{v:06d}", "沪B00000", "SCALECAR", f"SD{v:06d}") for v in new_vehicles]))
+        await _copy(c, "devices", "tracking", ("device_id", "vehicle_id"),
+                    iter([(f"SD{v:06d}", f"SV{v:06d}") for v in new_vehicles]))
         self.vehicles = max(self.vehicles, v_want, 10)
         await _copy(c, "shipments", "tracking", SHIPMENT_COLUMNS,
                     _records_shipments(self.loaded.shipments, size.shipments, self.now, self.hash_key))
@@ -227,6 +232,7 @@ class ScaleData:
                 "INSERT INTO tracking.timeline (waybill_no, at, kind, data) VALUES ($1, $2, $3, $4)",
                 [("S000000000", self.now - timedelta(hours=h), k, json.dumps({"bench": True}))
                  for h, k in ((5, "registered"), (4, "scan"), (3, "delayed"))])
+        await self._board()
         await _copy(c, "receipts", "receipts", RECEIPT_COLUMNS,
                     _records_receipts(self.loaded.receipts, size.receipts, self.now))
         # `positions` is partitioned by day (migration 0016): the days of the fixes get their partitions
@@ -238,8 +244,8 @@ class ScaleData:
         await _copy(c, "positions", "tracking",
                     ("vehicle_id", "at", "lat", "lon", "speed_kmh", "heading"),
                     _records_positions(v_have, v_want, self.positions_end))
-        for table in ("tracking.vehicles", "tracking.shipments", "tracking.timeline", "tracking.positions",
-                      "receipts.receipts", "receipts.chase_emissions"):
+        for table in ("tracking.vehicles", "tracking.shipments", "tracking.on_board", "tracking.timeline",
+                      "tracking.positions", "receipts.receipts", "receipts.chase_emissions"):
             await c.execute(f"VACUUM ANALYZE {table}")
         self.loaded = size
         return time.perf_counter() - t0
@@ -248,11 +254,20 @@ class ScaleData:
         """The live part the desk's pages show, the same at both sizes (added with the small set)."""
         await _copy(self.conn, "shipments", "tracking", SHIPMENT_COLUMNS,
                     _records_delayed(delayed, self.now, self.hash_key))
+        await self._board()
         await _copy(self.conn, "receipts", "receipts", RECEIPT_COLUMNS, _records_at_risk(at_risk, self.now))
-        for table in ("tracking.shipments", "receipts.receipts"):
+        for table in ("tracking.shipments", "tracking.on_board", "receipts.receipts"):
             await self.conn.execute(f"VACUUM ANALYZE {table}")
 
+    async def _board(self) -> None:
+        """The copied shipments in transit on a vehicle onto its `on_board` rows, as a scan would have
+        put them (the service's own reconciliation)."""
+        async with self.conn.transaction():
+            await self.conn.execute("SET LOCAL search_path TO tracking, public")
+            await reconcile_on_board(self.conn)
+
     async def remove_desk_extras(self) -> None:
+        await self.conn.execute("DELETE FROM tracking.on_board WHERE waybill_no LIKE 'D%'")
         await self.conn.execute("DELETE FROM tracking.shipments WHERE waybill_no LIKE 'D%'")
         await self.conn.execute("DELETE FROM receipts.receipts WHERE waybill_no LIKE 'R%'")
         for table in ("tracking.shipments", "receipts.receipts"):

@@ -39,6 +39,8 @@ async def build_context(rt: Runtime[TrackingSettings, Any]) -> TrackingContext:
 def _stale_job(rt: TrackingRuntime) -> Job:
     async def job(now: datetime) -> None:
         await registry.stale_scan(rt, now=now)
+        # with the same cadence: what a rolling upgrade's old release wrote past `on_board`
+        await shipments.reconcile_on_board(rt)
     return job
 
 

@@ -15,11 +15,13 @@ from typing import Any
 
 import asyncpg
 
+from services.tracking.shipments.repository import leave_board
+
 # --- shipments, as the desk reads and locks them ---------------------------------------
 
 _SHIPMENT_COLUMNS = (
     "waybill_no, origin, destination, via, consignee, shipper->>'customer_id' AS customer_id, "
-    "cargo, pieces, status, pieces_arrived, "
+    "cargo, pieces, status, pieces_arrived, vehicle_id, "
     "last_scan_at, open_exceptions, delivered_at, "
     # the delay state, which a note's reason may change
     "delayed, notified_eta, delay_minutes, delay_reason, eta, evaluated_at, delay_notified_at, delayed_since"
@@ -27,7 +29,7 @@ _SHIPMENT_COLUMNS = (
 
 
 async def get_shipment(conn: asyncpg.Connection, waybill_no: str, *, lock: bool = False) -> asyncpg.Record | None:
-    sql = f"SELECT {_SHIPMENT_COLUMNS} FROM shipments WHERE waybill_no = $1"
+    sql = f"SELECT {_SHIPMENT_COLUMNS} FROM shipments_live WHERE waybill_no = $1"
     if lock:
         sql += " FOR UPDATE"
     return await conn.fetchrow(sql, waybill_no)
@@ -57,6 +59,8 @@ async def insert_delivery(conn: asyncpg.Connection, values: dict[str, Any]) -> a
 
 
 async def mark_delivered(conn: asyncpg.Connection, waybill_no: str, delivered_at: datetime) -> None:
+    """The shipment (locked by the caller) signed for: off its vehicle, if still on board."""
+    await leave_board(conn, waybill_no)
     await conn.execute(
         "UPDATE shipments SET status = 'delivered', delivered_at = $2, updated_at = now() WHERE waybill_no = $1",
         waybill_no, delivered_at,
@@ -82,14 +86,18 @@ async def insert_note(conn: asyncpg.Connection, waybill_no: str, *, at: datetime
 
 
 async def refresh_note_reason(conn: asyncpg.Connection, waybill_no: str) -> str | None:
-    """Set shipments.note_reason from the newest (by `at`) delayed note with a reason."""
+    """Set shipments.note_reason from the newest (by `at`) delayed note with a reason, and the
+    shipment's row on board, if it has one (what the delay evaluation reads)."""
     reason: str | None = await conn.fetchval(
         """
-        UPDATE shipments s SET note_reason = n.reason, updated_at = now()
-        FROM (SELECT reason FROM notes WHERE waybill_no = $1 AND delayed AND reason IS NOT NULL
-              ORDER BY at DESC, id DESC LIMIT 1) n
-        WHERE s.waybill_no = $1
-        RETURNING s.note_reason
+        WITH s AS (UPDATE shipments s SET note_reason = n.reason, updated_at = now()
+                   FROM (SELECT reason FROM notes WHERE waybill_no = $1 AND delayed AND reason IS NOT NULL
+                         ORDER BY at DESC, id DESC LIMIT 1) n
+                   WHERE s.waybill_no = $1
+                   RETURNING s.note_reason, s.vehicle_id),
+             b AS (UPDATE on_board ob SET note_reason = s.note_reason FROM s
+                   WHERE ob.vehicle_id = s.vehicle_id AND ob.waybill_no = $1)
+        SELECT note_reason FROM s
         """,
         waybill_no,
     )
@@ -210,7 +218,7 @@ async def in_transit_shipments(conn: asyncpg.Connection, branch: str | None) -> 
     return await conn.fetch(
         """
         SELECT waybill_no, vehicle_id, destination, promised_at, eta, delayed, cargo
-        FROM shipments
+        FROM shipments_live
         WHERE status = 'in_transit' AND vehicle_id IS NOT NULL
           AND ($1::text IS NULL OR origin = $1 OR destination = $1 OR $1 = ANY(via))
         ORDER BY vehicle_id, waybill_no

@@ -167,10 +167,22 @@ def delay_state_worth_saving(previous: DelayState, new: DelayState) -> bool:
     sees stays at most a minute behind. The rules lose nothing: the stored `evaluated_at` (which makes an older
     "now" change nothing) lags by at most that minute, and an older fix never advances its
     vehicle, so it is not evaluated at all."""
-    if (new.delayed, new.notified_eta, new.delay_minutes, new.reason, new.notified_at, new.delayed_since) != (
-            previous.delayed, previous.notified_eta, previous.delay_minutes, previous.reason, previous.notified_at,
-            previous.delayed_since):
+    if delay_decision_changed(previous, new) or (new.delay_minutes, new.reason) != (previous.delay_minutes,
+                                                                                     previous.reason):
         return True
     if new.eta is None or previous.eta is None or new.evaluated_at is None or previous.evaluated_at is None:
         return (new.eta, new.evaluated_at) != (previous.eta, previous.evaluated_at)
     return abs(new.eta - previous.eta) >= ETA_SAVE_STEP or new.evaluated_at - previous.evaluated_at >= ETA_SAVE_MAX_AGE
+
+
+def delay_decision_changed(previous: DelayState, new: DelayState) -> bool:
+    """Whether a delay decision changed: delayed and since when, the notified ETA and time. They
+    change only with a `delayed` or `recovered` event. Not what a late shipment's evaluations
+    refresh between notices (the ETA and its time, the delay minutes, the inferred reason).
+
+    Why it matters: the evaluation keeps a shipment's state with its vehicle (`on_board`, written
+    per fix), and the shipment's own row (the desk's lists filter and order by `delayed` and
+    `delayed_since`) takes the state only with a decision, which is rare (a shipment turning late,
+    a repeat notice, a recovery)."""
+    return (new.delayed, new.notified_eta, new.notified_at, new.delayed_since) != (
+        previous.delayed, previous.notified_eta, previous.notified_at, previous.delayed_since)

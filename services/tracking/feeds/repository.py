@@ -12,13 +12,13 @@ from typing import Any, NamedTuple
 import asyncpg
 from asyncpg import Record
 
-from services.tracking.domain.delay import DelayState
 from services.tracking.feeds.track_cache import STORED_TRACK_MAX_ROWS, pack_track
 from services.tracking.shipments.repository import (
     EVALUATION_LOCK,
-    delay_states_arrays,
-    save_delay_states,
-    save_delay_states_sql,
+    BoardState,
+    board_states_arrays,
+    save_board_states,
+    save_board_states_sql,
 )
 
 # --- vehicles, as an ingest reads and claims them ----------------------------------------
@@ -41,7 +41,8 @@ class Claimed(NamedTuple):
 
 
 async def claim_vehicles(conn: asyncpg.Connection, column: str, values: Iterable[str]) -> Claimed:
-    """The vehicles whose `column` (vehicle_id or device_id) is one of `values`, and the claim of
+    """The vehicles whose `column` (vehicle_id, or device_id: through the device map `devices`,
+    so that every statement names the vehicles by their id) is one of `values`, and the claim of
     their evaluations (`pg_try_advisory_xact_lock`, never waits: a vehicle another transaction is
     evaluating is not claimed). No row is locked: concurrent ingests of the same vehicles run side
     by side, and only the short `store_fixes` UPDATE at the end of each locks their rows.
@@ -50,9 +51,11 @@ async def claim_vehicles(conn: asyncpg.Connection, column: str, values: Iterable
     committed when it started, so a row read by the statement that takes the claim could miss
     what the previous holder committed between that start and the claim."""
     keys = sorted(set(values))
+    if column not in ("vehicle_id", "device_id"):
+        raise ValueError(f"vehicles are claimed by vehicle_id or device_id, not {column}")
     found = await conn.fetch(
-        f"SELECT vehicle_id, {EVALUATION_LOCK.format('vehicle_id')} AS claimed FROM vehicles "
-        f"WHERE {column} = ANY($1::text[])", keys)
+        f"SELECT vehicle_id, {EVALUATION_LOCK.format('vehicle_id')} AS claimed "
+        f"FROM {'devices' if column == 'device_id' else 'vehicles'} WHERE {column} = ANY($1::text[])", keys)
     if not found:
         return Claimed({}, frozenset())
     claimed = [r["vehicle_id"] for r in found if r["claimed"]]
@@ -210,7 +213,7 @@ def _vehicle_fixes_update(first: int, *, store: str = "", save: bool = False) ->
         locked AS (SELECT v.vehicle_id FROM vehicles v JOIN n USING (vehicle_id) WHERE {changes}
                    ORDER BY v.vehicle_id FOR UPDATE OF v),
         {store + "," if store else ""}
-        {f"saved AS ({save_delay_states_sql(first + _VEHICLE_FIX_ARRAYS)} RETURNING 1)," if save else ""}
+        {f"saved AS ({save_board_states_sql(first + _VEHICLE_FIX_ARRAYS)} RETURNING 1)," if save else ""}
         moved AS (UPDATE vehicles v SET
             last_fix_at = CASE WHEN {adv} THEN n.at ELSE v.last_fix_at END,
             last_lat = CASE WHEN {adv} THEN n.lat ELSE v.last_lat END,
@@ -304,16 +307,16 @@ def _columns(columns: Sequence[Sequence[Any]]) -> list[Sequence[Any]]:
 
 
 async def store_fixes(conn: asyncpg.Connection, records: Sequence[tuple[Any, ...]],
-                      changes: Sequence[VehicleFix], states: Sequence[tuple[str, DelayState]] = ()) -> int:
+                      changes: Sequence[VehicleFix], states: Sequence[BoardState] = ()) -> int:
     """The end of an ingest: store the fixes `records` (tuples in POSITION_COLUMNS order; none
     stored yet, see `store_positions`, and each later than its vehicle's newest: the caller
     vouches, and a UniqueViolationError aborts the transaction otherwise) and move each changed
-    vehicle (`VehicleFix`), and write the evaluation's delay `states`
-    (`shipments.repository.save_delay_states`), in ONE statement (`_vehicle_fixes_update`);
+    vehicle (`VehicleFix`), and write the evaluation's delay `states` to `on_board`
+    (`shipments.repository.save_board_states`), in ONE statement (`_vehicle_fixes_update`);
     `records` empty: the vehicles (and states) only. Returns how many fixes were stored."""
     if not conn.is_in_transaction():
         raise RuntimeError("store_fixes must run inside a transaction")
-    saved = delay_states_arrays(states) if states else []
+    saved = board_states_arrays(states) if states else []
     if records:
         row = await conn.fetchrow(_STORE_SMALL_AND_STATES if states else _STORE_SMALL,
                                   *_columns(list(zip(*records, strict=True))), *_vehicle_fix_arrays(changes), *saved)
@@ -326,7 +329,7 @@ async def store_fixes(conn: asyncpg.Connection, records: Sequence[tuple[Any, ...
         await conn.execute(_VEHICLE_FIXES_AND_STATES if states else _VEHICLE_FIXES, *_vehicle_fix_arrays(changes),
                            *saved)
     elif states:
-        await save_delay_states(conn, states)
+        await save_board_states(conn, states)
     return 0
 
 

@@ -21,7 +21,7 @@ WITH s AS (
     SELECT s.waybill_no, s.status, s.origin, s.destination, s.eta, s.delayed, s.delay_reason, s.phone_last4,
            (SELECT c.station FROM scans c WHERE c.waybill_no = s.waybill_no ORDER BY c.at DESC, c.id DESC LIMIT 1)
                AS last_scan_station
-    FROM shipments s
+    FROM shipments_live s
     WHERE upper(s.waybill_no) = upper($1)
     ORDER BY s.waybill_no = $1 DESC, s.waybill_no
     LIMIT 1

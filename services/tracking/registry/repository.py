@@ -50,7 +50,9 @@ async def list_stations(conn: asyncpg.Connection, *, after: str | None, limit: i
 
 
 async def upsert_vehicle(conn: asyncpg.Connection, vehicle_id: str, data: dict[str, Any]) -> bool:
-    """Create or replace a vehicle's registry data (never its positions); True when created."""
+    """Create or replace a vehicle's registry data (never its positions) and its entry in the
+    device map (`devices`, what a device's fix is claimed by); True when created. A device on
+    another vehicle is a UniqueViolationError."""
     created: bool = await conn.fetchval(
         """
         INSERT INTO vehicles (vehicle_id, plate, carrier, driver_name, driver_phone, device_id)
@@ -63,6 +65,9 @@ async def upsert_vehicle(conn: asyncpg.Connection, vehicle_id: str, data: dict[s
         vehicle_id, data["plate"], data["carrier"], data.get("driver_name"), data.get("driver_phone"),
         data.get("device_id"),
     )
+    await conn.execute("DELETE FROM devices WHERE vehicle_id = $1", vehicle_id)
+    if data.get("device_id") is not None:
+        await conn.execute("INSERT INTO devices (device_id, vehicle_id) VALUES ($1, $2)", data["device_id"], vehicle_id)
     return created
 
 
@@ -72,12 +77,13 @@ async def get_vehicle(conn: asyncpg.Connection, vehicle_id: str, *, for_update: 
 
 
 async def vehicle_with_device(conn: asyncpg.Connection, device_id: str) -> Record | None:
-    return await conn.fetchrow("SELECT vehicle_id, carrier FROM vehicles WHERE device_id = $1", device_id)
+    return await conn.fetchrow("SELECT v.vehicle_id, v.carrier FROM devices d JOIN vehicles v USING (vehicle_id) "
+                               "WHERE d.device_id = $1", device_id)
 
 
 async def waybills_on_board(conn: asyncpg.Connection, vehicle_id: str) -> list[str]:
     rows = await conn.fetch(
-        "SELECT waybill_no FROM shipments WHERE vehicle_id = $1 AND status = 'in_transit' ORDER BY waybill_no",
+        "SELECT waybill_no FROM on_board WHERE vehicle_id = $1 ORDER BY waybill_no",
         vehicle_id)
     return [r["waybill_no"] for r in rows]
 
@@ -100,7 +106,7 @@ async def silent_vehicles(conn: asyncpg.Connection, *, silent_since: datetime) -
         SELECT * FROM vehicles v
         WHERE v.last_fix_at <= $1
           AND (v.stale_flagged_for IS DISTINCT FROM v.last_fix_at
-               OR EXISTS (SELECT 1 FROM shipments s WHERE s.vehicle_id = v.vehicle_id AND s.status = 'in_transit'))
+               OR EXISTS (SELECT 1 FROM on_board s WHERE s.vehicle_id = v.vehicle_id))
         ORDER BY v.vehicle_id
         FOR UPDATE SKIP LOCKED
         """,

@@ -22,6 +22,7 @@ from services.tracking.domain.delay import (
     DelayEvent,
     DelayReason,
     DelayState,
+    delay_decision_changed,
     delay_state_worth_saving,
     evaluate_delay,
     known_reason,
@@ -99,8 +100,8 @@ async def _tracks(conn: asyncpg.Connection, reporting: dict[str, Any], at: dict[
 class Evaluation:
     shipments: int = 0
     events: int = 0
-    # the delay states to write, when the caller writes them (`evaluate_vehicles(save=False)`)
-    states: list[tuple[str, DelayState]] = field(default_factory=list)
+    # the delay states to write to `on_board`, when the caller writes them (`evaluate_vehicles(save=False)`)
+    states: list[repository.BoardState] = field(default_factory=list)
 
 
 async def evaluate_vehicle(conn: asyncpg.Connection, *, eta: EtaConfig, vehicle: asyncpg.Record | dict[str, Any],
@@ -126,7 +127,11 @@ async def evaluate_vehicles(conn: asyncpg.Connection, *, eta: EtaConfig,
     are read in two queries (a third for the few tracks the short lookback does not settle, see
     `domain.track.track_lookback`), and the delay states written in one statement, instead of a handful
     of round trips per vehicle. `save=False`: the states are returned (`Evaluation.states`) for the
-    caller to write, inside the same transaction, before it commits (`repository.delay_states_arrays`).
+    caller to write, inside the same transaction, before it commits (`repository.board_states_arrays`).
+
+    Where: the shipments on board and their states are the vehicles' `on_board` rows (what a fix
+    reads and writes stays within its vehicle's rows); a changed delay decision is also written to
+    the shipment's own row (`domain.delay.delay_decision_changed`), with its event and timeline entry.
     """
     cfg = eta
     result = Evaluation()
@@ -150,7 +155,8 @@ async def evaluate_vehicles(conn: asyncpg.Connection, *, eta: EtaConfig,
     for vid, track in tracks.items():
         judged[vid] = (None if silent else track_speed_kmh(track, at_us[vid], cfg),
                        track_delay_reason(track, at_us[vid], cfg))
-    changed: list[tuple[str, DelayState]] = []
+    changed: list[repository.BoardState] = []
+    decided: list[tuple[str, DelayState]] = []
     for s in shipments:
         vehicle = reporting[s["vehicle_id"]]
         when = at[s["vehicle_id"]]
@@ -170,7 +176,9 @@ async def evaluate_vehicles(conn: asyncpg.Connection, *, eta: EtaConfig,
         if not decision.emits and not delay_state_worth_saving(previous, decision.state):
             continue
         state = decision.state
-        changed.append((s["waybill_no"], state))
+        changed.append((s["vehicle_id"], s["waybill_no"], state))
+        if delay_decision_changed(previous, state):
+            decided.append((s["waybill_no"], state))
         if decision.event is DelayEvent.DELAYED:
             assert state.reason is not None
             await publish(conn, ShipmentDelayed(
@@ -193,8 +201,10 @@ async def evaluate_vehicles(conn: asyncpg.Connection, *, eta: EtaConfig,
         if decision.emits:
             result.events += 1
             DELAY_EVENTS.labels(decision.event.value).inc()
+    if decided:
+        await repository.save_delay_states(conn, decided)
     if changed and save:
-        await repository.save_delay_states(conn, changed)
+        await repository.save_board_states(conn, changed)
     elif changed:  # the caller writes them, in a statement it sends anyway (feeds.ingest)
         result.states = changed
     EVALUATED.inc(result.shipments)
@@ -204,8 +214,10 @@ async def evaluate_vehicles(conn: asyncpg.Connection, *, eta: EtaConfig,
 async def apply_note_reason(conn: asyncpg.Connection, *, shipment: asyncpg.Record, reason: str) -> None:
     """A delayed shipment takes the newest note's reason at once (`domain.notes.with_note_reason`):
     the desk sees it now, and the next delay notice carries it. Inside the caller's transaction,
-    the shipment row locked by it."""
+    the shipment row locked by it (as `repository.get_shipment` reads it), its note's reason saved."""
     previous = _previous_state(shipment)
     state = notes.with_note_reason(previous, reason)
     if delay_state_worth_saving(previous, state):
         await repository.save_delay_states(conn, [(shipment["waybill_no"], state)])
+        if shipment["vehicle_id"] is not None:  # its row on board, if it has one
+            await repository.save_board_states(conn, [(shipment["vehicle_id"], shipment["waybill_no"], state)])

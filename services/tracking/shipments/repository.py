@@ -39,17 +39,22 @@ async def insert_shipment(conn: asyncpg.Connection, data: dict[str, Any], *, pho
 
 
 async def get_shipment(conn: asyncpg.Connection, waybill_no: str, *, for_update: bool = False) -> Record | None:
+    """The shipment as shown (`shipments_live`: its ETA from its `on_board` row while it has one);
+    `for_update`: its `shipments` row locked."""
     lock = " FOR UPDATE" if for_update else ""
-    return await conn.fetchrow(f"SELECT * FROM shipments WHERE waybill_no = $1{lock}", waybill_no)
+    return await conn.fetchrow(f"SELECT * FROM shipments_live WHERE waybill_no = $1{lock}", waybill_no)
 
 
 async def shipment_eta(conn: asyncpg.Connection, waybill_no: str) -> datetime | None:
-    eta: datetime | None = await conn.fetchval("SELECT eta FROM shipments WHERE waybill_no = $1", waybill_no)
+    eta: datetime | None = await conn.fetchval("SELECT eta FROM shipments_live WHERE waybill_no = $1", waybill_no)
     return eta
 
 
 async def save_scan_state(conn: asyncpg.Connection, waybill_no: str, state: ScanState,
                           vehicle_id: str | None) -> None:
+    """The shipment's (locked by the caller) new scan state and vehicle; its `on_board` row follows
+    (off the vehicle it leaves, onto the one it is in transit on)."""
+    await leave_board(conn, waybill_no)
     await conn.execute(
         """
         UPDATE shipments SET status = $2, pieces_arrived = $3, departed_at = $4, last_scan_at = $5,
@@ -60,6 +65,73 @@ async def save_scan_state(conn: asyncpg.Connection, waybill_no: str, state: Scan
         waybill_no, state.status.value, state.pieces_arrived, state.departed_at, state.last_scan_at,
         list(state.reached_via), state.arrived_at, vehicle_id,
     )
+    await board(conn, waybill_no)
+
+
+# --- on board: the shipments in transit on each vehicle (migration 0020) --------------------
+# A shipment's row exists exactly while it is in transit on a vehicle. Whatever changes a
+# shipment's status or vehicle takes it off (`leave_board`) before, and boards it (`board`) after:
+# the delay state moves with it.
+
+_LEAVE_BOARD = """
+    WITH gone AS (DELETE FROM on_board ob USING shipments s
+                  WHERE s.waybill_no = $1 AND ob.vehicle_id = s.vehicle_id AND ob.waybill_no = s.waybill_no
+                  RETURNING ob.waybill_no, ob.eta, ob.evaluated_at, ob.delay_minutes, ob.delay_reason)
+    UPDATE shipments s SET eta = g.eta, evaluated_at = g.evaluated_at, delay_minutes = g.delay_minutes,
+           delay_reason = g.delay_reason
+    FROM gone g WHERE s.waybill_no = g.waybill_no"""
+
+# the shipments in transit on a vehicle (locked: one a concurrent scan takes off is left out), as rows of `on_board`
+_BOARDING = """
+    INSERT INTO on_board (vehicle_id, waybill_no, origin, destination, via, reached_via, promised_at, note_reason,
+                          eta, delayed, delay_minutes, delay_reason, notified_eta, evaluated_at, delay_notified_at,
+                          delayed_since)
+    SELECT vehicle_id, waybill_no, origin, destination, via, reached_via, promised_at, note_reason, eta, delayed,
+           delay_minutes, delay_reason, notified_eta, evaluated_at, delay_notified_at, delayed_since
+    FROM shipments s WHERE s.status = 'in_transit' AND s.vehicle_id IS NOT NULL AND {which}
+    FOR UPDATE OF s{tail}"""
+_BOARD = _BOARDING.format(which="s.waybill_no = $1", tail="")
+
+
+_DECISION_COLUMNS = ("delayed", "notified_eta", "delay_notified_at", "delayed_since", "note_reason", "reached_via",
+                     "promised_at")
+_RECONCILE = (
+    # rows of shipments no longer in transit on that vehicle
+    "DELETE FROM on_board ob WHERE NOT EXISTS (SELECT 1 FROM shipments s WHERE s.waybill_no = ob.waybill_no "
+    "AND s.vehicle_id = ob.vehicle_id AND s.status = 'in_transit')",
+    # shipments in transit on a vehicle without their row
+    _BOARDING.format(which="NOT EXISTS (SELECT 1 FROM on_board ob WHERE ob.vehicle_id = s.vehicle_id "
+                     "AND ob.waybill_no = s.waybill_no)", tail=" ON CONFLICT DO NOTHING"),
+    # what a release before the table wrote to the shipment only
+    f"UPDATE on_board ob SET {', '.join(f'{c} = s.{c}' for c in _DECISION_COLUMNS)} FROM shipments s "
+    "WHERE s.waybill_no = ob.waybill_no AND s.vehicle_id = ob.vehicle_id AND s.status = 'in_transit' "
+    f"AND ({', '.join(f'ob.{c}' for c in _DECISION_COLUMNS)}) IS DISTINCT FROM "
+    f"({', '.join(f's.{c}' for c in _DECISION_COLUMNS)})",
+)
+
+
+async def reconcile_on_board(conn: asyncpg.Connection) -> int:
+    """Bring `on_board` in line with the shipments (every write of this release keeps them so, in
+    one transaction; a release before migration 0020, still serving during a rolling upgrade, or
+    rows loaded straight into `shipments` do not): rows taken off, rows boarded, decisions and
+    routes copied from the shipment. Returns how many rows changed (0 when in line)."""
+    changed = 0
+    for sql in _RECONCILE:
+        changed += int((await conn.execute(sql)).split()[-1])
+    return changed
+
+
+async def leave_board(conn: asyncpg.Connection, waybill_no: str) -> None:
+    """Take the shipment (its `shipments` row locked by the caller) off its vehicle's `on_board`
+    rows, if on board: what the evaluation refreshed there (ETA and its time, delay minutes and
+    reason) goes back to `shipments` (every delay decision is there already)."""
+    await conn.execute(_LEAVE_BOARD, waybill_no)
+
+
+async def board(conn: asyncpg.Connection, waybill_no: str) -> None:
+    """Board the shipment onto its vehicle's `on_board` rows when it is in transit on one, with its
+    route and delay state (after `leave_board` and the new scan state)."""
+    await conn.execute(_BOARD, waybill_no)
 
 
 def on_board_query(first: int) -> str:
@@ -67,11 +139,9 @@ def on_board_query(first: int) -> str:
     ids, only = f"${first}", f"${first + 1}"
     # `station_points`: (code, lat, lon) of the destination and the transfers, read in the same
     # round trip (the evaluation needs them for the ETA).
-    # Only the columns the evaluation reads: the shipment's parties and cargo (jsonb) would be
-    # decoded for nothing on the ingest hot path.
-    # Per vehicle (LATERAL, `shipments_on_vehicle_idx`), whatever the planner thinks of the
-    # array's size: as `vehicle_id = ANY($1)` a prepared statement's generic plan read every
-    # in-transit shipment of the company through `shipments_status_idx` for each group commit.
+    # From `on_board` (migration 0020): the vehicle's rows only, what the evaluation reads.
+    # Per vehicle (LATERAL, a range of the primary key), whatever the planner thinks of the
+    # array's size.
     # Locks: vehicle by vehicle (the caller holds the vehicles' evaluation claims, and a
     # shipment is on one vehicle), in waybill order within each.
     return (
@@ -81,7 +151,7 @@ def on_board_query(first: int) -> str:
         "s.delay_notified_at, s.delayed_since, s.note_reason, "
         "ARRAY(SELECT ROW(st.code, st.lat, st.lon) FROM stations st "
         "                  WHERE st.code = s.destination OR st.code = ANY(s.via)) AS station_points "
-        "FROM shipments s WHERE s.vehicle_id = v.id AND s.status = 'in_transit' "
+        "FROM on_board s WHERE s.vehicle_id = v.id "
         f"AND ({only}::text[] IS NULL OR s.waybill_no = ANY({only}::text[])) "
         "ORDER BY s.waybill_no FOR UPDATE OF s) AS s ORDER BY s.waybill_no")
 
@@ -228,37 +298,59 @@ async def insert_scan(conn: asyncpg.Connection, waybill_no: str, *, type_: str, 
         waybill_no, type_, station, at, vehicle_id, pieces, actor)
 
 
-DELAY_STATE_ARRAYS = 9  # the parameters of `save_delay_states_sql`, as `delay_states_arrays` makes them
+# A delay state's columns, as the evaluation writes them to `on_board` (every state worth saving)
+# and to `shipments` (the desk's copy of each decision), and their array types.
+_STATE_TYPES = (("eta", "timestamptz"), ("delayed", "boolean"), ("delay_minutes", "int"), ("delay_reason", "text"),
+                ("notified_eta", "timestamptz"), ("evaluated_at", "timestamptz"),
+                ("delay_notified_at", "timestamptz"), ("delayed_since", "timestamptz"))
+BOARD_STATE_ARRAYS = 2 + len(_STATE_TYPES)  # the parameters of `save_board_states_sql` (`board_states_arrays`)
+
+BoardState = tuple[str, str, DelayState]  # (vehicle_id, waybill_no, state): a shipment on board, its new state
 
 
-def save_delay_states_sql(first: int) -> str:
-    """The UPDATE of `save_delay_states`, its `DELAY_STATE_ARRAYS` parameters numbered from `first` on
-    (alone, or as a data-modifying CTE of the statement that ends an ingest)."""
-    p = [f"${first + i}" for i in range(DELAY_STATE_ARRAYS)]
-    return f"""
-        UPDATE shipments s SET eta = n.eta, delayed = n.delayed, delay_minutes = n.delay_minutes,
-               delay_reason = n.delay_reason, notified_eta = n.notified_eta, evaluated_at = n.evaluated_at,
-               delay_notified_at = n.delay_notified_at, delayed_since = n.delayed_since, updated_at = now()
-        FROM unnest({p[0]}::text[], {p[1]}::timestamptz[], {p[2]}::boolean[], {p[3]}::int[], {p[4]}::text[],
-                    {p[5]}::timestamptz[], {p[6]}::timestamptz[], {p[7]}::timestamptz[], {p[8]}::timestamptz[])
-             AS n(waybill_no, eta, delayed, delay_minutes, delay_reason, notified_eta, evaluated_at,
-                  delay_notified_at, delayed_since)
-        WHERE s.waybill_no = n.waybill_no"""
+def _state_update(table: str, keys: Sequence[str], first: int, also: str = "") -> str:
+    p = [f"${first + i}" for i in range(len(keys) + len(_STATE_TYPES))]
+    names = [*keys, *(name for name, _ in _STATE_TYPES)]
+    types = ["text"] * len(keys) + [t for _, t in _STATE_TYPES]
+    sets = ", ".join([*(f"{name} = n.{name}" for name, _ in _STATE_TYPES), *([also] if also else [])])
+    match = " AND ".join(f"s.{k} = n.{k}" for k in keys)
+    return (f"UPDATE {table} s SET {sets} "
+            f"FROM unnest({', '.join(f'{x}::{t}[]' for x, t in zip(p, types, strict=True))}) AS n({', '.join(names)}) "
+            f"WHERE {match}")
 
 
-_SAVE_DELAY_STATES = save_delay_states_sql(1)
+def save_board_states_sql(first: int) -> str:
+    """The UPDATE of `save_board_states`, its `BOARD_STATE_ARRAYS` parameters numbered from `first` on
+    (alone, or as a data-modifying CTE of the statement that ends an ingest): by the `on_board` key,
+    within the vehicles' rows."""
+    return _state_update("on_board", ("vehicle_id", "waybill_no"), first)
 
 
-def delay_states_arrays(states: Sequence[tuple[str, DelayState]]) -> list[list[Any]]:
-    rows = [(waybill_no, st.eta, st.delayed, st.delay_minutes, None if st.reason is None else st.reason.value,
-             st.notified_eta, st.evaluated_at, st.notified_at, st.delayed_since) for waybill_no, st in states]
-    return [[r[i] for r in rows] for i in range(DELAY_STATE_ARRAYS)]
+_SAVE_BOARD_STATES = save_board_states_sql(1)
+_SAVE_DELAY_STATES = _state_update("shipments", ("waybill_no",), 1, also="updated_at = now()")
+
+
+def _state_columns(state: DelayState) -> tuple[Any, ...]:
+    return (state.eta, state.delayed, state.delay_minutes, None if state.reason is None else state.reason.value,
+            state.notified_eta, state.evaluated_at, state.notified_at, state.delayed_since)
+
+
+def board_states_arrays(states: Sequence[BoardState]) -> list[list[Any]]:
+    rows = [(vehicle_id, waybill_no, *_state_columns(st)) for vehicle_id, waybill_no, st in states]
+    return [[r[i] for r in rows] for i in range(BOARD_STATE_ARRAYS)]
+
+
+async def save_board_states(conn: asyncpg.Connection, states: Sequence[BoardState]) -> None:
+    """The new delay states of shipments on board, in one statement (an evaluation saves one per
+    shipment of every vehicle of a batch)."""
+    await conn.execute(_SAVE_BOARD_STATES, *board_states_arrays(states))
 
 
 async def save_delay_states(conn: asyncpg.Connection, states: Sequence[tuple[str, DelayState]]) -> None:
-    """The shipments' new delay states, in one statement (an evaluation saves one per shipment of
-    every vehicle of a batch)."""
-    await conn.execute(_SAVE_DELAY_STATES, *delay_states_arrays(states))
+    """The shipments' delay states in `shipments`, by waybill: what the desk's lists filter and
+    order by, written when a delay decision changes (`domain.delay.delay_decision_changed`)."""
+    rows = [(waybill_no, *_state_columns(st)) for waybill_no, st in states]
+    await conn.execute(_SAVE_DELAY_STATES, *[[r[i] for r in rows] for i in range(1 + len(_STATE_TYPES))])
 
 
 # --- CSV imports --------------------------------------------------------------------------------

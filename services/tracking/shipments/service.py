@@ -309,6 +309,17 @@ async def backfill_phone_keys(rt: TrackingRuntime, *, batch: int = 1000) -> int:
     return total
 
 
+async def reconcile_on_board(rt: TrackingRuntime) -> int:
+    """Periodic, with the stale sweep: `repository.reconcile_on_board`, logged when it changed
+    anything (this release keeps `on_board` in line in every write; a release before migration
+    0020, still serving during a rolling upgrade, does not)."""
+    async with uow(rt) as conn:
+        changed = await repository.reconcile_on_board(conn)
+    if changed:
+        log.warning("on_board reconciled with shipments", extra={"rows": changed})
+    return changed
+
+
 # --- the CSV import ---------------------------------------------------------------------
 
 
