@@ -5,12 +5,15 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from services.tracking.domain.config import EtaConfig
 from services.tracking.domain.delay import (
     DelayEvent,
     DelayReason,
     DelayState,
+    delay_decision_changed,
     delay_minutes,
     delay_state_worth_saving,
     effective_delay_reason,
@@ -441,3 +444,24 @@ def test_evaluation_due(case: str, after_s: float, last: float | None, interval:
     cfg = EtaConfig(evaluation_interval_seconds=interval)
     last_at = None if last is None else T0 + timedelta(seconds=last)
     assert evaluation_due(T0 + timedelta(seconds=after_s), last_at, cfg) is due, case
+
+
+# --- a decision is what an event makes (on_board vs the shipment's row) ----------------------
+
+@given(st.lists(st.tuples(st.integers(min_value=-30, max_value=600), st.integers(min_value=-5, max_value=90),
+                          st.sampled_from(list(DelayReason))), min_size=1, max_size=25))
+def test_a_delay_decision_changes_exactly_with_an_event(steps: list[tuple[int, int, DelayReason]]) -> None:
+    """Along any run of evaluations (the ETA against the promise, time moving on or a late fix
+    going back, the inferred reason), `delay_decision_changed` holds exactly when an event goes
+    out: the shipment's own row, written with decisions only, never misses one, and an ETA
+    refresh never writes it. What the state keeps between events changes on board only."""
+    promised = T0 + minutes(240)
+    state, now = DelayState(), T0
+    for late_by, step, reason in steps:
+        now += minutes(step)
+        decision = evaluate_delay(previous=state, eta=promised + minutes(late_by), promised_at=promised, now=now,
+                                  inferred_reason=reason, cfg=CFG)
+        assert delay_decision_changed(state, decision.state) == decision.emits
+        if not decision.emits:  # what changes between events is written on board when worth it
+            assert decision.state.delayed == state.delayed
+        state = decision.state
