@@ -4,9 +4,11 @@
 -- `devices`: the device map. `/osmand` and Traccar fixes name a device; the ingest claims the
 -- vehicle by its id, read from here (a reference table once distributed: a copy on every node).
 -- The registry writes it with the vehicle (`registry.repository.upsert_vehicle`).
+-- No foreign key to `vehicles`: Citus refuses one from a reference table to a distributed one;
+-- vehicles are never deleted, and the registry writes both in one transaction.
 CREATE TABLE devices (
     device_id  text PRIMARY KEY,
-    vehicle_id text NOT NULL UNIQUE REFERENCES vehicles (vehicle_id)
+    vehicle_id text NOT NULL UNIQUE
 );
 INSERT INTO devices (device_id, vehicle_id) SELECT device_id, vehicle_id FROM vehicles WHERE device_id IS NOT NULL;
 
