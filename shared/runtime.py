@@ -28,6 +28,7 @@ from shared.consumer import Consumer
 from shared.context import Runtime
 from shared.db import create_pool, migrate, migrations_for
 from shared.fastpath import gc as gc_settings
+from shared.fastpath.http import DirectRoute
 from shared.fastpath.routes import FastRoute
 from shared.logs import configure_logging
 from shared.outbox import OutboxRelay
@@ -67,6 +68,8 @@ class ServiceSpec:
     # Exact paths answered in front of FastAPI (shared.fastpath.routes), e.g. a device feed.
     fast_routes: Mapping[str, FastRoute] = field(default_factory=dict)
     guarded_fast_routes: Mapping[str, FastRoute] = field(default_factory=dict)  # see shared.fastpath.routes
+    # ... and those answered by the HTTP protocol itself, without an ASGI cycle (shared.fastpath.http)
+    direct_routes: Mapping[str, DirectRoute] = field(default_factory=dict)
     # Long-running extra workers (e.g. the notifier's dispatcher): started with the service.
     workers: Sequence[Callable[[Runtime[Any, Any]], Coroutine[Any, Any, None]]] = ()
     # Builds the service's typed context (`Runtime.context`) once, before anything else runs.
@@ -157,7 +160,8 @@ class ServiceHost:
             log.warning("broker not reachable yet; HTTP starts anyway and /readyz says so")
         self.app = create_app(rt=rt, routers=spec.routers, title=spec.title, description=spec.description,
                               body_limits=spec.body_limits, fast_routes=spec.fast_routes,
-                              guarded_fast_routes=spec.guarded_fast_routes, tags=spec.tags)
+                              guarded_fast_routes=spec.guarded_fast_routes, direct_routes=spec.direct_routes,
+                              tags=spec.tags)
         if spec.configure_app is not None:
             spec.configure_app(self.app, rt)
         gc_settings.settle()

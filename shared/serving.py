@@ -65,6 +65,8 @@ def server_config(app: Any, settings: Settings, *, port: int, grace_seconds: flo
     """The uvicorn configuration every service runs with."""
 
     class Protocol(GuardedProtocol):
+        direct = getattr(app, "direct", None)  # a service's direct routes (shared.fastpath.http)
+
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, header_timeout=settings.http_header_timeout_seconds, **kwargs)
 

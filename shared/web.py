@@ -21,6 +21,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from shared import apidoc, docs_ui
 from shared.context import Runtime
 from shared.errors import ErrorResponse, install_error_handlers
+from shared.fastpath.http import DirectRoute, DirectRoutes
 from shared.fastpath.routes import FastRoute, FastRoutes, ServiceApp
 from shared.guard import GuardMiddleware
 from shared.ratelimit import SharedWindows
@@ -43,6 +44,7 @@ def create_app(*, rt: Runtime[Any, Any], routers: Sequence[APIRouter], title: st
                version: str = "1.0.0", body_limits: Mapping[str, int] | None = None,
                fast_routes: Mapping[str, FastRoute] | None = None,
                guarded_fast_routes: Mapping[str, FastRoute] | None = None,
+               direct_routes: Mapping[str, DirectRoute] | None = None,
                tags: Mapping[str, str] | None = None) -> FastAPI:
     """`tags`: a description per OpenAPI tag the service's routes use (see `shared.apidoc`)."""
     settings = rt.settings
@@ -92,4 +94,6 @@ def create_app(*, rt: Runtime[Any, Any], routers: Sequence[APIRouter], title: st
                        limits=dict(body_limits or {}), limiter=limiter, secret=settings.auth_secret)
     if fast_routes:  # in front of everything, Starlette's own middleware included (see ServiceApp)
         app.front = FastRoutes(functools.partial(FastAPI.__call__, app), rt=rt, routes=fast_routes)
+    if direct_routes:  # answered by the HTTP protocol (shared.serving.server_config hands them to it)
+        app.direct = DirectRoutes(rt, direct_routes)
     return app

@@ -10,7 +10,7 @@ from services.tracking.appointments.api import router as appointments_router
 from services.tracking.context import TrackingContext, TrackingRuntime
 from services.tracking.daily.api import router as daily_router
 from services.tracking.desk.api import router as desk_router
-from services.tracking.feeds.api import osmand_fast, positions_fast
+from services.tracking.feeds.api import OSMAND_DIRECT, osmand_fast, positions_fast
 from services.tracking.feeds.api import router as feeds_router
 from services.tracking.feeds.group_commit import OsmandGroupCommit, run_osmand_group_commit
 from services.tracking.feeds.partitions import run_maintenance
@@ -74,6 +74,8 @@ SPEC = ServiceSpec(
              appointments_router, storage_router, public_router],
     # ... and its usual form is answered in front of FastAPI altogether (feeds.api.osmand_fast).
     fast_routes={"/osmand": osmand_fast},
+    # ... and before that, by the HTTP protocol itself, without an ASGI cycle (shared.fastpath.http)
+    direct_routes={"/osmand": OSMAND_DIRECT},
     # ... and the batch API's, behind the guard (feeds.api.positions_fast), as is web's public
     # page's look-up (public.api.public_shipment_fast).
     guarded_fast_routes={"/v1/positions": positions_fast, "/v1/public/shipments": public_shipment_fast},

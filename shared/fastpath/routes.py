@@ -64,8 +64,7 @@ class FastRoutes:
         self.rt = rt
         self.routes = dict(routes)
         self.behind_guard = behind_guard
-        self._durations: dict[tuple[str, str], Any] = {}
-        self._counts: dict[tuple[str, str, int], Any] = {}
+        self.metrics = RouteMetrics(rt.service)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         route = self.routes.get(scope["path"]) if scope["type"] == "http" else None
@@ -79,7 +78,7 @@ class FastRoutes:
         if status is None:
             await self.app(scope, receive, send)
         elif not self.behind_guard:  # behind the guard, the guard counts it
-            self._observe(scope["method"], scope["path"], status, time.perf_counter() - started)
+            self.metrics.observe(scope["method"], scope["path"], status, time.perf_counter() - started)
 
     async def _answer(self, route: FastRoute, scope: Scope, receive: Receive, send: Send) -> int | None:
         """The route's status, None if it declined; what it raises answered in the contract's shape."""
@@ -99,15 +98,25 @@ class FastRoutes:
             await response(scope, receive, send)
             return response.status_code
 
-    def _observe(self, method: str, path: str, status: int, seconds: float) -> None:
+
+class RouteMetrics:
+    """The request metrics the guard records for a request of the full stack, recorded by a fast
+    route (or a direct route, `shared.fastpath.http`) under its path as the route template."""
+
+    def __init__(self, service: str) -> None:
+        self.service = service
+        self._durations: dict[tuple[str, str], Any] = {}
+        self._counts: dict[tuple[str, str, int], Any] = {}
+
+    def observe(self, method: str, path: str, status: int, seconds: float) -> None:
         # labels() resolves a child by hashing its label values; a fast route keeps its children
         count = self._counts.get((method, path, status))
         if count is None:
             count = self._counts[(method, path, status)] = metrics.HTTP_REQUESTS.labels(
-                self.rt.service, method, path, str(status))
+                self.service, method, path, str(status))
         duration = self._durations.get((method, path))
         if duration is None:
-            duration = self._durations[(method, path)] = metrics.HTTP_DURATION.labels(self.rt.service, method, path)
+            duration = self._durations[(method, path)] = metrics.HTTP_DURATION.labels(self.service, method, path)
         count.inc()
         duration.observe(seconds)
 
@@ -115,7 +124,11 @@ class FastRoutes:
 def clean_query_string(scope: Scope) -> str | None:
     """The query string as text, or None when it is not plain ASCII the guard would pass
     (`query_string_problem`): a fast route declines such a request, and the full stack judges it."""
-    raw: bytes = scope.get("query_string", b"")
+    return clean_query(scope.get("query_string", b""))
+
+
+def clean_query(raw: bytes) -> str | None:
+    """`clean_query_string` of a raw query string."""
     if not raw.isascii() or (b"%" in raw and query_string_problem(raw) is not None):
         return None
     return raw.decode("ascii")
@@ -168,6 +181,7 @@ class ServiceApp(FastAPI):
     none of them: it answers its own errors in the contract's shape (`FastRoutes`)."""
 
     front: FastRoutes | None = None
+    direct: Any = None  # the routes the HTTP protocol answers itself (`shared.fastpath.http.DirectRoutes`)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         front = self.front

@@ -2,13 +2,16 @@
 
 The two busiest requests are also answered by fast routes in front of FastAPI
 (`shared.fastpath.routes.FastRoutes`, named in `main.SPEC`): `osmand_fast` for the usual /osmand
-request and `positions_fast` for a batch. Each does what its FastAPI route does, with the same
+request and `positions_fast` for a batch. The usual /osmand request is answered before even that,
+by the HTTP protocol itself (`OSMAND_DIRECT`, a `shared.fastpath.http.DirectRoute`), whenever
+the group commit runs. Each does what its FastAPI route does, with the same
 parsing, use case, answers and error shape; the FastAPI routes document them and take whatever a
 fast route declines (returns None for).
 """
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import orjson
@@ -17,14 +20,16 @@ from fastapi.responses import JSONResponse
 from starlette.types import Receive, Scope, Send
 
 from services.tracking.context import FEED_ROLES, AdminOrCarrier, RuntimeDep, TrackingRuntime
-from services.tracking.feeds.group_commit import parse_osmand_request, store_osmand
-from services.tracking.feeds.ingest import ingest_batch, ingest_traccar
+from services.tracking.feeds.group_commit import UnknownDevice, parse_osmand_request, store_osmand
+from services.tracking.feeds.ingest import POSITIONS, ingest_batch, ingest_traccar, unknown_device
 from services.tracking.feeds.models import IngestResult, PositionBatch
 from services.tracking.feeds.parsing import batch_items, parse_position_batch_fast
 from shared.auth import Principal, bearer_token, check_role, decode_token
 from shared.clock import utcnow
 from shared.errors import BadRequest, ErrorResponse
+from shared.fastpath.http import DirectRoute
 from shared.fastpath.routes import (
+    clean_query,
     clean_query_string,
     json_body_openapi,
     parse_json_body,
@@ -85,6 +90,28 @@ async def osmand_fast(rt: TrackingRuntime, scope: Scope, receive: Receive, send:
         return None
     await _store_osmand(rt, query_params(query))
     return await send_json(send, 200, _STORED)
+
+
+def _osmand_direct_start(rt: TrackingRuntime, method: str, query: bytes) -> asyncio.Future[None] | None:
+    """`osmand_fast` without its ASGI cycle: the fix parsed and queued for the group commit, its
+    commit's future; None (the request goes on to `osmand_fast`) for a query string the guard
+    would have to judge, or when no committer runs. The protocol has checked that there is no body."""
+    query_text = clean_query(query)
+    if query_text is None:
+        return None
+    return rt.context.osmand.enqueue(parse_osmand_request(rt, data=query_params(query_text), now=utcnow()))
+
+
+def _osmand_direct_body(committed: asyncio.Future[None]) -> bytes:
+    try:
+        committed.result()
+    except UnknownDevice as exc:
+        POSITIONS.labels("osmand", "unknown_device").inc()
+        raise unknown_device(exc.device_id) from None
+    return _STORED
+
+
+OSMAND_DIRECT = DirectRoute(_osmand_direct_start, _osmand_direct_body)
 
 
 def _without_body(scope: Scope) -> bool:

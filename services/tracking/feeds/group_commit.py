@@ -52,13 +52,17 @@ async def store_osmand(rt: TrackingRuntime, *, fix: Fix) -> None:
     """Store a device's fix (200 once committed); 400 `unknown_device`."""
     try:
         await rt.context.osmand.store(fix)
-    except UnknownDevice:
+    except UnknownDevice as exc:
         POSITIONS.labels("osmand", "unknown_device").inc()
-        raise unknown_device(fix.device_id) from None
+        raise unknown_device(exc.device_id) from None
 
 
 class UnknownDevice(Exception):
-    pass
+    """The fix's device is on no vehicle (`args[0]`: its id)."""
+
+    @property
+    def device_id(self) -> str:
+        return str(self.args[0])
 
 
 class OsmandGroupCommit:
@@ -90,13 +94,21 @@ class OsmandGroupCommit:
         async with uow(self.rt) as conn:
             outcomes, _ = await self._store(conn, [fix])
         if not outcomes[0]:
-            raise UnknownDevice()
+            raise UnknownDevice(fix.device_id)
 
     async def submit(self, fix: Fix) -> None:
         """Returns once the fix is committed; raises UnknownDevice, or the commit's error."""
+        await self._queued(fix)
+
+    def enqueue(self, fix: Fix) -> asyncio.Future[None] | None:
+        """The fix queued for the next group: the future of its commit (its exception UnknownDevice,
+        or the commit's error), or None (nothing queued) when no committer loop runs."""
+        return self._queued(fix) if self.loops else None
+
+    def _queued(self, fix: Fix) -> asyncio.Future[None]:
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        await self.queue.put((fix, future))
-        await future
+        self.queue.put_nowait((fix, future))  # unbounded: what the HTTP server admits is bounded
+        return future
 
     async def run(self) -> None:
         conn: asyncpg.pool.PoolConnectionProxy | None = None
@@ -154,12 +166,12 @@ class OsmandGroupCommit:
                     continue
                 GROUP_SECONDS.observe(time.perf_counter() - started)
                 POSITIONS.labels("osmand", "stored").inc(stored)
-                for (_, fut), known in zip(group, outcomes, strict=True):
+                for (fix, fut), known in zip(group, outcomes, strict=True):
                     if not fut.done():
                         if known:
                             fut.set_result(None)
                         else:
-                            fut.set_exception(UnknownDevice())
+                            fut.set_exception(UnknownDevice(fix.device_id))
         finally:
             self.loops -= 1
             if conn is not None:

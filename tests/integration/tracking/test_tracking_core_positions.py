@@ -473,3 +473,26 @@ def test_stale_vehicle_is_reported_once_per_silence_and_its_cargo_re_evaluated(a
     assert r.status_code == 422
     assert api.post("/v1/admin/stale-scan", headers=infra.headers("staff")).status_code == 403
     assert api.post("/v1/admin/stale-scan", headers=admin).status_code == 200
+
+
+def test_osmand_answered_by_the_protocol_and_by_fastapi_alike(api, infra: Infra) -> None:  # type: ignore[no-untyped-def]
+    """The usual /osmand request (query string, no body) is answered by the HTTP protocol itself
+    while the group commit runs (`feeds.api.OSMAND_DIRECT`); the same fix as a JSON body takes
+    FastAPI's route. Every outcome is the same answer, and both fixes are stored."""
+    vid, dev = new_vehicle(api, infra)
+    ts = int((now() - minutes(5)).timestamp())
+    cases = [
+        {"id": dev, "lat": 31.2, "lon": 121.4, "speed": 20.0},  # stored (a time of its own below)
+        {"id": f"NOPE{unique()}", "lat": 31.2, "lon": 121.4, "timestamp": ts},
+        {"id": dev, "lat": 95, "lon": 121.4, "timestamp": ts},
+        {"lat": 31.2, "lon": 121.4, "timestamp": ts},
+        {"id": dev, "lat": 31.2, "lon": 121.4, "timestamp": "2026-01-01T08:00:00"},
+    ]
+    for n, params in enumerate(cases):
+        answers = []
+        for way in ("direct", "fastapi"):
+            sent = {**params, "timestamp": ts + 2 * n + (way == "fastapi")} if n == 0 else params
+            r = api.get("/osmand", params=sent) if way == "direct" else api.post("/osmand", json=sent)
+            answers.append((r.status_code, r.json()))
+        assert answers[0] == answers[1], (params, answers)
+    assert len(stored(infra, vid)) == 2
