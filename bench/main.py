@@ -561,6 +561,34 @@ class Bench:
                 out[name] = float(value)
         return out
 
+    async def f2_direct(self) -> None:
+        """Not a target: figure 2b, the HTTP layer of a device fix on its own (`bench.direct_app`):
+        the same route on the ASGI path and answered by the protocol, run by run in turn, with C2's
+        generator; the server's CPU per request, from /proc."""
+        for run in range(self.runs):
+            for mode in ("asgi", "direct"):
+                port = stackmod.free_port()
+                proc = stackmod.Proc(f"direct-{mode}", [sys.executable, "-m", "bench.direct_app", str(port), mode],
+                                     {**os.environ, "PYTHONUNBUFFERED": "1"}, port, self.tmp / f"direct-{mode}.log")
+                self.stack.ports[proc.name] = port
+                self.stack.procs[proc.name] = proc
+                proc.start()
+                query = "/d?id=D000001&timestamp=1780000000000&lat=31.230400&lon=121.473700&speed=18.5"
+                try:
+                    await asyncio.to_thread(self.stack.wait_http, proc.name, query, 30)
+                    assert proc.popen is not None
+                    before = _cpu_of(proc.popen.pid)
+                    res = await run_load(http_spec(port, "get", self.cfg, path=query), self.tmp)
+                    spent = _cpu_of(proc.popen.pid) - before
+                finally:
+                    proc.stop(10)
+                    del self.stack.procs[proc.name]
+                self._check(res, f"2b {mode}")
+                self.r.add(f"direct_{mode}", res["rate"])
+                self.r.add(f"direct_{mode}_us", 1e6 * spent / max(1.0, self.load_units(res["rate"])))
+                log(f"2b {mode} run {run + 1}: {res['rate']:,.0f} req/s, "
+                    f"{1e6 * spent / max(1.0, self.load_units(res['rate'])):.1f} µs of server CPU per request")
+
     async def f2_livez(self) -> None:
         """Not a target: tracking's `GET /livez` (no database) through the service's whole HTTP stack
         (guard middleware, metrics, routing), with C2's generator — what the shared HTTP layer costs."""
@@ -908,6 +936,7 @@ class Bench:
                     if "2" in want:
                         await self.settle()
                         await self.f2_livez()
+                        await self.f2_direct()
                         await self.settle()
                         await self.f2_osmand()
                     conn = await reopen(conn, self.db_url)

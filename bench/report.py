@@ -86,6 +86,16 @@ def render(r: Results, targets: dict[str, float], batch: int) -> str:
                  f"no database: the service's whole HTTP stack (guard middleware, metrics, routing) with C2's "
                  f"generator and {cfg.conns} connections — the share of C2 left before /osmand does any work; "
                  f"{runs}"))
+    for mode, how in (("asgi", "a fast route on the ASGI path (`FastRoutes`, as `/osmand` was answered)"),
+                      ("direct", "a direct route answered by the protocol (`DirectRoute`, as `/osmand` is answered)")):
+        rate = m(f"direct_{mode}")
+        if rate is not None:
+            rows.append((f"2b HTTP layer of a fix: {mode}", _n(rate, " req/s"), f"C2 {_n(c2)}",
+                         _n(rate / c2 if c2 else None, "", 3), "—", "info",
+                         f"`bench.direct_app`: `/osmand`'s query parsed and answered as tracking answers it, its "
+                         f"work a future done next turn, no database: {how}; "
+                         f"{_n(m(f'direct_{mode}_us'), ' µs', 1)} of server CPU per request (/proc); C2's generator "
+                         f"and {cfg.conns} connections, the two taking turns; {runs}"))
     ratio_row("2 Device ingest /osmand", m("osmand"), " req/s", c2, "C2", targets["osmand"],
               f"`GET /osmand?id=..&timestamp=..&lat=..` single fixes, same generator and {cfg.conns} connections "
               f"as C2, one device (vehicle with a shipment on board) per connection, each answered after its "

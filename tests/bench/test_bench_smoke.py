@@ -21,7 +21,8 @@ HANG_S = 480
 FIGURES = (
     "C1 raw COPY", "C2 bare FastAPI", "C3 raw aio-pika",
     "1 Batch ingest", "1b Batch ingest, whole fleet per batch", "1r Batch ingest, two tracking replicas",
-    "1br Batch ingest, whole fleet per batch, two tracking replicas", "2 Device ingest /osmand", "3 Event pipeline",
+    "1br Batch ingest, whole fleet per batch, two tracking replicas", "2b HTTP layer of a fix: asgi",
+    "2b HTTP layer of a fix: direct", "2 Device ingest /osmand", "3 Event pipeline",
     "4 Delay notice latency p50", "4 Delay notice latency p99",
     "5 Scale: GET /v1/shipments/{no}", "5 Scale: receipts overdue scan", "5 Scale: GET /v1/reports/in-transit",
     "5 Scale: vehicle's 24-hour track",
