@@ -6,8 +6,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
-import socket
-from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
@@ -19,6 +17,7 @@ from shared.errors import BadRequest, NotFound
 from shared.fastpath.coalescing import CoalescingTransport
 from shared.fastpath.http import CoalescingHttpToolsProtocol, DirectRoute, DirectRoutes
 from shared.fastpath.routes import FastRoutes, send_json
+from tests.support.servers import serving
 from tests.support.wait import eventually
 
 
@@ -107,12 +106,9 @@ class RecordingProtocol(CoalescingHttpToolsProtocol):
 
 async def test_uvicorn_answers_through_it_each_response_in_one_write() -> None:
     WRITES.clear()
-    listener = socket.create_server(("127.0.0.1", 0))  # listening before the server starts: no wait
     config = uvicorn.Config(_app, log_config=None, access_log=False, lifespan="off", http=RecordingProtocol)
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve(sockets=[listener]))
-    try:
-        reader, writer = await asyncio.open_connection(*listener.getsockname())
+    async with serving(config) as (address, _):
+        reader, writer = await asyncio.open_connection(*address)
         for path in ("/one", "/two"):  # keep-alive: two requests on one connection
             writer.write(f"GET {path} HTTP/1.1\r\nHost: t\r\n\r\n".encode())
             head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
@@ -123,11 +119,6 @@ async def test_uvicorn_answers_through_it_each_response_in_one_write() -> None:
         assert len(WRITES) == 2
         assert WRITES[0].startswith(b"HTTP/1.1 200") and WRITES[0].endswith(b"\r\n\r\n/one")
         assert WRITES[1].startswith(b"HTTP/1.1 200") and WRITES[1].endswith(b"\r\n\r\n/two")
-    finally:
-        server.should_exit = True
-        with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.wait_for(task, 10)
-        listener.close()
 
 
 # --- direct routes: answered by the protocol, byte for byte as the ASGI path answers -------------
@@ -203,22 +194,11 @@ def _direct_protocol(service: str) -> type[CoalescingHttpToolsProtocol]:
     return Direct
 
 
-@contextlib.asynccontextmanager
-async def _server(protocol: type[CoalescingHttpToolsProtocol], service: str,
-                  ) -> AsyncIterator[tuple[tuple[str, int], uvicorn.Server]]:
+def _server(protocol: type[CoalescingHttpToolsProtocol], service: str,
+            ) -> contextlib.AbstractAsyncContextManager[tuple[tuple[str, int], uvicorn.Server]]:
     app = FastRoutes(_fallback, rt=_runtime(service), routes={"/d": _asgi_route})
-    listener = socket.create_server(("127.0.0.1", 0))
-    config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="off", http=protocol,
-                            limit_concurrency=100)
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve(sockets=[listener]))
-    try:
-        yield listener.getsockname(), server
-    finally:
-        server.should_exit = True
-        with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.wait_for(task, 10)
-        listener.close()
+    return serving(uvicorn.Config(app, log_config=None, access_log=False, lifespan="off", http=protocol,
+                                  limit_concurrency=100))
 
 
 async def _response(reader: asyncio.StreamReader) -> bytes:

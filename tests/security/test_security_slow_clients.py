@@ -4,16 +4,14 @@ configured as every service runs it (`shared.serving.server_config`)."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import socket
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-import uvicorn
 
 from shared.serving import server_config
 from shared.settings import Settings
+from tests.support.servers import serving
 
 HEADER_TIMEOUT = 0.3
 
@@ -32,18 +30,9 @@ async def _app(scope: dict[str, Any], receive: Any, send: Any) -> None:
 
 @pytest.fixture
 async def server() -> AsyncIterator[tuple[str, int]]:
-    listener = socket.create_server(("127.0.0.1", 0))
     settings = Settings(env="dev", http_header_timeout_seconds=HEADER_TIMEOUT, http_keep_alive_seconds=30)
-    config = server_config(_app, settings, port=0, grace_seconds=1)
-    srv = uvicorn.Server(config)
-    task = asyncio.create_task(srv.serve(sockets=[listener]))
-    try:
-        yield listener.getsockname()
-    finally:
-        srv.should_exit = True
-        with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.wait_for(task, 10)
-        listener.close()
+    async with serving(server_config(_app, settings, port=0, grace_seconds=1)) as (address, _):
+        yield address
 
 
 async def _closed_by_server(reader: asyncio.StreamReader) -> bool:
