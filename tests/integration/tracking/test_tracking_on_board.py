@@ -26,6 +26,7 @@ from services.tracking.feeds.ingest import ingest_batch
 from services.tracking.feeds.models import Incoming
 from services.tracking.main import build_context
 from services.tracking.settings import TrackingSettings
+from services.tracking.shipments.service import reconcile_on_board
 from shared.auth import Principal
 from shared.context import Runtime
 from shared.db import create_pool
@@ -190,3 +191,38 @@ def test_a_fix_path_names_only_its_vehicles_tables(api, infra: Infra, world: Wor
     assert row["evaluated_at"] == t0 + minutes(5)
     assert shipment_row(infra, waybill)["evaluated_at"] == t0 + minutes(1)
     assert timedelta(0) < row["eta"] - t0
+
+
+async def _reconcile(infra: Infra) -> int:
+    pool = await create_pool(infra.database_url, "tracking", min_size=1, max_size=1)
+    try:
+        rt: Runtime[Any, Any] = Runtime(service="tracking", settings=TrackingSettings(env="dev"), pool=pool)
+        return await reconcile_on_board(rt)
+    finally:
+        await pool.close()
+
+
+def test_the_reconciliation_repairs_what_an_older_release_wrote_past_on_board(  # type: ignore[no-untyped-def]
+        api, infra: Infra, world: World) -> None:
+    """A release before migration 0020, still serving during a rolling upgrade, writes scans and
+    delay decisions to `shipments` only; the reconciliation (run with the stale sweep) boards what
+    it departed, takes off what it delivered, and copies the decisions it made."""
+    vid, _ = core.new_vehicle(api, infra)
+    t0 = now() - minutes(30)
+    boarded, delivered, decided = (core.register(api, infra, world, promised_at=t0 + minutes(150), via=[])
+                                   for _ in range(3))
+    for waybill in (delivered, decided):
+        assert core.scan(api, infra, waybill, "departed", world.sh, t0, vid).status_code == 201
+    # what the old release did: a departure, a delivery and a delay decision, in `shipments` alone
+    core.sql(infra, "UPDATE tracking.shipments SET status = 'in_transit', vehicle_id = $2, departed_at = $3 "
+                    "WHERE waybill_no = $1", boarded, vid, t0)
+    core.sql(infra, "UPDATE tracking.shipments SET status = 'delivered' WHERE waybill_no = $1", delivered)
+    core.sql(infra, "UPDATE tracking.shipments SET delayed = true, delayed_since = $2, notified_eta = $3, "
+                    "delay_notified_at = $2, delay_minutes = 40, delay_reason = 'slow_progress' WHERE waybill_no = $1",
+             decided, t0 + minutes(1), t0 + minutes(190))
+    run_sync(_reconcile(infra))  # (the service's own, with its stale sweep, may have done some of it already)
+    assert [r["vehicle_id"] for r in board_rows(infra, boarded)] == [vid]
+    assert board_rows(infra, delivered) == []
+    (row,) = board_rows(infra, decided)
+    assert (row["delayed"], row["delayed_since"], row["notified_eta"]) == (True, t0 + minutes(1), t0 + minutes(190))
+    assert run_sync(_reconcile(infra)) == 0  # in line: nothing to do
