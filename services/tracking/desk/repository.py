@@ -15,7 +15,7 @@ from typing import Any
 
 import asyncpg
 
-from services.tracking.shipments.repository import leave_board
+from services.tracking.shipments.repository import leave_board, lock_shipment
 
 # --- shipments, as the desk reads and locks them ---------------------------------------
 
@@ -30,7 +30,8 @@ _SHIPMENT_COLUMNS = (
 
 async def get_shipment(conn: asyncpg.Connection, waybill_no: str, *, lock: bool = False) -> asyncpg.Record | None:
     sql = f"SELECT {_SHIPMENT_COLUMNS} FROM shipments_live WHERE waybill_no = $1"
-    if lock:
+    if lock:  # its row on board first (see lock_shipment)
+        await lock_shipment(conn, waybill_no)
         sql += " FOR UPDATE"
     return await conn.fetchrow(sql, waybill_no)
 

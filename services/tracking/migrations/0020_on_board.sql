@@ -46,6 +46,9 @@ INSERT INTO on_board (vehicle_id, waybill_no, origin, destination, via, reached_
 SELECT vehicle_id, waybill_no, origin, destination, via, reached_via, promised_at, note_reason, eta, delayed,
        delay_minutes, delay_reason, notified_eta, evaluated_at, delay_notified_at, delayed_since
 FROM shipments WHERE status = 'in_transit' AND vehicle_id IS NOT NULL;
+-- A shipment's row on board by its waybill: what a scan, a signing or a note locks first
+-- (`shipments.repository.lock_shipment`).
+CREATE INDEX on_board_waybill_idx ON on_board (waybill_no);
 
 -- A shipment as the desk, the public page and the API show it: its ETA, evaluation time, delay
 -- minutes and reason from its `on_board` row while it has one. Scalar subqueries, not a join: a

@@ -40,9 +40,23 @@ async def insert_shipment(conn: asyncpg.Connection, data: dict[str, Any], *, pho
 
 async def get_shipment(conn: asyncpg.Connection, waybill_no: str, *, for_update: bool = False) -> Record | None:
     """The shipment as shown (`shipments_live`: its ETA from its `on_board` row while it has one);
-    `for_update`: its `shipments` row locked."""
-    lock = " FOR UPDATE" if for_update else ""
-    return await conn.fetchrow(f"SELECT * FROM shipments_live WHERE waybill_no = $1{lock}", waybill_no)
+    `for_update`: locked (`lock_shipment`)."""
+    if for_update:
+        await lock_shipment(conn, waybill_no)
+        return await conn.fetchrow("SELECT * FROM shipments_live WHERE waybill_no = $1 FOR UPDATE", waybill_no)
+    return await conn.fetchrow("SELECT * FROM shipments_live WHERE waybill_no = $1", waybill_no)
+
+
+async def lock_shipment(conn: asyncpg.Connection, waybill_no: str) -> None:
+    """Before a shipment's row is locked to change it: its `on_board` row, if it has one.
+
+    Why: an evaluation locks its vehicles' `on_board` rows, then writes a delay decision to the
+    shipments' rows. Whatever changes a shipment (a scan, a signing, a note) may move or change its
+    `on_board` row after locking the shipment's: taken the other way round, the two could each wait
+    for the other (a deadlock). So everyone takes the row on board first. The caller then locks the
+    shipment's row (`FOR UPDATE`), in a statement of its own: it sees what the evaluation it
+    waited for committed."""
+    await conn.execute("SELECT 1 FROM on_board WHERE waybill_no = $1 FOR UPDATE", waybill_no)
 
 
 async def shipment_eta(conn: asyncpg.Connection, waybill_no: str) -> datetime | None:
@@ -170,7 +184,7 @@ async def on_board_many(conn: asyncpg.Connection, vehicle_ids: Sequence[str],
 # worker, the stale sweep): a transaction-scoped advisory lock on the vehicle id. It is only ever
 # tried, never waited for, so it cannot take part in a deadlock; a vehicle another transaction
 # holds is deferred (`vehicles.evaluation_due_at`), not queued behind it. Scans judge one shipment
-# under that shipment's row lock, which the evaluators take too (`on_board_query`).
+# under its row on board's lock, which the evaluators take too (`on_board_query`, `lock_shipment`).
 EVALUATION_LOCK_NAMESPACE = 0x4C435645
 EVALUATION_LOCK = f"pg_try_advisory_xact_lock({EVALUATION_LOCK_NAMESPACE}, hashtext({{}}))"
 

@@ -21,11 +21,13 @@ from typing import Any
 import asyncpg
 import httpx
 
+from services.tracking.domain.delay import DelayState
 from services.tracking.domain.fixes import Fix
 from services.tracking.feeds.ingest import ingest_batch
 from services.tracking.feeds.models import Incoming
 from services.tracking.main import build_context
 from services.tracking.settings import TrackingSettings
+from services.tracking.shipments.repository import on_board_many, save_delay_states
 from services.tracking.shipments.service import reconcile_on_board
 from shared.auth import Principal
 from shared.context import Runtime
@@ -33,6 +35,7 @@ from shared.db import create_pool
 from tests.conftest import Infra, run_sync
 from tests.integration.tracking import core_support as core
 from tests.integration.tracking.core_support import World, fix, minutes, now
+from tests.support.wait import eventually
 
 FAR = (31.2304 + 4.5, 121.4737)  # about 500 km from the destination (WX): late with 150 minutes to go
 
@@ -226,3 +229,41 @@ def test_the_reconciliation_repairs_what_an_older_release_wrote_past_on_board(  
     (row,) = board_rows(infra, decided)
     assert (row["delayed"], row["delayed_since"], row["notified_eta"]) == (True, t0 + minutes(1), t0 + minutes(190))
     assert run_sync(_reconcile(infra)) == 0  # in line: nothing to do
+
+
+async def _decision_while_the_shipment_arrives(infra: Infra, api: httpx.Client, world: World, waybill: str,
+                                               vid: str, at: datetime) -> int:
+    """An evaluation holding the vehicle's rows on board writes a delay decision to the shipment
+    while a scan of that shipment waits: the scan's status once both are done."""
+    conn = await asyncpg.connect(infra.database_url)
+    watcher = await asyncpg.connect(infra.database_url)
+    try:
+        await conn.execute("SET search_path TO tracking")
+        async with conn.transaction():
+            assert [r["waybill_no"] for r in await on_board_many(conn, [vid])] == [waybill]  # locked
+            scan = asyncio.ensure_future(asyncio.to_thread(core.scan, api, infra, waybill, "arrived", world.wx, at))
+            await eventually(lambda: watcher.fetchval(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND wait_event_type = 'Lock'"), what="the scan waiting for a lock")
+            # the decision (as `evaluation.evaluate_vehicles` writes one): the scan must not hold the shipment
+            await save_delay_states(conn, [(waybill, DelayState(delayed=True, notified_eta=at, delay_minutes=30,
+                                                                eta=at, evaluated_at=at, notified_at=at,
+                                                                delayed_since=at))])
+        response = await scan
+        return int(response.status_code)
+    finally:
+        await watcher.close()
+        await conn.close()
+
+
+def test_a_scan_waits_for_an_evaluation_of_its_shipment_without_a_deadlock(  # type: ignore[no-untyped-def]
+        api, infra: Infra, world: World) -> None:
+    """Everyone locks a shipment's row on board before the shipment's row (`lock_shipment`), as an
+    evaluation does: taken the other way round, a scan and an evaluation deciding a delay for the
+    same shipment would each wait for the other until PostgreSQL aborted one."""
+    vid, _ = core.new_vehicle(api, infra)
+    t0 = now() - minutes(30)
+    waybill = core.register(api, infra, world, promised_at=t0 + minutes(150), via=[])
+    assert core.scan(api, infra, waybill, "departed", world.sh, t0, vid).status_code == 201
+    assert run_sync(_decision_while_the_shipment_arrives(infra, api, world, waybill, vid, t0 + minutes(20))) == 201
+    assert board_rows(infra, waybill) == [] and shipment_row(infra, waybill)["delayed"] is True
