@@ -267,3 +267,62 @@ def test_a_scan_waits_for_an_evaluation_of_its_shipment_without_a_deadlock(  # t
     assert core.scan(api, infra, waybill, "departed", world.sh, t0, vid).status_code == 201
     assert run_sync(_decision_while_the_shipment_arrives(infra, api, world, waybill, vid, t0 + minutes(20))) == 201
     assert board_rows(infra, waybill) == [] and shipment_row(infra, waybill)["delayed"] is True
+
+
+async def _scans_and_batches_at_once(url: str, admin: dict[str, str], carrier: dict[str, str],
+                                     scans: dict[str, list[dict[str, Any]]], batches: list[list[dict[str, Any]]],
+                                     clients: int) -> tuple[list[httpx.Response], list[httpx.Response]]:
+    """Each shipment's scans in order, the shipments side by side, while `clients` clients post the
+    batches: every answer of both."""
+    async with httpx.AsyncClient(base_url=url, timeout=60) as c:
+        async def scanning(waybill: str, bodies: list[dict[str, Any]]) -> list[httpx.Response]:
+            return [await c.post(f"/v1/shipments/{waybill}/scans", headers=admin, json=b) for b in bodies]
+
+        async def posting(share: list[list[dict[str, Any]]]) -> list[httpx.Response]:
+            return [await c.post("/v1/positions", headers=carrier, json={"positions": b}) for b in share]
+
+        results = await asyncio.gather(*(scanning(w, b) for w, b in scans.items()),
+                                       *(posting(batches[i::clients]) for i in range(clients)))
+    scanned = [r for rs in results[:len(scans)] for r in rs]
+    posted = [r for rs in results[len(scans):] for r in rs]
+    return scanned, posted
+
+
+def test_scans_and_ingests_of_the_same_vehicles_at_once_keep_on_board_in_line(  # type: ignore[no-untyped-def]
+        api, infra: Infra, world: World, stack) -> None:
+    """Shipments transferred from one truck to another and delivered while batches of both trucks'
+    fixes, far from the destination (delays decided), are ingested at the same time: no scan or
+    batch fails (a deadlock would answer a scan 500), and each shipment's row on board follows it
+    to the end: moved at the transfer, gone at the arrival, the decisions on the shipment."""
+    t0 = now() - minutes(50)
+    first = [core.new_vehicle(api, infra)[0] for _ in range(2)]
+    second = [core.new_vehicle(api, infra)[0] for _ in range(2)]
+    waybills = [core.register(api, infra, world, promised_at=t0 + minutes(150)) for _ in range(8)]
+    for n, waybill in enumerate(waybills):
+        assert core.scan(api, infra, waybill, "departed", world.sh, t0, first[n % 2]).status_code == 201
+    # the first trucks far away: every shipment late before the scans begin
+    assert core.post_positions(api, infra, [fix(vid, t0 + minutes(1), *FAR, 70.0) for vid in first]).status_code == 200
+    assert all(len(core.events(infra, waybill, "delayed")) == 1 for waybill in waybills)
+    scans = {waybill: [{"type": "arrived_transfer", "station": world.nj, "at": (t0 + minutes(20 + n)).isoformat()},
+                       {"type": "departed_transfer", "station": world.nj, "at": (t0 + minutes(21 + n)).isoformat(),
+                        "vehicle_id": second[n % 2]},
+                       {"type": "arrived", "station": world.wx, "at": (t0 + minutes(40)).isoformat()}]
+             for n, waybill in enumerate(waybills)}
+    # meanwhile the first trucks stay far, the second ones reach the destination: shipments moved
+    # onto them recover (a decision written to the shipment) while other scans move rows on board
+    near = (31.4912 + 0.02, 120.3119)
+    fixes = [fix(vid, t0 + minutes(2 + k) + timedelta(seconds=n), *(near if vid in second else FAR), 70.0)
+             for k in range(30) for n, vid in enumerate(first + second)]
+    batches = [fixes[i:i + 12] for i in range(0, len(fixes), 12)]
+    scanned, posted = run_sync(_scans_and_batches_at_once(stack.url("tracking"), infra.headers("admin"),
+                                                          infra.headers("carrier", carrier="CARR1"), scans, batches,
+                                                          clients=3))
+    assert [r.status_code for r in scanned] == [201] * len(scanned), [r.text for r in scanned if r.is_error]
+    assert [r.status_code for r in posted] == [200] * len(posted), [r.text for r in posted if r.is_error]
+    for waybill in waybills:
+        assert board_rows(infra, waybill) == []
+        ship = shipment_row(infra, waybill)
+        assert ship["status"] == "arrived" and ship["vehicle_id"] in second
+        # every decision the events announced is on the shipment's row
+        delayed, recovered = core.events(infra, waybill, "delayed"), core.events(infra, waybill, "recovered")
+        assert ship["delayed"] is (len(delayed) > len(recovered))
