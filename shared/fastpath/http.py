@@ -62,6 +62,7 @@ class DirectRoutes:
     def __init__(self, rt: Runtime[Any, Any], routes: Mapping[str, DirectRoute]) -> None:
         self.rt = rt
         self.routes = {path.encode("ascii"): route for path, route in routes.items()}
+        self.prefixes = tuple(self.routes)  # what a request's target starts with, if it is one of them
         self.metrics = RouteMetrics(rt.service)
 
 
@@ -109,6 +110,8 @@ class CoalescingHttpToolsProtocol(HttpToolsProtocol):
 
     def _answer_directly(self, direct: DirectRoutes) -> bool:
         """Whether the request is a direct route's, started (True) or to go the usual way."""
+        if not self.url.startswith(direct.prefixes):  # every other request: no second parse of its URL
+            return False
         cycle = self.cycle
         if (cycle is not None and not cycle.response_complete) or self.pipeline:
             return False  # pipelined behind a response still to come: answered in order, by uvicorn

@@ -236,6 +236,9 @@ CONVERSATIONS = {
     "a body goes to the app": [_get("x", method="POST", headers="Content-Length: 3\r\n", body=b"abc"),
                                _get("y", headers="Connection: close\r\n")],
     "another method goes to the app": [_get("p", method="PUT", headers="Content-Length: 0\r\nConnection: close\r\n")],
+    "another path, or the target in absolute form": [
+        b"GET /dx?q=near HTTP/1.1\r\nHost: t\r\n\r\n",
+        b"GET http://t/d?q=absolute HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"],
 }
 
 
@@ -258,7 +261,8 @@ async def test_a_direct_route_answers_as_the_asgi_path_does() -> None:
             # queue behind it and uvicorn answers them in order)
             expected = {"keep-alive, every outcome": ["one", "bad", "missing", "boom", "post", "decline", "last"],
                         "pipelined in one write": ["a"], "HTTP/1.0": ["old"], "a body goes to the app": ["y"],
-                        "another method goes to the app": []}[name]
+                        "another method goes to the app": [], "another path, or the target in absolute form": [],
+                        }[name]
             assert started == expected, name
         for status in ("200", "400", "404", "500"):  # the metrics of both paths alike
             assert _count("direct-test", status) == _count("asgi-test", status) > 0, status
