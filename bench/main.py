@@ -584,10 +584,11 @@ class Bench:
                     proc.stop(10)
                     del self.stack.procs[proc.name]
                 self._check(res, f"2b {mode}")
+                per_request_us = 1e6 * spent / max(1.0, self.load_units(res["rate"]))
                 self.r.add(f"direct_{mode}", res["rate"])
-                self.r.add(f"direct_{mode}_us", 1e6 * spent / max(1.0, self.load_units(res["rate"])))
+                self.r.add(f"direct_{mode}_us", per_request_us)
                 log(f"2b {mode} run {run + 1}: {res['rate']:,.0f} req/s, "
-                    f"{1e6 * spent / max(1.0, self.load_units(res['rate'])):.1f} µs of server CPU per request")
+                    f"{per_request_us:.1f} µs of server CPU per request")
 
     async def f2_livez(self) -> None:
         """Not a target: tracking's `GET /livez` (no database) through the service's whole HTTP stack

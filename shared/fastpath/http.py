@@ -39,9 +39,7 @@ from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 from shared.context import Runtime
 from shared.errors import error_response
 from shared.fastpath.coalescing import CoalescingTransport
-from shared.fastpath.routes import RouteMetrics
-
-JSON_HEADERS = (b"content-type", b"application/json")
+from shared.fastpath.routes import RouteMetrics, json_headers
 
 
 class DirectRoute(NamedTuple):
@@ -149,12 +147,11 @@ class CoalescingHttpToolsProtocol(HttpToolsProtocol):
                      future: asyncio.Future[Any]) -> None:
         CoalescingHttpToolsProtocol.in_flight -= 1
         try:
-            status, headers, body = 200, [JSON_HEADERS], route.body(future)
+            body = route.body(future)
+            status, headers = 200, json_headers(body)
         except Exception as exc:  # noqa: BLE001 - answered in the contract's shape (error_response logs a 500)
             response = error_response(exc, path=path)
             status, headers, body = response.status_code, response.raw_headers, bytes(response.body)
-        else:
-            headers.append((b"content-length", str(len(body)).encode("ascii")))
         assert self.direct is not None
         self.direct.metrics.observe(method, path, status, time.perf_counter() - started)
         if cycle.disconnected:
@@ -166,11 +163,13 @@ class CoalescingHttpToolsProtocol(HttpToolsProtocol):
         """The response as uvicorn's cycle writes it (`RequestResponseCycle.send`), then what it
         does once a response is complete."""
         content = [STATUS_LINE[status]]
+        has_connection_close = False
         for name, value in (*self.server_state.default_headers, *headers):
             if name == b"connection" and b"close" in [t.lower().strip() for t in value.split(b",")]:
                 cycle.keep_alive = False
+                has_connection_close = True
             content += [name, b": ", value, b"\r\n"]
-        if not cycle.keep_alive and not any(n == b"connection" for n, _ in headers):
+        if not cycle.keep_alive and not has_connection_close:
             content.append(b"connection: close\r\n")
         content += [b"\r\n", body]
         self.transport.write(b"".join(content))

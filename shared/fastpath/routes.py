@@ -161,10 +161,14 @@ async def read_body(receive: Receive) -> bytes:
     return b"".join(chunks)
 
 
+def json_headers(body: bytes) -> list[tuple[bytes, bytes]]:
+    """The headers of a JSON answer with `body` (a fast route's, or a direct route's)."""
+    return [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+
+
 async def send_json(send: Send, status: int, body: bytes) -> int:
     """Answer a fast route's request with a JSON body; returns the status."""
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.start", "status": status, "headers": json_headers(body)})
     await send({"type": "http.response.body", "body": body})
     return status
 

@@ -20,8 +20,8 @@ from fastapi.responses import JSONResponse
 from starlette.types import Receive, Scope, Send
 
 from services.tracking.context import FEED_ROLES, AdminOrCarrier, RuntimeDep, TrackingRuntime
-from services.tracking.feeds.group_commit import UnknownDevice, parse_osmand_request, store_osmand
-from services.tracking.feeds.ingest import POSITIONS, ingest_batch, ingest_traccar, unknown_device
+from services.tracking.feeds.group_commit import UnknownDevice, parse_osmand_request, refused_device, store_osmand
+from services.tracking.feeds.ingest import ingest_batch, ingest_traccar
 from services.tracking.feeds.models import IngestResult, PositionBatch
 from services.tracking.feeds.parsing import batch_items, parse_position_batch_fast
 from shared.auth import Principal, bearer_token, check_role, decode_token
@@ -106,8 +106,7 @@ def _osmand_direct_body(committed: asyncio.Future[None]) -> bytes:
     try:
         committed.result()
     except UnknownDevice as exc:
-        POSITIONS.labels("osmand", "unknown_device").inc()
-        raise unknown_device(exc.device_id) from None
+        raise refused_device(exc) from None
     return _STORED
 
 

@@ -53,8 +53,13 @@ async def store_osmand(rt: TrackingRuntime, *, fix: Fix) -> None:
     try:
         await rt.context.osmand.store(fix)
     except UnknownDevice as exc:
-        POSITIONS.labels("osmand", "unknown_device").inc()
-        raise unknown_device(exc.device_id) from None
+        raise refused_device(exc) from None
+
+
+def refused_device(exc: UnknownDevice) -> BadRequest:
+    """How /osmand answers a fix of a device on no vehicle (400 `unknown_device`), counted."""
+    POSITIONS.labels("osmand", "unknown_device").inc()
+    return unknown_device(exc.device_id)
 
 
 class UnknownDevice(Exception):
