@@ -756,8 +756,7 @@ class Bench:
             f"({missing} without every notice sent)")
 
     async def profiles(self, conn: asyncpg.Connection) -> None:
-        wanted = os.environ.get("LCS_BENCH_PROFILE", "1" if self.cfg.profile else "0") == "1"
-        if not wanted or profiling.py_spy() is None:
+        if not self._profiling():
             return
         seconds = max(self.cfg.duration, 4.0)
         pid = {n: p.popen.pid for n, p in self.stack.procs.items() if p.popen is not None}
@@ -880,7 +879,9 @@ class Bench:
         for run in range(self.runs):
             await self.settle()
             cpu = self.cpu_mark()
+            spies = await self._profile_track() if run == 0 else []
             res = await run_load(spec, self.tmp)
+            await self._profiled_track(spies, res["rate"])
             self.cpu_add("T public tracking page, per request", cpu, self.load_units(res["rate"]))
             self._check(res, "Public tracking page")
             self.r.add("track", res["rate"])
@@ -894,6 +895,29 @@ class Bench:
             self.r.track = {"half_rate": full / 2, "achieved": res["rate"], "p50_ms": res["p50_ms"],
                             "p99_ms": res["p99_ms"], "waybills": waybills}
             log(f"public tracking page at half rate: {res['rate']:,.0f} req/s, p99 {res['p99_ms']} ms")
+
+    def _profiling(self) -> bool:
+        return os.environ.get("LCS_BENCH_PROFILE", "1" if self.cfg.profile else "0") == "1" \
+            and profiling.py_spy() is not None
+
+    async def _profile_track(self) -> list[tuple[str, Path, asyncio.subprocess.Process | None]]:
+        """py-spy on web and tracking for the first /track run (when profiles are wanted): the page's
+        two Python processes, each a third or more of its CPU."""
+        if "p" not in self.wanted or not self._profiling():
+            return []
+        spies = []
+        for svc in ("web", "tracking"):
+            out = self.tmp / f"profile-track-{svc}.txt"
+            spies.append((svc, out, await profiling.record(self.pids[svc], self.cfg.duration, out)))
+        return spies
+
+    async def _profiled_track(self, spies: list[tuple[str, Path, asyncio.subprocess.Process | None]],
+                              rate: float) -> None:
+        for svc, out, spy in spies:
+            if spy is not None:
+                await asyncio.wait_for(spy.wait(), 60)
+            self.r.profiles[f"public tracking page ({svc})"] = {**profiling.summarize(out), "rate": rate}
+            profiling.keep(out)
 
     async def main(self) -> None:
         cfg = self.cfg

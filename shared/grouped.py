@@ -9,7 +9,8 @@ the next forms, so the groups grow with the load and a lone request waits for no
 own commit.
 
 One writer per kind of item, per process; the flushing task starts with the first item and ends
-when nothing is waiting, so an idle process holds no task and no connection.
+when nothing is waiting, so an idle process holds no task and no connection. `GroupCall` is the
+same grouping for any call that answers each item of a group (`GroupWriter` is one).
 """
 
 from __future__ import annotations
@@ -24,10 +25,61 @@ import asyncpg
 log = logging.getLogger("lcs.grouped")
 
 T = TypeVar("T")
+R = TypeVar("R")
 Write = Callable[[asyncpg.Connection, Sequence[T]], Awaitable[None]]
 
 
-class GroupWriter(Generic[T]):
+class GroupCall(Generic[T, R]):
+    """`await group.call(item)`: `item`'s result of one `call_group(items)` with whatever other
+    callers' items were waiting; raises that call's error. `call_group` returns one result per
+    item, in order. A group holds at most `max_group` items; one call is in flight at a time, and
+    the next group forms while it is.
+
+    Beside group commits (`GroupWriter`), web's public page reads tracking's view of the look-ups
+    of the moment with one request (`services.web.public.service`)."""
+
+    def __init__(self, call_group: Callable[[Sequence[T]], Awaitable[Sequence[R]]], *, max_group: int = 500) -> None:
+        self.call_group = call_group
+        self.max_group = max_group
+        self._waiting: list[tuple[T, asyncio.Future[R]]] = []
+        self._flusher: asyncio.Task[None] | None = None
+
+    async def call(self, item: T) -> R:
+        future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
+        self._waiting.append((item, future))
+        if self._flusher is None:
+            self._flusher = asyncio.create_task(self._flush())
+        return await future  # a caller that goes away (cancelled) leaves its item in its group
+
+    async def _flush(self) -> None:
+        group: list[tuple[T, asyncio.Future[R]]] = []
+        try:
+            while self._waiting:
+                group, self._waiting = self._waiting[:self.max_group], self._waiting[self.max_group:]
+                try:
+                    results = await self.call_group([item for item, _ in group])
+                    if len(results) != len(group):
+                        raise RuntimeError(f"a group of {len(group)} got {len(results)} results")
+                except Exception as exc:  # noqa: BLE001 - handed to every caller of the group
+                    log.warning("group call failed", extra={"size": len(group), "error": repr(exc)})
+                    for _, future in group:
+                        if not future.done():  # else its caller went away
+                            future.set_exception(exc)
+                else:
+                    for (_, future), result in zip(group, results, strict=True):
+                        if not future.done():
+                            future.set_result(result)
+                group = []
+        except asyncio.CancelledError:  # shutting down: nobody waits for what was not done
+            for _, future in (*group, *self._waiting):
+                future.cancel()
+            self._waiting = []
+            raise
+        finally:
+            self._flusher = None
+
+
+class GroupWriter(GroupCall[T, None]):
     """`await writer.write(item)`: returns once `item` is committed; raises the group's error.
 
     `write_group(conn, items)` writes a group inside the transaction this opens; with
@@ -37,52 +89,19 @@ class GroupWriter(Generic[T]):
 
     def __init__(self, pool: asyncpg.Pool, write_group: Write[T], *, max_group: int = 500,
                  one_statement: bool = False) -> None:
+        super().__init__(self._write, max_group=max_group)
         self.pool = pool
         self.write_group = write_group
-        self.max_group = max_group
         self.one_statement = one_statement
-        self._waiting: list[tuple[T, asyncio.Future[None]]] = []
-        self._flusher: asyncio.Task[None] | None = None
 
     async def write(self, item: T) -> None:
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._waiting.append((item, future))
-        if self._flusher is None:
-            self._flusher = asyncio.create_task(self._flush())
-        await future  # a caller that goes away (cancelled) leaves its item in its group
+        await self.call(item)
 
-    async def _flush(self) -> None:
-        group: list[tuple[T, asyncio.Future[None]]] = []
-        try:
-            while self._waiting:
-                group, self._waiting = self._waiting[:self.max_group], self._waiting[self.max_group:]
-                try:
-                    async with self.pool.acquire() as conn:
-                        if self.one_statement:
-                            await self.write_group(conn, [item for item, _ in group])
-                        else:
-                            async with conn.transaction():
-                                await self.write_group(conn, [item for item, _ in group])
-                except Exception as exc:  # noqa: BLE001 - handed to every caller of the group
-                    log.warning("group write failed", extra={"size": len(group), "error": repr(exc)})
-                    _settle(group, exc)
-                else:
-                    _settle(group, None)
-                group = []
-        except asyncio.CancelledError:  # shutting down: nobody waits for what was not written
-            for _, future in (*group, *self._waiting):
-                future.cancel()
-            self._waiting = []
-            raise
-        finally:
-            self._flusher = None
-
-
-def _settle(group: Sequence[tuple[object, asyncio.Future[None]]], error: Exception | None) -> None:
-    for _, future in group:
-        if future.done():  # its caller went away
-            continue
-        if error is None:
-            future.set_result(None)
-        else:
-            future.set_exception(error)
+    async def _write(self, items: Sequence[T]) -> list[None]:
+        async with self.pool.acquire() as conn:
+            if self.one_statement:
+                await self.write_group(conn, items)
+            else:
+                async with conn.transaction():
+                    await self.write_group(conn, items)
+        return [None] * len(items)

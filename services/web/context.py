@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
 from argon2 import PasswordHasher
 from fastapi import Depends, Request, Response
@@ -16,7 +16,7 @@ from services.web.public.repository import LookupRow
 from services.web.settings import WebSettings
 from services.web.templating import Templates
 from shared.context import Runtime, runtime
-from shared.grouped import GroupWriter
+from shared.grouped import GroupCall, GroupWriter
 from shared.ratelimit import SharedWindows
 
 
@@ -32,6 +32,8 @@ class WebContext:
     dummy_hash: str
     # The public page's audit log, written in groups (each look-up waits for its row's commit).
     lookup_log: GroupWriter[LookupRow]
+    # The public page's look-ups by number, asked of tracking in groups (public.service.tracking_views).
+    public_views: GroupCall[tuple[str, str | None], dict[str, Any] | None]
     # Failed sign-ins per client address and minute, counted in PostgreSQL (every replica
     # counts into the same window); None when the limit is off.
     login_limiter: SharedWindows | None = None

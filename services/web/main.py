@@ -67,13 +67,15 @@ async def build_context(rt: Runtime[Any, Any]) -> WebContext:
                        retries=s.backend_get_retries)
 
     hasher = PasswordHasher()  # argon2id, the library's (RFC 9106 low-memory) defaults
+    backends = Backends(tracking=backend("tracking", s.tracking_url), receipts=backend("receipts", s.receipts_url),
+                        complaints=backend("complaints", s.complaints_url),
+                        notifier=backend("notifier", s.notifier_url))
     return WebContext(
-        backends=Backends(tracking=backend("tracking", s.tracking_url), receipts=backend("receipts", s.receipts_url),
-                          complaints=backend("complaints", s.complaints_url),
-                          notifier=backend("notifier", s.notifier_url)),
+        backends=backends,
         capabilities=Capabilities(), hub=LiveHub(s.sse_queue_size), templates=Templates(), hasher=hasher,
         dummy_hash=await asyncio.to_thread(hasher.hash, "not-a-password: equal work for unknown users"),
         lookup_log=GroupWriter(rt.pool, log_lookups, one_statement=True),
+        public_views=public_service.tracking_views(backends.tracking),
         login_limiter=SharedWindows(rt.pool, s.login_failures_per_address) if s.login_failures_per_address else None,
         public_limiter=SharedWindows(rt.pool, s.public_lookups_per_address) if s.public_lookups_per_address else None)
 

@@ -188,7 +188,7 @@ async def test_an_idle_connection_the_server_closed_is_not_reused() -> None:
         assert server.connections == 2 and len(server.requests) == 2
 
 
-async def test_a_reused_connection_lost_before_the_answer_resends_a_get_only() -> None:
+async def test_a_reused_connection_lost_before_the_answer_resends_a_get_or_a_read_only() -> None:
     async def answer_once_then_drop(server: Server, reader: asyncio.StreamReader,
                                     writer: asyncio.StreamWriter) -> None:
         await server.request(reader)
@@ -197,15 +197,17 @@ async def test_a_reused_connection_lost_before_the_answer_resends_a_get_only() -
         await server.request(reader)  # the next request is read, then the connection dropped unanswered
         writer.transport.abort()
 
-    for method, outcome in (("GET", 200), ("POST", None)):
+    # (a POST marked idempotent only reads: the public page's grouped look-ups)
+    for method, marked, outcome in (("GET", False, 200), ("POST", False, None), ("POST", True, 200)):
         async with serving(answer_once_then_drop) as server, client(server, PooledTransport()) as c:
             assert (await c.get("/first")).status_code == 200
+            second = c.build_request(method, "/second", json={}, extensions={"idempotent": True} if marked else {})
             if outcome is None:
                 with pytest.raises(httpx.TransportError):
-                    await c.request(method, "/second", json={})
+                    await c.send(second)
                 assert server.connections == 1  # a POST that may have been received is not sent twice
             else:
-                assert (await c.request(method, "/second")).status_code == outcome
+                assert (await c.send(second)).status_code == outcome
                 assert server.connections == 2  # sent again on a new connection
 
 

@@ -1,4 +1,5 @@
-"""`GET /v1/public/shipments`: the public's view of a waybill, for web's tracking page only.
+"""`GET /v1/public/shipments`: the public's view of a waybill, for web's tracking page only;
+`POST /v1/public/shipments/lookups`: many of them at once (web groups its look-ups).
 
 The proof travels in headers, not the query string, so that access logs never hold the digits or
 a link: `X-Phone-Last4` (4 digits) or `X-Tracking-Link` (a signed link's token, shared.links)."""
@@ -13,7 +14,7 @@ from starlette.types import Receive, Scope, Send
 
 from services.tracking.context import RuntimeDep, TrackingRuntime
 from services.tracking.public import service
-from services.tracking.public.models import PublicShipmentRead
+from services.tracking.public.models import PublicLookups, PublicLookupsRead, PublicShipmentRead
 from shared.auth import Principal, Role, bearer_token, check_role, decode_token, require_roles
 from shared.errors import ErrorResponse
 from shared.fastpath.routes import clean_query_string, send_json
@@ -50,6 +51,18 @@ async def public_shipment(
     and the masked signer. Never coordinates, phones, ID numbers or the vehicle. Role `public`."""
     return await service.public_shipment(rt, principal=principal, waybill_no=waybill_no,
                                          phone_last4=x_phone_last4, link=x_tracking_link)
+
+
+@router.post("/v1/public/shipments/lookups", response_model=PublicLookupsRead)
+async def public_shipment_lookups(rt: RuntimeDep, principal: PublicOnly, body: PublicLookups) -> PublicLookupsRead:
+    """Many look-ups by number at once, each answered as `GET /v1/public/shipments` answers it
+    (with `phone_last4` as its `X-Phone-Last4`): `results[i]` is `lookups[i]`'s view, or null for
+    that route's one 404. Web's public page sends the look-ups of the moment together: one request
+    and one statement for many. The digits travel in the body, which no access log holds. Role
+    `public`."""
+    results = await service.public_shipments(rt, principal=principal,
+                                             lookups=[(q.waybill_no, q.phone_last4) for q in body.lookups])
+    return PublicLookupsRead(results=results)
 
 
 async def public_shipment_fast(rt: TrackingRuntime, scope: Scope, receive: Receive, send: Send) -> int | None:

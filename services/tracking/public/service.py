@@ -8,6 +8,10 @@ Web's limits (per address, per waybill) stand in front of it; this route is for 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from datetime import datetime
+
+from asyncpg import Record
 from prometheus_client import Counter
 
 from services.tracking.context import TrackingRuntime
@@ -40,12 +44,39 @@ async def public_shipment(rt: TrackingRuntime, *, principal: Principal, waybill_
     if number is not None:
         async with rt.pool.acquire() as conn:
             row = await repository.view(conn, number, with_timeline=proof != "none")
-    proven = link is not None
+    view = _answer(row, proof=proof, phone_last4=phone_last4, now=now)
+    if view is None:
+        raise _not_found()
+    return view
+
+
+async def public_shipments(rt: TrackingRuntime, *, principal: Principal,
+                           lookups: Sequence[tuple[str, str | None]]) -> list[PublicShipmentRead | None]:
+    """Many look-ups by number in one statement: each (number, digits or None) answered as
+    `public_shipment` answers it, None where that gives its one 404. Web sends the look-ups of
+    the moment together (its public page's busiest path: one request and one statement for many)."""
+    now = utcnow()
+    asked = [(i, number, digits is not None) for i, (typed, digits) in enumerate(lookups)
+             if (number := normalise_waybill(typed)) is not None]
+    rows: dict[int, Record] = {}
+    if asked:
+        async with rt.pool.acquire() as conn:
+            found = await repository.views(conn, [(number, timeline) for _, number, timeline in asked])
+        rows = {asked[k][0]: row for k, row in found.items()}
+    return [_answer(rows.get(i), proof="digits" if digits is not None else "none", phone_last4=digits, now=now)
+            for i, (_, digits) in enumerate(lookups)]
+
+
+def _answer(row: Record | None, *, proof: str, phone_last4: str | None, now: datetime) -> PublicShipmentRead | None:
+    """The view of the row found (None: none) for the proof offered: a link (already verified),
+    the digits (compared in constant time, against padding when there is no row), or none.
+    None: the one refusal (no such waybill, or the digits do not match)."""
+    proven = proof == "link"
     if phone_last4 is not None:
         proven = public.digits_match(phone_last4, row["phone_last4"] if row is not None else None)
     if row is None or (phone_last4 is not None and not proven):
         LOOKUPS.labels(proof, "not_found").inc()
-        raise _not_found()
+        return None
     stage = public.stage_of(row["status"])
     here = public.current_station(stage, origin=row["origin"], destination=row["destination"],
                                   last_scan_station=row["last_scan_station"])

@@ -3,7 +3,8 @@
 Every call carries a short-lived HS256 JWT minted for that person (same role, branch and
 subject), so each backend applies its own scope rules unchanged: a branch user asking for
 another branch's waybill gets the backend's 404, not a filtered copy. Only idempotent GETs
-are retried (a refused connection, a timeout, 502/503/504); a POST is sent once, and its
+are retried (a refused connection, a timeout, 502/503/504), and a POST that only reads, marked
+`idempotent` (the public page's grouped look-ups); any other POST is sent once, and its
 failure is reported to the user with what they typed kept.
 
 Requests go straight to the transport as `httpx.Request`s, not through an `httpx.AsyncClient`:
@@ -103,17 +104,20 @@ class Backend:
         return response.json()
 
     async def post(self, caller: Caller, path: str, json: Any = None, *,
-                   files: Any = None) -> Any:
-        response = await self.request(caller, "POST", path, json=json, files=files)
+                   files: Any = None, idempotent: bool = False) -> Any:
+        """`idempotent`: a POST that only reads (a body where a query string would not do), sent again
+        as a GET would be when the backend cannot answer."""
+        response = await self.request(caller, "POST", path, json=json, files=files, idempotent=idempotent)
         return response.json() if response.content else None
 
     async def request(self, caller: Caller, method: str, path: str, *, params: Mapping[str, Any] | None = None,
                       json: Any = None, files: Any = None, accept: str = "application/json",
-                      headers: Mapping[str, str] | None = None) -> httpx.Response:
+                      headers: Mapping[str, str] | None = None, idempotent: bool = False) -> httpx.Response:
         headers = {**(headers or {}), "Authorization": f"Bearer {self.token(caller)}", "Accept": accept,
                    "User-Agent": "lcs-web"}
         clean = {k: v for k, v in (params or {}).items() if v is not None and v != ""}
-        attempts = 1 + (self.retries if method == "GET" else 0)
+        idempotent = idempotent or method == "GET"
+        attempts = 1 + (self.retries if idempotent else 0)
         reason = ""
         for attempt in range(attempts):
             if attempt:
@@ -122,7 +126,7 @@ class Backend:
             try:
                 response = await self._send(httpx.Request(
                     method, self.base_url + path, params=clean or None, json=json, files=files, headers=headers,
-                    extensions={"timeout": self.timeout}))
+                    extensions={"timeout": self.timeout, "idempotent": idempotent}))
             except httpx.TransportError as exc:
                 reason = f"{type(exc).__name__}"
                 BACKEND_CALLS.labels(self.name, method, "unavailable").inc()

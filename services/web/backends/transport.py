@@ -18,8 +18,9 @@ exceptions, which `Backend.request` turns into `BackendDown`: refused or unreach
 Keep-alive: an idle connection is dropped after `keepalive_expiry` seconds, below the backends'
 own idle limit (`LCS_HTTP_KEEP_ALIVE_SECONDS`, 5), so the server rarely closes one just as it is
 reused. When that happens anyway (the request fails on a reused connection before a byte of the
-answer came back), a GET or HEAD is sent once more on a new connection; any other method fails,
-as it may have been received.
+answer came back), a GET or HEAD (or a request marked `idempotent` in its extensions: a POST that
+only reads) is sent once more on a new connection; any other method fails, as it may have been
+received.
 """
 
 from __future__ import annotations
@@ -78,7 +79,7 @@ class PooledTransport(httpx.AsyncBaseTransport):
                 try:
                     return await self._exchange(conn, request, head, body, timeout)
                 except _NothingBack as failed:
-                    if request.method not in _IDEMPOTENT:
+                    if request.method not in _IDEMPOTENT and not request.extensions.get("idempotent"):
                         raise failed.error from None
             conn = await self._open(request, timeout)
             try:

@@ -1,29 +1,35 @@
 """The public page's look-ups: limits, the call to tracking's redacted view, the audit log.
 
 Order of a look-up: the number is normalised (shared.links.normalise_waybill) → the address's
-limit (10 a minute, PostgreSQL) → with digits, the waybill's digit lock → tracking's
-`GET /v1/public/shipments` with web's service role `public` (tracking checks the digits or the
-link, in constant time, and answers one 404 for every refusal) → wrong or unknown with digits
-counts one failure on that waybill → one audit row. An unknown number and wrong digits take the
-same path and give the same page.
+limit (10 a minute, PostgreSQL) → with digits, the waybill's digit lock → tracking's view with
+web's service role `public` (tracking checks the digits or the link, in constant time, and gives
+one refusal for all: its 404) → wrong or unknown with digits counts one failure on that waybill →
+one audit row. An unknown number and wrong digits take the same path and give the same page.
+
+The form's look-ups of the moment go to tracking together (`POST /v1/public/shipments/lookups`,
+`tracking_views`): one request and one statement for many, as the audit rows are written in
+groups. A link's look-up goes alone (`GET /v1/public/shipments`, header `X-Tracking-Link`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 from prometheus_client import Counter
 
-from services.web.backends.client import BackendDown, BackendError, Caller
+from services.web.backends.client import Backend, BackendDown, BackendError, Caller
 from services.web.context import WebRuntime
 from services.web.domain import public
 from services.web.domain.public import DigitLock, Outcome
 from services.web.public import repository
 from shared.clock import utcnow
 from shared.context import uow
+from shared.grouped import GroupCall
 from shared.links import TOKEN_MAX_LENGTH, normalise_waybill
 
 log = logging.getLogger("lcs.web")
@@ -32,13 +38,16 @@ LOOKUPS = Counter("lcs_web_public_lookups_total", "Public tracking look-ups by w
 # web's own principal towards tracking's public view: role `public`, nothing else.
 PUBLIC_CALLER = Caller(sub="web-public-page", role="public")
 PATH = "/v1/public/shipments"
+LOOKUPS_PATH = "/v1/public/shipments/lookups"
+LOOKUPS_MAX = 100  # tracking's bound per request (services.tracking.public.models.LOOKUPS_MAX)
+View = dict[str, Any]
 
 
 @dataclass(frozen=True)
 class Lookup:
     outcome: Outcome
     waybill: str | None = None  # as normalised (shown back in the form)
-    view: dict[str, Any] | None = None
+    view: View | None = None
     retry_after: float = 0.0
 
 
@@ -73,15 +82,40 @@ def _limit_key(address: str) -> str:
     return f"public-lookups:{address}"
 
 
-async def _ask_tracking(rt: WebRuntime, *, params: dict[str, str], headers: dict[str, str]) -> dict[str, Any] | None:
+async def _ask(tracking: Backend, *, params: dict[str, str], headers: dict[str, str]) -> View | None:
     """The redacted view, or None for tracking's one 404 (unknown, wrong digits, bad link)."""
     try:
-        view: dict[str, Any] = await rt.context.backends.tracking.get(PUBLIC_CALLER, PATH, params, headers=headers)
+        view: View = await tracking.get(PUBLIC_CALLER, PATH, params, headers=headers)
     except BackendError as exc:
         if exc.status == 404 and not isinstance(exc, BackendDown):
             return None
         raise
     return view
+
+
+def tracking_views(tracking: Backend) -> GroupCall[tuple[str, str | None], View | None]:
+    """Look-ups by (number, digits or None), asked of tracking in groups: each gets its view, or
+    None for tracking's one refusal; a group tracking cannot answer raises its BackendError in
+    every caller. A tracking without the grouped route (an older release, while a rolling upgrade
+    reaches web first) is asked one look-up at a time."""
+
+    async def ask(lookups: Sequence[tuple[str, str | None]]) -> list[View | None]:
+        body = {"lookups": [{"waybill_no": number, "phone_last4": digits} for number, digits in lookups]}
+        try:
+            answer = await tracking.post(PUBLIC_CALLER, LOOKUPS_PATH, json=body, idempotent=True)
+        except BackendError as exc:
+            if exc.status not in (404, 405) or isinstance(exc, BackendDown):
+                raise
+            return list(await asyncio.gather(*(_ask_one(tracking, number, digits) for number, digits in lookups)))
+        results: list[View | None] = answer["results"]
+        return results
+
+    return GroupCall(ask, max_group=LOOKUPS_MAX)
+
+
+async def _ask_one(tracking: Backend, number: str, digits: str | None) -> View | None:
+    return await _ask(tracking, params={"waybill_no": number},
+                      headers={"X-Phone-Last4": digits} if digits is not None else {})
 
 
 async def look_up(rt: WebRuntime, *, address: str, waybill_text: str, digits: str | None) -> Lookup:
@@ -99,8 +133,7 @@ async def look_up(rt: WebRuntime, *, address: str, waybill_text: str, digits: st
     if state is not None and state.locked(utcnow()):
         return await _audit(rt, **audit, result=Lookup("locked", waybill, retry_after=state.wait_seconds(utcnow())))
     try:
-        view = await _ask_tracking(rt, params={"waybill_no": waybill},
-                                   headers={"X-Phone-Last4": digits} if digits is not None else {})
+        view = await rt.context.public_views.call((waybill, digits))
     except BackendError:  # BackendDown included: tracking cannot answer now
         return await _audit(rt, **audit, result=Lookup("unavailable", waybill))
     if view is None:
@@ -124,7 +157,7 @@ async def open_link(rt: WebRuntime, *, address: str, token: str) -> Lookup:
     if not token or len(token) > TOKEN_MAX_LENGTH or not token.isascii():
         return await _audit(rt, **audit, result=Lookup("not_found"))
     try:
-        view = await _ask_tracking(rt, params={}, headers={"X-Tracking-Link": token})
+        view = await _ask(rt.context.backends.tracking, params={}, headers={"X-Tracking-Link": token})
     except BackendError as exc:
         # A token tracking would not even read (422) is as unknown as a forged one.
         outcome: Outcome = "not_found" if exc.status == 422 else "unavailable"

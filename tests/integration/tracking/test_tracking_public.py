@@ -234,3 +234,48 @@ def test_the_fast_route_and_fastapis_route_answer_alike(api, infra: Infra, late)
     for status in ("200", "401", "403", "404", "422"):
         assert f'lcs_http_requests_total{{method="GET",route="{PATH}",service="tracking",status="{status}"}}' \
             in metrics, status
+
+
+LOOKUPS = "/v1/public/shipments/lookups"
+
+
+def test_grouped_lookups_answer_each_as_the_single_lookup_does(api, infra: Infra, late, world: World) -> None:  # type: ignore[no-untyped-def]
+    """`POST /v1/public/shipments/lookups`: `results[i]` is what `GET /v1/public/shipments` gives
+    `lookups[i]` (its body; null for its one 404), in order, whatever else is in the group: the same
+    number twice, a number in another form, wrong digits, an unknown number, one that cannot be a
+    waybill number, another shipment."""
+    waybill, vid = late
+    other = f"T{unique()}"
+    body = core.shipment_body(other, world, promised_at=now() + timedelta(days=2))
+    body["shipper"]["phone"], body["consignee"]["phone"] = "+8613811112222", "13933334444"
+    assert api.post("/v1/shipments", headers=infra.headers("admin"), json=body).status_code == 201
+    asked: list[tuple[str, str | None]] = [
+        (waybill, None), (waybill, "0000"), (waybill.lower(), "0000"), (f" {waybill[:4]} {waybill[4:]} ", None),
+        (waybill, "1234"), (f"NO{unique()}", "0000"), (f"NO{unique()}", None), ("*!*", None), ("*!*", "0000"),
+        (other, "4444"), (other, "2222"), (other, "0000"), (other, None), (waybill, "0000")]
+    r = api.post(LOOKUPS, headers=public(infra),
+                 json={"lookups": [{"waybill_no": n, "phone_last4": d} for n, d in asked]})
+    assert r.status_code == 200, r.text
+    results = r.json()["results"]
+    assert len(results) == len(asked)
+    for (number, digits), result in zip(asked, results, strict=True):
+        single = look(api, infra, number, digits=digits)
+        assert single.status_code in (200, 404, 422), single.text
+        expected = single.json() if single.status_code == 200 else None
+        assert result == expected, (number, digits, result, single.text)
+    assert [r is not None and r["detailed"] for r in results] == [
+        False, True, True, False, False, False, False, False, False, True, True, False, False, True]
+    assert_redacted(results, vid)
+
+
+def test_grouped_lookups_refuse_what_the_single_lookup_refuses(api, infra: Infra, late) -> None:  # type: ignore[no-untyped-def]
+    waybill, _ = late
+    one = {"waybill_no": waybill}
+    for bad in ({"lookups": []}, {"lookups": [one] * 101}, {"lookups": [{**one, "phone_last4": "12a4"}]},
+                {"lookups": [{**one, "phone_last4": "12345"}]}, {"lookups": [{"waybill_no": ""}]},
+                {"lookups": [{"waybill_no": "X" * 65}]}, {"lookups": [{**one, "link": "x"}]}, {"lookups": one}, {}):
+        r = api.post(LOOKUPS, headers=public(infra), json=bad)
+        assert r.status_code == 422 and r.json()["error"]["code"] == "validation_error", (bad, r.text)
+    assert api.post(LOOKUPS, headers=public(infra), json={"lookups": [one] * 100}).status_code == 200
+    assert api.post(LOOKUPS, json={"lookups": [one]}).status_code == 401
+    assert api.post(LOOKUPS, headers=infra.headers("staff"), json={"lookups": [one]}).status_code == 403
