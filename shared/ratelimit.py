@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Sequence
 
 import asyncpg
+from asyncpg import Record
 
 log = logging.getLogger("lcs.ratelimit")
 
@@ -40,7 +42,7 @@ class SharedWindows:
         self.per_minute = per_minute
         self.clock = clock  # epoch seconds; the replicas' clocks agree through NTP
         self._next_sweep = 0.0
-        self._reading: dict[str, str] = {}  # take_reading's statements, by their read
+        self._reading_many: dict[str, str] = {}  # take_reading_many's statements, by their read
 
     async def take(self, key: str) -> float:
         """0 if the request may go on, else seconds until the caller's window ends.
@@ -57,23 +59,41 @@ class SharedWindows:
             return 0.0
         return self._wait(hits, now, window_start)
 
-    async def take_reading(self, key: str, read: str, *args: object) -> tuple[float, asyncpg.Record]:
-        """`take`, and a read of the caller's own in the same statement: one round trip where a
-        request needs both (web's public look-up: the address's limit and the waybill's digit
-        lock). `read` is a SELECT of at most one row whose parameters start at `$3`; the
-        returned record holds its columns, all NULL when it found no row. Unlike `take`, this
-        raises when the database cannot answer: the caller needs what it reads."""
+    async def take_reading_many(self, items: Sequence[tuple[str, str | None]], read: str) -> list[tuple[float, Record]]:
+        """`take` for many requests at once, each with a read of the caller's own, in one statement
+        and one round trip where requests need both (web's public look-ups of the moment: each
+        address's limit and each waybill's digit lock). `items` are (caller key, the read's argument
+        as text or None), each answered as if the requests had come one after another in that order
+        (a key given three times counts three, the first seeing one hit, the last three). `read` is
+        a SELECT of at most one row whose one parameter is written `{}` (a text expression, NULL
+        for None); its record holds the read's columns, all NULL when it found no row, as committed
+        before the statement. Unlike `take`, this raises when the database cannot answer: the
+        callers need what it reads.
+
+        The items go as one JSON array: a statement over `unnest` of arrays is planned again at
+        every call (its row estimate follows the value), one over JSON keeps a generic plan."""
         now = self.clock()
         window_start = now - now % WINDOW_SECONDS
-        sql = self._reading.get(read)
+        sql = self._reading_many.get(read)
         if sql is None:
-            sql = self._reading[read] = (f"WITH hit AS ({_TAKE}) SELECT (SELECT hits FROM hit) AS window_hits, r.* "
-                                         f"FROM (SELECT 1) AS one LEFT JOIN LATERAL ({read}) AS r ON true")
+            sql = self._reading_many[read] = (
+                "WITH q AS (SELECT * FROM jsonb_to_recordset($1::jsonb) AS q(i int, key text, arg text)), "
+                "hit AS (INSERT INTO rate_windows (key, window_start, hits) "
+                "SELECT key, to_timestamp($2), count(*) FROM q GROUP BY key "
+                "ON CONFLICT (key, window_start) DO UPDATE SET hits = rate_windows.hits + excluded.hits "
+                "RETURNING key, hits) "
+                "SELECT q.i, (SELECT hit.hits FROM hit WHERE hit.key = q.key) AS window_hits, r.* "
+                f"FROM q LEFT JOIN LATERAL ({read.format('q.arg')}) AS r ON true ORDER BY q.i")
         async with self.pool.acquire() as conn:
-            row = await conn.fetchrow(sql, key, window_start, *args)
+            rows = await conn.fetch(sql, [{"i": i, "key": key, "arg": arg} for i, (key, arg) in enumerate(items)],
+                                    window_start)
             await self._sweep(conn, now, window_start)
-        assert row is not None
-        return self._wait(row["window_hits"], now, window_start), row
+        after = Counter(key for key, _ in items)  # each key's hits after its last item in the group
+        answers = []
+        for (key, _), row in zip(items, rows, strict=True):
+            after[key] -= 1
+            answers.append((self._wait(row["window_hits"] - after[key], now, window_start), row))
+        return answers
 
     def _wait(self, hits: int, now: float, window_start: float) -> float:
         return 0.0 if hits <= self.per_minute else window_start + WINDOW_SECONDS - now

@@ -11,6 +11,7 @@ from fastapi import Depends, Request, Response
 
 from services.web.backends.capabilities import Capabilities
 from services.web.backends.client import Backends
+from services.web.domain.public import DigitLock
 from services.web.live.hub import LiveHub
 from services.web.public.repository import LookupRow
 from services.web.settings import WebSettings
@@ -39,6 +40,9 @@ class WebContext:
     login_limiter: SharedWindows | None = None
     # Public tracking look-ups per client address and minute (PostgreSQL); None when off.
     public_limiter: SharedWindows | None = None
+    # The same limit counted, with the digit locks read, for the form's look-ups of the moment
+    # together (public.service.limits_and_locks); None when off.
+    public_takes: GroupCall[tuple[str, bytes | None], tuple[float, DigitLock | None]] | None = None
     # The app's answer to an exception a route raised (main.configure_app's handlers: an HTML
     # page for a browser), for a fast route that answers without FastAPI's exception middleware.
     error_page: Callable[[Request, Exception], Awaitable[Response]] | None = None

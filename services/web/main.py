@@ -66,6 +66,7 @@ async def build_context(rt: Runtime[Any, Any]) -> WebContext:
                        timeout=s.backend_timeout_seconds, connect_timeout=s.backend_connect_timeout_seconds,
                        retries=s.backend_get_retries)
 
+    public_limiter = SharedWindows(rt.pool, s.public_lookups_per_address) if s.public_lookups_per_address else None
     hasher = PasswordHasher()  # argon2id, the library's (RFC 9106 low-memory) defaults
     backends = Backends(tracking=backend("tracking", s.tracking_url), receipts=backend("receipts", s.receipts_url),
                         complaints=backend("complaints", s.complaints_url),
@@ -77,7 +78,8 @@ async def build_context(rt: Runtime[Any, Any]) -> WebContext:
         lookup_log=GroupWriter(rt.pool, log_lookups, one_statement=True),
         public_views=public_service.tracking_views(backends.tracking),
         login_limiter=SharedWindows(rt.pool, s.login_failures_per_address) if s.login_failures_per_address else None,
-        public_limiter=SharedWindows(rt.pool, s.public_lookups_per_address) if s.public_lookups_per_address else None)
+        public_limiter=public_limiter,
+        public_takes=public_service.limits_and_locks(public_limiter) if public_limiter is not None else None)
 
 
 async def live_worker(rt: Runtime[Any, Any]) -> None:

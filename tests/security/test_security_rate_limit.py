@@ -89,18 +89,21 @@ async def test_made_up_tokens_share_their_address_window_and_cannot_clear_others
     assert (await two.post("/v1/things", headers={"Authorization": f"Bearer {token}"})).status_code == 429
 
 
-async def test_take_reading_counts_like_take_and_reads_in_the_same_statement(replicas) -> None:  # type: ignore[no-untyped-def]
-    """`SharedWindows.take_reading`: the same count and wait as `take`, with the caller's own
-    read's columns (all NULL when it finds no row)."""
+async def test_take_reading_many_counts_as_one_take_after_another_and_reads_in_the_same_statement(replicas) -> None:  # type: ignore[no-untyped-def]
+    """`SharedWindows.take_reading_many`: a group counted in one statement gives each request the
+    wait `take` would have given it had the group come one request after another, in order, and
+    each request its own read's columns (all NULL when it finds no row or has no argument), read
+    as committed before the statement."""
     _, _, pool = replicas
     limiter = SharedWindows(pool, LIMIT, clock=lambda: NOW)
-    read = "SELECT key AS found, hits FROM rate_windows WHERE key = $3 AND window_start = to_timestamp($2)"
-    waits = []
-    for _ in range(LIMIT + 1):
-        wait, row = await limiter.take_reading("address:10.0.0.9", read, "address:10.0.0.8")
-        waits.append(wait)
-        assert row["found"] is None and row["hits"] is None  # the other address has no window yet
-    assert waits == [0.0] * LIMIT + [50.0]
-    assert await limiter.take("address:10.0.0.8") == 0.0
-    wait, row = await limiter.take_reading("address:10.0.0.9", read, "address:10.0.0.8")
-    assert wait == 50.0 and row["found"] == "address:10.0.0.8" and row["hits"] == 1
+    read = "SELECT key AS found, hits FROM rate_windows WHERE key = {} AND window_start = to_timestamp($2)"
+    a, b, c = "address:10.0.0.9", "address:10.0.0.8", "address:10.0.0.6"
+    answers = await limiter.take_reading_many([(a, b), (a, None), (b, a), (a, c), (a, a)], read)
+    assert [wait for wait, _ in answers] == [0.0, 0.0, 0.0, 0.0, 50.0]  # a's fourth is over the limit of 3
+    assert all(row["found"] is None and row["hits"] is None for _, row in answers)  # nothing before it
+    answers = await limiter.take_reading_many([(b, a), (b, b), (a, None), (b, c)], read)
+    assert [wait for wait, _ in answers] == [0.0, 0.0, 50.0, 50.0]  # b: 2, 3, then 4 (over); a: 5
+    assert [(row["found"], row["hits"]) for _, row in answers] == [(a, 4), (b, 1), (None, None), (None, None)]
+    assert await limiter.take(b) == 50.0 and await limiter.take(c) == 0.0  # the same windows as `take`
+    hits = {r["key"]: r["hits"] for r in await pool.fetch("SELECT key, hits FROM rate_windows")}
+    assert hits == {a: 5, b: 5, c: 1}

@@ -25,12 +25,15 @@ async def digit_lock(conn: asyncpg.Connection, waybill_hash: bytes, *, for_updat
                                         waybill_hash))
 
 
-async def take_with_digit_lock(limiter: SharedWindows, address_key: str,
-                               waybill_hash: bytes | None) -> tuple[float, DigitLock | None]:
-    """The address's limit counted and the waybill's digit lock read, in one statement (None:
-    no waybill to read the lock of)."""
-    wait, row = await limiter.take_reading(address_key, _DIGIT_LOCK.format("$3"), waybill_hash)
-    return wait, _lock_of(row)
+async def take_many_with_digit_locks(limiter: SharedWindows, items: Sequence[tuple[str, bytes | None]],
+                                     ) -> list[tuple[float, DigitLock | None]]:
+    """The addresses' limits counted and the waybills' digit locks read for many look-ups at once,
+    in one statement: (address key, waybill hash or None: no lock to read) each, counted as if they
+    had come one after another in that order."""
+    answers = await limiter.take_reading_many([(key, waybill_hash.hex() if waybill_hash is not None else None)
+                                               for key, waybill_hash in items],
+                                              _DIGIT_LOCK.format("decode({}, 'hex')"))
+    return [(wait, _lock_of(row)) for wait, row in answers]
 
 
 async def save_digit_lock(conn: asyncpg.Connection, waybill_hash: bytes, state: DigitLock) -> None:

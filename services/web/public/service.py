@@ -31,6 +31,7 @@ from shared.clock import utcnow
 from shared.context import uow
 from shared.grouped import GroupCall
 from shared.links import TOKEN_MAX_LENGTH, normalise_waybill
+from shared.ratelimit import SharedWindows
 
 log = logging.getLogger("lcs.web")
 
@@ -68,10 +69,9 @@ async def _over_limit(rt: WebRuntime, address: str) -> float:
 
 async def _limit_and_lock(rt: WebRuntime, address: str, key: bytes | None) -> tuple[float, DigitLock | None]:
     """The address's limit and, for a look-up with digits (`key`), the waybill's digit lock: one
-    statement when the limit is on."""
-    limiter = rt.context.public_limiter
-    if limiter is not None:
-        return await repository.take_with_digit_lock(limiter, _limit_key(address), key)
+    statement for the look-ups of the moment when the limit is on (`limits_and_locks`)."""
+    if rt.context.public_takes is not None:
+        return await rt.context.public_takes.call((_limit_key(address), key))
     if key is None:
         return 0.0, None
     async with rt.pool.acquire() as conn:
@@ -91,6 +91,16 @@ async def _ask(tracking: Backend, *, params: dict[str, str], headers: dict[str, 
             return None
         raise
     return view
+
+
+def limits_and_locks(limiter: SharedWindows) -> GroupCall[tuple[str, bytes | None], tuple[float, DigitLock | None]]:
+    """The form's look-ups of the moment counted against their addresses' limits and their
+    waybills' digit locks read, in one statement (`repository.take_many_with_digit_locks`)."""
+
+    async def take(items: Sequence[tuple[str, bytes | None]]) -> list[tuple[float, DigitLock | None]]:
+        return await repository.take_many_with_digit_locks(limiter, items)
+
+    return GroupCall(take, max_group=LOOKUPS_MAX)
 
 
 def tracking_views(tracking: Backend) -> GroupCall[tuple[str, str | None], View | None]:
