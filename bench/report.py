@@ -567,19 +567,27 @@ shipments, open complaints, receipts at risk) the same at both; the indexes name
 and "tables read whole" those whose `seq_scan` moved (small tables are read whole by design: the plans
 choose it). Figure 9 is the public `/track` form with the right digits, per request one waybill lookup
 in tracking plus web's per-address limiter, digit lock and audit. Its cost per request is the two
-services' HTTP stacks, web's backend call and page, and web's and tracking's statements: at 1.2 to 2 ms
-of CPU across the processes (the CPU table; the machine decides where), two cores serve 1,000 to 1,600 a
-second at most, well short of 0.3×C2 (C2's whole request costs 0.1 to 0.2 ms). Two rounds cut it from 3.2 ms: web's
-calls to the backends go through its own pool (`services/web/backends/transport.py`; httpcore's walked
-every connection twice per request and polled each idle one with a system call, encode/httpcore#928) and
-straight to it, not through an `httpx.AsyncClient` (its URL merging, cookie jar and hooks were half of
-what a call cost); tracking answers the look-up in one statement (the row, the timeline and the stations'
-cities together; it was three) and in front of FastAPI, as web answers `POST /track` (guarded fast
-routes, each with a differential test); web counts the address's limit and reads the digit lock in one
-statement (`SharedWindows.take_reading`; it was two, on two pooled connections) and writes the audit rows
-of concurrent look-ups together (`shared.grouped.GroupWriter`, each page sent once its row is committed;
-it was a statement and a commit per look-up). At the large size: web 1,506 → 725 µs, tracking 866 → 324
-µs, PostgreSQL 714 → 419 µs per look-up, and the figure from about 540 to 1,040 requests a second.
+services' HTTP stacks, web's page, and the request's share of three group calls: web's one statement
+counting the addresses' limits and reading the digit locks of the look-ups of the moment
+(`SharedWindows.take_reading_many`), one request to tracking for their views
+(`POST /v1/public/shipments/lookups`, one statement there), and the audit rows (`shared.grouped`: each
+a `GroupCall`, one in flight while the next group forms, every page sent only once its own answers are
+in). Before the grouping, each look-up made its own request to tracking and its own two statements, and
+a request's HTTP layers, the driver's round trips and PostgreSQL's per-statement work cost several times
+the look-up's own work; in A/B runs of this figure at the normal size (the same machine, interleaved)
+the grouped call to tracking cut the CPU per look-up from 1.9 to 1.15 ms and from 2.6 to 1.5 ms on a
+busier run (tracking about 60% less, PostgreSQL and web about 30% less), and the grouped limit a
+further 15 to 25% (1.30 → 1.09 ms, 1.39 → 1.04 ms: PostgreSQL's share about 40% less). The grouped
+statement passes its numbers as one JSON array: over `unnest` of arrays PostgreSQL planned it again at
+every call (its row estimate follows the value) and planning that query costs more than running it for
+ten numbers. What remains is mostly web's (about 60%): the HTTP stack and its middleware around the
+fast route (security headers, the guard, the error middleware, each wrapping the response's messages),
+the page's template (about a quarter of web's CPU), the form parsing and the event loop. Earlier rounds:
+web's calls to the backends go through its own pool (`services/web/backends/transport.py`; httpcore's
+walked every connection twice per request and polled each idle one with a system call,
+encode/httpcore#928) and straight to it, not through an `httpx.AsyncClient`; tracking reads a look-up
+in one statement (the row, the timeline and the stations' cities together; it was three); both
+services answer the look-up in front of FastAPI (guarded fast routes, each with a differential test).
 
 **Figure 5.** Every query is an index range read whose result size does not grow with history (see the
 index list above), so ratios around 1× are the expected result; at one to a few milliseconds per query, the
