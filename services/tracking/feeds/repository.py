@@ -12,6 +12,7 @@ from typing import Any, NamedTuple
 import asyncpg
 from asyncpg import Record
 
+from services.tracking.feeds.pgcopy import encode_positions
 from services.tracking.feeds.track_cache import STORED_TRACK_MAX_ROWS, pack_track
 from services.tracking.shipments.repository import (
     EVALUATION_LOCK,
@@ -117,21 +118,23 @@ SMALL = 64  # up to this many fixes, one statement (INSERT ... SELECT unnest) be
 
 async def _copy_positions(conn: asyncpg.Connection, records: Sequence[tuple[Any, ...]], *, all_new: bool) -> int:
     """Many fixes (tuples in POSITION_COLUMNS order), inside the caller's transaction: COPYed
-    straight into `positions` (one pass, what the benchmark's raw-COPY ceiling does) inside a
-    savepoint. Only when that hits the primary key (a retried batch, a fix sent twice) does it
-    roll back to the savepoint and take the slower path: COPY into a session temp table, then
-    INSERT ... ON CONFLICT DO NOTHING. Returns how many were new.
+    (binary, the stream built by `pgcopy.encode_positions`) straight into `positions` (one pass,
+    as the benchmark's raw-COPY ceiling does) inside a savepoint. Only when that hits the primary
+    key (a retried batch, a fix sent twice) does it roll back to the savepoint and take the slower
+    path: COPY into a session temp table, then INSERT ... ON CONFLICT DO NOTHING. Returns how many
+    were new.
 
     `all_new`: the caller vouches that none can be stored yet (see `feeds.ingest.ingest`); the COPY then
     runs without the savepoint, two round trips fewer."""
+    stream = memoryview(encode_positions(records))  # a buffer: asyncpg would open bytes as a path
     if all_new:
-        await conn.copy_records_to_table("positions", records=records, columns=POSITION_COLUMNS)
+        await conn.copy_to_table("positions", source=stream, columns=POSITION_COLUMNS, format="binary")
         return len(records)
     # The savepoint in SQL, not `conn.transaction()`: the /osmand committer runs its groups in
     # transactions it begins itself (feeds.group_commit.OsmandGroupCommit), where asyncpg refuses to nest one.
     await conn.execute("SAVEPOINT positions_copy")
     try:
-        await conn.copy_records_to_table("positions", records=records, columns=POSITION_COLUMNS)
+        await conn.copy_to_table("positions", source=stream, columns=POSITION_COLUMNS, format="binary")
     except asyncpg.UniqueViolationError:
         await conn.execute("ROLLBACK TO SAVEPOINT positions_copy")
     else:
@@ -140,7 +143,7 @@ async def _copy_positions(conn: asyncpg.Connection, records: Sequence[tuple[Any,
     await conn.execute(_STAGING_DDL)
     # ON COMMIT DELETE ROWS empties the staging table at every commit, so inside a transaction
     # it starts empty (the savepoint above left nothing in it).
-    await conn.copy_records_to_table(_STAGING, records=records, columns=POSITION_COLUMNS)
+    await conn.copy_to_table(_STAGING, source=stream, columns=POSITION_COLUMNS, format="binary")
     status: str = await conn.execute(
         f"INSERT INTO positions ({', '.join(POSITION_COLUMNS)}) "
         f"SELECT {', '.join(POSITION_COLUMNS)} FROM {_STAGING} ORDER BY vehicle_id, at "
