@@ -433,7 +433,11 @@ the last round and not taken: without the evaluation (`LCS_EVALUATION_INTERVAL_S
 figure is about a quarter higher, so the evaluation of 25 vehicles per batch is about a fifth of the
 work; storing a batch with `INSERT ... SELECT unnest(...)` in the vehicles' statement instead of `COPY`
 cost more in both tracking and PostgreSQL (11 µs each per position); a hand-built binary `COPY` buffer
-(`struct`, per vehicle) cost as much client CPU as asyncpg's encoder. Taken: the evaluation's recent-speed
+(`struct`, per field) cost as much client CPU as asyncpg's encoder. Taken since: the binary stream built
+per batch (`feeds.pgcopy`: each distinct time and vehicle encoded once, a row's floats packed by
+precompiled `struct`s; about half the COPY's client CPU in a micro-benchmark, and 17 → 14-16 µs of
+tracking per position in A/B runs of figure 1 on a busy day, a Hypothesis property holding it to
+asyncpg's encoding). Taken: the evaluation's recent-speed
 window is found by binary search and its speeds filtered in C, and a time already in UTC is not converted
 again (the evaluation's Python per vehicle fell from about 30 to 20 µs in a profile harness).
 Done, in order of effect (each from a profile or an experiment): the delay
@@ -446,12 +450,13 @@ max and sum in C; each distinct time matched and parsed once); the request answe
 in front of FastAPI (`api.positions_fast`); a batch of fixes all newer than their locked vehicles'
 `COPY`ed without a savepoint; the vehicles' `UPDATE` reads the evaluated vehicles' shipments in the same
 round trip; a token that passed is remembered until it expires; the collector's young threshold raised
-(a batch's objects are all alive for the whole request). What remains is spread thin: asyncpg encoding
-the `COPY` (about 15% of tracking's CPU, most of it the `timestamptz` encoder at about 1 µs per fix),
-orjson reading the body, the event loop and HTTP, and the evaluation of 25 shipments per batch. The
-next step is more tracking processes (workers or replicas): the batch path holds no state between
-requests, and concurrent batches of the same vehicles wait for each other only for the statement that
-ends each (the vehicles moved, row-locked in id order; evaluations are claimed, never waited for).
+(a batch's objects are all alive for the whole request). What remains is spread thin: the `COPY` (its
+stream built per batch, above; asyncpg's `timestamptz` encoder, about 1 µs per value, still encodes the
+vehicles' statement's time arrays), orjson reading the body, the event loop and HTTP, and the evaluation
+of 25 shipments per batch. The next step is more tracking processes (workers or replicas): the batch path
+holds no state between requests, and concurrent batches of the same vehicles wait for each other only for
+the statement that ends each (the vehicles moved, row-locked in id order; evaluations are claimed, never
+waited for).
 Sampling PostgreSQL's `pg_stat_activity` during the runs shows why: its backends mostly wait for
 tracking (`ClientRead`, about 60% of the samples of busy backends), then for the WAL flush of the
 commits (about 15%), hardly ever for a row lock (`Lock:transactionid`, 3%). Rows 1r and 1br measure
