@@ -4,6 +4,7 @@ Two apps on one schema play two replicas of a service; the limit is 3 writes a m
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 
@@ -107,3 +108,17 @@ async def test_take_reading_many_counts_as_one_take_after_another_and_reads_in_t
     assert await limiter.take(b) == 50.0 and await limiter.take(c) == 0.0  # the same windows as `take`
     hits = {r["key"]: r["hits"] for r in await pool.fetch("SELECT key, hits FROM rate_windows")}
     assert hits == {a: 5, b: 5, c: 1}
+
+
+async def test_groups_counted_at_once_on_several_connections_count_every_request_once(replicas) -> None:  # type: ignore[no-untyped-def]
+    """Groups of one key counted at the same moment by different connections (two web replicas, or
+    two groups in flight) wait for each other on the window's row: across them exactly `LIMIT`
+    requests pass, whatever the split, including on a key with no window yet."""
+    _, _, pool = replicas
+    limiter = SharedWindows(pool, LIMIT, clock=lambda: NOW)
+    read = "SELECT key AS found FROM rate_windows WHERE key = {} AND window_start = to_timestamp($2)"
+    for n in range(20):
+        key = f"address:10.1.0.{n}"
+        groups = await asyncio.gather(*(limiter.take_reading_many([(key, None)] * size, read) for size in (1, 2, 4)))
+        waits = sorted(wait for answers in groups for wait, _ in answers)
+        assert waits == [0.0] * LIMIT + [50.0] * (7 - LIMIT), (key, groups)
