@@ -32,8 +32,9 @@ _BOOL = {True: struct.pack(">ib", 1, 1), False: struct.pack(">ib", 1, 0)}
 FIELDS = 10  # vehicle_id, at, lat, lon, speed_kmh, heading, altitude, accuracy, battery, sampled
 
 
-def epoch_micros(at: datetime) -> int:
-    """`at` (timezone-aware) as PostgreSQL stores a timestamptz: microseconds since 2000-01-01 UTC."""
+def pg_micros(at: datetime) -> int:
+    """`at` (timezone-aware) as PostgreSQL stores a timestamptz: microseconds since 2000-01-01 UTC
+    (not `domain.track.epoch_micros`, which counts from 1970)."""
     delta = at - _PG_EPOCH  # raises TypeError for a naive datetime: never guessed
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
@@ -54,7 +55,7 @@ def encode_positions(records: Iterable[tuple[Any, ...]]) -> bytes:
             head = heads[vehicle_id] = struct.pack(">hi", FIELDS, len(raw)) + raw
         micros = times.get(at)
         if micros is None:
-            micros = times[at] = epoch_micros(at)
+            micros = times[at] = pg_micros(at)
         append(head)
         append(at_lat_lon(8, micros, 8, lat, 8, lon))
         append(_NULL if speed is None else float8(8, speed))

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.tracking.feeds.pgcopy import FIELDS, encode_positions, epoch_micros
+from services.tracking.feeds.pgcopy import FIELDS, encode_positions, pg_micros
 from services.tracking.feeds.repository import POSITION_COLUMNS
 from tests.conftest import Infra, run_sync
 
@@ -54,9 +54,9 @@ def test_the_stream_stores_what_asyncpgs_encoder_stores(infra: Infra, records: l
 
 def test_the_layout_is_the_positions_columns_and_times_are_postgres_microseconds() -> None:
     assert len(POSITION_COLUMNS) == FIELDS and POSITION_COLUMNS[0] == "vehicle_id" and POSITION_COLUMNS[-1] == "sampled"
-    assert epoch_micros(datetime(2000, 1, 1, tzinfo=UTC)) == 0
-    assert epoch_micros(datetime(2000, 1, 1, 8, 0, 0, 1, tzinfo=timezone(timedelta(hours=8)))) == 1
-    assert epoch_micros(datetime(1999, 12, 31, 23, 59, 59, tzinfo=UTC)) == -1_000_000
+    assert pg_micros(datetime(2000, 1, 1, tzinfo=UTC)) == 0
+    assert pg_micros(datetime(2000, 1, 1, 8, 0, 0, 1, tzinfo=timezone(timedelta(hours=8)))) == 1
+    assert pg_micros(datetime(1999, 12, 31, 23, 59, 59, tzinfo=UTC)) == -1_000_000
 
 
 def test_a_naive_time_is_refused() -> None:
