@@ -16,6 +16,7 @@ from services.tracking.feeds.pgcopy import encode_positions
 from services.tracking.feeds.track_cache import STORED_TRACK_MAX_ROWS, pack_track
 from services.tracking.shipments.repository import (
     EVALUATION_LOCK,
+    EVALUATION_LOCK_NAMESPACE,
     BoardState,
     board_states_arrays,
     save_board_states,
@@ -48,22 +49,16 @@ async def claim_vehicles(conn: asyncpg.Connection, column: str, values: Iterable
     evaluating is not claimed). No row is locked: concurrent ingests of the same vehicles run side
     by side, and only the short `store_fixes` UPDATE at the end of each locks their rows.
 
-    Two statements: the claims, then the rows. In READ COMMITTED a statement sees what was
-    committed when it started, so a row read by the statement that takes the claim could miss
-    what the previous holder committed between that start and the claim."""
-    keys = sorted(set(values))
+    The claims first, then the rows: in READ COMMITTED a statement sees what was committed when it
+    started, so a row read by the statement that takes the claim could miss what the previous
+    holder committed between that start and the claim. Both are statements of the database
+    function `claim_vehicles` (migration 0021), VOLATILE, so each takes its own snapshot: the
+    order of two statements in one round trip (an /osmand group commit waits on each of them)."""
     if column not in ("vehicle_id", "device_id"):
         raise ValueError(f"vehicles are claimed by vehicle_id or device_id, not {column}")
-    found = await conn.fetch(
-        f"SELECT vehicle_id, {EVALUATION_LOCK.format('vehicle_id')} AS claimed "
-        f"FROM {'devices' if column == 'device_id' else 'vehicles'} WHERE {column} = ANY($1::text[])", keys)
-    if not found:
-        return Claimed({}, frozenset())
-    claimed = [r["vehicle_id"] for r in found if r["claimed"]]
-    rows = await conn.fetch(f"SELECT {_INGEST_VEHICLE_COLUMNS.format(claimed='vehicle_id = ANY($2::text[])')} "
-                            "FROM vehicles WHERE vehicle_id = ANY($1::text[])",
-                            [r["vehicle_id"] for r in found], claimed)
-    return Claimed({r["vehicle_id"]: r for r in rows}, frozenset(claimed))
+    rows = await conn.fetch("SELECT * FROM claim_vehicles($1::text[], $2, $3)",
+                            sorted(set(values)), column == "device_id", EVALUATION_LOCK_NAMESPACE)
+    return Claimed({r["vehicle_id"]: r for r in rows}, frozenset(r["vehicle_id"] for r in rows if r["claimed"]))
 
 
 def _text_array(values: Sequence[str]) -> str:
