@@ -71,7 +71,12 @@ class SharedWindows:
         callers need what it reads.
 
         The items go as one JSON array: a statement over `unnest` of arrays is planned again at
-        every call (its row estimate follows the value), one over JSON keeps a generic plan."""
+        every call (its row estimate follows the value), one over JSON keeps a generic plan.
+
+        The window rows are upserted in key order, so groups counted at once on other connections
+        (another replica, another group in flight) wait for each other's rows in that one order:
+        in the aggregate's own order, two groups could each hold a row the other waits for, and
+        PostgreSQL would fail one of them (a deadlock)."""
         now = self.clock()
         window_start = now - now % WINDOW_SECONDS
         sql = self._reading_many.get(read)
@@ -79,7 +84,7 @@ class SharedWindows:
             sql = self._reading_many[read] = (
                 "WITH q AS (SELECT * FROM jsonb_to_recordset($1::jsonb) AS q(i int, key text, arg text)), "
                 "hit AS (INSERT INTO rate_windows (key, window_start, hits) "
-                "SELECT key, to_timestamp($2), count(*) FROM q GROUP BY key "
+                "SELECT key, to_timestamp($2), count(*) FROM q GROUP BY key ORDER BY key "
                 "ON CONFLICT (key, window_start) DO UPDATE SET hits = rate_windows.hits + excluded.hits "
                 "RETURNING key, hits) "
                 "SELECT q.i, (SELECT hit.hits FROM hit WHERE hit.key = q.key) AS window_hits, r.* "

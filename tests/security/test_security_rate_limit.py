@@ -5,7 +5,9 @@ Two apps on one schema play two replicas of a service; the limit is 3 writes a m
 from __future__ import annotations
 
 import asyncio
+import random
 import uuid
+from collections import Counter
 from collections.abc import AsyncIterator
 
 import asyncpg
@@ -122,3 +124,22 @@ async def test_groups_counted_at_once_on_several_connections_count_every_request
         groups = await asyncio.gather(*(limiter.take_reading_many([(key, None)] * size, read) for size in (1, 2, 4)))
         waits = sorted(wait for answers in groups for wait, _ in answers)
         assert waits == [0.0] * LIMIT + [50.0] * (7 - LIMIT), (key, groups)
+
+
+async def test_groups_of_overlapping_keys_counted_at_once_never_deadlock(replicas) -> None:  # type: ignore[no-untyped-def]
+    """Groups of many keys counted at once on several connections (two web replicas each counting
+    the addresses of the moment) lock the keys' window rows in one order, the keys' own: whatever
+    the keys and their order in each group, none waits for another in a cycle, which PostgreSQL
+    would break by failing one group (each of its look-ups a 503)."""
+    _, _, pool = replicas
+    limiter = SharedWindows(pool, 1_000_000, clock=lambda: NOW)
+    read = "SELECT key AS found FROM rate_windows WHERE key = {} AND window_start = to_timestamp($2)"
+    keys = [f"address:10.2.{n // 250}.{n % 250}" for n in range(400)]
+    rng = random.Random(24)
+    counted: Counter[str] = Counter()
+    for _ in range(40):
+        groups = [rng.sample(keys, rng.randrange(20, 200)) for _ in range(4)]
+        await asyncio.gather(*(limiter.take_reading_many([(key, None) for key in group], read) for group in groups))
+        counted.update(key for group in groups for key in group)
+    hits = {r["key"]: r["hits"] for r in await pool.fetch("SELECT key, hits FROM rate_windows")}
+    assert hits == dict(counted)
