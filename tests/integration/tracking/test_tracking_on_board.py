@@ -143,14 +143,29 @@ async def _runtime(infra: Infra) -> AsyncIterator[tuple[Runtime[Any, Any], list[
         await pool.close()
 
 
+def with_functions(statements: list[str], functions: dict[str, str]) -> list[str]:
+    """The statements, each followed by the body of every function of the schema it calls (a
+    function's statements run where the call runs: they are the fix path's too)."""
+    out: list[str] = []
+    for statement in statements:
+        out.append(statement)
+        out += [body for name, body in functions.items() if re.search(rf"\b{name}\s*\(", statement)]
+    return out
+
+
 async def _captured(infra: Infra, vid: str, device: str, fixes: list[tuple[datetime, float, float]],
                     ) -> tuple[list[list[str]], set[str]]:
     """Each fix ingested on its own, alternately through the batch path and the device path (an
-    /osmand group's work): the statements each sent, and the schema's tables."""
+    /osmand group's work): the statements each sent (with the bodies of the schema's functions
+    they call), and the schema's tables."""
     async for rt, statements in _runtime(infra):
         async with rt.pool.acquire() as conn:
             tables = {r["table_name"] for r in await conn.fetch(
                 "SELECT table_name FROM information_schema.tables WHERE table_schema = 'tracking'")}
+            functions = {r["proname"]: r["prosrc"] for r in await conn.fetch(
+                "SELECT p.proname, p.prosrc FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace "
+                "WHERE n.nspname = 'tracking' AND p.prokind = 'f'")}
+        assert "claim_vehicles" in functions
         out: list[list[str]] = []
         admin = Principal(sub="test", role="admin")
         for n, (at, lat, lon) in enumerate(fixes):
@@ -162,7 +177,7 @@ async def _captured(infra: Infra, vid: str, device: str, fixes: list[tuple[datet
                     known, stored = await rt.context.osmand._store(conn, [Fix(device, at, lat, lon, 70.0, 280.0)])
                     assert known == [True] and stored == 1
             await asyncio.sleep(0)  # the query logger's callbacks are scheduled with call_soon
-            out.append(list(statements))
+            out.append(with_functions(statements, functions))
         return out, tables
     raise AssertionError("no runtime")
 
