@@ -15,7 +15,7 @@ from services.tracking.feeds.api import router as feeds_router
 from services.tracking.feeds.group_commit import OsmandGroupCommit, run_osmand_group_commit
 from services.tracking.feeds.partitions import run_maintenance
 from services.tracking.feeds.trailing import run_trailing_evaluations
-from services.tracking.public.api import public_shipment_fast
+from services.tracking.public.api import public_shipment_fast, public_shipment_lookups_fast
 from services.tracking.public.api import router as public_router
 from services.tracking.registry import service as registry
 from services.tracking.registry.api import router as registry_router
@@ -77,8 +77,9 @@ SPEC = ServiceSpec(
     # ... and before that, by the HTTP protocol itself, without an ASGI cycle (shared.fastpath.http)
     direct_routes={"/osmand": OSMAND_DIRECT},
     # ... and the batch API's, behind the guard (feeds.api.positions_fast), as is web's public
-    # page's look-up (public.api.public_shipment_fast).
-    guarded_fast_routes={"/v1/positions": positions_fast, "/v1/public/shipments": public_shipment_fast},
+    # page's look-ups (public.api.public_shipment_fast, public_shipment_lookups_fast).
+    guarded_fast_routes={"/v1/positions": positions_fast, "/v1/public/shipments": public_shipment_fast,
+                         "/v1/public/shipments/lookups": public_shipment_lookups_fast},
     settings_cls=TrackingSettings,
     tags={"public": "The public's view of a waybill, already redacted, for web's tracking page (role `public`)."},
     context=build_context,

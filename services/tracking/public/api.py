@@ -17,7 +17,7 @@ from services.tracking.public import service
 from services.tracking.public.models import PublicLookups, PublicLookupsRead, PublicShipmentRead
 from shared.auth import Principal, Role, bearer_token, check_role, decode_token, require_roles
 from shared.errors import ErrorResponse
-from shared.fastpath.routes import clean_query_string, send_json
+from shared.fastpath.routes import clean_query_string, parse_json_body, read_body, send_json
 from shared.links import TOKEN_MAX_LENGTH
 
 router = APIRouter(tags=["public"])
@@ -104,3 +104,36 @@ async def public_shipment_fast(rt: TrackingRuntime, scope: Scope, receive: Recei
     view = await service.public_shipment(rt, principal=principal, waybill_no=waybill_no, phone_last4=last4,
                                          link=link)
     return await send_json(send, 200, view.model_dump_json().encode())
+
+
+async def public_shipment_lookups_fast(rt: TrackingRuntime, scope: Scope, receive: Receive, send: Send) -> int | None:
+    """`POST /v1/public/shipments/lookups` answered behind the guard but in front of FastAPI (a
+    guarded `shared.fastpath.routes.FastRoutes` route), as `public_shipment_fast` answers the single
+    look-up: the same service call, the same answers, the body read straight into the model
+    (`parse_json_body`).
+
+    Why: web's public page sends its look-ups of the moment here, a request per group, and
+    FastAPI's routing, dependency solving and response-model pass were a fifth of tracking's CPU
+    per look-up (its profile in docs/BENCHMARKS.md). Declined (None), so the route above answers:
+    another method, a query string, a body not declared as JSON, no `Bearer` token."""
+    if scope["method"] != "POST" or scope.get("query_string"):
+        return None
+    authorization = content_type = None
+    for key, value in scope["headers"]:
+        if key == b"authorization":
+            authorization = value
+        elif key == b"content-type":
+            content_type = value
+    token = bearer_token(authorization)
+    if token is None or content_type is None or not _is_json(content_type):
+        return None
+    principal = check_role(decode_token(token, rt.settings.auth_secret), PUBLIC_ROLES)
+    body = parse_json_body(PublicLookups, await read_body(receive))
+    results = await service.public_shipments(rt, principal=principal,
+                                             lookups=[(q.waybill_no, q.phone_last4) for q in body.lookups])
+    return await send_json(send, 200, PublicLookupsRead(results=results).model_dump_json().encode())
+
+
+def _is_json(content_type: bytes) -> bool:
+    media, _, params = content_type.partition(b";")
+    return media.strip().lower() == b"application/json" and params.strip().lower() in (b"", b"charset=utf-8")

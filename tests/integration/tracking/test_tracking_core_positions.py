@@ -225,6 +225,7 @@ def test_the_batch_fast_route_and_fastapis_route_answer_alike(api, infra: Infra)
         (carrier, {"positions": [{**fix(vid, t, 31.2, 121.4), "altitude": 3}]}, 422),  # pydantic's
         (carrier, {"positions": [fix(other, t + minutes(3), 31.2, 121.4)]}, 422),  # another carrier's: unknown
         (carrier, {"positions": [fix(f"NOPE{unique()}", t, 31.2, 121.4)]}, 422),  # unknown
+        (carrier, [fix(vid, t + minutes(2), 31.2, 121.4)], 422),  # JSON, but not an object
         (staff, {"positions": [fix(vid, t + minutes(4), 31.2, 121.4)]}, 403),  # role
         ({"Authorization": "Bearer not-a-token"}, {"positions": []}, 401),
         ({}, {"positions": []}, 401),

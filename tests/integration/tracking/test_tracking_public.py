@@ -279,3 +279,39 @@ def test_grouped_lookups_refuse_what_the_single_lookup_refuses(api, infra: Infra
     assert api.post(LOOKUPS, headers=public(infra), json={"lookups": [one] * 100}).status_code == 200
     assert api.post(LOOKUPS, json={"lookups": [one]}).status_code == 401
     assert api.post(LOOKUPS, headers=infra.headers("staff"), json={"lookups": [one]}).status_code == 403
+
+
+def test_the_grouped_fast_route_and_fastapis_route_answer_alike(api, infra: Infra, late) -> None:  # type: ignore[no-untyped-def]
+    """The grouped look-ups are answered behind the guard but in front of FastAPI
+    (public.api.public_shipment_lookups_fast) unless the request has a query string, a body not
+    declared as JSON or no bearer token: `?via=fastapi` takes FastAPI's route. Both give the same
+    answers, byte for byte (refusals included), and the guard counts both under the route."""
+    waybill, _ = late
+    one = {"waybill_no": waybill}
+    staff, anyone = infra.headers("staff"), {"Authorization": "Bearer not-a-token"}
+    cases: list[tuple[dict[str, str], object]] = [  # (headers, body)
+        (public(infra), {"lookups": [one, {**one, "phone_last4": "0000"}, {"waybill_no": waybill.lower(),
+                                                                             "phone_last4": "1234"},
+                                     {"waybill_no": f"NO{unique()}"}, {"waybill_no": "*!*", "phone_last4": "0000"}]}),
+        (public(infra), {"lookups": [{**one, "phone_last4": "0000"}] * 100}),
+        (public(infra), {"lookups": []}),  # 422s, pydantic's own
+        (public(infra), {"lookups": [one] * 101}),
+        (public(infra), {"lookups": [{**one, "phone_last4": "12a4"}]}),
+        (public(infra), {"lookups": [{"waybill_no": "X" * 65}]}),
+        (public(infra), {"lookups": [{**one, "link": "x"}]}),
+        (public(infra), {}),
+        (public(infra), [one]),
+        (staff, {"lookups": [one]}),  # role: 403
+        (anyone, {"lookups": [one]}),  # bad token: 401
+    ]
+    for headers, body in cases:
+        answers = [api.post(url, headers=headers, json=body) for url in (LOOKUPS, f"{LOOKUPS}?via=fastapi")]
+        assert (answers[0].status_code, answers[0].content, answers[0].headers.get("www-authenticate")) == \
+            (answers[1].status_code, answers[1].content, answers[1].headers.get("www-authenticate")), \
+            (body, answers[0].text, answers[1].text)
+    r = api.post(LOOKUPS, headers={**public(infra), "Content-Type": "application/json"}, content=b'{"lookups": [')
+    assert r.status_code == 422 and r.json()["error"]["code"] == "validation_error"  # not JSON, on the fast route
+    metrics = api.get("/metrics").text
+    for status in ("200", "401", "403", "422"):
+        assert f'lcs_http_requests_total{{method="POST",route="{LOOKUPS}",service="tracking",status="{status}"}}' \
+            in metrics, status
