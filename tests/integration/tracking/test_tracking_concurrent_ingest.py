@@ -257,6 +257,27 @@ def test_begin_and_claim_claims_as_claim_vehicles(api, infra: Infra) -> None:  #
         assert dict(fast.rows[vid].items()) == dict(plain.rows[vid].items())
 
 
+async def _claim_function(infra: Infra) -> asyncpg.Record:
+    conn = await asyncpg.connect(infra.database_url)
+    try:
+        row = await conn.fetchrow(
+            "SELECT p.provolatile, l.lanname FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace "
+            "JOIN pg_language l ON l.oid = p.prolang WHERE n.nspname = 'tracking' AND p.proname = 'claim_vehicles'")
+        assert row is not None
+        return row
+    finally:
+        await conn.close()
+
+
+def test_the_claim_function_reads_the_rows_in_a_snapshot_of_their_own(api, infra: Infra) -> None:  # type: ignore[no-untyped-def]
+    """`claim_vehicles` (migration 0021) claims, then reads the rows in a second statement: only a
+    VOLATILE function gives that statement a snapshot taken after the claims (a STABLE or
+    IMMUTABLE one reads with the calling statement's, which could miss what the previous holder
+    committed just before the claim). The order is the point of the function: keep it VOLATILE."""
+    row = run_sync(_claim_function(infra))
+    assert (row["provolatile"], row["lanname"]) == ("v", "plpgsql")
+
+
 async def _post_while_held(infra: Infra, url: str, vid: str, positions: list[dict[str, Any]]) -> list[bool]:
     """The batch posted while another transaction holds the vehicle's evaluation claim (a
     concurrent batch of the same fleet): the `sampled` flags its fixes were stored with."""
