@@ -275,7 +275,7 @@ def test_the_claim_function_reads_the_rows_in_a_snapshot_of_their_own(api, infra
     IMMUTABLE one reads with the calling statement's, which could miss what the previous holder
     committed just before the claim). The order is the point of the function: keep it VOLATILE."""
     row = run_sync(_claim_function(infra))
-    assert (row["provolatile"], row["lanname"]) == ("v", "plpgsql")
+    assert (row["provolatile"], row["lanname"]) == (b"v", "plpgsql")  # "char": bytes to the driver
 
 
 async def _post_while_held(infra: Infra, url: str, vid: str, positions: list[dict[str, Any]]) -> list[bool]:
