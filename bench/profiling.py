@@ -3,6 +3,9 @@
 `py-spy record --nonblocking -f raw` writes collapsed stacks ("frame;frame;... count");
 we report the functions with the most samples on CPU, self and inclusive.
 LCS_BENCH_PROFILE_RATE sets the samples per second (default 100; more to resolve small costs).
+LCS_BENCH_PROFILE_NATIVE=1 records C frames too (`--native`; py-spy then pauses the process for
+each sample, so rates are lower): what a Python frame's "self" time is spent on inside a C
+extension or the kernel (a driver's `_do_execute` was mostly the socket `write`).
 """
 
 from __future__ import annotations
@@ -27,7 +30,8 @@ async def record(pid: int, seconds: float, out: Path) -> asyncio.subprocess.Proc
         return None
     return await asyncio.create_subprocess_exec(
         exe, "record", "-p", str(pid), "-d", str(max(1, int(seconds))),
-        "-r", os.environ.get("LCS_BENCH_PROFILE_RATE", "100"), "--nonblocking",
+        "-r", os.environ.get("LCS_BENCH_PROFILE_RATE", "100"),
+        *(["--native"] if os.environ.get("LCS_BENCH_PROFILE_NATIVE") == "1" else ["--nonblocking"]),
         "-f", "raw", "-o", str(out), stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
 
 
