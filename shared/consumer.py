@@ -472,8 +472,9 @@ class Consumer:
             # the handlers' counts (metrics.count) land only if the group commits
             with metrics.counted_on_commit():
                 async with self.pool.acquire() as conn, conn.transaction():
-                    rows = await conn.fetch(INBOX_INSERT_MANY, list(first),
-                                            [d.envelope.type for d in first.values()])
+                    ids = sorted(first)  # inserted in one order (docs/DEVELOPING.md): a redelivery
+                    # another replica holds too never waits on it in a cycle
+                    rows = await conn.fetch(INBOX_INSERT_MANY, ids, [first[i].envelope.type for i in ids])
                     fresh_ids = {row["event_id"] for row in rows}
                     fresh = [d.envelope.id in fresh_ids and first[d.envelope.id] is d for d in group]
                     await self._run_handlers(conn, [d for d, is_fresh in zip(group, fresh, strict=True)
