@@ -149,6 +149,16 @@ def query_params(query: str) -> dict[str, str]:
     return params
 
 
+def body_declared_as(scope: Scope, media: bytes) -> bool:
+    """Whether the request's (first) `Content-Type` is `media`, bare or with `charset=utf-8`: the
+    bodies a fast route reads itself; any other declaration is left to the full stack to judge."""
+    for name, value in scope["headers"]:
+        if name == b"content-type":
+            declared, _, params = value.partition(b";")
+            return declared.strip().lower() == media and params.strip().lower() in (b"", b"charset=utf-8")
+    return False
+
+
 async def read_body(receive: Receive) -> bytes:
     """A request's whole body, for a fast route behind the guard (which has bounded it)."""
     chunks = []

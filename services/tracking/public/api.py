@@ -17,7 +17,7 @@ from services.tracking.public import service
 from services.tracking.public.models import PublicLookups, PublicLookupsRead, PublicShipmentRead
 from shared.auth import Principal, Role, bearer_token, check_role, decode_token, require_roles
 from shared.errors import ErrorResponse
-from shared.fastpath.routes import clean_query_string, parse_json_body, read_body, send_json
+from shared.fastpath.routes import body_declared_as, clean_query_string, parse_json_body, read_body, send_json
 from shared.links import TOKEN_MAX_LENGTH
 
 router = APIRouter(tags=["public"])
@@ -116,24 +116,13 @@ async def public_shipment_lookups_fast(rt: TrackingRuntime, scope: Scope, receiv
     FastAPI's routing, dependency solving and response-model pass were a fifth of tracking's CPU
     per look-up (its profile in docs/BENCHMARKS.md). Declined (None), so the route above answers:
     another method, a query string, a body not declared as JSON, no `Bearer` token."""
-    if scope["method"] != "POST" or scope.get("query_string"):
+    if scope["method"] != "POST" or scope.get("query_string") or not body_declared_as(scope, b"application/json"):
         return None
-    authorization = content_type = None
-    for key, value in scope["headers"]:
-        if key == b"authorization":
-            authorization = value
-        elif key == b"content-type":
-            content_type = value
-    token = bearer_token(authorization)
-    if token is None or content_type is None or not _is_json(content_type):
+    token = bearer_token(next((v for k, v in scope["headers"] if k == b"authorization"), None))
+    if token is None:
         return None
     principal = check_role(decode_token(token, rt.settings.auth_secret), PUBLIC_ROLES)
     body = parse_json_body(PublicLookups, await read_body(receive))
     results = await service.public_shipments(rt, principal=principal,
                                              lookups=[(q.waybill_no, q.phone_last4) for q in body.lookups])
     return await send_json(send, 200, PublicLookupsRead(results=results).model_dump_json().encode())
-
-
-def _is_json(content_type: bytes) -> bool:
-    media, _, params = content_type.partition(b";")
-    return media.strip().lower() == b"application/json" and params.strip().lower() in (b"", b"charset=utf-8")

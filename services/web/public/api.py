@@ -25,6 +25,7 @@ from services.web.people.api import client_address
 from services.web.public import service
 from services.web.public.service import Lookup
 from services.web.templating import language_of
+from shared.fastpath.routes import body_declared_as
 
 router = APIRouter(include_in_schema=False)
 WAYBILL_MAX, PHONE4_MAX = 100, 20  # the form's fields, as typed (before normalising)
@@ -90,7 +91,8 @@ async def track_fast(rt: WebRuntime, scope: Scope, receive: Receive, send: Send)
     FastAPI's routing, dependency solving and form-field validation cost web more CPU than the
     page's own work. Declined (None), so the route above answers: another method, a query
     string, a body that is not `application/x-www-form-urlencoded` (a multipart form)."""
-    if scope["method"] != "POST" or scope.get("query_string") or not _urlencoded(scope):
+    if scope["method"] != "POST" or scope.get("query_string") \
+            or not body_declared_as(scope, b"application/x-www-form-urlencoded"):
         return None
     request = Request(scope, receive)
     try:
@@ -111,12 +113,3 @@ async def track_fast(rt: WebRuntime, scope: Scope, receive: Receive, send: Send)
         response = await rt.context.error_page(request, exc)
     await response(scope, receive, send)
     return response.status_code
-
-
-def _urlencoded(scope: Scope) -> bool:
-    for name, value in scope["headers"]:
-        if name == b"content-type":
-            media, _, params = value.partition(b";")
-            return media.strip().lower() == b"application/x-www-form-urlencoded" and \
-                params.strip().lower() in (b"", b"charset=utf-8")
-    return False
