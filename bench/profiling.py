@@ -24,15 +24,19 @@ def py_spy() -> str | None:
     return str(local) if local.exists() else shutil.which("py-spy")
 
 
+def options() -> list[str]:
+    """py-spy's sampling options, as the environment asks (LCS_BENCH_PROFILE_RATE, _NATIVE)."""
+    native = os.environ.get("LCS_BENCH_PROFILE_NATIVE") == "1"
+    return ["-r", os.environ.get("LCS_BENCH_PROFILE_RATE", "100"), "--native" if native else "--nonblocking"]
+
+
 async def record(pid: int, seconds: float, out: Path) -> asyncio.subprocess.Process | None:
     exe = py_spy()
     if exe is None:
         return None
     return await asyncio.create_subprocess_exec(
-        exe, "record", "-p", str(pid), "-d", str(max(1, int(seconds))),
-        "-r", os.environ.get("LCS_BENCH_PROFILE_RATE", "100"),
-        *(["--native"] if os.environ.get("LCS_BENCH_PROFILE_NATIVE") == "1" else ["--nonblocking"]),
-        "-f", "raw", "-o", str(out), stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+        exe, "record", "-p", str(pid), "-d", str(max(1, int(seconds))), *options(), "-f", "raw", "-o", str(out),
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
 
 
 def keep(path: Path) -> None:

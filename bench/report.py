@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import os
 from typing import TYPE_CHECKING, Any
+
+from bench import profiling
 
 if TYPE_CHECKING:
     from bench.main import Results
@@ -383,21 +384,15 @@ def _ceiling_of(r: Results, figure: str) -> tuple[str, float] | None:
     return (name, value) if name and value else None
 
 
-def _py_spy_mode() -> str:
-    """The py-spy options the profiles were recorded with (bench.profiling.record)."""
-    native = os.environ.get("LCS_BENCH_PROFILE_NATIVE") == "1"
-    return f"{'--native' if native else '--nonblocking'} -r {os.environ.get('LCS_BENCH_PROFILE_RATE', '100')}"
-
-
 def _limits_section(r: Results) -> list[str]:
     lines = ["## What limits it", ""]
     lines += [line for line in LIMITS_TEXT.strip().splitlines()]
     lines.append("")
     if r.profiles:
         lines += ["### Profiles of this run", "",
-                  f"py-spy (`record {_py_spy_mode()}`, on-CPU samples only) of the service process during one "
-                  "extra load run, not counted in the table. Share of the samples in which the function is on "
-                  "the stack (inclusive) and on top (self).", ""]
+                  f"py-spy (`record {' '.join(profiling.options())}`, on-CPU samples only) of the service process "
+                  "during one extra load run, not counted in the table. Share of the samples in which the function "
+                  "is on the stack (inclusive) and on top (self).", ""]
         for title, prof in r.profiles.items():
             if not prof:
                 continue
