@@ -16,7 +16,7 @@ import pytest
 
 from shared.links import LinkKeys, sign
 from tests.web.conftest import Desk, chromium, requests_sent
-from tests.web.test_web_browser import wait
+from tests.web.test_web_browser import replaced, wait
 from tests.web.world import wait_for
 
 selenium = pytest.importorskip("selenium")
@@ -48,7 +48,7 @@ def submit(driver: WebDriver, desk: Desk, waybill: str, digits: str = "") -> Non
         driver.find_element(By.NAME, "phone4").send_keys(digits)
     old = driver.find_element(By.TAG_NAME, "html")
     driver.find_element(By.CSS_SELECTOR, "[data-testid=track-submit]").click()
-    wait(driver).until(ec.staleness_of(old))
+    wait(driver).until(replaced(old))
 
 
 def no_sideways_scroll(driver: WebDriver) -> None:
