@@ -492,10 +492,12 @@ class Bench:
         replica = self.stack.procs.get(REPLICA)  # figure 1's second tracking process, while it runs
         if replica is not None and replica.popen is not None:  # counted as tracking
             marks["tracking"] = marks.get("tracking", 0.0) + _cpu_of(replica.popen.pid)
+        marks["wall"] = time.perf_counter()  # not a process: the runs' wall clock (the report's "cores busy")
         return marks
 
     def cpu_add(self, figure: str, before: dict[str, float], units: float) -> None:
-        """Add the CPU spent since `before`, and the units of work done, to the figure's account."""
+        """Add the CPU spent since `before`, the wall clock, and the units of work done, to the figure's
+        account."""
         after = self.cpu_mark()
         acc = self.r.cpu.setdefault(figure, {})
         acc["units"] = acc.get("units", 0.0) + units

@@ -197,7 +197,7 @@ def render(r: Results, targets: dict[str, float], batch: int) -> str:
         out += ["**Problems seen during the run:**", "", *[f"- {e}" for e in r.errors], ""]
     if sc:
         out += _scale_section(sc)
-    out += _cpu_section(r)
+    out += _cpu_section(r, targets)
     out += _limits_section(r)
     return "\n".join(out) + "\n"
 
@@ -339,7 +339,7 @@ def _scale_section(sc: dict[str, Any]) -> list[str]:
     return lines
 
 
-def _cpu_section(r: Results) -> list[str]:
+def _cpu_section(r: Results, targets: dict[str, float]) -> list[str]:
     if not r.cpu:
         return []
     cols = ["tracking", "receipts", "complaints", "notifier", "web", "postgres", "rabbitmq", "load generator"]
@@ -356,10 +356,16 @@ def _cpu_section(r: Results) -> list[str]:
              "do if nothing else ran and every process could use every core (one process is one core at most). "
              "Divided by the figure's ceiling of the same run, it is the highest ratio this machine allows the "
              "figure at that cost per unit (at most): a target above it needs less CPU per unit, not less "
-             "waiting.",
+             "waiting. **Total at the target** turns it around: the most CPU a unit may cost, all processes "
+             "together, for the target's rate to fit in the cores at all (at full use, which no figure "
+             "reaches). **Cores busy** is the share of the cores these processes used during the figure's runs "
+             "(their CPU seconds over the runs' wall clock, the load generator's start and stop included, so a "
+             "little low): well below 100%, the figure waits (round trips, locks, "
+             "one process's event loop) rather than runs out of CPU.",
              "",
-             "| figure | units | " + " | ".join(cols) + " | total | cores / total | ratio at most |",
-             "| --- | ---: | " + " | ".join("---:" for _ in cols) + " | ---: | ---: | ---: |"]
+             "| figure | units | " + " | ".join(cols)
+             + " | total | cores / total | ratio at most | total at the target | cores busy |",
+             "| --- | ---: | " + " | ".join("---:" for _ in cols) + " | ---: | ---: | ---: | ---: | ---: |"]
     for figure, acc in sorted(r.cpu.items()):
         units = acc.get("units", 0.0)
         if units <= 0:
@@ -369,9 +375,23 @@ def _cpu_section(r: Results) -> list[str]:
         bound = cores * 1e6 / total
         ceiling = _ceiling_of(r, figure)
         most = f"{bound / ceiling[1]:.2f}×{ceiling[0]}" if ceiling else "—"
+        target = targets.get(_TARGET_KEYS.get(_figure_number(figure), ""))
+        allowed = f"{cores * 1e6 / (target * ceiling[1]):,.0f} µs" if ceiling and target else "—"
+        wall = acc.get("wall", 0.0)
+        busy = f"{sum(acc.get(c, 0.0) for c in cols) / (wall * cores):.0%}" if wall > 0 else "—"
         lines.append(f"| {figure} | {units:,.0f} | " + " | ".join(f"{per[c]:,.0f} µs" for c in cols)
-                     + f" | {total:,.0f} µs | {bound:,.0f}/s | {most} |")
+                     + f" | {total:,.0f} µs | {bound:,.0f}/s | {most} | {allowed} | {busy} |")
     return [*lines, ""]
+
+
+def _figure_number(figure: str) -> str:
+    """A CPU row's figure number: "1b" of "1b batch ingest, whole fleet per batch, per position"."""
+    return figure.split(" ", 1)[0]
+
+
+# the target (bench.main.TARGETS key) of each CPU row's figure that has one, by the row's figure number
+_TARGET_KEYS = {"1": "batch", "1b": "batch_fleet", "1r": "batch_2r", "1br": "batch_fleet_2r", "2": "osmand",
+                "3": "pipeline", "T": "track"}
 
 
 # the ceiling each CPU row's figure is a ratio of, by the row's figure number
@@ -379,7 +399,7 @@ _CEILINGS = {"1": "C1", "1b": "C1", "1r": "C1", "1br": "C1", "2": "C2", "2a": "C
 
 
 def _ceiling_of(r: Results, figure: str) -> tuple[str, float] | None:
-    name = _CEILINGS.get(figure.split(" ", 1)[0])
+    name = _CEILINGS.get(_figure_number(figure))
     value = r.median(name.lower()) if name else None
     return (name, value) if name and value else None
 
@@ -421,6 +441,30 @@ by how much *total* CPU one unit of work costs, and a Python service is one core
 load the machine, the ceilings and the figures do not move together (every unit of work costs about twice
 the CPU on a busy day, but a raw COPY or a bare endpoint has less of it to spend), so the same code shows
 different ratios on different days: compare the CPU table between runs.
+
+**What the targets ask of this machine.** The CPU table's last two columns put each target beside the
+cost of a unit: the most CPU a unit may cost, all processes together, for the target's rate to fit in the
+two cores, and the share of the cores the figure's runs kept busy. Where the first is below the measured
+total, no scheduling fixes it: the work per unit must shrink. Where the cores are far from busy, the figure
+waits on round trips and on one process's event loop. What a unit costs, taken apart on this machine
+(measured with the backend's `/proc/<pid>/schedstat` around each statement of an /osmand group of 11
+fixes of 11 vehicles, replayed against the real schema on an idle machine): PostgreSQL spends about
+1 ms per group, `BEGIN` 46 µs, `claim_vehicles` 190, the statement that stores the fixes and moves the
+vehicles 580 (in its plan: the 11 inserts into `positions` 150 to 200 µs, the 11 vehicle updates about
+200, their row locks in id order about 60), `COMMIT` 160, close to the table's PostgreSQL share per
+request; an inserted or updated row costs it 10 to 20 µs here. Tracking's own CPU for the same group is
+0.8 to 1.1 ms, about half of its CPU per request, the HTTP layer and the event loop the other half.
+asyncpg encodes an array parameter element by element, each element first checked against
+`collections.abc.Iterable` in Python (about 0.15 µs), a `timestamptz` element costing about 0.9 µs
+against 0.27 µs for a `float8`: about 60 µs of a group, under a tenth. Measured and not taken this
+round: moving the vehicle's stored track out of its row (with a copy of the table, 11 rows updated per
+transaction, the 1.5 kB track in the row made no difference PostgreSQL's CPU showed: 333 and 370 µs per
+transaction with it, 340 and 357 without; TOAST would not move it out of line either, a row is toasted
+only above about 2 kB whatever `toast_tuple_target` says); taking the id-order locks as advisory locks
+instead of the row locks (the row locks cost about 4 µs a vehicle, 45 µs a group of 11 and 270 a batch of
+100, the advisory ones more). The bench's fleets are small (32 to 230 vehicles in about 10 pages), so the
+planner reads `vehicles` by sequential scan in the claim and in the closing statement; with the
+statistics of a fleet of thousands the same generic plans use the primary key.
 
 **Figure 1, batch ingest: tracking's Python, about 5 to 6 µs per position, PostgreSQL about 4 µs on a
 quiet machine; 10 to 13 and 7 to 8 µs on a busy one (they were 17 and 12, busy, at the start of the

@@ -1,0 +1,42 @@
+"""The bench report's CPU table: its arithmetic, from a made-up run (no stack, no timing)."""
+
+from __future__ import annotations
+
+from bench.main import CONFIGS, TARGETS, Results
+from bench.report import _cpu_section
+
+
+def _row(lines: list[str], figure: str) -> list[str]:
+    row = next(line for line in lines if line.startswith(f"| {figure} "))
+    return [cell.strip() for cell in row.strip("|").split("|")]
+
+
+def _results() -> Results:
+    r = Results(scale="tiny", runs=1, cfg=CONFIGS["tiny"], machine={"Cores": "2"})
+    r.add("c2", 10_000.0)
+    # 2,000 requests in 1 s of wall clock: tracking 0.3 s, postgres 0.2 s, the load generator 0.1 s
+    r.cpu["2 /osmand, per request"] = {"units": 2_000.0, "tracking": 0.3, "postgres": 0.2, "load generator": 0.1,
+                                       "wall": 1.0}
+    # a row without a ceiling of its own in this run (C1 not measured) nor a wall clock
+    r.cpu["1 batch ingest, per position"] = {"units": 1_000.0, "tracking": 0.004}
+    return r
+
+
+def test_each_row_says_the_most_a_unit_may_cost_at_the_target_and_how_busy_the_cores_were() -> None:
+    lines = _cpu_section(_results(), TARGETS)
+    header = next(line for line in lines if line.startswith("| figure |"))
+    assert header.rstrip().endswith("| ratio at most | total at the target | cores busy |")
+    cells = _row(lines, "2")
+    assert cells[10] == "300 µs"  # total: (0.3 + 0.2 + 0.1) s / 2,000
+    assert cells[11] == "6,667/s"  # 2 cores / 300 µs
+    assert cells[12] == "0.67×C2"
+    # the target's rate, 0.8 × C2 = 8,000/s, fits 2 cores only at 250 µs a request or less
+    assert TARGETS["osmand"] == 0.8
+    assert cells[13] == "250 µs"
+    assert cells[14] == "30%"  # 0.6 CPU s over 1 s of wall clock on 2 cores
+
+
+def test_a_row_without_its_ceiling_or_wall_clock_leaves_those_cells_empty() -> None:
+    cells = _row(_cpu_section(_results(), TARGETS), "1")
+    assert cells[10] == "4 µs"
+    assert cells[12:] == ["—", "—", "—"]
