@@ -28,7 +28,11 @@ _TRAILER = struct.pack(">h", -1)
 _NULL = struct.pack(">i", -1)
 _FLOAT8 = struct.Struct(">id")
 _AT_LAT_LON = struct.Struct(">iqidid")
+_AT_TO_HEADING = struct.Struct(">iqidididid")  # at, lat, lon, speed_kmh, heading: each its length, then it
 _BOOL = {True: struct.pack(">ib", 1, 1), False: struct.pack(">ib", 1, 0)}
+# altitude, accuracy and battery NULL, then `sampled`: the end of every row of a batch (POST /v1/positions
+# has no such fields), one constant per value of `sampled`
+_NO_EXTRAS = {flag: _NULL * 3 + _BOOL[flag] for flag in (True, False)}
 FIELDS = 10  # vehicle_id, at, lat, lon, speed_kmh, heading, altitude, accuracy, battery, sampled
 
 
@@ -47,6 +51,7 @@ def encode_positions(records: Iterable[tuple[Any, ...]]) -> bytes:
     out = [_SIGNATURE]
     append = out.append
     at_lat_lon = _AT_LAT_LON.pack
+    at_to_heading = _AT_TO_HEADING.pack
     float8 = _FLOAT8.pack
     for vehicle_id, at, lat, lon, speed, heading, altitude, accuracy, battery, sampled in records:
         head = heads.get(vehicle_id)
@@ -57,6 +62,12 @@ def encode_positions(records: Iterable[tuple[Any, ...]]) -> bytes:
         if micros is None:
             micros = times[at] = pg_micros(at)
         append(head)
+        if altitude is None and accuracy is None and battery is None and speed is not None and heading is not None:
+            # a batch's usual fix: the rest of its row in one `pack` and one constant (231 → 158 µs for a
+            # 500-fix batch in a micro-benchmark; one `pack` per row with the vehicle id in it was slower)
+            append(at_to_heading(8, micros, 8, lat, 8, lon, 8, speed, 8, heading))
+            append(_NO_EXTRAS[sampled])
+            continue
         append(at_lat_lon(8, micros, 8, lat, 8, lon))
         append(_NULL if speed is None else float8(8, speed))
         append(_NULL if heading is None else float8(8, heading))
