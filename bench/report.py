@@ -459,8 +459,9 @@ asyncpg encodes an array parameter element by element, each element first checke
 against 0.27 µs for a `float8`: about 60 µs of a group, under a tenth. Measured and not taken this
 round: moving the vehicle's stored track out of its row (with a copy of the table, 11 rows updated per
 transaction, the 1.5 kB track in the row made no difference PostgreSQL's CPU showed: 333 and 370 µs per
-transaction with it, 340 and 357 without; TOAST would not move it out of line either, a row is toasted
-only above about 2 kB whatever `toast_tuple_target` says); taking the id-order locks as advisory locks
+transaction with it, 340 and 357 without; nor can TOAST move it out of line: with `toast_tuple_target`
+128 and the column's storage `EXTERNAL` the table kept its size, PostgreSQL calling the toaster only for
+rows above about 2 kB); taking the id-order locks as advisory locks
 instead of the row locks (the row locks cost about 4 µs a vehicle, 45 µs a group of 11 and 270 a batch of
 100, the advisory ones more). The bench's fleets are small (32 to 230 vehicles in about 10 pages), so the
 planner reads `vehicles` by sequential scan in the claim and in the closing statement; with the
