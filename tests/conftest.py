@@ -36,10 +36,13 @@ def _hypothesis_profiles() -> str:
     """Register the suite's Hypothesis profiles and load one; returns its name.
 
     - "ci" (the default, `make test`): `derandomize=True` seeds every test's generator from the
-      test itself, so every run, on every machine, draws the same examples (and the example
-      database, which would replay earlier failures first, is off); no `deadline` and no
-      `too_slow` health check, the two outcomes that depend on how fast the machine is; a
-      failure prints the blob that reproduces it (`@reproduce_failure`).
+      test itself, so every run of the same code, on every machine, draws the same examples (and
+      the example database, which would replay earlier failures first, is off); no `deadline` and
+      no `too_slow` health check, the two outcomes that depend on how fast the machine is; a
+      failure prints the blob that reproduces it (`@reproduce_failure`). Hypothesis also draws,
+      now and then, constants it finds in the project's modules loaded at that moment: a test run
+      alone can draw other examples than in the whole suite, and a change anywhere in the code can
+      change a test's examples. The blob reproduces a failure whatever else is loaded.
     - "dev" (`HYPOTHESIS_PROFILE=dev`): random exploration, with the local example database
       (`.hypothesis/`) replaying what failed before; still no timing-based failures.
 
