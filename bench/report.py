@@ -361,11 +361,16 @@ def _cpu_section(r: Results, targets: dict[str, float]) -> list[str]:
              "reaches). **Cores busy** is the share of the cores these processes used during the figure's runs "
              "(their CPU seconds over the runs' wall clock, the load generator's start and stop included, so a "
              "little low): well below 100%, the figure waits (round trips, locks, "
-             "one process's event loop) rather than runs out of CPU.",
+             "one process's event loop) rather than runs out of CPU. **Busiest service at the target** is the "
+             "share of one core that the service costing the most per unit would need at the target's rate, per "
+             "process (two for the rows with two tracking replicas): a Python process runs on one core at most, "
+             "so above 100% the target is out of reach of that many processes at that cost per unit, however "
+             "idle the machine.",
              "",
              "| figure | units | " + " | ".join(cols)
-             + " | total | cores / total | ratio at most | total at the target | cores busy |",
-             "| --- | ---: | " + " | ".join("---:" for _ in cols) + " | ---: | ---: | ---: | ---: | ---: |"]
+             + " | total | cores / total | ratio at most | total at the target | cores busy "
+             "| busiest service at the target |",
+             "| --- | ---: | " + " | ".join("---:" for _ in cols) + " | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for figure, acc in sorted(r.cpu.items()):
         units = acc.get("units", 0.0)
         if units <= 0:
@@ -379,8 +384,13 @@ def _cpu_section(r: Results, targets: dict[str, float]) -> list[str]:
         allowed = f"{cores * 1e6 / (target * ceiling[1]):,.0f} µs" if ceiling and target else "—"
         wall = acc.get("wall", 0.0)
         busy = f"{sum(acc.get(c, 0.0) for c in cols) / (wall * cores):.0%}" if wall > 0 else "—"
+        busiest = "—"
+        if ceiling and target:
+            service = max(_SERVICES, key=lambda c: per[c])
+            processes = 2 if service == "tracking" and _figure_number(figure) in ("1r", "1br") else 1
+            busiest = f"{service} {per[service] * target * ceiling[1] / processes / 1e6:.0%}"
         lines.append(f"| {figure} | {units:,.0f} | " + " | ".join(f"{per[c]:,.0f} µs" for c in cols)
-                     + f" | {total:,.0f} µs | {bound:,.0f}/s | {most} | {allowed} | {busy} |")
+                     + f" | {total:,.0f} µs | {bound:,.0f}/s | {most} | {allowed} | {busy} | {busiest} |")
     return [*lines, ""]
 
 
@@ -388,6 +398,9 @@ def _figure_number(figure: str) -> str:
     """A CPU row's figure number: "1b" of "1b batch ingest, whole fleet per batch, per position"."""
     return figure.split(" ", 1)[0]
 
+
+# the Python services of the CPU table (postgres, rabbitmq and the load generator are not bound to one core)
+_SERVICES = ("tracking", "receipts", "complaints", "notifier", "web")
 
 # the target (bench.main.TARGETS key) of each CPU row's figure that has one, by the row's figure number
 _TARGET_KEYS = {"1": "batch", "1b": "batch_fleet", "1r": "batch_2r", "1br": "batch_fleet_2r", "2": "osmand",

@@ -19,13 +19,31 @@ def _results() -> Results:
                                        "wall": 1.0}
     # a row without a ceiling of its own in this run (C1 not measured) nor a wall clock
     r.cpu["1 batch ingest, per position"] = {"units": 1_000.0, "tracking": 0.004}
+    # /track: web costs the most per look-up (400 µs against tracking's 100)
+    r.cpu["T public tracking page, per request"] = {"units": 1_000.0, "web": 0.4, "tracking": 0.1, "wall": 1.0}
     return r
+
+
+def test_the_busiest_service_is_the_one_a_unit_costs_most_per_process_at_the_target() -> None:
+    r = _results()
+    r.add("c1", 100_000.0)
+    # two tracking replicas share 10 µs a position: 0.6 × C1 = 60,000/s is 60% of a core, 30% each
+    r.cpu["1r batch ingest, two tracking replicas, per position"] = {"units": 1_000.0, "tracking": 0.01,
+                                                                     "postgres": 0.02}
+    lines = _cpu_section(r, TARGETS)
+    assert _row(lines, "1r")[15] == "tracking 30%"
+    # 150 µs of tracking a request at 0.8 × C2 = 8,000/s: more than one core
+    assert _row(lines, "2")[15] == "tracking 120%"
+    # 400 µs of web a look-up at 0.3 × C2 = 3,000/s
+    assert _row(lines, "T")[15] == "web 120%"
+    # 4 µs of tracking a position at 0.6 × C1 = 60,000/s, one process
+    assert _row(lines, "1")[15] == "tracking 24%"
 
 
 def test_each_row_says_the_most_a_unit_may_cost_at_the_target_and_how_busy_the_cores_were() -> None:
     lines = _cpu_section(_results(), TARGETS)
     header = next(line for line in lines if line.startswith("| figure |"))
-    assert header.rstrip().endswith("| ratio at most | total at the target | cores busy |")
+    assert header.rstrip().endswith("| total at the target | cores busy | busiest service at the target |")
     cells = _row(lines, "2")
     assert cells[10] == "300 µs"  # total: (0.3 + 0.2 + 0.1) s / 2,000
     assert cells[11] == "6,667/s"  # 2 cores / 300 µs
@@ -39,4 +57,4 @@ def test_each_row_says_the_most_a_unit_may_cost_at_the_target_and_how_busy_the_c
 def test_a_row_without_its_ceiling_or_wall_clock_leaves_those_cells_empty() -> None:
     cells = _row(_cpu_section(_results(), TARGETS), "1")
     assert cells[10] == "4 µs"
-    assert cells[12:] == ["—", "—", "—"]
+    assert cells[12:] == ["—", "—", "—", "—"]
