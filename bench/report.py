@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from bench import profiling
 
@@ -378,43 +378,45 @@ def _cpu_section(r: Results, targets: dict[str, float]) -> list[str]:
         per = {c: acc.get(c, 0.0) / units * 1e6 for c in cols}
         total = sum(per.values())
         bound = cores * 1e6 / total
-        ceiling = _ceiling_of(r, figure)
+        row = _CPU_ROWS.get(figure.split(" ", 1)[0])  # by the row's figure number: "1b" of "1b batch ..."
+        ceiling = _ceiling_of(r, row)
         most = f"{bound / ceiling[1]:.2f}×{ceiling[0]}" if ceiling else "—"
-        target = targets.get(_TARGET_KEYS.get(_figure_number(figure), ""))
+        target = targets.get(row.target) if row and row.target else None
         allowed = f"{cores * 1e6 / (target * ceiling[1]):,.0f} µs" if ceiling and target else "—"
         wall = acc.get("wall", 0.0)
         busy = f"{sum(acc.get(c, 0.0) for c in cols) / (wall * cores):.0%}" if wall > 0 else "—"
         busiest = "—"
-        if ceiling and target:
+        if row and ceiling and target:
             service = max(_SERVICES, key=lambda c: per[c])
-            processes = 2 if service == "tracking" and _figure_number(figure) in ("1r", "1br") else 1
+            processes = row.tracking_processes if service == "tracking" else 1
             busiest = f"{service} {per[service] * target * ceiling[1] / processes / 1e6:.0%}"
         lines.append(f"| {figure} | {units:,.0f} | " + " | ".join(f"{per[c]:,.0f} µs" for c in cols)
                      + f" | {total:,.0f} µs | {bound:,.0f}/s | {most} | {allowed} | {busy} | {busiest} |")
     return [*lines, ""]
 
 
-def _figure_number(figure: str) -> str:
-    """A CPU row's figure number: "1b" of "1b batch ingest, whole fleet per batch, per position"."""
-    return figure.split(" ", 1)[0]
-
-
 # the Python services of the CPU table (postgres, rabbitmq and the load generator are not bound to one core)
 _SERVICES = ("tracking", "receipts", "complaints", "notifier", "web")
 
-# the target (bench.main.TARGETS key) of each CPU row's figure that has one, by the row's figure number
-_TARGET_KEYS = {"1": "batch", "1b": "batch_fleet", "1r": "batch_2r", "1br": "batch_fleet_2r", "2": "osmand",
-                "3": "pipeline", "T": "track"}
+
+class _CpuRow(NamedTuple):
+    """What the CPU table needs of a row's figure."""
+
+    ceiling: str  # the ceiling its ratio is of
+    target: str | None  # its bench.main.TARGETS key, None: no target of its own
+    tracking_processes: int = 1  # tracking processes sharing its tracking CPU
 
 
-# the ceiling each CPU row's figure is a ratio of, by the row's figure number
-_CEILINGS = {"1": "C1", "1b": "C1", "1r": "C1", "1br": "C1", "2": "C2", "2a": "C2", "3": "C3", "T": "C2"}
+# by the row's figure number
+_CPU_ROWS = {"1": _CpuRow("C1", "batch"), "1b": _CpuRow("C1", "batch_fleet"),
+             "1r": _CpuRow("C1", "batch_2r", 2), "1br": _CpuRow("C1", "batch_fleet_2r", 2),
+             "2": _CpuRow("C2", "osmand"), "2a": _CpuRow("C2", None), "3": _CpuRow("C3", "pipeline"),
+             "T": _CpuRow("C2", "track")}
 
 
-def _ceiling_of(r: Results, figure: str) -> tuple[str, float] | None:
-    name = _CEILINGS.get(_figure_number(figure))
-    value = r.median(name.lower()) if name else None
-    return (name, value) if name and value else None
+def _ceiling_of(r: Results, row: _CpuRow | None) -> tuple[str, float] | None:
+    value = r.median(row.ceiling.lower()) if row else None
+    return (row.ceiling, value) if row and value else None
 
 
 def _limits_section(r: Results) -> list[str]:
@@ -455,11 +457,13 @@ load the machine, the ceilings and the figures do not move together (every unit 
 the CPU on a busy day, but a raw COPY or a bare endpoint has less of it to spend), so the same code shows
 different ratios on different days: compare the CPU table between runs.
 
-**What the targets ask of this machine.** The CPU table's last two columns put each target beside the
+**What the targets ask of this machine.** The CPU table's last three columns put each target beside the
 cost of a unit: the most CPU a unit may cost, all processes together, for the target's rate to fit in the
-two cores, and the share of the cores the figure's runs kept busy. Where the first is below the measured
-total, no scheduling fixes it: the work per unit must shrink. Where the cores are far from busy, the figure
-waits on round trips and on one process's event loop. What a unit costs, taken apart on this machine
+two cores; the share of the cores the figure's runs kept busy; and the share of one core the costliest
+service would need at the target's rate. Where the first is below the measured total, or the last above
+100%, no scheduling fixes it: the work per unit must shrink (or the service run as more processes).
+Where the cores are far from busy, the figure waits on round trips and on one process's event loop.
+What a unit costs, taken apart on this machine
 (measured with the backend's `/proc/<pid>/schedstat` around each statement of an /osmand group of 11
 fixes of 11 vehicles, replayed against the real schema on an idle machine): PostgreSQL spends about
 1 ms per group, `BEGIN` 46 µs, `claim_vehicles` 190, the statement that stores the fixes and moves the
