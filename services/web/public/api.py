@@ -44,7 +44,10 @@ def _page(rt: WebRuntime, request: Request, result: Lookup | None) -> Response:
     view = result.view if result else None
     eta = (view or {}).get("eta")
     text = eta_text(date.fromisoformat(eta["day"]), eta["half"], language_of(request)) if eta else ""
-    response = rt.context.templates.render(
+    templates = rt.context.templates
+    # the shell of the page at /track is the same for everyone; a link's path carries its token
+    render = templates.render_in_shell if request.url.path == "/track" else templates.render
+    response = render(
         request, "public/track.html", status=STATUS[result.outcome] if result else 200,
         outcome=result.outcome if result else None, view=view, waybill=result.waybill if result else "",
         eta_text=text)
