@@ -51,9 +51,12 @@ ROOT = Path(__file__).resolve().parents[1]
 ADMIN_DB_URL = os.environ.get("LCS_BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 ADMIN_AMQP_URL = os.environ.get("LCS_BENCH_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
 BATCH = 500                 # positions per POST /v1/positions (the issue's figure 1)
-REPLICA = "tracking-2"      # figure 1's second tracking process (Stack instance name)
+# a service's second process (Stack instance name), for the rows measured with two replicas:
+# figure 1's and /osmand's second tracking, the public page's second web
+REPLICAS = {"tracking": "tracking-2", "web": "web-2"}
 # issue 24's bars (issue 9's were 0.4 / 0.5 / 0.5): own share, whole fleet, /osmand, the event pipeline
-TARGETS = {"batch": 0.6, "batch_fleet": 0.4, "batch_2r": 0.6, "batch_fleet_2r": 0.4, "osmand": 0.8, "pipeline": 0.7,
+TARGETS = {"batch": 0.6, "batch_fleet": 0.4, "batch_2r": 0.6, "batch_fleet_2r": 0.4, "osmand": 0.8, "osmand_2r": 0.8,
+           "pipeline": 0.7, "track_2r": 0.3,
            "p99_ms": 250.0, "scale": 2.0,
            "live_p99_ms": 1000.0, "live_kib_per_stream": 50.0, "page_p95_ms": 300.0, "track": 0.3,
            "track_p99_ms": 50.0}
@@ -482,16 +485,17 @@ class Bench:
                 "headers": self.carrier, "vehicle_groups": self.world.batch_groups, "per_batch": BATCH,
                 "start_epoch": self.next_base().timestamp(), **extra}
 
-    def osmand_spec(self) -> dict[str, Any]:
+    def osmand_spec(self, **extra: Any) -> dict[str, Any]:
         return http_spec(self.stack.ports["tracking"], "osmand", self.cfg, devices=self.world.osmand_devices,
-                         start_epoch_ms=int(self.next_base().timestamp() * 1000))
+                         start_epoch_ms=int(self.next_base().timestamp() * 1000), **extra)
 
     def cpu_mark(self) -> dict[str, float]:
         t = os.times()  # the load generators are this process's children, reaped after each run
         marks = {**cpu_seconds(self.pids), "load generator": t.children_user + t.children_system}
-        replica = self.stack.procs.get(REPLICA)  # figure 1's second tracking process, while it runs
-        if replica is not None and replica.popen is not None:  # counted as tracking
-            marks["tracking"] = marks.get("tracking", 0.0) + _cpu_of(replica.popen.pid)
+        for service, instance in REPLICAS.items():  # a service's second process, while it runs: counted as it
+            replica = self.stack.procs.get(instance)
+            if replica is not None and replica.popen is not None:
+                marks[service] = marks.get(service, 0.0) + _cpu_of(replica.popen.pid)
         marks["wall"] = time.perf_counter()  # not a process: the runs' wall clock (the report's "cores busy")
         return marks
 
@@ -519,13 +523,12 @@ class Bench:
 
     async def f1_batches(self, replicas: int = 1) -> None:
         """Figure 1's two shapes; with `replicas` 2, again with a second tracking process on a port
-        of its own (`REPLICA`), the connections alternating between the two as a Kubernetes Service
+        of its own (`REPLICAS`), the connections alternating between the two as a Kubernetes Service
         spreads connections over two pods. Python serves a process's requests on one core, and the
         production overlay runs tracking with 2 to 10 replicas."""
         ports = [self.stack.ports["tracking"]]
         if replicas == 2:
-            await asyncio.to_thread(self._start_replica)
-            ports.append(self.stack.ports[REPLICA])
+            ports.append(await self._start_replica("tracking"))
         try:
             for run in range(self.runs):
                 for fleet, key, cpu_row, label in self.REPLICA_SHAPES if replicas == 2 else self.BATCH_SHAPES:
@@ -540,27 +543,36 @@ class Bench:
                         f"({res['rate']:.1f} batches/s, p50 {res['p50_ms'] or 0:.0f} ms)")
         finally:
             if replicas == 2:
-                await asyncio.to_thread(self._stop_replica)
+                await self._stop_replica("tracking")
 
-    def _start_replica(self) -> None:
-        self.stack.add_service("tracking", instance=REPLICA)
-        self.stack.start_proc(REPLICA)
+    async def _start_replica(self, service: str) -> int:
+        """The service's second process (`REPLICAS`) started and ready: its port."""
+        instance = REPLICAS[service]
 
-    def _stop_replica(self) -> None:
-        proc = self.stack.procs.pop(REPLICA, None)
+        def start() -> None:
+            self.stack.add_service(service, instance=instance)
+            self.stack.start_proc(instance)
+        await asyncio.to_thread(start)
+        return self.stack.ports[instance]
+
+    async def _stop_replica(self, service: str) -> None:
+        proc = self.stack.procs.pop(REPLICAS[service], None)
         if proc is not None:
-            proc.stop()
+            await asyncio.to_thread(proc.stop)
 
     async def tracking_metrics(self) -> dict[str, float]:
-        """The group-commit histograms of tracking's /metrics (sums and counts)."""
-        async with httpx.AsyncClient(base_url=self.stack.url("tracking"), timeout=10) as http:
-            text = (await http.get("/metrics")).text
+        """The group-commit histograms of /metrics (sums and counts), of every tracking process running."""
         out: dict[str, float] = {}
-        for line in text.splitlines():
-            name, _, value = line.partition(" ")
-            if (name.startswith(("lcs_tracking_osmand_group_size_", "lcs_tracking_osmand_commit_seconds_"))
-                    and name.endswith(("_sum", "_count"))) or name == "lcs_tracking_shipments_evaluated_total":
-                out[name] = float(value)
+        for instance in ("tracking", REPLICAS["tracking"]):
+            if instance not in self.stack.procs:
+                continue
+            async with httpx.AsyncClient(base_url=self.stack.url(instance), timeout=10) as http:
+                text = (await http.get("/metrics")).text
+            for line in text.splitlines():
+                name, _, value = line.partition(" ")
+                if (name.startswith(("lcs_tracking_osmand_group_size_", "lcs_tracking_osmand_commit_seconds_"))
+                        and name.endswith(("_sum", "_count"))) or name == "lcs_tracking_shipments_evaluated_total":
+                    out[name] = out.get(name, 0.0) + float(value)
         return out
 
     async def f2_direct(self) -> None:
@@ -604,27 +616,40 @@ class Bench:
             self.r.add("livez", res["rate"])
             log(f"tracking /livez run {run + 1}: {res['rate']:,.0f} req/s")
 
-    async def f2_osmand(self) -> None:
-        for run in range(self.runs):
-            before = await self.tracking_metrics()
-            cpu = self.cpu_mark()
-            res = await self._clean_run(lambda attempt: self.osmand_spec(), "figure 2")
-            self.cpu_add("2 /osmand, per request", cpu, self.load_units(res["rate"]))
-            after = await self.tracking_metrics()
-            delta = {k: after.get(k, 0.0) - before.get(k, 0.0) for k in after}
-            groups = delta.get("lcs_tracking_osmand_group_size_count", 0.0)
-            if groups:
-                self.r.add("osmand_group", delta.get("lcs_tracking_osmand_group_size_sum", 0.0) / groups)
-                self.r.add("osmand_commit_ms", 1000 * delta.get("lcs_tracking_osmand_commit_seconds_sum", 0.0)
-                           / max(1.0, delta.get("lcs_tracking_osmand_commit_seconds_count", 0.0)))
-            requests = groups and delta.get("lcs_tracking_osmand_group_size_sum", 0.0)
-            if requests:  # every device carries one shipment: evaluations per fix
-                self.r.add("osmand_evaluated", delta.get("lcs_tracking_shipments_evaluated_total", 0.0) / requests)
-            self.r.add("osmand", res["rate"])
-            self.r.add("osmand_p50_ms", res["p50_ms"] or 0)
-            log(f"figure 2 run {run + 1}: {res['rate']:,.0f} req/s (p50 {res['p50_ms']:.1f} ms; "
-                f"mean group {self.r.median('osmand_group') or 0:.1f} fixes, "
-                f"mean commit {self.r.median('osmand_commit_ms') or 0:.1f} ms)")
+    async def f2_osmand(self, replicas: int = 1) -> None:
+        """Figure 2; with `replicas` 2 (row 2r), with a second tracking process, the connections
+        alternating between the two as in rows 1r and 1br."""
+        key, cpu_row, label = ("osmand", "2 /osmand, per request", "figure 2") if replicas == 1 else \
+            ("osmand_2r", "2r /osmand, two tracking replicas, per request", "figure 2 (2 replicas)")
+        ports = [self.stack.ports["tracking"]]
+        if replicas == 2:
+            ports.append(await self._start_replica("tracking"))
+        try:
+            for run in range(self.runs):
+                await self.settle()
+                before = await self.tracking_metrics()
+                cpu = self.cpu_mark()
+                res = await self._clean_run(lambda attempt: self.osmand_spec(ports=ports), label)
+                self.cpu_add(cpu_row, cpu, self.load_units(res["rate"]))
+                after = await self.tracking_metrics()
+                delta = {k: after.get(k, 0.0) - before.get(k, 0.0) for k in after}
+                groups = delta.get("lcs_tracking_osmand_group_size_count", 0.0)
+                if groups:
+                    self.r.add(f"{key}_group", delta.get("lcs_tracking_osmand_group_size_sum", 0.0) / groups)
+                    self.r.add(f"{key}_commit_ms", 1000 * delta.get("lcs_tracking_osmand_commit_seconds_sum", 0.0)
+                               / max(1.0, delta.get("lcs_tracking_osmand_commit_seconds_count", 0.0)))
+                requests = groups and delta.get("lcs_tracking_osmand_group_size_sum", 0.0)
+                if requests:  # every device carries one shipment: evaluations per fix
+                    self.r.add(f"{key}_evaluated",
+                               delta.get("lcs_tracking_shipments_evaluated_total", 0.0) / requests)
+                self.r.add(key, res["rate"])
+                self.r.add(f"{key}_p50_ms", res["p50_ms"] or 0)
+                log(f"{label} run {run + 1}: {res['rate']:,.0f} req/s (p50 {res['p50_ms']:.1f} ms; "
+                    f"mean group {self.r.median(f'{key}_group') or 0:.1f} fixes, "
+                    f"mean commit {self.r.median(f'{key}_commit_ms') or 0:.1f} ms)")
+        finally:
+            if replicas == 2:
+                await self._stop_replica("tracking")
 
     @staticmethod
     def registered_envelopes(n: int, tag: str) -> list[tuple[uuid.UUID, str, str]]:
@@ -873,9 +898,29 @@ class Bench:
             self.web_sampler.phase = "track"
         try:
             await self._track_runs(spec, waybills)
+            await self._track_replica_runs(spec)
         finally:
             if self.web_sampler is not None:
                 self.web_sampler.phase = None
+
+    async def _track_replica_runs(self, spec: dict[str, Any]) -> None:
+        """Row 9r: the same load with a second web process (`REPLICAS`), the connections alternating
+        between the two as in rows 1r and 1br (both web processes call the one tracking)."""
+        ports = [self.stack.ports["web"], await self._start_replica("web")]
+        try:
+            for run in range(self.runs):
+                await self.settle()
+                cpu = self.cpu_mark()
+                res = await run_load({**spec, "ports": ports, "offset": 20_000_000}, self.tmp)
+                self.cpu_add("9r public tracking page, two web replicas, per request", cpu,
+                             self.load_units(res["rate"]))
+                self._check(res, "Public tracking page, two web replicas")
+                self.r.add("track_2r", res["rate"])
+                self.r.add("track_2r_p50_ms", res["p50_ms"] or 0)
+                log(f"public tracking page, 2 web replicas, run {run + 1}: {res['rate']:,.0f} req/s "
+                    f"(p50 {res['p50_ms'] or 0:.1f} ms)")
+        finally:
+            await self._stop_replica("web")
 
     async def _track_runs(self, spec: dict[str, Any], waybills: int) -> None:
         for run in range(self.runs):
@@ -964,8 +1009,8 @@ class Bench:
                         await self.settle()
                         await self.f2_livez()
                         await self.f2_direct()
-                        await self.settle()
                         await self.f2_osmand()
+                        await self.f2_osmand(replicas=2)
                     conn = await reopen(conn, self.db_url)
                     if "3" in want:
                         await self.quiesce(conn)  # the delays figures 1 and 2 caused are still on their way

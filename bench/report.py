@@ -107,6 +107,13 @@ def render(r: Results, targets: dict[str, float], batch: int) -> str:
               f"in feed time, so with `LCS_EVALUATION_INTERVAL_SECONDS` 15 about one in 15 re-evaluates its "
               f"shipment: {_n(m('osmand_evaluated'), ' shipments evaluated per request', 3)} "
               f"(`lcs_tracking_shipments_evaluated_total`); {runs}")
+    if m("osmand_2r") is not None:
+        ratio_row("2r Device ingest /osmand, two tracking replicas", m("osmand_2r"), " req/s", c2, "C2",
+                  targets["osmand_2r"],
+                  f"as figure 2, with a second tracking process (its own port, database pool, committers and "
+                  f"relay), the connections alternating between the two as in rows 1r and 1br; p50 "
+                  f"{_n(m('osmand_2r_p50_ms'), ' ms', 1)}; mean group {_n(m('osmand_2r_group'), ' fixes', 1)} "
+                  f"(both processes' histograms); {runs}")
     ratio_row("3 Event pipeline", m("pipeline"), " events/s", c3, "C3", targets["pipeline"],
               f"{cfg.pipeline_n:,} `tracking.shipment.registered.v1` envelopes inserted into tracking's outbox in "
               f"one transaction (+ NOTIFY) → relay → RabbitMQ → receipts' consumer; timed from commit until "
@@ -288,6 +295,15 @@ def _web_rows(r: Results, targets: dict[str, float]) -> list[tuple[str, str, str
                      f"(127.0.0.2 ..), and the bench sets `LCS_PUBLIC_LOOKUPS_PER_ADDRESS` to its maximum, 100,000 "
                      f"a minute (the default, 10, is for people); p50 {_n(r.median('track_p50_ms'), ' ms', 1)}; "
                      f"median of {r.runs} run(s)"))
+        rate2 = r.median("track_2r")
+        if rate2 is not None:
+            ratio2 = rate2 / c2 if c2 else None
+            rows.append(("9r Public tracking page, two web replicas", _n(rate2, " req/s"), f"C2 {_n(c2)}",
+                         _n(ratio2, "", 3), f"≥ {targets['track_2r']:g}×C2",
+                         _verdict(None if ratio2 is None else ratio2 >= targets["track_2r"]),
+                         f"as figure 9, with a second web process (its own port, database pool and group calls; "
+                         f"both ask the one tracking), the connections alternating between the two as in rows 1r "
+                         f"and 1br; p50 {_n(r.median('track_2r_p50_ms'), ' ms', 1)}; median of {r.runs} run(s)"))
         p99 = tr.get("p99_ms")
         rows.append(("9 Public tracking page p99 at half rate", _n(p99, " ms", 1), "—",
                      _n(p99 / targets["track_p99_ms"] if p99 is not None else None, "", 2),
@@ -363,7 +379,7 @@ def _cpu_section(r: Results, targets: dict[str, float]) -> list[str]:
              "little low): well below 100%, the figure waits (round trips, locks, "
              "one process's event loop) rather than runs out of CPU. **Busiest service at the target** is the "
              "share of one core that the service costing the most per unit would need at the target's rate, per "
-             "process (two for the rows with two tracking replicas): a Python process runs on one core at most, "
+             "process (two for the rows with two replicas): a Python process runs on one core at most, "
              "so above 100% the target is out of reach of that many processes at that cost per unit, however "
              "idle the machine.",
              "",
@@ -388,7 +404,7 @@ def _cpu_section(r: Results, targets: dict[str, float]) -> list[str]:
         busiest = "—"
         if row and ceiling and target:
             service = max(_SERVICES, key=lambda c: per[c])
-            processes = row.tracking_processes if service == "tracking" else 1
+            processes = 2 if service == row.twice else 1
             busiest = f"{service} {per[service] * target * ceiling[1] / processes / 1e6:.0%}"
         lines.append(f"| {figure} | {units:,.0f} | " + " | ".join(f"{per[c]:,.0f} µs" for c in cols)
                      + f" | {total:,.0f} µs | {bound:,.0f}/s | {most} | {allowed} | {busy} | {busiest} |")
@@ -404,14 +420,14 @@ class _CpuRow(NamedTuple):
 
     ceiling: str  # the ceiling its ratio is of
     target: str | None  # its bench.main.TARGETS key, None: no target of its own
-    tracking_processes: int = 1  # tracking processes sharing its tracking CPU
+    twice: str | None = None  # the service run as two processes, sharing its CPU
 
 
 # by the row's figure number
 _CPU_ROWS = {"1": _CpuRow("C1", "batch"), "1b": _CpuRow("C1", "batch_fleet"),
-             "1r": _CpuRow("C1", "batch_2r", 2), "1br": _CpuRow("C1", "batch_fleet_2r", 2),
-             "2": _CpuRow("C2", "osmand"), "2a": _CpuRow("C2", None), "3": _CpuRow("C3", "pipeline"),
-             "T": _CpuRow("C2", "track")}
+             "1r": _CpuRow("C1", "batch_2r", "tracking"), "1br": _CpuRow("C1", "batch_fleet_2r", "tracking"),
+             "2": _CpuRow("C2", "osmand"), "2r": _CpuRow("C2", "osmand_2r", "tracking"), "2a": _CpuRow("C2", None),
+             "3": _CpuRow("C3", "pipeline"), "T": _CpuRow("C2", "track"), "9r": _CpuRow("C2", "track_2r", "web")}
 
 
 def _ceiling_of(r: Results, row: _CpuRow | None) -> tuple[str, float] | None:

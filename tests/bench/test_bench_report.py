@@ -40,6 +40,19 @@ def test_the_busiest_service_is_the_one_a_unit_costs_most_per_process_at_the_tar
     assert _row(lines, "1")[15] == "tracking 24%"
 
 
+def test_a_row_with_two_processes_of_a_service_shares_that_services_cpu_between_them() -> None:
+    r = _results()
+    # /track with two web processes, 400 µs of web a look-up at 0.3 × C2 = 3,000/s: 60% each
+    r.cpu["9r public tracking page, two web replicas, per request"] = {"units": 1_000.0, "web": 0.4,
+                                                                        "tracking": 0.1, "wall": 1.0}
+    # /osmand with two tracking processes: 150 µs a request at 0.8 × C2 = 8,000/s, 60% each
+    r.cpu["2r /osmand, two tracking replicas, per request"] = {"units": 2_000.0, "tracking": 0.3, "wall": 1.0}
+    # with one process each, the same costs need more than a core
+    lines = _cpu_section(r, TARGETS)
+    assert _row(lines, "9r")[15] == "web 60%" and _row(lines, "T")[15] == "web 120%"
+    assert _row(lines, "2r")[15] == "tracking 60%" and _row(lines, "2")[15] == "tracking 120%"
+
+
 def test_each_row_says_the_most_a_unit_may_cost_at_the_target_and_how_busy_the_cores_were() -> None:
     lines = _cpu_section(_results(), TARGETS)
     header = next(line for line in lines if line.startswith("| figure |"))

@@ -22,7 +22,8 @@ FIGURES = (
     "C1 raw COPY", "C2 bare FastAPI", "C3 raw aio-pika",
     "1 Batch ingest", "1b Batch ingest, whole fleet per batch", "1r Batch ingest, two tracking replicas",
     "1br Batch ingest, whole fleet per batch, two tracking replicas", "2b HTTP layer of a fix: asgi",
-    "2b HTTP layer of a fix: direct", "2 Device ingest /osmand", "3 Event pipeline",
+    "2b HTTP layer of a fix: direct", "2 Device ingest /osmand", "2r Device ingest /osmand, two tracking replicas",
+    "3 Event pipeline",
     "4 Delay notice latency p50", "4 Delay notice latency p99",
     "5 Scale: GET /v1/shipments/{no}", "5 Scale: receipts overdue scan", "5 Scale: GET /v1/reports/in-transit",
     "5 Scale: vehicle's 24-hour track",
@@ -33,6 +34,7 @@ FIGURES = (
     "8 Desk pages at scale: workbench", "8 Desk pages at scale: search by last 4 digits",
     "8 Desk pages at scale: waybill page", "8 Desk pages at scale: storage report",
     "9 Public tracking page",  # measured, or "not available" where web has no /track
+    "9r Public tracking page, two web replicas",
 )
 
 
