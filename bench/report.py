@@ -544,7 +544,13 @@ that step: a second tracking process on its own port, the four connections alter
 two as a Kubernetes Service spreads them over two pods. In the first measurement (two runs, a busy
 machine) it raised the own-share figure from 0.34 to 0.42×C1 and the whole-fleet one from 0.29 to
 0.33×C1: both processes share two cores with PostgreSQL, so the gain is what the machine's idle share
-allows, not a second core each.
+allows, not a second core each. Rows 2r and 9r ask the same of /osmand (a second tracking process) and
+of the public page (a second web process). In their first run (normal size, two runs each) neither
+gained: /osmand 6,022 → 6,224 req/s and /track 2,668 → 2,728, the cores 92 to 94% busy instead of 65 to
+67%, and every process's CPU per unit about a third higher with two (tracking 116 → 153 µs a fix, its
+groups half the size; web 282 → 393 µs a look-up; PostgreSQL 80 → 123 and 104 → 148 µs). On two cores
+shared with PostgreSQL, a second process spends what the first left idle on doing the same work less
+efficiently; these figures need less CPU per unit, not more processes.
 
 **Figure 1b, whole fleet per batch: the same work as figure 1 plus what four times as many vehicles per
 batch cost (each batch moves 100 vehicle rows instead of 25), about 13 to 14 µs of tracking and 12 to 13
@@ -669,7 +675,20 @@ statement passes its numbers as one JSON array: over `unnest` of arrays PostgreS
 every call (its row estimate follows the value) and planning that query costs more than running it for
 ten numbers. What remains is mostly web's (about 60%): the HTTP stack and its middleware around the
 fast route (security headers, the guard, the error middleware, each wrapping the response's messages),
-the page's template (about a quarter of web's CPU), the form parsing and the event loop. Earlier rounds:
+the page's template, the form parsing (about 8%) and the event loop. The template was half of web's
+CPU per look-up: about 155 µs for a page with a six-event timeline, measured alone. Jinja reads
+`view.stage` on a plain dict by trying the attribute first, raising and catching an AttributeError
+each time, about 60 times a page; web's `PageEnvironment` reads a name that is not an attribute of
+`dict` as the key at once (Jinja's own answer in every case, a property holds it to the stock
+`getattr`), 155 → 119 µs. The page at `/track` renders its shell (the head, the header, the other
+blocks) once per language and only its `main` block per request (`Templates.render_in_shell`, a
+property renders pages both ways), 119 → 97 µs; each timeline event costs about 9 µs more. In
+normal-size runs web's CPU per look-up fell from about 310 to 285 µs, about 95% of one core at the
+target's rate; the figure still reaches only about 0.24×C2, its 32 connections each waiting about 11 ms
+a look-up with the cores two thirds busy. Two things tried did not move it: sending a look-up's question
+to tracking while its limit is checked (three group calls in a row become two; p50 and rate unchanged
+in A/B runs, so not kept: it would also have asked tracking for the views of look-ups over their
+limit), and two group calls in flight at a time instead of one. Earlier rounds:
 web's calls to the backends go through its own pool (`services/web/backends/transport.py`; httpcore's
 walked every connection twice per request and polled each idle one with a system call,
 encode/httpcore#928) and straight to it, not through an `httpx.AsyncClient`; tracking reads a look-up
