@@ -66,9 +66,10 @@ def language_of(request: Request) -> Lang:
 
 class Templates:
     def __init__(self, directory: Path = TEMPLATES) -> None:
-        self.env = PageEnvironment(loader=FileSystemLoader(str(directory)), autoescape=select_autoescape(default=True),
-                               undefined=ChainableUndefined, trim_blocks=True, lstrip_blocks=True,
-                               auto_reload=False)  # templates ship with the image: no stat() per page
+        self.env = PageEnvironment(loader=FileSystemLoader(str(directory)),
+                                   autoescape=select_autoescape(default=True), undefined=ChainableUndefined,
+                                   trim_blocks=True, lstrip_blocks=True,
+                                   auto_reload=False)  # templates ship with the image: no stat() per page
         self.env.filters["local"] = local_time
         self.env.filters["rfc3339"] = rfc3339
         self.env.globals["receipt_actions"] = receipt_actions
