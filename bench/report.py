@@ -548,8 +548,11 @@ allows, not a second core each. Rows 2r and 9r ask the same of /osmand (a second
 of the public page (a second web process). In their first run (normal size, two runs each) neither
 gained: /osmand 6,022 → 6,224 req/s and /track 2,668 → 2,728, the cores 92 to 94% busy instead of 65 to
 67%, and every process's CPU per unit about a third higher with two (tracking 116 → 153 µs a fix, its
-groups half the size; web 282 → 393 µs a look-up; PostgreSQL 80 → 123 and 104 → 148 µs). On two cores
-shared with PostgreSQL, a second process spends what the first left idle on doing the same work less
+groups half the size; web 282 → 393 µs a look-up; PostgreSQL 80 → 123 and 104 → 148 µs). In four full
+runs at the large size: /osmand 0.524, 0.436, 0.495, 0.495×C2 with one process and 0.432, 0.458, 0.454,
+0.460 with two; the public page 0.243, 0.236, 0.167, 0.179 and 0.225, 0.284, 0.169, 0.261 (it gained in
+the two runs on the busiest machine, still short of 0.3). On two cores shared
+with PostgreSQL, a second process spends what the first left idle on doing the same work less
 efficiently; these figures need less CPU per unit, not more processes.
 
 **Figure 1b, whole fleet per batch: the same work as figure 1 plus what four times as many vehicles per
