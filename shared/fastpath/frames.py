@@ -30,7 +30,10 @@ FRAME_HEAD = struct.Struct(">BHI")  # type, channel, payload size
 _HEAD_SIZE = 7
 FRAME_END = 0xCE
 METHOD, HEADER, BODY = 1, 2, 3
-_U64 = struct.Struct(">Q")
+# a delivery tag as pamqp reads it, signed: the protocol's long-long is unsigned, but the tag goes back
+# to the broker through pamqp (`basic_ack`), which packs it signed; a broker's tags start at 1 per
+# channel and never get near 2**63, where the two readings part
+_TAG = struct.Struct(">q")
 CONTENT_HEAD = struct.Struct(">HHQH")  # class, weight, body size, first property-flags word
 
 _DELIVER = commands.Basic.Deliver
@@ -61,7 +64,7 @@ def _short_str(data: bytes, at: int) -> tuple[str, int]:
 
 def _deliver(payload: bytes) -> commands.Basic.Deliver:
     consumer_tag, at = _short_str(payload, 4)
-    (delivery_tag,) = _U64.unpack_from(payload, at)
+    (delivery_tag,) = _TAG.unpack_from(payload, at)
     redelivered = bool(payload[at + 8] & 1)
     exchange, at = _short_str(payload, at + 9)
     routing_key, at = _short_str(payload, at)
@@ -76,7 +79,7 @@ def _deliver(payload: bytes) -> commands.Basic.Deliver:
 def _confirm(cls: Any, payload: bytes) -> Any:
     if len(payload) != 13:
         raise ValueError("not a confirm's size")
-    (delivery_tag,) = _U64.unpack_from(payload, 4)
+    (delivery_tag,) = _TAG.unpack_from(payload, 4)
     bits = payload[12]
     method = cls.__new__(cls)
     method.delivery_tag, method.multiple = delivery_tag, bool(bits & 1)

@@ -106,6 +106,19 @@ def test_a_damaged_frame_decodes_or_fails_as_pamqp_does(value: Any, channel: int
     same_as_pamqp(bytes(raw))
 
 
+def test_a_delivery_tag_with_its_top_bit_set_reads_as_pamqp_reads_it() -> None:
+    """A damaged (or hostile) frame can carry a tag of 2**63 or more: read signed, as pamqp reads it,
+    so the object is pamqp's and its ack can be packed back (found by the property above)."""
+    ack = bytes.fromhex("01 0000 0000000d 003c 0050 8000000000000000 00 ce")
+    same_as_pamqp(ack)
+    assert frames.decode(ack)[2].delivery_tag == -2**63
+    deliver = frame.marshal(Basic.Deliver(consumer_tag="c", delivery_tag=1, exchange="x", routing_key="k"), 1)
+    at = deliver.index(b"\x01c") + 2  # the tag follows the consumer tag
+    damaged = deliver[:at] + b"\xff" * 8 + deliver[at + 8:]
+    same_as_pamqp(damaged)
+    assert frames.decode(damaged)[2].delivery_tag == -1
+
+
 def test_the_frames_an_lcs_consumer_reads_take_the_fast_path() -> None:
     """Deliver, our content header and the body are built here, not by pamqp (which would also
     pass the comparison above): what pamqp would make of them, without its walk."""
