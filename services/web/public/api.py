@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import math
 import unicodedata
+from collections.abc import Mapping
 from datetime import date
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import Response
@@ -25,7 +26,7 @@ from services.web.people.api import client_address
 from services.web.public import service
 from services.web.public.service import Lookup
 from services.web.templating import language_of
-from shared.fastpath.routes import body_declared_as
+from shared.fastpath.routes import body_declared_as, form_fields
 
 router = APIRouter(include_in_schema=False)
 WAYBILL_MAX, PHONE4_MAX = 100, 20  # the form's fields, as typed (before normalising)
@@ -100,7 +101,9 @@ async def track_fast(rt: WebRuntime, scope: Scope, receive: Receive, send: Send)
     request = Request(scope, receive)
     try:
         try:
-            form = await request.form()
+            form: Mapping[str, Any] | None = form_fields(await request.body())
+            if form is None:  # not a plain form: Starlette's parser reads it (from the body read above)
+                form = await request.form()
         except Exception as exc:  # as FastAPI answers a body it cannot parse
             raise HTTPException(400, "There was an error parsing the body") from exc
         waybill, phone4 = form.get("waybill", ""), form.get("phone4", "")

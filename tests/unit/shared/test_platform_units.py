@@ -7,7 +7,7 @@ import uuid
 from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, quote_plus
 
 import httpx
 import jwt
@@ -16,6 +16,8 @@ from fastapi import APIRouter, Depends
 from hypothesis import example, given
 from hypothesis import strategies as st
 from pydantic import BaseModel, ValidationError
+from starlette.datastructures import Headers
+from starlette.formparsers import FormParser
 
 from shared.auth import Principal, decode_token, issue_token, require_roles
 from shared.context import Runtime
@@ -28,7 +30,7 @@ from shared.events import (
     make_envelope,
     parse_event,
 )
-from shared.fastpath.routes import query_params
+from shared.fastpath.routes import form_fields, query_params
 from shared.pii import keyed_hash, mask_email, mask_phone, mask_text
 from shared.settings import DEV_SECRET, Settings
 from shared.web import create_app
@@ -241,7 +243,7 @@ async def test_guard_refuses_nul_invalid_utf8_and_oversized_bodies() -> None:
 
 def make_fast_app() -> httpx.AsyncClient:
     """An app whose /fast is a fast route: echoes `q`, declines `decline=1`, raises on `fail=...`."""
-    from urllib.parse import parse_qsl
+    from urllib.parse import parse_qsl, quote_plus
 
     from shared.fastpath.routes import clean_query_string, send_json
 
@@ -314,3 +316,35 @@ async def test_fast_route_answers_declines_and_keeps_the_error_shape_and_metrics
 @example("q=a%20b+c&q=%41")
 def test_query_params_reads_a_query_as_parse_qsl_does(query: str) -> None:
     assert query_params(query) == dict(parse_qsl(query, keep_blank_values=True))
+
+
+async def _starlette_form(body: bytes) -> dict[str, Any]:
+    """What `Request.form()` makes of an urlencoded body, as a dict (the last of a name wins)."""
+    async def stream() -> Any:
+        yield body
+        yield b""
+    form = await FormParser(Headers({"content-type": "application/x-www-form-urlencoded"}), stream()).parse()
+    return dict(form)
+
+
+@given(st.binary(max_size=30) | st.text(alphabet="ab=&;%+2F0 é~*.", max_size=30).map(str.encode))
+@example(b"waybill=SH000000001&phone4=1234")
+@example(b"a=1&a=2&&b&=c&d=e=f")
+@example(b"q=a%20b+c&q=%41&r=%E4%B8%8A%ZZ%")
+@example(b"a=1;b=2")
+async def test_a_plain_form_reads_as_starlettes_parser_reads_it(body: bytes) -> None:
+    fast = form_fields(body)
+    if fast is not None:
+        assert fast == await _starlette_form(body)
+
+
+_FORM_TEXT = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=12)
+
+
+@given(st.lists(st.tuples(_FORM_TEXT.filter(bool), _FORM_TEXT), min_size=1, max_size=4))
+async def test_what_a_browser_sends_takes_the_fast_path(fields: list[tuple[str, str]]) -> None:
+    """A browser's form (names and values escaped as `quote_plus` escapes them) is always plain."""
+    body = "&".join(f"{quote_plus(name)}={quote_plus(value)}" for name, value in fields).encode()
+    fast = form_fields(body)
+    assert fast is not None
+    assert fast == await _starlette_form(body) == dict(fields)
