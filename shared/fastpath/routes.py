@@ -19,7 +19,7 @@ import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar
-from urllib.parse import parse_qsl, unquote_plus
+from urllib.parse import parse_qsl
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
@@ -163,10 +163,9 @@ def form_fields(body: bytes) -> dict[str, str] | None:
     of web's CPU on the public tracking page (docs/BENCHMARKS.md, figure 9)."""
     if _PLAIN_FORM.fullmatch(body) is None:
         return None
-    fields = [field.partition("=") for field in body.decode("ascii").split("&")]
-    if b"%" in body or b"+" in body:  # as Starlette: the bytes as latin-1, then unquote_plus
-        return {unquote_plus(name): unquote_plus(value) for name, _, value in fields}
-    return {name: value for name, _, value in fields}
+    # such a body is a query string whose fields Starlette unquotes as parse_qsl does (the bytes as
+    # latin-1, then `unquote_plus`)
+    return query_params(body.decode("ascii"))
 
 
 def body_declared_as(scope: Scope, media: bytes) -> bool:

@@ -243,7 +243,7 @@ async def test_guard_refuses_nul_invalid_utf8_and_oversized_bodies() -> None:
 
 def make_fast_app() -> httpx.AsyncClient:
     """An app whose /fast is a fast route: echoes `q`, declines `decline=1`, raises on `fail=...`."""
-    from urllib.parse import parse_qsl, quote_plus
+    from urllib.parse import parse_qsl
 
     from shared.fastpath.routes import clean_query_string, send_json
 
