@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import secrets
@@ -24,6 +25,7 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -526,10 +528,7 @@ class Bench:
         of its own (`REPLICAS`), the connections alternating between the two as a Kubernetes Service
         spreads connections over two pods. Python serves a process's requests on one core, and the
         production overlay runs tracking with 2 to 10 replicas."""
-        ports = [self.stack.ports["tracking"]]
-        if replicas == 2:
-            ports.append(await self._start_replica("tracking"))
-        try:
+        async with self._processes("tracking", replicas) as ports:
             for run in range(self.runs):
                 for fleet, key, cpu_row, label in self.REPLICA_SHAPES if replicas == 2 else self.BATCH_SHAPES:
                     await self.settle()
@@ -541,24 +540,27 @@ class Bench:
                     self.r.add(f"{key}_p50_ms", res["p50_ms"] or 0)
                     log(f"figure 1 ({label}) run {run + 1}: {res['rate'] * BATCH:,.0f} positions/s "
                         f"({res['rate']:.1f} batches/s, p50 {res['p50_ms'] or 0:.0f} ms)")
-        finally:
-            if replicas == 2:
-                await self._stop_replica("tracking")
 
-    async def _start_replica(self, service: str) -> int:
-        """The service's second process (`REPLICAS`) started and ready: its port."""
+    @contextlib.asynccontextmanager
+    async def _processes(self, service: str, count: int) -> AsyncIterator[list[int]]:
+        """The ports of `count` (1 or 2) processes of the service, for the block: with 2, its second
+        process (`REPLICAS`) started and ready before it and stopped after it."""
+        ports = [self.stack.ports[service]]
+        if count == 1:
+            yield ports
+            return
         instance = REPLICAS[service]
 
         def start() -> None:
             self.stack.add_service(service, instance=instance)
             self.stack.start_proc(instance)
         await asyncio.to_thread(start)
-        return self.stack.ports[instance]
-
-    async def _stop_replica(self, service: str) -> None:
-        proc = self.stack.procs.pop(REPLICAS[service], None)
-        if proc is not None:
-            await asyncio.to_thread(proc.stop)
+        try:
+            yield [*ports, self.stack.ports[instance]]
+        finally:
+            proc = self.stack.procs.pop(instance, None)
+            if proc is not None:
+                await asyncio.to_thread(proc.stop)
 
     async def tracking_metrics(self) -> dict[str, float]:
         """The group-commit histograms of /metrics (sums and counts), of every tracking process running."""
@@ -621,10 +623,7 @@ class Bench:
         alternating between the two as in rows 1r and 1br."""
         key, cpu_row, label = ("osmand", "2 /osmand, per request", "figure 2") if replicas == 1 else \
             ("osmand_2r", "2r /osmand, two tracking replicas, per request", "figure 2 (2 replicas)")
-        ports = [self.stack.ports["tracking"]]
-        if replicas == 2:
-            ports.append(await self._start_replica("tracking"))
-        try:
+        async with self._processes("tracking", replicas) as ports:
             for run in range(self.runs):
                 await self.settle()
                 before = await self.tracking_metrics()
@@ -647,9 +646,6 @@ class Bench:
                 log(f"{label} run {run + 1}: {res['rate']:,.0f} req/s (p50 {res['p50_ms']:.1f} ms; "
                     f"mean group {self.r.median(f'{key}_group') or 0:.1f} fixes, "
                     f"mean commit {self.r.median(f'{key}_commit_ms') or 0:.1f} ms)")
-        finally:
-            if replicas == 2:
-                await self._stop_replica("tracking")
 
     @staticmethod
     def registered_envelopes(n: int, tag: str) -> list[tuple[uuid.UUID, str, str]]:
@@ -898,42 +894,35 @@ class Bench:
             self.web_sampler.phase = "track"
         try:
             await self._track_runs(spec, waybills)
-            await self._track_replica_runs(spec)
+            # row 9r: the same load with a second web process, the connections alternating between
+            # the two as in rows 1r and 1br (both web processes call the one tracking)
+            async with self._processes("web", 2) as ports:
+                await self._track_loop({**spec, "ports": ports, "offset": 20_000_000}, "track_2r",
+                                       "9r public tracking page, two web replicas, per request",
+                                       "public tracking page, 2 web replicas")
         finally:
             if self.web_sampler is not None:
                 self.web_sampler.phase = None
 
-    async def _track_replica_runs(self, spec: dict[str, Any]) -> None:
-        """Row 9r: the same load with a second web process (`REPLICAS`), the connections alternating
-        between the two as in rows 1r and 1br (both web processes call the one tracking)."""
-        ports = [self.stack.ports["web"], await self._start_replica("web")]
-        try:
-            for run in range(self.runs):
-                await self.settle()
-                cpu = self.cpu_mark()
-                res = await run_load({**spec, "ports": ports, "offset": 20_000_000}, self.tmp)
-                self.cpu_add("9r public tracking page, two web replicas, per request", cpu,
-                             self.load_units(res["rate"]))
-                self._check(res, "Public tracking page, two web replicas")
-                self.r.add("track_2r", res["rate"])
-                self.r.add("track_2r_p50_ms", res["p50_ms"] or 0)
-                log(f"public tracking page, 2 web replicas, run {run + 1}: {res['rate']:,.0f} req/s "
-                    f"(p50 {res['p50_ms'] or 0:.1f} ms)")
-        finally:
-            await self._stop_replica("web")
-
-    async def _track_runs(self, spec: dict[str, Any], waybills: int) -> None:
+    async def _track_loop(self, spec: dict[str, Any], key: str, cpu_row: str, label: str, *,
+                          profiled: bool = False) -> None:
+        """The runs of a /track row: its rate as `key` (and its p50), its CPU as `cpu_row`; `profiled`:
+        py-spy on the first run, when profiles are wanted."""
         for run in range(self.runs):
             await self.settle()
             cpu = self.cpu_mark()
-            spies = await self._profile_track() if run == 0 else []
+            spies = await self._profile_track() if profiled and run == 0 else []
             res = await run_load(spec, self.tmp)
             await self._profiled_track(spies, res["rate"])
-            self.cpu_add("T public tracking page, per request", cpu, self.load_units(res["rate"]))
-            self._check(res, "Public tracking page")
-            self.r.add("track", res["rate"])
-            self.r.add("track_p50_ms", res["p50_ms"] or 0)
-            log(f"public tracking page run {run + 1}: {res['rate']:,.0f} req/s (p50 {res['p50_ms']} ms)")
+            self.cpu_add(cpu_row, cpu, self.load_units(res["rate"]))
+            self._check(res, label.capitalize())
+            self.r.add(key, res["rate"])
+            self.r.add(f"{key}_p50_ms", res["p50_ms"] or 0)
+            log(f"{label} run {run + 1}: {res['rate']:,.0f} req/s (p50 {res['p50_ms'] or 0:.1f} ms)")
+
+    async def _track_runs(self, spec: dict[str, Any], waybills: int) -> None:
+        await self._track_loop(spec, "track", "T public tracking page, per request", "public tracking page",
+                               profiled=True)
         full = self.r.median("track") or 0.0
         if full:
             await self.settle()
