@@ -1,4 +1,5 @@
-"""Dynamic filters for list queries: conditions with numbered asyncpg parameters.
+"""Dynamic filters for list queries: conditions with numbered asyncpg parameters; and many
+rows sent as one parameter (`json_rows`, read back by `json_row_columns`).
 
 Only values travel as parameters; column names and SQL fragments are the caller's own
 literals, never input.
@@ -6,7 +7,10 @@ literals, never input.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
+
+import orjson
 
 
 class Filters:
@@ -33,3 +37,30 @@ class Filters:
     @property
     def clause(self) -> str:
         return f"WHERE {' AND '.join(self.conditions)}" if self.conditions else ""
+
+
+# --- many rows as one parameter -----------------------------------------------------------------
+
+
+def json_rows(rows: Sequence[Sequence[Any]]) -> str:
+    """Rows of scalars as ONE text parameter, a JSON array of arrays, which the statement reads
+    with `json_row_columns` (instead of a typed array per column, `unnest($1::text[], ...)`).
+
+    Why: asyncpg encodes an array parameter element by element, each element first checked against
+    `collections.abc.Iterable` in Python and a `timestamptz` one converted with datetime arithmetic;
+    the rows of an ingest's statements are hundreds of elements, which orjson writes in one call.
+    PostgreSQL then parses text where it took binary: the work moves from the client to the server,
+    and shrinks (measured on the statement that ends an /osmand group of 11 fixes: the client's CPU
+    about 625 → 420 µs, the server's about 1,070 → 1,195 µs). Values are str, int, float,
+    bool, None and aware datetimes (a naive one is taken as UTC): exact both ways, floats written
+    shortest-round-trip and datetimes to the microsecond. Floats must be finite (JSON has no NaN:
+    orjson writes it as null); every number on these paths is checked finite where it enters."""
+    return orjson.dumps(rows, option=orjson.OPT_NAIVE_UTC).decode()
+
+
+def json_row_columns(columns: Sequence[tuple[str, str]], element: str = "e") -> str:
+    """The select list that reads `json_rows`' rows back as typed columns: `element` is one row,
+    e.g. `FROM jsonb_array_elements($1::text::jsonb) AS e` (`jsonb`: parsed once, each field then
+    found by index; a `json` array is scanned again for every field). `columns`: (name, SQL type)
+    in the rows' order."""
+    return ", ".join(f"({element}->>{i})::{sql_type} AS {name}" for i, (name, sql_type) in enumerate(columns))

@@ -18,10 +18,11 @@ from services.tracking.shipments.repository import (
     EVALUATION_LOCK,
     EVALUATION_LOCK_NAMESPACE,
     BoardState,
-    board_states_arrays,
+    board_states_params,
     save_board_states,
     save_board_states_sql,
 )
+from shared.sql import json_row_columns, json_rows
 
 # --- vehicles, as an ingest reads and claims them ----------------------------------------
 
@@ -101,10 +102,10 @@ _POSITION_TYPES = (("vehicle_id", "text"), ("at", "timestamptz"), ("lat", "float
                    ("speed_kmh", "float8"), ("heading", "float8"), ("altitude", "float8"), ("accuracy", "float8"),
                    ("battery", "float8"), ("sampled", "boolean"))
 POSITION_COLUMNS = tuple(name for name, _ in _POSITION_TYPES)
-_INSERT_FROM_ARRAYS = (
-    f"INSERT INTO positions ({', '.join(POSITION_COLUMNS)}) SELECT * FROM unnest("
-    + ", ".join(f"${i}::{t}[]" for i, (_, t) in enumerate(_POSITION_TYPES, start=1))
-    + ") ON CONFLICT (vehicle_id, at) DO NOTHING")
+# a few fixes, from their rows as one parameter (shared.sql.json_rows: the records as they are)
+_INSERT_FROM_ROWS = (
+    f"INSERT INTO positions ({', '.join(POSITION_COLUMNS)}) SELECT {json_row_columns(_POSITION_TYPES)} "
+    "FROM jsonb_array_elements($1::text::jsonb) AS e ON CONFLICT (vehicle_id, at) DO NOTHING")
 _STAGING = "positions_in"
 _STAGING_DDL = (f"CREATE TEMP TABLE IF NOT EXISTS {_STAGING} ("
                 + ", ".join(f"{name} {t}" for name, t in _POSITION_TYPES) + ") ON COMMIT DELETE ROWS")
@@ -154,19 +155,28 @@ async def store_positions(conn: asyncpg.Connection, records: Sequence[tuple[Any,
     wait for each other rather than deadlock). Returns how many were new."""
     if len(records) > SMALL:
         return await _copy_positions(conn, records, all_new=all_new)
-    status: str = await conn.execute(_INSERT_FROM_ARRAYS, *_columns(list(zip(*records, strict=True))))
+    status: str = await conn.execute(_INSERT_FROM_ROWS, json_rows(records))
     return int(status.split()[-1])
 
 
-_VEHICLE_FIX_ARRAYS = 18  # the parameters of `_vehicle_fixes_update`, as `_vehicle_fix_arrays` makes them
+# What the statement that ends an ingest reads per vehicle: its scalars as rows of one parameter
+# (`shared.sql.json_rows`), its packed tracks as three bytea arrays beside them (bytes have no
+# JSON form; a bytea element costs asyncpg a copy).
+_VEHICLE_FIX_TYPES = (("vehicle_id", "text"), ("at", "timestamptz"), ("lat", "float8"), ("lon", "float8"),
+                      ("speed_kmh", "float8"), ("heading", "float8"), ("sample_at", "timestamptz"),
+                      ("evaluated_at", "timestamptz"), ("due_in", "float8"), ("write", "boolean"),
+                      ("since", "timestamptz"), ("read_since", "timestamptz"), ("read_stamp", "timestamptz"),
+                      ("read_sample_at", "timestamptz"), ("fresh_from", "timestamptz"))
+_VEHICLE_FIX_TRACKS = ("track", "read_track", "fresh")
+_VEHICLE_FIX_PARAMS = 1 + len(_VEHICLE_FIX_TRACKS)  # the parameters of `_vehicle_fixes_update` (`_vehicle_fix_params`)
 
 
 def _vehicle_fixes_update(first: int, *, store: str = "", save: bool = False) -> str:
     """The statement that ends an ingest: each vehicle moved to its newest fix (never back), its
     newest sample, evaluation, trailing evaluation due time and stored track, from its
-    `_VEHICLE_FIX_ARRAYS` arrays (one element per vehicle) numbered from parameter `first` on;
+    `_VEHICLE_FIX_PARAMS` parameters (`_vehicle_fix_params`: a row per vehicle) numbered from `first` on;
     with `store` (an INSERT ... RETURNING 1), the fixes stored by the same statement; with `save`, the
-    evaluated shipments' delay states written by it too (their arrays after the vehicles').
+    evaluated shipments' delay states written by it too (their parameter after the vehicles').
 
     It is the only statement of an ingest that locks vehicle rows, in vehicle id order (the
     `locked` CTE: every ingest locks them in that order, so two never deadlock; only the rows it
@@ -181,7 +191,7 @@ def _vehicle_fixes_update(first: int, *, store: str = "", save: bool = False) ->
       (rebuilt from `positions` at the next fix);
     - `evaluation_due_at`: cleared by an evaluation at the vehicle's newest fix; set (the earliest
       wins) when a fix that is the newest was not evaluated, `due_in` seconds from now."""
-    p = [f"${first + i}" for i in range(_VEHICLE_FIX_ARRAYS)]
+    p = [f"${first + i}" for i in range(_VEHICLE_FIX_PARAMS)]
     # the row's track (trusted: its newest sample is its stamp) ends before this ingest's new samples,
     # all of them live: they are appended to it (`fresh`, packed) when compare-and-set fails
     append = ("(v.recent_track_since IS NOT NULL AND v.recent_track_sample_at IS NOT DISTINCT FROM v.last_sample_at "
@@ -200,18 +210,14 @@ def _vehicle_fixes_update(first: int, *, store: str = "", save: bool = False) ->
            "AND v.last_sample_at IS NOT DISTINCT FROM n.read_sample_at "
            "AND v.recent_track IS NOT DISTINCT FROM n.read_track)")
     return f"""
-        WITH n AS (SELECT * FROM unnest({p[0]}::text[], {p[1]}::timestamptz[], {p[2]}::float8[], {p[3]}::float8[],
-                                        {p[4]}::float8[], {p[5]}::float8[], {p[6]}::timestamptz[],
-                                        {p[7]}::timestamptz[], {p[8]}::float8[], {p[9]}::boolean[],
-                                        {p[10]}::timestamptz[], {p[11]}::bytea[], {p[12]}::timestamptz[],
-                                        {p[13]}::timestamptz[], {p[14]}::timestamptz[], {p[15]}::bytea[],
-                                        {p[16]}::bytea[], {p[17]}::timestamptz[])
-                   AS n(vehicle_id, at, lat, lon, speed_kmh, heading, sample_at, evaluated_at, due_in, write, since,
-                        track, read_since, read_stamp, read_sample_at, read_track, fresh, fresh_from)),
+        WITH n AS (SELECT {json_row_columns(_VEHICLE_FIX_TYPES, "r.e")}, {", ".join(_VEHICLE_FIX_TRACKS)}
+                   FROM ROWS FROM (jsonb_array_elements({p[0]}::text::jsonb), unnest({p[1]}::bytea[]),
+                                   unnest({p[2]}::bytea[]), unnest({p[3]}::bytea[]))
+                   AS r(e, {", ".join(_VEHICLE_FIX_TRACKS)})),
         locked AS (SELECT v.vehicle_id FROM vehicles v JOIN n USING (vehicle_id) WHERE {changes}
                    ORDER BY v.vehicle_id FOR UPDATE OF v),
         {store + "," if store else ""}
-        {f"saved AS ({save_board_states_sql(first + _VEHICLE_FIX_ARRAYS)} RETURNING 1)," if save else ""}
+        {f"saved AS ({save_board_states_sql(first + _VEHICLE_FIX_PARAMS)} RETURNING 1)," if save else ""}
         moved AS (UPDATE vehicles v SET
             last_fix_at = CASE WHEN {adv} THEN n.at ELSE v.last_fix_at END,
             last_lat = CASE WHEN {adv} THEN n.lat ELSE v.last_lat END,
@@ -242,9 +248,9 @@ _VEHICLE_FIXES_AND_STATES = _vehicle_fixes_update(1, save=True)
 # statement (every data-modifying CTE runs to completion whatever the outer SELECT reads). An
 # /osmand group waits on each round trip while the event loop serves the other requests, so each
 # statement saved shortens every commit.
-_STORED = f"stored AS ({_INSERT_FROM_ARRAYS} RETURNING 1)"
-_STORE_SMALL = _vehicle_fixes_update(len(_POSITION_TYPES) + 1, store=_STORED)
-_STORE_SMALL_AND_STATES = _vehicle_fixes_update(len(_POSITION_TYPES) + 1, store=_STORED, save=True)
+_STORED = f"stored AS ({_INSERT_FROM_ROWS} RETURNING 1)"
+_STORE_SMALL = _vehicle_fixes_update(2, store=_STORED)
+_STORE_SMALL_AND_STATES = _vehicle_fixes_update(2, store=_STORED, save=True)
 
 _CLEAR_TRACKS = ("UPDATE vehicles SET recent_track = NULL, recent_track_since = NULL "
                  "WHERE vehicle_id = ANY($1::text[])")
@@ -278,29 +284,31 @@ def _at(row: Sequence[Any]) -> datetime:
     return _EPOCH + timedelta(microseconds=int(row[0]))
 
 
-def _vehicle_fix_arrays(changes: Sequence[VehicleFix]) -> list[Sequence[Any]]:
-    fixes = [c.fix or _NO_FIX for c in changes]
-    tracks = [c.track for c in changes]
-    reads = [None if c.track is None else c.read for c in changes]
-    return _columns([[c.vehicle_id for c in changes], [f[0] for f in fixes], [f[1] for f in fixes],
-                     [f[2] for f in fixes], [f[3] for f in fixes], [f[4] for f in fixes],
-                     [c.sample_at for c in changes], [c.evaluated_at for c in changes], [c.due_in for c in changes],
-                     [None if t is None else True for t in tracks], [None if t is None else t[0] for t in tracks],
-                     [None if t is None or t[0] is None else pack_track(t[1]) for t in tracks],
-                     [None if r is None else r["recent_track_since"] for r in reads],
-                     [None if r is None else r["recent_track_sample_at"] for r in reads],
-                     [None if r is None else r["last_sample_at"] for r in reads],
-                     [None if r is None else r["recent_track"] for r in reads],
-                     [None if not c.fresh or c.track is None or c.track[0] is None else pack_track(c.fresh)
-                      for c in changes],
-                     [None if not c.fresh or c.track is None or c.track[0] is None else _at(c.fresh[0])
-                      for c in changes]])
+def _vehicle_fix_params(changes: Sequence[VehicleFix]) -> list[Any]:
+    """The `_VEHICLE_FIX_PARAMS` parameters of `_vehicle_fixes_update`: a row of `_VEHICLE_FIX_TYPES`
+    per vehicle, then its `_VEHICLE_FIX_TRACKS` as arrays in the same order."""
+    rows: list[tuple[Any, ...]] = []
+    tracks: list[bytes | None] = []
+    reads: list[bytes | None] = []
+    fresh: list[bytes | None] = []
+    for c in changes:
+        fix, track, read = c.fix or _NO_FIX, c.track, None if c.track is None else c.read
+        packs = bool(c.fresh) and track is not None and track[0] is not None
+        rows.append((c.vehicle_id, *fix, c.sample_at, c.evaluated_at, c.due_in, None if track is None else True,
+                     None if track is None else track[0],
+                     *((None, None, None) if read is None else
+                       (read["recent_track_since"], read["recent_track_sample_at"], read["last_sample_at"])),
+                     _at(c.fresh[0]) if packs else None))
+        tracks.append(None if track is None or track[0] is None else pack_track(track[1]))
+        reads.append(None if read is None else read["recent_track"])
+        fresh.append(pack_track(c.fresh) if packs else None)
+    return [json_rows(rows), *_columns([tracks, reads, fresh])]
 
 
 def _columns(columns: Sequence[Sequence[Any]]) -> list[Sequence[Any]]:
-    """Array parameters for a multi-argument `unnest`, each column that holds only NULLs sent as an
-    empty array: unnest pads a shorter array with NULLs, and the driver encodes an array element
-    by element (a type check each), on the ingest hot path."""
+    """Array parameters zipped by `ROWS FROM (... unnest(...))`, each column that holds only NULLs
+    sent as an empty array: the shorter is padded with NULLs, and the driver encodes an array
+    element by element (a type check each), on the ingest hot path."""
     return [() if column.count(None) == len(column) else column for column in columns]
 
 
@@ -314,17 +322,17 @@ async def store_fixes(conn: asyncpg.Connection, records: Sequence[tuple[Any, ...
     `records` empty: the vehicles (and states) only. Returns how many fixes were stored."""
     if not conn.is_in_transaction():
         raise RuntimeError("store_fixes must run inside a transaction")
-    saved = board_states_arrays(states) if states else []
+    saved = board_states_params(states) if states else []
     if records:
         row = await conn.fetchrow(_STORE_SMALL_AND_STATES if states else _STORE_SMALL,
-                                  *_columns(list(zip(*records, strict=True))), *_vehicle_fix_arrays(changes), *saved)
+                                  json_rows(records), *_vehicle_fix_params(changes), *saved)
         assert row is not None
         stored = int(row[0])
         if stored < len(records):  # a fix stored meanwhile, the same fix sent at once by another client
             await conn.execute(_CLEAR_TRACKS, [c.vehicle_id for c in changes])
         return stored
     if changes:
-        await conn.execute(_VEHICLE_FIXES_AND_STATES if states else _VEHICLE_FIXES, *_vehicle_fix_arrays(changes),
+        await conn.execute(_VEHICLE_FIXES_AND_STATES if states else _VEHICLE_FIXES, *_vehicle_fix_params(changes),
                            *saved)
     elif states:
         await save_board_states(conn, states)

@@ -127,7 +127,7 @@ async def evaluate_vehicles(conn: asyncpg.Connection, *, eta: EtaConfig,
     are read in two queries (a third for the few tracks the short lookback does not settle, see
     `domain.track.track_lookback`), and the delay states written in one statement, instead of a handful
     of round trips per vehicle. `save=False`: the states are returned (`Evaluation.states`) for the
-    caller to write, inside the same transaction, before it commits (`repository.board_states_arrays`).
+    caller to write, inside the same transaction, before it commits (`repository.board_states_params`).
 
     Where: the shipments on board and their states are the vehicles' `on_board` rows (what a fix
     reads and writes stays within its vehicle's rows); a changed delay decision is also written to

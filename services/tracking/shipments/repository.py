@@ -14,6 +14,7 @@ from asyncpg import Record
 from services.tracking.domain.delay import DelayState
 from services.tracking.domain.scans import ScanState
 from services.tracking.domain.search import PhoneKeys, PhoneQuery, TextQuery
+from shared.sql import json_row_columns, json_rows
 
 # --- shipments --------------------------------------------------------------------------
 
@@ -317,19 +318,19 @@ async def insert_scan(conn: asyncpg.Connection, waybill_no: str, *, type_: str, 
 _STATE_TYPES = (("eta", "timestamptz"), ("delayed", "boolean"), ("delay_minutes", "int"), ("delay_reason", "text"),
                 ("notified_eta", "timestamptz"), ("evaluated_at", "timestamptz"),
                 ("delay_notified_at", "timestamptz"), ("delayed_since", "timestamptz"))
-BOARD_STATE_ARRAYS = 2 + len(_STATE_TYPES)  # the parameters of `save_board_states_sql` (`board_states_arrays`)
+BOARD_STATE_PARAMS = 1  # the parameters of `save_board_states_sql` (`board_states_params`: the rows as one)
 
 BoardState = tuple[str, str, DelayState]  # (vehicle_id, waybill_no, state): a shipment on board, its new state
 
 
 def _state_update(table: str, keys: Sequence[str], first: int, also: str = "") -> str:
-    p = [f"${first + i}" for i in range(len(keys) + len(_STATE_TYPES))]
-    names = [*keys, *(name for name, _ in _STATE_TYPES)]
-    types = ["text"] * len(keys) + [t for _, t in _STATE_TYPES]
+    """The UPDATE of `table`'s delay states by `keys`, from the rows (keys, then `_STATE_TYPES`) of
+    parameter `first` (`shared.sql.json_rows`)."""
+    columns = [*((k, "text") for k in keys), *_STATE_TYPES]
     sets = ", ".join([*(f"{name} = n.{name}" for name, _ in _STATE_TYPES), *([also] if also else [])])
     match = " AND ".join(f"s.{k} = n.{k}" for k in keys)
     return (f"UPDATE {table} s SET {sets} "
-            f"FROM unnest({', '.join(f'{x}::{t}[]' for x, t in zip(p, types, strict=True))}) AS n({', '.join(names)}) "
+            f"FROM (SELECT {json_row_columns(columns)} FROM jsonb_array_elements(${first}::text::jsonb) AS e) AS n "
             f"WHERE {match}")
 
 
@@ -349,22 +350,21 @@ def _state_columns(state: DelayState) -> tuple[Any, ...]:
             state.notified_eta, state.evaluated_at, state.notified_at, state.delayed_since)
 
 
-def board_states_arrays(states: Sequence[BoardState]) -> list[list[Any]]:
-    rows = [(vehicle_id, waybill_no, *_state_columns(st)) for vehicle_id, waybill_no, st in states]
-    return [[r[i] for r in rows] for i in range(BOARD_STATE_ARRAYS)]
+def board_states_params(states: Sequence[BoardState]) -> list[Any]:
+    """The parameters of `save_board_states_sql`."""
+    return [json_rows([(vehicle_id, waybill_no, *_state_columns(st)) for vehicle_id, waybill_no, st in states])]
 
 
 async def save_board_states(conn: asyncpg.Connection, states: Sequence[BoardState]) -> None:
     """The new delay states of shipments on board, in one statement (an evaluation saves one per
     shipment of every vehicle of a batch)."""
-    await conn.execute(_SAVE_BOARD_STATES, *board_states_arrays(states))
+    await conn.execute(_SAVE_BOARD_STATES, *board_states_params(states))
 
 
 async def save_delay_states(conn: asyncpg.Connection, states: Sequence[tuple[str, DelayState]]) -> None:
     """The shipments' delay states in `shipments`, by waybill: what the desk's lists filter and
     order by, written when a delay decision changes (`domain.delay.delay_decision_changed`)."""
-    rows = [(waybill_no, *_state_columns(st)) for waybill_no, st in states]
-    await conn.execute(_SAVE_DELAY_STATES, *[[r[i] for r in rows] for i in range(1 + len(_STATE_TYPES))])
+    await conn.execute(_SAVE_DELAY_STATES, json_rows([(waybill_no, *_state_columns(st)) for waybill_no, st in states]))
 
 
 # --- CSV imports --------------------------------------------------------------------------------
