@@ -489,7 +489,12 @@ request; an inserted or updated row costs it 10 to 20 µs here. Tracking's own C
 0.8 to 1.1 ms, about half of its CPU per request, the HTTP layer and the event loop the other half.
 asyncpg encodes an array parameter element by element, each element first checked against
 `collections.abc.Iterable` in Python (about 0.15 µs), a `timestamptz` element costing about 0.9 µs
-against 0.27 µs for a `float8`: about 60 µs of a group, under a tenth. Measured and not taken this
+against 0.27 µs for a `float8`. Since bf4cc44 the closing statement takes its rows as one JSON
+parameter (`shared.sql.json_rows`, the packed tracks still bytea arrays beside it): measured on that
+statement alone, the two versions alternated in one process over the real schema, tracking's CPU for
+it fell from about 625 to 420 µs a group of 11 and PostgreSQL's rose from about 1,070 to 1,195 µs (it
+parses text where it took binary): less CPU in all, and less of it in the one-process service.
+Measured and not taken this
 round: moving the vehicle's stored track out of its row (with a copy of the table, 11 rows updated per
 transaction, the 1.5 kB track in the row made no difference PostgreSQL's CPU showed: 333 and 370 µs per
 transaction with it, 340 and 357 without; nor can TOAST move it out of line: with `toast_tuple_target`
@@ -531,8 +536,9 @@ in front of FastAPI (`api.positions_fast`); a batch of fixes all newer than thei
 `COPY`ed without a savepoint; the vehicles' `UPDATE` reads the evaluated vehicles' shipments in the same
 round trip; a token that passed is remembered until it expires; the collector's young threshold raised
 (a batch's objects are all alive for the whole request). What remains is spread thin: the `COPY` (its
-stream built per batch, above; asyncpg's `timestamptz` encoder, about 1 µs per value, still encodes the
-vehicles' statement's time arrays), orjson reading the body, the event loop and HTTP, and the evaluation
+stream built per batch, above; the vehicles' statement and the delay states take their rows as one JSON
+parameter since bf4cc44, for 25 vehicles about 925 → 590 µs of tracking's CPU measured alone), orjson
+reading the body, the event loop and HTTP, and the evaluation
 of 25 shipments per batch. The next step is more tracking processes (workers or replicas): the batch path
 holds no state between requests, and concurrent batches of the same vehicles wait for each other only for
 the statement that ends each (the vehicles moved, row-locked in id order; evaluations are claimed, never
