@@ -314,11 +314,10 @@ async def insert_scan(conn: asyncpg.Connection, waybill_no: str, *, type_: str, 
 
 
 # A delay state's columns, as the evaluation writes them to `on_board` (every state worth saving)
-# and to `shipments` (the desk's copy of each decision), and their array types.
+# and to `shipments` (the desk's copy of each decision), and their SQL types (`shared.sql.json_rows`).
 _STATE_TYPES = (("eta", "timestamptz"), ("delayed", "boolean"), ("delay_minutes", "int"), ("delay_reason", "text"),
                 ("notified_eta", "timestamptz"), ("evaluated_at", "timestamptz"),
                 ("delay_notified_at", "timestamptz"), ("delayed_since", "timestamptz"))
-BOARD_STATE_PARAMS = 1  # the parameters of `save_board_states_sql` (`board_states_params`: the rows as one)
 
 BoardState = tuple[str, str, DelayState]  # (vehicle_id, waybill_no, state): a shipment on board, its new state
 
@@ -335,9 +334,9 @@ def _state_update(table: str, keys: Sequence[str], first: int, also: str = "") -
 
 
 def save_board_states_sql(first: int) -> str:
-    """The UPDATE of `save_board_states`, its `BOARD_STATE_ARRAYS` parameters numbered from `first` on
-    (alone, or as a data-modifying CTE of the statement that ends an ingest): by the `on_board` key,
-    within the vehicles' rows."""
+    """The UPDATE of `save_board_states`, its one parameter (`board_states_params`: the states' rows)
+    numbered `first` (alone, or as a data-modifying CTE of the statement that ends an ingest): by the
+    `on_board` key, within the vehicles' rows."""
     return _state_update("on_board", ("vehicle_id", "waybill_no"), first)
 
 

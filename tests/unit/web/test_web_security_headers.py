@@ -4,14 +4,13 @@ middleware adds them to pages (with `Cache-Control: no-store`) and to static fil
 
 from __future__ import annotations
 
-import asyncio
-
 from hypothesis import given
 from hypothesis import strategies as st
 from starlette.datastructures import MutableHeaders
 from starlette.types import Message, Receive, Scope, Send
 
 from services.web.security import SecurityHeaders, with_defaults
+from tests.conftest import run_sync
 
 # names that collide with the defaults' (and not quite: another case), and any others
 names = st.sampled_from([b"content-security-policy", b"x-frame-options", b"cache-control", b"Cache-Control",
@@ -45,7 +44,7 @@ def _answer(path: str, own: list[tuple[bytes, bytes]]) -> list[tuple[bytes, byte
     async def receive() -> Message:
         return {"type": "http.request", "body": b""}
 
-    asyncio.run(SecurityHeaders(app, csp="default-src 'self'")({"type": "http", "path": path}, receive, send))
+    run_sync(SecurityHeaders(app, csp="default-src 'self'")({"type": "http", "path": path}, receive, send))
     return list(sent[0]["headers"])
 
 
