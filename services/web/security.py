@@ -26,7 +26,7 @@ def content_security_policy(tile_url: str | None) -> str:
 
 
 class SecurityHeaders:
-    """Adds `headers` (and `Cache-Control: no-store` outside /static/) to every HTTP answer that
+    """Adds the security headers (and `Cache-Control: no-store` outside /static/) to every HTTP answer that
     does not set them itself, as Starlette's `MutableHeaders.setdefault` would one by one.
 
     Why not `setdefault`: each call encodes its name and value and scans the answer's headers,
@@ -35,7 +35,7 @@ class SecurityHeaders:
 
     def __init__(self, app: ASGIApp, *, csp: str) -> None:
         self.app = app
-        self.headers = {
+        headers = {
             "Content-Security-Policy": csp,
             "X-Content-Type-Options": "nosniff",
             "Referrer-Policy": "same-origin",
@@ -43,7 +43,7 @@ class SecurityHeaders:
             "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
             "Cross-Origin-Opener-Policy": "same-origin",
         }
-        raw = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in self.headers.items()]
+        raw = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
         self._static = tuple(raw)
         self._pages = (*raw, (b"cache-control", b"no-store"))
 
