@@ -16,9 +16,9 @@ from fastapi import Response
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from shared import metrics
 from shared.auth import MAX_TOKEN_BYTES, decode_token
 from shared.errors import DomainError
+from shared.metrics import RouteMetrics
 from shared.ratelimit import SharedWindows
 
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -54,6 +54,7 @@ class GuardMiddleware:
         self.limits = sorted(limits.items(), key=lambda kv: -len(kv[0]))
         self.limiter = limiter
         self.secret = secret
+        self.metrics = RouteMetrics(service)
 
     def _limit_for(self, path: str) -> int:
         for prefix, limit in self.limits:
@@ -87,8 +88,7 @@ class GuardMiddleware:
             route = scope.get("route")
             template = getattr(route, "path", "unmatched")
             method = scope.get("method", "")
-            metrics.HTTP_REQUESTS.labels(self.service, method, template, str(status_holder["status"])).inc()
-            metrics.HTTP_DURATION.labels(self.service, method, template).observe(time.perf_counter() - started)
+            self.metrics.observe(method, template, status_holder["status"], time.perf_counter() - started)
 
     async def _check(self, scope: Scope) -> Response | None:
         problem = query_string_problem(scope.get("query_string", b""))

@@ -39,7 +39,8 @@ from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 from shared.context import Runtime
 from shared.errors import error_response
 from shared.fastpath.coalescing import CoalescingTransport
-from shared.fastpath.routes import RouteMetrics, json_headers
+from shared.fastpath.routes import json_headers
+from shared.metrics import RouteMetrics
 
 
 class DirectRoute(NamedTuple):

@@ -26,10 +26,10 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from shared import metrics
 from shared.context import Runtime
 from shared.errors import error_response
 from shared.guard import query_string_problem
+from shared.metrics import RouteMetrics
 
 # A fast route: handles the request and returns its status, or returns None *before sending
 # anything* to decline it (the request then takes the full stack, with its guards).
@@ -99,28 +99,6 @@ class FastRoutes:
             response = error_response(exc, path=scope["path"])
             await response(scope, receive, send)
             return response.status_code
-
-
-class RouteMetrics:
-    """The request metrics the guard records for a request of the full stack, recorded by a fast
-    route (or a direct route, `shared.fastpath.http`) under its path as the route template."""
-
-    def __init__(self, service: str) -> None:
-        self.service = service
-        self._durations: dict[tuple[str, str], Any] = {}
-        self._counts: dict[tuple[str, str, int], Any] = {}
-
-    def observe(self, method: str, path: str, status: int, seconds: float) -> None:
-        # labels() resolves a child by hashing its label values; a fast route keeps its children
-        count = self._counts.get((method, path, status))
-        if count is None:
-            count = self._counts[(method, path, status)] = metrics.HTTP_REQUESTS.labels(
-                self.service, method, path, str(status))
-        duration = self._durations.get((method, path))
-        if duration is None:
-            duration = self._durations[(method, path)] = metrics.HTTP_DURATION.labels(self.service, method, path)
-        count.inc()
-        duration.observe(seconds)
 
 
 def clean_query_string(scope: Scope) -> str | None:

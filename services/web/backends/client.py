@@ -82,6 +82,18 @@ class Backend:
         self.base_url = base_url.rstrip("/")
         self.timeout = httpx.Timeout(timeout, connect=connect_timeout).as_dict()
         self._tokens: dict[Caller, tuple[str, float]] = {}
+        self._urls: dict[str, httpx.URL] = {}
+
+    def url(self, path: str) -> httpx.URL:
+        """The backend's URL of `path`, parsed once: httpx parses a URL given as text on every
+        request (about 40 µs of the 70 a request's `httpx.Request` cost here), and the public page's
+        grouped look-ups ask the same path all day."""
+        url = self._urls.get(path)
+        if url is None:
+            if len(self._urls) > 1_000:  # paths with ids in them: bounded, as the tokens are
+                self._urls.clear()
+            url = self._urls[path] = httpx.URL(self.base_url + path)
+        return url
 
     def token(self, caller: Caller) -> str:
         """The caller's token, reused until half its lifetime has passed."""
@@ -125,7 +137,7 @@ class Backend:
             started = time.perf_counter()
             try:
                 response = await self._send(httpx.Request(
-                    method, self.base_url + path, params=clean or None, json=json, files=files, headers=headers,
+                    method, self.url(path), params=clean or None, json=json, files=files, headers=headers,
                     extensions={"timeout": self.timeout, "idempotent": idempotent}))
             except httpx.TransportError as exc:
                 reason = f"{type(exc).__name__}"

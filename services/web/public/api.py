@@ -47,14 +47,15 @@ def _page(rt: WebRuntime, request: Request, result: Lookup | None) -> Response:
     text = eta_text(date.fromisoformat(eta["day"]), eta["half"], language_of(request)) if eta else ""
     templates = rt.context.templates
     # the shell of the page at /track is the same for everyone; a link's path carries its token
-    render = templates.render_in_shell if request.url.path == "/track" else templates.render
+    path = request.scope["path"]
+    render = templates.render_in_shell if path == "/track" else templates.render
     response = render(
         request, "public/track.html", status=STATUS[result.outcome] if result else 200,
         outcome=result.outcome if result else None, view=view, waybill=result.waybill if result else "",
         eta_text=text)
     if result and result.retry_after:
         response.headers["Retry-After"] = str(max(1, math.ceil(result.retry_after)))
-    if request.url.path.startswith("/t/"):
+    if path.startswith("/t/"):
         response.headers["Referrer-Policy"] = "no-referrer"  # the token is a key: never pass it on
     return response
 
