@@ -604,7 +604,9 @@ the next group's `BEGIN` goes in the same round trip as the `COMMIT` (`feeds.Osm
 committer, not two, since this round: the next group forms while one commits, so the groups grow with the
 load. In A/B runs (normal size, three pairs) two committers made groups of 11 fixes instead of 16 and cost
 tracking 190 to 218 µs and PostgreSQL 132 to 143 µs a request, against 163 to 178 and 93 to 107 with one
-(p50 9.5 against 7.3 ms); three were slower still (groups of 8).
+(p50 9.5 against 7.3 ms); three were slower still (groups of 8). The commit's future per request was
+made on the loop `asyncio.get_running_loop()` returned, a `getpid()` system call on Python 3.11 (about
+2% of tracking's samples in a native profile); the committers keep their loop now.
 A live feed re-evaluates a vehicle's shipments at most once per
 `LCS_EVALUATION_INTERVAL_SECONDS` (15) of its feed (`domain.evaluation_due`): the bench's devices send
 fixes 1 s apart in feed time, like 1 Hz trackers, so about one request in 15 pays the evaluation (the
@@ -707,6 +709,16 @@ walked every connection twice per request and polled each idle one with a system
 encode/httpcore#928) and straight to it, not through an `httpx.AsyncClient`; tracking reads a look-up
 in one statement (the row, the timeline and the stations' cities together; it was three); both
 services answer the look-up in front of FastAPI (guarded fast routes, each with a differential test).
+This round, from py-spy's native profiles (`LCS_BENCH_PROFILE_NATIVE=1`, C frames included: the system
+calls show), web's CPU per look-up fell by about a tenth (9r: 634 to 643 µs before, 569 after, on the
+same day): `asyncio.get_running_loop()` makes a `getpid()` system call on Python 3.11, and each of the
+three group calls made one per look-up (2.5% of web's samples; `GroupCall` now takes the loop from its
+running flusher task); FastAPI's own OpenTelemetry layer looked up the global providers on every request
+to find them unconfigured (about 2%; off: the services report through Prometheus); the page's language
+built Starlette's `Headers` and parsed every cookie, twice a page (2%; now read once from the raw
+headers and kept in the scope, a property holding it to Starlette's reading); the guard's metrics called
+`labels()` twice a request (2%; it keeps the labelled children, as the fast routes did); httpx parsed
+the backend's URL from text at every call (40 of the 70 µs an `httpx.Request` cost; parsed once now).
 
 **Figure 5.** Every query is an index range read whose result size does not grow with history (see the
 index list above), so ratios around 1× are the expected result; at one to a few milliseconds per query, the
