@@ -714,7 +714,7 @@ calls show), web's CPU per look-up fell by about a tenth (9r: 634 to 643 µs bef
 same day): `asyncio.get_running_loop()` makes a `getpid()` system call on Python 3.11, and each of the
 three group calls made one per look-up (2.5% of web's samples; `GroupCall` now takes the loop from its
 running flusher task); FastAPI's own OpenTelemetry layer looked up the global providers on every request
-to find them unconfigured (about 2%; off: the services report through Prometheus); the page's language
+to find them unconfigured (about 3%; off: the services report through Prometheus); the page's language
 built Starlette's `Headers` and parsed every cookie, twice a page (2%; now read once from the raw
 headers and kept in the scope, a property holding it to Starlette's reading); the guard's metrics called
 `labels()` twice a request (2%; it keeps the labelled children, as the fast routes did); httpx parsed

@@ -49,7 +49,6 @@ class GuardMiddleware:
     def __init__(self, app: ASGIApp, *, service: str, default_limit: int,
                  limits: Mapping[str, int], limiter: SharedWindows | None, secret: str) -> None:
         self.app = app
-        self.service = service
         self.default_limit = default_limit
         self.limits = sorted(limits.items(), key=lambda kv: -len(kv[0]))
         self.limiter = limiter

@@ -61,6 +61,7 @@ class PageEnvironment(Environment):
 
 
 _LANG_KEY = "lcs.lang"  # where a request's language is kept in its scope, once worked out
+_COOKIE_NAME = LANG_COOKIE.encode()
 
 
 def language_of(request: Request) -> Lang:
@@ -84,8 +85,6 @@ def language_of(request: Request) -> Lang:
         lang = scope[_LANG_KEY] = pick_language(request.cookies.get(LANG_COOKIE) if named else None, accept)
     return lang
 
-
-_COOKIE_NAME = LANG_COOKIE.encode()
 
 
 class Templates:

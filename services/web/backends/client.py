@@ -161,7 +161,7 @@ class Backend:
     async def get_unsigned(self, path: str) -> httpx.Response:
         """A GET without a caller's token (a backend's published OpenAPI), answered as it comes:
         no retry, no error mapping; raises httpx's errors."""
-        return await self._send(httpx.Request("GET", self.base_url + path, headers={"User-Agent": "lcs-web"},
+        return await self._send(httpx.Request("GET", self.url(path), headers={"User-Agent": "lcs-web"},
                                               extensions={"timeout": self.timeout}))
 
     async def _send(self, request: httpx.Request) -> httpx.Response:
