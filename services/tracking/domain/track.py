@@ -207,18 +207,9 @@ def evaluation_due(newest_fix_at: datetime, last_evaluated_at: datetime | None,
     evaluated at once; on a dense feed, the position that makes a shipment late is noticed at
     the latest one interval later. Scans and the stale sweep evaluate regardless.
     """
-    due_after = evaluation_due_after(newest_fix_at, cfg)
-    return last_evaluated_at is None or due_after is None or last_evaluated_at <= due_after
-
-
-def evaluation_due_after(newest_fix_at: datetime, cfg: EtaConfig = DEFAULT_ETA_CONFIG) -> datetime | None:
-    """`evaluation_due` as a bound on the last evaluation: a vehicle whose newest fix advanced to
-    ``newest_fix_at`` is due when its feed never evaluated it or last did at or before this time
-    (None: always due). The form a query applies to the row it reads (`feeds.repository.claim_vehicles`
-    reads the shipments of the vehicles it finds due in the round trip that claims them)."""
-    if cfg.evaluation_interval_seconds <= 0:
-        return None
-    return newest_fix_at - timedelta(seconds=cfg.evaluation_interval_seconds)
+    if last_evaluated_at is None or cfg.evaluation_interval_seconds <= 0:
+        return True
+    return newest_fix_at - last_evaluated_at >= timedelta(seconds=cfg.evaluation_interval_seconds)
 
 
 # --- the track the desk draws (GET /v1/vehicles/{id}/track) ---------------------------------

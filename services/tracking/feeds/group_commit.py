@@ -199,11 +199,7 @@ class OsmandGroupCommit:
     async def _store(self, conn: asyncpg.pool.PoolConnectionProxy, fixes: Sequence[Fix]) -> tuple[list[bool], int]:
         """The group's work inside the transaction the caller began and commits: whether each
         fix's device is known, and how many fixes were new."""
-        newest: dict[str, datetime] = {}  # each device's newest fix: its shipments read with the claim if due
-        for f in fixes:
-            if f.device_id not in newest or newest[f.device_id] < f.at:
-                newest[f.device_id] = f.at
-        claim = await repository.claim_vehicles(conn, "device_id", newest, newest=newest, eta=self.rt.context.eta)
+        claim = await repository.claim_vehicles(conn, "device_id", [f.device_id for f in fixes])
         vehicles = {v["device_id"]: v["vehicle_id"] for v in claim.rows.values()}
         items = [Incoming.from_fix(vehicles[f.device_id], f) for f in fixes if f.device_id in vehicles]
         result = await ingest(conn, eta=self.rt.context.eta, items=items, vehicles=claim)

@@ -97,7 +97,7 @@ async def ingest(conn: asyncpg.Connection, *, eta: EtaConfig, items: Sequence[In
         return IngestResult(received=0, stored=0, vehicles=0, evaluated_shipments=0, events=0)
     if vehicles is None:
         vehicles = await repository.claim_vehicles(conn, "vehicle_id", [i.vehicle_id for i in items])
-    rows, claimed, board = vehicles
+    rows, claimed = vehicles
     span = stored_track_span(eta)
     per_vehicle: dict[str, list[Incoming]] = {}
     for item in items:
@@ -192,25 +192,13 @@ async def ingest(conn: asyncpg.Connection, *, eta: EtaConfig, items: Sequence[In
     result = evaluation.Evaluation()
     if due:
         result = await evaluation.evaluate_vehicles(conn, eta=eta, vehicles=advanced,
-                                                    shipments=await _on_board(conn, due, board), save=False)
+                                                    shipments=await on_board_many(conn, due), save=False)
     if together:
         stored = await repository.store_fixes(conn, records, changes, result.states)
     else:
         await repository.store_fixes(conn, (), changes, result.states)
     return IngestResult(received=len(items), stored=stored, vehicles=len(per_vehicle),
                         evaluated_shipments=result.shipments, events=result.events)
-
-
-async def _on_board(conn: asyncpg.Connection, due: Sequence[str],
-                    board: Mapping[str, Sequence[asyncpg.Record]]) -> list[asyncpg.Record]:
-    """The shipments on board the vehicles `due` for evaluation, locked, in waybill order
-    (`on_board_many`): as the claim read them (`repository.Claimed.board`: the same rule on the same
-    rows, so it holds them all), else read now."""
-    if not all(map(board.__contains__, due)):
-        return await on_board_many(conn, due)
-    shipments = [s for vid in due for s in board[vid]]
-    shipments.sort(key=_by_waybill)
-    return shipments
 
 
 class _Change(NamedTuple):
@@ -226,7 +214,6 @@ class _Change(NamedTuple):
 
 
 _by_time = operator.attrgetter("at")
-_by_waybill = operator.itemgetter("waybill_no")
 _FLAG = {True: (True,), False: (False,)}
 
 
@@ -315,8 +302,7 @@ async def ingest_traccar(rt: TrackingRuntime, *, principal: Principal, body: Map
         POSITIONS.labels("traccar", "rejected").inc()
         raise
     async with uow(rt) as conn:
-        claim = await repository.claim_vehicles(conn, "device_id", [fix.device_id], newest={fix.device_id: fix.at},
-                                                eta=rt.context.eta)
+        claim = await repository.claim_vehicles(conn, "device_id", [fix.device_id])
         vehicle = next(iter(claim.rows.values()), None)
         if vehicle is None or (principal.role == "carrier" and vehicle["carrier"] != principal.carrier):
             # another carrier's device is answered as an unknown one (T21)

@@ -5,15 +5,13 @@ and their retention: feeds.partitions.)"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
 import asyncpg
 from asyncpg import Record
 
-from services.tracking.domain.config import DEFAULT_ETA_CONFIG, EtaConfig
-from services.tracking.domain.track import evaluation_due_after
 from services.tracking.feeds.pgcopy import encode_positions
 from services.tracking.feeds.track_cache import STORED_TRACK_MAX_ROWS, pack_track
 from services.tracking.shipments.repository import (
@@ -43,13 +41,9 @@ class Claimed(NamedTuple):
 
     rows: dict[str, Record]  # by vehicle id
     claimed: frozenset[str]
-    # the shipments on board (as `on_board_many` reads and locks them), read with the claims for the
-    # vehicles the claim found due for evaluation at the newest fix it was given (`claim_vehicles`)
-    board: Mapping[str, Sequence[Record]] = {}
 
 
-async def claim_vehicles(conn: asyncpg.Connection, column: str, values: Iterable[str], *,
-                         newest: Mapping[str, datetime] | None = None, eta: EtaConfig | None = None) -> Claimed:
+async def claim_vehicles(conn: asyncpg.Connection, column: str, values: Iterable[str]) -> Claimed:
     """The vehicles whose `column` (vehicle_id, or device_id: through the device map `devices`,
     so that every statement names the vehicles by their id) is one of `values`, and the claim of
     their evaluations (`pg_try_advisory_xact_lock`, never waits: a vehicle another transaction is
@@ -60,26 +54,12 @@ async def claim_vehicles(conn: asyncpg.Connection, column: str, values: Iterable
     started, so a row read by the statement that takes the claim could miss what the previous
     holder committed between that start and the claim. Both are statements of the database
     function `claim_vehicles` (migration 0021), VOLATILE, so each takes its own snapshot: the
-    order of two statements in one round trip (an /osmand group commit waits on each of them).
-
-    `newest`: each key's newest fix time in the ingest. The vehicles the claim finds claimed,
-    advanced by it and due for evaluation (`domain.track.evaluation_due_after` under `eta`) have
-    their shipments on board read and locked by the same round trip (`Claimed.board`; migration
-    0022), which `feeds.ingest.ingest` would otherwise read in a round trip of its own."""
+    order of two statements in one round trip (an /osmand group commit waits on each of them)."""
     if column not in ("vehicle_id", "device_id"):
         raise ValueError(f"vehicles are claimed by vehicle_id or device_id, not {column}")
-    keys = sorted(set(values))
-    if newest is None:
-        rows = await conn.fetch("SELECT * FROM claim_vehicles($1::text[], $2, $3)",
-                                keys, column == "device_id", EVALUATION_LOCK_NAMESPACE)
-        return Claimed({r["vehicle_id"]: r for r in rows}, frozenset(r["vehicle_id"] for r in rows if r["claimed"]))
-    cfg = eta or DEFAULT_ETA_CONFIG
-    times = [newest.get(k) for k in keys]
-    rows = await conn.fetch("SELECT * FROM claim_vehicles($1::text[], $2, $3, $4::timestamptz[], $5::timestamptz[])",
-                            keys, column == "device_id", EVALUATION_LOCK_NAMESPACE, times,
-                            [None if t is None else evaluation_due_after(t, cfg) for t in times])
-    return Claimed({r["vehicle_id"]: r for r in rows}, frozenset(r["vehicle_id"] for r in rows if r["claimed"]),
-                   {r["vehicle_id"]: r["board"] for r in rows if r["board"] is not None})
+    rows = await conn.fetch("SELECT * FROM claim_vehicles($1::text[], $2, $3)",
+                            sorted(set(values)), column == "device_id", EVALUATION_LOCK_NAMESPACE)
+    return Claimed({r["vehicle_id"]: r for r in rows}, frozenset(r["vehicle_id"] for r in rows if r["claimed"]))
 
 
 def _text_array(values: Sequence[str]) -> str:

@@ -21,15 +21,13 @@ from typing import Any
 import asyncpg
 import httpx
 
-from services.tracking.domain.config import EtaConfig
 from services.tracking.domain.delay import DelayState
 from services.tracking.domain.fixes import Fix
-from services.tracking.feeds import repository
 from services.tracking.feeds.ingest import ingest_batch
 from services.tracking.feeds.models import Incoming
 from services.tracking.main import build_context
 from services.tracking.settings import TrackingSettings
-from services.tracking.shipments.repository import EVALUATION_LOCK_NAMESPACE, on_board_many, save_delay_states
+from services.tracking.shipments.repository import on_board_many, save_delay_states
 from services.tracking.shipments.service import reconcile_on_board
 from shared.auth import Principal
 from shared.context import Runtime
@@ -164,11 +162,9 @@ async def _captured(infra: Infra, vid: str, device: str, fixes: list[tuple[datet
         async with rt.pool.acquire() as conn:
             tables = {r["table_name"] for r in await conn.fetch(
                 "SELECT table_name FROM information_schema.tables WHERE table_schema = 'tracking'")}
-            functions: dict[str, str] = {}
-            for r in await conn.fetch(
-                    "SELECT p.proname, p.prosrc FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace "
-                    "WHERE n.nspname = 'tracking' AND p.prokind = 'f'"):
-                functions[r["proname"]] = functions.get(r["proname"], "") + r["prosrc"] + "\n"  # every overload
+            functions = {r["proname"]: r["prosrc"] for r in await conn.fetch(
+                "SELECT p.proname, p.prosrc FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace "
+                "WHERE n.nspname = 'tracking' AND p.prokind = 'f'")}
         assert "claim_vehicles" in functions
         out: list[list[str]] = []
         admin = Principal(sub="test", role="admin")
@@ -345,70 +341,3 @@ def test_scans_and_ingests_of_the_same_vehicles_at_once_keep_on_board_in_line(  
         # every decision the events announced is on the shipment's row
         delayed, recovered = core.events(infra, waybill, "delayed"), core.events(infra, waybill, "recovered")
         assert ship["delayed"] is (len(delayed) > len(recovered))
-
-
-# --- the shipments a device's fix evaluates, read with its claim (migration 0022) -------------
-
-async def _claim_with_board(infra: Infra, devices: list[str], newest: dict[str, datetime], held: str,
-                            ) -> tuple[repository.Claimed, list[asyncpg.Record]]:
-    """`claim_vehicles` with the devices' newest fix times, while another transaction holds
-    `held`'s evaluation; and, in the same transaction after it, `on_board_many` of the vehicles
-    whose shipments it read (their row locks are this transaction's already)."""
-    pool = await create_pool(infra.database_url, "tracking", min_size=2, max_size=2)
-    try:
-        async with pool.acquire() as holder, holder.transaction():
-            assert await holder.fetchval("SELECT pg_try_advisory_xact_lock($2, hashtext($1))", held,
-                                         EVALUATION_LOCK_NAMESPACE)
-            async with pool.acquire() as conn, conn.transaction():
-                claim = await repository.claim_vehicles(conn, "device_id", [*devices, "NOT'REGISTERED"],
-                                                        newest=newest, eta=EtaConfig(evaluation_interval_seconds=15))
-                return claim, await on_board_many(conn, sorted(claim.board))
-    finally:
-        await pool.close()
-
-
-def test_a_devices_claim_reads_the_shipments_of_the_vehicles_it_finds_due(  # type: ignore[no-untyped-def]
-        api, infra: Infra, world: World) -> None:
-    """What `feeds.ingest.ingest` evaluates at a device's fix: the shipments on board of the vehicles
-    claimed, advanced by the fix and due (`domain.track.evaluation_due`), read and locked by the
-    round trip that claims them, as `on_board_many` reads them; no other vehicle's."""
-    t0 = now() - minutes(30)
-    at = t0 + minutes(10)  # each device's newest fix in the claim
-    cases = {  # name: (last fix, last evaluated, shipments on board)
-        "due, two shipments": (t0, None, 2),
-        "due at exactly the interval": (t0, at - timedelta(seconds=15), 1),
-        "due, carries nothing": (t0, None, 0),
-        "evaluated 14 s before": (t0, at - timedelta(seconds=14), 1),
-        "not advanced": (at, None, 1),
-        "claimed by another": (t0, None, 1),
-    }
-    vehicle: dict[str, str] = {}
-    device: dict[str, str] = {}
-    waybills: dict[str, list[str]] = {}
-    for name, (last_fix, evaluated, carried) in cases.items():
-        vehicle[name], device[name] = core.new_vehicle(api, infra)
-        waybills[name] = []
-        for _ in range(carried):
-            waybill = core.register(api, infra, world, promised_at=t0 + minutes(150))  # SH → NJ → WX
-            assert core.scan(api, infra, waybill, "departed", world.sh, t0, vehicle[name]).status_code == 201
-            waybills[name].append(waybill)
-        core.sql(infra, "UPDATE tracking.vehicles SET last_fix_at = $2, last_lat = 31.2, last_lon = 121.4, "
-                        "last_evaluated_at = $3 WHERE vehicle_id = $1", vehicle[name], last_fix, evaluated)
-    claim, expected = run_sync(_claim_with_board(infra, list(device.values()), {d: at for d in device.values()},
-                                                 vehicle["claimed by another"]))
-    due = ("due, two shipments", "due at exactly the interval", "due, carries nothing")
-    assert set(claim.board) == {vehicle[name] for name in due}
-    assert claim.rows.keys() == set(vehicle.values())
-    for name in due:
-        assert [s["waybill_no"] for s in claim.board[vehicle[name]]] == sorted(waybills[name])
-    # as on_board_many reads them, column for column (its station points anonymous records)
-    read = sorted((s for ships in claim.board.values() for s in ships), key=lambda s: s["waybill_no"])
-    assert [list(s.keys()) for s in read] == [list(s.keys()) for s in expected]
-    for mine, theirs in zip(read, expected, strict=True):
-        assert {k: v for k, v in mine.items() if k != "station_points"} == \
-               {k: v for k, v in theirs.items() if k != "station_points"}
-        assert sorted(map(tuple, mine["station_points"])) == sorted(map(tuple, theirs["station_points"]))
-        assert len(mine["station_points"]) == 2  # NJ and WX
-    # without newest fix times, nothing is read
-    plain, _ = run_sync(_claim_with_board(infra, list(device.values()), {}, vehicle["claimed by another"]))
-    assert plain.board == {}

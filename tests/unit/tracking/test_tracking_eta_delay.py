@@ -24,12 +24,7 @@ from services.tracking.domain.fixes import Fix
 from services.tracking.domain.geo import GeoPoint, haversine_km
 from services.tracking.domain.scans import Route, pending_via
 from services.tracking.domain.stale import is_stale, stale_event_due
-from services.tracking.domain.track import (
-    evaluation_due,
-    evaluation_due_after,
-    infer_delay_reason,
-    recent_average_speed_kmh,
-)
+from services.tracking.domain.track import evaluation_due, infer_delay_reason, recent_average_speed_kmh
 from shared.errors import DomainError
 
 T0 = datetime(2026, 11, 28, 2, 0, tzinfo=UTC)  # 10:00 in Shanghai
@@ -449,20 +444,6 @@ def test_evaluation_due(case: str, after_s: float, last: float | None, interval:
     cfg = EtaConfig(evaluation_interval_seconds=interval)
     last_at = None if last is None else T0 + timedelta(seconds=last)
     assert evaluation_due(T0 + timedelta(seconds=after_s), last_at, cfg) is due, case
-
-
-@given(after_us=st.integers(-10**8, 10**8), never=st.booleans(),
-       interval=st.one_of(st.just(0.0), st.just(15.0), st.floats(0, 3600)))
-def test_evaluation_due_after_is_the_rule_as_a_bound(after_us: int, never: bool, interval: float) -> None:
-    """The bound a query compares the row's last evaluation with (`evaluation_due_after`) decides
-    as the rule does: at least the interval of feed time since the last evaluation, or never
-    evaluated, or no interval."""
-    cfg = EtaConfig(evaluation_interval_seconds=interval)
-    newest, last = T0 + timedelta(microseconds=after_us), None if never else T0
-    expected = last is None or interval <= 0 or newest - last >= timedelta(seconds=interval)
-    assert evaluation_due(newest, last, cfg) is expected
-    bound = evaluation_due_after(newest, cfg)
-    assert (last is None or bound is None or last <= bound) is expected
 
 
 # --- a decision is what an event makes (on_board vs the shipment's row) ----------------------
