@@ -157,6 +157,12 @@ def _cpu_of(pid: int | str) -> float:
         return 0.0
 
 
+def _own_cpu() -> float:
+    """This process's user + system CPU seconds so far."""
+    t = os.times()
+    return t.user + t.system
+
+
 def cpu_seconds(service_pids: dict[str, int]) -> dict[str, float]:
     """CPU seconds so far of each service, of all PostgreSQL processes and of RabbitMQ (the
     server processes of the machine; backends that ended between two readings are missed)."""
@@ -370,10 +376,13 @@ class Bench:
             counted = [0]
             t_count = time.perf_counter() + self.cfg.warmup
             t_end = t_count + self.cfg.duration
-
+            cpu, client = self.cpu_mark(), _own_cpu()
             try:
-                await asyncio.gather(*(self._copy_worker(i, c, t_count, t_end, counted, start, cols)
-                                       for i, c in enumerate(conns)))
+                written = await asyncio.gather(*(self._copy_worker(i, c, t_count, t_end, counted, start, cols)
+                                                 for i, c in enumerate(conns)))
+                # its cost per row beside the figures' (the CPU table), read while the backends live (an
+                # ended backend's CPU is not counted); the client is this process
+                self.cpu_add("C1 raw COPY, per row", cpu, sum(written), client=_own_cpu() - client)
             finally:
                 for c in conns:
                     await c.close()
@@ -382,8 +391,8 @@ class Bench:
         await conn.execute("DROP SCHEMA bench_ceiling CASCADE")
 
     async def _copy_worker(self, i: int, c: asyncpg.Connection, t_count: float, t_end: float, counted: list[int],
-                           start: datetime, cols: tuple[str, ...]) -> None:
-        """COPY 500-row batches as fast as the server takes them. The rows are cheap to build
+                           start: datetime, cols: tuple[str, ...]) -> int:
+        """COPY 500-row batches as fast as the server takes them (returns the rows written). The rows are cheap to build
         (shared time objects, a new vehicle id per batch), so this measures COPY, not Python."""
         n = 0
         k_vehicles = self.cfg.vehicles_per_conn
@@ -398,6 +407,7 @@ class Bench:
             done = time.perf_counter()
             if t_count <= done <= t_end:
                 counted[0] += len(records)
+        return n * per_vehicle * k_vehicles
 
     async def c2_bare(self) -> None:
         port = stackmod.free_port()
@@ -501,10 +511,12 @@ class Bench:
         marks["wall"] = time.perf_counter()  # not a process: the runs' wall clock (the report's "cores busy")
         return marks
 
-    def cpu_add(self, figure: str, before: dict[str, float], units: float) -> None:
+    def cpu_add(self, figure: str, before: dict[str, float], units: float, client: float = 0.0) -> None:
         """Add the CPU spent since `before`, the wall clock, and the units of work done, to the figure's
-        account."""
+        account; `client`: CPU seconds of a load generator that is not a child process (the bench's own,
+        for C1), counted as the load generator's."""
         after = self.cpu_mark()
+        after["load generator"] += client
         acc = self.r.cpu.setdefault(figure, {})
         acc["units"] = acc.get("units", 0.0) + units
         for key, value in after.items():

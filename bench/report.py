@@ -367,7 +367,9 @@ def _cpu_section(r: Results, targets: dict[str, float]) -> list[str]:
              "CPU seconds (user + system, from /proc) spent by each process during the figure's runs (warm-up "
              "included), divided by the units of work done in them: where a unit's cost goes, whatever the "
              "machine's noise does to the rates. `postgres` and `rabbitmq` are all of the machine's server "
-             "processes (other jobs' share included); the load generator is the bench's own child. With "
+             "processes (other jobs' share included); the load generator is the bench's own child (for C1, the "
+             "bench's process itself, which runs the COPY client: the row is a ceiling's own cost per unit, "
+             "beside which a figure's shows what its path adds). With "
              f"{r.machine.get('Cores', '?')} cores, cores / total is the most units per second the machine could "
              "do if nothing else ran and every process could use every core (one process is one core at most). "
              "Divided by the figure's ceiling of the same run, it is the highest ratio this machine allows the "
@@ -387,7 +389,7 @@ def _cpu_section(r: Results, targets: dict[str, float]) -> list[str]:
              + " | total | cores / total | ratio at most | total at the target | cores busy "
              "| busiest service at the target |",
              "| --- | ---: | " + " | ".join("---:" for _ in cols) + " | ---: | ---: | ---: | ---: | ---: | ---: |"]
-    for figure, acc in sorted(r.cpu.items()):
+    for figure, acc in sorted(r.cpu.items(), key=lambda item: (not item[0].startswith("C"), item[0])):  # ceilings first
         units = acc.get("units", 0.0)
         if units <= 0:
             continue

@@ -71,3 +71,17 @@ def test_a_row_without_its_ceiling_or_wall_clock_leaves_those_cells_empty() -> N
     cells = _row(_cpu_section(_results(), TARGETS), "1")
     assert cells[10] == "4 µs"
     assert cells[12:] == ["—", "—", "—", "—"]
+
+
+def test_the_ceilings_row_comes_first_with_its_own_cost_and_no_target() -> None:
+    r = _results()
+    r.add("c1", 100_000.0)
+    # the raw COPY: 8 µs of PostgreSQL and 2 of the bench's own client a row
+    r.cpu["C1 raw COPY, per row"] = {"units": 1_000.0, "postgres": 0.008, "load generator": 0.002, "wall": 0.01}
+    lines = _cpu_section(r, TARGETS)
+    rows = [line for line in lines if line.startswith("| ") and not line.startswith(("| figure", "| ---"))]
+    assert rows[0].startswith("| C1 raw COPY, per row ")
+    cells = _row(lines, "C1")
+    assert (cells[7], cells[9], cells[10]) == ("8 µs", "2 µs", "10 µs")  # postgres, load generator, total
+    assert cells[12:14] == ["—", "—"] and cells[15] == "—"  # no ratio, no target of its own
+    assert cells[14] == "50%"  # 0.01 CPU s over 0.01 s of wall clock on 2 cores
