@@ -481,6 +481,19 @@ two cores; the share of the cores the figure's runs kept busy; and the share of 
 service would need at the target's rate. Where the first is below the measured total, or the last above
 100%, no scheduling fixes it: the work per unit must shrink (or the service run as more processes).
 Where the cores are far from busy, the figure waits on round trips and on one process's event loop.
+The table's first row is C1's own cost (since this round): in its first readings (normal size, one run
+each, a busy day) a raw `COPY` cost PostgreSQL 8 µs and its client 2 µs a row, 11 µs in all with the
+cores 87% busy, while figure 1 in the same run cost PostgreSQL 10 µs and tracking 11 µs a position.
+PostgreSQL's share of a stored position is within about 2 µs of the `COPY` alone (the claims, the rows
+read, the vehicles moved and the evaluation's writes, 25 vehicles a batch); the rest of the gap to
+0.6×C1 is tracking's Python. At equal use of the cores, 0.6×C1 allows a position about 11 / 0.6 = 18 µs
+in all: with PostgreSQL at 10, tracking at about 7 µs a position, against the 11 it costs. In a native
+profile of figure 1 (`LCS_BENCH_PROFILE_NATIVE=1`) the largest single item of tracking's samples is the
+`write` system call (about 14%): a batch sends nine messages (the HTTP response and eight to PostgreSQL
+over seven round trips: the claims with `BEGIN`, the rows, the `COPY` statement, its data and its end,
+the shipments on board, the statement that moves the vehicles, `COMMIT`), and on loopback each `write`
+also runs the receiving side's TCP processing and wake-up; py-spy counts a thread in `write` as busy
+even while the backend it woke runs on its core, so that share is partly waiting.
 What a unit costs, taken apart on this machine
 (measured with the backend's `/proc/<pid>/schedstat` around each statement of an /osmand group of 11
 fixes of 11 vehicles, replayed against the real schema on an idle machine): PostgreSQL spends about
@@ -609,6 +622,14 @@ tracking 190 to 218 µs and PostgreSQL 132 to 143 µs a request, against 163 to 
 (p50 9.5 against 7.3 ms); three were slower still (groups of 8). The commit's future per request was
 made on the loop `asyncio.get_running_loop()` returned, a `getpid()` system call on Python 3.11 (about
 2% of tracking's samples in a native profile); the committers keep their loop now.
+Measured this round and not taken: reading the shipments on board of the vehicles due for evaluation
+in the claim's own round trip (a `claim_vehicles` overload given each device's newest fix time and the
+bound of the evaluation interval, reading and locking the due vehicles' shipments in the statement that
+reads their rows: three round trips a group instead of four). A micro-benchmark of the claim alone gave
+PostgreSQL about 15% less CPU, but in five A/B pairs of figure 2 (normal size) the group commits took 4.2
+to 4.7 ms against 3.6 to 4.4 without it, and PostgreSQL's CPU per request rose from 96 to 110 µs to 117
+to 119 µs: the function's plan over the real rows costs more than the round trip saves (1e526f9,
+reverted by 13dde33).
 A live feed re-evaluates a vehicle's shipments at most once per
 `LCS_EVALUATION_INTERVAL_SECONDS` (15) of its feed (`domain.evaluation_due`): the bench's devices send
 fixes 1 s apart in feed time, like 1 Hz trackers, so about one request in 15 pays the evaluation (the
