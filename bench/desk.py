@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import statistics
+from collections.abc import Collection
 from typing import Any
 
 import asyncpg
@@ -67,9 +68,10 @@ async def used_by(conn: asyncpg.Connection, action: Any) -> dict[str, list[str]]
 
 
 async def measure(conn: asyncpg.Connection, web: str, cookie: str, reps: int,
-                  attribute: bool = True) -> dict[str, dict[str, Any]]:
-    """Each page's render times; with `attribute`, also the indexes its backends' queries used
-    (about 12 s of waiting per page: the bench does it at the big size only)."""
+                  attribute: Collection[str] = tuple(PAGES)) -> dict[str, dict[str, Any]]:
+    """Each page's render times; for the pages of `attribute` (keys of PAGES), also the indexes its
+    backends' queries used (about 12 s of waiting per page: the bench does it at the big size only,
+    and for one page on the smoke test's tiny scale)."""
     out: dict[str, dict[str, Any]] = {}
     async with httpx.AsyncClient(base_url=web, timeout=60, headers={"Cookie": f"lcs_session={cookie}"},
                                  follow_redirects=False) as http:
@@ -94,7 +96,7 @@ async def measure(conn: asyncpg.Connection, web: str, cookie: str, reps: int,
                 out[key]["matches"] = await conn.fetchval(
                     "SELECT count(*) FROM tracking.shipments WHERE phone_last4[1] = $1 OR phone_last4[2] = $1",
                     DESK_SEARCH_LAST4)
-            if attribute:
+            if key in attribute:
                 out[key].update(await used_by(conn, get))
     return out
 

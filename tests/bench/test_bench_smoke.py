@@ -68,3 +68,9 @@ def test_bench_runs_on_tiny_sizes_and_writes_every_figure(tmp_path: Path) -> Non
     deliveries = re.search(r"\((\d+) of (\d+) frames arrived", live)
     assert deliveries and deliveries.group(1) == deliveries.group(2) != "0", live
     assert not [row for row in rows if row.startswith("| 8 ") and "| error |" in row], text
+    # the indexes are read for the one page the tiny scale attributes (12 s of waiting a page), and
+    # the other rows say they were not read rather than "none"
+    pages = [row for row in rows if row.startswith("| 8 ")]
+    attributed = [row for row in pages if "indexes the backends' queries used (big):" in row]
+    assert [row.split("|")[1].strip() for row in attributed] == ["8 Desk pages at scale: waybill page"], pages
+    assert all("the indexes its queries use not read in this run" in row for row in pages if row not in attributed)
