@@ -484,9 +484,9 @@ service would need at the target's rate. Where the first is below the measured t
 100%, no scheduling fixes it: the work per unit must shrink (or the service run as more processes).
 Where the cores are far from busy, the figure waits on round trips and on one process's event loop.
 The table's first row is C1's own cost (since this round): in its first readings (normal size, one run
-each, and the large run of this page, on a busy day) a raw `COPY` cost PostgreSQL 8 to 9 µs and its
-client 2 µs a row, 11 µs in all with the cores 86 to 87% busy, while figure 1 in the same runs cost
-PostgreSQL 10 to 11 µs and tracking 11 µs a position.
+each, and two large runs, on a busy day) a raw `COPY` cost PostgreSQL 8 to 9 µs and its
+client 2 µs a row, 10 to 11 µs in all with the cores 86 to 88% busy, while figure 1 in the same runs
+cost PostgreSQL 10 to 11 µs and tracking 10 to 11 µs a position.
 PostgreSQL's share of a stored position is within about 2 µs of the `COPY` alone (the claims, the rows
 read, the vehicles moved and the evaluation's writes, 25 vehicles a batch); the rest of the gap to
 0.6×C1 is tracking's Python. At equal use of the cores, 0.6×C1 allows a position about 11 / 0.6 = 18 µs
