@@ -91,7 +91,7 @@ class Config:
     desk_complaints: int = 500   # open complaints,
     desk_at_risk: int = 2_000    # receipts due within three days
     # the desk pages whose indexes are read at the big size (bench.desk.PAGES keys; 12 s of waiting each)
-    desk_attributed: tuple[str, ...] = ("workbench", "search", "waybill", "storage")
+    desk_attributed: tuple[str, ...] = tuple(desk.PAGES)
 
 
 CONFIGS = {
@@ -158,12 +158,6 @@ def _cpu_of(pid: int | str) -> float:
         return (int(fields[11]) + int(fields[12])) / _TICK
     except (OSError, ValueError, IndexError):
         return 0.0
-
-
-def _own_cpu() -> float:
-    """This process's user + system CPU seconds so far."""
-    t = os.times()
-    return t.user + t.system
 
 
 def cpu_seconds(service_pids: dict[str, int]) -> dict[str, float]:
@@ -379,13 +373,13 @@ class Bench:
             counted = [0]
             t_count = time.perf_counter() + self.cfg.warmup
             t_end = t_count + self.cfg.duration
-            cpu, client = self.cpu_mark(), _own_cpu()
+            cpu, client = self.cpu_mark(), _cpu_of(os.getpid())
             try:
                 written = await asyncio.gather(*(self._copy_worker(i, c, t_count, t_end, counted, start, cols)
                                                  for i, c in enumerate(conns)))
                 # its cost per row beside the figures' (the CPU table), read while the backends live (an
                 # ended backend's CPU is not counted); the client is this process
-                self.cpu_add("C1 raw COPY, per row", cpu, sum(written), client=_own_cpu() - client)
+                self.cpu_add("C1 raw COPY, per row", cpu, sum(written), client=_cpu_of(os.getpid()) - client)
             finally:
                 for c in conns:
                     await c.close()
@@ -395,8 +389,9 @@ class Bench:
 
     async def _copy_worker(self, i: int, c: asyncpg.Connection, t_count: float, t_end: float, counted: list[int],
                            start: datetime, cols: tuple[str, ...]) -> int:
-        """COPY 500-row batches as fast as the server takes them (returns the rows written). The rows are cheap to build
-        (shared time objects, a new vehicle id per batch), so this measures COPY, not Python."""
+        """COPY 500-row batches as fast as the server takes them; returns the rows written. The rows
+        are cheap to build (shared time objects, a new vehicle id per batch), so this measures COPY,
+        not Python."""
         n = 0
         k_vehicles = self.cfg.vehicles_per_conn
         per_vehicle = BATCH // k_vehicles

@@ -86,7 +86,6 @@ def language_of(request: Request) -> Lang:
     return lang
 
 
-
 class Templates:
     def __init__(self, directory: Path = TEMPLATES) -> None:
         self.env = PageEnvironment(loader=FileSystemLoader(str(directory)),
