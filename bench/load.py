@@ -69,11 +69,12 @@ async def _response(reader: asyncio.StreamReader) -> tuple[int, bytes]:
 
 def feed_step(spec: dict[str, Any], conn_index: int) -> int:
     """Seconds of feed time between a connection's consecutive requests: 1 for a device (one fix
-    a second), the fixes each vehicle gets per batch for a batch (1 s apart); 0 without a feed."""
+    a second), for a batch the most fixes a vehicle gets in one (1 s apart: with more vehicles than
+    divide the batch evenly, the first ones get one fix more); 0 without a feed."""
     if spec["mode"] == "osmand":
         return 1
     if spec["mode"] == "batches":
-        return max(1, int(spec["per_batch"]) // len(_batch_vehicles(spec, conn_index)))
+        return max(1, -(-int(spec["per_batch"]) // len(_batch_vehicles(spec, conn_index))))
     return 0
 
 
@@ -116,9 +117,9 @@ def _makers(spec: dict[str, Any], conn_index: int) -> Callable[[int], bytes]:
             return _request("GET", path, host, headers)
         return osmand
     if mode == "batches":
-        # `per_batch` fixes spread over the connection's vehicles, 1 s apart per vehicle. Its own
-        # group ("own"): each connection's vehicles are its alone, its n-th batch holds their
-        # seconds [n·k, n·k + k). The whole fleet ("whole"): every connection's batches hold fixes
+        # `per_batch` fixes spread over the connection's vehicles, 1 s apart per vehicle (k seconds:
+        # `feed_step`). Its own group ("own"): each connection's vehicles are its alone, its n-th batch
+        # holds their seconds [n·k, n·k + k). The whole fleet ("whole"): every connection's batches hold fixes
         # of every vehicle, the connections taking turns in feed time (connection i's n-th batch
         # holds seconds [(n·C + i)·k, ...)), so concurrent batches carry fixes of the same vehicles,
         # interleaved, and out of order whenever one connection runs ahead of another.

@@ -74,7 +74,7 @@ class Config:
     warmup: float            # seconds of each load run not counted
     conns: int               # HTTP connections for C2 and /osmand (one device each)
     batch_conns: int         # connections posting batches (C1 uses as many COPY connections)
-    vehicles_per_conn: int
+    vehicles_per_conn: int   # a quarter of issue 24's fleet of 200 at its sizes: figure 1b posts all of them
     pipeline_n: int          # events per pipeline run (as many as C3 moves: both pay the same start and drain)
     c3_n: int                # messages per C3 run
     latency_samples: int
@@ -98,8 +98,8 @@ CONFIGS = {
     "tiny": Config(1.5, 0.5, 8, 2, 5, 200, 1000, 4, 0.2, 3, False, 4, live_streams=20, live_users=2, live_sessions=4,
                    live_samples=2, page_reps=3, desk_delayed=50, desk_complaints=10, desk_at_risk=100,
                    desk_attributed=("waybill",)),
-    "normal": Config(8.0, 1.5, 32, 4, 25, 5000, 5000, 40, 0.25, 15, True, 10),
-    "large": Config(8.0, 1.5, 32, 4, 25, 5000, 5000, 40, 0.25, 15, True, 10),
+    "normal": Config(8.0, 1.5, 32, 4, 50, 5000, 5000, 40, 0.25, 15, True, 10),
+    "large": Config(8.0, 1.5, 32, 4, 50, 5000, 5000, 40, 0.25, 15, True, 10),
 }
 
 
@@ -292,9 +292,9 @@ class Bench:
         # history must hold them all, after the shipments departed and before now: a batch run of
         # figure 1 takes about 1-3 hours of feed time at this machine's rates (four of them per run: two
         # shapes, one and two tracking replicas), an /osmand run under one. A batch carries
-        # BATCH // vehicles_per_conn seconds of each vehicle's feed (20 at the issue's sizes, 100 at
-        # the tiny one, whose few vehicles then use five times the feed), so the history grows with it.
-        self.history_hours = (16 * runs + 8) * max(1, BATCH // cfg.vehicles_per_conn // 20)
+        # BATCH // vehicles_per_conn seconds of each vehicle's feed (10 at the issue's sizes, 100 at
+        # the tiny one, whose few vehicles then use ten times the feed), so the history grows with it.
+        self.history_hours = (16 * runs + 8) * max(1, BATCH // cfg.vehicles_per_conn // 10)
         self.feed_cursor = self.t_ref - timedelta(hours=self.history_hours)
         self.world = world.World()
         self.sampler: RssSampler | None = None
