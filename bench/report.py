@@ -542,8 +542,9 @@ processes 0.447 against 0.534 and 0.297 against 0.461. Figure 1 now carries 10 s
 per batch (evaluated about every other batch, 50 vehicle rows moved) and cost tracking 10 and PostgreSQL
 10 µs a position against 9 and 8; figure 1b cost 15 and 17 against 10 and 10: in a whole-fleet batch
 each vehicle costs about 25 µs of tracking and 35 µs of PostgreSQL (read and claimed, its fixes grouped
-and sampled, moved by the closing statement), so that 200 vehicles weigh more than the 500 fixes
-themselves. Target 1 was read on the smaller fleet until this round, which flattered it by about a third.
+and sampled, moved by the closing statement; 15 to 25 and 25 to 35 µs from the other comparisons), so
+that 200 vehicles weigh more than the 500 fixes themselves. Target 1 was read on the smaller fleet until
+this round, which flattered it by about a third.
 
 **Figure 1, batch ingest: tracking's Python, about 5 to 6 µs per position, PostgreSQL about 4 µs on a
 quiet machine; 10 to 13 and 7 to 8 µs on a busy one (they were 17 and 12, busy, at the start of the
