@@ -75,7 +75,7 @@ async def ingest(conn: asyncpg.Connection, *, eta: EtaConfig, items: Sequence[In
     fixes appended, and only the vehicles' evaluations claimed (`claim_vehicles`: one evaluator
     per vehicle, never waited for). A vehicle whose newest fix advanced is evaluated at it when
     this transaction holds its claim and the evaluation interval has passed; otherwise its
-    evaluation is deferred (`evaluation_due`, see `feeds.trailing`) to one interval
+    evaluation is deferred (`vehicles.evaluation_due_at`, see `feeds.trailing`) to one interval
     later, unless a later fix's evaluation comes first (within the interval, or another transaction
     holding the claim: the same bound as a dense feed's notice). The track is sampled
     (`domain.track.sample_track`) only by the claim's holder too: claims are taken one after

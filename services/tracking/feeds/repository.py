@@ -189,10 +189,8 @@ def _vehicle_fixes_update(first: int, *, store: str = "", save: bool = False) ->
       ingest merged its samples into; else, when the ingest's new samples are all later than the
       row's newest sample (concurrent live batches), appended to the row's track; else cleared
       (rebuilt from `positions` at the next fix);
-    - the vehicle's trailing evaluation (`evaluation_due`, migration 0022): its row deleted by an
-      evaluation at the vehicle's newest fix; written (the earliest due time wins) when a fix that
-      is the newest was not evaluated, `due_in` seconds from now. Its own table, so that the vehicle
-      row's update stays heap-only (HOT) whether or not the vehicle falls due."""
+    - `evaluation_due_at`: cleared by an evaluation at the vehicle's newest fix; set (the earliest
+      wins) when a fix that is the newest was not evaluated, `due_in` seconds from now."""
     p = [f"${first + i}" for i in range(_VEHICLE_FIX_PARAMS)]
     # the row's track (trusted: its newest sample is its stamp) ends before this ingest's new samples,
     # all of them live: they are appended to it (`fresh`, packed) when compare-and-set fails
@@ -216,22 +214,8 @@ def _vehicle_fixes_update(first: int, *, store: str = "", save: bool = False) ->
                    FROM ROWS FROM (jsonb_array_elements({p[0]}::text::jsonb), unnest({p[1]}::bytea[]),
                                    unnest({p[2]}::bytea[]), unnest({p[3]}::bytea[]))
                    AS r(e, {", ".join(_VEHICLE_FIX_TRACKS)})),
-        locked AS (SELECT v.vehicle_id, v.last_fix_at FROM vehicles v JOIN n USING (vehicle_id) WHERE {changes}
+        locked AS (SELECT v.vehicle_id FROM vehicles v JOIN n USING (vehicle_id) WHERE {changes}
                    ORDER BY v.vehicle_id FOR UPDATE OF v),
-        evaluated AS (DELETE FROM evaluation_due d USING n JOIN locked l USING (vehicle_id)
-                      WHERE d.vehicle_id = n.vehicle_id AND n.evaluated_at IS NOT NULL
-                        AND (l.last_fix_at IS NULL OR n.evaluated_at >= l.last_fix_at)),
-        deferred AS (INSERT INTO evaluation_due AS d (vehicle_id, due_at)
-                     SELECT n.vehicle_id, now() + make_interval(secs => n.due_in)
-                     FROM n JOIN locked l USING (vehicle_id)
-                     WHERE n.due_in IS NOT NULL AND n.at IS NOT NULL
-                       AND (l.last_fix_at IS NULL OR n.at > l.last_fix_at)
-                       -- already due as early (the usual case: due since an earlier fix): not
-                       -- written, nor locked as ON CONFLICT would lock it to compare
-                       AND NOT EXISTS (SELECT 1 FROM evaluation_due e WHERE e.vehicle_id = n.vehicle_id
-                                       AND e.due_at <= now() + make_interval(secs => n.due_in))
-                     ORDER BY n.vehicle_id
-                     ON CONFLICT (vehicle_id) DO UPDATE SET due_at = excluded.due_at WHERE excluded.due_at < d.due_at),
         {store + "," if store else ""}
         {f"saved AS ({save_board_states_sql(first + _VEHICLE_FIX_PARAMS)} RETURNING 1)," if save else ""}
         moved AS (UPDATE vehicles v SET
@@ -242,6 +226,11 @@ def _vehicle_fixes_update(first: int, *, store: str = "", save: bool = False) ->
             last_heading = CASE WHEN {adv} THEN n.heading ELSE v.last_heading END,
             last_sample_at = GREATEST(v.last_sample_at, n.sample_at),
             last_evaluated_at = GREATEST(v.last_evaluated_at, n.evaluated_at),
+            evaluation_due_at = CASE
+                WHEN n.evaluated_at IS NOT NULL AND (v.last_fix_at IS NULL OR n.evaluated_at >= v.last_fix_at) THEN NULL
+                WHEN n.due_in IS NOT NULL AND {adv}
+                    THEN LEAST(v.evaluation_due_at, now() + make_interval(secs => n.due_in))
+                ELSE v.evaluation_due_at END,
             recent_track = CASE WHEN n.write IS NULL THEN v.recent_track WHEN {cas} THEN n.track
                                 WHEN {append} THEN v.recent_track || n.fresh END,
             recent_track_since = CASE WHEN n.write IS NULL THEN v.recent_track_since WHEN {cas} THEN n.since
@@ -375,20 +364,19 @@ async def recent_tracks(
 
 
 async def claim_due_vehicles(conn: asyncpg.Connection, as_of: datetime | None, limit: int) -> list[Record]:
-    """Vehicles due for a trailing evaluation (`evaluation_due`: due at or before `as_of`, None: the
+    """Vehicles due for a trailing evaluation (`evaluation_due_at` at or before `as_of`, None: the
     database clock), most overdue first, row-locked SKIP LOCKED: a vehicle another worker (replica)
     claimed, or an ingest is moving right now, is left to it or to the next round."""
     return await conn.fetch(
-        f"SELECT {_INGEST_VEHICLE_COLUMNS.format(claimed='true')} FROM evaluation_due d "
-        "JOIN vehicles USING (vehicle_id) WHERE d.due_at <= COALESCE($1::timestamptz, clock_timestamp()) "
-        "ORDER BY d.due_at LIMIT $2 FOR UPDATE OF vehicles SKIP LOCKED", as_of, limit)
+        f"SELECT {_INGEST_VEHICLE_COLUMNS.format(claimed='true')} FROM vehicles "
+        "WHERE evaluation_due_at <= COALESCE($1::timestamptz, clock_timestamp()) "
+        "ORDER BY evaluation_due_at LIMIT $2 FOR UPDATE SKIP LOCKED", as_of, limit)
 
 
 async def mark_evaluated(conn: asyncpg.Connection, vehicle_ids: Sequence[str]) -> None:
     """The vehicles (row-locked by the caller) evaluated at their newest fix: nothing due."""
     await conn.execute(
-        "WITH done AS (DELETE FROM evaluation_due WHERE vehicle_id = ANY($1::text[])) "
-        "UPDATE vehicles SET last_evaluated_at = GREATEST(last_evaluated_at, last_fix_at) "
+        "UPDATE vehicles SET last_evaluated_at = GREATEST(last_evaluated_at, last_fix_at), evaluation_due_at = NULL "
         "WHERE vehicle_id = ANY($1::text[])", list(vehicle_ids))
 
 async def newest_samples(conn: asyncpg.Connection, vehicle_id: str, since: datetime,

@@ -4,9 +4,9 @@ dropped.
 A live feed evaluates a vehicle at most once per `LCS_EVALUATION_INTERVAL_SECONDS` of its feed
 (`domain.track.evaluation_due`), and only one transaction evaluates a vehicle at a time
 (`shipments.repository.EVALUATION_LOCK`). A fix that is its vehicle's newest but was not
-evaluated (within the interval, or the vehicle claimed by a concurrent ingest) makes the vehicle
-due one interval later (a row of `evaluation_due`, migration 0022; the earliest such time wins);
-an evaluation at the vehicle's newest fix deletes it (`feeds.repository.store_fixes`). So when the feed goes quiet
+evaluated (within the interval, or the vehicle claimed by a concurrent ingest) sets
+`vehicles.evaluation_due_at` to one interval later (the earliest such time wins); an evaluation at
+the vehicle's newest fix clears it (`feeds.repository.store_fixes`). So when the feed goes quiet
 (a truck that reports once more, back on time near its destination, then nothing), the worker
 here evaluates the vehicle at its last fix at most one interval after it: the state after the
 last fix is the state the last fix implies, within the interval.

@@ -184,7 +184,7 @@ async def on_board_many(conn: asyncpg.Connection, vehicle_ids: Sequence[str],
 # One evaluator per vehicle at a time, whoever evaluates (an ingest, the trailing evaluation
 # worker, the stale sweep): a transaction-scoped advisory lock on the vehicle id. It is only ever
 # tried, never waited for, so it cannot take part in a deadlock; a vehicle another transaction
-# holds is deferred (`evaluation_due`), not queued behind it. Scans judge one shipment
+# holds is deferred (`vehicles.evaluation_due_at`), not queued behind it. Scans judge one shipment
 # under its row on board's lock, which the evaluators take too (`on_board_query`, `lock_shipment`).
 EVALUATION_LOCK_NAMESPACE = 0x4C435645
 EVALUATION_LOCK = f"pg_try_advisory_xact_lock({EVALUATION_LOCK_NAMESPACE}, hashtext({{}}))"

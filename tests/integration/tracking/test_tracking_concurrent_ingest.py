@@ -52,18 +52,10 @@ def fleet(api, infra: Infra, world: World, size: int, t0: datetime) -> dict[str,
 
 
 def vehicles(infra: Infra, ids: list[str]) -> dict[str, Any]:
-    rows = core.sql(infra, "SELECT vehicle_id, last_fix_at, last_lat, last_lon, last_evaluated_at, "
-                           "d.due_at AS evaluation_due_at, last_sample_at, recent_track, recent_track_since, "
-                           "recent_track_sample_at FROM tracking.vehicles LEFT JOIN tracking.evaluation_due d "
-                           "USING (vehicle_id) WHERE vehicle_id = ANY($1::text[])", ids)
+    rows = core.sql(infra, "SELECT vehicle_id, last_fix_at, last_lat, last_lon, last_evaluated_at, evaluation_due_at, "
+                           "last_sample_at, recent_track, recent_track_since, recent_track_sample_at "
+                           "FROM tracking.vehicles WHERE vehicle_id = ANY($1::text[])", ids)
     return {r["vehicle_id"]: r for r in rows}
-
-
-def due_in_an_hour(infra: Infra, ids: list[str]) -> None:
-    """The vehicles due an hour from now: out of the service's own worker's reach."""
-    core.sql(infra, "INSERT INTO tracking.evaluation_due (vehicle_id, due_at) "
-                    "SELECT id, now() + interval '1 hour' FROM unnest($1::text[]) AS id "
-                    "ON CONFLICT (vehicle_id) DO UPDATE SET due_at = excluded.due_at", ids)
 
 
 async def _post_concurrently(url: str, headers: dict[str, str], batches: list[list[dict[str, Any]]],
@@ -189,7 +181,8 @@ def test_two_workers_never_evaluate_the_same_vehicle_twice(api, infra: Infra, wo
     r = core.post_positions(api, infra, [fix(v, t0 + minutes(1) + timedelta(seconds=5), *near, 70.0) for v in ids])
     assert r.status_code == 200 and r.json()["evaluated_shipments"] == 0
     # due an hour from now: out of the service's own worker's reach, due for the two below
-    due_in_an_hour(infra, ids)
+    core.sql(infra, "UPDATE tracking.vehicles SET evaluation_due_at = now() + interval '1 hour' "
+                    "WHERE vehicle_id = ANY($1::text[])", ids)
     first, second = run_sync(_two_workers(infra, now() + timedelta(hours=2)))
     assert not set(first) & set(second) and len(first) + len(second) == len(set(first) | set(second))
     assert set(ids) <= set(first) | set(second)
@@ -210,7 +203,8 @@ async def _held_evaluation(infra: Infra, vid: str, as_of: datetime) -> tuple[lis
                                          EVALUATION_LOCK_NAMESPACE)
             async for rt in _runtime(infra, 1):
                 done = await evaluate_due(rt, as_of=as_of)
-                still = await conn.fetchval("SELECT count(*) = 1 FROM evaluation_due WHERE vehicle_id = $1", vid)
+                still = await conn.fetchval("SELECT evaluation_due_at IS NOT NULL FROM vehicles WHERE vehicle_id = $1",
+                                            vid)
                 return done, bool(still)
     finally:
         await conn.close()
@@ -223,7 +217,8 @@ def test_a_vehicle_another_transaction_evaluates_stays_due(api, infra: Infra, wo
     assert core.post_positions(api, infra, [fix(vid, t0 + minutes(1), *FAR, 70.0)]).status_code == 200
     later = t0 + minutes(1) + timedelta(seconds=5)
     assert core.post_positions(api, infra, [fix(vid, later, *FAR, 70.0)]).status_code == 200
-    due_in_an_hour(infra, [vid])
+    core.sql(infra, "UPDATE tracking.vehicles SET evaluation_due_at = now() + interval '1 hour' "
+                    "WHERE vehicle_id = $1", vid)
     done, still_due = run_sync(_held_evaluation(infra, vid, now() + timedelta(hours=2)))
     assert vid not in done and still_due
     first, second = run_sync(_two_workers(infra, now() + timedelta(hours=2)))

@@ -6,8 +6,7 @@ fix's path reads and writes its vehicle's rows only, so the tables can be distri
   over a transfer; the shipment's own row keeps every delay decision, and shows the ETA the
   evaluation keeps on board (`shipments_live`).
 - The statements an ingest sends, captured from the driver, name the vehicles' tables only
-  (`vehicles`, `positions`, `on_board`, `evaluation_due`, the device map, the reference `stations`,
-  the outbox);
+  (`vehicles`, `positions`, `on_board`, the device map, the reference `stations`, the outbox);
   the waybill-keyed tables (`shipments`, `timeline`) only when a delay decision is made.
 """
 
@@ -118,7 +117,7 @@ def test_shipments_live_shows_every_column(infra: Infra) -> None:
 # --- the statements of a fix's path --------------------------------------------------------
 
 # the tables of one vehicle's shard once distributed by vehicle_id, and the reference tables
-VEHICLE_TABLES = {"vehicles", "positions", "on_board", "evaluation_due", "devices", "stations", "outbox"}
+VEHICLE_TABLES = {"vehicles", "positions", "on_board", "devices", "stations", "outbox"}
 # keyed by waybill: written only with a delay decision (its event appends to the timeline)
 DECISION_TABLES = {"shipments", "timeline"}
 
