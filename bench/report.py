@@ -546,6 +546,18 @@ and sampled, moved by the closing statement; 15 to 25 and 25 to 35 µs from the 
 that 200 vehicles weigh more than the 500 fixes themselves. Target 1 was read on the smaller fleet until
 this round, which flattered it by about a third.
 
+Measured this round and not taken: the vehicle row's update is seldom heap-only (HOT).
+`vehicles.evaluation_due_at` has a partial index (migration 0014), and PostgreSQL cannot update a row
+HOT when a column of an index, or of its condition, changes; a feed sets the due time (a fix not
+evaluated) and the next evaluation clears it, about every other batch of figure 1. Counted from
+`pg_stat_user_tables` during one run: 112 of 64,950 vehicle updates HOT in figure 1 and 80,956 of
+104,755 in figure 1b; with the index dropped, 69,600 of 70,100 and 105,971 of 107,650. The due times in
+a table of their own (a row while due: e070aa6, reverted by f0b977e) kept the updates HOT but was not
+measurably better in four alternating pairs (figure 1b 0.19 to 0.27×C1 with it, 0.24 to 0.31 without;
+PostgreSQL 15 to 23 µs a position either way); dropping the index gave PostgreSQL 1 to 2 µs a position
+less in two pairs, but leaves the trailing worker a scan of `vehicles` every second on every replica,
+dearer than the saving at fleet scale.
+
 **Figure 1, batch ingest: tracking's Python, about 5 to 6 µs per position, PostgreSQL about 4 µs on a
 quiet machine; 10 to 13 and 7 to 8 µs on a busy one (they were 17 and 12, busy, at the start of the
 round of work before last).** Each batch carries
