@@ -657,7 +657,13 @@ the next group's `BEGIN` goes in the same round trip as the `COMMIT` (`feeds.Osm
 committer, not two, since this round: the next group forms while one commits, so the groups grow with the
 load. In A/B runs (normal size, three pairs) two committers made groups of 11 fixes instead of 16 and cost
 tracking 190 to 218 µs and PostgreSQL 132 to 143 µs a request, against 163 to 178 and 93 to 107 with one
-(p50 9.5 against 7.3 ms); three were slower still (groups of 8). The commit's future per request was
+(p50 9.5 against 7.3 ms); three were slower still (groups of 8). Measured this round and not taken: two
+committers of which one starts a group beside the other's only once it holds an equal share of the
+callers waiting (counted at each group's start, the largest of the last eight counts), so that the groups
+keep their size: they did (15.5 to 15.9 fixes), but two commits at once each took about 4 ms instead of
+3, and the rate did not move (4,981 and 5,175 req/s against 5,148 and 4,896 with one committer, two
+alternating pairs at normal size): the commits wait on the one event loop and the machine's two cores,
+not on each other. The commit's future per request was
 made on the loop `asyncio.get_running_loop()` returned, a `getpid()` system call on Python 3.11 (about
 2% of tracking's samples in a native profile); the committers keep their loop now.
 Measured this round and not taken: reading the shipments on board of the vehicles due for evaluation
