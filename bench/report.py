@@ -70,8 +70,9 @@ def render(r: Results, targets: dict[str, float], batch: int) -> str:
 
     ratio_row("1 Batch ingest", m("batch"), " positions/s", c1, "C1", targets["batch"],
               f"`POST /v1/positions`, {batch} fixes per batch, {cfg.batch_conns} connections each posting for its "
-              f"own {cfg.vehicles_per_conn} vehicles (every vehicle carries an in-transit shipment, so each batch "
-              f"evaluates {cfg.vehicles_per_conn} vehicles' delays), carrier token; positions/s = 200-answered "
+              f"own {cfg.vehicles_per_conn} vehicles, {_per_vehicle(batch, cfg.vehicles_per_conn)} of each one's "
+              f"1 Hz feed per batch (every vehicle carries an in-transit shipment, its delay evaluated about once "
+              f"per `LCS_EVALUATION_INTERVAL_SECONDS` (15) of its feed), carrier token; positions/s = 200-answered "
               f"batches × {batch} / s; batch p50 {_n(m('batch_p50_ms'), ' ms')}; {runs}")
     ratio_row("1b Batch ingest, whole fleet per batch", m("batch_fleet"), " positions/s", c1, "C1",
               targets["batch_fleet"],
