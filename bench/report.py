@@ -559,8 +559,9 @@ PostgreSQL 15 to 23 µs a position either way); dropping the index gave PostgreS
 less in two pairs, but leaves the trailing worker a scan of `vehicles` every second on every replica,
 dearer than the saving at fleet scale.
 
-**Figure 1, batch ingest: tracking's Python, about 5 to 6 µs per position, PostgreSQL about 4 µs on a
-quiet machine; 10 to 13 and 7 to 8 µs on a busy one (they were 17 and 12, busy, at the start of the
+**Figure 1, batch ingest (the readings of earlier rounds, 25 vehicles per connection): tracking's
+Python, about 5 to 6 µs per position, PostgreSQL about 4 µs on a quiet machine; 10 to 13 and 7 to 8 µs
+on a busy one (they were 17 and 12, busy, at the start of the
 round of work before last).** Each batch carries
 20 s of 1 Hz fixes per vehicle, more than the evaluation interval, so every batch evaluates every
 vehicle's shipments. Tracking is one process, one core at most, and it is the bottleneck (over 90% busy
@@ -615,8 +616,9 @@ the two runs on the busiest machine, still short of 0.3). On two cores shared
 with PostgreSQL, a second process spends what the first left idle on doing the same work less
 efficiently; these figures need less CPU per unit, not more processes.
 
-**Figure 1b, whole fleet per batch: the same work as figure 1 plus what four times as many vehicles per
-batch cost (each batch moves 100 vehicle rows instead of 25), about 13 to 14 µs of tracking and 12 to 13
+**Figure 1b, whole fleet per batch (the readings of earlier rounds, a fleet of 100): the same work as
+figure 1 plus what four times as many vehicles per batch cost (each batch moved 100 vehicle rows instead
+of 25), about 13 to 14 µs of tracking and 12 to 13
 µs of PostgreSQL per position on a busy machine against 11 to 12 and 9 in figure 1.** Nothing waits on a
 lock for long: rows are read without one, evaluations are claimed and never waited for, and only the
 statement that ends a batch locks its vehicles (in id order). Two things made concurrent batches of one
