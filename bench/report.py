@@ -559,6 +559,20 @@ PostgreSQL 15 to 23 µs a position either way); dropping the index gave PostgreS
 less in two pairs, but leaves the trailing worker a scan of `vehicles` every second on every replica,
 dearer than the saving at fleet scale.
 
+Taken this round: two reads that searched an array element by element for every row of a table. An
+array that is not a constant of the statement (a parameter of a generic plan, a PL/pgSQL variable, an
+InitPlan's value) gets no hashed `= ANY` (PostgreSQL 14+ hashes constants only), and on a table of a
+few hundred rows, which the planner reads whole, each row is compared with every element. The batch
+path's read of the claimed vehicles (`begin_and_claim`) tested `vehicle_id = ANY(<the claims>)` twice
+a row: replaying whole-fleet batches of 500 fixes over 200 vehicles, its PostgreSQL CPU (the backend's
+`/proc` schedstat) fell from 3.2 to 3.3 ms to 1.5 to 1.9 ms a batch with the claims joined by hash,
+about 3 µs a position. `claim_vehicles` read `devices` whole for an /osmand group's 16 device ids
+among 330: with the function kept on its indexes (migration 0022), 260 µs a call instead of 400
+(eight alternating rounds of 150 calls; at 2,000 devices, where the planner chose the index anyway,
+the same). In the figures, each within the machine's noise this round (C2 ran from 4,200 to 6,000
+req/s during the A/B runs, against 10,300 in the last full run): PostgreSQL's share of an /osmand
+request 64 to 105 µs after, 85 to 124 before.
+
 **Figure 1, batch ingest (the readings of earlier rounds, 25 vehicles per connection): tracking's
 Python, about 5 to 6 µs per position, PostgreSQL about 4 µs on a quiet machine; 10 to 13 and 7 to 8 µs
 on a busy one (they were 17 and 12, busy, at the start of the
