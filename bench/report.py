@@ -570,7 +570,7 @@ about 3 µs a position. `claim_vehicles` read `devices` whole for an /osmand gro
 among 330: with the function kept on its indexes (migration 0022), 260 µs a call instead of 400
 (eight alternating rounds of 150 calls; at 2,000 devices, where the planner chose the index anyway,
 the same). In the figures, each within the machine's noise this round (C2 ran from 4,200 to 6,000
-req/s during the A/B runs, against 10,300 in the last full run): PostgreSQL's share of an /osmand
+req/s during the A/B runs, against 10,300 in the last round's full run): PostgreSQL's share of an /osmand
 request 64 to 105 µs after, 85 to 124 before.
 
 **Figure 1, batch ingest (the readings of earlier rounds, 25 vehicles per connection): tracking's
