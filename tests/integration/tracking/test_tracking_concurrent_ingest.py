@@ -246,15 +246,28 @@ async def _both_claims(infra: Infra, ids: list[str], held: str) -> tuple[Any, An
 
 def test_begin_and_claim_claims_as_claim_vehicles(api, infra: Infra) -> None:  # type: ignore[no-untyped-def]
     """The batch path's fast way (BEGIN and the claims in one simple query, the claims handed to
-    the next statement in a transaction-local setting) reads and claims what the plain way does."""
+    the next statement in a transaction-local setting) reads and claims what the plain way does:
+    every column of a claimed vehicle, the id, carrier and newest fix time of one another
+    transaction holds (what an ingest reads of it; the rest NULL)."""
     ids = [f"V{unique()}" for _ in range(3)]
+    t0 = now() - minutes(30)
     for vid in ids:
         core.add_vehicle(api, infra, vid, f"D{unique()}")
+    # fixes a minute apart: each vehicle with a newest fix, a sample and a stored track
+    r = core.post_positions(api, infra, [fix(vid, t0 + minutes(k), 31.2 + k / 100, 121.4) for vid in ids
+                                         for k in range(3)])
+    assert r.status_code == 200, r.text
     fast, plain = run_sync(_both_claims(infra, [*ids, "NOT'REGISTERED"], ids[1]))
     assert fast.claimed == plain.claimed == {ids[0], ids[2]}
     assert fast.rows.keys() == plain.rows.keys() == set(ids)
-    for vid in ids:
+    for vid in (ids[0], ids[2]):
         assert dict(fast.rows[vid].items()) == dict(plain.rows[vid].items())
+        assert fast.rows[vid]["recent_track"] and fast.rows[vid]["last_sample_at"] == t0 + minutes(2)
+    held = dict(fast.rows[ids[1]].items())
+    read = {"vehicle_id", "carrier", "last_fix_at", "claimed"}
+    assert {k: held[k] for k in read} == {k: plain.rows[ids[1]][k] for k in read}
+    assert held["last_fix_at"] == t0 + minutes(2)
+    assert all(v is None for k, v in held.items() if k not in read)
 
 
 async def _claim_function(infra: Infra) -> asyncpg.Record:
