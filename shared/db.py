@@ -20,15 +20,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import logging
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 import orjson
+
+from shared.sql import literal
 
 log = logging.getLogger("lcs.db")
 
@@ -40,21 +44,75 @@ def _json_dumps(value: Any) -> str:
     return orjson.dumps(value, default=str).decode()
 
 
-async def _init_connection(conn: asyncpg.Connection) -> None:
+async def _init_connection(conn: asyncpg.Connection, *, schema: str) -> None:
     for typ in ("json", "jsonb"):
         await conn.set_type_codec(typ, encoder=_json_dumps, decoder=orjson.loads, schema="pg_catalog")
+    statements = _PREPARED.get(schema)
+    if statements:
+        await conn.execute("; ".join(
+            f"PREPARE {p.name}({', '.join(p.types)}) AS {p.sql}" for p in statements.values()))
+
+
+# --- statements run by name, their arguments inlined ---------------------------------------------
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A statement that every pooled connection of its schema prepares (SQL `PREPARE`) when it
+    opens (`create_pool`), so that it can be run by name from a simple query, its arguments
+    written into it as constants, together with other statements (`execute_and_commit`)."""
+
+    name: str
+    types: tuple[str, ...]  # of its parameters $1, $2, ...
+    sql: str
+
+
+_PREPARED: dict[str, dict[str, Prepared]] = {}
+
+
+def prepare_on_connect(schema: str, name: str, types: tuple[str, ...], sql: str) -> Prepared:
+    """Declare `sql` a statement that the connections of `schema`'s pools prepare when they open
+    (declared when the module that runs it is imported, before any pool opens: a connection
+    opened earlier does not have it, and running it there fails on its name)."""
+    if not name.isidentifier():
+        raise ValueError(f"invalid statement name {name!r}")
+    statement = Prepared(name, types, sql)
+    _PREPARED.setdefault(schema, {})[name] = statement
+    return statement
+
+
+async def execute_and_commit(conn: asyncpg.Connection, statement: Prepared, args: Sequence[Any]) -> None:
+    """Run `statement` (`prepare_on_connect`) with `args`, then COMMIT the caller's transaction, in
+    ONE round trip: a simple query, `EXECUTE name(<args as constants>); COMMIT` (the extended
+    protocol, which binds parameters, runs one statement per round trip in asyncpg). When the
+    statement fails, the COMMIT does not run: the transaction is left failed, for the caller to
+    roll back.
+
+    Why: the statement that ends a transaction often takes its row locks last, and holds them
+    until COMMIT. Sent apart, the COMMIT waits for the client to read the statement's answer and
+    send it: on a busy event loop that wait, with the locks held, was as long as the statement
+    itself (the batch ingest, `services.tracking.feeds.ingest`). Args: str, bytes, None, a sequence
+    of bytes or None (`shared.sql.literal`); the statement's result is not returned."""
+    if len(args) != len(statement.types):
+        raise TypeError(f"{statement.name} takes {len(statement.types)} arguments, not {len(args)}")
+    if not conn.is_in_transaction():
+        raise RuntimeError("execute_and_commit must run inside a transaction")
+    await conn.execute(f"EXECUTE {statement.name}({', '.join(map(literal, args))}); COMMIT")
 
 
 async def create_pool(dsn: str, schema: str, *, min_size: int = 2, max_size: int = 10,
                       application: str = "lcs") -> asyncpg.Pool:
-    """A pool whose connections see the service's schema first (`search_path`)."""
+    """A pool whose connections see the service's schema first (`search_path`), each with the
+    statements declared for the schema prepared (`prepare_on_connect`)."""
     pool = await asyncpg.create_pool(
         dsn,
         min_size=min_size,
         max_size=max_size,
-        init=_init_connection,
+        init=functools.partial(_init_connection, schema=schema),
         reset=_no_session_state,
-        server_settings={"search_path": f"{schema},public", "application_name": application},
+        # standard-conforming strings pinned: `shared.sql.literal` writes constants for them
+        server_settings={"search_path": f"{schema},public", "application_name": application,
+                         "standard_conforming_strings": "on"},
         command_timeout=60,
     )
     assert pool is not None

@@ -1,5 +1,6 @@
-"""Dynamic filters for list queries: conditions with numbered asyncpg parameters; and many
-rows sent as one parameter (`json_rows`, read back by `json_row_columns`).
+"""Dynamic filters for list queries: conditions with numbered asyncpg parameters; many
+rows sent as one parameter (`json_rows`, read back by `json_row_columns`); and values written
+as SQL constants (`literal`), for the few statements sent as simple queries.
 
 Only values travel as parameters; column names and SQL fragments are the caller's own
 literals, never input.
@@ -64,3 +65,25 @@ def json_row_columns(columns: Sequence[tuple[str, str]], element: str = "e") -> 
     found by index; a `json` array is scanned again for every field). `columns`: (name, SQL type)
     in the rows' order."""
     return ", ".join(f"({element}->>{i})::{sql_type} AS {name}" for i, (name, sql_type) in enumerate(columns))
+
+
+# --- values as SQL constants ----------------------------------------------------------------------
+
+
+def literal(value: str | bytes | Sequence[bytes | None] | None) -> str:
+    """`value` as an SQL constant, for a statement sent as a simple query (which takes no
+    parameters; `shared.db.execute_and_commit`): None → NULL; str → a string constant (its quotes
+    doubled: standard-conforming, which every pooled connection pins, `shared.db.create_pool`);
+    bytes → a `bytea` in hex; a sequence of bytes or None → a `bytea[]` (empty: `'{}'`, typed by
+    where it goes). A str holding NUL, which no PostgreSQL text can, is refused (ValueError)."""
+    if value is None:
+        return "NULL"
+    if isinstance(value, str):
+        if "\0" in value:
+            raise ValueError("an SQL string cannot hold NUL")
+        return "'" + value.replace("'", "''") + "'"
+    if isinstance(value, bytes):
+        return "'\\x" + value.hex() + "'::bytea"
+    if not value:
+        return "'{}'"
+    return "ARRAY[" + ",".join("NULL::bytea" if v is None else literal(v) for v in value) + "]"

@@ -58,7 +58,7 @@ POSITIONS = Counter("lcs_tracking_positions_total", "positions received", ["feed
 
 async def ingest(conn: asyncpg.Connection, *, eta: EtaConfig, items: Sequence[Incoming],
                  vehicles: repository.Claimed | None = None, vouch_new: bool = False,
-                 retried: bool = False) -> IngestResult:
+                 retried: bool = False, commit: bool = False) -> IngestResult:
     """Store fixes of registered vehicles and evaluate what they change, in the caller's transaction.
     `vehicles`: what `repository.claim_vehicles` gave the caller (the batch path reads them while
     checking the batch); otherwise read and claimed here.
@@ -92,8 +92,13 @@ async def ingest(conn: asyncpg.Connection, *, eta: EtaConfig, items: Sequence[In
     (`domain.track.sample_track`) and the stored recent track (`track_cache.merge_track`) are
     worked out here from the rows read, in Python, instead of being read back; only a vehicle
     without a stored track it can trust has its recent fixes read from `positions` (one query for
-    all of them, before the new ones are stored)."""
+    all of them, before the new ones are stored).
+
+    `commit`: the transaction is committed at the end, with the statement that locks the vehicle
+    rows where it can (`repository.store_fixes`), and is not the caller's to use afterwards."""
     if not items:
+        if commit:
+            await conn.execute("COMMIT")
         return IngestResult(received=0, stored=0, vehicles=0, evaluated_shipments=0, events=0)
     if vehicles is None:
         vehicles = await repository.claim_vehicles(conn, "vehicle_id", [i.vehicle_id for i in items])
@@ -194,9 +199,9 @@ async def ingest(conn: asyncpg.Connection, *, eta: EtaConfig, items: Sequence[In
         result = await evaluation.evaluate_vehicles(conn, eta=eta, vehicles=advanced,
                                                     shipments=await on_board_many(conn, due), save=False)
     if together:
-        stored = await repository.store_fixes(conn, records, changes, result.states)
+        stored = await repository.store_fixes(conn, records, changes, result.states, commit=commit)
     else:
-        await repository.store_fixes(conn, (), changes, result.states)
+        await repository.store_fixes(conn, (), changes, result.states, commit=commit)
     return IngestResult(received=len(items), stored=stored, vehicles=len(per_vehicle),
                         evaluated_shipments=result.shipments, events=result.events)
 
@@ -251,8 +256,7 @@ async def _ingest_batch_once(rt: TrackingRuntime, principal: Principal, items: S
     async with rt.pool.acquire() as conn:
         claim = await repository.begin_and_claim(conn, ids)
         try:
-            result = await _ingest_claimed(rt, conn, principal, items, ids, claim, vouch_new=vouch_new)
-            await conn.execute("COMMIT")
+            result = await _ingest_claimed(rt, conn, principal, items, ids, claim, vouch_new=vouch_new)  # commits
         except BaseException:
             if not conn.is_closed() and conn.is_in_transaction():
                 with contextlib.suppress(Exception):
@@ -274,7 +278,7 @@ async def _ingest_claimed(rt: TrackingRuntime, conn: asyncpg.Connection, princip
         raise Invalid("unknown_vehicle", f"position {unknown[0]['index']}: {unknown[0]['problem']}",
                       unknown[:100])
     return await ingest(conn, eta=rt.context.eta, items=items, vehicles=claim, vouch_new=vouch_new,
-                        retried=not vouch_new)
+                        retried=not vouch_new, commit=True)
 
 
 # --- fixes from devices (OsmAnd, Traccar) -----------------------------------------------

@@ -22,6 +22,7 @@ from services.tracking.shipments.repository import (
     save_board_states,
     save_board_states_sql,
 )
+from shared.db import execute_and_commit, prepare_on_connect
 from shared.sql import json_row_columns, json_rows
 
 # --- vehicles, as an ingest reads and claims them ----------------------------------------
@@ -260,6 +261,12 @@ def _vehicle_fixes_update(first: int, *, store: str = "", save: bool = False) ->
 
 _VEHICLE_FIXES = _vehicle_fixes_update(1)
 _VEHICLE_FIXES_AND_STATES = _vehicle_fixes_update(1, save=True)
+# The same two, prepared on every connection of tracking's pools, for an ingest that ends its
+# transaction with them (`store_fixes(commit=True)`): by delay states saved or not.
+_PARAM_TYPES = ("text", *(("bytea[]",) * len(_VEHICLE_FIX_TRACKS)))
+_ENDING = {False: prepare_on_connect("tracking", "lcs_ingest_vehicles", _PARAM_TYPES, _VEHICLE_FIXES),
+           True: prepare_on_connect("tracking", "lcs_ingest_vehicles_and_states", (*_PARAM_TYPES, "text"),
+                                    _VEHICLE_FIXES_AND_STATES)}
 # A few fixes, all later than their vehicles' newest: stored and their vehicles moved in ONE
 # statement (every data-modifying CTE runs to completion whatever the outer SELECT reads). An
 # /osmand group waits on each round trip while the event loop serves the other requests, so each
@@ -329,16 +336,24 @@ def _columns(columns: Sequence[Sequence[Any]]) -> list[Sequence[Any]]:
 
 
 async def store_fixes(conn: asyncpg.Connection, records: Sequence[tuple[Any, ...]],
-                      changes: Sequence[VehicleFix], states: Sequence[BoardState] = ()) -> int:
+                      changes: Sequence[VehicleFix], states: Sequence[BoardState] = (), *,
+                      commit: bool = False) -> int:
     """The end of an ingest: store the fixes `records` (tuples in POSITION_COLUMNS order; none
     stored yet, see `store_positions`, and each later than its vehicle's newest: the caller
     vouches, and a UniqueViolationError aborts the transaction otherwise) and move each changed
     vehicle (`VehicleFix`), and write the evaluation's delay `states` to `on_board`
     (`shipments.repository.save_board_states`), in ONE statement (`_vehicle_fixes_update`);
-    `records` empty: the vehicles (and states) only. Returns how many fixes were stored."""
+    `records` empty: the vehicles (and states) only. Returns how many fixes were stored.
+
+    `commit`: then COMMIT the transaction. With `records` empty, in the statement's own round trip
+    (`shared.db.execute_and_commit`): the statement locks the vehicle rows, which concurrent
+    ingests of the same vehicles wait for, and a COMMIT sent apart waits for the event loop to
+    read the answer first (replayed whole-fleet batches: as many backends waited there, locks
+    held, as ran the statement)."""
     if not conn.is_in_transaction():
         raise RuntimeError("store_fixes must run inside a transaction")
     saved = board_states_params(states) if states else []
+    stored = 0
     if records:
         row = await conn.fetchrow(_STORE_SMALL_AND_STATES if states else _STORE_SMALL,
                                   json_rows(records), *_vehicle_fix_params(changes), *saved)
@@ -346,13 +361,17 @@ async def store_fixes(conn: asyncpg.Connection, records: Sequence[tuple[Any, ...
         stored = int(row[0])
         if stored < len(records):  # a fix stored meanwhile, the same fix sent at once by another client
             await conn.execute(_CLEAR_TRACKS, [c.vehicle_id for c in changes])
-        return stored
-    if changes:
+    elif changes and commit:
+        await execute_and_commit(conn, _ENDING[bool(states)], [*_vehicle_fix_params(changes), *saved])
+        return 0
+    elif changes:
         await conn.execute(_VEHICLE_FIXES_AND_STATES if states else _VEHICLE_FIXES, *_vehicle_fix_params(changes),
                            *saved)
     elif states:
         await save_board_states(conn, states)
-    return 0
+    if commit:
+        await conn.execute("COMMIT")
+    return stored
 
 
 async def recent_tracks(
