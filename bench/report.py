@@ -596,6 +596,10 @@ moved within the noise: 0.233 to 0.270 before and 0.263 to 0.275 after in three 
 mostly gone, a whole-fleet batch waits on tracking's one event loop, which about 4.5 ms of CPU per
 batch keeps more than half busy, so the figure follows tracking's CPU per position (row 1br, two
 tracking processes, gave 0.31 to 0.39 in the same runs).
+Measured and not taken: one /osmand group of all 32 devices instead of two alternating groups of 16
+(the committer, holding fewer fixes than the devices, waited up to 2 ms for the rest): groups of 31.2
+fixes committed in 2.7 to 2.8 ms against 2.1 to 2.3 ms for 16, but the wait for the second half cost as
+much as the larger group saved (6,819 and 7,068 req/s against 7,776 and 6,878, two alternating pairs).
 
 **Figure 1, batch ingest (the readings of earlier rounds, 25 vehicles per connection): tracking's
 Python, about 5 to 6 µs per position, PostgreSQL about 4 µs on a quiet machine; 10 to 13 and 7 to 8 µs
