@@ -493,6 +493,15 @@ two cores; the share of the cores the figure's runs kept busy; and the share of 
 service would need at the target's rate. Where the first is below the measured total, or the last above
 100%, no scheduling fixes it: the work per unit must shrink (or the service run as more processes).
 Where the cores are far from busy, the figure waits on round trips and on one process's event loop.
+**Where that leaves issue 24's bars (this round's two full runs).** On a quiet machine (code 144443c;
+C1 219k rows/s, C2 10.9k req/s) the table allowed figure 1 at most 0.55×C1 and figure 1b 0.39×C1 at
+their cost per position (tracking 7 and 9 µs, PostgreSQL 9 and 14, the load generator 1; C1's own row:
+PostgreSQL 5 µs, its client 1), the cores 76% busy, and the figures came to 0.404 and 0.285; the run
+above, on a busier machine, allows 0.44 and 0.35. Both bars are above what the machine can do at that
+cost even with its cores fully used, which no figure reaches: meeting them needs roughly a quarter to a
+third less CPU per position, tracking and PostgreSQL together. /osmand (figure 2) is not bound by CPU
+(cores 54 to 57% busy; at most 1.17 to 1.33×C2 by the table) but by its group commit's round trips on
+tracking's one event loop, about 2 ms a group of 16 devices.
 The table's first row is C1's own cost (since this round): in its first readings (normal size, one run
 each, and two large runs, on a busy day) a raw `COPY` cost PostgreSQL 8 to 9 µs and its
 client 2 µs a row, 10 to 11 µs in all with the cores 86 to 88% busy, while figure 1 in the same runs
