@@ -23,7 +23,7 @@ from services.tracking.shipments.repository import (
     save_board_states_sql,
 )
 from shared.db import execute_and_commit, prepare_on_connect
-from shared.sql import json_row_columns, json_rows
+from shared.sql import json_row_columns, json_rows, literal
 
 # --- vehicles, as an ingest reads and claims them ----------------------------------------
 
@@ -71,9 +71,8 @@ async def claim_vehicles(conn: asyncpg.Connection, column: str, values: Iterable
 
 
 def _text_array(values: Sequence[str]) -> str:
-    """A text[] literal of the values, each quoted as an SQL string constant (standard-conforming:
-    a quote doubled, nothing else special)."""
-    return "ARRAY[" + ",".join("'" + v.replace("'", "''") + "'" for v in values) + "]::text[]"
+    """A text[] literal of the values, each an SQL string constant (`shared.sql.literal`)."""
+    return "ARRAY[" + ",".join(map(literal, values)) + "]::text[]"
 
 
 # The rows of `begin_and_claim`, each with whether it is claimed: the ids and the claimed ids (the
